@@ -1,0 +1,312 @@
+/**
+ * The backlog: a YAML file with a top-level `gaps:` list, or a directory of
+ * `*.yaml` files read in byte-wise name order. Each gap keeps the file and
+ * line it came from so every warning and error can point at it.
+ *
+ * Real backlogs are messy and must load: duplicate ids, dependencies on ids
+ * that do not exist and keys repeated inside one gap are warnings, not
+ * errors. What cannot be read as a backlog at all (unreadable path, invalid
+ * YAML, no `gaps` list, a gap that is not a mapping, a missing or non-string
+ * id) is an error naming the file and, where known, the line and column.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { parseYaml } from "./yaml.ts";
+import { errorMessage, fail, ok, type Result } from "./result.ts";
+
+/** One work item of the backlog. */
+export interface Gap {
+  /** Non-empty id, as written. */
+  id: string;
+  title: string;
+  /** As written (e.g. `P1`); compared case-insensitively by the picker. */
+  priority: string;
+  /** As written (`xs`, `s`, `m`, `l`, `xl`) or empty. */
+  effort: string;
+  /** As written (`open`, `done`, ...) or empty. */
+  status: string;
+  /** Ids this gap waits for; a single string counts as one id, null as none. */
+  dependsOn: string[];
+  /** The file it came from, as given or joined from the directory. */
+  file: string;
+  /** 1-based line of the gap's mapping. */
+  line: number;
+  /** Every field as written, including those the picker ignores. */
+  fields: Readonly<Record<string, unknown>>;
+}
+
+/** A loaded backlog: gaps in file order plus warnings to show the operator. */
+export interface Backlog {
+  /** The path that was loaded (file or directory). */
+  source: string;
+  gaps: Gap[];
+  /** One line each, `<file>:<line>: <what>`; never fatal. */
+  warnings: string[];
+}
+
+/**
+ * Largest backlog read, in bytes (per file and in total). Generous: the
+ * 100,000-gap benchmark backlog is 23 MB; anything far beyond this is a
+ * mistake (a log file passed by accident) and would only stall the run.
+ */
+export const MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Read a backlog from a file or a directory of `*.yaml` files.
+ *
+ * @param path file or directory
+ * @returns the backlog, or one line saying what is wrong and where
+ * @example
+ * ```ts
+ * const r = await loadBacklog("docs/gaps.yaml");
+ * if (!r.ok) console.error(r.error);
+ * ```
+ */
+export async function loadBacklog(path: string): Promise<Result<Backlog>> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    return fail(describeReadError(path, e));
+  }
+  let files: string[];
+  if (info.isDirectory) {
+    const listed = await listYamlFiles(path);
+    if (!listed.ok) return listed;
+    files = listed.value;
+    if (files.length === 0) return fail(`backlog directory ${path} has no *.yaml files`);
+  } else if (info.isFile) {
+    files = [path];
+  } else {
+    return fail(`backlog ${path} is not a regular file or directory`);
+  }
+
+  const gaps: Gap[] = [];
+  const warnings: string[] = [];
+  let total = 0;
+  for (const file of files) {
+    const read = await readText(file);
+    if (!read.ok) return read;
+    total += read.value.length;
+    if (total > MAX_BACKLOG_BYTES) {
+      return fail(`backlog ${path} is larger than ${MAX_BACKLOG_BYTES / 1024 / 1024} MiB`);
+    }
+    const parsed = parseBacklogText(read.value, file);
+    if (!parsed.ok) return parsed;
+    gaps.push(...parsed.value.gaps);
+    warnings.push(...parsed.value.warnings);
+  }
+  warnings.push(...crossGapWarnings(gaps));
+  return ok({ source: path, gaps, warnings });
+}
+
+/**
+ * Parse the text of one backlog file: a `gaps:` mapping, a bare list of
+ * gaps, or a single gap mapping (the per-file registry form).
+ *
+ * @param text YAML source
+ * @param file name used in messages
+ * @returns the gaps in file order and the warnings local to this file
+ * @example
+ * ```ts
+ * const r = parseBacklogText("gaps:\n  - id: A-1\n    status: open\n", "x.yaml");
+ * ```
+ */
+export function parseBacklogText(
+  text: string,
+  file: string,
+): Result<{ gaps: Gap[]; warnings: string[] }> {
+  if (text.trim() === "") return fail(`${file}: empty backlog (expected a top-level 'gaps:' list)`);
+  const parsed = parseYaml(text);
+  if (!parsed.ok) {
+    const { reason, line, column } = parsed.error;
+    const where = line === undefined ? file : `${file}:${line}${column ? `:${column}` : ""}`;
+    return fail(`${where}: invalid YAML: ${reason}`);
+  }
+  const { value: doc, lineOf, duplicateKeys } = parsed.value;
+  const warnings = duplicateKeys.map((d) =>
+    `${file}:${d.line}:${d.column}: key '${d.key}' appears twice in one mapping; the later value wins`
+  );
+
+  let list: unknown[];
+  let listLine: number | undefined;
+  if (Array.isArray(doc)) {
+    list = doc;
+    listLine = 1;
+  } else if (isMapping(doc)) {
+    if ("gaps" in doc) {
+      const g = doc.gaps;
+      listLine = lineOf(doc);
+      if (!Array.isArray(g)) {
+        const hint = g === null ? " (write 'gaps: []' for an empty backlog)" : "";
+        return fail(
+          `${file}:${listLine ?? 1}: 'gaps' must be a list of gaps, found ${kindOf(g)}${hint}`,
+        );
+      }
+      list = g;
+    } else if ("id" in doc) {
+      list = [doc];
+    } else {
+      return fail(`${file}: no top-level 'gaps:' list`);
+    }
+  } else {
+    return fail(`${file}: expected a top-level 'gaps:' list, found ${kindOf(doc)}`);
+  }
+
+  const gaps: Gap[] = [];
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i];
+    if (!isMapping(item)) {
+      return fail(
+        `${file}:${listLine ?? 1}: gap #${i + 1} of the list is not a mapping (found ${
+          kindOf(item)
+        })`,
+      );
+    }
+    const gap = toGap(item, file, lineOf(item) ?? listLine ?? 1);
+    if (!gap.ok) return gap;
+    gaps.push(gap.value);
+  }
+  return ok({ gaps, warnings });
+}
+
+function toGap(m: Record<string, unknown>, file: string, line: number): Result<Gap> {
+  const at = `${file}:${line}`;
+  if (!("id" in m) || m.id === null || m.id === undefined) return fail(`${at}: gap has no 'id'`);
+  if (typeof m.id !== "string") {
+    return fail(`${at}: gap id must be a string, found ${kindOf(m.id)}`);
+  }
+  const id = m.id.trim();
+  if (id === "") return fail(`${at}: gap id is empty`);
+
+  const text: Record<string, string> = {};
+  for (const field of ["title", "priority", "effort", "status"]) {
+    const v = m[field];
+    if (v === undefined || v === null) text[field] = "";
+    else if (isScalar(v)) text[field] = String(v).trim();
+    else return fail(`${at}: gap ${id}: '${field}' must be a single value, found ${kindOf(v)}`);
+  }
+
+  const deps = m.depends_on;
+  let dependsOn: string[];
+  if (deps === undefined || deps === null) dependsOn = [];
+  else if (isScalar(deps)) dependsOn = [String(deps).trim()].filter((d) => d !== "");
+  else if (Array.isArray(deps)) {
+    dependsOn = [];
+    for (const d of deps) {
+      if (!isScalar(d)) {
+        return fail(`${at}: gap ${id}: 'depends_on' entries must be gap ids, found ${kindOf(d)}`);
+      }
+      const s = String(d).trim();
+      if (s !== "") dependsOn.push(s);
+    }
+  } else {
+    return fail(`${at}: gap ${id}: 'depends_on' must be a list of gap ids, found ${kindOf(deps)}`);
+  }
+
+  return ok({
+    id,
+    title: text.title,
+    priority: text.priority,
+    effort: text.effort,
+    status: text.status,
+    dependsOn,
+    file,
+    line,
+    fields: m,
+  });
+}
+
+/** Duplicate ids and dependencies on ids that no gap has. */
+function crossGapWarnings(gaps: readonly Gap[]): string[] {
+  const warnings: string[] = [];
+  const first = new Map<string, Gap>();
+  for (const g of gaps) {
+    const seen = first.get(g.id);
+    if (seen) {
+      warnings.push(
+        `${g.file}:${g.line}: duplicate gap id ${g.id} (first at ${seen.file}:${seen.line}); ` +
+          `the first pickable occurrence wins`,
+      );
+    } else first.set(g.id, g);
+  }
+  for (const g of gaps) {
+    for (const d of g.dependsOn) {
+      if (!first.has(d)) {
+        warnings.push(
+          `${g.file}:${g.line}: gap ${g.id} depends on unknown id ${d}; it stays blocked`,
+        );
+      }
+    }
+  }
+  return warnings;
+}
+
+async function listYamlFiles(dir: string): Promise<Result<string[]>> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.name.startsWith(".")) continue;
+      if (!/\.ya?ml$/i.test(entry.name)) continue;
+      const full = join(dir, entry.name);
+      const isFile = entry.isFile ||
+        (entry.isSymlink && (await Deno.stat(full).catch(() => null))?.isFile);
+      if (isFile) names.push(entry.name);
+    }
+  } catch (e) {
+    return fail(describeReadError(dir, e));
+  }
+  const enc = new TextEncoder();
+  names.sort((a, b) => compareBytes(enc.encode(a), enc.encode(b)));
+  return ok(names.map((n) => join(dir, n)));
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+async function readText(file: string): Promise<Result<string>> {
+  let bytes: Uint8Array;
+  try {
+    const info = await Deno.stat(file);
+    if (info.size > MAX_BACKLOG_BYTES) {
+      return fail(`${file}: larger than ${MAX_BACKLOG_BYTES / 1024 / 1024} MiB; not a backlog`);
+    }
+    bytes = await Deno.readFile(file);
+  } catch (e) {
+    return fail(describeReadError(file, e));
+  }
+  try {
+    return ok(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    return fail(`${file}: not UTF-8 text`);
+  }
+}
+
+function describeReadError(path: string, e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return `backlog not found: ${path}`;
+  if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
+    return `cannot read backlog ${path}: permission denied`;
+  }
+  if (e instanceof Deno.errors.IsADirectory) return `cannot read backlog ${path}: is a directory`;
+  return `cannot read backlog ${path}: ${errorMessage(e)}`;
+}
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function isScalar(v: unknown): v is string | number | boolean {
+  return typeof v === "string" || typeof v === "number" || typeof v === "boolean";
+}
+
+function kindOf(v: unknown): string {
+  if (v === null || v === undefined) return "nothing";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "a mapping";
+  if (typeof v === "string") return `a string${v.length <= 40 ? ` (${JSON.stringify(v)})` : ""}`;
+  return `a ${typeof v} (${String(v)})`;
+}

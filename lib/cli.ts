@@ -1,0 +1,412 @@
+/**
+ * Command line -> a typed command (pure: no I/O). Every bad flag or value
+ * becomes one line that names it; main.ts adds the exit code (2).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import {
+  type Deadlines,
+  DEFAULT_DEADLINES,
+  formatDuration,
+  parseDeadlines,
+  parseDuration,
+} from "./duration.ts";
+import type { PickOrder } from "./picker.ts";
+import { fail, ok, type Result } from "./result.ts";
+
+/** Which PR-state provider the monitor asks. */
+export type ProviderName = "gh" | "git";
+
+/** Everything the main dispatch command needs. */
+export interface DispatchOptions {
+  /** Backlog file or directory; default `<repo>/docs/gaps.yaml`. */
+  backlog?: string;
+  maxParallel: number;
+  dryRun: boolean;
+  watch: boolean;
+  repoRoot?: string;
+  baseRef: string;
+  reflect: boolean;
+  order: PickOrder;
+  tickMs: number;
+  deadlines: Deadlines;
+  killGraceMs: number;
+  /** Absolute cap on watching an open PR; default 4x the gap's deadline. */
+  maxWatchMs?: number;
+  /** Ticks to wait for a PR after an agent exits 0. */
+  exitGraceTicks: number;
+  /** Cap on dispatches per run (attempts, failures included). */
+  maxTotal?: number;
+  prProvider: ProviderName;
+  agentCmd?: string;
+  db?: string;
+}
+
+/** Options of the `reflections` subcommand. */
+export interface ReflectionsOptions {
+  repoRoot?: string;
+  db?: string;
+  limit: number;
+  outcome?: string;
+  gap?: string;
+  json: boolean;
+}
+
+/** Options of the `status` subcommand. */
+export interface StatusOptions {
+  repoRoot?: string;
+  db?: string;
+  limit: number;
+  json: boolean;
+}
+
+/** Options of the `reap` subcommand. */
+export interface ReapOptions {
+  repoRoot?: string;
+  db?: string;
+  killGraceMs: number;
+  reflect: boolean;
+  baseRef: string;
+}
+
+/** A parsed command line. */
+export type Command =
+  | { kind: "help"; text: string }
+  | { kind: "version" }
+  | { kind: "dispatch"; options: DispatchOptions }
+  | { kind: "self-test"; options: DispatchOptions }
+  | { kind: "reflections"; options: ReflectionsOptions }
+  | { kind: "status"; options: StatusOptions }
+  | { kind: "reap"; options: ReapOptions }
+  | { kind: "demo-agent"; args: string[] };
+
+/** The program's name in messages. */
+export const PROGRAM = "chump-orchestrator";
+
+/** Usage text for `--help`. */
+export const USAGE = `${PROGRAM} - dispatch autonomous coding agents over a backlog of gaps
+
+Usage:
+  ${PROGRAM} [flags]                 pick gaps and print what would be dispatched (dry run)
+  ${PROGRAM} --no-dry-run --watch    dispatch, watch every agent to an outcome, write reflections
+  ${PROGRAM} --self-test             run the whole pipeline on a built-in 4-gap backlog
+  ${PROGRAM} reflections [flags]     list dispatch reflections, newest first
+  ${PROGRAM} status [flags]          list live and recent dispatches from the lease ledger
+  ${PROGRAM} reap [flags]            clean up after a crashed orchestrator
+
+Dispatch flags:
+  --backlog PATH        backlog file, or directory of *.yaml files (default: docs/gaps.yaml
+                        under the repo root)
+  --max-parallel N      agents at once / gaps picked (default 2)
+  --dry-run             only print what would be dispatched (the default)
+  --no-dry-run, --execute
+                        really create worktrees and start agents
+  --watch               with --no-dry-run: watch every agent to a terminal outcome,
+                        refilling from the backlog as agents finish
+  --repo-root PATH      repository to work in (default: the git top level of the cwd)
+  --base-ref REF        branch point for new worktrees (default origin/main)
+  --order priority|file pick order (default priority: P0, P1, P2, ties in file order)
+  --max-total N         at most N dispatches in this run (default: no cap)
+  --agent-cmd CMD       agent command; {prompt} is replaced by the prompt, else the prompt
+                        goes to stdin (default: $CHUMP_AGENT_CMD, else the backend preset
+                        from $CHUMP_DISPATCH_BACKEND: claude | chump-local)
+  --pr-provider gh|git  where PR state comes from (default gh; git = local merges)
+  --tick DURATION       monitor interval (default 30s); durations take ms, s, m, h
+  --deadline LIST       soft deadlines by effort (default s=20m,m=60m,l=180m,xl=360m)
+  --kill-grace DURATION SIGTERM -> SIGKILL grace (default 30s)
+  --max-watch DURATION  give up on an open PR after this (default 4x the gap's deadline)
+  --exit-grace N        ticks to wait for a PR after an agent exits 0 (default 2)
+  --db PATH             reflection DB (default <repo>/sessions/chump_memory.db)
+  --no-reflect          do not write reflection rows
+  --self-test           run the built-in end-to-end self-test
+  -h, --help            show this help
+  --version             print the version
+
+reflections flags: --db PATH  --repo-root PATH  --limit N (default 20)  --outcome O  --gap ID  --json
+status flags:      --db PATH  --repo-root PATH  --limit N (default 20)  --json
+reap flags:        --db PATH  --repo-root PATH  --kill-grace DURATION  --no-reflect
+
+Exit codes: 0 success (with --watch: every outcome shipped), 1 runtime failure,
+2 usage or input error, 3 --watch ended with an outcome other than shipped, 130 interrupted.`;
+
+/** The version printed by `--version`. */
+export const VERSION = "0.1.0";
+
+const DEFAULT_TICK_MS = 30_000;
+const DEFAULT_KILL_GRACE_MS = 30_000;
+
+type Spec = Record<string, { type: "string" | "boolean"; short?: string }>;
+
+const DISPATCH_SPEC: Spec = {
+  backlog: { type: "string" },
+  "max-parallel": { type: "string" },
+  "dry-run": { type: "boolean" },
+  "no-dry-run": { type: "boolean" },
+  execute: { type: "boolean" },
+  watch: { type: "boolean" },
+  "repo-root": { type: "string" },
+  "base-ref": { type: "string" },
+  "no-reflect": { type: "boolean" },
+  "self-test": { type: "boolean" },
+  order: { type: "string" },
+  tick: { type: "string" },
+  deadline: { type: "string" },
+  "kill-grace": { type: "string" },
+  "max-watch": { type: "string" },
+  "exit-grace": { type: "string" },
+  "max-total": { type: "string" },
+  "pr-provider": { type: "string" },
+  "agent-cmd": { type: "string" },
+  db: { type: "string" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean" },
+};
+
+const REFLECTIONS_SPEC: Spec = {
+  db: { type: "string" },
+  "repo-root": { type: "string" },
+  limit: { type: "string" },
+  outcome: { type: "string" },
+  gap: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+};
+
+const STATUS_SPEC: Spec = {
+  db: { type: "string" },
+  "repo-root": { type: "string" },
+  limit: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+};
+
+const REAP_SPEC: Spec = {
+  db: { type: "string" },
+  "repo-root": { type: "string" },
+  "kill-grace": { type: "string" },
+  "base-ref": { type: "string" },
+  "no-reflect": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+};
+
+type Values = Record<string, string | boolean | undefined>;
+
+/**
+ * Parse a command line (without the program name).
+ *
+ * @param argv arguments as given
+ * @returns the command, or one line saying what is wrong
+ * @example
+ * ```ts
+ * parseCli(["--max-parallel", "4"]);
+ * ```
+ */
+export function parseCli(argv: readonly string[]): Result<Command> {
+  const [first, ...rest] = argv;
+  switch (first) {
+    case "demo-agent":
+      return ok({ kind: "demo-agent", args: rest });
+    case "reflections":
+      return parseSub(rest, REFLECTIONS_SPEC, "reflections", toReflections);
+    case "status":
+      return parseSub(rest, STATUS_SPEC, "status", toStatus);
+    case "reap":
+      return parseSub(rest, REAP_SPEC, "reap", toReap);
+  }
+  const parsed = parseFlags(argv, DISPATCH_SPEC);
+  if (!parsed.ok) return parsed;
+  const v = parsed.value;
+  if (v.help) return ok({ kind: "help", text: USAGE });
+  if (v.version) return ok({ kind: "version" });
+  const options = toDispatch(v);
+  if (!options.ok) return options;
+  return ok(
+    v["self-test"] ? { kind: "self-test", options: options.value } : {
+      kind: "dispatch",
+      options: options.value,
+    },
+  );
+}
+
+function parseSub<T>(
+  argv: readonly string[],
+  spec: Spec,
+  name: "reflections" | "status" | "reap",
+  build: (v: Values) => Result<T>,
+): Result<Command> {
+  const parsed = parseFlags(argv, spec);
+  if (!parsed.ok) return parsed;
+  if (parsed.value.help) return ok({ kind: "help", text: USAGE });
+  const options = build(parsed.value);
+  if (!options.ok) return options;
+  return ok({ kind: name, options: options.value } as Command);
+}
+
+/** node:util parseArgs with one-line messages; `--flag -1` is read as a value. */
+function parseFlags(argv: readonly string[], spec: Spec): Result<Values> {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const name = a.startsWith("--") ? a.slice(2) : "";
+    if (spec[name]?.type === "string" && i + 1 < argv.length && /^-\d/.test(argv[i + 1])) {
+      args.push(`${a}=${argv[++i]}`);
+    } else args.push(a);
+  }
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: spec,
+      strict: true,
+      allowPositionals: true,
+    });
+    if (positionals.length > 0) {
+      return fail(`unexpected argument '${positionals[0]}' (see --help)`);
+    }
+    return ok(values as Values);
+  } catch (e) {
+    return fail(describeParseError(e));
+  }
+}
+
+function describeParseError(e: unknown): string {
+  const code = (e as { code?: string }).code;
+  const message = e instanceof Error ? e.message : String(e);
+  const flag = /'(-[^' ]+)/.exec(message)?.[1] ?? "";
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown flag ${flag} (see --help)`;
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    if (/does not take an argument/.test(message)) {
+      return `flag ${flag.replace(/=.*/, "")} takes no value (see --help)`;
+    }
+    return `flag ${flag} needs a value (see --help)`;
+  }
+  return `${message.split("\n")[0]} (see --help)`;
+}
+
+function str(v: Values, key: string): string | undefined {
+  const x = v[key];
+  return typeof x === "string" ? x : undefined;
+}
+
+function count(v: Values, key: string, min: number, fallback: number): Result<number> {
+  const text = str(v, key);
+  if (text === undefined) return ok(fallback);
+  if (!/^\s*\d+\s*$/.test(text) || Number(text) < min) {
+    return fail(`--${key} must be a whole number >= ${min}, got '${text}' (see --help)`);
+  }
+  return ok(Number(text));
+}
+
+function duration(v: Values, key: string, fallback: number, min = 0): Result<number> {
+  const text = str(v, key);
+  if (text === undefined) return ok(fallback);
+  const d = parseDuration(text);
+  if (!d.ok) return fail(`--${key}: ${d.error}`);
+  if (d.value < min) return fail(`--${key} must be at least ${formatDuration(min)}, got '${text}'`);
+  return ok(d.value);
+}
+
+function toDispatch(v: Values): Result<DispatchOptions> {
+  const maxParallel = count(v, "max-parallel", 1, 2);
+  if (!maxParallel.ok) return maxParallel;
+  const noDry = Boolean(v["no-dry-run"] || v.execute);
+  if (noDry && v["dry-run"]) return fail("--dry-run conflicts with --no-dry-run/--execute");
+  const order = str(v, "order") ?? "priority";
+  if (order !== "priority" && order !== "file") {
+    return fail(`--order must be 'priority' or 'file', got '${order}'`);
+  }
+  const provider = str(v, "pr-provider") ?? "gh";
+  if (provider !== "gh" && provider !== "git") {
+    return fail(`--pr-provider must be 'gh' or 'git', got '${provider}'`);
+  }
+  const tick = duration(v, "tick", DEFAULT_TICK_MS, 1);
+  if (!tick.ok) return tick;
+  const killGrace = duration(v, "kill-grace", DEFAULT_KILL_GRACE_MS);
+  if (!killGrace.ok) return killGrace;
+  let maxWatchMs: number | undefined;
+  if (str(v, "max-watch") !== undefined) {
+    const mw = duration(v, "max-watch", 0, 1);
+    if (!mw.ok) return mw;
+    maxWatchMs = mw.value;
+  }
+  const exitGrace = count(v, "exit-grace", 0, 2);
+  if (!exitGrace.ok) return exitGrace;
+  let maxTotal: number | undefined;
+  if (str(v, "max-total") !== undefined) {
+    const mt = count(v, "max-total", 1, 0);
+    if (!mt.ok) return mt;
+    maxTotal = mt.value;
+  }
+  let deadlines: Deadlines = DEFAULT_DEADLINES;
+  const dl = str(v, "deadline");
+  if (dl !== undefined) {
+    const parsed = parseDeadlines(dl);
+    if (!parsed.ok) return parsed;
+    deadlines = parsed.value;
+  }
+  const agentCmd = str(v, "agent-cmd");
+  if (agentCmd !== undefined && agentCmd.trim() === "") return fail("--agent-cmd is empty");
+  for (const key of ["backlog", "repo-root", "base-ref", "db"]) {
+    if (str(v, key) === "") return fail(`--${key} is empty`);
+  }
+  return ok({
+    backlog: str(v, "backlog"),
+    maxParallel: maxParallel.value,
+    dryRun: !noDry,
+    watch: Boolean(v.watch),
+    repoRoot: str(v, "repo-root"),
+    baseRef: str(v, "base-ref") ?? "origin/main",
+    reflect: !v["no-reflect"],
+    order,
+    tickMs: tick.value,
+    deadlines,
+    killGraceMs: killGrace.value,
+    maxWatchMs,
+    exitGraceTicks: exitGrace.value,
+    maxTotal,
+    prProvider: provider,
+    agentCmd,
+    db: str(v, "db"),
+  });
+}
+
+function toReflections(v: Values): Result<ReflectionsOptions> {
+  const limit = count(v, "limit", 1, 20);
+  if (!limit.ok) return limit;
+  const outcome = str(v, "outcome");
+  const outcomes = ["shipped", "ci_failed", "stalled", "killed"];
+  if (outcome !== undefined && !outcomes.includes(outcome)) {
+    return fail(`--outcome must be one of ${outcomes.join(", ")}, got '${outcome}'`);
+  }
+  return ok({
+    repoRoot: str(v, "repo-root"),
+    db: str(v, "db"),
+    limit: limit.value,
+    outcome,
+    gap: str(v, "gap"),
+    json: Boolean(v.json),
+  });
+}
+
+function toStatus(v: Values): Result<StatusOptions> {
+  const limit = count(v, "limit", 1, 20);
+  if (!limit.ok) return limit;
+  return ok({
+    repoRoot: str(v, "repo-root"),
+    db: str(v, "db"),
+    limit: limit.value,
+    json: Boolean(v.json),
+  });
+}
+
+function toReap(v: Values): Result<ReapOptions> {
+  const killGrace = duration(v, "kill-grace", DEFAULT_KILL_GRACE_MS);
+  if (!killGrace.ok) return killGrace;
+  return ok({
+    repoRoot: str(v, "repo-root"),
+    db: str(v, "db"),
+    killGraceMs: killGrace.value,
+    reflect: !v["no-reflect"],
+    baseRef: str(v, "base-ref") ?? "origin/main",
+  });
+}

@@ -1,0 +1,97 @@
+/**
+ * Durations as operators type them (`500ms`, `30s`, `20m`, `3h`; a bare
+ * number is seconds) and per-effort soft deadlines (CONTRACT §4).
+ *
+ * @module
+ */
+import { fail, ok, type Result } from "./result.ts";
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * Parse a duration into milliseconds.
+ *
+ * @example
+ * ```ts
+ * parseDuration("20m"); // { ok: true, value: 1200000 }
+ * ```
+ */
+export function parseDuration(text: string): Result<number> {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  if (!m) return fail(`not a duration: '${text}' (use e.g. 500ms, 30s, 20m, 3h)`);
+  const ms = Number(m[1]) * UNIT_MS[m[2] ?? "s"];
+  if (!Number.isFinite(ms)) return fail(`not a duration: '${text}'`);
+  return ok(Math.round(ms));
+}
+
+/**
+ * Render milliseconds the way {@linkcode parseDuration} reads them, shortest unit that is exact.
+ *
+ * @example
+ * ```ts
+ * formatDuration(1_200_000); // "20m"
+ * ```
+ */
+export function formatDuration(ms: number): string {
+  for (const unit of ["h", "m", "s"]) {
+    if (ms >= UNIT_MS[unit] && ms % UNIT_MS[unit] === 0) return `${ms / UNIT_MS[unit]}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/** Soft deadline per effort class, in milliseconds. */
+export type Deadlines = Readonly<Record<"xs" | "s" | "m" | "l" | "xl", number>>;
+
+/** The contract's defaults: xs/s 20m, m 60m (also unknown efforts), l 180m, xl 360m. */
+export const DEFAULT_DEADLINES: Deadlines = {
+  xs: 20 * 60_000,
+  s: 20 * 60_000,
+  m: 60 * 60_000,
+  l: 180 * 60_000,
+  xl: 360 * 60_000,
+};
+
+/**
+ * Parse `--deadline s=20m,m=60m,l=180m` over the defaults. Setting `s`
+ * also sets `xs` unless `xs` is given too.
+ *
+ * @example
+ * ```ts
+ * parseDeadlines("s=1m,l=2h");
+ * ```
+ */
+export function parseDeadlines(
+  text: string,
+  base: Deadlines = DEFAULT_DEADLINES,
+): Result<Deadlines> {
+  const out: Record<string, number> = { ...base };
+  const given = new Set<string>();
+  for (const part of text.split(",")) {
+    if (part.trim() === "") continue;
+    const eq = part.indexOf("=");
+    const key = (eq < 0 ? "" : part.slice(0, eq)).trim().toLowerCase();
+    if (!(key in DEFAULT_DEADLINES)) {
+      return fail(`--deadline: expected effort=duration (efforts xs, s, m, l, xl), got '${part}'`);
+    }
+    const d = parseDuration(part.slice(eq + 1));
+    if (!d.ok) return fail(`--deadline ${key}: ${d.error}`);
+    if (d.value <= 0) return fail(`--deadline ${key}: must be longer than 0`);
+    out[key] = d.value;
+    given.add(key);
+  }
+  if (given.has("s") && !given.has("xs")) out.xs = out.s;
+  return ok(out as Deadlines);
+}
+
+/**
+ * The soft deadline of an effort; unknown or missing efforts count as `m`.
+ *
+ * @example
+ * ```ts
+ * deadlineFor("L", DEFAULT_DEADLINES); // 10800000
+ * ```
+ */
+export function deadlineFor(effort: string, deadlines: Deadlines): number {
+  const key = effort.toLowerCase();
+  return key in deadlines ? deadlines[key as keyof Deadlines] : deadlines.m;
+}

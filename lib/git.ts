@@ -1,0 +1,102 @@
+/**
+ * Running git: one helper that never goes through a shell, never throws, and
+ * returns trimmed output with the exit code, plus the few queries the
+ * orchestrator needs (top level, commit of a ref, commits beyond a start).
+ *
+ * @module
+ */
+import { errorMessage } from "./result.ts";
+
+/** What a git invocation produced. */
+export interface GitOutput {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run `git <args>` in `cwd`. A git that cannot be started is code 127.
+ *
+ * @example
+ * ```ts
+ * const r = await git(["rev-parse", "HEAD"], "/repo");
+ * ```
+ */
+export async function git(args: readonly string[], cwd: string): Promise<GitOutput> {
+  try {
+    const out = await new Deno.Command("git", {
+      args: [...args],
+      cwd,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { GIT_TERMINAL_PROMPT: "0" },
+    }).output();
+    const dec = new TextDecoder();
+    return {
+      code: out.code,
+      stdout: dec.decode(out.stdout).trim(),
+      stderr: dec.decode(out.stderr).trim(),
+    };
+  } catch (e) {
+    return { code: 127, stdout: "", stderr: `cannot run git: ${errorMessage(e)}` };
+  }
+}
+
+/**
+ * The first line of git's complaint, for one-line messages.
+ *
+ * @example
+ * ```ts
+ * gitReason({ code: 128, stdout: "", stderr: "fatal: bad ref\nmore" }); // "fatal: bad ref"
+ * ```
+ */
+export function gitReason(out: GitOutput): string {
+  const line = out.stderr.split("\n").find((l) => l.trim() !== "") ?? `git exited ${out.code}`;
+  return line.trim();
+}
+
+/**
+ * The git top level of `dir`, or undefined outside a repository.
+ *
+ * @example
+ * ```ts
+ * await gitTopLevel(Deno.cwd());
+ * ```
+ */
+export async function gitTopLevel(dir: string): Promise<string | undefined> {
+  const r = await git(["rev-parse", "--show-toplevel"], dir);
+  return r.code === 0 && r.stdout !== "" ? r.stdout : undefined;
+}
+
+/**
+ * The commit a ref points at, or undefined if it does not resolve.
+ *
+ * @example
+ * ```ts
+ * await resolveCommit("/repo", "origin/main");
+ * ```
+ */
+export async function resolveCommit(repo: string, ref: string): Promise<string | undefined> {
+  const r = await git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`], repo);
+  return r.code === 0 && r.stdout !== "" ? r.stdout : undefined;
+}
+
+/**
+ * How many commits `ref` has beyond `start` (undefined if git cannot say).
+ *
+ * @example
+ * ```ts
+ * await commitsBeyond("/repo", "abc123", "claude/auto-013");
+ * ```
+ */
+export async function commitsBeyond(
+  repo: string,
+  start: string,
+  ref: string,
+): Promise<number | undefined> {
+  const r = await git(["rev-list", "--count", `${start}..${ref}`, "--"], repo);
+  if (r.code !== 0) return undefined;
+  const n = Number(r.stdout);
+  return Number.isInteger(n) ? n : undefined;
+}

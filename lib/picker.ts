@@ -1,0 +1,113 @@
+/**
+ * Which gaps are safe to hand to a robot, and in what order (CONTRACT §2).
+ * Pure: plain data in, plain data out; no I/O, no clock.
+ *
+ * A gap is pickable iff its status is `open`, its priority is P0..P2, its
+ * effort is not `xl`, every dependency names a gap that is `done` (or shipped
+ * earlier in this run), it is not leased by a live dispatch, and its id has
+ * not been picked already (first pickable occurrence wins). Comparisons are
+ * case-insensitive. Order: priority, then file order (a stable sort).
+ *
+ * @module
+ */
+import type { Gap } from "./backlog.ts";
+
+/** How to order pickable gaps: by priority (default) or the seed's file order. */
+export type PickOrder = "priority" | "file";
+
+/** Inputs to {@linkcode pickGaps} beyond the gaps themselves. */
+export interface PickOptions {
+  /** Take at most this many. */
+  limit: number;
+  order?: PickOrder;
+  /** Gap ids held by a live dispatch (this run or another orchestrator's). */
+  leased?: ReadonlySet<string>;
+  /** Ids already dispatched in this run, whatever their outcome. */
+  dispatched?: ReadonlySet<string>;
+  /** Ids shipped in this run: they count as done for dependencies. */
+  shipped?: ReadonlySet<string>;
+}
+
+/** Priorities a robot may take, most urgent first. */
+const PRIORITY_RANK: Readonly<Record<string, number>> = { p0: 0, p1: 1, p2: 2 };
+
+/**
+ * The ids whose gaps count as done: status `done` anywhere in the backlog,
+ * plus `shipped` (done within this run).
+ *
+ * @example
+ * ```ts
+ * doneIds(gaps).has("AUTO-001");
+ * ```
+ */
+export function doneIds(gaps: readonly Gap[], shipped?: ReadonlySet<string>): Set<string> {
+  const done = new Set<string>(shipped);
+  for (const g of gaps) if (g.status.toLowerCase() === "done") done.add(g.id);
+  return done;
+}
+
+/**
+ * Why a gap is not pickable on its own merits (rules 1-4), or null if it is.
+ *
+ * @param gap the gap
+ * @param done ids that count as done
+ * @example
+ * ```ts
+ * skipReason(gap, new Set()); // e.g. "priority P3"
+ * ```
+ */
+export function skipReason(gap: Gap, done: ReadonlySet<string>): string | null {
+  if (gap.status.toLowerCase() !== "open") return `status ${gap.status || "missing"}`;
+  if (!(gap.priority.toLowerCase() in PRIORITY_RANK)) {
+    return `priority ${gap.priority || "missing"}`;
+  }
+  if (gap.effort.toLowerCase() === "xl") return "effort xl needs a human breakdown";
+  const waiting = gap.dependsOn.filter((d) => !done.has(d));
+  if (waiting.length > 0) return `waits for ${waiting.join(", ")}`;
+  return null;
+}
+
+/**
+ * Every pickable gap in dispatch order (no limit applied).
+ *
+ * @example
+ * ```ts
+ * const all = pickableGaps(gaps, { limit: Infinity });
+ * ```
+ */
+export function pickableGaps(gaps: readonly Gap[], options: PickOptions): Gap[] {
+  const { order = "priority", leased, dispatched, shipped } = options;
+  const done = doneIds(gaps, shipped);
+  const seen = new Set<string>();
+  const picks: Gap[] = [];
+  for (const gap of gaps) {
+    if (seen.has(gap.id)) continue;
+    if (leased?.has(gap.id) || dispatched?.has(gap.id)) continue;
+    if (skipReason(gap, done) !== null) continue;
+    seen.add(gap.id);
+    picks.push(gap);
+  }
+  if (order === "priority") {
+    // Array.prototype.sort is stable, so ties keep file order.
+    picks.sort((a, b) =>
+      PRIORITY_RANK[a.priority.toLowerCase()] - PRIORITY_RANK[b.priority.toLowerCase()]
+    );
+  }
+  return picks;
+}
+
+/**
+ * The first `limit` pickable gaps, in dispatch order.
+ *
+ * @param gaps the backlog, in file order
+ * @param options limit, order, and what this run already holds
+ * @returns the gaps to dispatch
+ * @example
+ * ```ts
+ * const picks = pickGaps(backlog.gaps, { limit: 2 });
+ * ```
+ */
+export function pickGaps(gaps: readonly Gap[], options: PickOptions): Gap[] {
+  const limit = Math.max(0, options.limit);
+  return pickableGaps(gaps, options).slice(0, limit);
+}

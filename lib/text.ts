@@ -1,0 +1,24 @@
+/**
+ * Text that came from a backlog or an agent, made safe to print on one line.
+ *
+ * @module
+ */
+
+/** Longest text kept on a summary line; the rest is cut with an ellipsis. */
+const MAX_LINE = 200;
+
+/**
+ * Collapse control characters and line breaks to single spaces and cut long text.
+ *
+ * @param text anything, e.g. a gap title with newlines or escape codes
+ * @param max longest result, in characters
+ * @example
+ * ```ts
+ * oneLine("a\nb\u001b[31m"); // "a b [31m"
+ * ```
+ */
+export function oneLine(text: string, max = MAX_LINE): string {
+  // deno-lint-ignore no-control-regex
+  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ").trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}

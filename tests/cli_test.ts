@@ -1,0 +1,204 @@
+import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
+import { parseCli } from "../lib/cli.ts";
+import { FIXTURE, runMain } from "./_helpers.ts";
+
+function parseError(argv: string[]): string {
+  const r = parseCli(argv);
+  if (r.ok) throw new Error(`expected ${argv.join(" ")} to fail`);
+  return r.error;
+}
+
+Deno.test("defaults are the seed's: dry run, 2 in parallel, origin/main, gh, reflect", () => {
+  const r = parseCli([]);
+  if (!r.ok || r.value.kind !== "dispatch") throw new Error("expected dispatch");
+  const o = r.value.options;
+  equal(o.dryRun, true);
+  equal(o.maxParallel, 2);
+  equal(o.baseRef, "origin/main");
+  equal(o.prProvider, "gh");
+  equal(o.reflect, true);
+  equal(o.order, "priority");
+  equal(o.tickMs, 30_000);
+  equal(o.killGraceMs, 30_000);
+  equal(o.exitGraceTicks, 2);
+  deepEqual(o.deadlines, {
+    xs: 1_200_000,
+    s: 1_200_000,
+    m: 3_600_000,
+    l: 10_800_000,
+    xl: 21_600_000,
+  });
+});
+
+Deno.test("--no-dry-run and --execute both dispatch for real", () => {
+  for (const flag of ["--no-dry-run", "--execute"]) {
+    const r = parseCli([flag, "--watch"]);
+    if (!r.ok || r.value.kind !== "dispatch") throw new Error("expected dispatch");
+    equal(r.value.options.dryRun, false);
+    equal(r.value.options.watch, true);
+  }
+});
+
+Deno.test("durations and deadlines take ms, s, m and h", () => {
+  const r = parseCli([
+    "--tick",
+    "250ms",
+    "--kill-grace",
+    "2s",
+    "--deadline",
+    "s=1m,l=2h",
+    "--max-watch",
+    "1h",
+  ]);
+  if (!r.ok || r.value.kind !== "dispatch") throw new Error("expected dispatch");
+  const o = r.value.options;
+  equal(o.tickMs, 250);
+  equal(o.killGraceMs, 2000);
+  equal(o.maxWatchMs, 3_600_000);
+  equal(o.deadlines.s, 60_000);
+  equal(o.deadlines.xs, 60_000);
+  equal(o.deadlines.l, 7_200_000);
+  equal(o.deadlines.m, 3_600_000);
+});
+
+Deno.test("bad flag values are one line naming the flag", () => {
+  equal(
+    parseError(["--max-parallel", "-1"]),
+    "--max-parallel must be a whole number >= 1, got '-1' (see --help)",
+  );
+  equal(
+    parseError(["--max-parallel", "abc"]),
+    "--max-parallel must be a whole number >= 1, got 'abc' (see --help)",
+  );
+  equal(
+    parseError(["--max-parallel", "0"]),
+    "--max-parallel must be a whole number >= 1, got '0' (see --help)",
+  );
+  equal(parseError(["--max-parallel"]), "flag --max-parallel needs a value (see --help)");
+  equal(parseError(["--frobnicate"]), "unknown flag --frobnicate (see --help)");
+  equal(parseError(["--watch=yes"]), "flag --watch takes no value (see --help)");
+  equal(parseError(["--order", "random"]), "--order must be 'priority' or 'file', got 'random'");
+  equal(
+    parseError(["--pr-provider", "gitlab"]),
+    "--pr-provider must be 'gh' or 'git', got 'gitlab'",
+  );
+  equal(
+    parseError(["--tick", "soon"]),
+    "--tick: not a duration: 'soon' (use e.g. 500ms, 30s, 20m, 3h)",
+  );
+  equal(parseError(["--tick", "0"]), "--tick must be at least 1ms, got '0'");
+  equal(
+    parseError(["--deadline", "huge=1m"]),
+    "--deadline: expected effort=duration (efforts xs, s, m, l, xl), got 'huge=1m'",
+  );
+  equal(parseError(["--dry-run", "--execute"]), "--dry-run conflicts with --no-dry-run/--execute");
+  equal(parseError(["stray"]), "unexpected argument 'stray' (see --help)");
+  equal(
+    parseError(["reflections", "--outcome", "won"]),
+    "--outcome must be one of shipped, ci_failed, stalled, killed, got 'won'",
+  );
+});
+
+Deno.test("the CLI exits 2 with a usage hint on a bad flag, never a stack trace", async () => {
+  for (const args of [["--max-parallel", "-1"], ["--max-parallel", "abc"], ["--nope"]]) {
+    const ran = await runMain(args);
+    equal(ran.code, 2);
+    equal(ran.stdout, "");
+    equal(ran.stderr.split("\n").length, 2, ran.stderr);
+    match(ran.stderr, /^chump-orchestrator: error: .*\(see --help\)\n$/);
+  }
+});
+
+Deno.test("--help lists every flag and exits 0", async () => {
+  const ran = await runMain(["--help"]);
+  equal(ran.code, 0);
+  for (
+    const flag of [
+      "--backlog",
+      "--max-parallel",
+      "--dry-run",
+      "--no-dry-run",
+      "--execute",
+      "--watch",
+      "--repo-root",
+      "--base-ref",
+      "--no-reflect",
+      "--self-test",
+      "--order",
+      "--tick",
+      "--deadline",
+      "--kill-grace",
+      "--max-watch",
+      "--max-total",
+      "--pr-provider",
+      "--agent-cmd",
+      "--db",
+    ]
+  ) {
+    assert(ran.stdout.includes(flag), flag);
+  }
+});
+
+Deno.test("dry run over the real fixture prints the summary and every pick, exactly", async () => {
+  const ran = await runMain([
+    "--backlog",
+    FIXTURE,
+    "--max-parallel",
+    "100",
+    "--repo-root",
+    "/repo",
+  ]);
+  equal(ran.code, 0, ran.stderr);
+  const lines = ran.stdout.trimEnd().split("\n");
+  equal(
+    lines[0],
+    `backlog ${FIXTURE}: gaps=193 open=41 done=147 pickable=21 picked=21 (max-parallel 100, order priority)`,
+  );
+  equal(lines.length, 22);
+  equal(
+    lines[1],
+    "WOULD DISPATCH: FRONTIER-005 (prio=P1 effort=m) in /repo/.claude/worktrees/frontier-005  -- " +
+      "goose competitive positioning + Chump differentiation strategy",
+  );
+  equal(
+    lines[21],
+    "WOULD DISPATCH: MEM-007 (prio=P2 effort=m) in /repo/.claude/worktrees/mem-007  -- " +
+      'Agent context-query — "what should I know before working on gap X?"',
+  );
+  for (const line of lines.slice(1)) {
+    match(
+      line,
+      /^WOULD DISPATCH: \S+ \(prio=P[0-2] effort=\w*\) in \/repo\/\.claude\/worktrees\/[a-z0-9.-]+ {2}-- /,
+    );
+  }
+  // Warnings go to stderr, one per line, with file:line.
+  match(ran.stderr, /warning: .*:1006: duplicate gap id EVAL-003/);
+});
+
+Deno.test("dry run takes the first --max-parallel picks", async () => {
+  const ran = await runMain(["--backlog", FIXTURE, "--repo-root", "/repo"]);
+  equal(ran.code, 0);
+  const ids = ran.stdout.split("\n").filter((l) => l.startsWith("WOULD")).map((l) =>
+    l.split(" ")[2]
+  );
+  deepEqual(ids, ["FRONTIER-005", "EVAL-030"]);
+});
+
+Deno.test("titles with newlines and control characters print on one line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/b.yaml`;
+    await Deno.writeTextFile(
+      file,
+      'gaps:\n  - id: "A-1"\n    title: "two\\nlines\\u001b[31m red"\n    priority: P1\n    status: open\n',
+    );
+    const ran = await runMain(["--backlog", file, "--repo-root", "/repo"]);
+    equal(ran.code, 0);
+    equal(
+      ran.stdout.split("\n")[1],
+      "WOULD DISPATCH: A-1 (prio=P1 effort=) in /repo/.claude/worktrees/a-1  -- two lines [31m red",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
