@@ -2,26 +2,34 @@
  * chump-orchestrator's command line: flags -> command -> exit code. Any
  * error becomes one line on stderr; nothing here a test would want.
  *
+ * The demo agent (`demo-agent`, what the self-test dispatches) loads only its
+ * own module, so each agent starts fast and without the YAML parser.
+ *
  * @module
  */
-import { runCli } from "./lib/app.ts";
-import { PROGRAM } from "./lib/cli.ts";
-import { errorMessage } from "./lib/result.ts";
 
 if (import.meta.main) {
   let code: number;
   try {
-    // `deno task` runs in the config's directory; INIT_CWD is where the user
-    // was, so relative paths (and messages about them) mean what they typed.
-    const initCwd = safeEnv("INIT_CWD");
-    if (initCwd) Deno.chdir(initCwd);
-    code = await runCli(Deno.args, {
-      out: (line) => console.log(line),
-      err: (line) => console.error(line),
-      env: safeEnv,
-    });
+    if (Deno.args[0] === "demo-agent") {
+      // An agent works where it was started: its worktree.
+      const { runDemoAgent } = await import("./lib/demo_agent.ts");
+      code = await runDemoAgent(Deno.args.slice(1));
+    } else {
+      // `deno task` runs in the config's directory; INIT_CWD is where the user
+      // was, so relative paths (and messages about them) mean what they typed.
+      const initCwd = safeEnv("INIT_CWD");
+      if (initCwd) Deno.chdir(initCwd);
+      const { runCli } = await import("./lib/app.ts");
+      code = await runCli(Deno.args, {
+        out: (line) => console.log(line),
+        err: (line) => console.error(line),
+        env: safeEnv,
+      });
+    }
   } catch (e) {
-    console.error(`${PROGRAM}: internal error: ${errorMessage(e).split("\n")[0]}`);
+    const message = e instanceof Error ? e.message : String(e);
+    console.error(`chump-orchestrator: internal error: ${message.split("\n")[0]}`);
     code = 1;
   }
   Deno.exit(code);

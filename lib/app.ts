@@ -4,13 +4,40 @@
  *
  * @module
  */
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { resolveAgentTemplate } from "./agent.ts";
 import { type Backlog, loadBacklog } from "./backlog.ts";
-import { type Command, type DispatchOptions, parseCli, PROGRAM, VERSION } from "./cli.ts";
-import { gitTopLevel } from "./git.ts";
+import {
+  type Command,
+  type DispatchOptions,
+  parseCli,
+  PROGRAM,
+  type ReflectionsOptions,
+  type StatusOptions,
+  VERSION,
+} from "./cli.ts";
+import { runDemoAgent } from "./demo_agent.ts";
+import { gitWorkspace } from "./dispatch.ts";
+import { gitTopLevel, resolveCommit } from "./git.ts";
+import { listenForInterrupts } from "./interrupt.ts";
+import {
+  agentAlive,
+  openLedger,
+  openLedgerIfExists,
+  orchestratorAlive,
+  selfIdentity,
+} from "./ledger.ts";
 import { pickableGaps } from "./picker.ts";
 import { renderPlan } from "./plan.ts";
+import { processTable, realSpawner, terminateGroup } from "./process.ts";
+import { createGhProvider } from "./providers/gh.ts";
+import { createGitProvider } from "./providers/git.ts";
+import { createNoopWriter, createSqliteWriter, importSpool, queryReflections } from "./reflect.ts";
+import { errorMessage } from "./result.ts";
+import { runDispatches, runExitCode, summaryLines } from "./run.ts";
+import { runSelfTest } from "./self_test.ts";
 import { assignSlugs, worktreeFor } from "./slug.ts";
+import { oneLine } from "./text.ts";
 
 /** Where output goes and how the environment is read. Relative paths are relative to the cwd. */
 export interface Io {
@@ -60,7 +87,19 @@ async function runCommand(command: Command, io: Io): Promise<number> {
       io.out(`${PROGRAM} ${VERSION}`);
       return EXIT.ok;
     case "dispatch":
-      return await runDispatch(command.options, io);
+      return command.options.dryRun
+        ? await runDryRun(command.options, io)
+        : await runExecute(command.options, io);
+    case "self-test": {
+      using interrupt = listenForInterrupts(io.err);
+      return await runSelfTest(io, { maxParallel: command.options.maxParallel, interrupt });
+    }
+    case "demo-agent":
+      return await runDemoAgent(command.args);
+    case "reflections":
+      return await runReflections(command.options, io);
+    case "status":
+      return await runStatus(command.options, io);
     default:
       io.err(`${PROGRAM}: error: '${command.kind}' is not available yet`);
       return EXIT.usage;
@@ -104,15 +143,12 @@ export async function loadAndWarn(
   return loaded.value;
 }
 
-async function runDispatch(options: DispatchOptions, io: Io): Promise<number> {
+async function runDryRun(options: DispatchOptions, io: Io): Promise<number> {
   const paths = await resolvePaths(options);
   const backlog = await loadAndWarn(paths.backlog, io, paths.defaultBacklog);
   if (!backlog) return EXIT.usage;
-  if (!options.dryRun) {
-    io.err(`${PROGRAM}: error: --no-dry-run is not available yet; only the dry run is`);
-    return EXIT.usage;
-  }
-  const pickable = pickableGaps(backlog.gaps, { limit: Infinity, order: options.order });
+  const leased = await leasedGaps(options.db ?? defaultDb(paths.repoRoot), io);
+  const pickable = pickableGaps(backlog.gaps, { limit: Infinity, order: options.order, leased });
   const picks = pickable.slice(0, options.maxParallel);
   const slugs = assignSlugs(backlog.gaps.map((g) => g.id));
   const lines = renderPlan({
@@ -123,7 +159,243 @@ async function runDispatch(options: DispatchOptions, io: Io): Promise<number> {
     worktreeOf: (id) => worktreeFor(paths.repoRoot, slugs.get(id)!),
     maxParallel: options.maxParallel,
     order: options.order,
+    leased: leased.size,
   });
   for (const line of lines) io.out(line);
   return EXIT.ok;
+}
+
+/** The reflection DB (and lease ledger) of a repo when --db is not given. */
+export function defaultDb(repoRoot: string): string {
+  return join(repoRoot, "sessions", "chump_memory.db");
+}
+
+/** Gap ids held by live leases, read without creating the DB. */
+async function leasedGaps(db: string, io: Io): Promise<Set<string>> {
+  const ledger = openLedgerIfExists(db);
+  if (!ledger.ok) {
+    io.err(`warning: ${ledger.error}; leases not checked`);
+    return new Set();
+  }
+  if (!ledger.value) return new Set();
+  try {
+    return await ledger.value.liveGapIds();
+  } finally {
+    ledger.value.close();
+  }
+}
+
+async function runExecute(options: DispatchOptions, io: Io): Promise<number> {
+  const depth = Number(io.env("CHUMP_DISPATCH_DEPTH") ?? "0");
+  if (Number.isFinite(depth) && depth >= 1) {
+    io.err(
+      `${PROGRAM}: error: refusing to dispatch: CHUMP_DISPATCH_DEPTH=${depth} means this runs ` +
+        "inside a dispatched agent, and agents may not dispatch agents (depth-1 rule)",
+    );
+    return EXIT.usage;
+  }
+  const paths = await resolvePaths(options);
+  const backlog = await loadAndWarn(paths.backlog, io, paths.defaultBacklog);
+  if (!backlog) return EXIT.usage;
+
+  const template = resolveAgentTemplate({
+    agentCmd: options.agentCmd,
+    envCmd: io.env("CHUMP_AGENT_CMD"),
+    backend: io.env("CHUMP_DISPATCH_BACKEND"),
+  });
+  if (!template.ok) {
+    io.err(`${PROGRAM}: error: ${template.error}`);
+    return EXIT.usage;
+  }
+  if (template.value.warning) io.err(`warning: ${template.value.warning}`);
+
+  const top = await gitTopLevel(paths.repoRoot);
+  if (top === undefined) {
+    io.err(`${PROGRAM}: error: ${paths.repoRoot} is not a git repository (pass --repo-root)`);
+    return EXIT.usage;
+  }
+  const startCommit = await resolveCommit(paths.repoRoot, options.baseRef);
+  if (startCommit === undefined) {
+    io.err(
+      `${PROGRAM}: error: base ref '${options.baseRef}' does not resolve in ${paths.repoRoot} ` +
+        "(fetch it, or pass --base-ref)",
+    );
+    return EXIT.usage;
+  }
+
+  const db = options.db ?? defaultDb(paths.repoRoot);
+  const ledger = openLedger(db);
+  if (!ledger.ok) {
+    io.err(`${PROGRAM}: error: ${ledger.error}`);
+    return EXIT.failure;
+  }
+  if (options.reflect) {
+    const imported = await importSpool(db);
+    if (imported.imported > 0) {
+      io.err(`imported ${imported.imported} spooled reflection(s) into ${db}`);
+    }
+    if (imported.left > 0) {
+      io.err(
+        `warning: ${imported.left} spooled reflection(s) still waiting in ${
+          imported.paths.join(", ")
+        }`,
+      );
+    }
+  }
+  const writer = options.reflect ? createSqliteWriter(db) : createNoopWriter();
+  const provider = options.prProvider === "gh"
+    ? createGhProvider({ cwd: paths.repoRoot })
+    : createGitProvider({ repoRoot: paths.repoRoot, baseRef: options.baseRef });
+  using interrupt = listenForInterrupts(io.err);
+  try {
+    const result = await runDispatches(backlog.gaps, {
+      repoRoot: paths.repoRoot,
+      baseRef: options.baseRef,
+      startCommit,
+      maxParallel: options.maxParallel,
+      maxTotal: options.maxTotal,
+      order: options.order,
+      watch: options.watch,
+      tickMs: options.tickMs,
+      deadlines: options.deadlines,
+      maxWatchMs: options.maxWatchMs,
+      exitGraceTicks: options.exitGraceTicks,
+      killGraceMs: options.killGraceMs,
+      agent: template.value,
+    }, {
+      workspace: gitWorkspace(paths.repoRoot),
+      spawner: realSpawner,
+      provider,
+      writer,
+      ledger: ledger.value,
+      terminate: terminateGroup,
+      out: io.out,
+      err: io.err,
+      interrupt,
+    });
+    if (result.outcomes.length + result.failures.length + result.detached === 0) {
+      io.out("nothing to dispatch: no pickable gap (see the dry run for why)");
+    } else if (options.watch || result.interrupted) {
+      for (const line of summaryLines(result)) io.out(line);
+    } else {
+      io.out(
+        `${result.detached} agent(s) started and left running unwatched; ` +
+          "use --watch to follow them to an outcome and write reflections",
+      );
+    }
+    return runExitCode(result, options.watch);
+  } finally {
+    writer.close();
+    ledger.value.close();
+  }
+}
+
+async function runReflections(options: ReflectionsOptions, io: Io): Promise<number> {
+  const { repoRoot } = await resolvePaths(options);
+  const db = options.db ?? defaultDb(repoRoot);
+  let rows;
+  try {
+    rows = queryReflections(db, {
+      limit: options.limit,
+      outcome: options.outcome,
+      gapId: options.gap,
+    });
+  } catch (e) {
+    io.err(
+      `${PROGRAM}: error: cannot read reflections from ${db}: ${errorMessage(e).split("\n")[0]}`,
+    );
+    return EXIT.failure;
+  }
+  if (options.json) {
+    for (const r of rows) io.out(JSON.stringify(r));
+    return EXIT.ok;
+  }
+  if (rows.length === 0) {
+    io.out(`no dispatch reflections in ${db}`);
+    return EXIT.ok;
+  }
+  io.out(formatTable(
+    ["id", "created_at", "gap", "outcome", "duration_s", "pr", "priority", "notes"],
+    rows.map((r) => [
+      String(r.id),
+      r.createdAt,
+      r.gapId,
+      r.outcome,
+      r.durationS === null ? "" : String(r.durationS),
+      r.prNumber === null ? "" : `#${r.prNumber}`,
+      r.priority,
+      oneLine(r.notes.split("\n")[0] ?? "", 60),
+    ]),
+  ));
+  return EXIT.ok;
+}
+
+async function runStatus(options: StatusOptions, io: Io): Promise<number> {
+  const { repoRoot } = await resolvePaths(options);
+  const db = options.db ?? defaultDb(repoRoot);
+  const opened = openLedgerIfExists(db);
+  if (!opened.ok) {
+    io.err(`${PROGRAM}: error: ${opened.error}`);
+    return EXIT.failure;
+  }
+  if (!opened.value) {
+    if (options.json) return EXIT.ok;
+    io.out(`no dispatches recorded in ${db}`);
+    return EXIT.ok;
+  }
+  const ledger = opened.value;
+  try {
+    const self = selfIdentity();
+    const table = await processTable();
+    const now = Date.now();
+    const rows = ledger.list(options.limit).map((l) => ({
+      lease: l.id,
+      gap: l.gapId,
+      state: l.state,
+      outcome: l.outcome,
+      pid: l.pid,
+      pidAlive: agentAlive(l, table),
+      orchestratorPid: l.orchestratorPid,
+      orchestratorAlive: l.state === "ended" ? null : orchestratorAlive(l, self, table),
+      elapsedS: Math.round(((l.state === "ended" ? l.updatedMs : now) - l.startedMs) / 1000),
+      worktree: l.worktree,
+      branch: l.branch,
+      startedAt: new Date(l.startedMs).toISOString(),
+    }));
+    if (options.json) {
+      for (const r of rows) io.out(JSON.stringify(r));
+      return EXIT.ok;
+    }
+    io.out(formatTable(
+      ["lease", "gap", "state", "outcome", "pid", "alive", "elapsed_s", "worktree", "branch"],
+      rows.map((r) => [
+        String(r.lease),
+        r.gap,
+        r.state === "running" && r.orchestratorAlive === false ? "orphaned" : r.state,
+        r.outcome ?? "",
+        r.pid === null ? "" : String(r.pid),
+        r.pid === null ? "" : r.pidAlive ? "yes" : "no",
+        String(r.elapsedS),
+        r.worktree,
+        r.branch,
+      ]),
+    ));
+    return EXIT.ok;
+  } finally {
+    ledger.close();
+  }
+}
+
+/**
+ * Columns padded to their widest cell.
+ *
+ * @example
+ * ```ts
+ * formatTable(["a", "b"], [["1", "22"]]); // "a  b\n1  22"
+ * ```
+ */
+export function formatTable(header: string[], rows: string[][]): string {
+  const all = [header, ...rows.map((r) => r.map((c) => oneLine(c, 120)))];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  return all.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
 }

@@ -1,0 +1,159 @@
+/**
+ * Which agent to run and what to tell it (CONTRACT §3.3): backend presets,
+ * the `--agent-cmd` / `CHUMP_AGENT_CMD` template, and the prompt.
+ *
+ * The template is split into words like a shell would split them (quotes
+ * group, backslash escapes) but nothing is expanded and no shell ever runs
+ * it: a gap id can only ever be one argument or stdin text.
+ *
+ * @module
+ */
+import { basename } from "node:path";
+import { fail, ok, type Result } from "./result.ts";
+
+/** What to start for one gap. */
+export interface AgentCommand {
+  argv: string[];
+  /** The prompt text for stdin, when no `{prompt}` argument carries it. */
+  stdin?: string;
+  /** For notes: `claude`, `chump-local` or `custom:<program>`. */
+  label: string;
+}
+
+/** The placeholder replaced by the prompt inside an agent-command argument. */
+export const PROMPT_PLACEHOLDER = "{prompt}";
+
+/** The default backend's command: Claude Code, non-interactive, prompt on stdin. */
+const CLAUDE = ["claude", "-p", "--dangerously-skip-permissions"];
+
+/**
+ * The prompt an agent gets, as the seed's `build_prompt`: the gap, where the
+ * rules are, how to ship, and to answer with the PR number only.
+ *
+ * @example
+ * ```ts
+ * buildPrompt("AUTO-013").includes("scripts/bot-merge.sh --gap AUTO-013 --auto-merge"); // true
+ * ```
+ */
+export function buildPrompt(gapId: string): string {
+  return [
+    `You are an autonomous coding agent dispatched by chump-orchestrator to close gap ${gapId}.`,
+    "Read CLAUDE.md in this worktree first and follow its rules.",
+    `The gap is described in the backlog (docs/gaps.yaml or docs/gaps/${gapId}.yaml).`,
+    "Implement it in this worktree, on this branch, with tests.",
+    `When it is done, ship it with: scripts/bot-merge.sh --gap ${gapId} --auto-merge`,
+    "Reply with only the PR number.",
+  ].join("\n");
+}
+
+/**
+ * Split a command template into words: whitespace separates, single and
+ * double quotes group, backslash escapes the next character. No expansion.
+ *
+ * @example
+ * ```ts
+ * splitCommand(`my-agent --msg "{prompt}" 'a b'`); // ok(["my-agent", "--msg", "{prompt}", "a b"])
+ * ```
+ */
+export function splitCommand(text: string): Result<string[]> {
+  const words: string[] = [];
+  let word = "";
+  let inWord = false;
+  let quote: "'" | '"' | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote === "'") {
+      if (c === "'") quote = null;
+      else word += c;
+    } else if (quote === '"') {
+      if (c === '"') quote = null;
+      else if (c === "\\" && i + 1 < text.length && `"\\`.includes(text[i + 1])) word += text[++i];
+      else word += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      inWord = true;
+    } else if (c === "\\" && i + 1 < text.length) {
+      word += text[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = "";
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (quote !== null) return fail(`agent command has an unclosed ${quote} quote: ${text}`);
+  if (inWord) words.push(word);
+  if (words.length === 0) return fail("agent command is empty");
+  return ok(words);
+}
+
+/** Where the agent command comes from. */
+export interface AgentSource {
+  /** `--agent-cmd`, which wins. */
+  agentCmd?: string;
+  /** `CHUMP_AGENT_CMD`. */
+  envCmd?: string;
+  /** `CHUMP_DISPATCH_BACKEND`. */
+  backend?: string;
+}
+
+/** A resolved agent command template, still independent of the gap. */
+export interface AgentTemplate {
+  words: string[];
+  label: string;
+  /** Preset that needs the gap id in its argv (chump-local). */
+  preset?: string;
+  /** A one-line warning for the operator (unknown backend). */
+  warning?: string;
+}
+
+/**
+ * Decide the agent template once per run: `--agent-cmd`, then
+ * `CHUMP_AGENT_CMD`, then the backend preset (unknown backend: warn, use claude).
+ *
+ * @example
+ * ```ts
+ * resolveAgentTemplate({ backend: "chump-local" }); // chump --execute-gap <ID>
+ * ```
+ */
+export function resolveAgentTemplate(source: AgentSource): Result<AgentTemplate> {
+  const custom = source.agentCmd ?? (source.envCmd?.trim() ? source.envCmd : undefined);
+  if (custom !== undefined) {
+    const words = splitCommand(custom);
+    if (!words.ok) return words;
+    return ok({ words: words.value, label: `custom:${basename(words.value[0])}` });
+  }
+  const backend = (source.backend ?? "").trim();
+  if (backend === "" || backend === "claude") {
+    return ok({ words: CLAUDE, label: "claude" });
+  }
+  if (backend === "chump-local") {
+    return ok({ words: ["chump", "--execute-gap"], label: "chump-local", preset: "chump-local" });
+  }
+  return ok({
+    words: CLAUDE,
+    label: "claude",
+    warning: `unknown CHUMP_DISPATCH_BACKEND '${backend}'; using claude`,
+  });
+}
+
+/**
+ * The command for one gap: the template with `{prompt}` replaced, or the prompt on stdin.
+ *
+ * @example
+ * ```ts
+ * agentCommandFor({ words: ["claude", "-p"], label: "claude" }, "AUTO-013");
+ * ```
+ */
+export function agentCommandFor(template: AgentTemplate, gapId: string): AgentCommand {
+  const prompt = buildPrompt(gapId);
+  const words = template.preset === "chump-local" ? [...template.words, gapId] : template.words;
+  const hasPlaceholder = words.some((w) => w.includes(PROMPT_PLACEHOLDER));
+  const argv = words.map((w) => w.replaceAll(PROMPT_PLACEHOLDER, prompt));
+  return hasPlaceholder
+    ? { argv, label: template.label }
+    : { argv, stdin: prompt, label: template.label };
+}

@@ -1,0 +1,218 @@
+/**
+ * The demo agent: what the self-test and the end-to-end tests dispatch
+ * instead of a real coding agent. It is the program itself
+ * (`chump-orchestrator demo-agent`), so it works from the compiled binary
+ * with no checkout. Its behaviour is chosen per gap, so every row of the
+ * monitor's table can be exercised with real processes and real git:
+ *
+ * - `ship`: commit a file, rebase onto the base ref and push it there (the
+ *   `git` provider then sees the branch merged); exit 0
+ * - `ship-then-fail`: ship, then exit 1 (the merged PR must still win)
+ * - `commit`: commit, exit 0 without shipping
+ * - `noop`: exit 0 without a commit
+ * - `fail`: print an ERROR line to stderr, exit 1
+ * - `fail-after-commit`: commit, print an ERROR line, exit 1
+ * - `hang`: print a WARN line and sleep until killed
+ * - `hang-commit`: commit, then sleep until killed
+ * - `hang-child`: start a `sleep` grandchild in its process group, then sleep
+ * - `stubborn`: ignore SIGTERM and sleep (only SIGKILL ends it)
+ * - `flood:<MB>`: write MB megabytes to stderr (one ERROR line in ten), exit 1
+ * - `sleep:<ms>:<then>`: wait, then behave as `<then>`
+ *
+ * The behaviour comes from `--behaviour B`, else from `CHUMP_DEMO_PLAN`
+ * (`ID=B,ID2=B2`), else from the gap id (`X-HANG-1` hangs), else `ship`.
+ *
+ * @module
+ */
+import { git, gitReason } from "./git.ts";
+import { errorMessage } from "./result.ts";
+
+/** Every behaviour the demo agent knows. */
+export const BEHAVIOURS = [
+  "ship",
+  "ship-then-fail",
+  "commit",
+  "noop",
+  "fail",
+  "fail-after-commit",
+  "hang",
+  "hang-commit",
+  "hang-child",
+  "stubborn",
+  "flood",
+  "sleep",
+] as const;
+
+/** Pushes race when agents ship in parallel; each retry re-fetches and rebases. */
+const PUSH_ATTEMPTS = 30;
+
+const IDENTITY = ["-c", "user.name=chump demo agent", "-c", "user.email=demo-agent@chump.invalid"];
+
+/**
+ * Pick the behaviour for a gap.
+ *
+ * @example
+ * ```ts
+ * behaviourFor("A-1", "A-1=hang,B-2=fail"); // "hang"
+ * behaviourFor("X-FAIL-1", undefined); // "fail"
+ * ```
+ */
+export function behaviourFor(gapId: string, plan: string | undefined, flag?: string): string {
+  if (flag) return flag;
+  for (const entry of (plan ?? "").split(",")) {
+    const eq = entry.lastIndexOf("=");
+    if (eq > 0 && entry.slice(0, eq).trim() === gapId) return entry.slice(eq + 1).trim();
+  }
+  const id = gapId.toLowerCase();
+  for (const b of [...BEHAVIOURS].sort((a, b) => b.length - a.length)) {
+    if (id.includes(b)) return b;
+  }
+  return "ship";
+}
+
+/**
+ * Run the demo agent in the current directory (a dispatched worktree).
+ *
+ * @param args arguments after `demo-agent`
+ * @returns the exit code
+ * @example
+ * ```ts
+ * const code = await runDemoAgent(["--behaviour", "noop"]);
+ * ```
+ */
+export async function runDemoAgent(args: readonly string[]): Promise<number> {
+  const flagAt = args.indexOf("--behaviour");
+  const flag = flagAt >= 0 ? args[flagAt + 1] : undefined;
+  const gapId = env("CHUMP_GAP_ID") ?? "DEMO-0";
+  const behaviour = behaviourFor(gapId, env("CHUMP_DEMO_PLAN"), flag);
+  try {
+    return await act(behaviour, gapId);
+  } catch (e) {
+    console.error(`demo-agent ERROR: ${errorMessage(e)}`);
+    return 1;
+  }
+}
+
+async function act(behaviour: string, gapId: string): Promise<number> {
+  const [name, ...params] = behaviour.split(":");
+  const cwd = Deno.cwd();
+  switch (name) {
+    case "ship":
+      await commit(cwd, gapId);
+      await ship(cwd);
+      console.log("shipped");
+      return 0;
+    case "ship-then-fail":
+      await commit(cwd, gapId);
+      await ship(cwd);
+      console.error("ERROR: failed after shipping (the merged work still counts)");
+      return 1;
+    case "commit":
+      await commit(cwd, gapId);
+      return 0;
+    case "noop":
+      console.log("nothing to do");
+      return 0;
+    case "fail":
+      console.error(`ERROR: demo failure for ${gapId}`);
+      return 1;
+    case "fail-after-commit":
+      await commit(cwd, gapId);
+      console.error(`ERROR: demo failure after a commit for ${gapId}`);
+      return 1;
+    case "hang":
+      console.error("WARN: demo agent hanging until killed");
+      return await forever();
+    case "hang-commit":
+      await commit(cwd, gapId);
+      console.error("WARN: demo agent committed, now hanging");
+      return await forever();
+    case "hang-child":
+      new Deno.Command("sleep", { args: ["3600"], stdin: "null", stdout: "null", stderr: "null" })
+        .spawn();
+      console.error("WARN: demo agent started a child, now hanging");
+      return await forever();
+    case "stubborn":
+      Deno.addSignalListener("SIGTERM", () => console.error("WARN: ignoring SIGTERM"));
+      console.error("WARN: demo agent ignores SIGTERM");
+      return await forever();
+    case "flood":
+      await flood(Number(params[0] ?? "1"));
+      return 1;
+    case "sleep":
+      await new Promise((r) => setTimeout(r, Number(params[0] ?? "0")));
+      return await act(params.slice(1).join(":") || "ship", gapId);
+    default:
+      console.error(`ERROR: demo-agent: unknown behaviour '${behaviour}'`);
+      return 2;
+  }
+}
+
+async function commit(cwd: string, gapId: string): Promise<void> {
+  const file = `demo-${(env("CHUMP_BRANCH") ?? gapId).replace(/[^A-Za-z0-9.-]+/g, "-")}.txt`;
+  await Deno.writeTextFile(`${cwd}/${file}`, `work for ${gapId}\n`);
+  await must(["add", "--", file], cwd);
+  await must([...IDENTITY, "commit", "--quiet", "-m", `demo work for ${gapId}`], cwd);
+}
+
+/** Rebase onto the base ref and push to it, retrying when another agent pushed first. */
+async function ship(cwd: string): Promise<void> {
+  const base = env("CHUMP_BASE_REF") ?? "origin/main";
+  const slash = base.indexOf("/");
+  const [remote, branch] = slash > 0 ? [base.slice(0, slash), base.slice(slash + 1)] : ["", base];
+  for (let i = 1; i <= PUSH_ATTEMPTS; i++) {
+    if (remote) await git(["fetch", "--quiet", remote, branch], cwd);
+    const rebase = await git([...IDENTITY, "rebase", "--quiet", base], cwd);
+    if (rebase.code !== 0) {
+      await git(["rebase", "--abort"], cwd);
+      throw new Error(`rebase onto ${base} failed: ${gitReason(rebase)}`);
+    }
+    const push = remote
+      ? await git(["push", "--quiet", remote, `HEAD:${branch}`], cwd)
+      : await git(["update-ref", `refs/heads/${branch}`, "HEAD"], cwd);
+    if (push.code === 0) {
+      if (remote) await git(["fetch", "--quiet", remote, branch], cwd);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20 * i));
+  }
+  throw new Error(`could not push to ${base} after ${PUSH_ATTEMPTS} attempts`);
+}
+
+async function flood(megabytes: number): Promise<void> {
+  const line = (
+    n: number,
+  ) => (n % 10 === 0 ? `ERROR flood line ${n}\n` : `info flood line ${n} ........\n`);
+  const enc = new TextEncoder();
+  let n = 0;
+  const target = megabytes * 1024 * 1024;
+  const writer = Deno.stderr;
+  for (let written = 0; written < target;) {
+    let chunk = "";
+    while (chunk.length < 64 * 1024) chunk += line(n++);
+    const bytes = enc.encode(chunk);
+    let off = 0;
+    while (off < bytes.length) off += await writer.write(bytes.subarray(off));
+    written += bytes.length;
+  }
+  console.error(`FAIL: flood done after ${n} lines`);
+}
+
+async function must(args: string[], cwd: string): Promise<void> {
+  const r = await git(args, cwd);
+  if (r.code !== 0) {
+    throw new Error(`git ${args.filter((a) => !a.includes("=")).join(" ")}: ${gitReason(r)}`);
+  }
+}
+
+function forever(): Promise<number> {
+  return new Promise(() => setInterval(() => {}, 1 << 30));
+}
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,350 @@
+/**
+ * PR state from GitHub through the `gh` CLI: ONE `gh api graphql` call per
+ * poll for every watched branch (one aliased `pullRequests(headRefName:)`
+ * field per branch), so the request rate does not grow with the fleet (the
+ * seed's one `gh pr list` per branch per tick met GitHub's 5,000 requests an
+ * hour near 40 agents).
+ *
+ * Why the filters: a branch name outlives a dispatch, so PRs created before
+ * the dispatch started (minus a clock skew) are old attempts and ignored (a PR
+ * closed last week must not end today's dispatch as `ci_failed`); PRs from
+ * forks that happen to use the same branch name are ignored too. Among what
+ * remains, the newest PR wins.
+ *
+ * Never throws: `gh` missing, a non-zero exit, a hang, huge output, invalid
+ * JSON or GraphQL errors all become `fail("gh: <one line>")`.
+ *
+ * @module
+ */
+import { errorMessage, fail, ok, type Result } from "../result.ts";
+import type { PrProvider, PrState, WatchedBranch } from "./types.ts";
+
+/** PRs created this long before a dispatch started still count as its own (clocks differ). */
+export const DEFAULT_SKEW_MS = 5 * 60_000;
+
+/** A poll that takes longer than this is a failure for this tick (gh has no timeout of its own). */
+export const DEFAULT_GH_TIMEOUT_MS = 120_000;
+
+/** More output than this is not a PR list: stop reading, kill gh, fail the tick. */
+export const MAX_GH_OUTPUT_BYTES = 16 * 1024 * 1024;
+
+/** Stderr kept for the error line; the rest is drained and dropped. */
+const MAX_STDERR_BYTES = 64 * 1024;
+
+/** PRs asked per branch: enough to see past a few old attempts. */
+const PRS_PER_BRANCH = 5;
+
+/** Error lines are one line of at most this many characters. */
+const MAX_REASON_LENGTH = 300;
+
+/** Options of {@linkcode createGhProvider}. */
+export interface GhProviderOptions {
+  /** Directory `gh` runs in; its git remote decides `{owner}`/`{repo}`. */
+  cwd: string;
+  /** The `gh` command (a name looked up on PATH, or a path). Default `"gh"`. */
+  gh?: string;
+  /** Accept PRs created up to this long before `startedAt`. Default 5 minutes. */
+  skewMs?: number;
+  /** Extra environment for `gh` (added to ours); read at every poll. */
+  env?: Record<string, string>;
+  /** Kill `gh` and fail the poll after this long. Default 2 minutes. */
+  timeoutMs?: number;
+  /** Cap on stdout bytes read. Default 16 MB. */
+  maxOutputBytes?: number;
+}
+
+/**
+ * A {@linkcode PrProvider} named `gh`: one `gh api graphql` call per poll for
+ * all branches, none when there are no branches.
+ *
+ * @param options where to run `gh`, which `gh`, the clock skew
+ * @returns the provider
+ *
+ * @example
+ * ```ts
+ * const provider = createGhProvider({ cwd: "/repo" });
+ * const r = await provider.poll([
+ *   { branch: "claude/auto-013", startCommit: "abc123", startedAt: Date.now() },
+ * ]);
+ * if (r.ok) console.log(r.value.get("claude/auto-013")); // { state: "open", number: 12 }
+ * ```
+ */
+export function createGhProvider(options: GhProviderOptions): PrProvider {
+  const {
+    cwd,
+    gh = "gh",
+    skewMs = DEFAULT_SKEW_MS,
+    timeoutMs = DEFAULT_GH_TIMEOUT_MS,
+    maxOutputBytes = MAX_GH_OUTPUT_BYTES,
+  } = options;
+  return {
+    name: "gh",
+    async poll(branches) {
+      if (branches.length === 0) return ok(new Map());
+      const names = uniqueBranches(branches);
+      const run = await runGh(gh, ghArgs(buildQuery(names)), {
+        cwd,
+        env: options.env,
+        timeoutMs,
+        maxOutputBytes,
+      });
+      if (!run.ok) return run;
+      return parseGhResponse(run.value, names, branches, skewMs);
+    },
+  };
+}
+
+/**
+ * The argv after `gh` for one poll: `{owner}` and `{repo}` are filled in by
+ * `gh` from the git remote of its working directory.
+ *
+ * @example
+ * ```ts
+ * ghArgs("query { viewer { login } }");
+ * // ["api", "graphql", "-F", "owner={owner}", "-F", "repo={repo}", "-f", "query=query { viewer { login } }"]
+ * ```
+ */
+export function ghArgs(query: string): string[] {
+  return ["api", "graphql", "-F", "owner={owner}", "-F", "repo={repo}", "-f", `query=${query}`];
+}
+
+/**
+ * The GraphQL query for these branches: field `b<i>` holds the PRs of
+ * `branches[i]`. Branch names are JSON-quoted, which is valid GraphQL string
+ * syntax, so no name can change the query's shape.
+ *
+ * @example
+ * ```ts
+ * buildQuery(["claude/auto-013"]).includes('b0: pullRequests(headRefName: "claude/auto-013"'); // true
+ * ```
+ */
+export function buildQuery(branches: readonly string[]): string {
+  const fields = branches.map((branch, i) =>
+    `b${i}: pullRequests(headRefName: ${JSON.stringify(branch)}, first: ${PRS_PER_BRANCH}, ` +
+    `states: [OPEN, CLOSED, MERGED], orderBy: {field: CREATED_AT, direction: DESC}) ` +
+    `{ nodes { number state headRefName createdAt updatedAt mergeStateStatus isCrossRepository } }`
+  );
+  return `query($owner: String!, $repo: String!) { repository(owner: $owner, name: $repo) { ${
+    fields.join(" ")
+  } } }`;
+}
+
+/** One PR as the query returns it (fields may be missing in odd responses). */
+interface PrNode {
+  number?: unknown;
+  state?: unknown;
+  headRefName?: unknown;
+  createdAt?: unknown;
+  isCrossRepository?: unknown;
+}
+
+/**
+ * Turn `gh api graphql` output into the PR state of every watched branch.
+ * `names[i]` is the branch queried as field `b<i>`.
+ *
+ * @example
+ * ```ts
+ * const out = '{"data":{"repository":{"b0":{"nodes":[]}}}}';
+ * parseGhResponse(out, ["claude/x"], [{ branch: "claude/x", startCommit: "c", startedAt: 0 }], 0);
+ * // { ok: true, value: Map { "claude/x" => { state: "none" } } }
+ * ```
+ */
+export function parseGhResponse(
+  stdout: string,
+  names: readonly string[],
+  branches: readonly WatchedBranch[],
+  skewMs: number,
+): Result<Map<string, PrState>> {
+  let body: unknown;
+  try {
+    body = JSON.parse(stdout);
+  } catch (e) {
+    return fail(`gh: invalid JSON from gh api graphql: ${oneLine(errorMessage(e))}`);
+  }
+  if (!isObject(body)) return fail("gh: unexpected response from gh api graphql (not an object)");
+  const errors = body.errors;
+  if (Array.isArray(errors) && errors.length > 0) {
+    const first = errors[0];
+    const message = isObject(first) && typeof first.message === "string"
+      ? first.message
+      : JSON.stringify(first);
+    const more = errors.length > 1 ? ` (+${errors.length - 1} more)` : "";
+    return fail(`gh: GraphQL error: ${oneLine(message)}${more}`);
+  }
+  const data = body.data;
+  const repository = isObject(data) ? data.repository : undefined;
+  if (!isObject(repository)) return fail("gh: response has no data.repository");
+  const nodesOf = new Map<string, PrNode[]>();
+  for (const [i, name] of names.entries()) {
+    const field = repository[`b${i}`];
+    const nodes = isObject(field) ? field.nodes : undefined;
+    if (!Array.isArray(nodes)) return fail(`gh: response has no pull requests for ${name}`);
+    nodesOf.set(name, nodes.filter(isObject) as PrNode[]);
+  }
+  const states = new Map<string, PrState>();
+  for (const watched of branches) {
+    states.set(watched.branch, newestState(nodesOf.get(watched.branch) ?? [], watched, skewMs));
+  }
+  return ok(states);
+}
+
+/** The state of the newest PR of this dispatch, ignoring old attempts and fork PRs. */
+function newestState(nodes: readonly PrNode[], watched: WatchedBranch, skewMs: number): PrState {
+  const notBefore = watched.startedAt - skewMs;
+  let best: { state: "open" | "merged" | "closed"; number?: number; created: number } | undefined;
+  for (const node of nodes) {
+    const state = mapState(node.state);
+    if (state === undefined) continue;
+    if (typeof node.headRefName === "string" && node.headRefName !== watched.branch) continue;
+    if (node.isCrossRepository === true) continue;
+    // An unreadable date cannot prove the PR old, so it counts as current.
+    const parsed = typeof node.createdAt === "string" ? Date.parse(node.createdAt) : NaN;
+    const created = Number.isNaN(parsed) ? Infinity : parsed;
+    if (created < notBefore) continue;
+    const number = typeof node.number === "number" && Number.isInteger(node.number)
+      ? node.number
+      : undefined;
+    const newer = best === undefined || created > best.created ||
+      (created === best.created && (number ?? -1) > (best.number ?? -1));
+    if (newer) best = { state, number, created };
+  }
+  if (best === undefined) return { state: "none" };
+  return best.number === undefined
+    ? { state: best.state }
+    : { state: best.state, number: best.number };
+}
+
+/** GitHub's PR state to ours; anything else is not understood (and skipped). */
+function mapState(state: unknown): "open" | "merged" | "closed" | undefined {
+  switch (state) {
+    case "OPEN":
+      return "open";
+    case "MERGED":
+      return "merged";
+    case "CLOSED":
+      return "closed";
+    default:
+      return undefined;
+  }
+}
+
+/** Branch names in first-seen order, each once. */
+function uniqueBranches(branches: readonly WatchedBranch[]): string[] {
+  return [...new Set(branches.map((b) => b.branch))];
+}
+
+/**
+ * Run `gh` without a shell, reading at most `maxOutputBytes` of stdout, killed
+ * after `timeoutMs`. Success is its stdout; anything else is one line.
+ */
+async function runGh(
+  gh: string,
+  args: string[],
+  options: {
+    cwd: string;
+    env?: Record<string, string>;
+    timeoutMs: number;
+    maxOutputBytes: number;
+  },
+): Promise<Result<string>> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(gh, {
+      args,
+      cwd: options.cwd,
+      env: { GH_PROMPT_DISABLED: "1", NO_COLOR: "1", ...options.env },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (e) {
+    const hint = e instanceof Deno.errors.NotFound ? " (is the GitHub CLI installed?)" : "";
+    return fail(`gh: cannot run ${JSON.stringify(gh)}: ${oneLine(errorMessage(e))}${hint}`);
+  }
+  let killedFor: string | undefined;
+  const kill = (why: string) => {
+    if (killedFor !== undefined) return;
+    killedFor = why;
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+  };
+  const timer = setTimeout(
+    () => kill(`timed out after ${Math.round(options.timeoutMs / 1000)}s`),
+    options.timeoutMs,
+  );
+  try {
+    const [stdout, stderr, status] = await Promise.all([
+      readCapped(
+        child.stdout,
+        options.maxOutputBytes,
+        () => kill(`output exceeds ${options.maxOutputBytes} bytes`),
+      ),
+      readCapped(child.stderr, MAX_STDERR_BYTES),
+      child.status,
+    ]);
+    if (killedFor !== undefined) return fail(`gh: ${killedFor}`);
+    const dec = new TextDecoder();
+    if (status.code !== 0) {
+      const line = firstLine(dec.decode(stderr.bytes)).replace(/^gh:\s*/, "");
+      return fail(`gh: exited ${status.code}${line === "" ? "" : `: ${line}`}`);
+    }
+    return ok(dec.decode(stdout.bytes));
+  } catch (e) {
+    kill("failed");
+    return fail(`gh: ${oneLine(errorMessage(e))}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Read a stream to its end keeping at most `cap` bytes; past the cap, call
+ * `onOverflow` once and keep draining (so the child never blocks on a full pipe).
+ */
+async function readCapped(
+  stream: ReadableStream<Uint8Array>,
+  cap: number,
+  onOverflow?: () => void,
+): Promise<{ bytes: Uint8Array; overflow: boolean }> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let overflow = false;
+  for await (const chunk of stream) {
+    if (overflow) continue;
+    if (size + chunk.length > cap) {
+      chunks.push(chunk.subarray(0, cap - size));
+      size = cap;
+      overflow = true;
+      onOverflow?.();
+      continue;
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return { bytes, overflow };
+}
+
+/** The first non-blank line, trimmed and bounded. */
+function firstLine(text: string): string {
+  const line = text.split(/\r?\n/).find((l) => l.trim() !== "") ?? "";
+  return oneLine(line);
+}
+
+/** Text squeezed to one bounded line. */
+function oneLine(text: string): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length > MAX_REASON_LENGTH ? `${line.slice(0, MAX_REASON_LENGTH - 1)}…` : line;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}

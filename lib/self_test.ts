@@ -1,0 +1,242 @@
+/**
+ * `--self-test`: the whole pipeline on the embedded 4-gap synthetic backlog,
+ * with no network, no `claude` and no `gh`: a scratch git repo with a bare
+ * `origin`, one real demo-agent process per gap that commits and pushes to
+ * `origin/main`, the `git` PR provider, the monitor loop, and reflection rows
+ * in a scratch SQLite DB that are then read back and checked.
+ *
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+import { parseBacklogText } from "./backlog.ts";
+import { git, gitReason, resolveCommit } from "./git.ts";
+import { openLedger } from "./ledger.ts";
+import { createGitProvider } from "./providers/git.ts";
+import { realSpawner, terminateGroup } from "./process.ts";
+import { createSqliteWriter } from "./reflect.ts";
+import { errorMessage } from "./result.ts";
+import { type Interrupt, runDispatches, runExitCode, summaryLines } from "./run.ts";
+import { selfCommand } from "./self_command.ts";
+import { gitWorkspace } from "./dispatch.ts";
+import { DEFAULT_DEADLINES } from "./duration.ts";
+
+/** The seed's synthetic backlog (`fixtures/synthetic-backlog.yaml`), embedded. */
+export const SELF_TEST_BACKLOG = `# Four noop gaps for chump-orchestrator --self-test.
+gaps:
+  - id: SYNTH-001
+    title: synthetic noop gap 1
+    description: e2e fixture; no real work
+    priority: P1
+    effort: s
+    status: open
+  - id: SYNTH-002
+    title: synthetic noop gap 2
+    description: e2e fixture; no real work
+    priority: P1
+    effort: s
+    status: open
+  - id: SYNTH-003
+    title: synthetic noop gap 3
+    description: e2e fixture; no real work
+    priority: P2
+    effort: s
+    status: open
+  - id: SYNTH-004
+    title: synthetic noop gap 4
+    description: e2e fixture; no real work
+    priority: P2
+    effort: s
+    status: open
+`;
+
+/** Fast ticks: the demo agents finish in well under a second each. */
+const SELF_TEST_TICK_MS = 100;
+
+/** What the self-test prints through. */
+export interface SelfTestIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+/** Options of {@linkcode runSelfTest}. */
+export interface SelfTestOptions {
+  /** Agents at once (default 2, as the CLI). */
+  maxParallel?: number;
+  /** Keep the scratch directory (for debugging). */
+  keep?: boolean;
+  interrupt?: Interrupt;
+}
+
+/**
+ * Run the self-test; prints `self-test PASSED: ...` or `self-test FAILED: <why>`.
+ *
+ * @returns 0 when it passed, 1 when it failed, 130 when interrupted
+ * @example
+ * ```ts
+ * const code = await runSelfTest({ out: console.log, err: console.error });
+ * ```
+ */
+export async function runSelfTest(io: SelfTestIo, options: SelfTestOptions = {}): Promise<number> {
+  const started = performance.now();
+  const dir = await Deno.makeTempDir({ prefix: "chump-self-test-" });
+  try {
+    const why = await selfTestIn(dir, io, options);
+    const secs = ((performance.now() - started) / 1000).toFixed(1);
+    if (why === "interrupted") {
+      io.err("self-test FAILED: interrupted");
+      return 130;
+    }
+    if (why !== undefined) {
+      io.err(`self-test FAILED: ${why}`);
+      return 1;
+    }
+    io.out(
+      `self-test PASSED: 4/4 synthetic gaps shipped through real worktrees, agents and the git ` +
+        `provider; 4 reflections verified in SQLite (${secs}s)`,
+    );
+    return 0;
+  } catch (e) {
+    io.err(`self-test FAILED: ${errorMessage(e).split("\n")[0]}`);
+    return 1;
+  } finally {
+    if (!options.keep) await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** The self-test in a scratch directory; undefined when it passed, else why not. */
+async function selfTestIn(
+  dir: string,
+  io: SelfTestIo,
+  options: SelfTestOptions,
+): Promise<string | undefined> {
+  const origin = join(dir, "origin.git");
+  const repo = join(dir, "repo");
+  const setup = await scratchRepo(origin, repo);
+  if (setup !== undefined) return setup;
+
+  const parsed = parseBacklogText(SELF_TEST_BACKLOG, "<embedded self-test backlog>");
+  if (!parsed.ok) return parsed.error;
+  const startCommit = await resolveCommit(repo, "origin/main");
+  if (!startCommit) return "origin/main does not resolve in the scratch repo";
+
+  const db = join(repo, "sessions", "chump_memory.db");
+  const ledger = openLedger(db);
+  if (!ledger.ok) return ledger.error;
+  const writer = createSqliteWriter(db);
+  try {
+    const result = await runDispatches(parsed.value.gaps, {
+      repoRoot: repo,
+      baseRef: "origin/main",
+      startCommit,
+      maxParallel: options.maxParallel ?? 2,
+      order: "priority",
+      watch: true,
+      tickMs: SELF_TEST_TICK_MS,
+      deadlines: DEFAULT_DEADLINES,
+      exitGraceTicks: 2,
+      killGraceMs: 2000,
+      agent: { words: selfCommand("demo-agent", "--behaviour", "ship"), label: "demo-agent" },
+    }, {
+      workspace: gitWorkspace(repo),
+      spawner: realSpawner,
+      provider: createGitProvider({ repoRoot: repo, baseRef: "origin/main" }),
+      writer,
+      ledger: ledger.value,
+      terminate: terminateGroup,
+      out: io.out,
+      err: io.err,
+      interrupt: options.interrupt,
+    });
+    for (const line of summaryLines(result)) io.out(line);
+    if (result.interrupted) return "interrupted";
+    if (runExitCode(result, true) !== 0) {
+      const bad = [...result.failures.map((f) => `${f.gapId}: ${f.reason}`)];
+      for (const o of result.outcomes) {
+        if (o.outcome !== "shipped") bad.push(`${o.gapId} ${o.outcome} (${o.reason})`);
+      }
+      return `not every gap shipped: ${bad.join("; ")}`;
+    }
+  } finally {
+    writer.close();
+    ledger.value.close();
+  }
+  return verifyRows(db);
+}
+
+async function scratchRepo(origin: string, repo: string): Promise<string | undefined> {
+  const id = ["-c", "user.name=chump self-test", "-c", "user.email=self-test@chump.invalid"];
+  const steps: [string[], string][] = [
+    [["init", "--quiet", "--bare", "--initial-branch=main", origin], "."],
+    [["init", "--quiet", "--initial-branch=main", repo], "."],
+  ];
+  for (const [args, cwd] of steps) {
+    const r = await git(args, cwd === "." ? Deno.cwd() : cwd);
+    if (r.code !== 0) return `git ${args[0]}: ${gitReason(r)}`;
+  }
+  await Deno.mkdir(join(repo, "docs"), { recursive: true });
+  await Deno.writeTextFile(join(repo, "docs", "gaps.yaml"), SELF_TEST_BACKLOG);
+  await Deno.writeTextFile(
+    join(repo, "CLAUDE.md"),
+    "# Rules for agents\nShip small, tested changes.\n",
+  );
+  await Deno.writeTextFile(join(repo, ".gitignore"), "/sessions/\n/.claude/\n");
+  const more: string[][] = [
+    ["add", "."],
+    [...id, "commit", "--quiet", "-m", "self-test scratch repo"],
+    ["remote", "add", "origin", origin],
+    ["push", "--quiet", "origin", "main"],
+    ["fetch", "--quiet", "origin"],
+  ];
+  for (const args of more) {
+    const r = await git(args, repo);
+    if (r.code !== 0) {
+      return `git ${args.find((a) => !a.startsWith("-") && !a.includes("="))}: ${gitReason(r)}`;
+    }
+  }
+  return undefined;
+}
+
+/** Read the rows back: 4 shipped reflections with their targets, exactly as the contract. */
+function verifyRows(dbPath: string): string | undefined {
+  const db = new DatabaseSync(dbPath, { readOnly: true });
+  try {
+    const rows = db.prepare(
+      `SELECT r.intended_goal AS goal, r.observed_outcome AS observed, r.outcome_class AS class,
+              r.error_pattern AS pattern, t.directive AS directive, t.priority AS priority, t.scope AS scope
+         FROM chump_reflections r JOIN chump_improvement_targets t ON t.reflection_id = r.id
+        ORDER BY r.id`,
+    ).all() as Record<string, string>[];
+    if (rows.length !== 4) return `expected 4 reflections, found ${rows.length}`;
+    const goals = rows.map((r) => r.goal).sort();
+    const want = ["SYNTH-001", "SYNTH-002", "SYNTH-003", "SYNTH-004"];
+    if (goals.join() !== want.map((id) => `ship gap ${id}`).join()) {
+      return `unexpected reflection goals: ${goals.join(", ")}`;
+    }
+    for (const r of rows) {
+      const id = r.goal.slice("ship gap ".length);
+      const checks: [boolean, string][] = [
+        [
+          /^outcome=shipped duration_s=\d+ pr=None$/.test(r.observed),
+          `observed_outcome '${r.observed}'`,
+        ],
+        [r.class === "success", `outcome_class '${r.class}'`],
+        [r.pattern === "orchestrator_dispatch", `error_pattern '${r.pattern}'`],
+        [r.priority === "low", `priority '${r.priority}'`],
+        [r.scope === "synth", `scope '${r.scope}'`],
+        [
+          new RegExp(
+            `^dispatched gap=${id} effort=s domain=synth outcome=shipped duration_s=\\d+ ` +
+              `parallel_siblings=\\d+ pr_number=None notes=backend=demo-agent$`,
+          ).test(r.directive),
+          `directive '${r.directive}'`,
+        ],
+      ];
+      const bad = checks.find(([good]) => !good);
+      if (bad) return `reflection for ${id} has an unexpected ${bad[1]}`;
+    }
+    return undefined;
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * End-to-end plumbing: a scratch repository with a bare `origin`, the demo
+ * agent as the agent command, the real CLI as a subprocess, and readers for
+ * the rows it leaves in SQLite.
+ *
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+import { selfCommand } from "../lib/self_command.ts";
+import { type Ran, ROOT, runMain } from "./_helpers.ts";
+
+/** A scratch repo: `repo` (a clone of `origin` with one commit on main), removed on dispose. */
+export interface ScratchRepo extends AsyncDisposable {
+  dir: string;
+  repo: string;
+  origin: string;
+  db: string;
+}
+
+const GIT_ID = {
+  GIT_AUTHOR_NAME: "t",
+  GIT_AUTHOR_EMAIL: "t@t.invalid",
+  GIT_COMMITTER_NAME: "t",
+  GIT_COMMITTER_EMAIL: "t@t.invalid",
+};
+
+/** Run git in `cwd`; throw on failure (test setup only). */
+export async function gitOk(args: string[], cwd: string): Promise<string> {
+  const out = await new Deno.Command("git", {
+    args,
+    cwd,
+    env: GIT_ID,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  if (!out.success) throw new Error(`git ${args.join(" ")}: ${dec.decode(out.stderr)}`);
+  return dec.decode(out.stdout).trim();
+}
+
+/**
+ * Make a scratch repo whose backlog is `backlog` (written to docs/gaps.yaml).
+ */
+export async function scratchRepo(backlog: string): Promise<ScratchRepo> {
+  const dir = await Deno.makeTempDir({ prefix: "chump-e2e-" });
+  const origin = join(dir, "origin.git");
+  const repo = join(dir, "repo");
+  await gitOk(["init", "--quiet", "--bare", "--initial-branch=main", origin], dir);
+  await gitOk(["init", "--quiet", "--initial-branch=main", repo], dir);
+  await Deno.mkdir(join(repo, "docs"));
+  await Deno.writeTextFile(join(repo, "docs", "gaps.yaml"), backlog);
+  await Deno.writeTextFile(join(repo, ".gitignore"), "/sessions/\n/.claude/\n");
+  await gitOk(["add", "."], repo);
+  await gitOk(["commit", "--quiet", "-m", "init"], repo);
+  await gitOk(["remote", "add", "origin", origin], repo);
+  await gitOk(["push", "--quiet", "origin", "main"], repo);
+  await gitOk(["fetch", "--quiet", "origin"], repo);
+  return {
+    dir,
+    repo,
+    origin,
+    db: join(repo, "sessions", "chump_memory.db"),
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** A backlog of open P1 gaps of effort `s`: `[id, extra yaml lines]`. */
+export function backlogOf(gaps: [string, string?][]): string {
+  const lines = ["gaps:"];
+  for (const [id, extra] of gaps) {
+    lines.push(`  - id: ${id}`, `    title: e2e ${id}`, "    priority: P1", "    effort: s");
+    lines.push("    status: open");
+    if (extra) lines.push(...extra.split("\n").map((l) => `    ${l}`));
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** The demo agent as an --agent-cmd string. */
+export function demoAgentCmd(): string {
+  return selfCommand("demo-agent").map((w) => `'${w.replaceAll("'", `'"'"'`)}'`).join(" ");
+}
+
+/**
+ * Run the orchestrator for real (`--no-dry-run --watch`) on a scratch repo
+ * with the demo agent, fast ticks and the git provider unless overridden.
+ */
+export function orchestrate(
+  scratch: ScratchRepo,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Ran> {
+  return runMain([
+    "--repo-root",
+    scratch.repo,
+    "--no-dry-run",
+    "--watch",
+    "--pr-provider",
+    "git",
+    "--tick",
+    "100ms",
+    "--kill-grace",
+    "1s",
+    "--agent-cmd",
+    demoAgentCmd(),
+    ...args,
+  ], { cwd: ROOT, env: { ...GIT_ID, ...env } });
+}
+
+/** A reflection row joined with its improvement target. */
+export interface Row {
+  goal: string;
+  observed: string;
+  class: string;
+  pattern: string;
+  hypothesis: string;
+  directive: string;
+  priority: string;
+  scope: string;
+}
+
+/** Every reflection row of the DB, by gap id. */
+export function reflectionRows(db: string): Map<string, Row> {
+  const conn = new DatabaseSync(db, { readOnly: true });
+  try {
+    const table = conn.prepare(
+      "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chump_reflections'",
+    ).get();
+    if (!table) return new Map();
+    const rows = conn.prepare(
+      `SELECT r.intended_goal AS goal, r.observed_outcome AS observed, r.outcome_class AS class,
+              r.error_pattern AS pattern, r.hypothesis AS hypothesis, t.directive AS directive,
+              t.priority AS priority, t.scope AS scope
+         FROM chump_reflections r LEFT JOIN chump_improvement_targets t ON t.reflection_id = r.id
+        ORDER BY r.id`,
+    ).all() as unknown as Row[];
+    return new Map(rows.map((r) => [r.goal.replace(/^ship gap /, ""), r]));
+  } finally {
+    conn.close();
+  }
+}
+
+/** The lease ledger's rows (gap, state, outcome, pid). */
+export function leaseRows(
+  db: string,
+): { gap_id: string; state: string; outcome: string | null; pid: number | null }[] {
+  const conn = new DatabaseSync(db, { readOnly: true });
+  try {
+    return conn.prepare("SELECT gap_id, state, outcome, pid FROM chump_dispatch_leases ORDER BY id")
+      .all() as unknown as {
+        gap_id: string;
+        state: string;
+        outcome: string | null;
+        pid: number | null;
+      }[];
+  } finally {
+    conn.close();
+  }
+}
+
+/** Pids of live processes whose environment holds `marker` (Linux; [] elsewhere). */
+export async function pidsWithEnv(marker: string): Promise<number[]> {
+  if (Deno.build.os !== "linux") return [];
+  const out = await new Deno.Command("grep", {
+    args: ["-lsa", "--", marker, ...(await procEnvirons())],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l !== "")
+    .map((l) => Number(l.split("/")[2]))
+    .filter((pid) => pid !== Deno.pid);
+}
+
+async function procEnvirons(): Promise<string[]> {
+  const out = await new Deno.Command("ls", { args: ["/proc"], stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((n) => /^\d+$/.test(n))
+    .map((n) => `/proc/${n}/environ`);
+}
+
+/** The lines of `text` that start with `prefix`. */
+export function linesStarting(text: string, prefix: string): string[] {
+  return text.split("\n").filter((l) => l.startsWith(prefix));
+}
+
+/** Does `path` exist? */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,317 @@
+/**
+ * Whole runs, end to end: real git repos with a bare origin, real demo-agent
+ * processes, the real CLI, real SQLite. Each row of CONTRACT §4's table, the
+ * worktree rule, refill, exit codes and the exact reflection rows.
+ */
+import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
+import { join } from "node:path";
+import {
+  backlogOf,
+  demoAgentCmd,
+  exists,
+  gitOk,
+  leaseRows,
+  linesStarting,
+  orchestrate,
+  pidsWithEnv,
+  reflectionRows,
+  scratchRepo,
+} from "./_e2e.ts";
+import { runMain } from "./_helpers.ts";
+import { terminateGroup } from "../lib/process.ts";
+
+const DIRECTIVE =
+  /^dispatched gap=(\S+) effort=s domain=(\S+) outcome=(\w+) duration_s=\d+ parallel_siblings=\d+ pr_number=(Some\(\d+\)|None) notes=(.*)$/;
+
+Deno.test("every git-provider row of the monitor table, end to end, in one parallel run", async () => {
+  const plan: Record<string, string> = {
+    "ROW-SHIP": "ship",
+    "ROW-SHIPFAIL": "ship-then-fail",
+    "ROW-FAIL": "fail",
+    "ROW-FAILCOMMIT": "fail-after-commit",
+    "ROW-NOOP": "noop",
+    "ROW-COMMIT": "commit",
+    "ROW-HANG": "hang",
+    "ROW-STUBBORN": "stubborn",
+    "ROW-CHILD": "hang-child",
+  };
+  await using s = await scratchRepo(backlogOf(Object.keys(plan).map((id) => [id])));
+  const mark = `CHUMP_TEST_MARK=${crypto.randomUUID()}`;
+  const ran = await orchestrate(s, [
+    "--max-parallel",
+    "9",
+    "--deadline",
+    "s=2s",
+    "--kill-grace",
+    "500ms",
+  ], {
+    CHUMP_DEMO_PLAN: Object.entries(plan).map(([id, b]) => `${id}=${b}`).join(","),
+    CHUMP_TEST_MARK: mark.split("=")[1],
+  });
+  equal(ran.code, 3, `exit 3: a non-shipped outcome\n${ran.stdout}\n${ran.stderr}`);
+  equal(linesStarting(ran.stdout, "DISPATCHED: ").length, 9);
+  assert(
+    ran.stdout.includes("shipped=2  ci_failed=0  stalled=2  killed=5  spawn_failures=0"),
+    ran.stdout,
+  );
+
+  const rows = reflectionRows(s.db);
+  equal(rows.size, 9);
+  const expect: Record<string, [string, string]> = {
+    "ROW-SHIP": ["shipped", ""],
+    "ROW-SHIPFAIL": ["shipped", ""],
+    "ROW-FAIL": ["killed", "exit code 1"],
+    "ROW-FAILCOMMIT": ["killed", "exit code 1"],
+    "ROW-NOOP": ["stalled", "exited 0 without a PR"],
+    "ROW-COMMIT": ["stalled", "exited 0 without a PR"],
+    "ROW-HANG": ["killed", "soft-deadline exceeded (2s x 2)"],
+    "ROW-STUBBORN": ["killed", "soft-deadline exceeded (2s x 2)"],
+    "ROW-CHILD": ["killed", "soft-deadline exceeded (2s x 2)"],
+  };
+  for (const [id, [outcome, reason]] of Object.entries(expect)) {
+    const r = rows.get(id)!;
+    assert(r, `a reflection for ${id}`);
+    match(r.observed, new RegExp(`^outcome=${outcome} duration_s=\\d+ pr=None$`));
+    equal(r.class, outcome === "shipped" ? "success" : "failure");
+    equal(r.pattern, "orchestrator_dispatch");
+    equal(r.scope, "row");
+    equal(r.priority, { shipped: "low", stalled: "medium", killed: "high" }[outcome]);
+    const notes = r.hypothesis.split("\n");
+    const backend = notes.findIndex((l) => l.startsWith("backend=custom:"));
+    equal(backend, reason ? 1 : 0, `notes of ${id}: ${r.hypothesis}`);
+    if (reason) equal(notes[0], reason);
+    const d = DIRECTIVE.exec(r.directive);
+    assert(d, `directive of ${id}: ${r.directive}`);
+    deepEqual(d!.slice(1, 5), [id, "row", outcome, "None"]);
+    equal(d![5], reason || notes[0]);
+  }
+  // The stderr tail reaches the notes.
+  assert(rows.get("ROW-FAIL")!.hypothesis.includes("ERROR: demo failure for ROW-FAIL"));
+  assert(rows.get("ROW-HANG")!.hypothesis.includes("WARN: demo agent hanging until killed"));
+  // The stalled warning came once, before the kill.
+  equal(
+    ran.stderr.split("\n").filter((l) => l.includes("STALLED: ROW-HANG ")).length,
+    1,
+    ran.stderr,
+  );
+
+  // The worktree rule: work (commits) is kept, the rest removed.
+  const wt = (id: string) => join(s.repo, ".claude", "worktrees", id.toLowerCase());
+  for (const id of ["ROW-FAILCOMMIT", "ROW-COMMIT"]) assert(await exists(wt(id)), `${id} kept`);
+  for (const id of ["ROW-FAIL", "ROW-NOOP", "ROW-HANG", "ROW-STUBBORN", "ROW-CHILD", "ROW-SHIP"]) {
+    equal(await exists(wt(id)), false, `${id} removed`);
+  }
+  match(
+    ran.stdout,
+    /worktrees kept \(they hold work\): .*row-failcommit \(1 commit on claude\/row-failcommit\)/,
+  );
+  // Branches without work are deleted; shipped and committed ones stay.
+  const branches =
+    (await gitOk(["branch", "--list", "claude/*", "--format=%(refname:short)"], s.repo))
+      .split("\n").sort();
+  deepEqual(branches, [
+    "claude/row-commit",
+    "claude/row-failcommit",
+    "claude/row-ship",
+    "claude/row-shipfail",
+  ]);
+
+  // Leases all ended with their outcome; no agent (or grandchild) left running.
+  const leases = leaseRows(s.db);
+  equal(leases.length, 9);
+  for (const l of leases) equal(l.state, "ended");
+  deepEqual(await pidsWithEnv(mark), []);
+});
+
+Deno.test("PR rows through the gh provider: merged, closed, open past max-watch, old PRs ignored", async () => {
+  const ids = ["GH-MERGED", "GH-CLOSED", "GH-OPEN", "GH-OLD"];
+  await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
+  const now = new Date().toISOString();
+  const weekAgo = new Date(Date.now() - 7 * 86_400_000).toISOString();
+  const state = join(s.dir, "gh-state.json");
+  const log = join(s.dir, "gh-log.jsonl");
+  await Deno.writeTextFile(
+    state,
+    JSON.stringify({
+      "claude/gh-merged": [{ number: 12, state: "MERGED", createdAt: now, updatedAt: now }],
+      "claude/gh-closed": [{ number: 13, state: "CLOSED", createdAt: now, updatedAt: now }],
+      "claude/gh-open": [{ number: 14, state: "OPEN", createdAt: now, updatedAt: now }],
+      "claude/gh-old": [{ number: 9, state: "CLOSED", createdAt: weekAgo, updatedAt: weekAgo }],
+    }),
+  );
+  const fakeGh = new URL("./fake_gh", import.meta.url).pathname;
+  const mark = crypto.randomUUID();
+  const ran = await orchestrate(s, [
+    "--pr-provider",
+    "gh",
+    "--max-parallel",
+    "4",
+    "--max-watch",
+    "1500ms",
+    "--kill-grace",
+    "300ms",
+  ], {
+    PATH: `${fakeGh}:${Deno.env.get("PATH")}`,
+    FAKE_GH_STATE: state,
+    FAKE_GH_LOG: log,
+    CHUMP_DEMO_PLAN: "GH-MERGED=hang,GH-CLOSED=noop,GH-OPEN=hang,GH-OLD=fail",
+    CHUMP_TEST_MARK: mark,
+  });
+  equal(ran.code, 3, `${ran.stdout}\n${ran.stderr}`);
+  const rows = reflectionRows(s.db);
+  match(rows.get("GH-MERGED")!.observed, /^outcome=shipped duration_s=\d+ pr=Some\(12\)$/);
+  match(rows.get("GH-MERGED")!.directive, / pr_number=Some\(12\) notes=backend=/);
+  match(rows.get("GH-CLOSED")!.observed, /^outcome=ci_failed duration_s=\d+ pr=Some\(13\)$/);
+  equal(rows.get("GH-CLOSED")!.priority, "high");
+  match(rows.get("GH-CLOSED")!.directive, / notes=PR #13 closed without merging$/);
+  match(rows.get("GH-OPEN")!.observed, /^outcome=stalled duration_s=\d+ pr=Some\(14\)$/);
+  match(rows.get("GH-OPEN")!.directive, / notes=PR #14 still open$/);
+  match(rows.get("GH-OLD")!.observed, /^outcome=killed duration_s=\d+ pr=None$/);
+  match(rows.get("GH-OLD")!.directive, / notes=exit code 1$/);
+
+  // One batched gh call per tick, never one per branch: the first call asks for all four.
+  const calls = (await Deno.readTextFile(log)).trim().split("\n").map((l) =>
+    JSON.parse(l) as string[]
+  );
+  assert(calls.length >= 1);
+  const firstQuery = calls[0].find((a) => a.startsWith("query="))!;
+  equal([...firstQuery.matchAll(/headRefName: "claude\/gh-/g)].length, 4);
+  for (const c of calls) deepEqual(c.slice(0, 2), ["api", "graphql"]);
+  // Agents still running when their PR decided the outcome were ended.
+  deepEqual(await pidsWithEnv(`CHUMP_TEST_MARK=${mark}`), []);
+});
+
+Deno.test("continuous refill: 6 gaps, 2 at a time, a dependency unblocked by a ship", async () => {
+  await using s = await scratchRepo(backlogOf([
+    ["R-1"],
+    ["R-2", "depends_on: [R-1]"],
+    ["R-3", "depends_on: [R-2]"],
+    ["R-4"],
+    ["R-5"],
+    ["R-6"],
+  ]));
+  const ran = await orchestrate(s, ["--max-parallel", "2"], {
+    CHUMP_DEMO_PLAN: "R-1=sleep:300:ship,R-4=sleep:600:ship",
+  });
+  equal(ran.code, 0, `${ran.stdout}\n${ran.stderr}`);
+  assert(ran.stdout.includes("shipped=6  ci_failed=0  stalled=0  killed=0  spawn_failures=0"));
+  // Never more than 2 in flight; each dependent starts only after what it waits for shipped.
+  let inflight = 0;
+  const order: string[] = [];
+  for (const line of ran.stdout.split("\n")) {
+    if (line.startsWith("DISPATCHED: ")) {
+      inflight++;
+      order.push(`+${line.split(" ")[1]}`);
+    } else if (line.startsWith("OUTCOME: ")) {
+      inflight--;
+      order.push(`-${line.split(" ")[1]}`);
+    }
+    assert(inflight <= 2, order.join(" "));
+  }
+  equal(order.filter((e) => e.startsWith("+")).length, 6);
+  assert(order.indexOf("-R-1") < order.indexOf("+R-2"), order.join(" "));
+  assert(order.indexOf("-R-2") < order.indexOf("+R-3"), order.join(" "));
+  equal(reflectionRows(s.db).size, 6);
+});
+
+Deno.test("a failed gap is not dispatched again, and --max-total caps dispatches", async () => {
+  await using s = await scratchRepo(backlogOf([["M-FAIL-1"], ["M-2"], ["M-3"], ["M-4"]]));
+  const ran = await orchestrate(s, ["--max-parallel", "1", "--max-total", "3"]);
+  equal(ran.code, 3);
+  deepEqual(
+    linesStarting(ran.stdout, "DISPATCHED: ").map((l) => l.split(" ")[1]),
+    ["M-FAIL-1", "M-2", "M-3"],
+  );
+  assert(ran.stdout.includes("shipped=2  ci_failed=0  stalled=0  killed=1  spawn_failures=0"));
+});
+
+Deno.test("a spawn failure is DISPATCH-FAILED, exit 1; its worktree and lease are cleaned up", async () => {
+  await using s = await scratchRepo(backlogOf([["SF-1"]]));
+  // Not in the task's --allow-run list: Deno refuses to start it.
+  const ran = await orchestrate(s, ["--agent-cmd", "/nonexistent/agent --go"]);
+  equal(ran.code, 1, ran.stderr);
+  equal(
+    linesStarting(ran.stdout, "DISPATCH-FAILED: ")[0],
+    "DISPATCH-FAILED: SF-1: not allowed to run '/nonexistent/agent': " +
+      "grant it with --allow-run=/nonexistent/agent",
+  );
+  equal(await exists(join(s.repo, ".claude", "worktrees", "sf-1")), false);
+  deepEqual(leaseRows(s.db).map((l) => l.state), ["ended"]);
+  equal(reflectionRows(s.db).size, 0);
+  assert(ran.stdout.includes("shipped=0  ci_failed=0  stalled=0  killed=0  spawn_failures=1"));
+});
+
+Deno.test("inside a dispatched agent (CHUMP_DISPATCH_DEPTH=1) dispatching is refused, exit 2", async () => {
+  await using s = await scratchRepo(backlogOf([["D-1"]]));
+  const ran = await orchestrate(s, [], { CHUMP_DISPATCH_DEPTH: "1" });
+  equal(ran.code, 2);
+  match(ran.stderr, /refusing to dispatch: CHUMP_DISPATCH_DEPTH=1 .*depth-1 rule/);
+  equal(await exists(s.db), false);
+});
+
+Deno.test("a base ref that does not resolve is a usage error, exit 2", async () => {
+  await using s = await scratchRepo(backlogOf([["B-1"]]));
+  const ran = await orchestrate(s, ["--base-ref", "origin/nope"]);
+  equal(ran.code, 2);
+  equal(
+    ran.stderr.trim(),
+    `chump-orchestrator: error: base ref 'origin/nope' does not resolve in ${s.repo} ` +
+      "(fetch it, or pass --base-ref)",
+  );
+});
+
+Deno.test("an agent flooding 200 MB of stderr leaves a 64-line tail in the notes", async () => {
+  await using s = await scratchRepo(backlogOf([["FLOOD-1"]]));
+  const ran = await orchestrate(s, [], { CHUMP_DEMO_PLAN: "FLOOD-1=flood:200" });
+  equal(ran.code, 3, ran.stderr);
+  const notes = reflectionRows(s.db).get("FLOOD-1")!.hypothesis.split("\n");
+  equal(notes[0], "exit code 1");
+  match(notes[1], /^backend=custom:/);
+  const tail = notes.slice(2);
+  equal(tail.length, 64);
+  for (const l of tail) match(l, /ERROR|FAIL/);
+  match(tail.at(-1)!, /^FAIL: flood done after \d+ lines$/);
+});
+
+Deno.test("without --watch agents run unwatched: leases detached, gaps held, no reflections", async () => {
+  await using s = await scratchRepo(backlogOf([["NW-HANG-1"], ["NW-HANG-2"]]));
+  const args = ["--repo-root", s.repo, "--no-dry-run", "--agent-cmd", demoAgentCmd()];
+  const ran = await runMain(args);
+  try {
+    equal(ran.code, 0, ran.stderr);
+    equal(linesStarting(ran.stdout, "DISPATCHED: ").length, 2);
+    match(ran.stdout, /2 agent\(s\) started and left running unwatched/);
+    deepEqual(leaseRows(s.db).map((l) => l.state), ["detached", "detached"]);
+    equal(reflectionRows(s.db).size, 0);
+    // While they run, their gaps are held: a dry run and a second dispatch skip them.
+    const dry = await runMain(["--repo-root", s.repo]);
+    match(dry.stdout, /pickable=0 leased=2 picked=0/);
+    const again = await runMain(args);
+    equal(again.code, 0);
+    match(again.stdout, /nothing to dispatch/);
+    const status = await runMain(["status", "--repo-root", s.repo, "--json"]);
+    deepEqual(
+      status.stdout.trim().split("\n").map((l) => JSON.parse(l)).map((
+        r,
+      ) => [r.gap, r.state, r.pidAlive]),
+      [["NW-HANG-2", "detached", true], ["NW-HANG-1", "detached", true]],
+    );
+  } finally {
+    for (const l of leaseRows(s.db)) if (l.pid) await terminateGroup(l.pid, { graceMs: 1000 });
+  }
+});
+
+Deno.test("the reflections subcommand lists rows newest first, filtered, as JSON", async () => {
+  await using s = await scratchRepo(backlogOf([["Q-1"], ["Q-FAIL-2"]]));
+  await orchestrate(s, ["--max-parallel", "1"]);
+  const all = await runMain(["reflections", "--repo-root", s.repo, "--json"]);
+  equal(all.code, 0, all.stderr);
+  const rows = all.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  deepEqual(rows.map((r) => [r.gapId, r.outcome]), [["Q-FAIL-2", "killed"], ["Q-1", "shipped"]]);
+  const killed = await runMain(["reflections", "--db", s.db, "--outcome", "killed", "--json"]);
+  deepEqual(killed.stdout.trim().split("\n").map((l) => JSON.parse(l).gapId), ["Q-FAIL-2"]);
+  const table = await runMain(["reflections", "--db", s.db, "--gap", "Q-1"]);
+  match(table.stdout, /^id +created_at +gap +outcome/);
+  match(table.stdout, /Q-1 +shipped/);
+  equal(table.stdout.includes("Q-FAIL-2"), false);
+});

@@ -1,0 +1,350 @@
+import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
+import {
+  type AgentProcess,
+  groupAlive,
+  realSpawner,
+  sameProcessAlive,
+  type SpawnRequest,
+  terminateGroup,
+} from "../lib/process.ts";
+
+/** The process group of `pid` as `ps` reports it, or undefined when it is not running (zombies are not). */
+function pgidOf(pid: number): number | undefined {
+  const out = new Deno.Command("ps", {
+    args: ["-o", "pgid=,stat=", "-p", String(pid)],
+    stdout: "piped",
+    stderr: "null",
+  }).outputSync();
+  const [pgid, stat] = new TextDecoder().decode(out.stdout).trim().split(/\s+/);
+  return out.success && pgid && !stat?.startsWith("Z") ? Number(pgid) : undefined;
+}
+
+/** Start an agent, which must start. */
+function start(argv: string[], more: Partial<SpawnRequest> = {}): AgentProcess {
+  const r = realSpawner.spawn({ argv, cwd: Deno.cwd(), env: {}, ...more });
+  if (!r.ok) throw new Error(`spawn failed: ${r.error}`);
+  return r.value;
+}
+
+/** Run `body` with a started agent; its whole group is ended and reaped afterwards, whatever happens. */
+async function withAgent(
+  argv: string[],
+  more: Partial<SpawnRequest>,
+  body: (agent: AgentProcess) => Promise<void>,
+): Promise<void> {
+  const agent = start(argv, more);
+  try {
+    await body(agent);
+  } finally {
+    await terminateGroup(agent.pgid, { graceMs: 0 });
+    await agent.exited;
+  }
+}
+
+/** Poll until `condition` holds; fail (instead of hanging) after 20 s. */
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The tail line starting with `prefix`, once the agent printed it. */
+async function tailLine(agent: AgentProcess, prefix: string): Promise<string> {
+  let found: string | undefined;
+  await waitFor(() => {
+    found = agent.tail.lines().find((l) => l.startsWith(prefix));
+    return found !== undefined;
+  }, `stderr line "${prefix}..."`);
+  return found!;
+}
+
+/** A Deno one-liner agent (deno eval grants itself every permission). */
+function denoAgent(code: string): string[] {
+  return [Deno.execPath(), "eval", code];
+}
+
+Deno.test("a spawned agent leads its own process group (pgid == pid)", async () => {
+  await withAgent(["sleep", "30"], {}, async (agent) => {
+    equal(agent.pgid, agent.pid);
+    equal(pgidOf(agent.pid), agent.pid, "ps reports the agent as its own group's leader");
+    assert(await groupAlive(agent.pgid));
+  });
+});
+
+Deno.test("the environment is added to, the cwd is set and arguments reach the agent verbatim (no shell)", async () => {
+  const dir = Deno.realPathSync(await Deno.makeTempDir({ prefix: "chump-process-" }));
+  try {
+    const argv = [
+      "sh",
+      "-c",
+      'echo "WARN $CHUMP_GAP_ID|$(pwd)|$1|${PATH:+path}" >&2',
+      "sh",
+      "$(id) *",
+    ];
+    await withAgent(argv, { cwd: dir, env: { CHUMP_GAP_ID: "AUTO-013" } }, async (agent) => {
+      equal(await agent.exited, 0);
+      deepEqual(agent.tail.lines(), [`WARN AUTO-013|${dir}|$(id) *|path`]);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the stdin prompt is delivered to an agent that reads it, then stdin is closed", async () => {
+  const prompt = "You are working on gap AUTO-013.\nReply with the PR number only.\n";
+  const code = `const t = await new Response(Deno.stdin.readable).text();
+    console.error("WARN got " + t.length + " " + JSON.stringify(t));`;
+  await withAgent(denoAgent(code), { stdin: prompt }, async (agent) => {
+    equal(await agent.exited, 0);
+    deepEqual(agent.tail.lines(), [`WARN got ${prompt.length} ${JSON.stringify(prompt)}`]);
+  });
+});
+
+Deno.test("an agent that never reads a 1 MB stdin prompt blocks nothing", async () => {
+  const prompt = "p".repeat(1024 * 1024);
+  const argv = ["sh", "-c", 'echo "WARN ignoring stdin" >&2; exec sleep 30'];
+  await withAgent(argv, { stdin: prompt }, async (agent) => {
+    // spawn returned; the event loop still runs and stderr is still read
+    equal(await tailLine(agent, "WARN"), "WARN ignoring stdin");
+    equal(agent.exitCode, null);
+    const ended = await terminateGroup(agent.pgid, { graceMs: 5_000 });
+    deepEqual(ended, { escalated: false, gone: true });
+    equal(await agent.exited, 143, "128 + SIGTERM");
+  });
+  // and one that exits at once without reading
+  await withAgent(["sh", "-c", "exit 4"], { stdin: prompt }, async (agent) => {
+    equal(await agent.exited, 4);
+  });
+});
+
+Deno.test("a non-zero exit code is reported, exitCode is null until then", async () => {
+  await withAgent(["sh", "-c", "echo 'ERROR giving up' >&2; exit 3"], {}, async (agent) => {
+    equal(agent.exitCode, null);
+    equal(await agent.exited, 3);
+    equal(agent.exitCode, 3);
+    deepEqual(agent.tail.lines(), ["ERROR giving up"]);
+  });
+});
+
+Deno.test("spawning a missing command is a failure value, never a throw", async () => {
+  const missing = realSpawner.spawn({ argv: ["chump-no-such-agent"], cwd: Deno.cwd(), env: {} });
+  deepEqual(missing, { ok: false, error: "agent command 'chump-no-such-agent' not found on PATH" });
+
+  const badPath = realSpawner.spawn({ argv: ["/nonexistent/agent"], cwd: Deno.cwd(), env: {} });
+  deepEqual(badPath, { ok: false, error: "agent command '/nonexistent/agent' not found" });
+
+  const badCwd = realSpawner.spawn({ argv: ["sh"], cwd: "/nonexistent/worktree", env: {} });
+  assert(!badCwd.ok);
+  match(badCwd.error, /not found: \/nonexistent\/worktree$/);
+
+  const plainFile = await Deno.makeTempFile({ prefix: "chump-not-executable-" });
+  try {
+    await Deno.chmod(plainFile, 0o644);
+    const notExecutable = realSpawner.spawn({ argv: [plainFile], cwd: Deno.cwd(), env: {} });
+    assert(!notExecutable.ok);
+    match(notExecutable.error, /permission denied/);
+  } finally {
+    await Deno.remove(plainFile);
+  }
+
+  deepEqual(realSpawner.spawn({ argv: [], cwd: Deno.cwd(), env: {} }), {
+    ok: false,
+    error: "agent command is empty",
+  });
+});
+
+Deno.test("terminateGroup ends the agent and the grandchild it started", async () => {
+  const argv = ["sh", "-c", 'sleep 300 & echo "WARN grandchild $!" >&2; sleep 300'];
+  await withAgent(argv, {}, async (agent) => {
+    const grandchild = Number((await tailLine(agent, "WARN grandchild")).split(" ")[2]);
+    assert(grandchild > 0 && grandchild !== agent.pid);
+    equal(pgidOf(grandchild), agent.pgid, "the grandchild is in the agent's group");
+    assert(await sameProcessAlive(grandchild));
+
+    const ended = await terminateGroup(agent.pgid, { graceMs: 10_000 });
+    deepEqual(ended, { escalated: false, gone: true });
+    equal(await groupAlive(agent.pgid), false);
+    equal(await sameProcessAlive(agent.pid), false);
+    equal(await sameProcessAlive(grandchild), false);
+    equal(pgidOf(grandchild), undefined, "ps no longer lists the grandchild");
+    equal(await agent.exited, 143);
+  });
+});
+
+Deno.test("an agent that ignores SIGTERM is SIGKILLed after the grace", async () => {
+  const argv = ["sh", "-c", "trap '' TERM; echo 'WARN ready' >&2; sleep 300"];
+  await withAgent(argv, {}, async (agent) => {
+    await tailLine(agent, "WARN ready");
+    const ended = await terminateGroup(agent.pgid, { graceMs: 200 });
+    deepEqual(ended, { escalated: true, gone: true });
+    equal(await groupAlive(agent.pgid), false);
+    equal(await agent.exited, 137, "128 + SIGKILL");
+  });
+});
+
+Deno.test("aborting skipGrace cuts the grace short and escalates to SIGKILL", async () => {
+  const argv = ["sh", "-c", "trap '' TERM; echo 'WARN ready' >&2; sleep 300"];
+  await withAgent(argv, {}, async (agent) => {
+    await tailLine(agent, "WARN ready");
+    const skip = new AbortController();
+    const timer = setTimeout(() => skip.abort(), 100);
+    try {
+      // A 10-minute grace: finishing at all shows the abort cut it short.
+      const ended = await terminateGroup(agent.pgid, { graceMs: 600_000, skipGrace: skip.signal });
+      deepEqual(ended, { escalated: true, gone: true });
+    } finally {
+      clearTimeout(timer);
+    }
+    equal(await agent.exited, 137);
+  });
+});
+
+Deno.test("terminateGroup of a group that is gone already is a quiet success", async () => {
+  const agent = start(["sh", "-c", "exit 0"]);
+  equal(await agent.exited, 0);
+  await waitFor(async () => !(await groupAlive(agent.pgid)), "the group to empty");
+  deepEqual(await terminateGroup(agent.pgid, { graceMs: 1_000 }), { escalated: false, gone: true });
+});
+
+Deno.test("terminateGroup refuses pgid 0, 1, negative ones and the orchestrator's own group", async () => {
+  for (const pgid of [0, 1, -5, 1.5, Deno.pid]) {
+    deepEqual(await terminateGroup(pgid, { graceMs: 0 }), {
+      escalated: false,
+      gone: false,
+      reason: `refusing to signal process group ${pgid}`,
+    });
+  }
+});
+
+Deno.test("under a narrow --allow-run (sleep, ps, kill) agents are ended; a command not allowed is refused in one line", async () => {
+  const script = await Deno.makeTempFile({ prefix: "chump-restricted-", suffix: ".ts" });
+  let pid: number | undefined;
+  try {
+    await Deno.writeTextFile(
+      script,
+      `import { groupAlive, realSpawner, terminateGroup } from ${
+        JSON.stringify(new URL("../lib/process.ts", import.meta.url).href)
+      };
+      const denied = realSpawner.spawn({ argv: ["ls"], cwd: "/", env: {} });
+      const r = realSpawner.spawn({ argv: ["sleep", "30"], cwd: "/", env: {} });
+      if (!r.ok) throw new Error(r.error);
+      console.log(JSON.stringify({ pid: r.value.pid }));
+      const ended = await terminateGroup(r.value.pgid, { graceMs: 0 });
+      console.log(JSON.stringify({ denied, ended, alive: await groupAlive(r.value.pgid) }));
+      Deno.exit(0);`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        "--no-prompt",
+        "--no-config",
+        "--allow-read",
+        "--allow-run=sleep,ps,kill",
+        script,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const [first, second] = new TextDecoder().decode(out.stdout).trim().split("\n");
+    pid = JSON.parse(first).pid;
+    equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    deepEqual(JSON.parse(second), {
+      denied: { ok: false, error: "not allowed to run 'ls': grant it with --allow-run=ls" },
+      ended: { escalated: false, gone: true },
+      alive: false,
+    });
+  } finally {
+    if (pid !== undefined) {
+      await terminateGroup(pid, { graceMs: 1_000 });
+    }
+    await Deno.remove(script);
+  }
+});
+
+Deno.test("exited resolves even when a grandchild keeps the output pipes open", async () => {
+  await withAgent(["sh", "-c", "sleep 300 & exit 5"], {}, async (agent) => {
+    equal(await agent.exited, 5);
+    assert(await groupAlive(agent.pgid), "the grandchild still runs until the group is ended");
+  });
+});
+
+Deno.test("sameProcessAlive is false for a dead pid", async () => {
+  const agent = start(["sh", "-c", "exit 0"]);
+  equal(await agent.exited, 0);
+  await waitFor(async () => !(await sameProcessAlive(agent.pid)), "the pid to be gone");
+  equal(await sameProcessAlive(agent.pid, agent.startTime), false);
+  equal(await sameProcessAlive(0), false);
+  equal(await sameProcessAlive(-1), false);
+});
+
+Deno.test("sameProcessAlive is false when the start time differs (a reused pid)", async () => {
+  await withAgent(["sleep", "30"], {}, async (agent) => {
+    assert(/^\d+$/.test(agent.startTime), agent.startTime);
+    equal(await sameProcessAlive(agent.pid, agent.startTime), true);
+    equal(await sameProcessAlive(agent.pid), true);
+    equal(await sameProcessAlive(agent.pid, String(Number(agent.startTime) - 3600)), false);
+    equal(await sameProcessAlive(agent.pid, "garbage"), false);
+  });
+});
+
+Deno.test("lastOutputAt advances when the agent prints, on stdout too", async () => {
+  await withAgent(["sh", "-c", "sleep 0.2; echo progress; exec sleep 30"], {}, async (agent) => {
+    equal(agent.lastOutputAt, agent.spawnedAt);
+    await waitFor(() => agent.lastOutputAt > agent.spawnedAt, "lastOutputAt to advance");
+    deepEqual(agent.tail.lines(), [], "stdout is discarded");
+  });
+});
+
+Deno.test("a 200 MB stderr flood leaves exactly the last 64 matching lines", async () => {
+  const total = 200 * 1024 * 1024;
+  // One ~1 MB block of mixed lines, every fifth one matching, written until 200 MB.
+  const code = `
+    const enc = new TextEncoder();
+    const lines = [];
+    for (let i = 0; i < 12000; i++) {
+      lines.push(i % 5 === 0 ? "ERROR flood line " + i + " went wrong" : "info chatter line " + i + " is fine");
+    }
+    const block = enc.encode(lines.join("\\n") + "\\n");
+    const write = (bytes) => { for (let o = 0; o < bytes.length;) o += Deno.stderr.writeSync(bytes.subarray(o)); };
+    for (let sent = 0; sent < ${total}; sent += block.length) write(block);
+    write(enc.encode("info almost done\\nPANIC the last matching line\\ninfo done\\n"));
+  `;
+  const rssBefore = Deno.memoryUsage().rss;
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, Deno.memoryUsage().rss);
+  }, 20);
+  const started = performance.now();
+  try {
+    await withAgent(denoAgent(code), {}, async (agent) => {
+      equal(await agent.exited, 0);
+      const seconds = (performance.now() - started) / 1000;
+      const rssAfter = Deno.memoryUsage().rss;
+      rssPeak = Math.max(rssPeak, rssAfter);
+      const mb = (n: number) => (n / 1024 / 1024).toFixed(0);
+      console.log(
+        `stderr flood: ${mb(agent.tail.bytes)} MiB in ${seconds.toFixed(2)} s ` +
+          `(${
+            (agent.tail.bytes / 1024 / 1024 / seconds).toFixed(0)
+          } MiB/s, agent start included); ` +
+          `orchestrator RSS before ${mb(rssBefore)} MiB, peak ${mb(rssPeak)} MiB, after ${
+            mb(rssAfter)
+          } MiB`,
+      );
+
+      assert(agent.tail.bytes >= total);
+      const lines = agent.tail.lines();
+      equal(lines.length, 64);
+      for (const line of lines) match(line, /warn|error|fail|panic/i);
+      equal(lines[63], "PANIC the last matching line");
+      const lastBlock = Array.from({ length: 63 }, (_, k) => 11685 + 5 * k);
+      deepEqual(lines.slice(0, 63), lastBlock.map((i) => `ERROR flood line ${i} went wrong`));
+    });
+  } finally {
+    clearInterval(sampler);
+  }
+});
