@@ -12,6 +12,7 @@ import {
   type DispatchOptions,
   parseCli,
   PROGRAM,
+  type ReapOptions,
   type ReflectionsOptions,
   type StatusOptions,
   VERSION,
@@ -19,6 +20,7 @@ import {
 import { runDemoAgent } from "./demo_agent.ts";
 import { gitWorkspace } from "./dispatch.ts";
 import { gitTopLevel, resolveCommit } from "./git.ts";
+import { applyFaults, parseFaults } from "./faults.ts";
 import { listenForInterrupts } from "./interrupt.ts";
 import {
   agentAlive,
@@ -34,6 +36,7 @@ import { createGhProvider } from "./providers/gh.ts";
 import { createGitProvider } from "./providers/git.ts";
 import { createNoopWriter, createSqliteWriter, importSpool, queryReflections } from "./reflect.ts";
 import { errorMessage } from "./result.ts";
+import { reapOrphans } from "./reap.ts";
 import { runDispatches, runExitCode, summaryLines } from "./run.ts";
 import { runSelfTest } from "./self_test.ts";
 import { assignSlugs, worktreeFor } from "./slug.ts";
@@ -100,9 +103,8 @@ async function runCommand(command: Command, io: Io): Promise<number> {
       return await runReflections(command.options, io);
     case "status":
       return await runStatus(command.options, io);
-    default:
-      io.err(`${PROGRAM}: error: '${command.kind}' is not available yet`);
-      return EXIT.usage;
+    case "reap":
+      return await runReap(command.options, io);
   }
 }
 
@@ -241,8 +243,34 @@ async function runExecute(options: DispatchOptions, io: Io): Promise<number> {
         }`,
       );
     }
+    for (const e of imported.errors) io.err(`warning: spool: ${e}`);
+    // A spooled outcome ends its lease: the dispatch is not an orphan to reap.
+    for (const l of imported.leaseOutcomes) await ledger.value.end(l.leaseId, l.outcome, l.notes);
   }
+  const faults = parseFaults(io.env("CHUMP_FAULT_INJECT"));
+  if (!faults.ok) {
+    io.err(`${PROGRAM}: error: ${faults.error}`);
+    ledger.value.close();
+    return EXIT.usage;
+  }
+  if (faults.value.size > 0) io.err(`warning: fault injection: ${[...faults.value].join(", ")}`);
+  const run = applyFaults(faults.value, {
+    agent: template.value,
+    deadlines: options.deadlines,
+    spawner: realSpawner,
+  });
   const writer = options.reflect ? createSqliteWriter(db) : createNoopWriter();
+  const reaped = await reapOrphans({
+    ledger: ledger.value,
+    writer,
+    terminate: terminateGroup,
+    killGraceMs: options.killGraceMs,
+    out: io.out,
+    err: io.err,
+  });
+  if (reaped.length > 0) {
+    io.out(`reaped ${reaped.length} dispatch(es) left behind by a crashed orchestrator`);
+  }
   const provider = options.prProvider === "gh"
     ? createGhProvider({ cwd: paths.repoRoot })
     : createGitProvider({ repoRoot: paths.repoRoot, baseRef: options.baseRef });
@@ -257,14 +285,14 @@ async function runExecute(options: DispatchOptions, io: Io): Promise<number> {
       order: options.order,
       watch: options.watch,
       tickMs: options.tickMs,
-      deadlines: options.deadlines,
+      deadlines: run.deadlines,
       maxWatchMs: options.maxWatchMs,
       exitGraceTicks: options.exitGraceTicks,
       killGraceMs: options.killGraceMs,
-      agent: template.value,
+      agent: run.agent,
     }, {
       workspace: gitWorkspace(paths.repoRoot),
-      spawner: realSpawner,
+      spawner: run.spawner,
       provider,
       writer,
       ledger: ledger.value,
@@ -346,7 +374,7 @@ async function runStatus(options: StatusOptions, io: Io): Promise<number> {
   const ledger = opened.value;
   try {
     const self = selfIdentity();
-    const table = await processTable();
+    const table = await processTable({ fresh: true });
     const now = Date.now();
     const rows = ledger.list(options.limit).map((l) => ({
       lease: l.id,
@@ -383,6 +411,46 @@ async function runStatus(options: StatusOptions, io: Io): Promise<number> {
     return EXIT.ok;
   } finally {
     ledger.close();
+  }
+}
+
+async function runReap(options: ReapOptions, io: Io): Promise<number> {
+  const { repoRoot } = await resolvePaths(options);
+  const db = options.db ?? defaultDb(repoRoot);
+  const exists = openLedgerIfExists(db);
+  if (!exists.ok) {
+    io.err(`${PROGRAM}: error: ${exists.error}`);
+    return EXIT.failure;
+  }
+  if (!exists.value) {
+    io.out(`nothing to reap: no dispatches recorded in ${db}`);
+    return EXIT.ok;
+  }
+  exists.value.close();
+  const ledger = openLedger(db);
+  if (!ledger.ok) {
+    io.err(`${PROGRAM}: error: ${ledger.error}`);
+    return EXIT.failure;
+  }
+  const writer = options.reflect ? createSqliteWriter(db) : createNoopWriter();
+  try {
+    const reaped = await reapOrphans({
+      ledger: ledger.value,
+      writer,
+      terminate: terminateGroup,
+      killGraceMs: options.killGraceMs,
+      out: io.out,
+      err: io.err,
+    });
+    io.out(
+      reaped.length === 0
+        ? "nothing to reap: every recorded dispatch has a live orchestrator or has ended"
+        : `reaped ${reaped.length} dispatch(es) left behind by a crashed orchestrator`,
+    );
+    return EXIT.ok;
+  } finally {
+    writer.close();
+    ledger.value.close();
   }
 }
 

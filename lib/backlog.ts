@@ -94,10 +94,11 @@ export async function loadBacklog(path: string): Promise<Result<Backlog>> {
     }
     const parsed = parseBacklogText(read.value, file);
     if (!parsed.ok) return parsed;
-    gaps.push(...parsed.value.gaps);
-    warnings.push(...parsed.value.warnings);
+    // A loop, not push(...): spreading 100,000+ gaps as arguments overflows the stack.
+    for (const g of parsed.value.gaps) gaps.push(g);
+    for (const w of parsed.value.warnings) warnings.push(w);
   }
-  warnings.push(...crossGapWarnings(gaps));
+  for (const w of crossGapWarnings(gaps)) warnings.push(w);
   return ok({ source: path, gaps, warnings });
 }
 

@@ -197,7 +197,7 @@ export async function dispatchGap(
       });
       if (kept) reason += `; worktree kept: ${kept}`;
     }
-    if (leaseId !== null) ledger?.end(leaseId, null, `dispatch failed: ${reason}`);
+    if (leaseId !== null) await ledger?.end(leaseId, null, `dispatch failed: ${reason}`);
     return fail(reason);
   };
 
@@ -219,6 +219,7 @@ export async function dispatchGap(
       ...(leaseId !== null ? { CHUMP_LEASE_ID: String(leaseId) } : {}),
     },
     stdin: agent.stdin,
+    unwatched: request.detached,
   });
   if (!started.ok) return await abandon(started.error, true);
 

@@ -44,16 +44,18 @@ export async function git(args: readonly string[], cwd: string): Promise<GitOutp
 }
 
 /**
- * The first line of git's complaint, for one-line messages.
+ * The line of git's stderr that says what went wrong (`fatal:`/`error:`
+ * first, else the last line: git prints progress such as "Preparing
+ * worktree" before its complaint), for one-line messages.
  *
  * @example
  * ```ts
- * gitReason({ code: 128, stdout: "", stderr: "fatal: bad ref\nmore" }); // "fatal: bad ref"
+ * gitReason({ code: 128, stdout: "", stderr: "Preparing worktree\nfatal: bad ref" }); // "fatal: bad ref"
  * ```
  */
 export function gitReason(out: GitOutput): string {
-  const line = out.stderr.split("\n").find((l) => l.trim() !== "") ?? `git exited ${out.code}`;
-  return line.trim();
+  const lines = out.stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  return lines.find((l) => /^(fatal|error):/.test(l)) ?? lines.at(-1) ?? `git exited ${out.code}`;
 }
 
 /**

@@ -78,7 +78,10 @@ CREATE INDEX IF NOT EXISTS chump_dispatch_leases_state ON chump_dispatch_leases(
  */
 const LEDGER_BUSY_MS = 3000;
 
-/** Who this orchestrator is: pid, kernel start time, host. */
+/** How long ending a lease keeps retrying a locked DB (each try blocks up to LEDGER_BUSY_MS). */
+const END_RETRY_MS = 30_000;
+
+/** Who this orchestrator is: pid, start time (epoch seconds), host. */
 export interface Identity {
   pid: number;
   start: string | null;
@@ -113,12 +116,23 @@ export interface Ledger {
   begin(lease: NewLease): Promise<Result<number>>;
   /** The agent started: its pid and kernel start time. */
   running(id: number, pid: number, pidStart: string | undefined, detached: boolean): Result<void>;
-  /** The dispatch ended (outcome may be null for a failed dispatch). */
-  end(id: number, outcome: string | null, notes: string): Result<void>;
+  /**
+   * The dispatch ended (outcome may be null for a failed dispatch); a lease
+   * that ended already is left as it is. Retried
+   * for a while when the DB is locked, so a busy DB does not leave a lease
+   * that a later reap would take for an orphan.
+   */
+  end(id: number, outcome: string | null, notes: string): Promise<Result<void>>;
   /** Gap ids held by live dispatches (any orchestrator). */
   liveGapIds(): Promise<Set<string>>;
   /** Leases in `starting`/`running` whose orchestrator is gone (same host only). */
   orphans(): Promise<Lease[]>;
+  /**
+   * Take over a lease whose orchestrator is gone (compare-and-swap on its
+   * orchestrator identity): true when this process now owns it, false when
+   * another reaper was first or the lease ended meanwhile.
+   */
+  adopt(lease: Lease): Result<boolean>;
   /** Newest first; `activeOnly` keeps leases not yet ended. */
   list(limit: number, activeOnly?: boolean): Lease[];
   close(): void;
@@ -130,7 +144,7 @@ export interface Ledger {
  *
  * @example
  * ```ts
- * orchestratorAlive(lease, selfIdentity(), await processTable());
+ * orchestratorAlive(lease, selfIdentity(), await processTable({ fresh: true }));
  * ```
  */
 export function orchestratorAlive(lease: Lease, self: Identity, table: ProcessTable): boolean {
@@ -143,7 +157,7 @@ export function orchestratorAlive(lease: Lease, self: Identity, table: ProcessTa
  *
  * @example
  * ```ts
- * agentAlive(lease, await processTable());
+ * agentAlive(lease, await processTable({ fresh: true }));
  * ```
  */
 export function agentAlive(lease: Lease, table: ProcessTable): boolean {
@@ -157,7 +171,7 @@ export function agentAlive(lease: Lease, table: ProcessTable): boolean {
  *
  * @example
  * ```ts
- * leaseIsLive(lease, selfIdentity(), await processTable());
+ * leaseIsLive(lease, selfIdentity(), await processTable({ fresh: true }));
  * ```
  */
 export function leaseIsLive(lease: Lease, self: Identity, table: ProcessTable): boolean {
@@ -247,7 +261,7 @@ function ledgerOn(db: DatabaseSync, path: string, self: Identity): Ledger {
   return {
     path,
     async begin(lease) {
-      const table = await processTable();
+      const table = await processTable({ fresh: true });
       let held: string | undefined;
       const id = attempt("record the dispatch", () => {
         db.exec("BEGIN IMMEDIATE");
@@ -296,26 +310,51 @@ function ledgerOn(db: DatabaseSync, path: string, self: Identity): Ledger {
         ).run(pid, pidStart ?? null, detached ? "detached" : "running", now(), id);
       });
     },
-    end(id, outcome, notes) {
-      return attempt("end the lease", () => {
-        db.prepare(
-          "UPDATE chump_dispatch_leases SET state = 'ended', outcome = ?, notes = ?, updated_ms = ? WHERE id = ?",
-        ).run(outcome, notes, now(), id);
-      });
+    async end(id, outcome, notes) {
+      const until = now() + END_RETRY_MS;
+      for (;;) {
+        const r = attempt("end the lease", () => {
+          db.prepare(
+            `UPDATE chump_dispatch_leases SET state = 'ended', outcome = ?, notes = ?, updated_ms = ?
+              WHERE id = ? AND state != 'ended'`,
+          ).run(outcome, notes, now(), id);
+        });
+        if (r.ok || !/locked|busy/i.test(r.error) || now() >= until) return r;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
     },
     async liveGapIds() {
       const leases = rows(active);
       const ids = new Set<string>();
       if (leases.length === 0) return ids;
-      const table = await processTable();
+      const table = await processTable({ fresh: true });
       for (const l of leases) if (leaseIsLive(l, self, table)) ids.add(l.gapId);
       return ids;
     },
     async orphans() {
       const leases = rows(`${select} WHERE state IN ('starting', 'running') ORDER BY id`);
       if (leases.length === 0) return [];
-      const table = await processTable();
+      const table = await processTable({ fresh: true });
       return leases.filter((l) => !table.unknown && !orchestratorAlive(l, self, table));
+    },
+    adopt(lease) {
+      return attempt("take over the lease", () => {
+        const r = db.prepare(
+          `UPDATE chump_dispatch_leases
+              SET orchestrator_pid = ?, orchestrator_start = ?, host = ?, updated_ms = ?
+            WHERE id = ? AND state IN ('starting', 'running')
+              AND orchestrator_pid = ? AND orchestrator_start IS ?`,
+        ).run(
+          self.pid,
+          self.start,
+          self.host,
+          now(),
+          lease.id,
+          lease.orchestratorPid,
+          lease.orchestratorStart,
+        );
+        return Number(r.changes) === 1;
+      });
     },
     list(limit, activeOnly = false) {
       const where = activeOnly ? " WHERE state != 'ended'" : "";

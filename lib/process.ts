@@ -50,6 +50,12 @@ export interface SpawnRequest {
   env: Readonly<Record<string, string>>;
   /** Written to the agent's stdin, which is then closed; stdin is /dev/null when absent. */
   stdin?: string;
+  /**
+   * Nobody will watch it: its output goes to /dev/null instead of pipes (a
+   * pipe would break, killing it, when the orchestrator exits) and it does
+   * not keep the orchestrator alive.
+   */
+  unwatched?: boolean;
 }
 
 /**
@@ -164,8 +170,8 @@ function spawnAgent(request: SpawnRequest): Result<AgentProcess> {
       env: { ...request.env },
       detached: true,
       stdin: request.stdin === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
+      stdout: request.unwatched ? "null" : "piped",
+      stderr: request.unwatched ? "null" : "piped",
     }).spawn();
   } catch (e) {
     return fail(spawnFailure(command, request.cwd, e));
@@ -177,10 +183,12 @@ function spawnAgent(request: SpawnRequest): Result<AgentProcess> {
   let exitCode: number | null = null;
 
   const stdin = request.stdin === undefined ? undefined : feed(child.stdin, request.stdin);
-  const stdout = drain(child.stdout, () => {
+  if (request.unwatched) child.unref();
+  const quiet = { done: Promise.resolve(), stop: () => Promise.resolve() };
+  const stdout = request.unwatched ? quiet : drain(child.stdout, () => {
     lastOutputAt = Date.now();
   });
-  const stderr = drain(child.stderr, (chunk) => {
+  const stderr = request.unwatched ? quiet : drain(child.stderr, (chunk) => {
     tail.push(chunk);
     lastOutputAt = Date.now();
   });
@@ -389,7 +397,7 @@ export async function groupAlive(pgid: number): Promise<boolean> {
  * ```
  */
 export async function sameProcessAlive(pid: number, startTime?: string): Promise<boolean> {
-  return (await processTable()).alive(pid, startTime);
+  return (await processTable({ fresh: true })).alive(pid, startTime);
 }
 
 /**
@@ -428,8 +436,9 @@ let inFlight: Promise<ProcessTable> | undefined;
 
 /**
  * A snapshot of the process table. Callers that ask while a listing is
- * being taken share it; a finished listing is never reused, so an answer is
- * never older than the question. Read with `ps -A -o pid=,pgid=,stat=,etime=`
+ * being taken share it (it may have started a moment before they asked, so a
+ * process spawned in that moment can be missing: fine for polling a dying
+ * group); `fresh` takes a new listing. A finished listing is never reused. Read with `ps -A -o pid=,pgid=,stat=,etime=`
  * (Linux and macOS alike): Deno lets a program read /proc only under
  * `--allow-all`, so `ps` keeps the orchestrator within `--allow-run=...,ps`.
  *
@@ -439,7 +448,8 @@ let inFlight: Promise<ProcessTable> | undefined;
  * table.alive(lease.pid, lease.pidStart);
  * ```
  */
-export function processTable(): Promise<ProcessTable> {
+export function processTable(options: { fresh?: boolean } = {}): Promise<ProcessTable> {
+  if (options.fresh) return readTable();
   if (inFlight) return inFlight;
   const table = readTable().finally(() => {
     inFlight = undefined;

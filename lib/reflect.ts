@@ -58,6 +58,12 @@ export interface DispatchReflection {
   prNumber?: number;
   /** Reason line (if any), then `backend=<label>`, then the stderr tail lines. */
   notes: string;
+  /**
+   * The lease this outcome ends. Not a DB column: it travels with a spooled
+   * row so the run that imports the spool can end the lease (instead of a
+   * reap taking it for an orphan and writing a second reflection).
+   */
+  leaseId?: number;
 }
 
 /**
@@ -448,7 +454,15 @@ export async function importSpool(
   options: SqliteWriterOptions = {},
 ): Promise<SpoolImport> {
   const { lockWaitMs = LOCK_WAIT_MS } = options;
-  const total: SpoolImport = { imported: 0, left: 0, otherDb: 0, bad: 0, paths: [], errors: [] };
+  const total: SpoolImport = {
+    imported: 0,
+    left: 0,
+    otherDb: 0,
+    bad: 0,
+    paths: [],
+    errors: [],
+    leaseOutcomes: [],
+  };
   let paths: { spoolPath: string; fallbackSpoolPath: string };
   try {
     paths = spoolPaths(dbPath, options);
@@ -469,6 +483,8 @@ export async function importSpool(
           const row = parseSpoolLine(line);
           if (row === undefined) return "bad";
           if (onlyOwnRows && row.db !== db) return "foreign";
+          const { leaseId, outcome, notes } = row.reflection;
+          if (leaseId !== undefined) total.leaseOutcomes.push({ leaseId, outcome, notes });
           if (blocked) return "keep";
           const done = await store.run(lockWaitMs, (conn) => {
             if (!alreadyImported(conn, row.reflection, row.createdAt)) {
@@ -511,6 +527,8 @@ export interface SpoolImport {
   paths: string[];
   /** One line per spool that could not be read or rewritten (left as it was). */
   errors: string[];
+  /** Leases whose outcome a spooled row of this DB records (imported or still spooled). */
+  leaseOutcomes: { leaseId: number; outcome: Outcome; notes: string }[];
 }
 
 /** One row of `chump-orchestrator reflections`. */
@@ -855,6 +873,7 @@ function spoolLine(r: DispatchReflection, createdAt: string, db: string): string
     parallelSiblings: r.parallelSiblings,
     prNumber: r.prNumber ?? null,
     notes: r.notes,
+    leaseId: r.leaseId ?? null,
     created_at: createdAt,
     db,
   });
@@ -878,6 +897,9 @@ function parseSpoolLine(
   if (v.prNumber !== undefined && v.prNumber !== null && typeof v.prNumber !== "number") {
     return undefined;
   }
+  const leaseId = typeof v.leaseId === "number" && Number.isInteger(v.leaseId)
+    ? v.leaseId
+    : undefined;
   const createdAt = v.created_at as string;
   if (!/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(createdAt)) return undefined;
   return {
@@ -890,6 +912,7 @@ function parseSpoolLine(
       parallelSiblings: v.parallelSiblings,
       prNumber: typeof v.prNumber === "number" ? v.prNumber : undefined,
       notes: v.notes as string,
+      leaseId,
     },
     createdAt,
     db: v.db as string,

@@ -146,13 +146,10 @@ export async function runDispatches(
         ? free
         : Math.min(free, config.maxTotal - attempts);
       if (budget <= 0) return;
-      const picks = pickGaps(gaps, {
-        limit: budget,
-        order: config.order,
-        leased: await deps.ledger?.liveGapIds(),
-        dispatched,
-        shipped,
-      });
+      const options = { limit: budget, order: config.order, dispatched, shipped };
+      // Leases cost a process listing: only look when there is something to pick.
+      if (pickGaps(gaps, options).length === 0) return;
+      const picks = pickGaps(gaps, { ...options, leased: await deps.ledger?.liveGapIds() });
       if (picks.length === 0) return;
       for (const gap of picks) {
         if (stopped()) return;
@@ -185,10 +182,6 @@ export async function runDispatches(
       return;
     }
     deps.out(`DISPATCHED: ${oneLine(gap.id)} in ${worktree} as PID ${r.value.process.pid}`);
-    if (!config.watch) {
-      result.detached++;
-      return;
-    }
     const deadlineMs = deadlineFor(gap.effort, config.deadlines);
     inflight.set(gap.id, {
       dispatch: r.value,
@@ -246,6 +239,7 @@ export async function runDispatches(
       parallelSiblings: o.siblings,
       prNumber: o.prNumber,
       notes,
+      leaseId: d.leaseId ?? undefined,
     };
     const receipt = await deps.writer.write(reflection);
     if (receipt.stored === "spool") {
@@ -256,7 +250,7 @@ export async function runDispatches(
       deps.err(`warning: reflection for ${d.gap.id} printed above, not stored (${receipt.reason})`);
     }
     if (d.leaseId !== null && deps.ledger) {
-      const ended = deps.ledger.end(d.leaseId, o.outcome, notes);
+      const ended = await deps.ledger.end(d.leaseId, o.outcome, notes);
       if (!ended.ok) deps.err(`warning: ${ended.error}`);
     }
     if (o.outcome === "shipped") shipped.add(d.gap.id);
@@ -341,24 +335,24 @@ export async function runDispatches(
   };
 
   await fill();
-  if (config.watch) {
-    while (inflight.size > 0) {
-      await sleep(config.tickMs, deps.interrupt?.stop);
-      if (stopped()) {
-        await interruptAll();
-        break;
-      }
-      await tick();
-      if (stopped()) {
-        await interruptAll();
-        break;
-      }
-      // Let finished kills record before refilling, so slots free up as soon as possible.
-      await Promise.race([Promise.all([...endings]), sleep(0)]);
-      await fill();
-    }
-    await Promise.all([...endings]);
+  if (!config.watch) {
+    // Unwatched agents keep running after we exit, unless the operator interrupted the dispatch.
+    if (stopped()) await interruptAll();
+    else result.detached = inflight.size;
+    return result;
   }
+  while (inflight.size > 0) {
+    await sleep(config.tickMs, deps.interrupt?.stop);
+    if (!stopped()) await tick();
+    if (stopped()) {
+      await interruptAll();
+      break;
+    }
+    // Let finished kills record before refilling, so slots free up as soon as possible.
+    await Promise.race([Promise.all([...endings]), sleep(0)]);
+    await fill();
+  }
+  await Promise.all([...endings]);
   return result;
 }
 

@@ -8,7 +8,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { selfCommand } from "../lib/self_command.ts";
-import { type Ran, ROOT, runMain } from "./_helpers.ts";
+import { type Ran, ROOT, runMain, taskArgs } from "./_helpers.ts";
 
 /** A scratch repo: `repo` (a clone of `origin` with one commit on main), removed on dispose. */
 export interface ScratchRepo extends AsyncDisposable {
@@ -191,5 +191,89 @@ export async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** An orchestrator running in the background, its output collected as it comes. */
+export interface Background {
+  child: Deno.ChildProcess;
+  /** Resolves once `count` stdout+stderr lines match `pattern` (rejects after 60 s). */
+  waitFor(pattern: RegExp, count?: number): Promise<string[]>;
+  /** Everything printed so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Waits for the exit (SIGKILLs it after 120 s so a hang fails instead of stalling CI). */
+  finished(): Promise<Ran>;
+}
+
+/** Start the orchestrator like {@linkcode orchestrate}, without waiting for it. */
+export function orchestrateInBackground(
+  scratch: ScratchRepo,
+  args: string[],
+  env: Record<string, string> = {},
+): Background {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      ...taskArgs("dispatch"),
+      "--repo-root",
+      scratch.repo,
+      "--no-dry-run",
+      "--watch",
+      "--pr-provider",
+      "git",
+      "--tick",
+      "100ms",
+      "--kill-grace",
+      "1s",
+      "--agent-cmd",
+      demoAgentCmd(),
+      ...args,
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...GIT_ID, ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  let err = "";
+  const dec = () => new TextDecoderStream();
+  const pump = async (s: ReadableStream<Uint8Array>, add: (t: string) => void) => {
+    for await (const t of s.pipeThrough(dec())) add(t);
+  };
+  const pumped = Promise.all([
+    pump(child.stdout, (t) => (out += t)),
+    pump(child.stderr, (t) => (err += t)),
+  ]);
+  const watchdog = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const status = child.status.finally(() => clearTimeout(watchdog));
+  return {
+    child,
+    async waitFor(pattern, count = 1) {
+      for (let i = 0; i < 3000; i++) {
+        const hits = `${out}\n${err}`.split("\n").filter((l) => pattern.test(l));
+        if (hits.length >= count) return hits;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`timed out waiting for ${count} x ${pattern}\n${out}\n${err}`);
+    },
+    stdout: () => out,
+    stderr: () => err,
+    async finished() {
+      const s = await status;
+      await pumped;
+      return { code: s.code, stdout: out, stderr: err };
+    },
+  };
+}
+
+/** End every process carrying `marker` in its environment (test cleanup after a failure). */
+export async function killMarked(marker: string): Promise<void> {
+  for (const pid of await pidsWithEnv(marker)) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // gone already
+    }
   }
 }

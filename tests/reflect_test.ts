@@ -396,6 +396,7 @@ Deno.test("both rows in one transaction: a failing target insert leaves no orpha
   deepEqual({ ...spooled, created_at: "T" }, {
     ...reflection({ gapId: "B-2", outcome: "killed" }),
     prNumber: null,
+    leaseId: null,
     created_at: "T",
     db,
   });
@@ -414,6 +415,7 @@ Deno.test("both rows in one transaction: a failing target insert leaves no orpha
     bad: 0,
     paths: [receipt.path],
     errors: [],
+    leaseOutcomes: [],
   });
   equal(await exists(receipt.path), false);
   deepEqual(
@@ -456,6 +458,7 @@ Deno.test("a lock held past lockWaitMs spools the row; importSpool moves it in w
     bad: 0,
     paths: [receipt.path],
     errors: [],
+    leaseOutcomes: [],
   });
   equal(await exists(receipt.path), false);
   const rows = sql(
@@ -544,6 +547,7 @@ Deno.test("unwritable DB -> spool; unwritable spool -> fallback; both -> stderr;
     bad: 0,
     paths: [spoolPath, fallbackSpoolPath],
     errors: [],
+    leaseOutcomes: [],
   });
   deepEqual(
     sql(bad.path, "SELECT intended_goal FROM chump_reflections ORDER BY id").map((r) =>
@@ -591,6 +595,7 @@ Deno.test("importSpool sets malformed lines aside, leaves other DBs' rows, and n
     bad: 2,
     paths: [spoolPath, fallbackSpoolPath],
     errors: [],
+    leaseOutcomes: [],
   });
   deepEqual(
     sql(
@@ -613,6 +618,7 @@ Deno.test("importSpool sets malformed lines aside, leaves other DBs' rows, and n
     bad: 0,
     paths: [fallbackSpoolPath],
     errors: [],
+    leaseOutcomes: [],
   });
 });
 
@@ -629,6 +635,7 @@ Deno.test("importSpool never throws: a spool it cannot read stays as it was and 
     bad: 0,
     paths: [spoolPath],
     errors: 1,
+    leaseOutcomes: [],
   });
   ok(result.errors[0].startsWith(`${spoolPath}: `), result.errors[0]);
   ok((await Deno.stat(spoolPath)).isDirectory);
@@ -798,4 +805,24 @@ Deno.test("querying a missing DB returns no rows and does not create it", async 
   deepEqual(queryReflections(db, { limit: 10 }), []);
   equal(await exists(db), false);
   equal(await exists(join(dir.path, "sessions")), false);
+});
+
+Deno.test("a spooled row carries its lease id, so the importing run can end that lease", async () => {
+  await using dir = await scratch();
+  const db = join(dir.path, "sub", "chump_memory.db");
+  const options = { lockWaitMs: 60_000, fallbackSpoolPath: join(dir.path, "fallback.jsonl") };
+  // The DB path is under a regular file: it cannot be opened, the row is spooled.
+  await Deno.writeTextFile(join(dir.path, "sub"), "not a directory");
+  const w = createSqliteWriter(db, options);
+  const receipt = await w.write(reflection({ gapId: "L-1", outcome: "killed", leaseId: 42 }));
+  w.close();
+  equal(receipt.stored, "spool");
+  await Deno.remove(join(dir.path, "sub"));
+  const imported = await importSpool(db, options);
+  equal(imported.imported, 1);
+  deepEqual(imported.leaseOutcomes, [{
+    leaseId: 42,
+    outcome: "killed",
+    notes: reflection().notes,
+  }]);
 });
