@@ -21,6 +21,7 @@ import { runDemoAgent } from "./demo_agent.ts";
 import { gitWorkspace } from "./dispatch.ts";
 import { gitTopLevel, resolveCommit } from "./git.ts";
 import { applyFaults, parseFaults } from "./faults.ts";
+import { cannotRun, dropWritesIfReadOnly, missingWrite } from "./permissions.ts";
 import { listenForInterrupts } from "./interrupt.ts";
 import {
   agentAlive,
@@ -78,6 +79,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     io.err(`${PROGRAM}: error: ${parsed.error}`);
     return EXIT.usage;
   }
+  if (Deno.build.standalone) dropWritesIfReadOnly(parsed.value);
   return await runCommand(parsed.value, io);
 }
 
@@ -226,6 +228,29 @@ async function runExecute(options: DispatchOptions, io: Io): Promise<number> {
   }
 
   const db = options.db ?? defaultDb(paths.repoRoot);
+  const faults = parseFaults(io.env("CHUMP_FAULT_INJECT"));
+  if (!faults.ok) {
+    io.err(`${PROGRAM}: error: ${faults.error}`);
+    return EXIT.usage;
+  }
+  if (faults.value.size > 0) io.err(`warning: fault injection: ${[...faults.value].join(", ")}`);
+  const run = applyFaults(faults.value, {
+    agent: template.value,
+    deadlines: options.deadlines,
+    spawner: realSpawner,
+  });
+  const problem = preflight({
+    agent: faults.value.has("spawn_fail") ? undefined : run.agent.words[0],
+    gh: options.watch && options.prProvider === "gh",
+    writes: [
+      [db, "the reflection DB and lease ledger"],
+      [join(paths.repoRoot, ".claude", "worktrees"), "the worktrees"],
+    ],
+  });
+  if (problem) {
+    io.err(`${PROGRAM}: error: ${problem}`);
+    return EXIT.usage;
+  }
   const ledger = openLedger(db);
   if (!ledger.ok) {
     io.err(`${PROGRAM}: error: ${ledger.error}`);
@@ -247,18 +272,6 @@ async function runExecute(options: DispatchOptions, io: Io): Promise<number> {
     // A spooled outcome ends its lease: the dispatch is not an orphan to reap.
     for (const l of imported.leaseOutcomes) await ledger.value.end(l.leaseId, l.outcome, l.notes);
   }
-  const faults = parseFaults(io.env("CHUMP_FAULT_INJECT"));
-  if (!faults.ok) {
-    io.err(`${PROGRAM}: error: ${faults.error}`);
-    ledger.value.close();
-    return EXIT.usage;
-  }
-  if (faults.value.size > 0) io.err(`warning: fault injection: ${[...faults.value].join(", ")}`);
-  const run = applyFaults(faults.value, {
-    agent: template.value,
-    deadlines: options.deadlines,
-    spawner: realSpawner,
-  });
   const writer = options.reflect ? createSqliteWriter(db) : createNoopWriter();
   const reaped = await reapOrphans({
     ledger: ledger.value,
@@ -316,6 +329,37 @@ async function runExecute(options: DispatchOptions, io: Io): Promise<number> {
     writer.close();
     ledger.value.close();
   }
+}
+
+/**
+ * Before dispatching anything: can this process run what it will run and
+ * write what it will write? The first problem, as one line.
+ */
+function preflight(
+  needs: { agent?: string; gh: boolean; writes: [string, string][] },
+): string | undefined {
+  const runs: [string, string, string?][] = [
+    ["git", "git"],
+    ["ps", "process checks"],
+    ["kill", "ending agents"],
+  ];
+  if (needs.gh) {
+    runs.push([
+      "gh",
+      "the PR provider program",
+      "install the GitHub CLI, or pass --pr-provider git",
+    ]);
+  }
+  if (needs.agent !== undefined) runs.push([needs.agent, "the agent command"]);
+  for (const [command, what, hint] of runs) {
+    const problem = cannotRun(command, what, hint);
+    if (problem) return problem;
+  }
+  for (const [path, what] of needs.writes) {
+    const problem = missingWrite(path, what);
+    if (problem) return problem;
+  }
+  return undefined;
 }
 
 async function runReflections(options: ReflectionsOptions, io: Io): Promise<number> {

@@ -10,6 +10,13 @@ import type { Interrupt } from "./run.ts";
 const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 
 /**
+ * A repeat of the same signal this soon is the same request delivered twice
+ * (a SIGTERM to the whole process group reaches us directly and through the
+ * task launcher), not an operator pressing Ctrl-C again.
+ */
+const SAME_PRESS_MS = 200;
+
+/**
  * Listen for interrupts until disposed.
  *
  * @param say where to tell the operator what happens
@@ -22,9 +29,16 @@ export function listenForInterrupts(say: (line: string) => void): Interrupt & Di
   const stop = new AbortController();
   const hurry = new AbortController();
   let name: string | undefined;
+  let last = { signal: "", at: -Infinity };
   const handlers = new Map<Deno.Signal, () => void>();
   for (const signal of SIGNALS) {
     const handler = () => {
+      const now = performance.now();
+      // Only SIGTERM is passed on by the launcher; every SIGINT is a key press.
+      const repeat = signal === "SIGTERM" && last.signal === signal &&
+        now - last.at < SAME_PRESS_MS;
+      last = { signal, at: now };
+      if (repeat) return;
       if (!stop.signal.aborted) {
         name = signal;
         say(

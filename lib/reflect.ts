@@ -27,7 +27,7 @@
  */
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from "node:sqlite";
 import { createHash } from "node:crypto";
-import { tmpdir } from "node:os";
+import { tempDir } from "./permissions.ts";
 import { dirname, join, resolve } from "node:path";
 import { errorMessage } from "./result.ts";
 
@@ -667,15 +667,6 @@ function absolute(path: string): string {
     return resolve(path);
   } catch {
     return path;
-  }
-}
-
-/** The temp dir; `/tmp` when the environment may not be read (a narrow --allow-env). */
-function tempDir(): string {
-  try {
-    return tmpdir();
-  } catch {
-    return Deno.build.os === "windows" ? "C:\\Windows\\Temp" : "/tmp";
   }
 }
 

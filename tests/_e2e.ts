@@ -194,9 +194,16 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** An orchestrator running in the background, its output collected as it comes. */
+/**
+ * An orchestrator running in the background through the `dispatch` task's
+ * launcher, in a process group of its own (as in a terminal), its output
+ * collected as it comes.
+ */
 export interface Background {
+  /** The launcher (the task's process). */
   child: Deno.ChildProcess;
+  /** Signal the whole group, as a terminal's Ctrl-C or a crash (SIGKILL) would. */
+  signal(signal: Deno.Signal): void;
   /** Resolves once `count` stdout+stderr lines match `pattern` (rejects after 60 s). */
   waitFor(pattern: RegExp, count?: number): Promise<string[]>;
   /** Everything printed so far. */
@@ -234,6 +241,7 @@ export function orchestrateInBackground(
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
+    detached: true,
   }).spawn();
   let out = "";
   let err = "";
@@ -245,10 +253,18 @@ export function orchestrateInBackground(
     pump(child.stdout, (t) => (out += t)),
     pump(child.stderr, (t) => (err += t)),
   ]);
-  const watchdog = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const group = (signal: Deno.Signal) => {
+    try {
+      Deno.kill(-child.pid, signal);
+    } catch {
+      // the group is gone
+    }
+  };
+  const watchdog = setTimeout(() => group("SIGKILL"), 120_000);
   const status = child.status.finally(() => clearTimeout(watchdog));
   return {
     child,
+    signal: group,
     async waitFor(pattern, count = 1) {
       for (let i = 0; i < 3000; i++) {
         const hits = `${out}\n${err}`.split("\n").filter((l) => pattern.test(l));

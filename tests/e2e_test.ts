@@ -227,13 +227,15 @@ Deno.test("a failed gap is not dispatched again, and --max-total caps dispatches
 
 Deno.test("a spawn failure is DISPATCH-FAILED, exit 1; its worktree and lease are cleaned up", async () => {
   await using s = await scratchRepo(backlogOf([["SF-1"]]));
-  // Not in the task's --allow-run list: Deno refuses to start it.
-  const ran = await orchestrate(s, ["--agent-cmd", "/nonexistent/agent --go"]);
+  // Allowed and present, but not executable: the spawn itself fails.
+  const agent = join(s.dir, "not-executable-agent");
+  await Deno.writeTextFile(agent, "#!/bin/sh\nexit 0\n");
+  await Deno.chmod(agent, 0o644);
+  const ran = await orchestrate(s, ["--agent-cmd", `${agent} --go`], { CHUMP_ALLOW_RUN: agent });
   equal(ran.code, 1, ran.stderr);
   equal(
     linesStarting(ran.stdout, "DISPATCH-FAILED: ")[0],
-    "DISPATCH-FAILED: SF-1: not allowed to run '/nonexistent/agent': " +
-      "grant it with --allow-run=/nonexistent/agent",
+    `DISPATCH-FAILED: SF-1: cannot run agent command '${agent}': permission denied (is it an executable file?)`,
   );
   equal(await exists(join(s.repo, ".claude", "worktrees", "sf-1")), false);
   deepEqual(leaseRows(s.db).map((l) => l.state), ["ended"]);
@@ -297,7 +299,8 @@ Deno.test("without --watch agents run unwatched: leases detached, gaps held, no 
       [["NW-HANG-2", "detached", true], ["NW-HANG-1", "detached", true]],
     );
   } finally {
-    for (const l of leaseRows(s.db)) if (l.pid) await terminateGroup(l.pid, { graceMs: 1000 });
+    const leases = await exists(s.db) ? leaseRows(s.db) : [];
+    for (const l of leases) if (l.pid) await terminateGroup(l.pid, { graceMs: 1000 });
   }
 });
 

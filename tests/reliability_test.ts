@@ -44,7 +44,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     const bg = orchestrateInBackground(s, ["--max-parallel", "4"], env);
     await bg.waitFor(/^DISPATCHED: /, 4);
     await new Promise((r) => setTimeout(r, 800)); // let the committing agent commit
-    bg.child.kill(signal);
+    // SIGINT as a terminal sends it (to the process group); SIGTERM to the
+    // task's process alone, which passes it on.
+    if (signal === "SIGINT") bg.signal(signal);
+    else bg.child.kill(signal);
     const ran = await bg.finished();
     equal(ran.code, 130, ran.stderr);
     match(ran.stderr, new RegExp(`${signal}: stopping: no new dispatches`));
@@ -71,9 +74,9 @@ Deno.test("a second SIGINT during the kill grace skips the rest of it; reflectio
   const bg = orchestrateInBackground(s, ["--kill-grace", "10m"], env);
   await bg.waitFor(/^DISPATCHED: /);
   await new Promise((r) => setTimeout(r, 800)); // let the agent install its SIGTERM handler
-  bg.child.kill("SIGINT");
+  bg.signal("SIGINT");
   await bg.waitFor(/SIGINT: stopping/);
-  bg.child.kill("SIGINT");
+  bg.signal("SIGINT");
   const ran = await bg.finished();
   equal(ran.code, 130, ran.stderr);
   match(ran.stderr, /SIGINT again: skipping the kill grace/);
@@ -90,7 +93,7 @@ Deno.test("a second orchestrator on the same repo never dispatches a gap held by
   const second = await orchestrate(s, ["--max-parallel", "2"], env);
   equal(second.code, 0, second.stderr);
   deepEqual(linesStarting(second.stdout, "DISPATCHED: ").map((l) => l.split(" ")[1]), ["L-2"]);
-  first.child.kill("SIGINT");
+  first.signal("SIGINT");
   equal((await first.finished()).code, 130);
   deepEqual(await pidsWithEnv(mark), []);
 });
@@ -105,7 +108,7 @@ Deno.test("chaos: SIGKILL the orchestrator with 6 live agents, reap, then a norm
   const bg = orchestrateInBackground(s, ["--max-parallel", "6"], env);
   await bg.waitFor(/^DISPATCHED: /, 6);
   await new Promise((r) => setTimeout(r, 800)); // the committing agents commit
-  bg.child.kill("SIGKILL");
+  bg.signal("SIGKILL");
   await bg.finished();
 
   const leases = leaseRows(s.db);
@@ -166,7 +169,7 @@ Deno.test("the next --no-dry-run reaps a crashed run's leases first and says so"
   const { env, mark } = m;
   const bg = orchestrateInBackground(s, ["--max-parallel", "1"], env);
   await bg.waitFor(/^DISPATCHED: P-HANG-1 /);
-  bg.child.kill("SIGKILL");
+  bg.signal("SIGKILL");
   await bg.finished();
   // The reaped gap is back in the pool: this run takes it again (and ships it).
   const next = await orchestrate(s, ["--max-parallel", "1"], {

@@ -1,0 +1,219 @@
+/**
+ * Least privilege: the Deno permissions one run of the orchestrator needs,
+ * and a one-line check that they were granted before anything is dispatched.
+ *
+ * - no network: agents and `gh` are separate processes with their own;
+ * - run: `git`, `gh`, `bash` (claim scripts), `ps` and `kill` (process
+ *   groups: Deno reads /proc only under --allow-all), the agent presets
+ *   (`claude`, `chump`), `deno` (the demo agent) and whatever the operator
+ *   adds with `CHUMP_ALLOW_RUN` (a custom `--agent-cmd`);
+ * - write: the repo's `.claude` (worktrees), the DB's directory (DB, WAL,
+ *   spool) and the temp dir (self-test, fallback spool) - only for commands
+ *   that write; a dry run, `status` and `reflections` write nothing;
+ * - env: only the variables it reads; sys: the host name (leases).
+ *
+ * @module
+ */
+import { dirname, join, resolve } from "node:path";
+import type { Command } from "./cli.ts";
+
+/** Programs the orchestrator may start, before any `CHUMP_ALLOW_RUN` additions. */
+export const ALLOWED_RUN = ["git", "gh", "bash", "ps", "kill", "claude", "chump", "deno"];
+
+/** Environment variables the orchestrator reads. */
+export const ALLOWED_ENV = [
+  "PATH",
+  "INIT_CWD",
+  "TMPDIR",
+  "CHUMP_AGENT_CMD",
+  "CHUMP_DISPATCH_BACKEND",
+  "CHUMP_DISPATCH_DEPTH",
+  "CHUMP_FAULT_INJECT",
+  "CHUMP_ALLOW_RUN",
+];
+
+/**
+ * The temp directory: `$TMPDIR`, else `/tmp`. (node:os `tmpdir()` also reads
+ * TMP and TEMP, which would widen `--allow-env` for nothing on Unix.)
+ *
+ * @example
+ * ```ts
+ * tempDir(); // "/tmp"
+ * ```
+ */
+export function tempDir(): string {
+  try {
+    return Deno.env.get("TMPDIR") || "/tmp";
+  } catch {
+    return "/tmp";
+  }
+}
+
+/** Where one run writes, resolved. */
+export interface RunPaths {
+  repoRoot: string;
+  db: string;
+}
+
+/**
+ * The paths a command writes to (empty for read-only commands).
+ *
+ * @example
+ * ```ts
+ * writePaths(command, { repoRoot: "/repo", db: "/repo/sessions/chump_memory.db" });
+ * // ["/repo/.claude", "/repo/sessions", "/tmp"]
+ * ```
+ */
+export function writePaths(command: Command, paths: RunPaths, tmp = tempDir()): string[] {
+  switch (command.kind) {
+    case "dispatch":
+      if (command.options.dryRun) return [];
+      return [join(paths.repoRoot, ".claude"), dirname(paths.db), tmp];
+    case "reap":
+      return [dirname(paths.db), tmp];
+    case "self-test":
+      return [tmp];
+    default:
+      return [];
+  }
+}
+
+/**
+ * `deno run` permission flags for one run of main.ts.
+ *
+ * @param writes paths to allow writing (none: no write permission at all)
+ * @param extraRun programs added by the operator (`CHUMP_ALLOW_RUN`)
+ * @example
+ * ```ts
+ * permissionFlags(["/repo/.claude"], ["my-agent"]);
+ * ```
+ */
+export function permissionFlags(
+  writes: readonly string[],
+  extraRun: readonly string[] = [],
+): string[] {
+  const run = [...ALLOWED_RUN, ...extraRun.filter((c) => c !== "" && !ALLOWED_RUN.includes(c))];
+  return [
+    "--no-prompt",
+    "--allow-read",
+    ...(writes.length > 0 ? [`--allow-write=${writes.join(",")}`] : []),
+    `--allow-env=${ALLOWED_ENV.join(",")}`,
+    "--allow-sys=hostname",
+    `--allow-run=${run.join(",")}`,
+  ];
+}
+
+/** The compiled binary's name: it starts itself as the self-test's demo agent. */
+export const BINARY_NAME = "chump-orchestrator";
+
+/**
+ * `deno compile` permission flags: the same as a task run, except that the
+ * paths a run writes are only known when it starts, so the binary may write
+ * wherever the user can and gives that up for read-only commands (see
+ * {@linkcode dropWritesIfReadOnly}); and it may run itself by name, which
+ * Deno resolves on PATH when the binary starts.
+ *
+ * @example
+ * ```ts
+ * compiledPermissionFlags(["aider"]);
+ * ```
+ */
+export function compiledPermissionFlags(extraRun: readonly string[] = []): string[] {
+  return [...permissionFlags([], [BINARY_NAME, ...extraRun]), "--allow-write"];
+}
+
+/**
+ * Give up write permission for a command that writes nothing (a dry run,
+ * `status`, `reflections`, `--help`): what the compiled binary, whose
+ * permissions are fixed at build time, does instead of a narrow grant.
+ */
+export function dropWritesIfReadOnly(command: Command): void {
+  if (writePaths(command, { repoRoot: "/", db: "/db" }).length > 0) return;
+  try {
+    Deno.permissions.revokeSync({ name: "write" });
+  } catch {
+    // nothing to give up
+  }
+}
+
+/**
+ * Programs added with `CHUMP_ALLOW_RUN` (comma separated).
+ *
+ * @example
+ * ```ts
+ * extraRunFrom("aider, /opt/bin/agent"); // ["aider", "/opt/bin/agent"]
+ * ```
+ */
+export function extraRunFrom(text: string | undefined): string[] {
+  return (text ?? "").split(",").map((c) => c.trim()).filter((c) => c !== "");
+}
+
+/**
+ * Check that `command` can be started: it exists (on PATH, or at its path)
+ * and this process may run it. One line saying what to do when not.
+ *
+ * @example
+ * ```ts
+ * cannotRun("claude", "the agent command"); // undefined when it can
+ * cannotRun("gh", "the PR provider program", "install it, or pass --pr-provider git");
+ * ```
+ */
+export function cannotRun(command: string, what: string, hint?: string): string | undefined {
+  let state: Deno.PermissionState;
+  try {
+    state = Deno.permissions.querySync({ name: "run", command }).state;
+  } catch {
+    return undefined; // cannot tell: the spawn itself will report it
+  }
+  if (state === "granted") return undefined;
+  if (!commandExists(command)) {
+    const where = command.includes("/") ? "" : " on PATH";
+    return `${what} '${command}' not found${where}${hint ? ` (${hint})` : ""}`;
+  }
+  if (Deno.build.standalone) {
+    return `not allowed to run '${command}' (${what}): this binary runs only the programs named ` +
+      `when it was built; rebuild it with CHUMP_ALLOW_RUN=${command} deno task compile` +
+      (command.endsWith(`/${BINARY_NAME}`) ? `, or put ${BINARY_NAME} on your PATH` : "");
+  }
+  return `not allowed to run '${command}' (${what}): add it with CHUMP_ALLOW_RUN=${command} ` +
+    `(deno task) or --allow-run=...,${command} (deno run)`;
+}
+
+/** Does `command` name an existing file, directly or through PATH? (true when unsure) */
+function commandExists(command: string): boolean {
+  const isFile = (p: string) => {
+    try {
+      return Deno.statSync(p).isFile;
+    } catch {
+      return false;
+    }
+  };
+  if (command.includes("/")) return isFile(command);
+  let path: string | undefined;
+  try {
+    path = Deno.env.get("PATH");
+  } catch {
+    return true;
+  }
+  return (path ?? "").split(":").some((dir) => dir !== "" && isFile(join(dir, command)));
+}
+
+/**
+ * Check that this process may write `path`; one line saying how to grant it when not.
+ *
+ * @example
+ * ```ts
+ * missingWrite("/repo/sessions/chump_memory.db", "the reflection DB");
+ * ```
+ */
+export function missingWrite(path: string, what: string): string | undefined {
+  let state: Deno.PermissionState;
+  try {
+    state = Deno.permissions.querySync({ name: "write", path: resolve(path) }).state;
+  } catch {
+    return undefined;
+  }
+  if (state === "granted") return undefined;
+  return `not allowed to write ${path} (${what}): run through 'deno task', which grants it, ` +
+    `or add --allow-write=${dirname(resolve(path))} (deno run)`;
+}

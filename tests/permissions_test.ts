@@ -1,0 +1,203 @@
+/**
+ * Least privilege: the tasks grant narrow permissions, the launcher derives
+ * them per run, the self-test passes under exactly them, and a run missing
+ * one fails in one line that says how to grant it.
+ *
+ * @module
+ */
+import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { backlogOf, demoAgentCmd, exists, leaseRows, orchestrate, scratchRepo } from "./_e2e.ts";
+import { ROOT, runMain } from "./_helpers.ts";
+import { parseCli } from "../lib/cli.ts";
+import { ALLOWED_RUN, extraRunFrom, permissionFlags, writePaths } from "../lib/permissions.ts";
+
+const TOOL_TASKS = ["dispatch", "self-test", "reflections", "status", "reap", "demo"];
+
+function tasks(): Record<string, string> {
+  return JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json"))).tasks;
+}
+
+function commandOf(argv: string[]) {
+  const parsed = parseCli(argv);
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
+}
+
+const PATHS = { repoRoot: "/r", db: "/r/sessions/chump_memory.db" };
+
+Deno.test("no task that runs the tool grants everything or the network", () => {
+  const all = tasks();
+  for (const name of TOOL_TASKS) {
+    const text = all[name];
+    assert(text !== undefined, `task ${name} exists`);
+    for (const broad of [/(^|\s)-A(\s|$)/, /--allow-all/, /--allow-net/, /--allow-ffi/]) {
+      equal(broad.test(text), false, `task ${name} has ${broad}: ${text}`);
+    }
+    // Every tool task goes through the launcher, which derives the run's permissions.
+    assert(
+      name === "dispatch" ? text.endsWith("launcher.ts") : text.includes("deno task dispatch"),
+    );
+  }
+  match(all.dispatch, /--allow-run=deno,git /);
+  match(all.dispatch, /--allow-env=INIT_CWD,TMPDIR,CHUMP_ALLOW_RUN /);
+  equal(/--allow-write/.test(all.dispatch), false, "the launcher itself writes nothing");
+});
+
+Deno.test("a dry run, status and reflections may write nothing", () => {
+  deepEqual(writePaths(commandOf([]), PATHS, "/tmp"), []);
+  deepEqual(writePaths(commandOf(["--max-parallel", "5"]), PATHS, "/tmp"), []);
+  deepEqual(writePaths(commandOf(["status"]), PATHS, "/tmp"), []);
+  deepEqual(writePaths(commandOf(["reflections"]), PATHS, "/tmp"), []);
+  deepEqual(writePaths(commandOf(["--help"]), PATHS, "/tmp"), []);
+});
+
+Deno.test("a real dispatch writes the repo's .claude, the DB's directory and the temp dir only", () => {
+  deepEqual(writePaths(commandOf(["--no-dry-run", "--watch"]), PATHS, "/tmp"), [
+    "/r/.claude",
+    "/r/sessions",
+    "/tmp",
+  ]);
+  deepEqual(
+    writePaths(
+      commandOf(["--execute", "--db", "/data/x.db"]),
+      { ...PATHS, db: "/data/x.db" },
+      "/t",
+    ),
+    ["/r/.claude", "/data", "/t"],
+  );
+  deepEqual(writePaths(commandOf(["reap"]), PATHS, "/tmp"), ["/r/sessions", "/tmp"]);
+  deepEqual(writePaths(commandOf(["--self-test"]), PATHS, "/tmp"), ["/tmp"]);
+});
+
+Deno.test("permission flags: no network, fixed programs plus CHUMP_ALLOW_RUN, writes only when given", () => {
+  const readOnly = permissionFlags([]);
+  equal(readOnly.some((f) => f.startsWith("--allow-write")), false);
+  equal(readOnly.some((f) => /--allow-(net|all|ffi)|^-A$/.test(f)), false);
+  assert(readOnly.includes("--no-prompt"));
+  equal(readOnly.find((f) => f.startsWith("--allow-run=")), `--allow-run=${ALLOWED_RUN.join(",")}`);
+  const flags = permissionFlags(["/r/.claude", "/tmp"], extraRunFrom(" my-agent , ,git,/opt/a "));
+  assert(flags.includes("--allow-write=/r/.claude,/tmp"));
+  equal(
+    flags.find((f) => f.startsWith("--allow-run=")),
+    `--allow-run=${[...ALLOWED_RUN, "my-agent", "/opt/a"].join(",")}`,
+  );
+});
+
+Deno.test("the self-test passes under exactly the self-test task's permissions", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "self-test"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  match(stdout, /^self-test PASSED: /m);
+});
+
+/** An executable agent script outside every allowed name. */
+async function customAgent(dir: string): Promise<string> {
+  const agent = join(dir, "my-agent");
+  await Deno.writeTextFile(agent, "#!/bin/sh\ncat >/dev/null\nexit 3\n");
+  await Deno.chmod(agent, 0o755);
+  return agent;
+}
+
+Deno.test("an agent command that is not allowed fails in one line naming the grant; nothing is dispatched", async () => {
+  await using s = await scratchRepo(backlogOf([["P-1"]]));
+  const agent = await customAgent(s.dir);
+  const ran = await orchestrate(s, ["--agent-cmd", `${agent} --go`]);
+  equal(ran.code, 2);
+  equal(
+    ran.stderr,
+    `chump-orchestrator: error: not allowed to run '${agent}' (the agent command): add it with ` +
+      `CHUMP_ALLOW_RUN=${agent} (deno task) or --allow-run=...,${agent} (deno run)\n`,
+  );
+  equal(ran.stdout, "");
+  equal(await exists(join(s.repo, ".claude")), false);
+  equal(await exists(s.db), false);
+});
+
+Deno.test("CHUMP_ALLOW_RUN grants a custom agent command", async () => {
+  await using s = await scratchRepo(backlogOf([["P-1"]]));
+  const agent = await customAgent(s.dir);
+  const ran = await orchestrate(s, ["--agent-cmd", `${agent} --go`], { CHUMP_ALLOW_RUN: agent });
+  equal(ran.code, 3, ran.stderr); // the agent ran and exited 3: killed, not shipped
+  match(ran.stdout, /^DISPATCHED: P-1 /m);
+  match(ran.stdout, /killed=1/);
+  deepEqual(leaseRows(s.db).map((l) => l.state), ["ended"]);
+});
+
+Deno.test("an agent command that does not exist fails in one line before anything is dispatched", async () => {
+  await using s = await scratchRepo(backlogOf([["P-1"]]));
+  const ran = await orchestrate(s, ["--agent-cmd", "no-such-agent-xyz -p {prompt}"]);
+  equal(ran.code, 2);
+  equal(
+    ran.stderr,
+    "chump-orchestrator: error: the agent command 'no-such-agent-xyz' not found on PATH\n",
+  );
+  equal(await exists(s.db), false);
+});
+
+const SYSTEM_PATH = "/usr/bin:/bin";
+const ghInstalled = SYSTEM_PATH.split(":").some((d) => {
+  try {
+    return Deno.statSync(join(d, "gh")).isFile;
+  } catch {
+    return false;
+  }
+});
+
+Deno.test({
+  name: "watching with the gh provider needs gh on PATH; the line says how to do without",
+  ignore: ghInstalled, // the machine has a real gh: the case cannot be made here
+}, async () => {
+  await using s = await scratchRepo(backlogOf([["P-1"]]));
+  const ran = await runMain(
+    ["--repo-root", s.repo, "--no-dry-run", "--watch", "--agent-cmd", demoAgentCmd()],
+    { env: { PATH: `${dirname(Deno.execPath())}:${SYSTEM_PATH}` } },
+  );
+  equal(ran.code, 2);
+  equal(
+    ran.stderr,
+    "chump-orchestrator: error: the PR provider program 'gh' not found on PATH " +
+      "(install the GitHub CLI, or pass --pr-provider git)\n",
+  );
+});
+
+Deno.test("main.ts run without write permission fails in one line saying how to grant it", async () => {
+  await using s = await scratchRepo(backlogOf([["P-1"]]));
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--no-prompt",
+      "--allow-read",
+      "--allow-env",
+      "--allow-sys",
+      "--allow-run",
+      join(ROOT, "main.ts"),
+      "--repo-root",
+      s.repo,
+      "--no-dry-run",
+      "--agent-cmd",
+      demoAgentCmd(),
+    ],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  equal(out.code, 2);
+  equal(
+    new TextDecoder().decode(out.stderr),
+    `chump-orchestrator: error: not allowed to write ${s.db} (the reflection DB and lease ledger): ` +
+      `run through 'deno task', which grants it, or add --allow-write=${
+        join(s.repo, "sessions")
+      } ` +
+      `(deno run)\n`,
+  );
+});
