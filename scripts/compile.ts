@@ -179,7 +179,8 @@ if (import.meta.main) {
   let failed = 0;
   for (const target of targets) {
     const output = outputFor(dir, target, targets.length > 1 || target !== Deno.build.target);
-    const shown = relative(Deno.cwd(), output) || output;
+    const near = relative(Deno.cwd(), output);
+    const shown = near === "" || near.startsWith("..") ? output : near;
     const problem = await build(target, output, denort);
     if (problem) {
       console.error(`compile: cannot build ${shown}: ${problem}`);
