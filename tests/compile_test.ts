@@ -96,7 +96,7 @@ Deno.test({
 Deno.test({
   name: "without denort (no DENORT_BIN, no download) compile fails in one line and leaves nothing",
   ignore: built,
-}, async () => {
+}, () => {
   equal(attempt.code, 1);
   equal(attempt.stdout, "");
   const lines = attempt.stderr.trimEnd().split("\n");
