@@ -201,6 +201,9 @@ export function openLedger(dbPath: string, self: Identity = selfIdentity()): Res
     db = new DatabaseSync(dbPath);
     db.exec(`PRAGMA busy_timeout = ${LEDGER_BUSY_MS}`);
     db.exec("PRAGMA journal_mode = WAL");
+    // WAL + NORMAL survives a crash of this process (what leases are for);
+    // only power loss can drop the last commits, and it takes the agents too.
+    db.exec("PRAGMA synchronous = NORMAL");
     db.exec(LEASE_SCHEMA);
   } catch (e) {
     return fail(`cannot open the lease ledger in ${dbPath}: ${firstLine(e)}`);
@@ -261,13 +264,22 @@ function ledgerOn(db: DatabaseSync, path: string, self: Identity): Ledger {
   return {
     path,
     async begin(lease) {
-      const table = await processTable({ fresh: true });
+      // A process listing only when another lease names this gap (the usual
+      // dispatch has none: no `ps` per gap). A lease that appears between
+      // this look and the transaction was just begun by a live orchestrator.
+      const others = attempt(
+        "read the leases",
+        () => rows(`${active} AND gap_id = ?`, lease.gapId),
+      );
+      const table = others.ok && others.value.length === 0
+        ? undefined
+        : await processTable({ fresh: true });
       let held: string | undefined;
       const id = attempt("record the dispatch", () => {
         db.exec("BEGIN IMMEDIATE");
         try {
           const holder = rows(`${active} AND gap_id = ?`, lease.gapId)
-            .find((l) => leaseIsLive(l, self, table));
+            .find((l) => table === undefined || leaseIsLive(l, self, table));
           if (holder) {
             db.exec("ROLLBACK");
             held = `gap ${lease.gapId} is held by a live dispatch (lease ${holder.id}, ` +

@@ -1,0 +1,136 @@
+/**
+ * Dispatch overhead: 16 gaps dispatched by the orchestrator (lease, worktree,
+ * claim check, spawn, ledger updates) against a bare loop of
+ * `git worktree add` + spawn of the same agent, in the same run, alternating
+ * which goes first. Target ratio <= 1.2.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { resolveAgentTemplate } from "../lib/agent.ts";
+import { gitWorkspace } from "../lib/dispatch.ts";
+import { DEFAULT_DEADLINES } from "../lib/duration.ts";
+import { resolveCommit } from "../lib/git.ts";
+import { openLedger } from "../lib/ledger.ts";
+import { realSpawner, terminateGroup } from "../lib/process.ts";
+import { createGitProvider } from "../lib/providers/git.ts";
+import { createNoopWriter } from "../lib/reflect.ts";
+import { runDispatches } from "../lib/run.ts";
+import { parseBacklogText } from "../lib/backlog.ts";
+import { backlogOf, scratchRepo } from "../tests/_e2e.ts";
+import { killGroups, median, ms, output, type Row, timed } from "./_util.ts";
+
+const N = 16;
+const AGENT = ["sleep", "300"];
+
+async function bareLoop(repo: string, start: string): Promise<{ ms: number; pids: number[] }> {
+  const pids: number[] = [];
+  const t = await timed(async () => {
+    for (let i = 0; i < N; i++) {
+      const wt = join(repo, ".claude", "bare", `b-${i}`);
+      const r = await output(
+        "git",
+        ["worktree", "add", "--quiet", "-b", `bare/b-${i}`, wt, start],
+        {
+          cwd: repo,
+        },
+      );
+      if (r.code !== 0) throw new Error(r.stderr);
+      const child = new Deno.Command(AGENT[0], {
+        args: AGENT.slice(1),
+        cwd: wt,
+        detached: true,
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      child.unref();
+      pids.push(child.pid);
+    }
+  });
+  return { ms: t, pids };
+}
+
+async function orchestrated(repo: string, start: string): Promise<{ ms: number; pids: number[] }> {
+  const backlog = parseBacklogText(await Deno.readTextFile(join(repo, "docs", "gaps.yaml")), "b");
+  if (!backlog.ok) throw new Error(backlog.error);
+  const agent = resolveAgentTemplate({ agentCmd: AGENT.join(" ") });
+  if (!agent.ok) throw new Error(agent.error);
+  const ledger = openLedger(join(repo, "sessions", "chump_memory.db"));
+  if (!ledger.ok) throw new Error(ledger.error);
+  const pids: number[] = [];
+  const t = await timed(() =>
+    runDispatches(backlog.value.gaps, {
+      repoRoot: repo,
+      baseRef: "origin/main",
+      startCommit: start,
+      maxParallel: N,
+      order: "priority",
+      watch: false,
+      tickMs: 1000,
+      deadlines: DEFAULT_DEADLINES,
+      exitGraceTicks: 2,
+      killGraceMs: 1000,
+      agent: agent.value,
+    }, {
+      workspace: gitWorkspace(repo),
+      spawner: realSpawner,
+      provider: createGitProvider({ repoRoot: repo, baseRef: "origin/main" }),
+      writer: createNoopWriter(),
+      ledger: ledger.value,
+      terminate: terminateGroup,
+      out: (l) => {
+        const m = / as PID (\d+)$/.exec(l);
+        if (m) pids.push(Number(m[1]));
+      },
+      err: () => {},
+    })
+  );
+  ledger.value.close();
+  if (pids.length !== N) throw new Error(`dispatched ${pids.length} of ${N}`);
+  return { ms: t, pids };
+}
+
+/** The dispatch rows. */
+export async function benchDispatch(): Promise<Row[]> {
+  const ids = Array.from({ length: N }, (_, i) => [`D-${i + 1}`] as [string]);
+  const bare: number[] = [];
+  const orch: number[] = [];
+  for (let round = 0; round < 4; round++) {
+    await using s = await scratchRepo(backlogOf(ids));
+    const start = (await resolveCommit(s.repo, "origin/main"))!;
+    const first = round % 2 === 0 ? "bare" : "orch";
+    for (const which of first === "bare" ? ["bare", "orch"] : ["orch", "bare"]) {
+      const r = which === "bare"
+        ? await bareLoop(s.repo, start)
+        : await orchestrated(s.repo, start);
+      (which === "bare" ? bare : orch).push(r.ms);
+      killGroups(r.pids);
+    }
+  }
+  const b = median(bare);
+  const o = median(orch);
+  const ratio = o / b;
+  return [
+    {
+      section: "dispatch",
+      measure: `${N} gaps: bare git worktree add + spawn loop, median of 4`,
+      result: ms(b),
+      target: "",
+    },
+    {
+      section: "dispatch",
+      measure: `${N} gaps: orchestrator (lease, worktree, claim check, spawn), median of 4`,
+      result: `${ms(o)} (${ms((o - b) / N)} per gap beyond the bare loop)`,
+      target: "",
+    },
+    {
+      section: "dispatch",
+      measure: "dispatch overhead ratio orchestrator / bare loop",
+      result: ratio.toFixed(2),
+      target: "<= 1.2",
+      met: ratio <= 1.2,
+      fix: "batch the lease writes of a refill into one transaction; skip the claim-script stat",
+    },
+  ];
+}

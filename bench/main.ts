@@ -1,0 +1,108 @@
+/**
+ * `deno task bench`: every benchmark of the project, one table on stdout,
+ * and the same table with the machine and the date in bench/RESULTS.md
+ * (`--no-write` to leave it alone; `--only a,b` to run some sections).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { benchColdStart } from "./coldstart.ts";
+import { benchDispatch } from "./dispatch.ts";
+import { benchFlood } from "./flood.ts";
+import { benchInterrupt } from "./interrupt.ts";
+import { benchMonitor } from "./monitor.ts";
+import { benchPicker } from "./picker.ts";
+import { benchReflect } from "./reflect.ts";
+import { ROOT, type Row } from "./_util.ts";
+
+const SECTIONS: Record<string, (tmp: string) => Promise<Row[]>> = {
+  picker: benchPicker,
+  dispatch: benchDispatch,
+  monitor: benchMonitor,
+  flood: benchFlood,
+  reflect: benchReflect,
+  interrupt: benchInterrupt,
+  coldstart: benchColdStart,
+};
+
+function table(rows: readonly Row[]): string[] {
+  const cells = rows.map((r) => [
+    r.section,
+    r.measure,
+    r.result,
+    r.target || "-",
+    r.met === undefined ? "" : r.met ? "met" : "MISSED",
+  ]);
+  const head = ["section", "measure", "result", "target", ""];
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(widths[i])).join(" | ")} |`;
+  return [line(head), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...cells.map(line)];
+}
+
+function machine(): string {
+  const mem = Deno.systemMemoryInfo();
+  return `${navigator.hardwareConcurrency} cores, ${
+    (mem.total / 2 ** 30).toFixed(0)
+  } GiB memory, ` +
+    `${Deno.build.target}, Deno ${Deno.version.deno}`;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { only: { type: "string" }, "no-write": { type: "boolean" } },
+  });
+  const names = values.only ? values.only.split(",") : Object.keys(SECTIONS);
+  const tmp = join(ROOT, "bench", "tmp");
+  await Deno.mkdir(tmp, { recursive: true });
+  const rows: Row[] = [];
+  const started = performance.now();
+  for (const name of names) {
+    const section = SECTIONS[name];
+    if (!section) {
+      console.error(
+        `bench: unknown section '${name}' (one of ${Object.keys(SECTIONS).join(", ")})`,
+      );
+      Deno.exit(2);
+    }
+    console.error(`bench: ${name} ...`);
+    try {
+      rows.push(...await section(tmp));
+    } catch (e) {
+      rows.push({
+        section: name,
+        measure: "(section failed)",
+        result: (e instanceof Error ? e.message : String(e)).split("\n")[0],
+        target: "",
+        met: false,
+      });
+    }
+  }
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  const total = ((performance.now() - started) / 1000).toFixed(0);
+  const lines = table(rows);
+  console.log(lines.join("\n"));
+  const misses = rows.filter((r) => r.met === false);
+  console.log(
+    `${rows.filter((r) => r.met).length} targets met, ${misses.length} missed (${total} s)`,
+  );
+  if (!values["no-write"] && !values.only) {
+    const date = new Date().toISOString().slice(0, 16).replace("T", " ");
+    const md = [
+      "# Benchmark results",
+      "",
+      `One run of \`deno task bench\` on ${date} UTC: ${machine()}. The whole run took ${total} s.`,
+      "",
+      ...lines,
+      "",
+      misses.length === 0
+        ? "Every target was met."
+        : ["Missed:", "", ...misses.map((m) => `- ${m.measure}: ${m.result}; would fix: ${m.fix}`)]
+          .join("\n"),
+      "",
+    ].join("\n");
+    await Deno.writeTextFile(join(ROOT, "bench", "RESULTS.md"), md);
+  }
+  Deno.exit(misses.length > 0 ? 1 : 0);
+}

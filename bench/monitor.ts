@@ -1,0 +1,162 @@
+/**
+ * Monitor: 200 live agents (real processes with piped output) watched by the
+ * real loop and the real `gh` provider (against the fake `gh` of the tests,
+ * which answers real-shaped JSON): the orchestrator's CPU time per tick and
+ * provider calls per tick (target 1).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Gap } from "../lib/backlog.ts";
+import type { Workspace } from "../lib/dispatch.ts";
+import { DEFAULT_DEADLINES } from "../lib/duration.ts";
+import { realSpawner, terminateGroup } from "../lib/process.ts";
+import { createGhProvider } from "../lib/providers/gh.ts";
+import { createNoopWriter } from "../lib/reflect.ts";
+import { ok } from "../lib/result.ts";
+import { type Interrupt, runDispatches } from "../lib/run.ts";
+import { cpuMs, ms, ROOT, type Row } from "./_util.ts";
+
+const AGENTS = 200;
+const TICK_MS = 500;
+const MEASURED_TICKS = 20;
+
+/** A workspace without git: the monitor, not worktree creation, is measured here. */
+function plainDirs(root: string): Workspace {
+  return {
+    repoRoot: root,
+    addWorktree: async (_branch, path) => {
+      await Deno.mkdir(path, { recursive: true });
+      return ok(undefined);
+    },
+    removeWorktree: async (path) => {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+      return ok(undefined);
+    },
+    commitsBeyond: () => Promise.resolve(0),
+    isDirty: () => Promise.resolve(false),
+    claim: () => Promise.resolve(ok(false)),
+  };
+}
+
+/** The monitor rows. */
+export async function benchMonitor(tmp: string): Promise<Row[]> {
+  const root = await Deno.makeTempDir({ dir: tmp, prefix: "monitor-" });
+  const gaps: Gap[] = Array.from({ length: AGENTS }, (_, i) => ({
+    id: `M-${i}`,
+    title: `monitored ${i}`,
+    priority: "P1",
+    effort: "l",
+    status: "open",
+    dependsOn: [],
+    file: "bench",
+    line: i + 1,
+    fields: {},
+  }));
+  // Every fourth branch has an open PR: the answer is parsed, nothing ends.
+  const state: Record<string, unknown[]> = {};
+  const created = new Date().toISOString();
+  for (let i = 0; i < AGENTS; i += 4) {
+    state[`claude/m-${i}`] = [{
+      number: 1000 + i,
+      state: "OPEN",
+      createdAt: created,
+      updatedAt: created,
+    }];
+  }
+  const stateFile = join(root, "gh-state.json");
+  await Deno.writeTextFile(stateFile, JSON.stringify(state));
+  const gh = createGhProvider({
+    cwd: root,
+    gh: join(ROOT, "tests", "fake_gh", "gh"),
+    env: { FAKE_GH_STATE: stateFile },
+  });
+  let polls = 0;
+  let ticks = 0;
+  let dispatched = 0;
+  const samples: { cpu: number; wall: number }[] = [];
+  const stop = new AbortController();
+  const hurry = new AbortController();
+  const interrupt: Interrupt = {
+    stop: stop.signal,
+    hurry: hurry.signal,
+    signalName: () => "SIGINT",
+  };
+  const run = runDispatches(gaps, {
+    repoRoot: root,
+    baseRef: "origin/main",
+    startCommit: "0".repeat(40),
+    maxParallel: AGENTS,
+    order: "priority",
+    watch: true,
+    tickMs: TICK_MS,
+    deadlines: DEFAULT_DEADLINES,
+    exitGraceTicks: 2,
+    killGraceMs: 2000,
+    agent: { words: ["sleep", "600"], label: "bench" },
+  }, {
+    workspace: plainDirs(root),
+    spawner: realSpawner,
+    provider: {
+      name: "gh",
+      poll: (branches) => {
+        polls++;
+        return gh.poll(branches);
+      },
+    },
+    writer: createNoopWriter(),
+    terminate: terminateGroup,
+    out: (l) => {
+      if (l.startsWith("DISPATCHED: ")) dispatched++;
+    },
+    err: () => {},
+    interrupt,
+    now: () => {
+      // One call per tick once all agents run (no agent ends while measuring).
+      if (dispatched === AGENTS && !stop.signal.aborted) {
+        ticks++;
+        samples.push({ cpu: cpuMs(), wall: performance.now() });
+        if (ticks === MEASURED_TICKS + 2) {
+          stop.abort();
+          hurry.abort();
+        }
+      }
+      return Date.now();
+    },
+  });
+  const result = await run;
+  await Deno.remove(root, { recursive: true }).catch(() => {});
+  // From the end of tick 2 to the end of the last: whole tick periods, idle time included.
+  const first = samples[1];
+  const last = samples.at(-1)!;
+  const periods = samples.length - 2;
+  const cpuPerTick = (last.cpu - first.cpu) / periods;
+  const wallPerTick = (last.wall - first.wall) / periods;
+  const pollsPerTick = polls / ticks;
+  return [
+    {
+      section: "monitor",
+      measure:
+        `${AGENTS} live agents, gh provider (fake gh, real JSON): orchestrator CPU per tick (gh's own not counted)`,
+      result: `${ms(cpuPerTick)} (${(100 * cpuPerTick / wallPerTick).toFixed(1)}% of one core at ` +
+        `a ${TICK_MS} ms tick; ${(100 * cpuPerTick / 30_000).toFixed(2)}% at the default 30 s)`,
+      target: "",
+    },
+    {
+      section: "monitor",
+      measure: `provider calls per tick (${polls} calls in ${ticks} ticks)`,
+      result: pollsPerTick.toFixed(2),
+      target: "1",
+      met: polls === ticks,
+      fix: "one batched provider call per tick",
+    },
+    {
+      section: "monitor",
+      measure: `interrupt with ${AGENTS} live agents: killed reflections`,
+      result: String(result.outcomes.filter((o) => o.outcome === "killed").length),
+      target: String(AGENTS),
+      met: result.outcomes.length === AGENTS,
+      fix: "",
+    },
+  ];
+}
