@@ -6,14 +6,10 @@
  */
 import { cpuUsage } from "node:process";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { permissionFlags } from "../lib/permissions.ts";
+import { FIXTURE, ROOT, runProcess } from "../tests/_helpers.ts";
 
-/** The project root. */
-export const ROOT = fileURLToPath(new URL("..", import.meta.url));
-
-/** The real fixture backlog. */
-export const FIXTURE = join(ROOT, "tests", "fixtures", "chump-gaps-2026-04-19.yaml");
+export { FIXTURE, ROOT };
 
 /** One line of the results table. */
 export interface Row {
@@ -54,23 +50,8 @@ export function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-/** Run a command to completion; stdout as text. */
-export async function output(
-  cmd: string,
-  args: string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    cwd: options.cwd,
-    env: options.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+/** Run a command to completion (the tests' helper). */
+export const output = runProcess;
 
 /**
  * `deno run` arguments that start main.ts exactly as the `dispatch` task's

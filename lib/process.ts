@@ -256,56 +256,52 @@ interface StreamTask {
   stop(): Promise<void>;
 }
 
+/**
+ * Run `work` in the background; an error in it ends it like a normal end
+ * (a broken pipe is how streams of a dead process end). `cancel` cuts it short.
+ */
+function streamTask(work: () => Promise<void>, cancel: () => Promise<void>): StreamTask {
+  let finished = false;
+  const done = (async () => {
+    try {
+      await work();
+    } catch {
+      // The pipe broke or was cancelled: nothing more will come or go.
+    } finally {
+      finished = true;
+    }
+  })();
+  return {
+    done,
+    async stop() {
+      if (!finished) await cancel().catch(() => {});
+      await done;
+    },
+  };
+}
+
 /** Read `stream` to its end, handing each chunk to `onChunk`; a read error ends it like EOF. */
 function drain(
   stream: ReadableStream<Uint8Array>,
   onChunk: (chunk: Uint8Array) => void,
 ): StreamTask {
   const reader = stream.getReader();
-  let finished = false;
-  const done = (async () => {
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        onChunk(value);
-      }
-    } catch {
-      // The pipe broke or was cancelled: nothing more will come.
-    } finally {
-      finished = true;
+  return streamTask(async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      onChunk(value);
     }
-  })();
-  return {
-    done,
-    async stop() {
-      if (!finished) await reader.cancel().catch(() => {});
-      await done;
-    },
-  };
+  }, () => reader.cancel());
 }
 
 /** Write `text` to `stdin` and close it, in the background; EPIPE (the agent closed its end) is not an error. */
 function feed(stdin: WritableStream<Uint8Array>, text: string): StreamTask {
   const writer = stdin.getWriter();
-  let finished = false;
-  const done = (async () => {
-    try {
-      await writer.write(new TextEncoder().encode(text));
-      await writer.close();
-    } catch {
-      // BrokenPipe: the agent exited or closed stdin without reading it all.
-    } finally {
-      finished = true;
-    }
-  })();
-  return {
-    done,
-    async stop() {
-      if (!finished) await writer.abort().catch(() => {});
-      await done;
-    },
-  };
+  return streamTask(async () => {
+    await writer.write(new TextEncoder().encode(text));
+    await writer.close();
+  }, () => writer.abort());
 }
 
 /** Wait until every promise settled or `ms` passed, whichever is first; never rejects. */

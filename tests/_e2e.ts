@@ -92,7 +92,12 @@ export function orchestrate(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<Ran> {
-  return runMain([
+  return runMain(watchArgs(scratch, args), { cwd: ROOT, env: { ...GIT_ID, ...env } });
+}
+
+/** The CLI arguments of {@linkcode orchestrate}. */
+function watchArgs(scratch: ScratchRepo, args: string[]): string[] {
+  return [
     "--repo-root",
     scratch.repo,
     "--no-dry-run",
@@ -106,7 +111,7 @@ export function orchestrate(
     "--agent-cmd",
     demoAgentCmd(),
     ...args,
-  ], { cwd: ROOT, env: { ...GIT_ID, ...env } });
+  ];
 }
 
 /** A reflection row joined with its improvement target. */
@@ -220,22 +225,7 @@ export function orchestrateInBackground(
   env: Record<string, string> = {},
 ): Background {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      ...taskArgs("dispatch"),
-      "--repo-root",
-      scratch.repo,
-      "--no-dry-run",
-      "--watch",
-      "--pr-provider",
-      "git",
-      "--tick",
-      "100ms",
-      "--kill-grace",
-      "1s",
-      "--agent-cmd",
-      demoAgentCmd(),
-      ...args,
-    ],
+    args: [...taskArgs("dispatch"), ...watchArgs(scratch, args)],
     cwd: ROOT,
     env: { NO_COLOR: "1", ...GIT_ID, ...env },
     stdin: "null",

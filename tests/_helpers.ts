@@ -39,14 +39,32 @@ export function taskArgs(task: string): string[] {
  * @param args CLI arguments
  * @param options cwd and extra environment
  */
-export async function runMain(
+export function runMain(
   args: string[],
   options: { cwd?: string; env?: Record<string, string>; task?: string } = {},
 ): Promise<Ran> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [...taskArgs(options.task ?? "dispatch"), ...args],
+  return runProcess(Deno.execPath(), [...taskArgs(options.task ?? "dispatch"), ...args], {
     cwd: options.cwd ?? ROOT,
     env: { NO_COLOR: "1", ...options.env },
+  });
+}
+
+/**
+ * Run a program to its end, stdin closed, and keep what it printed.
+ *
+ * @param cmd the program
+ * @param args its arguments
+ * @param options cwd and extra environment
+ */
+export async function runProcess(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<Ran> {
+  const out = await new Deno.Command(cmd, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -8,42 +8,25 @@
  */
 import { deepEqual, equal, match } from "node:assert/strict";
 import { join } from "node:path";
-import { type Ran, ROOT } from "./_helpers.ts";
+import { type Ran, ROOT, runProcess } from "./_helpers.ts";
 import { compileFailure, outputFor, TARGETS } from "../scripts/compile.ts";
 
-async function compile(args: string[], env: Record<string, string> = {}): Promise<Ran> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--no-prompt",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env=DENORT_BIN,CHUMP_ALLOW_RUN,INIT_CWD",
-      "--allow-run=deno",
-      join(ROOT, "scripts", "compile.ts"),
-      ...args,
-    ],
-    cwd: ROOT,
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function compile(args: string[], env: Record<string, string> = {}): Promise<Ran> {
+  return runProcess(Deno.execPath(), [
+    "run",
+    "--quiet",
+    "--no-prompt",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env=DENORT_BIN,CHUMP_ALLOW_RUN,INIT_CWD",
+    "--allow-run=deno",
+    join(ROOT, "scripts", "compile.ts"),
+    ...args,
+  ], { cwd: ROOT, env });
 }
 
-async function run(binary: string, args: string[], env: Record<string, string> = {}): Promise<Ran> {
-  const out = await new Deno.Command(binary, {
-    args,
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function run(binary: string, args: string[], env: Record<string, string> = {}): Promise<Ran> {
+  return runProcess(binary, args, { env: { NO_COLOR: "1", ...env } });
 }
 
 async function listDir(dir: string): Promise<string[]> {

@@ -8,7 +8,7 @@
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { backlogOf, demoAgentCmd, exists, leaseRows, orchestrate, scratchRepo } from "./_e2e.ts";
-import { ROOT, runMain } from "./_helpers.ts";
+import { ROOT, runMain, runProcess } from "./_helpers.ts";
 import { parseCli } from "../lib/cli.ts";
 import { ALLOWED_RUN, extraRunFrom, permissionFlags, writePaths } from "../lib/permissions.ts";
 
@@ -85,17 +85,12 @@ Deno.test("permission flags: no network, fixed programs plus CHUMP_ALLOW_RUN, wr
 });
 
 Deno.test("the self-test passes under exactly the self-test task's permissions", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "self-test"],
+  const out = await runProcess(Deno.execPath(), ["task", "--quiet", "self-test"], {
     cwd: ROOT,
     env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  match(stdout, /^self-test PASSED: /m);
+  });
+  equal(out.code, 0, out.stderr);
+  match(out.stdout, /^self-test PASSED: /m);
 });
 
 /** An executable agent script outside every allowed name. */
@@ -170,30 +165,24 @@ Deno.test({
 
 Deno.test("main.ts run without write permission fails in one line saying how to grant it", async () => {
   await using s = await scratchRepo(backlogOf([["P-1"]]));
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--no-prompt",
-      "--allow-read",
-      "--allow-env",
-      "--allow-sys",
-      "--allow-run",
-      join(ROOT, "main.ts"),
-      "--repo-root",
-      s.repo,
-      "--no-dry-run",
-      "--agent-cmd",
-      demoAgentCmd(),
-    ],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const out = await runProcess(Deno.execPath(), [
+    "run",
+    "--quiet",
+    "--no-prompt",
+    "--allow-read",
+    "--allow-env",
+    "--allow-sys",
+    "--allow-run",
+    join(ROOT, "main.ts"),
+    "--repo-root",
+    s.repo,
+    "--no-dry-run",
+    "--agent-cmd",
+    demoAgentCmd(),
+  ], { cwd: ROOT });
   equal(out.code, 2);
   equal(
-    new TextDecoder().decode(out.stderr),
+    out.stderr,
     `chump-orchestrator: error: not allowed to write ${s.db} (the reflection DB and lease ledger): ` +
       `run through 'deno task', which grants it, or add --allow-write=${
         join(s.repo, "sessions")
