@@ -13,10 +13,10 @@
  *
  * @module
  */
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseCli } from "./lib/cli.ts";
-import { gitTopLevel } from "./lib/git.ts";
+import { resolvePaths } from "./lib/paths.ts";
 import { extraRunFrom, permissionFlags, writePaths } from "./lib/permissions.ts";
 
 if (import.meta.main) {
@@ -34,14 +34,10 @@ if (import.meta.main) {
   const parsed = parseCli(Deno.args);
   if (parsed.ok && "options" in parsed.value) {
     const command = parsed.value;
-    const options = command.options as { repoRoot?: string; db?: string };
-    const repoRoot = options.repoRoot !== undefined
-      ? resolve(options.repoRoot)
-      : (await gitTopLevel(Deno.cwd())) ?? Deno.cwd();
-    const db = options.db !== undefined
-      ? resolve(options.db)
-      : join(repoRoot, "sessions", "chump_memory.db");
-    writes = writePaths(command, { repoRoot, db });
+    const { repoRoot, db } = await resolvePaths(
+      command.options as { repoRoot?: string; db?: string },
+    );
+    writes = writePaths(command, { repoRoot, db: resolve(db) });
   }
   // A bad command line gets no write permission: main.ts only prints the error.
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { resolveAgentTemplate } from "./agent.ts";
 import { type Backlog, loadBacklog } from "./backlog.ts";
 import {
@@ -42,6 +42,7 @@ import { runDispatches, runExitCode, summaryLines } from "./run.ts";
 import { runSelfTest } from "./self_test.ts";
 import { assignSlugs, worktreeFor } from "./slug.ts";
 import { oneLine } from "./text.ts";
+import { resolvePaths } from "./paths.ts";
 
 /** Where output goes and how the environment is read. Relative paths are relative to the cwd. */
 export interface Io {
@@ -110,17 +111,6 @@ async function runCommand(command: Command, io: Io): Promise<number> {
   }
 }
 
-/** Repo root (absolute) and backlog path (as given, or the default under the repo root). */
-export async function resolvePaths(
-  options: { repoRoot?: string; backlog?: string },
-): Promise<{ repoRoot: string; backlog: string; defaultBacklog: boolean }> {
-  const repoRoot = options.repoRoot !== undefined
-    ? resolve(options.repoRoot)
-    : (await gitTopLevel(Deno.cwd())) ?? Deno.cwd();
-  const backlog = options.backlog ?? resolve(repoRoot, "docs", "gaps.yaml");
-  return { repoRoot, backlog, defaultBacklog: options.backlog === undefined };
-}
-
 /**
  * Load a backlog and print its warnings; on failure print the one-line error.
  *
@@ -151,7 +141,7 @@ async function runDryRun(options: DispatchOptions, io: Io): Promise<number> {
   const paths = await resolvePaths(options);
   const backlog = await loadAndWarn(paths.backlog, io, paths.defaultBacklog);
   if (!backlog) return EXIT.usage;
-  const leased = await leasedGaps(options.db ?? defaultDb(paths.repoRoot), io);
+  const leased = await leasedGaps(paths.db, io);
   const pickable = pickableGaps(backlog.gaps, { limit: Infinity, order: options.order, leased });
   const picks = pickable.slice(0, options.maxParallel);
   const slugs = assignSlugs(backlog.gaps.map((g) => g.id));
@@ -167,11 +157,6 @@ async function runDryRun(options: DispatchOptions, io: Io): Promise<number> {
   });
   for (const line of lines) io.out(line);
   return EXIT.ok;
-}
-
-/** The reflection DB (and lease ledger) of a repo when --db is not given. */
-export function defaultDb(repoRoot: string): string {
-  return join(repoRoot, "sessions", "chump_memory.db");
 }
 
 /** Gap ids held by live leases, read without creating the DB. */
@@ -227,7 +212,7 @@ async function runExecute(options: DispatchOptions, io: Io): Promise<number> {
     return EXIT.usage;
   }
 
-  const db = options.db ?? defaultDb(paths.repoRoot);
+  const db = paths.db;
   const faults = parseFaults(io.env("CHUMP_FAULT_INJECT"));
   if (!faults.ok) {
     io.err(`${PROGRAM}: error: ${faults.error}`);
@@ -363,8 +348,7 @@ function preflight(
 }
 
 async function runReflections(options: ReflectionsOptions, io: Io): Promise<number> {
-  const { repoRoot } = await resolvePaths(options);
-  const db = options.db ?? defaultDb(repoRoot);
+  const { db } = await resolvePaths(options);
   let rows;
   try {
     rows = queryReflections(db, {
@@ -403,8 +387,7 @@ async function runReflections(options: ReflectionsOptions, io: Io): Promise<numb
 }
 
 async function runStatus(options: StatusOptions, io: Io): Promise<number> {
-  const { repoRoot } = await resolvePaths(options);
-  const db = options.db ?? defaultDb(repoRoot);
+  const { db } = await resolvePaths(options);
   const opened = openLedgerIfExists(db);
   if (!opened.ok) {
     io.err(`${PROGRAM}: error: ${opened.error}`);
@@ -459,8 +442,7 @@ async function runStatus(options: StatusOptions, io: Io): Promise<number> {
 }
 
 async function runReap(options: ReapOptions, io: Io): Promise<number> {
-  const { repoRoot } = await resolvePaths(options);
-  const db = options.db ?? defaultDb(repoRoot);
+  const { db } = await resolvePaths(options);
   const exists = openLedgerIfExists(db);
   if (!exists.ok) {
     io.err(`${PROGRAM}: error: ${exists.error}`);
