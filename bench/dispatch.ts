@@ -22,6 +22,7 @@ import { killGroups, median, ms, output, type Row, timed } from "./_util.ts";
 
 const N = 16;
 const AGENT = ["sleep", "300"];
+const ROUNDS = 6;
 
 async function bareLoop(repo: string, start: string): Promise<{ ms: number; pids: number[] }> {
   const pids: number[] = [];
@@ -96,7 +97,7 @@ export async function benchDispatch(): Promise<Row[]> {
   const ids = Array.from({ length: N }, (_, i) => [`D-${i + 1}`] as [string]);
   const bare: number[] = [];
   const orch: number[] = [];
-  for (let round = 0; round < 4; round++) {
+  for (let round = 0; round < ROUNDS; round++) {
     await using s = await scratchRepo(backlogOf(ids));
     const start = (await resolveCommit(s.repo, "origin/main"))!;
     const first = round % 2 === 0 ? "bare" : "orch";
@@ -114,13 +115,13 @@ export async function benchDispatch(): Promise<Row[]> {
   return [
     {
       section: "dispatch",
-      measure: `${N} gaps: bare git worktree add + spawn loop, median of 4`,
+      measure: `${N} gaps: bare git worktree add + spawn loop, median of ${ROUNDS}`,
       result: ms(b),
       target: "",
     },
     {
       section: "dispatch",
-      measure: `${N} gaps: orchestrator (lease, worktree, claim check, spawn), median of 4`,
+      measure: `${N} gaps: orchestrator (lease, worktree, claim check, spawn), median of ${ROUNDS}`,
       result: `${ms(o)} (${ms((o - b) / N)} per gap beyond the bare loop)`,
       target: "",
     },

@@ -79,21 +79,16 @@ export function pickableGaps(gaps: readonly Gap[], options: PickOptions): Gap[] 
   const { order = "priority", leased, dispatched, shipped } = options;
   const done = doneIds(gaps, shipped);
   const seen = new Set<string>();
-  const picks: Gap[] = [];
+  // One bucket per priority rank (file order inside each): a stable order without a sort.
+  const buckets: Gap[][] = order === "priority" ? [[], [], []] : [[]];
   for (const gap of gaps) {
     if (seen.has(gap.id)) continue;
     if (leased?.has(gap.id) || dispatched?.has(gap.id)) continue;
     if (skipReason(gap, done) !== null) continue;
     seen.add(gap.id);
-    picks.push(gap);
+    buckets[order === "priority" ? PRIORITY_RANK[gap.priority.toLowerCase()] : 0].push(gap);
   }
-  if (order === "priority") {
-    // Array.prototype.sort is stable, so ties keep file order.
-    picks.sort((a, b) =>
-      PRIORITY_RANK[a.priority.toLowerCase()] - PRIORITY_RANK[b.priority.toLowerCase()]
-    );
-  }
-  return picks;
+  return buckets.flat();
 }
 
 /**
