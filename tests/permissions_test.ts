@@ -93,6 +93,29 @@ Deno.test("the self-test passes under exactly the self-test task's permissions",
   match(out.stdout, /^self-test PASSED: /m);
 });
 
+Deno.test("a self-test that may not start its own agent fails in one line saying how to grant it", async () => {
+  const ran = await runProcess(Deno.execPath(), [
+    "run",
+    "--quiet",
+    "--no-prompt",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-sys",
+    "--allow-run=git,ps,kill",
+    join(ROOT, "main.ts"),
+    "--self-test",
+  ], { cwd: ROOT });
+  equal(ran.code, 1);
+  const self = Deno.execPath();
+  equal(
+    ran.stderr,
+    `self-test FAILED: not allowed to run '${self}' (the self-test's agent, this program): add it ` +
+      `with CHUMP_ALLOW_RUN=${self} (deno task) or --allow-run=...,${self} (deno run)\n`,
+  );
+  equal(ran.stdout, "");
+});
+
 /** An executable agent script outside every allowed name. */
 async function customAgent(dir: string): Promise<string> {
   const agent = join(dir, "my-agent");
