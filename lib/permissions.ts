@@ -16,6 +16,7 @@
  */
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "./cli.ts";
+import { DEMO_AGENT_ENV } from "./self_command.ts";
 
 /** Programs the orchestrator may start, before any `CHUMP_ALLOW_RUN` additions. */
 export const ALLOWED_RUN = ["git", "gh", "bash", "ps", "kill", "claude", "chump", "deno"];
@@ -119,7 +120,14 @@ export const BINARY_NAME = "chump-orchestrator";
  * ```
  */
 export function compiledPermissionFlags(extraRun: readonly string[] = []): string[] {
-  return [...permissionFlags([], [BINARY_NAME, ...extraRun]), "--allow-write"];
+  // The binary is also its own demo agent (the self-test's), which reads a few more variables.
+  const env = `--allow-env=${[...ALLOWED_ENV, ...DEMO_AGENT_ENV].join(",")}`;
+  return [
+    ...permissionFlags([], [BINARY_NAME, ...extraRun]).map((f) =>
+      f.startsWith("--allow-env=") ? env : f
+    ),
+    "--allow-write",
+  ];
 }
 
 /**

@@ -10,7 +10,13 @@ import { dirname, join } from "node:path";
 import { backlogOf, demoAgentCmd, exists, leaseRows, orchestrate, scratchRepo } from "./_e2e.ts";
 import { ROOT, runMain, runProcess } from "./_helpers.ts";
 import { parseCli } from "../lib/cli.ts";
-import { ALLOWED_RUN, extraRunFrom, permissionFlags, writePaths } from "../lib/permissions.ts";
+import {
+  ALLOWED_RUN,
+  compiledPermissionFlags,
+  extraRunFrom,
+  permissionFlags,
+  writePaths,
+} from "../lib/permissions.ts";
 
 const TOOL_TASKS = ["dispatch", "self-test", "reflections", "status", "reap", "demo"];
 
@@ -82,6 +88,24 @@ Deno.test("permission flags: no network, fixed programs plus CHUMP_ALLOW_RUN, wr
     flags.find((f) => f.startsWith("--allow-run=")),
     `--allow-run=${[...ALLOWED_RUN, "my-agent", "/opt/a"].join(",")}`,
   );
+});
+
+Deno.test("the compiled binary: the same programs plus itself, the demo agent's env, write per run", () => {
+  const flags = compiledPermissionFlags(["aider"]);
+  equal(
+    flags.find((f) => f.startsWith("--allow-run=")),
+    `--allow-run=${[...ALLOWED_RUN, "chump-orchestrator", "aider"].join(",")}`,
+  );
+  const env = flags.find((f) => f.startsWith("--allow-env="))!.slice("--allow-env=".length).split(
+    ",",
+  );
+  for (
+    const name of ["PATH", "CHUMP_AGENT_CMD", "CHUMP_GAP_ID", "CHUMP_BRANCH", "CHUMP_BASE_REF"]
+  ) {
+    assert(env.includes(name), name);
+  }
+  assert(flags.includes("--allow-write"));
+  equal(flags.some((f) => /--allow-(net|all|ffi)|^-A$/.test(f)), false);
 });
 
 Deno.test("the self-test passes under exactly the self-test task's permissions", async () => {
