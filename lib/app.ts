@@ -21,7 +21,7 @@ import { runDemoAgent } from "./demo_agent.ts";
 import { gitWorkspace } from "./dispatch.ts";
 import { gitTopLevel, resolveCommit } from "./git.ts";
 import { applyFaults, parseFaults } from "./faults.ts";
-import { cannotRun, dropWritesIfReadOnly, missingWrite } from "./permissions.ts";
+import { dropWritesIfReadOnly, firstCannotRun, missingWrite } from "./permissions.ts";
 import { listenForInterrupts } from "./interrupt.ts";
 import {
   agentAlive,
@@ -336,10 +336,8 @@ function preflight(
     ]);
   }
   if (needs.agent !== undefined) runs.push([needs.agent, "the agent command"]);
-  for (const [command, what, hint] of runs) {
-    const problem = cannotRun(command, what, hint);
-    if (problem) return problem;
-  }
+  const cannot = firstCannotRun(runs);
+  if (cannot) return cannot;
   for (const [path, what] of needs.writes) {
     const problem = missingWrite(path, what);
     if (problem) return problem;

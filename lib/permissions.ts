@@ -84,6 +84,7 @@ export function writePaths(command: Command, paths: RunPaths, tmp = tempDir()): 
  *
  * @param writes paths to allow writing (none: no write permission at all)
  * @param extraRun programs added by the operator (`CHUMP_ALLOW_RUN`)
+ * @param extraEnv variables to read beyond {@linkcode ALLOWED_ENV}
  * @example
  * ```ts
  * permissionFlags(["/repo/.claude"], ["my-agent"]);
@@ -92,13 +93,14 @@ export function writePaths(command: Command, paths: RunPaths, tmp = tempDir()): 
 export function permissionFlags(
   writes: readonly string[],
   extraRun: readonly string[] = [],
+  extraEnv: readonly string[] = [],
 ): string[] {
   const run = [...ALLOWED_RUN, ...extraRun.filter((c) => c !== "" && !ALLOWED_RUN.includes(c))];
   return [
     "--no-prompt",
     "--allow-read",
     ...(writes.length > 0 ? [`--allow-write=${writes.join(",")}`] : []),
-    `--allow-env=${ALLOWED_ENV.join(",")}`,
+    `--allow-env=${[...ALLOWED_ENV, ...extraEnv].join(",")}`,
     "--allow-sys=hostname",
     `--allow-run=${run.join(",")}`,
   ];
@@ -121,13 +123,7 @@ export const BINARY_NAME = "chump-orchestrator";
  */
 export function compiledPermissionFlags(extraRun: readonly string[] = []): string[] {
   // The binary is also its own demo agent (the self-test's), which reads a few more variables.
-  const env = `--allow-env=${[...ALLOWED_ENV, ...DEMO_AGENT_ENV].join(",")}`;
-  return [
-    ...permissionFlags([], [BINARY_NAME, ...extraRun]).map((f) =>
-      f.startsWith("--allow-env=") ? env : f
-    ),
-    "--allow-write",
-  ];
+  return [...permissionFlags([], [BINARY_NAME, ...extraRun], DEMO_AGENT_ENV), "--allow-write"];
 }
 
 /**
@@ -185,6 +181,25 @@ export function cannotRun(command: string, what: string, hint?: string): string 
   }
   return `not allowed to run '${command}' (${what}): add it with CHUMP_ALLOW_RUN=${command} ` +
     `(deno task) or --allow-run=...,${command} (deno run)`;
+}
+
+/**
+ * The first program of `runs` ([command, what it is for, hint]) that cannot
+ * be started, as one line; undefined when all can.
+ *
+ * @example
+ * ```ts
+ * firstCannotRun([["git", "git"], ["claude", "the agent command"]]);
+ * ```
+ */
+export function firstCannotRun(
+  runs: readonly (readonly [string, string, string?])[],
+): string | undefined {
+  for (const [command, what, hint] of runs) {
+    const problem = cannotRun(command, what, hint);
+    if (problem) return problem;
+  }
+  return undefined;
 }
 
 /** Does `command` name an existing file, directly or through PATH? (true when unsure) */

@@ -18,7 +18,7 @@ import { createSqliteWriter } from "./reflect.ts";
 import { errorMessage } from "./result.ts";
 import { type Interrupt, runDispatches, runExitCode, summaryLines } from "./run.ts";
 import { selfCommand } from "./self_command.ts";
-import { cannotRun } from "./permissions.ts";
+import { firstCannotRun } from "./permissions.ts";
 import { gitWorkspace } from "./dispatch.ts";
 import { DEFAULT_DEADLINES } from "./duration.ts";
 
@@ -80,17 +80,13 @@ export interface SelfTestOptions {
  */
 export async function runSelfTest(io: SelfTestIo, options: SelfTestOptions = {}): Promise<number> {
   // What it will start, checked first: one clear line instead of four spawn failures.
-  for (
-    const [command, what] of [
-      ["git", "git"],
-      [selfCommand()[0], "the self-test's agent, this program"],
-    ]
-  ) {
-    const problem = cannotRun(command, what);
-    if (problem) {
-      io.err(`self-test FAILED: ${problem}`);
-      return 1;
-    }
+  const problem = firstCannotRun([
+    ["git", "git"],
+    [selfCommand()[0], "the self-test's agent, this program"],
+  ]);
+  if (problem) {
+    io.err(`self-test FAILED: ${problem}`);
+    return 1;
   }
   const started = performance.now();
   const dir = await Deno.makeTempDir({ prefix: "chump-self-test-" });
