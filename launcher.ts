@@ -15,9 +15,9 @@
  */
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseCli } from "./lib/cli.ts";
-import { resolvePaths } from "./lib/paths.ts";
-import { extraRunFrom, permissionFlags, writePaths } from "./lib/permissions.ts";
+import { parseCli } from "./lib/cli/parse.ts";
+import { resolvePaths } from "./lib/cli/paths.ts";
+import { extraRunFrom, permissionFlags, writePaths } from "./lib/cli/permissions.ts";
 
 if (import.meta.main) {
   const env = (name: string) => {

@@ -13,14 +13,14 @@ if (import.meta.main) {
   try {
     if (Deno.args[0] === "demo-agent") {
       // An agent works where it was started: its worktree.
-      const { runDemoAgent } = await import("./lib/demo_agent.ts");
+      const { runDemoAgent } = await import("./lib/commands/demo_agent.ts");
       code = await runDemoAgent(Deno.args.slice(1));
     } else {
       // `deno task` runs in the config's directory; INIT_CWD is where the user
       // was, so relative paths (and messages about them) mean what they typed.
       const initCwd = safeEnv("INIT_CWD");
       if (initCwd) Deno.chdir(initCwd);
-      const { runCli } = await import("./lib/app.ts");
+      const { runCli } = await import("./lib/commands/run.ts");
       code = await runCli(Deno.args, {
         out: (line) => console.log(line),
         err: (line) => console.error(line),

@@ -6,7 +6,7 @@
  */
 import { cpuUsage } from "node:process";
 import { join } from "node:path";
-import { permissionFlags } from "../lib/permissions.ts";
+import { permissionFlags } from "../lib/cli/permissions.ts";
 import { FIXTURE, ROOT, runProcess } from "../tests/_helpers.ts";
 
 export { FIXTURE, ROOT };

@@ -7,16 +7,16 @@
  * @module
  */
 import { join } from "node:path";
-import { resolveAgentTemplate } from "../lib/agent.ts";
-import { gitWorkspace } from "../lib/dispatch.ts";
-import { DEFAULT_DEADLINES } from "../lib/duration.ts";
-import { resolveCommit } from "../lib/git.ts";
-import { openLedger } from "../lib/ledger.ts";
-import { realSpawner, terminateGroup } from "../lib/process.ts";
-import { createGitProvider } from "../lib/providers/git.ts";
-import { createNoopWriter } from "../lib/reflect.ts";
-import { runDispatches } from "../lib/run.ts";
-import { parseBacklogText } from "../lib/backlog.ts";
+import { resolveAgentTemplate } from "../lib/dispatch/agent.ts";
+import { gitWorkspace } from "../lib/dispatch/dispatch.ts";
+import { DEFAULT_DEADLINES } from "../lib/util/duration.ts";
+import { resolveCommit } from "../lib/git/git.ts";
+import { openLedger } from "../lib/store/ledger.ts";
+import { realSpawner, terminateGroup } from "../lib/process/spawn.ts";
+import { createGitProvider } from "../lib/watch/providers/git.ts";
+import { createNoopWriter } from "../lib/store/reflections.ts";
+import { runDispatches } from "../lib/watch/loop.ts";
+import { parseBacklogText } from "../lib/backlog/load.ts";
 import { backlogOf, scratchRepo } from "../tests/_e2e.ts";
 import { killGroups, median, ms, output, type Row, timed } from "./_util.ts";
 

@@ -7,14 +7,14 @@
  * @module
  */
 import { join } from "node:path";
-import type { Gap } from "../lib/backlog.ts";
-import type { Workspace } from "../lib/dispatch.ts";
-import { DEFAULT_DEADLINES } from "../lib/duration.ts";
-import { realSpawner, terminateGroup } from "../lib/process.ts";
-import { createGhProvider } from "../lib/providers/gh.ts";
-import { createNoopWriter } from "../lib/reflect.ts";
-import { ok } from "../lib/result.ts";
-import { type Interrupt, runDispatches } from "../lib/run.ts";
+import type { Gap } from "../lib/backlog/load.ts";
+import type { Workspace } from "../lib/dispatch/dispatch.ts";
+import { DEFAULT_DEADLINES } from "../lib/util/duration.ts";
+import { realSpawner, terminateGroup } from "../lib/process/spawn.ts";
+import { createGhProvider } from "../lib/watch/providers/gh.ts";
+import { createNoopWriter } from "../lib/store/reflections.ts";
+import { ok } from "../lib/util/result.ts";
+import { type Interrupt, runDispatches } from "../lib/watch/loop.ts";
 import { cpuMs, ms, ROOT, type Row } from "./_util.ts";
 
 const AGENTS = 200;

@@ -5,8 +5,8 @@
  * @module
  */
 import { join } from "node:path";
-import { loadBacklog } from "../lib/backlog.ts";
-import { pickGaps } from "../lib/picker.ts";
+import { loadBacklog } from "../lib/backlog/load.ts";
+import { pickGaps } from "../lib/backlog/picker.ts";
 import { FIXTURE, median, ms, type Row, timed } from "./_util.ts";
 
 /** A backlog of `n` gaps shaped like the real one: mixed priority, effort, status, dependencies. */

@@ -21,8 +21,8 @@
 import { parseArgs } from "node:util";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BINARY_NAME, compiledPermissionFlags, extraRunFrom } from "../lib/permissions.ts";
-import { VERSION } from "../lib/cli.ts";
+import { BINARY_NAME, compiledPermissionFlags, extraRunFrom } from "../lib/cli/permissions.ts";
+import { VERSION } from "../lib/cli/parse.ts";
 
 /** Every target `deno compile --target` supports. */
 export const TARGETS = [

@@ -7,7 +7,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { selfCommand } from "../lib/self_command.ts";
+import { selfCommand } from "../lib/process/self_command.ts";
 import { type Ran, ROOT, runMain, taskArgs } from "./_helpers.ts";
 
 /** A scratch repo: `repo` (a clone of `origin` with one commit on main), removed on dispose. */

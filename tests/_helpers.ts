@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Gap } from "../lib/backlog.ts";
+import type { Gap } from "../lib/backlog/load.ts";
 
 /** The project root. */
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));

@@ -1,5 +1,10 @@
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
-import { agentCommandFor, buildPrompt, resolveAgentTemplate, splitCommand } from "../lib/agent.ts";
+import {
+  agentCommandFor,
+  buildPrompt,
+  resolveAgentTemplate,
+  splitCommand,
+} from "../lib/dispatch/agent.ts";
 
 function template(source: Parameters<typeof resolveAgentTemplate>[0]) {
   const r = resolveAgentTemplate(source);

@@ -1,6 +1,6 @@
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { loadBacklog, parseBacklogText } from "../lib/backlog.ts";
+import { loadBacklog, parseBacklogText } from "../lib/backlog/load.ts";
 import { FIXTURE, scratch } from "./_helpers.ts";
 
 function parse(text: string) {

@@ -1,5 +1,5 @@
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
-import { parseCli } from "../lib/cli.ts";
+import { parseCli } from "../lib/cli/parse.ts";
 import { FIXTURE, runMain } from "./_helpers.ts";
 
 function parseError(argv: string[]): string {

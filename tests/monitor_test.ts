@@ -1,6 +1,6 @@
 /** decideTick: one test per row of CONTRACT §4's table, plus the order between rows. */
 import { deepEqual } from "node:assert/strict";
-import { decideTick, type TickInput } from "../lib/monitor.ts";
+import { decideTick, type TickInput } from "../lib/watch/decide.ts";
 
 const MIN = 60_000;
 

@@ -9,14 +9,14 @@ import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { backlogOf, demoAgentCmd, exists, leaseRows, orchestrate, scratchRepo } from "./_e2e.ts";
 import { ROOT, runMain, runProcess } from "./_helpers.ts";
-import { parseCli } from "../lib/cli.ts";
+import { parseCli } from "../lib/cli/parse.ts";
 import {
   ALLOWED_RUN,
   compiledPermissionFlags,
   extraRunFrom,
   permissionFlags,
   writePaths,
-} from "../lib/permissions.ts";
+} from "../lib/cli/permissions.ts";
 
 const TOOL_TASKS = ["dispatch", "self-test", "reflections", "status", "reap", "demo"];
 

@@ -1,6 +1,6 @@
 import { deepEqual as assertEquals } from "node:assert/strict";
-import { loadBacklog } from "../lib/backlog.ts";
-import { pickableGaps, pickGaps, skipReason } from "../lib/picker.ts";
+import { loadBacklog } from "../lib/backlog/load.ts";
+import { pickableGaps, pickGaps, skipReason } from "../lib/backlog/picker.ts";
 import { FIXTURE, gap } from "./_helpers.ts";
 
 const ids = (gaps: { id: string }[]) => gaps.map((g) => g.id);

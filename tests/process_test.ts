@@ -6,7 +6,7 @@ import {
   sameProcessAlive,
   type SpawnRequest,
   terminateGroup,
-} from "../lib/process.ts";
+} from "../lib/process/spawn.ts";
 
 /** The process group of `pid` as `ps` reports it, or undefined when it is not running (zombies are not). */
 function pgidOf(pid: number): number | undefined {
@@ -225,7 +225,7 @@ Deno.test("under a narrow --allow-run (sleep, ps, kill) agents are ended; a comm
     await Deno.writeTextFile(
       script,
       `import { groupAlive, realSpawner, terminateGroup } from ${
-        JSON.stringify(new URL("../lib/process.ts", import.meta.url).href)
+        JSON.stringify(new URL("../lib/process/spawn.ts", import.meta.url).href)
       };
       const denied = realSpawner.spawn({ argv: ["ls"], cwd: "/", env: {} });
       const r = realSpawner.spawn({ argv: ["sleep", "30"], cwd: "/", env: {} });

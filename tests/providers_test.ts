@@ -1,11 +1,11 @@
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildQuery, createGhProvider, ghArgs } from "../lib/providers/gh.ts";
-import { createGitProvider, remoteBranchOf } from "../lib/providers/git.ts";
-import type { PrState, WatchedBranch } from "../lib/providers/types.ts";
-import { git as realGit, type GitOutput } from "../lib/git.ts";
-import type { Result } from "../lib/result.ts";
+import { buildQuery, createGhProvider, ghArgs } from "../lib/watch/providers/gh.ts";
+import { createGitProvider, remoteBranchOf } from "../lib/watch/providers/git.ts";
+import type { PrState, WatchedBranch } from "../lib/watch/providers/types.ts";
+import { git as realGit, type GitOutput } from "../lib/git/git.ts";
+import type { Result } from "../lib/util/result.ts";
 
 const FAKE_GH_DIR = fileURLToPath(new URL("./fake_gh", import.meta.url));
 const FAKE_GH = join(FAKE_GH_DIR, "gh");

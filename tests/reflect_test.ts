@@ -17,7 +17,7 @@ import {
   REFLECTION_SCHEMA,
   spoolPaths,
   targetPriority,
-} from "../lib/reflect.ts";
+} from "../lib/store/reflections.ts";
 
 /** CONTRACT §5, copied as written there. */
 const CONTRACT_SCHEMA = `CREATE TABLE IF NOT EXISTS chump_reflections (
@@ -56,7 +56,7 @@ const SEED_SCHEMA = `CREATE TABLE IF NOT EXISTS chump_reflections (
              );`;
 
 const SQLITE_TIME = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/;
-const REFLECT_TS = new URL("../lib/reflect.ts", import.meta.url).href;
+const REFLECT_TS = new URL("../lib/store/reflections.ts", import.meta.url).href;
 
 function reflection(fields: Partial<DispatchReflection> = {}): DispatchReflection {
   return {

@@ -1,5 +1,5 @@
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
-import { createStderrTail, TAIL_LINES } from "../lib/stderr_tail.ts";
+import { createStderrTail, TAIL_LINES } from "../lib/process/stderr_tail.ts";
 
 const enc = new TextEncoder();
 

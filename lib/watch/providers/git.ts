@@ -15,8 +15,8 @@
  *
  * @module
  */
-import { git as runGit, type GitOutput, gitReason } from "../git.ts";
-import { fail, ok } from "../result.ts";
+import { git as runGit, type GitOutput, gitReason } from "../../git/git.ts";
+import { fail, ok } from "../../util/result.ts";
 import type { PrProvider, PrState } from "./types.ts";
 
 /** Options of {@linkcode createGitProvider}. */

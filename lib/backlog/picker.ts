@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Gap } from "./backlog.ts";
+import type { Gap } from "./load.ts";
 
 /** How to order pickable gaps: by priority (default) or the seed's file order. */
 export type PickOrder = "priority" | "file";

@@ -10,11 +10,11 @@
  */
 import { join, relative, resolve } from "node:path";
 import type { AgentCommand } from "./agent.ts";
-import type { Gap } from "./backlog.ts";
-import { commitsBeyond, git, gitReason } from "./git.ts";
-import type { Ledger } from "./ledger.ts";
-import type { AgentProcess, Spawner } from "./process.ts";
-import { errorMessage, fail, ok, type Result } from "./result.ts";
+import type { Gap } from "../backlog/load.ts";
+import { commitsBeyond, git, gitReason } from "../git/git.ts";
+import type { Ledger } from "../store/ledger.ts";
+import type { AgentProcess, Spawner } from "../process/spawn.ts";
+import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { WORKTREES_DIR } from "./slug.ts";
 
 /** Where the claim script lives inside a worktree (as the seed). */

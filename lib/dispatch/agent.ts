@@ -9,7 +9,7 @@
  * @module
  */
 import { basename } from "node:path";
-import { fail, ok, type Result } from "./result.ts";
+import { fail, ok, type Result } from "../util/result.ts";
 
 /** What to start for one gap. */
 export interface AgentCommand {

@@ -9,11 +9,11 @@
  *
  * @module
  */
-import { cleanUpWorktree, gitWorkspace } from "./dispatch.ts";
-import type { Lease, Ledger } from "./ledger.ts";
-import { processTable, type TerminateResult } from "./process.ts";
-import { buildNotes, gapDomain, type ReflectionWriter } from "./reflect.ts";
-import { oneLine } from "./text.ts";
+import { cleanUpWorktree, gitWorkspace } from "../dispatch/dispatch.ts";
+import type { Lease, Ledger } from "../store/ledger.ts";
+import { processTable, type TerminateResult } from "../process/spawn.ts";
+import { buildNotes, gapDomain, type ReflectionWriter } from "../store/reflections.ts";
+import { oneLine } from "../util/text.ts";
 
 /** The note a reaped dispatch's reflection starts with. */
 export const ORCHESTRATOR_LOST = "orchestrator lost";

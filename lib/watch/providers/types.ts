@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Result } from "../result.ts";
+import type { Result } from "../../util/result.ts";
 
 /** The PR state of one branch at one tick. */
 export type PrState =

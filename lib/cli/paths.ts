@@ -6,7 +6,7 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { gitTopLevel } from "./git.ts";
+import { gitTopLevel } from "../git/git.ts";
 
 /** The paths of one run. */
 export interface RunPathsResolved {

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type { Gap } from "./backlog.ts";
+import type { Gap } from "./load.ts";
 import type { PickOrder } from "./picker.ts";
-import { oneLine } from "./text.ts";
+import { oneLine } from "../util/text.ts";
 
 /** What the dry run shows. */
 export interface Plan {

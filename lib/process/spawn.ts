@@ -24,9 +24,9 @@
  *
  * @module
  */
-import { errorMessage, fail, ok, type Result } from "./result.ts";
+import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { createStderrTail, type StderrTail } from "./stderr_tail.ts";
-import { oneLine } from "./text.ts";
+import { oneLine } from "../util/text.ts";
 
 /**
  * What to start.

@@ -11,10 +11,10 @@
  * @module
  */
 import type { AgentTemplate } from "./agent.ts";
-import type { Deadlines } from "./duration.ts";
-import type { Spawner } from "./process.ts";
-import { fail, ok, type Result } from "./result.ts";
-import { selfCommand } from "./self_command.ts";
+import type { Deadlines } from "../util/duration.ts";
+import type { Spawner } from "../process/spawn.ts";
+import { fail, ok, type Result } from "../util/result.ts";
+import { selfCommand } from "../process/self_command.ts";
 
 /** The faults that can be injected. */
 export const FAULTS = ["spawn_fail", "exit_1", "exit_0_no_pr", "monitor_timeout"] as const;

@@ -5,8 +5,8 @@
  * @module
  */
 import { join } from "node:path";
-import { resolveAgentTemplate } from "./agent.ts";
-import { type Backlog, loadBacklog } from "./backlog.ts";
+import { resolveAgentTemplate } from "../dispatch/agent.ts";
+import { type Backlog, loadBacklog } from "../backlog/load.ts";
 import {
   type Command,
   type DispatchOptions,
@@ -16,33 +16,38 @@ import {
   type ReflectionsOptions,
   type StatusOptions,
   VERSION,
-} from "./cli.ts";
+} from "../cli/parse.ts";
 import { runDemoAgent } from "./demo_agent.ts";
-import { gitWorkspace } from "./dispatch.ts";
-import { gitTopLevel, resolveCommit } from "./git.ts";
-import { applyFaults, parseFaults } from "./faults.ts";
-import { dropWritesIfReadOnly, firstCannotRun, missingWrite } from "./permissions.ts";
-import { listenForInterrupts } from "./interrupt.ts";
+import { gitWorkspace } from "../dispatch/dispatch.ts";
+import { gitTopLevel, resolveCommit } from "../git/git.ts";
+import { applyFaults, parseFaults } from "../dispatch/faults.ts";
+import { dropWritesIfReadOnly, firstCannotRun, missingWrite } from "../cli/permissions.ts";
+import { listenForInterrupts } from "../cli/interrupt.ts";
 import {
   agentAlive,
   openLedger,
   openLedgerIfExists,
   orchestratorAlive,
   selfIdentity,
-} from "./ledger.ts";
-import { pickableGaps } from "./picker.ts";
-import { renderPlan } from "./plan.ts";
-import { processTable, realSpawner, terminateGroup } from "./process.ts";
-import { createGhProvider } from "./providers/gh.ts";
-import { createGitProvider } from "./providers/git.ts";
-import { createNoopWriter, createSqliteWriter, importSpool, queryReflections } from "./reflect.ts";
-import { errorMessage } from "./result.ts";
-import { reapOrphans } from "./reap.ts";
-import { runDispatches, runExitCode, summaryLines } from "./run.ts";
+} from "../store/ledger.ts";
+import { pickableGaps } from "../backlog/picker.ts";
+import { renderPlan } from "../backlog/plan.ts";
+import { processTable, realSpawner, terminateGroup } from "../process/spawn.ts";
+import { createGhProvider } from "../watch/providers/gh.ts";
+import { createGitProvider } from "../watch/providers/git.ts";
+import {
+  createNoopWriter,
+  createSqliteWriter,
+  importSpool,
+  queryReflections,
+} from "../store/reflections.ts";
+import { errorMessage } from "../util/result.ts";
+import { reapOrphans } from "../watch/reap.ts";
+import { runDispatches, runExitCode, summaryLines } from "../watch/loop.ts";
 import { runSelfTest } from "./self_test.ts";
-import { assignSlugs, worktreeFor } from "./slug.ts";
-import { oneLine } from "./text.ts";
-import { resolvePaths } from "./paths.ts";
+import { assignSlugs, worktreeFor } from "../dispatch/slug.ts";
+import { oneLine } from "../util/text.ts";
+import { resolvePaths } from "../cli/paths.ts";
 
 /** Where output goes and how the environment is read. Relative paths are relative to the cwd. */
 export interface Io {

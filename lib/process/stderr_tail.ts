@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { oneLine } from "./text.ts";
+import { oneLine } from "../util/text.ts";
 
 /**
  * Lines kept (CONTRACT §4).

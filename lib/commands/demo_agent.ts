@@ -24,8 +24,8 @@
  *
  * @module
  */
-import { git, gitReason } from "./git.ts";
-import { errorMessage } from "./result.ts";
+import { git, gitReason } from "../git/git.ts";
+import { errorMessage } from "../util/result.ts";
 
 /** Every behaviour the demo agent knows. */
 export const BEHAVIOURS = [

@@ -26,8 +26,8 @@ export const DEMO_AGENT_ENV = [
  */
 export function selfCommand(...args: string[]): string[] {
   if (Deno.build.standalone) return [Deno.execPath(), ...args];
-  const main = fileURLToPath(new URL("../main.ts", import.meta.url));
-  const config = fileURLToPath(new URL("../deno.json", import.meta.url));
+  const main = fileURLToPath(new URL("../../main.ts", import.meta.url));
+  const config = fileURLToPath(new URL("../../deno.json", import.meta.url));
   return [
     Deno.execPath(),
     "run",

@@ -9,18 +9,18 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { parseBacklogText } from "./backlog.ts";
-import { git, gitReason, resolveCommit } from "./git.ts";
-import { openLedger } from "./ledger.ts";
-import { createGitProvider } from "./providers/git.ts";
-import { realSpawner, terminateGroup } from "./process.ts";
-import { createSqliteWriter } from "./reflect.ts";
-import { errorMessage } from "./result.ts";
-import { type Interrupt, runDispatches, runExitCode, summaryLines } from "./run.ts";
-import { selfCommand } from "./self_command.ts";
-import { firstCannotRun } from "./permissions.ts";
-import { gitWorkspace } from "./dispatch.ts";
-import { DEFAULT_DEADLINES } from "./duration.ts";
+import { parseBacklogText } from "../backlog/load.ts";
+import { git, gitReason, resolveCommit } from "../git/git.ts";
+import { openLedger } from "../store/ledger.ts";
+import { createGitProvider } from "../watch/providers/git.ts";
+import { realSpawner, terminateGroup } from "../process/spawn.ts";
+import { createSqliteWriter } from "../store/reflections.ts";
+import { errorMessage } from "../util/result.ts";
+import { type Interrupt, runDispatches, runExitCode, summaryLines } from "../watch/loop.ts";
+import { selfCommand } from "../process/self_command.ts";
+import { firstCannotRun } from "../cli/permissions.ts";
+import { gitWorkspace } from "../dispatch/dispatch.ts";
+import { DEFAULT_DEADLINES } from "../util/duration.ts";
 
 /** The seed's synthetic backlog (`fixtures/synthetic-backlog.yaml`), embedded. */
 export const SELF_TEST_BACKLOG = `# Four noop gaps for chump-orchestrator --self-test.

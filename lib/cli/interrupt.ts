@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Interrupt } from "./run.ts";
+import type { Interrupt } from "../watch/loop.ts";
 
 const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 

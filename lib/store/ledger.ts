@@ -13,8 +13,8 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { dirname } from "node:path";
-import { type ProcessTable, processTable, selfStartTime } from "./process.ts";
-import { errorMessage, fail, ok, type Result } from "./result.ts";
+import { type ProcessTable, processTable, selfStartTime } from "../process/spawn.ts";
+import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 
 /** Where a dispatch is in its life. */
 export type LeaseState = "starting" | "running" | "detached" | "ended";

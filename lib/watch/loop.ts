@@ -14,14 +14,19 @@
  *
  * @module
  */
-import { agentCommandFor, type AgentTemplate } from "./agent.ts";
-import type { Gap } from "./backlog.ts";
-import { deadlineFor, type Deadlines } from "./duration.ts";
-import { cleanUpWorktree, type Dispatch, dispatchGap, type Workspace } from "./dispatch.ts";
-import type { Ledger } from "./ledger.ts";
-import { decideTick } from "./monitor.ts";
-import { pickGaps, type PickOrder } from "./picker.ts";
-import type { Spawner, TerminateResult } from "./process.ts";
+import { agentCommandFor, type AgentTemplate } from "../dispatch/agent.ts";
+import type { Gap } from "../backlog/load.ts";
+import { deadlineFor, type Deadlines } from "../util/duration.ts";
+import {
+  cleanUpWorktree,
+  type Dispatch,
+  dispatchGap,
+  type Workspace,
+} from "../dispatch/dispatch.ts";
+import type { Ledger } from "../store/ledger.ts";
+import { decideTick } from "./decide.ts";
+import { pickGaps, type PickOrder } from "../backlog/picker.ts";
+import type { Spawner, TerminateResult } from "../process/spawn.ts";
 import type { PrProvider, PrState } from "./providers/types.ts";
 import {
   buildNotes,
@@ -29,9 +34,9 @@ import {
   gapDomain,
   type Outcome,
   type ReflectionWriter,
-} from "./reflect.ts";
-import { assignSlugs, branchFor, worktreeFor } from "./slug.ts";
-import { oneLine } from "./text.ts";
+} from "../store/reflections.ts";
+import { assignSlugs, branchFor, worktreeFor } from "../dispatch/slug.ts";
+import { oneLine } from "../util/text.ts";
 
 /** How the run behaves (from the CLI). */
 export interface RunConfig {

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { errorMessage, fail, ok, type Result } from "../result.ts";
+import { errorMessage, fail, ok, type Result } from "../../util/result.ts";
 import type { PrProvider, PrState, WatchedBranch } from "./types.ts";
 
 /** PRs created this long before a dispatch started still count as its own (clocks differ). */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { errorMessage } from "./result.ts";
+import { errorMessage } from "../util/result.ts";
 
 /** What a git invocation produced. */
 export interface GitOutput {

@@ -15,8 +15,8 @@
  * @module
  */
 import { dirname, join, resolve } from "node:path";
-import type { Command } from "./cli.ts";
-import { DEMO_AGENT_ENV } from "./self_command.ts";
+import type { Command } from "./parse.ts";
+import { DEMO_AGENT_ENV } from "../process/self_command.ts";
 
 /** Programs the orchestrator may start, before any `CHUMP_ALLOW_RUN` additions. */
 export const ALLOWED_RUN = ["git", "gh", "bash", "ps", "kill", "claude", "chump", "deno"];

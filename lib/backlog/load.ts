@@ -13,7 +13,7 @@
  */
 import { join } from "node:path";
 import { parseYaml } from "./yaml.ts";
-import { errorMessage, fail, ok, type Result } from "./result.ts";
+import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 
 /** One work item of the backlog. */
 export interface Gap {

@@ -11,9 +11,9 @@ import {
   formatDuration,
   parseDeadlines,
   parseDuration,
-} from "./duration.ts";
-import type { PickOrder } from "./picker.ts";
-import { fail, ok, type Result } from "./result.ts";
+} from "../util/duration.ts";
+import type { PickOrder } from "../backlog/picker.ts";
+import { fail, ok, type Result } from "../util/result.ts";
 
 /** Which PR-state provider the monitor asks. */
 export type ProviderName = "gh" | "git";

@@ -27,9 +27,9 @@
  */
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from "node:sqlite";
 import { createHash } from "node:crypto";
-import { tempDir } from "./permissions.ts";
+import { tempDir } from "../cli/permissions.ts";
 import { dirname, join, resolve } from "node:path";
-import { errorMessage } from "./result.ts";
+import { errorMessage } from "../util/result.ts";
 
 /** Stable outcome strings; the synthesis layer matches on them. */
 export type Outcome = "shipped" | "ci_failed" | "stalled" | "killed";
