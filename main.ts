@@ -8,6 +8,8 @@
  * @module
  */
 
+import { envVar } from "./lib/util/env.ts";
+
 if (import.meta.main) {
   let code: number;
   try {
@@ -18,13 +20,13 @@ if (import.meta.main) {
     } else {
       // `deno task` runs in the config's directory; INIT_CWD is where the user
       // was, so relative paths (and messages about them) mean what they typed.
-      const initCwd = safeEnv("INIT_CWD");
+      const initCwd = envVar("INIT_CWD");
       if (initCwd) Deno.chdir(initCwd);
       const { runCli } = await import("./lib/commands/run.ts");
       code = await runCli(Deno.args, {
         out: (line) => console.log(line),
         err: (line) => console.error(line),
-        env: safeEnv,
+        env: envVar,
       });
     }
   } catch (e) {
@@ -33,13 +35,4 @@ if (import.meta.main) {
     code = 1;
   }
   Deno.exit(code);
-}
-
-/** An environment variable, or undefined when it is unset or not permitted. */
-function safeEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
 }

@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { createSqliteWriter } from "../lib/store/reflections.ts";
+import { createSqliteWriter } from "../lib/store/writer.ts";
 import { ROOT, type Row } from "./_util.ts";
 
 const ROWS = 5000;

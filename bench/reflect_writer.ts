@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { createSqliteWriter } from "../lib/store/reflections.ts";
+import { createSqliteWriter } from "../lib/store/writer.ts";
 
 const [db, count, tag] = Deno.args;
 const writer = createSqliteWriter(db, { lockWaitMs: 30_000 });

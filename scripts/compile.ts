@@ -23,6 +23,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BINARY_NAME, compiledPermissionFlags, extraRunFrom } from "../lib/cli/permissions.ts";
 import { VERSION } from "../lib/cli/parse.ts";
+import { envVar } from "../lib/util/env.ts";
 
 /** Every target `deno compile --target` supports. */
 export const TARGETS = [
@@ -34,14 +35,6 @@ export const TARGETS = [
 ];
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The output file of one target. */
 export function outputFor(dir: string, target: string, many: boolean): string {
@@ -75,7 +68,7 @@ async function build(target: string, output: string, denort?: string): Promise<s
     `--config=${join(ROOT, "deno.json")}`,
     `--target=${target}`,
     `--output=${output}`,
-    ...compiledPermissionFlags(extraRunFrom(env("CHUMP_ALLOW_RUN"))),
+    ...compiledPermissionFlags(extraRunFrom(envVar("CHUMP_ALLOW_RUN"))),
     join(ROOT, "main.ts"),
   ];
   const out = await new Deno.Command(Deno.execPath(), {
@@ -159,7 +152,7 @@ if (import.meta.main) {
     console.log(await versionOf(parsed.values["version-of"]));
     Deno.exit(0);
   }
-  const initCwd = env("INIT_CWD");
+  const initCwd = envVar("INIT_CWD");
   if (initCwd) Deno.chdir(initCwd);
   const targets = parsed.values.all ? TARGETS : parsed.values.target ?? [Deno.build.target];
   const unknown = targets.find((t) => !TARGETS.includes(t));
@@ -167,7 +160,7 @@ if (import.meta.main) {
     console.error(`compile: unknown target '${unknown}' (one of: ${TARGETS.join(", ")})`);
     Deno.exit(2);
   }
-  const denort = env("DENORT_BIN");
+  const denort = envVar("DENORT_BIN");
   if (denort && targets.length > 1) {
     console.error(
       `compile: DENORT_BIN is the runtime of one target; build one --target at a time with it`,

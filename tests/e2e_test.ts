@@ -18,7 +18,7 @@ import {
   scratchRepo,
 } from "./_e2e.ts";
 import { runMain } from "./_helpers.ts";
-import { terminateGroup } from "../lib/process/spawn.ts";
+import { terminateGroup } from "../lib/process/signal.ts";
 
 const DIRECTIVE =
   /^dispatched gap=(\S+) effort=s domain=(\S+) outcome=(\w+) duration_s=\d+ parallel_siblings=\d+ pr_number=(Some\(\d+\)|None) notes=(.*)$/;

@@ -1,12 +1,7 @@
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
-import {
-  type AgentProcess,
-  groupAlive,
-  realSpawner,
-  sameProcessAlive,
-  type SpawnRequest,
-  terminateGroup,
-} from "../lib/process/spawn.ts";
+import { type AgentProcess, realSpawner, type SpawnRequest } from "../lib/process/spawn.ts";
+import { groupAlive, sameProcessAlive } from "../lib/process/table.ts";
+import { terminateGroup } from "../lib/process/signal.ts";
 
 /** The process group of `pid` as `ps` reports it, or undefined when it is not running (zombies are not). */
 function pgidOf(pid: number): number | undefined {
@@ -224,8 +219,14 @@ Deno.test("under a narrow --allow-run (sleep, ps, kill) agents are ended; a comm
   try {
     await Deno.writeTextFile(
       script,
-      `import { groupAlive, realSpawner, terminateGroup } from ${
+      `import { realSpawner } from ${
         JSON.stringify(new URL("../lib/process/spawn.ts", import.meta.url).href)
+      };
+      import { terminateGroup } from ${
+        JSON.stringify(new URL("../lib/process/signal.ts", import.meta.url).href)
+      };
+      import { groupAlive } from ${
+        JSON.stringify(new URL("../lib/process/table.ts", import.meta.url).href)
       };
       const denied = realSpawner.spawn({ argv: ["ls"], cwd: "/", env: {} });
       const r = realSpawner.spawn({ argv: ["sleep", "30"], cwd: "/", env: {} });

@@ -3,21 +3,22 @@ import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { join } from "node:path";
 import {
   buildNotes,
+  directive,
+  type DispatchReflection,
+  gapDomain,
+  observedOutcome,
+  outcomeClass,
+  REFLECTION_SCHEMA,
+  targetPriority,
+} from "../lib/store/reflection.ts";
+import {
   createMemoryWriter,
   createNoopWriter,
   createSqliteWriter,
   describeReceipt,
-  directive,
-  type DispatchReflection,
-  gapDomain,
-  importSpool,
-  observedOutcome,
-  outcomeClass,
-  queryReflections,
-  REFLECTION_SCHEMA,
-  spoolPaths,
-  targetPriority,
-} from "../lib/store/reflections.ts";
+} from "../lib/store/writer.ts";
+import { importSpool, spoolPaths } from "../lib/store/spool.ts";
+import { queryReflections } from "../lib/store/query.ts";
 
 /** CONTRACT §5, copied as written there. */
 const CONTRACT_SCHEMA = `CREATE TABLE IF NOT EXISTS chump_reflections (
@@ -56,7 +57,7 @@ const SEED_SCHEMA = `CREATE TABLE IF NOT EXISTS chump_reflections (
              );`;
 
 const SQLITE_TIME = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/;
-const REFLECT_TS = new URL("../lib/store/reflections.ts", import.meta.url).href;
+const REFLECT_TS = new URL("../lib/store/writer.ts", import.meta.url).href;
 
 function reflection(fields: Partial<DispatchReflection> = {}): DispatchReflection {
   return {

@@ -17,7 +17,7 @@ import {
   scratchRepo,
 } from "./_e2e.ts";
 import { runMain } from "./_helpers.ts";
-import { sameProcessAlive } from "../lib/process/spawn.ts";
+import { sameProcessAlive } from "../lib/process/table.ts";
 
 /**
  * Agents of a test carry a mark in their environment, so leftovers can be

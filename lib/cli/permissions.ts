@@ -16,6 +16,7 @@
  */
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "./parse.ts";
+import { envVar, tempDir } from "../util/env.ts";
 import { DEMO_AGENT_ENV } from "../process/self_command.ts";
 
 /** Programs the orchestrator may start, before any `CHUMP_ALLOW_RUN` additions. */
@@ -32,23 +33,6 @@ export const ALLOWED_ENV = [
   "CHUMP_FAULT_INJECT",
   "CHUMP_ALLOW_RUN",
 ];
-
-/**
- * The temp directory: `$TMPDIR`, else `/tmp`. (node:os `tmpdir()` also reads
- * TMP and TEMP, which would widen `--allow-env` for nothing on Unix.)
- *
- * @example
- * ```ts
- * tempDir(); // "/tmp"
- * ```
- */
-export function tempDir(): string {
-  try {
-    return Deno.env.get("TMPDIR") || "/tmp";
-  } catch {
-    return "/tmp";
-  }
-}
 
 /** Where one run writes, resolved. */
 export interface RunPaths {
@@ -212,13 +196,9 @@ function commandExists(command: string): boolean {
     }
   };
   if (command.includes("/")) return isFile(command);
-  let path: string | undefined;
-  try {
-    path = Deno.env.get("PATH");
-  } catch {
-    return true;
-  }
-  return (path ?? "").split(":").some((dir) => dir !== "" && isFile(join(dir, command)));
+  const path = envVar("PATH");
+  if (path === undefined) return true;
+  return path.split(":").some((dir) => dir !== "" && isFile(join(dir, command)));
 }
 
 /**

@@ -25,7 +25,9 @@
  * @module
  */
 import { git, gitReason } from "../git/git.ts";
+import { envVar } from "../util/env.ts";
 import { errorMessage } from "../util/result.ts";
+import { sleep } from "../util/sleep.ts";
 
 /** Every behaviour the demo agent knows. */
 export const BEHAVIOURS = [
@@ -83,8 +85,8 @@ export function behaviourFor(gapId: string, plan: string | undefined, flag?: str
 export async function runDemoAgent(args: readonly string[]): Promise<number> {
   const flagAt = args.indexOf("--behaviour");
   const flag = flagAt >= 0 ? args[flagAt + 1] : undefined;
-  const gapId = env("CHUMP_GAP_ID") ?? "DEMO-0";
-  const behaviour = behaviourFor(gapId, env("CHUMP_DEMO_PLAN"), flag);
+  const gapId = envVar("CHUMP_GAP_ID") ?? "DEMO-0";
+  const behaviour = behaviourFor(gapId, envVar("CHUMP_DEMO_PLAN"), flag);
   try {
     return await act(behaviour, gapId);
   } catch (e) {
@@ -140,7 +142,7 @@ async function act(behaviour: string, gapId: string): Promise<number> {
       await flood(Number(params[0] ?? "1"));
       return 1;
     case "sleep":
-      await new Promise((r) => setTimeout(r, Number(params[0] ?? "0")));
+      await sleep(Number(params[0] ?? "0"));
       return await act(params.slice(1).join(":") || "ship", gapId);
     default:
       console.error(`ERROR: demo-agent: unknown behaviour '${behaviour}'`);
@@ -149,7 +151,7 @@ async function act(behaviour: string, gapId: string): Promise<number> {
 }
 
 async function commit(cwd: string, gapId: string): Promise<void> {
-  const file = `demo-${(env("CHUMP_BRANCH") ?? gapId).replace(/[^A-Za-z0-9.-]+/g, "-")}.txt`;
+  const file = `demo-${(envVar("CHUMP_BRANCH") ?? gapId).replace(/[^A-Za-z0-9.-]+/g, "-")}.txt`;
   await Deno.writeTextFile(`${cwd}/${file}`, `work for ${gapId}\n`);
   await must(["add", "--", file], cwd);
   await must([...IDENTITY, "commit", "--quiet", "-m", `demo work for ${gapId}`], cwd);
@@ -157,7 +159,7 @@ async function commit(cwd: string, gapId: string): Promise<void> {
 
 /** Rebase onto the base ref and push to it, retrying when another agent pushed first. */
 async function ship(cwd: string): Promise<void> {
-  const base = env("CHUMP_BASE_REF") ?? "origin/main";
+  const base = envVar("CHUMP_BASE_REF") ?? "origin/main";
   const slash = base.indexOf("/");
   const [remote, branch] = slash > 0 ? [base.slice(0, slash), base.slice(slash + 1)] : ["", base];
   for (let i = 1; i <= PUSH_ATTEMPTS; i++) {
@@ -174,7 +176,7 @@ async function ship(cwd: string): Promise<void> {
       if (remote) await git(["fetch", "--quiet", remote, branch], cwd);
       return;
     }
-    await new Promise((r) => setTimeout(r, 20 * i));
+    await sleep(20 * i);
   }
   throw new Error(`could not push to ${base} after ${PUSH_ATTEMPTS} attempts`);
 }
@@ -207,12 +209,4 @@ async function must(args: string[], cwd: string): Promise<void> {
 
 function forever(): Promise<number> {
   return new Promise(() => setInterval(() => {}, 1 << 30));
-}
-
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined;
-  }
 }

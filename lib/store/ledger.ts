@@ -13,8 +13,9 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { dirname } from "node:path";
-import { type ProcessTable, processTable, selfStartTime } from "../process/spawn.ts";
+import { type ProcessTable, processTable, selfStartTime } from "../process/table.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
+import { sleep } from "../util/sleep.ts";
 
 /** Where a dispatch is in its life. */
 export type LeaseState = "starting" | "running" | "detached" | "ended";
@@ -332,7 +333,7 @@ function ledgerOn(db: DatabaseSync, path: string, self: Identity): Ledger {
           ).run(outcome, notes, now(), id);
         });
         if (r.ok || !/locked|busy/i.test(r.error) || now() >= until) return r;
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        await sleep(250);
       }
     },
     async liveGapIds() {

@@ -22,3 +22,22 @@ export function oneLine(text: string, max = MAX_LINE): string {
   const flat = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ").trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
+
+/** Control characters and the Unicode line/paragraph separators. */
+const CONTROLS = /[\p{Cc}\u2028\u2029]/gu;
+
+/**
+ * Replace each control character (and U+2028/U+2029) with one space, keeping
+ * everything else exactly: for contract strings whose bytes downstream
+ * readers match on (see store/reflection.ts).
+ *
+ * @example
+ * ```ts
+ * import { controlsToSpaces } from "./text.ts";
+ *
+ * controlsToSpaces("a\n\tb"); // "a  b"
+ * ```
+ */
+export function controlsToSpaces(text: string): string {
+  return String(text).replace(CONTROLS, " ");
+}

@@ -21,7 +21,7 @@
  * @module
  */
 import type { PrState } from "./providers/types.ts";
-import type { Outcome } from "../store/reflections.ts";
+import type { Outcome } from "../store/reflection.ts";
 
 /** What the monitor observed about one dispatch at one tick. */
 export interface TickInput {

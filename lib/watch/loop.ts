@@ -3,40 +3,38 @@
  * `--watch` tick until every dispatch reached a terminal outcome, refilling
  * free slots from the backlog as agents finish (continuous, not in waves).
  *
- * Per tick: ONE provider poll for all watched branches, then
- * {@linkcode decideTick} per dispatch. A terminal outcome ends the agent's
- * process group if it still runs, applies the worktree rule, writes the
- * reflection and ends the lease; kills run in the background so one agent's
- * grace never delays the others. A shipped gap counts as done for its
- * dependents; a gap is never dispatched twice in one run (no runaway spend).
- * An interrupt stops picking, ends every agent and writes a `killed`
- * reflection for each.
+ * The run is four named steps over one {@linkcode RunState}: `fill` (pick
+ * and dispatch into free slots), `tick` (ONE provider poll for all watched
+ * branches, then {@linkcode decideTick} per dispatch), `finish` (a terminal
+ * outcome ends the agent's process group if it still runs, then settles:
+ * worktree rule, reflection, lease end; in the background so one agent's
+ * grace never delays the others) and `interruptAll`. A shipped gap counts as
+ * done for its dependents; a gap is never dispatched twice in one run (no
+ * runaway spend). An interrupt stops picking, ends every agent and writes a
+ * `killed` reflection for each.
  *
  * @module
  */
 import { agentCommandFor, type AgentTemplate } from "../dispatch/agent.ts";
 import type { Gap } from "../backlog/load.ts";
 import { deadlineFor, type Deadlines } from "../util/duration.ts";
-import {
-  cleanUpWorktree,
-  type Dispatch,
-  dispatchGap,
-  type Workspace,
-} from "../dispatch/dispatch.ts";
+import { type Dispatch, dispatchGap, type Workspace } from "../dispatch/dispatch.ts";
 import type { Ledger } from "../store/ledger.ts";
 import { decideTick } from "./decide.ts";
 import { pickGaps, type PickOrder } from "../backlog/picker.ts";
-import type { Spawner, TerminateResult } from "../process/spawn.ts";
+import type { Spawner } from "../process/spawn.ts";
+import type { TerminateResult } from "../process/signal.ts";
 import type { PrProvider, PrState } from "./providers/types.ts";
-import {
-  buildNotes,
-  type DispatchReflection,
-  gapDomain,
-  type Outcome,
-  type ReflectionWriter,
-} from "../store/reflections.ts";
+import type { Outcome } from "../store/reflection.ts";
+import type { ReflectionWriter } from "../store/writer.ts";
 import { assignSlugs, branchFor, worktreeFor } from "../dispatch/slug.ts";
+import { sleep } from "../util/sleep.ts";
 import { oneLine } from "../util/text.ts";
+import { settleOutcome } from "./settle.ts";
+import { outcomeLine, type RunResult } from "./summary.ts";
+
+export { outcomeLine, runExitCode, summaryLines } from "./summary.ts";
+export type { OutcomeRecord, RunResult } from "./summary.ts";
 
 /** How the run behaves (from the CLI). */
 export interface RunConfig {
@@ -81,27 +79,6 @@ export interface RunDeps {
   now?: () => number;
 }
 
-/** One terminal outcome of the run. */
-export interface OutcomeRecord {
-  gapId: string;
-  outcome: Outcome;
-  durationS: number;
-  prNumber?: number;
-  reason: string;
-  /** Set when the worktree was kept: where and why. */
-  kept?: string;
-}
-
-/** What a run did. */
-export interface RunResult {
-  outcomes: OutcomeRecord[];
-  failures: { gapId: string; reason: string }[];
-  /** Dispatches left running (no --watch). */
-  detached: number;
-  /** `SIGINT`/`SIGTERM` when the run was interrupted. */
-  interrupted?: string;
-}
-
 /** A dispatch being watched. */
 interface Flight {
   dispatch: Dispatch;
@@ -111,6 +88,23 @@ interface Flight {
   warned: boolean;
   /** Set once a terminal decision was taken (its process may still be ending). */
   ending: boolean;
+}
+
+/** Everything one run keeps between its steps. */
+interface RunState {
+  gaps: readonly Gap[];
+  config: RunConfig;
+  deps: RunDeps;
+  now: () => number;
+  slugs: Map<string, string>;
+  inflight: Map<string, Flight>;
+  dispatched: Set<string>;
+  shipped: Set<string>;
+  /** Outcomes being settled in the background. */
+  endings: Set<Promise<void>>;
+  result: RunResult;
+  attempts: number;
+  tickNo: number;
 }
 
 /** How long to wait for an ended agent's output streams to close before writing its reflection. */
@@ -124,7 +118,7 @@ const DRAIN_WAIT_MS = 2000;
  * @param deps side effects
  * @returns outcomes, dispatch failures, and whether it was interrupted
  * @example
- * ```ts
+ * ```ts ignore
  * const result = await runDispatches(backlog.gaps, config, deps);
  * ```
  */
@@ -133,304 +127,251 @@ export async function runDispatches(
   config: RunConfig,
   deps: RunDeps,
 ): Promise<RunResult> {
-  const now = deps.now ?? Date.now;
-  const slugs = assignSlugs(gaps.map((g) => g.id));
-  const inflight = new Map<string, Flight>();
-  const dispatched = new Set<string>();
-  const shipped = new Set<string>();
-  const endings = new Set<Promise<void>>();
-  const result: RunResult = { outcomes: [], failures: [], detached: 0 };
-  let attempts = 0;
-  let tickNo = 0;
-  const stopped = () => deps.interrupt?.stop.aborted ?? false;
-
-  const fill = async () => {
-    while (!stopped()) {
-      const free = config.maxParallel - inflight.size;
-      const budget = config.maxTotal === undefined
-        ? free
-        : Math.min(free, config.maxTotal - attempts);
-      if (budget <= 0) return;
-      const options = { limit: budget, order: config.order, dispatched, shipped };
-      // Leases cost a process listing: only look when there is something to pick.
-      if (pickGaps(gaps, options).length === 0) return;
-      const picks = pickGaps(gaps, { ...options, leased: await deps.ledger?.liveGapIds() });
-      if (picks.length === 0) return;
-      for (const gap of picks) {
-        if (stopped()) return;
-        attempts++;
-        dispatched.add(gap.id);
-        await dispatchOne(gap);
-      }
-    }
+  const run: RunState = {
+    gaps,
+    config,
+    deps,
+    now: deps.now ?? Date.now,
+    slugs: assignSlugs(gaps.map((g) => g.id)),
+    inflight: new Map(),
+    dispatched: new Set(),
+    shipped: new Set(),
+    endings: new Set(),
+    result: { outcomes: [], failures: [], detached: 0 },
+    attempts: 0,
+    tickNo: 0,
   };
+  await fill(run);
+  if (!config.watch) {
+    // Unwatched agents keep running after we exit, unless the operator interrupted the dispatch.
+    if (stopped(run)) await interruptAll(run);
+    else run.result.detached = run.inflight.size;
+    return run.result;
+  }
+  while (run.inflight.size > 0) {
+    await sleep(config.tickMs, deps.interrupt?.stop);
+    if (!stopped(run)) await tick(run);
+    if (stopped(run)) {
+      await interruptAll(run);
+      break;
+    }
+    // Let finished kills record before refilling, so slots free up as soon as possible.
+    await Promise.race([Promise.all([...run.endings]), sleep(0)]);
+    await fill(run);
+  }
+  await Promise.all([...run.endings]);
+  return run.result;
+}
 
-  const dispatchOne = async (gap: Gap) => {
-    const slug = slugs.get(gap.id)!;
-    const worktree = worktreeFor(config.repoRoot, slug);
-    const r = await dispatchGap(
-      {
-        gap,
-        slug,
-        branch: branchFor(slug),
-        worktree,
-        startCommit: config.startCommit,
-        baseRef: config.baseRef,
-        agent: agentCommandFor(config.agent, gap.id),
-        detached: !config.watch,
-      },
-      deps,
+function stopped(run: RunState): boolean {
+  return run.deps.interrupt?.stop.aborted ?? false;
+}
+
+/** Pick and dispatch until the slots (or the --max-total budget) are used up. */
+async function fill(run: RunState): Promise<void> {
+  const { config, deps } = run;
+  while (!stopped(run)) {
+    const free = config.maxParallel - run.inflight.size;
+    const budget = config.maxTotal === undefined
+      ? free
+      : Math.min(free, config.maxTotal - run.attempts);
+    if (budget <= 0) return;
+    const options = {
+      limit: budget,
+      order: config.order,
+      dispatched: run.dispatched,
+      shipped: run.shipped,
+    };
+    // Leases cost a process listing: only look when there is something to pick.
+    if (pickGaps(run.gaps, options).length === 0) return;
+    const picks = pickGaps(run.gaps, { ...options, leased: await deps.ledger?.liveGapIds() });
+    if (picks.length === 0) return;
+    for (const gap of picks) {
+      if (stopped(run)) return;
+      run.attempts++;
+      run.dispatched.add(gap.id);
+      await dispatchOne(run, gap);
+    }
+  }
+}
+
+/** Dispatch one gap; a failure is reported and counted, a success starts its flight. */
+async function dispatchOne(run: RunState, gap: Gap): Promise<void> {
+  const { config, deps } = run;
+  const slug = run.slugs.get(gap.id)!;
+  const worktree = worktreeFor(config.repoRoot, slug);
+  const r = await dispatchGap(
+    {
+      gap,
+      slug,
+      branch: branchFor(slug),
+      worktree,
+      startCommit: config.startCommit,
+      baseRef: config.baseRef,
+      agent: agentCommandFor(config.agent, gap.id),
+      detached: !config.watch,
+    },
+    deps,
+  );
+  if (!r.ok) {
+    run.result.failures.push({ gapId: gap.id, reason: r.error });
+    deps.out(`DISPATCH-FAILED: ${oneLine(gap.id)}: ${oneLine(r.error, 500)}`);
+    return;
+  }
+  deps.out(`DISPATCHED: ${oneLine(gap.id)} in ${worktree} as PID ${r.value.process.pid}`);
+  const deadlineMs = deadlineFor(gap.effort, config.deadlines);
+  run.inflight.set(gap.id, {
+    dispatch: r.value,
+    deadlineMs,
+    maxWatchMs: config.maxWatchMs ?? 4 * deadlineMs,
+    warned: false,
+    ending: false,
+  });
+}
+
+/** One tick: one provider poll for every watched branch, then a decision per dispatch. */
+async function tick(run: RunState): Promise<void> {
+  const { deps } = run;
+  run.tickNo++;
+  const watched = [...run.inflight.values()].filter((f) => !f.ending);
+  if (watched.length === 0) return;
+  const siblings = run.inflight.size - 1;
+  const polled = await deps.provider.poll(watched.map((f) => ({
+    branch: f.dispatch.branch,
+    startCommit: f.dispatch.startCommit,
+    startedAt: f.dispatch.startedAt,
+  })));
+  if (!polled.ok) {
+    deps.err(
+      `warning: PR provider ${deps.provider.name} failed: ${
+        oneLine(polled.error, 300)
+      }; retrying next tick`,
     );
-    if (!r.ok) {
-      result.failures.push({ gapId: gap.id, reason: r.error });
-      deps.out(`DISPATCH-FAILED: ${oneLine(gap.id)}: ${oneLine(r.error, 500)}`);
-      return;
+  }
+  const t = run.now();
+  for (const flight of watched) {
+    if (stopped(run)) return;
+    const pr: PrState | undefined = polled.ok
+      ? polled.value.get(flight.dispatch.branch) ?? { state: "none" }
+      : undefined;
+    decideFlight(run, flight, pr, t, siblings);
+  }
+}
+
+/** Apply the tick decision for one dispatch. */
+function decideFlight(
+  run: RunState,
+  flight: Flight,
+  pr: PrState | undefined,
+  t: number,
+  siblings: number,
+): void {
+  const { deps } = run;
+  const proc = flight.dispatch.process;
+  const exitCode = proc.exitCode;
+  if (exitCode !== null && flight.exitSeenAtTick === undefined) flight.exitSeenAtTick = run.tickNo;
+  const decision = decideTick({
+    pr,
+    exitCode,
+    ticksSinceExit: exitCode === null ? 0 : run.tickNo - flight.exitSeenAtTick!,
+    elapsedMs: t - flight.dispatch.startedAt,
+    deadlineMs: flight.deadlineMs,
+    maxWatchMs: flight.maxWatchMs,
+    exitGraceTicks: run.config.exitGraceTicks,
+    warned: flight.warned,
+  });
+  switch (decision.kind) {
+    case "watch":
+      break;
+    case "warn": {
+      flight.warned = true;
+      const quiet = Math.round((t - proc.lastOutputAt) / 1000);
+      deps.err(
+        `warning: STALLED: ${flight.dispatch.gap.id} ${decision.message}; ` +
+          `last output ${quiet}s ago (PID ${proc.pid})`,
+      );
+      break;
     }
-    deps.out(`DISPATCHED: ${oneLine(gap.id)} in ${worktree} as PID ${r.value.process.pid}`);
-    const deadlineMs = deadlineFor(gap.effort, config.deadlines);
-    inflight.set(gap.id, {
-      dispatch: r.value,
-      deadlineMs,
-      maxWatchMs: config.maxWatchMs ?? 4 * deadlineMs,
-      warned: false,
-      ending: false,
-    });
-  };
+    case "kill":
+      deps.out(`KILLING: ${flight.dispatch.gap.id} (${decision.reason}): PID ${proc.pid}`);
+      finish(run, flight, { outcome: "killed", reason: decision.reason, siblings });
+      break;
+    case "terminal":
+      finish(run, flight, {
+        outcome: decision.outcome,
+        reason: decision.reason,
+        prNumber: decision.prNumber,
+        siblings,
+      });
+      break;
+  }
+}
 
-  /** End a flight: stop its agent if needed, then clean up and record. */
-  const end = (
-    flight: Flight,
-    outcome: Outcome,
-    reason: string,
-    prNumber: number | undefined,
-    siblings: number,
-  ) => {
-    flight.ending = true;
-    const durationS = Math.max(0, Math.floor((now() - flight.dispatch.startedAt) / 1000));
-    const job = (async () => {
-      const proc = flight.dispatch.process;
-      if (proc.exitCode === null) {
-        const t = await deps.terminate(proc.pgid, {
-          graceMs: config.killGraceMs,
-          skipGrace: deps.interrupt?.hurry,
-        });
-        if (!t.gone) {
-          deps.err(
-            `warning: process group ${proc.pgid} of ${flight.dispatch.gap.id} did not go away`,
-          );
-        }
+/**
+ * End a flight in the background: stop its agent if it still runs, wait for
+ * its output to drain, then settle it (worktree rule, reflection, lease end).
+ */
+function finish(
+  run: RunState,
+  flight: Flight,
+  o: { outcome: Outcome; reason: string; prNumber?: number; siblings: number },
+): void {
+  const { config, deps } = run;
+  flight.ending = true;
+  const d = flight.dispatch;
+  const durationS = Math.max(0, Math.floor((run.now() - d.startedAt) / 1000));
+  const job = (async () => {
+    const proc = d.process;
+    if (proc.exitCode === null) {
+      const t = await deps.terminate(proc.pgid, {
+        graceMs: config.killGraceMs,
+        skipGrace: deps.interrupt?.hurry,
+      });
+      if (!t.gone) {
+        deps.err(`warning: process group ${proc.pgid} of ${d.gap.id} did not go away`);
       }
-      await Promise.race([proc.exited, sleep(DRAIN_WAIT_MS)]);
-      await record(flight, { outcome, reason, prNumber, durationS, siblings });
-      inflight.delete(flight.dispatch.gap.id);
-    })();
-    endings.add(job);
-    job.finally(() => endings.delete(job));
-  };
-
-  const record = async (
-    flight: Flight,
-    o: { outcome: Outcome; reason: string; prNumber?: number; durationS: number; siblings: number },
-  ) => {
-    const d = flight.dispatch;
-    const kept = await cleanUpWorktree(deps.workspace, d, { shipped: o.outcome === "shipped" });
-    const notes = buildNotes(o.reason, d.agent.label, d.process.tail.lines());
-    const reflection: DispatchReflection = {
+    }
+    await Promise.race([proc.exited, sleep(DRAIN_WAIT_MS)]);
+    const { kept } = await settleOutcome(deps, {
       gapId: d.gap.id,
-      effort: d.gap.effort || "unknown",
-      domain: gapDomain(d.gap.id),
+      effort: d.gap.effort,
+      leaseId: d.leaseId,
+      worktree: d.worktree,
+      branch: d.branch,
+      startCommit: d.startCommit,
       outcome: o.outcome,
-      durationS: o.durationS,
+      reason: o.reason,
+      backend: d.agent.label,
+      tail: proc.tail.lines(),
+      durationS,
       parallelSiblings: o.siblings,
       prNumber: o.prNumber,
-      notes,
-      leaseId: d.leaseId ?? undefined,
-    };
-    const receipt = await deps.writer.write(reflection);
-    if (receipt.stored === "spool") {
-      deps.err(
-        `warning: reflection for ${d.gap.id} spooled to ${receipt.path} (${receipt.reason})`,
-      );
-    } else if (receipt.stored === "stderr") {
-      deps.err(`warning: reflection for ${d.gap.id} printed above, not stored (${receipt.reason})`);
-    }
-    if (d.leaseId !== null && deps.ledger) {
-      const ended = await deps.ledger.end(d.leaseId, o.outcome, notes);
-      if (!ended.ok) deps.err(`warning: ${ended.error}`);
-    }
-    if (o.outcome === "shipped") shipped.add(d.gap.id);
-    const rec: OutcomeRecord = {
+    });
+    if (o.outcome === "shipped") run.shipped.add(d.gap.id);
+    const record = {
       gapId: d.gap.id,
       outcome: o.outcome,
-      durationS: o.durationS,
+      durationS,
       prNumber: o.prNumber,
       reason: o.reason,
       kept,
     };
-    result.outcomes.push(rec);
-    deps.out(outcomeLine(rec));
-  };
-
-  const tick = async () => {
-    tickNo++;
-    const watched = [...inflight.values()].filter((f) => !f.ending);
-    if (watched.length === 0) return;
-    const siblings = inflight.size - 1;
-    const polled = await deps.provider.poll(watched.map((f) => ({
-      branch: f.dispatch.branch,
-      startCommit: f.dispatch.startCommit,
-      startedAt: f.dispatch.startedAt,
-    })));
-    if (!polled.ok) {
-      deps.err(
-        `warning: PR provider ${deps.provider.name} failed: ${
-          oneLine(polled.error, 300)
-        }; retrying next tick`,
-      );
-    }
-    const t = now();
-    for (const flight of watched) {
-      if (stopped()) return;
-      const proc = flight.dispatch.process;
-      const exitCode = proc.exitCode;
-      if (exitCode !== null && flight.exitSeenAtTick === undefined) flight.exitSeenAtTick = tickNo;
-      const pr: PrState | undefined = polled.ok
-        ? polled.value.get(flight.dispatch.branch) ?? { state: "none" }
-        : undefined;
-      const decision = decideTick({
-        pr,
-        exitCode,
-        ticksSinceExit: exitCode === null ? 0 : tickNo - flight.exitSeenAtTick!,
-        elapsedMs: t - flight.dispatch.startedAt,
-        deadlineMs: flight.deadlineMs,
-        maxWatchMs: flight.maxWatchMs,
-        exitGraceTicks: config.exitGraceTicks,
-        warned: flight.warned,
-      });
-      switch (decision.kind) {
-        case "watch":
-          break;
-        case "warn": {
-          flight.warned = true;
-          const quiet = Math.round((t - proc.lastOutputAt) / 1000);
-          deps.err(
-            `warning: STALLED: ${flight.dispatch.gap.id} ${decision.message}; ` +
-              `last output ${quiet}s ago (PID ${proc.pid})`,
-          );
-          break;
-        }
-        case "kill":
-          deps.out(`KILLING: ${flight.dispatch.gap.id} (${decision.reason}): PID ${proc.pid}`);
-          end(flight, "killed", decision.reason, undefined, siblings);
-          break;
-        case "terminal":
-          end(flight, decision.outcome, decision.reason, decision.prNumber, siblings);
-          break;
-      }
-    }
-  };
-
-  const interruptAll = async () => {
-    const name = deps.interrupt?.signalName() ?? "SIGINT";
-    result.interrupted = name;
-    const live = [...inflight.values()].filter((f) => !f.ending);
-    const siblings = inflight.size - 1;
-    for (const flight of live) end(flight, "killed", `interrupted by ${name}`, undefined, siblings);
-    await Promise.all([...endings]);
-  };
-
-  await fill();
-  if (!config.watch) {
-    // Unwatched agents keep running after we exit, unless the operator interrupted the dispatch.
-    if (stopped()) await interruptAll();
-    else result.detached = inflight.size;
-    return result;
-  }
-  while (inflight.size > 0) {
-    await sleep(config.tickMs, deps.interrupt?.stop);
-    if (!stopped()) await tick();
-    if (stopped()) {
-      await interruptAll();
-      break;
-    }
-    // Let finished kills record before refilling, so slots free up as soon as possible.
-    await Promise.race([Promise.all([...endings]), sleep(0)]);
-    await fill();
-  }
-  await Promise.all([...endings]);
-  return result;
+    run.result.outcomes.push(record);
+    deps.out(outcomeLine(record));
+    run.inflight.delete(d.gap.id);
+  })();
+  run.endings.add(job);
+  job.finally(() => run.endings.delete(job));
 }
 
-/**
- * One line per terminal outcome.
- *
- * @example
- * ```ts
- * outcomeLine({ gapId: "A-1", outcome: "shipped", durationS: 42, prNumber: 7, reason: "" });
- * // "OUTCOME: A-1 shipped duration_s=42 pr=#7"
- * ```
- */
-export function outcomeLine(o: OutcomeRecord): string {
-  const pr = o.prNumber === undefined ? "none" : `#${o.prNumber}`;
-  const reason = o.reason ? ` -- ${oneLine(o.reason, 300)}` : "";
-  const kept = o.kept ? ` [worktree kept: ${o.kept}]` : "";
-  return `OUTCOME: ${
-    oneLine(o.gapId)
-  } ${o.outcome} duration_s=${o.durationS} pr=${pr}${reason}${kept}`;
-}
-
-/**
- * The end-of-run summary: one line per gap, then the totals line of the contract.
- *
- * @example
- * ```ts
- * summaryLines(result).at(-1); // "shipped=4  ci_failed=0  stalled=0  killed=0  spawn_failures=0"
- * ```
- */
-export function summaryLines(result: RunResult): string[] {
-  const lines = ["SUMMARY:"];
-  for (const o of result.outcomes) lines.push(`  ${outcomeLine(o).slice("OUTCOME: ".length)}`);
-  for (const f of result.failures) {
-    lines.push(`  ${oneLine(f.gapId)} spawn_failed -- ${oneLine(f.reason, 300)}`);
+/** Stop: end every live agent with a `killed` reflection naming the signal. */
+async function interruptAll(run: RunState): Promise<void> {
+  const name = run.deps.interrupt?.signalName() ?? "SIGINT";
+  run.result.interrupted = name;
+  const live = [...run.inflight.values()].filter((f) => !f.ending);
+  const siblings = run.inflight.size - 1;
+  for (const flight of live) {
+    finish(run, flight, { outcome: "killed", reason: `interrupted by ${name}`, siblings });
   }
-  const n = (o: Outcome) => result.outcomes.filter((x) => x.outcome === o).length;
-  lines.push(
-    `shipped=${n("shipped")}  ci_failed=${n("ci_failed")}  stalled=${n("stalled")}  ` +
-      `killed=${n("killed")}  spawn_failures=${result.failures.length}`,
-  );
-  const kept = result.outcomes.filter((o) => o.kept);
-  if (kept.length > 0) {
-    lines.push(`worktrees kept (they hold work): ${kept.map((o) => o.kept).join("; ")}`);
-  }
-  return lines;
-}
-
-/**
- * Exit code of a run (CONTRACT §6): 130 interrupted, 1 a dispatch failed,
- * 3 a watched outcome other than shipped, else 0.
- *
- * @example
- * ```ts
- * runExitCode({ outcomes: [], failures: [], detached: 0 }, true); // 0
- * ```
- */
-export function runExitCode(result: RunResult, watch: boolean): number {
-  if (result.interrupted) return 130;
-  if (result.failures.length > 0) return 1;
-  if (watch && result.outcomes.some((o) => o.outcome !== "shipped")) return 3;
-  return 0;
-}
-
-/** Resolve after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
+  await Promise.all([...run.endings]);
 }

@@ -9,10 +9,12 @@
  *
  * @module
  */
-import { cleanUpWorktree, gitWorkspace } from "../dispatch/dispatch.ts";
+import { gitWorkspace } from "../dispatch/dispatch.ts";
 import type { Lease, Ledger } from "../store/ledger.ts";
-import { processTable, type TerminateResult } from "../process/spawn.ts";
-import { buildNotes, gapDomain, type ReflectionWriter } from "../store/reflections.ts";
+import { processTable } from "../process/table.ts";
+import type { TerminateResult } from "../process/signal.ts";
+import type { ReflectionWriter } from "../store/writer.ts";
+import { settleOutcome } from "./settle.ts";
 import { oneLine } from "../util/text.ts";
 
 /** The note a reaped dispatch's reflection starts with. */
@@ -48,7 +50,7 @@ export interface Reaped {
  * ```
  */
 export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
-  const { ledger, writer, now = Date.now } = deps;
+  const { ledger, now = Date.now } = deps;
   const orphans = await ledger.orphans();
   const reaped: Reaped[] = [];
   for (const lease of orphans) {
@@ -80,28 +82,20 @@ export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
           "if an agent was started it cannot be proven ours and is left alone",
       );
     }
-    const kept = await cleanUpWorktree(
-      gitWorkspace(lease.repoRoot),
-      { worktree: lease.worktree, branch: lease.branch, startCommit: lease.baseCommit },
-      { shipped: false },
-    );
-    const notes = buildNotes(ORCHESTRATOR_LOST, lease.backend || "unknown", []);
-    const receipt = await writer.write({
+    const { kept } = await settleOutcome({ ...deps, workspace: gitWorkspace(lease.repoRoot) }, {
       gapId: lease.gapId,
-      effort: lease.effort || "unknown",
-      domain: gapDomain(lease.gapId),
+      effort: lease.effort,
+      leaseId: lease.id,
+      worktree: lease.worktree,
+      branch: lease.branch,
+      startCommit: lease.baseCommit,
       outcome: "killed",
+      reason: ORCHESTRATOR_LOST,
+      backend: lease.backend || "unknown",
+      tail: [],
       durationS: Math.max(0, Math.floor((now() - lease.startedMs) / 1000)),
       parallelSiblings: siblings,
-      notes,
     });
-    if (receipt.stored === "spool") {
-      deps.err(
-        `warning: reflection for ${lease.gapId} spooled to ${receipt.path} (${receipt.reason})`,
-      );
-    }
-    const ended = await ledger.end(lease.id, "killed", notes);
-    if (!ended.ok) deps.err(`warning: ${ended.error}`);
     deps.out(
       `REAPED: ${
         oneLine(lease.gapId)

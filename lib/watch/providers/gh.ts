@@ -18,6 +18,7 @@
  */
 import { errorMessage, fail, ok, type Result } from "../../util/result.ts";
 import type { PrProvider, PrState, WatchedBranch } from "./types.ts";
+import { oneLine as foldLine } from "../../util/text.ts";
 
 /** PRs created this long before a dispatch started still count as its own (clocks differ). */
 export const DEFAULT_SKEW_MS = 5 * 60_000;
@@ -36,6 +37,9 @@ const PRS_PER_BRANCH = 5;
 
 /** Error lines are one line of at most this many characters. */
 const MAX_REASON_LENGTH = 300;
+
+/** Text squeezed to one bounded line. */
+const oneLine = (text: string) => foldLine(text, MAX_REASON_LENGTH);
 
 /** Options of {@linkcode createGhProvider}. */
 export interface GhProviderOptions {
@@ -337,12 +341,6 @@ async function readCapped(
 function firstLine(text: string): string {
   const line = text.split(/\r?\n/).find((l) => l.trim() !== "") ?? "";
   return oneLine(line);
-}
-
-/** Text squeezed to one bounded line. */
-function oneLine(text: string): string {
-  const line = text.replace(/\s+/g, " ").trim();
-  return line.length > MAX_REASON_LENGTH ? `${line.slice(0, MAX_REASON_LENGTH - 1)}…` : line;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -1,0 +1,199 @@
+/**
+ * The execute command (`--no-dry-run`, CONTRACT §3-§6): check what the run
+ * will need, import spooled reflections, reap what a crashed run left, then
+ * dispatch (and with `--watch` follow every agent to an outcome).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { resolveAgentTemplate } from "../dispatch/agent.ts";
+import { EXIT, type Io } from "../cli/io.ts";
+import { type DispatchOptions, PROGRAM } from "../cli/parse.ts";
+import { resolvePaths } from "../cli/paths.ts";
+import { firstCannotRun, missingWrite } from "../cli/permissions.ts";
+import { listenForInterrupts } from "../cli/interrupt.ts";
+import { gitWorkspace } from "../dispatch/dispatch.ts";
+import { applyFaults, parseFaults } from "../dispatch/faults.ts";
+import { gitTopLevel, resolveCommit } from "../git/git.ts";
+import { realSpawner } from "../process/spawn.ts";
+import { terminateGroup } from "../process/signal.ts";
+import { openLedger } from "../store/ledger.ts";
+import { createNoopWriter, createSqliteWriter } from "../store/writer.ts";
+import { importSpool } from "../store/spool.ts";
+import { runDispatches, runExitCode, summaryLines } from "../watch/loop.ts";
+import { createGhProvider } from "../watch/providers/gh.ts";
+import { createGitProvider } from "../watch/providers/git.ts";
+import { reapOrphans } from "../watch/reap.ts";
+import { loadAndWarn } from "./dry_run.ts";
+
+/** Dispatch for real; returns the exit code. */
+export async function runExecute(options: DispatchOptions, io: Io): Promise<number> {
+  const depth = Number(io.env("CHUMP_DISPATCH_DEPTH") ?? "0");
+  if (Number.isFinite(depth) && depth >= 1) {
+    io.err(
+      `${PROGRAM}: error: refusing to dispatch: CHUMP_DISPATCH_DEPTH=${depth} means this runs ` +
+        "inside a dispatched agent, and agents may not dispatch agents (depth-1 rule)",
+    );
+    return EXIT.usage;
+  }
+  const paths = await resolvePaths(options);
+  const backlog = await loadAndWarn(paths.backlog, io, paths.defaultBacklog);
+  if (!backlog) return EXIT.usage;
+
+  const template = resolveAgentTemplate({
+    agentCmd: options.agentCmd,
+    envCmd: io.env("CHUMP_AGENT_CMD"),
+    backend: io.env("CHUMP_DISPATCH_BACKEND"),
+  });
+  if (!template.ok) {
+    io.err(`${PROGRAM}: error: ${template.error}`);
+    return EXIT.usage;
+  }
+  if (template.value.warning) io.err(`warning: ${template.value.warning}`);
+
+  const top = await gitTopLevel(paths.repoRoot);
+  if (top === undefined) {
+    io.err(`${PROGRAM}: error: ${paths.repoRoot} is not a git repository (pass --repo-root)`);
+    return EXIT.usage;
+  }
+  const startCommit = await resolveCommit(paths.repoRoot, options.baseRef);
+  if (startCommit === undefined) {
+    io.err(
+      `${PROGRAM}: error: base ref '${options.baseRef}' does not resolve in ${paths.repoRoot} ` +
+        "(fetch it, or pass --base-ref)",
+    );
+    return EXIT.usage;
+  }
+
+  const db = paths.db;
+  const faults = parseFaults(io.env("CHUMP_FAULT_INJECT"));
+  if (!faults.ok) {
+    io.err(`${PROGRAM}: error: ${faults.error}`);
+    return EXIT.usage;
+  }
+  if (faults.value.size > 0) io.err(`warning: fault injection: ${[...faults.value].join(", ")}`);
+  const run = applyFaults(faults.value, {
+    agent: template.value,
+    deadlines: options.deadlines,
+    spawner: realSpawner,
+  });
+  const problem = preflight({
+    agent: faults.value.has("spawn_fail") ? undefined : run.agent.words[0],
+    gh: options.watch && options.prProvider === "gh",
+    writes: [
+      [db, "the reflection DB and lease ledger"],
+      [join(paths.repoRoot, ".claude", "worktrees"), "the worktrees"],
+    ],
+  });
+  if (problem) {
+    io.err(`${PROGRAM}: error: ${problem}`);
+    return EXIT.usage;
+  }
+  const ledger = openLedger(db);
+  if (!ledger.ok) {
+    io.err(`${PROGRAM}: error: ${ledger.error}`);
+    return EXIT.failure;
+  }
+  if (options.reflect) {
+    const imported = await importSpool(db);
+    if (imported.imported > 0) {
+      io.err(`imported ${imported.imported} spooled reflection(s) into ${db}`);
+    }
+    if (imported.left > 0) {
+      io.err(
+        `warning: ${imported.left} spooled reflection(s) still waiting in ${
+          imported.paths.join(", ")
+        }`,
+      );
+    }
+    for (const e of imported.errors) io.err(`warning: spool: ${e}`);
+    // A spooled outcome ends its lease: the dispatch is not an orphan to reap.
+    for (const l of imported.leaseOutcomes) await ledger.value.end(l.leaseId, l.outcome, l.notes);
+  }
+  const writer = options.reflect ? createSqliteWriter(db) : createNoopWriter();
+  const reaped = await reapOrphans({
+    ledger: ledger.value,
+    writer,
+    terminate: terminateGroup,
+    killGraceMs: options.killGraceMs,
+    out: io.out,
+    err: io.err,
+  });
+  if (reaped.length > 0) {
+    io.out(`reaped ${reaped.length} dispatch(es) left behind by a crashed orchestrator`);
+  }
+  const provider = options.prProvider === "gh"
+    ? createGhProvider({ cwd: paths.repoRoot })
+    : createGitProvider({ repoRoot: paths.repoRoot, baseRef: options.baseRef });
+  using interrupt = listenForInterrupts(io.err);
+  try {
+    const result = await runDispatches(backlog.gaps, {
+      repoRoot: paths.repoRoot,
+      baseRef: options.baseRef,
+      startCommit,
+      maxParallel: options.maxParallel,
+      maxTotal: options.maxTotal,
+      order: options.order,
+      watch: options.watch,
+      tickMs: options.tickMs,
+      deadlines: run.deadlines,
+      maxWatchMs: options.maxWatchMs,
+      exitGraceTicks: options.exitGraceTicks,
+      killGraceMs: options.killGraceMs,
+      agent: run.agent,
+    }, {
+      workspace: gitWorkspace(paths.repoRoot),
+      spawner: run.spawner,
+      provider,
+      writer,
+      ledger: ledger.value,
+      terminate: terminateGroup,
+      out: io.out,
+      err: io.err,
+      interrupt,
+    });
+    if (result.outcomes.length + result.failures.length + result.detached === 0) {
+      io.out("nothing to dispatch: no pickable gap (see the dry run for why)");
+    } else if (options.watch || result.interrupted) {
+      for (const line of summaryLines(result)) io.out(line);
+    } else {
+      io.out(
+        `${result.detached} agent(s) started and left running unwatched; ` +
+          "use --watch to follow them to an outcome and write reflections",
+      );
+    }
+    return runExitCode(result, options.watch);
+  } finally {
+    writer.close();
+    ledger.value.close();
+  }
+}
+
+/**
+ * Before dispatching anything: can this process run what it will run and
+ * write what it will write? The first problem, as one line.
+ */
+function preflight(
+  needs: { agent?: string; gh: boolean; writes: [string, string][] },
+): string | undefined {
+  const runs: [string, string, string?][] = [
+    ["git", "git"],
+    ["ps", "process checks"],
+    ["kill", "ending agents"],
+  ];
+  if (needs.gh) {
+    runs.push([
+      "gh",
+      "the PR provider program",
+      "install the GitHub CLI, or pass --pr-provider git",
+    ]);
+  }
+  if (needs.agent !== undefined) runs.push([needs.agent, "the agent command"]);
+  const cannot = firstCannotRun(runs);
+  if (cannot) return cannot;
+  for (const [path, what] of needs.writes) {
+    const problem = missingWrite(path, what);
+    if (problem) return problem;
+  }
+  return undefined;
+}

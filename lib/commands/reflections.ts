@@ -1,0 +1,53 @@
+/**
+ * `reflections`: dispatch reflections from the DB, newest first, as a table
+ * or JSON lines. Read-only.
+ *
+ * @module
+ */
+import { EXIT, type Io } from "../cli/io.ts";
+import { PROGRAM, type ReflectionsOptions } from "../cli/parse.ts";
+import { resolvePaths } from "../cli/paths.ts";
+import { formatTable } from "../cli/table.ts";
+import { queryReflections } from "../store/query.ts";
+import { errorMessage } from "../util/result.ts";
+import { oneLine } from "../util/text.ts";
+
+/** List reflections; returns the exit code. */
+export async function runReflections(options: ReflectionsOptions, io: Io): Promise<number> {
+  const { db } = await resolvePaths(options);
+  let rows;
+  try {
+    rows = queryReflections(db, {
+      limit: options.limit,
+      outcome: options.outcome,
+      gapId: options.gap,
+    });
+  } catch (e) {
+    io.err(
+      `${PROGRAM}: error: cannot read reflections from ${db}: ${errorMessage(e).split("\n")[0]}`,
+    );
+    return EXIT.failure;
+  }
+  if (options.json) {
+    for (const r of rows) io.out(JSON.stringify(r));
+    return EXIT.ok;
+  }
+  if (rows.length === 0) {
+    io.out(`no dispatch reflections in ${db}`);
+    return EXIT.ok;
+  }
+  io.out(formatTable(
+    ["id", "created_at", "gap", "outcome", "duration_s", "pr", "priority", "notes"],
+    rows.map((r) => [
+      String(r.id),
+      r.createdAt,
+      r.gapId,
+      r.outcome,
+      r.durationS === null ? "" : String(r.durationS),
+      r.prNumber === null ? "" : `#${r.prNumber}`,
+      r.priority,
+      oneLine(r.notes.split("\n")[0] ?? "", 60),
+    ]),
+  ));
+  return EXIT.ok;
+}

@@ -1,0 +1,73 @@
+/**
+ * `status`: live and recent dispatches from the lease ledger, with whether
+ * each agent and orchestrator is still alive. Read-only.
+ *
+ * @module
+ */
+import { EXIT, type Io } from "../cli/io.ts";
+import { PROGRAM, type StatusOptions } from "../cli/parse.ts";
+import { resolvePaths } from "../cli/paths.ts";
+import { formatTable } from "../cli/table.ts";
+import { processTable } from "../process/table.ts";
+import {
+  agentAlive,
+  openLedgerIfExists,
+  orchestratorAlive,
+  selfIdentity,
+} from "../store/ledger.ts";
+
+/** Show the ledger; returns the exit code. */
+export async function runStatus(options: StatusOptions, io: Io): Promise<number> {
+  const { db } = await resolvePaths(options);
+  const opened = openLedgerIfExists(db);
+  if (!opened.ok) {
+    io.err(`${PROGRAM}: error: ${opened.error}`);
+    return EXIT.failure;
+  }
+  if (!opened.value) {
+    if (options.json) return EXIT.ok;
+    io.out(`no dispatches recorded in ${db}`);
+    return EXIT.ok;
+  }
+  const ledger = opened.value;
+  try {
+    const self = selfIdentity();
+    const table = await processTable({ fresh: true });
+    const now = Date.now();
+    const rows = ledger.list(options.limit).map((l) => ({
+      lease: l.id,
+      gap: l.gapId,
+      state: l.state,
+      outcome: l.outcome,
+      pid: l.pid,
+      pidAlive: agentAlive(l, table),
+      orchestratorPid: l.orchestratorPid,
+      orchestratorAlive: l.state === "ended" ? null : orchestratorAlive(l, self, table),
+      elapsedS: Math.round(((l.state === "ended" ? l.updatedMs : now) - l.startedMs) / 1000),
+      worktree: l.worktree,
+      branch: l.branch,
+      startedAt: new Date(l.startedMs).toISOString(),
+    }));
+    if (options.json) {
+      for (const r of rows) io.out(JSON.stringify(r));
+      return EXIT.ok;
+    }
+    io.out(formatTable(
+      ["lease", "gap", "state", "outcome", "pid", "alive", "elapsed_s", "worktree", "branch"],
+      rows.map((r) => [
+        String(r.lease),
+        r.gap,
+        r.state === "running" && r.orchestratorAlive === false ? "orphaned" : r.state,
+        r.outcome ?? "",
+        r.pid === null ? "" : String(r.pid),
+        r.pid === null ? "" : r.pidAlive ? "yes" : "no",
+        String(r.elapsedS),
+        r.worktree,
+        r.branch,
+      ]),
+    ));
+    return EXIT.ok;
+  } finally {
+    ledger.close();
+  }
+}

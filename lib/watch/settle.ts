@@ -1,0 +1,80 @@
+/**
+ * Recording a terminal outcome, the one way every path does it (the watch
+ * loop, `reap`, and later adoption): apply the worktree rule, write the
+ * reflection, end the lease. Work is never deleted and a reflection is never
+ * lost (the writer spools what the DB refuses; a spooled row carries its
+ * lease, so the run that imports it ends the lease).
+ *
+ * @module
+ */
+import { cleanUpWorktree, type Workspace } from "../dispatch/dispatch.ts";
+import type { Ledger } from "../store/ledger.ts";
+import { buildNotes, gapDomain, type Outcome } from "../store/reflection.ts";
+import type { ReflectionWriter } from "../store/writer.ts";
+
+/** What settling needs. */
+export interface SettleDeps {
+  workspace: Workspace;
+  writer: ReflectionWriter;
+  ledger?: Ledger;
+  err: (line: string) => void;
+}
+
+/** One terminal outcome to record. */
+export interface Settlement {
+  gapId: string;
+  /** The gap's effort as written, `unknown` when missing. */
+  effort: string;
+  leaseId: number | null;
+  worktree: string;
+  branch: string;
+  startCommit: string;
+  outcome: Outcome;
+  /** Why it ended (`exit code 1`, ...); blank for none. */
+  reason: string;
+  /** The agent backend's label. */
+  backend: string;
+  /** The stderr tail, oldest first. */
+  tail: readonly string[];
+  durationS: number;
+  parallelSiblings: number;
+  prNumber?: number;
+}
+
+/**
+ * Record one outcome: worktree rule, reflection, lease end, in that order.
+ *
+ * @returns where the worktree was kept and why (undefined: removed), and the notes written
+ * @example
+ * ```ts ignore
+ * const { kept } = await settleOutcome(deps, settlement);
+ * ```
+ */
+export async function settleOutcome(
+  deps: SettleDeps,
+  s: Settlement,
+): Promise<{ kept?: string; notes: string }> {
+  const kept = await cleanUpWorktree(deps.workspace, s, { shipped: s.outcome === "shipped" });
+  const notes = buildNotes(s.reason, s.backend, s.tail);
+  const receipt = await deps.writer.write({
+    gapId: s.gapId,
+    effort: s.effort || "unknown",
+    domain: gapDomain(s.gapId),
+    outcome: s.outcome,
+    durationS: s.durationS,
+    parallelSiblings: s.parallelSiblings,
+    prNumber: s.prNumber,
+    notes,
+    leaseId: s.leaseId ?? undefined,
+  });
+  if (receipt.stored === "spool") {
+    deps.err(`warning: reflection for ${s.gapId} spooled to ${receipt.path} (${receipt.reason})`);
+  } else if (receipt.stored === "stderr") {
+    deps.err(`warning: reflection for ${s.gapId} printed above, not stored (${receipt.reason})`);
+  }
+  if (s.leaseId !== null && deps.ledger) {
+    const ended = await deps.ledger.end(s.leaseId, s.outcome, notes);
+    if (!ended.ok) deps.err(`warning: ${ended.error}`);
+  }
+  return { kept, notes };
+}

@@ -1,0 +1,97 @@
+/**
+ * What a run reports: one `OUTCOME:` line per terminal outcome as it
+ * happens, the end-of-run summary with the contract's totals line, and the
+ * exit code (CONTRACT §4, §6). Pure rendering over plain data.
+ *
+ * @module
+ */
+import type { Outcome } from "../store/reflection.ts";
+import { oneLine } from "../util/text.ts";
+
+/** One terminal outcome of the run. */
+export interface OutcomeRecord {
+  gapId: string;
+  outcome: Outcome;
+  durationS: number;
+  prNumber?: number;
+  reason: string;
+  /** Set when the worktree was kept: where and why. */
+  kept?: string;
+}
+
+/** What a run did. */
+export interface RunResult {
+  outcomes: OutcomeRecord[];
+  failures: { gapId: string; reason: string }[];
+  /** Dispatches left running (no --watch). */
+  detached: number;
+  /** `SIGINT`/`SIGTERM` when the run was interrupted. */
+  interrupted?: string;
+}
+
+/**
+ * One line per terminal outcome.
+ *
+ * @example
+ * ```ts
+ * import { outcomeLine } from "./summary.ts";
+ *
+ * outcomeLine({ gapId: "A-1", outcome: "shipped", durationS: 42, prNumber: 7, reason: "" });
+ * // "OUTCOME: A-1 shipped duration_s=42 pr=#7"
+ * ```
+ */
+export function outcomeLine(o: OutcomeRecord): string {
+  const pr = o.prNumber === undefined ? "none" : `#${o.prNumber}`;
+  const reason = o.reason ? ` -- ${oneLine(o.reason, 300)}` : "";
+  const kept = o.kept ? ` [worktree kept: ${o.kept}]` : "";
+  return `OUTCOME: ${
+    oneLine(o.gapId)
+  } ${o.outcome} duration_s=${o.durationS} pr=${pr}${reason}${kept}`;
+}
+
+/**
+ * The end-of-run summary: one line per gap, then the totals line of the contract.
+ *
+ * @example
+ * ```ts
+ * import { summaryLines } from "./summary.ts";
+ *
+ * summaryLines({ outcomes: [], failures: [], detached: 0 }).at(-1);
+ * // "shipped=0  ci_failed=0  stalled=0  killed=0  spawn_failures=0"
+ * ```
+ */
+export function summaryLines(result: RunResult): string[] {
+  const lines = ["SUMMARY:"];
+  for (const o of result.outcomes) lines.push(`  ${outcomeLine(o).slice("OUTCOME: ".length)}`);
+  for (const f of result.failures) {
+    lines.push(`  ${oneLine(f.gapId)} spawn_failed -- ${oneLine(f.reason, 300)}`);
+  }
+  const n = (o: Outcome) => result.outcomes.filter((x) => x.outcome === o).length;
+  lines.push(
+    `shipped=${n("shipped")}  ci_failed=${n("ci_failed")}  stalled=${n("stalled")}  ` +
+      `killed=${n("killed")}  spawn_failures=${result.failures.length}`,
+  );
+  const kept = result.outcomes.filter((o) => o.kept);
+  if (kept.length > 0) {
+    lines.push(`worktrees kept (they hold work): ${kept.map((o) => o.kept).join("; ")}`);
+  }
+  return lines;
+}
+
+/**
+ * Exit code of a run (CONTRACT §6): 130 interrupted, 1 a dispatch failed,
+ * 3 a watched outcome other than shipped, else 0.
+ *
+ * @example
+ * ```ts
+ * import { runExitCode } from "./summary.ts";
+ *
+ * runExitCode({ outcomes: [], failures: [], detached: 0 }, true); // 0
+ * ```
+ */
+export function runExitCode(result: RunResult, watch: boolean): number {
+  if (result.interrupted) return 130;
+  if (result.failures.length > 0) return 1;
+  if (watch && result.outcomes.some((o) => o.outcome !== "shipped")) return 3;
+  return 0;
+}
