@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import { resolveAgentTemplate } from "../lib/dispatch/agent.ts";
-import { gitWorkspace } from "../lib/dispatch/dispatch.ts";
+import { gitWorkspace } from "../lib/git/workspace.ts";
 import { DEFAULT_DEADLINES } from "../lib/util/duration.ts";
 import { resolveCommit } from "../lib/git/git.ts";
 import { openLedger } from "../lib/store/ledger.ts";

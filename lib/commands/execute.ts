@@ -12,7 +12,7 @@ import { type DispatchOptions, PROGRAM } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { firstCannotRun, missingWrite } from "../cli/permissions.ts";
 import { listenForInterrupts } from "../cli/interrupt.ts";
-import { gitWorkspace } from "../dispatch/dispatch.ts";
+import { gitWorkspace } from "../git/workspace.ts";
 import { applyFaults, parseFaults } from "../dispatch/faults.ts";
 import { gitTopLevel, resolveCommit } from "../git/git.ts";
 import { realSpawner } from "../process/spawn.ts";

@@ -20,7 +20,7 @@ import { errorMessage } from "../util/result.ts";
 import { type Interrupt, runDispatches, runExitCode, summaryLines } from "../watch/loop.ts";
 import { selfCommand } from "../process/self_command.ts";
 import { firstCannotRun } from "../cli/permissions.ts";
-import { gitWorkspace } from "../dispatch/dispatch.ts";
+import { gitWorkspace } from "../git/workspace.ts";
 import { DEFAULT_DEADLINES } from "../util/duration.ts";
 
 /** The seed's synthetic backlog (`fixtures/synthetic-backlog.yaml`), embedded. */

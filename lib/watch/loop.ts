@@ -18,7 +18,8 @@
 import { agentCommandFor, type AgentTemplate } from "../dispatch/agent.ts";
 import type { Gap } from "../backlog/load.ts";
 import { deadlineFor, type Deadlines } from "../util/duration.ts";
-import { type Dispatch, dispatchGap, type Workspace } from "../dispatch/dispatch.ts";
+import { type Dispatch, dispatchGap } from "../dispatch/dispatch.ts";
+import type { Workspace } from "../git/workspace.ts";
 import type { Ledger } from "../store/ledger.ts";
 import { decideTick } from "./decide.ts";
 import { pickGaps, type PickOrder } from "../backlog/picker.ts";

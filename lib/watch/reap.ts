@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { gitWorkspace } from "../dispatch/dispatch.ts";
+import { gitWorkspace } from "../git/workspace.ts";
 import type { Lease, Ledger } from "../store/ledger.ts";
 import { processTable } from "../process/table.ts";
 import type { TerminateResult } from "../process/signal.ts";

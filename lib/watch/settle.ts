@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { cleanUpWorktree, type Workspace } from "../dispatch/dispatch.ts";
+import { cleanUpWorktree, type Workspace } from "../git/workspace.ts";
 import type { Ledger } from "../store/ledger.ts";
 import { buildNotes, gapDomain, type Outcome } from "../store/reflection.ts";
 import type { ReflectionWriter } from "../store/writer.ts";
