@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { runHelper } from "../process/helper.ts";
 import { errorMessage } from "../util/result.ts";
 
 /** What a git invocation produced. */
@@ -15,32 +16,50 @@ export interface GitOutput {
 }
 
 /**
- * Run `git <args>` in `cwd`. A git that cannot be started is code 127.
+ * Run `git <args>` in `cwd` (in its own process group, see process/helper.ts).
+ * A git that cannot be started is code 127; one ended by `bounds` (a timeout
+ * or an abort) is code 124 with a `fatal:` line saying which.
  *
  * @example
  * ```ts
  * const r = await git(["rev-parse", "HEAD"], "/repo");
  * ```
  */
-export async function git(args: readonly string[], cwd: string): Promise<GitOutput> {
-  try {
-    const out = await new Deno.Command("git", {
-      args: [...args],
-      cwd,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { GIT_TERMINAL_PROMPT: "0" },
-    }).output();
-    const dec = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: dec.decode(out.stdout).trim(),
-      stderr: dec.decode(out.stderr).trim(),
-    };
-  } catch (e) {
-    return { code: 127, stdout: "", stderr: `cannot run git: ${errorMessage(e)}` };
+export async function git(
+  args: readonly string[],
+  cwd: string,
+  bounds: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<GitOutput> {
+  const out = await runHelper("git", args, {
+    cwd,
+    env: { GIT_TERMINAL_PROMPT: "0" },
+    timeoutMs: bounds.timeoutMs,
+    signal: bounds.signal,
+  });
+  if (!out.started) {
+    return { code: 127, stdout: "", stderr: `cannot run git: ${errorMessage(out.error)}` };
   }
+  const dec = new TextDecoder();
+  const stderr = dec.decode(out.stderr).trim();
+  return {
+    code: out.stopped ? 124 : out.code,
+    stdout: dec.decode(out.stdout).trim(),
+    stderr: out.stopped
+      ? `fatal: git ${args[0] ?? ""} ${describeStop(out.stopped, bounds)}`
+      : stderr,
+  };
+}
+
+/** Why a bounded git run was ended, for its error line. */
+function describeStop(
+  stopped: "timeout" | "aborted" | "overflow",
+  bounds: { timeoutMs?: number },
+): string {
+  if (stopped === "timeout") {
+    return `timed out after ${Math.round((bounds.timeoutMs ?? 0) / 1000)}s`;
+  }
+  if (stopped === "aborted") return "was interrupted";
+  return "printed too much";
 }
 
 /**

@@ -9,6 +9,7 @@
 import { join, relative, resolve } from "node:path";
 import { WORKTREES_DIR } from "../dispatch/slug.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
+import { runHelper } from "../process/helper.ts";
 import { commitsBeyond, git, gitReason } from "./git.ts";
 
 /** Where the claim script lives inside a worktree (as the seed). */
@@ -69,23 +70,20 @@ export function gitWorkspace(repoRoot: string): Workspace {
       } catch {
         return ok(false);
       }
-      try {
-        const out = await new Deno.Command("bash", {
-          args: [CLAIM_SCRIPT, gapId],
-          cwd: worktree,
-          stdin: "null",
-          stdout: "null",
-          stderr: "piped",
-          signal: AbortSignal.timeout(CLAIM_TIMEOUT_MS),
-        }).output();
-        if (out.code !== 0) {
-          const why = new TextDecoder().decode(out.stderr).trim().split("\n").pop() ?? "";
-          return fail(`claim script exited ${out.code}${why ? `: ${why}` : ""}`);
-        }
-        return ok(true);
-      } catch (e) {
-        return fail(`cannot run the claim script: ${errorMessage(e)}`);
+      const out = await runHelper("bash", [CLAIM_SCRIPT, gapId], {
+        cwd: worktree,
+        timeoutMs: CLAIM_TIMEOUT_MS,
+        endGroupOnExit: true,
+      });
+      if (!out.started) return fail(`cannot run the claim script: ${errorMessage(out.error)}`);
+      if (out.stopped === "timeout") {
+        return fail(`claim script timed out after ${CLAIM_TIMEOUT_MS / 1000}s`);
       }
+      if (out.code !== 0) {
+        const why = new TextDecoder().decode(out.stderr).trim().split("\n").pop() ?? "";
+        return fail(`claim script exited ${out.code}${why ? `: ${why}` : ""}`);
+      }
+      return ok(true);
     },
   };
 }

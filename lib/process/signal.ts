@@ -11,6 +11,7 @@
 import { errorMessage } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
 import { oneLine } from "../util/text.ts";
+import { runHelper } from "./helper.ts";
 import { groupAlive, processTable } from "./table.ts";
 
 /**
@@ -42,6 +43,9 @@ const POLL_MS = 25;
  * ignored; only a process stuck in the kernel (D state) takes longer.
  */
 const KILL_WAIT_MS = 5_000;
+
+/** `kill` returns at once; one that does not within this is treated as failed. */
+const KILL_HELPER_TIMEOUT_MS = 5_000;
 
 /**
  * SIGTERM the process group, wait up to `graceMs` for it to empty, then SIGKILL it
@@ -109,24 +113,25 @@ async function signalGroup(
       };
     }
   }
-  try {
-    const out = await new Deno.Command("kill", {
-      args: ["-s", signal.replace(/^SIG/, ""), "--", `-${pgid}`],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-      env: { LC_ALL: "C" },
-    }).output();
-    if (out.success) return "sent";
-    const why = new TextDecoder().decode(out.stderr).trim();
-    if (/no such process/i.test(why)) return "gone";
-    return { denied: `cannot send ${signal} to process group ${pgid}: ${oneLine(why)}` };
-  } catch (e) {
+  const out = await runHelper("kill", ["-s", signal.replace(/^SIG/, ""), "--", `-${pgid}`], {
+    env: { LC_ALL: "C" },
+    timeoutMs: KILL_HELPER_TIMEOUT_MS,
+  });
+  if (!out.started) {
     return {
-      denied: `cannot send ${signal} to process group ${pgid}: ${oneLine(errorMessage(e))} ` +
+      denied:
+        `cannot send ${signal} to process group ${pgid}: ${oneLine(errorMessage(out.error))} ` +
         "(grant --allow-run=kill)",
     };
   }
+  if (out.code === 0 && !out.stopped) return "sent";
+  const why = new TextDecoder().decode(out.stderr).trim();
+  if (/no such process/i.test(why)) return "gone";
+  return {
+    denied: `cannot send ${signal} to process group ${pgid}: ${
+      oneLine(why || (out.stopped ? `kill ${out.stopped}` : `kill exited ${out.code}`))
+    }`,
+  };
 }
 
 /** A group we may signal: a real id, and not the one the orchestrator itself runs in. */

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { runHelper } from "./helper.ts";
 
 /**
  * True while any non-zombie process belongs to process group `pgid`
@@ -99,6 +100,9 @@ export function processTable(options: { fresh?: boolean } = {}): Promise<Process
   return table;
 }
 
+/** A `ps` listing that takes longer than this is not trusted: every answer is "alive". */
+const PS_TIMEOUT_MS = 10_000;
+
 interface PsRow {
   pgid: number;
   zombie: boolean;
@@ -107,20 +111,12 @@ interface PsRow {
 }
 
 async function readTable(): Promise<ProcessTable> {
-  let text: string;
-  try {
-    const out = await new Deno.Command("ps", {
-      args: ["-A", "-o", "pid=,pgid=,stat=,etime="],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-      env: { LC_ALL: "C" },
-    }).output();
-    if (!out.success) return UNKNOWN_TABLE;
-    text = new TextDecoder().decode(out.stdout);
-  } catch {
-    return UNKNOWN_TABLE;
-  }
+  const out = await runHelper("ps", ["-A", "-o", "pid=,pgid=,stat=,etime="], {
+    env: { LC_ALL: "C" },
+    timeoutMs: PS_TIMEOUT_MS,
+  });
+  if (!out.started || out.code !== 0 || out.stopped) return UNKNOWN_TABLE;
+  const text = new TextDecoder().decode(out.stdout);
   const now = Math.floor(Date.now() / 1000);
   const rows = new Map<number, PsRow>();
   const groups = new Set<number>();

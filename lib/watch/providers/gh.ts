@@ -19,6 +19,7 @@
 import { errorMessage, fail, ok, type Result } from "../../util/result.ts";
 import type { PrProvider, PrState, WatchedBranch } from "./types.ts";
 import { oneLine as foldLine } from "../../util/text.ts";
+import { runHelper } from "../../process/helper.ts";
 
 /** PRs created this long before a dispatch started still count as its own (clocks differ). */
 export const DEFAULT_SKEW_MS = 5 * 60_000;
@@ -28,9 +29,6 @@ export const DEFAULT_GH_TIMEOUT_MS = 120_000;
 
 /** More output than this is not a PR list: stop reading, kill gh, fail the tick. */
 export const MAX_GH_OUTPUT_BYTES = 16 * 1024 * 1024;
-
-/** Stderr kept for the error line; the rest is drained and dropped. */
-const MAX_STDERR_BYTES = 64 * 1024;
 
 /** PRs asked per branch: enough to see past a few old attempts. */
 const PRS_PER_BRANCH = 5;
@@ -238,8 +236,9 @@ function uniqueBranches(branches: readonly WatchedBranch[]): string[] {
 }
 
 /**
- * Run `gh` without a shell, reading at most `maxOutputBytes` of stdout, killed
- * after `timeoutMs`. Success is its stdout; anything else is one line.
+ * Run `gh` without a shell (in its own process group, see process/helper.ts),
+ * reading at most `maxOutputBytes` of stdout, ended after `timeoutMs`.
+ * Success is its stdout; anything else is one line.
  */
 async function runGh(
   gh: string,
@@ -251,90 +250,28 @@ async function runGh(
     maxOutputBytes: number;
   },
 ): Promise<Result<string>> {
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command(gh, {
-      args,
-      cwd: options.cwd,
-      env: { GH_PROMPT_DISABLED: "1", NO_COLOR: "1", ...options.env },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-  } catch (e) {
+  const out = await runHelper(gh, args, {
+    cwd: options.cwd,
+    env: { GH_PROMPT_DISABLED: "1", NO_COLOR: "1", ...options.env },
+    timeoutMs: options.timeoutMs,
+    maxOutputBytes: options.maxOutputBytes,
+  });
+  if (!out.started) {
+    const e = out.error;
     const hint = e instanceof Deno.errors.NotFound ? " (is the GitHub CLI installed?)" : "";
     return fail(`gh: cannot run ${JSON.stringify(gh)}: ${oneLine(errorMessage(e))}${hint}`);
   }
-  let killedFor: string | undefined;
-  const kill = (why: string) => {
-    if (killedFor !== undefined) return;
-    killedFor = why;
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-  };
-  const timer = setTimeout(
-    () => kill(`timed out after ${Math.round(options.timeoutMs / 1000)}s`),
-    options.timeoutMs,
-  );
-  try {
-    const [stdout, stderr, status] = await Promise.all([
-      readCapped(
-        child.stdout,
-        options.maxOutputBytes,
-        () => kill(`output exceeds ${options.maxOutputBytes} bytes`),
-      ),
-      readCapped(child.stderr, MAX_STDERR_BYTES),
-      child.status,
-    ]);
-    if (killedFor !== undefined) return fail(`gh: ${killedFor}`);
-    const dec = new TextDecoder();
-    if (status.code !== 0) {
-      const line = firstLine(dec.decode(stderr.bytes)).replace(/^gh:\s*/, "");
-      return fail(`gh: exited ${status.code}${line === "" ? "" : `: ${line}`}`);
-    }
-    return ok(dec.decode(stdout.bytes));
-  } catch (e) {
-    kill("failed");
-    return fail(`gh: ${oneLine(errorMessage(e))}`);
-  } finally {
-    clearTimeout(timer);
+  if (out.stopped === "timeout") {
+    return fail(`gh: timed out after ${Math.round(options.timeoutMs / 1000)}s`);
   }
-}
-
-/**
- * Read a stream to its end keeping at most `cap` bytes; past the cap, call
- * `onOverflow` once and keep draining (so the child never blocks on a full pipe).
- */
-async function readCapped(
-  stream: ReadableStream<Uint8Array>,
-  cap: number,
-  onOverflow?: () => void,
-): Promise<{ bytes: Uint8Array; overflow: boolean }> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  let overflow = false;
-  for await (const chunk of stream) {
-    if (overflow) continue;
-    if (size + chunk.length > cap) {
-      chunks.push(chunk.subarray(0, cap - size));
-      size = cap;
-      overflow = true;
-      onOverflow?.();
-      continue;
-    }
-    chunks.push(chunk);
-    size += chunk.length;
+  if (out.stopped === "overflow") return fail(`gh: output exceeds ${options.maxOutputBytes} bytes`);
+  if (out.stopped === "aborted") return fail("gh: interrupted");
+  const dec = new TextDecoder();
+  if (out.code !== 0) {
+    const line = firstLine(dec.decode(out.stderr)).replace(/^gh:\s*/, "");
+    return fail(`gh: exited ${out.code}${line === "" ? "" : `: ${line}`}`);
   }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.length;
-  }
-  return { bytes, overflow };
+  return ok(dec.decode(out.stdout));
 }
 
 /** The first non-blank line, trimmed and bounded. */
