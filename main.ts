@@ -2,8 +2,11 @@
  * chump-orchestrator's command line: flags -> command -> exit code. Any
  * error becomes one line on stderr; nothing here a test would want.
  *
- * The demo agent (`demo-agent`, what the self-test dispatches) loads only its
- * own module, so each agent starts fast and without the YAML parser.
+ * Under `deno task` this process has no write access: a command that writes
+ * starts main.ts once more with exactly its write paths (lib/cli/launch.ts);
+ * the rest runs here. The demo agent (`demo-agent`, what the self-test
+ * dispatches) loads only its own module, so each agent starts fast and
+ * without the YAML parser.
  *
  * @module
  */
@@ -22,12 +25,14 @@ if (import.meta.main) {
       // was, so relative paths (and messages about them) mean what they typed.
       const initCwd = envVar("INIT_CWD");
       if (initCwd) Deno.chdir(initCwd);
+      const { launch } = await import("./lib/cli/launch.ts");
       const { runCli } = await import("./lib/commands/run.ts");
-      code = await runCli(Deno.args, {
-        out: (line) => console.log(line),
-        err: (line) => console.error(line),
+      const io = {
+        out: (line: string) => console.log(line),
+        err: (line: string) => console.error(line),
         env: envVar,
-      });
+      };
+      code = await launch(Deno.args, (argv) => runCli(argv, io), io.err);
     }
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);

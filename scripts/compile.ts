@@ -1,7 +1,7 @@
 /**
  * `deno task compile`: build the standalone `chump-orchestrator` binary with
  * `deno compile`, embedding the program, the self-test backlog and the same
- * permissions the tasks grant (lib/permissions.ts).
+ * permissions the tasks grant (lib/cli/permissions.ts).
  *
  * ```
  * deno task compile                 # this machine's target -> dist/chump-orchestrator
@@ -24,6 +24,8 @@ import { fileURLToPath } from "node:url";
 import { BINARY_NAME, compiledPermissionFlags, extraRunFrom } from "../lib/cli/permissions.ts";
 import { VERSION } from "../lib/cli/parse.ts";
 import { envVar } from "../lib/util/env.ts";
+import { runnableDeno } from "../lib/cli/launch.ts";
+import { errorMessage } from "../lib/util/result.ts";
 
 /** Every target `deno compile --target` supports. */
 export const TARGETS = [
@@ -60,7 +62,12 @@ export function compileFailure(plain: string, target: string, denort?: string): 
   return error ?? plain.trim().split("\n")[0] ?? "deno compile failed";
 }
 
-async function build(target: string, output: string, denort?: string): Promise<string | undefined> {
+async function build(
+  deno: string,
+  target: string,
+  output: string,
+  denort?: string,
+): Promise<string | undefined> {
   const args = [
     "compile",
     "--quiet",
@@ -71,7 +78,7 @@ async function build(target: string, output: string, denort?: string): Promise<s
     ...compiledPermissionFlags(extraRunFrom(envVar("CHUMP_ALLOW_RUN"))),
     join(ROOT, "main.ts"),
   ];
-  const out = await new Deno.Command(Deno.execPath(), {
+  const out = await new Deno.Command(deno, {
     args,
     env: { NO_COLOR: "1" },
     stdin: "null",
@@ -80,7 +87,7 @@ async function build(target: string, output: string, denort?: string): Promise<s
   }).output();
   if (!out.success) return compileFailure(new TextDecoder().decode(out.stderr), target, denort);
   if (target !== Deno.build.target) return undefined;
-  return await verify(output, denort);
+  return await verify(deno, output, denort);
 }
 
 /**
@@ -88,8 +95,12 @@ async function build(target: string, output: string, denort?: string): Promise<s
  * chump-orchestrator. Deno refuses to write a file that `--allow-run` names,
  * so a child Deno that may run only that file does the run.
  */
-async function verify(output: string, denort?: string): Promise<string | undefined> {
-  const out = await new Deno.Command(Deno.execPath(), {
+async function verify(
+  deno: string,
+  output: string,
+  denort?: string,
+): Promise<string | undefined> {
+  const out = await new Deno.Command(deno, {
     args: [
       "run",
       "--quiet",
@@ -167,14 +178,30 @@ if (import.meta.main) {
     );
     Deno.exit(2);
   }
+  // `deno task` may not be able to start its own execPath (a symlinked or off-PATH Deno).
+  const deno = runnableDeno();
+  if (!deno.ok) {
+    console.error(`compile: cannot run deno compile: ${deno.error}`);
+    Deno.exit(1);
+  }
   const dir = parsed.values.out ?? join(ROOT, "dist");
-  await Deno.mkdir(dir, { recursive: true });
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (e) {
+    console.error(
+      `compile: cannot create ${dir}: ${errorMessage(e).split("\n")[0]}` +
+        (e instanceof Deno.errors.NotCapable
+          ? " (the compile task may write only dist/; pass an --out under it)"
+          : ""),
+    );
+    Deno.exit(1);
+  }
   let failed = 0;
   for (const target of targets) {
     const output = outputFor(dir, target, targets.length > 1 || target !== Deno.build.target);
     const near = relative(Deno.cwd(), output);
     const shown = near === "" || near.startsWith("..") ? output : near;
-    const problem = await build(target, output, denort);
+    const problem = await build(deno.value, target, output, denort);
     if (problem) {
       console.error(`compile: cannot build ${shown}: ${problem}`);
       failed++;

@@ -202,3 +202,7 @@ Deno.test("titles with newlines and control characters print on one line", async
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("demo-agent is main.ts's alone: the command parser does not know it", () => {
+  equal(parseError(["demo-agent"]), "unexpected argument 'demo-agent' (see --help)");
+});

@@ -8,21 +8,15 @@
  */
 import { deepEqual, equal, match } from "node:assert/strict";
 import { join } from "node:path";
-import { type Ran, ROOT, runProcess } from "./_helpers.ts";
+import { type Ran, ROOT, runProcess, taskArgs } from "./_helpers.ts";
 import { compileFailure, outputFor, TARGETS } from "../scripts/compile.ts";
 
-function compile(args: string[], env: Record<string, string> = {}): Promise<Ran> {
-  return runProcess(Deno.execPath(), [
-    "run",
-    "--quiet",
-    "--no-prompt",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env=DENORT_BIN,CHUMP_ALLOW_RUN,INIT_CWD",
-    "--allow-run=deno",
-    join(ROOT, "scripts", "compile.ts"),
-    ...args,
-  ], { cwd: ROOT, env });
+/** `deno task compile` (its exact flags), allowed to write `out` instead of dist/. */
+function compile(args: string[], env: Record<string, string> = {}, out?: string): Promise<Ran> {
+  const flags = taskArgs("compile").map((w) =>
+    w.startsWith("--allow-write=") && out ? `--allow-write=${out}` : w
+  );
+  return runProcess(Deno.execPath(), [...flags, ...args], { cwd: ROOT, env });
 }
 
 function run(binary: string, args: string[], env: Record<string, string> = {}): Promise<Ran> {
@@ -37,7 +31,7 @@ async function listDir(dir: string): Promise<string[]> {
 
 // One real build for this machine, with whatever DENORT_BIN / network this machine has.
 const outDir = await Deno.makeTempDir({ prefix: "chump-compile-" });
-const attempt = await compile(["--out", "/nonexistent-out"]);
+const attempt = await compile(["--out", outDir], {}, outDir);
 const binary = join(outDir, "chump-orchestrator");
 const built = attempt.code === 0;
 const leftBehind = await listDir(outDir);
@@ -91,7 +85,7 @@ Deno.test({
 
 Deno.test("DENORT_BIN naming a missing file fails in one line", async () => {
   await using dir = await tempDir();
-  const ran = await compile(["--out", dir.path], { DENORT_BIN: "/nonexistent/denort" });
+  const ran = await compile(["--out", dir.path], { DENORT_BIN: "/nonexistent/denort" }, dir.path);
   equal(ran.code, 1);
   equal(
     ran.stderr,
@@ -103,7 +97,7 @@ Deno.test("DENORT_BIN naming a missing file fails in one line", async () => {
 
 Deno.test("DENORT_BIN naming something that is not denort (the full deno) leaves no broken binary", async () => {
   await using dir = await tempDir();
-  const ran = await compile(["--out", dir.path], { DENORT_BIN: Deno.execPath() });
+  const ran = await compile(["--out", dir.path], { DENORT_BIN: Deno.execPath() }, dir.path);
   equal(ran.code, 1);
   const lines = ran.stderr.trimEnd().split("\n");
   equal(lines.length, 1, ran.stderr);
@@ -116,15 +110,10 @@ Deno.test("DENORT_BIN naming something that is not denort (the full deno) leaves
 });
 
 Deno.test("bad compile arguments are one line and exit 2", async () => {
-  const unknown = await compile([
-    "--target",
-    "riscv64-unknown-linux-gnu",
-    "--out",
-    "/nonexistent-out",
-  ]);
+  const unknown = await compile(["--target", "riscv64-unknown-linux-gnu"]);
   equal(unknown.code, 2);
   match(unknown.stderr, /^compile: unknown target 'riscv64-unknown-linux-gnu' \(one of: /);
-  const both = await compile(["--all", "--out", "/nonexistent-out"], { DENORT_BIN: "/x/denort" });
+  const both = await compile(["--all"], { DENORT_BIN: "/x/denort" });
   equal(both.code, 2);
   equal(
     both.stderr,
@@ -133,6 +122,15 @@ Deno.test("bad compile arguments are one line and exit 2", async () => {
   const flag = await compile(["--fast"]);
   equal(flag.code, 2);
   match(flag.stderr, /^compile: .*--fast/);
+});
+
+Deno.test("an --out the compile task may not write is one line, not a stack trace", async () => {
+  await using dir = await tempDir();
+  const out = join(dir.path, "elsewhere");
+  const ran = await compile(["--out", out]);
+  equal(ran.code, 1);
+  match(ran.stderr, new RegExp(`^compile: cannot create ${out}: .*pass an --out under it\\)\n$`));
+  deepEqual(await listDir(dir.path), []);
 });
 
 Deno.test("one binary per target: plain name for this machine, target-suffixed for the rest", () => {

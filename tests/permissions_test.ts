@@ -1,6 +1,6 @@
 /**
- * Least privilege: the tasks grant narrow permissions, the launcher derives
- * them per run, the self-test passes under exactly them, and a run missing
+ * Least privilege: the tasks grant narrow permissions and no write, main.ts
+ * relaunches a command that writes with exactly its paths, the self-test passes under exactly them, and a run missing
  * one fails in one line that says how to grant it.
  *
  * @module
@@ -15,6 +15,8 @@ import {
   compiledPermissionFlags,
   extraRunFrom,
   permissionFlags,
+  RELAUNCHED_ENV,
+  taskPermissionFlags,
   writePaths,
 } from "../lib/cli/permissions.ts";
 
@@ -40,14 +42,12 @@ Deno.test("no task that runs the tool grants everything or the network", () => {
     for (const broad of [/(^|\s)-A(\s|$)/, /--allow-all/, /--allow-net/, /--allow-ffi/]) {
       equal(broad.test(text), false, `task ${name} has ${broad}: ${text}`);
     }
-    // Every tool task goes through the launcher, which derives the run's permissions.
-    assert(
-      name === "dispatch" ? text.endsWith("launcher.ts") : text.includes("deno task dispatch"),
-    );
+    // Every tool task runs main.ts, which relaunches a command that writes with its paths.
+    assert(name === "dispatch" ? text.endsWith(" main.ts") : text.includes("deno task dispatch"));
   }
-  match(all.dispatch, /--allow-run=deno,git /);
-  match(all.dispatch, /--allow-env=INIT_CWD,TMPDIR,CHUMP_ALLOW_RUN /);
-  equal(/--allow-write/.test(all.dispatch), false, "the launcher itself writes nothing");
+  match(all.dispatch, /--allow-run=git,ps,deno,\/proc\/self\/exe /);
+  match(all.dispatch, /--allow-env=PATH,INIT_CWD,TMPDIR,/);
+  equal(/--allow-write/.test(all.dispatch), false, "the task process itself writes nothing");
 });
 
 Deno.test("a dry run, status and reflections may write nothing", () => {
@@ -210,7 +210,7 @@ Deno.test({
   );
 });
 
-Deno.test("main.ts run without write permission fails in one line saying how to grant it", async () => {
+Deno.test("a relaunched main.ts that still may not write fails in one line saying how to grant it", async () => {
   await using s = await scratchRepo(backlogOf([["P-1"]]));
   const out = await runProcess(Deno.execPath(), [
     "run",
@@ -226,7 +226,7 @@ Deno.test("main.ts run without write permission fails in one line saying how to 
     "--no-dry-run",
     "--agent-cmd",
     demoAgentCmd(),
-  ], { cwd: ROOT });
+  ], { cwd: ROOT, env: { [RELAUNCHED_ENV]: "1" } }); // never relaunches twice
   equal(out.code, 2);
   equal(
     out.stderr,
@@ -236,4 +236,36 @@ Deno.test("main.ts run without write permission fails in one line saying how to 
       } ` +
       `(deno run)\n`,
   );
+});
+
+Deno.test("under the task's permissions a real dispatch relaunches with its write paths and runs", async () => {
+  await using s = await scratchRepo(backlogOf([["P-1"]]));
+  const ran = await orchestrate(s, []);
+  equal(ran.code, 0, ran.stderr);
+  match(ran.stdout, /^DISPATCHED: P-1 /m);
+  match(ran.stdout, /shipped=1 /);
+});
+
+Deno.test("read-only commands run in the task's process: no second Deno, no write", async () => {
+  await using s = await scratchRepo(backlogOf([["P-1"]]));
+  // The task's flags without /proc/self/exe, and no deno on PATH: a relaunch would fail.
+  const flags = taskPermissionFlags().map((f) =>
+    f.startsWith("--allow-run=") ? "--allow-run=git,ps,deno" : f
+  );
+  const main = (args: string[]) =>
+    runProcess(Deno.execPath(), ["run", "--quiet", ...flags, join(ROOT, "main.ts"), ...args], {
+      cwd: ROOT,
+      env: { PATH: "/usr/bin:/bin", NO_COLOR: "1" },
+    });
+  const dry = await main(["--repo-root", s.repo]);
+  equal(dry.code, 0, dry.stderr);
+  match(dry.stdout, /^WOULD DISPATCH: P-1 /m);
+  for (const args of [["status"], ["reflections"], ["--help"], ["--version"]]) {
+    const ran = await main([...args, ...(args[0].startsWith("-") ? [] : ["--repo-root", s.repo])]);
+    equal(ran.code, 0, `${args}: ${ran.stderr}`);
+  }
+  const reap = await main(["reap", "--repo-root", s.repo]);
+  equal(reap.code, 2, "reap writes: it must relaunch, which is impossible here");
+  equal(await exists(join(s.repo, ".claude")), false);
+  equal(await exists(join(s.repo, "sessions")), false);
 });

@@ -1,6 +1,8 @@
 /**
  * Command line -> a typed command (pure: no I/O). Every bad flag or value
- * becomes one line that names it; main.ts adds the exit code (2).
+ * becomes one line that names it; `runCli` (lib/commands/run.ts) prints it
+ * and exits 2. `demo-agent` is not parsed here: main.ts starts it before
+ * anything else loads.
  *
  * @module
  */
@@ -78,8 +80,7 @@ export type Command =
   | { kind: "self-test"; options: DispatchOptions }
   | { kind: "reflections"; options: ReflectionsOptions }
   | { kind: "status"; options: StatusOptions }
-  | { kind: "reap"; options: ReapOptions }
-  | { kind: "demo-agent"; args: string[] };
+  | { kind: "reap"; options: ReapOptions };
 
 /** The program's name in messages. */
 export const PROGRAM = "chump-orchestrator";
@@ -205,8 +206,6 @@ type Values = Record<string, string | boolean | undefined>;
 export function parseCli(argv: readonly string[]): Result<Command> {
   const [first, ...rest] = argv;
   switch (first) {
-    case "demo-agent":
-      return ok({ kind: "demo-agent", args: rest });
     case "reflections":
       return parseSub(rest, REFLECTIONS_SPEC, "reflections", toReflections);
     case "status":

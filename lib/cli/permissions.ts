@@ -22,6 +22,12 @@ import { DEMO_AGENT_ENV } from "../process/self_command.ts";
 /** Programs the orchestrator may start, before any `CHUMP_ALLOW_RUN` additions. */
 export const ALLOWED_RUN = ["git", "gh", "bash", "ps", "kill", "claude", "chump", "deno"];
 
+/**
+ * Marks the second Deno of a relaunch (lib/cli/launch.ts), so it never
+ * relaunches again even when a write path could not be granted.
+ */
+export const RELAUNCHED_ENV = "CHUMP_RELAUNCHED";
+
 /** Environment variables the orchestrator reads. */
 export const ALLOWED_ENV = [
   "PATH",
@@ -32,7 +38,38 @@ export const ALLOWED_ENV = [
   "CHUMP_DISPATCH_DEPTH",
   "CHUMP_FAULT_INJECT",
   "CHUMP_ALLOW_RUN",
+  RELAUNCHED_ENV,
 ];
+
+/**
+ * Programs the task process itself may run: `git` (the repo root), `ps`
+ * (liveness in `status` and the dry run's lease check) and this Deno, by
+ * name and as `/proc/self/exe` (Linux), to start a command that writes again
+ * with its write paths (lib/cli/launch.ts).
+ */
+export const TASK_RUN = ["git", "ps", "deno", "/proc/self/exe"];
+
+/**
+ * The permission flags of the `dispatch` task in deno.json (which must say
+ * exactly this): read, the variables the tool reads, the host name,
+ * {@linkcode TASK_RUN}, and no write at all.
+ *
+ * @example
+ * ```ts
+ * import { taskPermissionFlags } from "./permissions.ts";
+ *
+ * taskPermissionFlags().includes("--allow-read"); // true
+ * ```
+ */
+export function taskPermissionFlags(): string[] {
+  return [
+    "--no-prompt",
+    "--allow-read",
+    `--allow-env=${ALLOWED_ENV.join(",")}`,
+    "--allow-sys=hostname",
+    `--allow-run=${TASK_RUN.join(",")}`,
+  ];
+}
 
 /** Where one run writes, resolved. */
 export interface RunPaths {

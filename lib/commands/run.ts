@@ -8,7 +8,6 @@ import { EXIT, type Io } from "../cli/io.ts";
 import { type Command, parseCli, PROGRAM, VERSION } from "../cli/parse.ts";
 import { dropWritesIfReadOnly } from "../cli/permissions.ts";
 import { listenForInterrupts } from "../cli/interrupt.ts";
-import { runDemoAgent } from "./demo_agent.ts";
 import { runDryRun } from "./dry_run.ts";
 import { runExecute } from "./execute.ts";
 import { runReap } from "./reap.ts";
@@ -53,8 +52,6 @@ async function runCommand(command: Command, io: Io): Promise<number> {
       using interrupt = listenForInterrupts(io.err);
       return await runSelfTest(io, { maxParallel: command.options.maxParallel, interrupt });
     }
-    case "demo-agent":
-      return await runDemoAgent(command.args);
     case "reflections":
       return await runReflections(command.options, io);
     case "status":

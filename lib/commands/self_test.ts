@@ -65,8 +65,6 @@ export interface SelfTestIo {
 export interface SelfTestOptions {
   /** Agents at once (default 2, as the CLI). */
   maxParallel?: number;
-  /** Keep the scratch directory (for debugging). */
-  keep?: boolean;
   interrupt?: Interrupt;
 }
 
@@ -111,7 +109,7 @@ export async function runSelfTest(io: SelfTestIo, options: SelfTestOptions = {})
     io.err(`self-test FAILED: ${errorMessage(e).split("\n")[0]}`);
     return 1;
   } finally {
-    if (!options.keep) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
 
