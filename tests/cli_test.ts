@@ -1,5 +1,6 @@
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { parseCli } from "../lib/cli/parse.ts";
+import { deadlineFor, DEFAULT_DEADLINES } from "../lib/util/duration.ts";
 import { FIXTURE, runMain } from "./_helpers.ts";
 
 function parseError(argv: string[]): string {
@@ -205,4 +206,21 @@ Deno.test("titles with newlines and control characters print on one line", async
 
 Deno.test("demo-agent is main.ts's alone: the command parser does not know it", () => {
   equal(parseError(["demo-agent"]), "unexpected argument 'demo-agent' (see --help)");
+});
+
+Deno.test("deadlines: only the five efforts, never an Object.prototype member", () => {
+  for (const key of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+    equal(
+      parseError(["--deadline", `${key}=1s`]),
+      `--deadline: expected effort=duration (efforts xs, s, m, l, xl), got '${key}=1s'`,
+    );
+    equal(deadlineFor(key, DEFAULT_DEADLINES), DEFAULT_DEADLINES.m, key);
+  }
+  equal(deadlineFor("XL", DEFAULT_DEADLINES), DEFAULT_DEADLINES.xl);
+});
+
+Deno.test("flags named like Object.prototype members are unknown flags", () => {
+  equal(parseError(["--constructor", "-1"]), "unknown flag --constructor (see --help)");
+  equal(parseError(["--__proto__"]), "unknown flag --__proto__ (see --help)");
+  equal(parseError(["status", "--toString"]), "unknown flag --toString (see --help)");
 });

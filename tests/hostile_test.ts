@@ -130,3 +130,33 @@ Deno.test("an alias bomb (billion laughs) loads without expanding anything", asy
   equal(ok.code, 0, ok.stderr);
   match(ok.stdout, /WOULD DISPATCH: LOL-1 /);
 });
+
+Deno.test("priorities and efforts named like Object.prototype members: warnings, no crash", async () => {
+  await using dir = await scratch();
+  const file = join(dir.path, "proto.yaml");
+  await Deno.writeTextFile(
+    file,
+    "gaps:\n" +
+      "  - {id: PROTO-1, priority: constructor, effort: s, status: open}\n" +
+      "  - {id: PROTO-2, priority: __proto__, effort: s, status: open}\n" +
+      "  - {id: PROTO-3, priority: P1, effort: constructor, status: open}\n" +
+      "  - {id: PROTO-4, priority: P1, effort: __proto__, status: open, __proto__: {x: 1}}\n",
+  );
+  const ran = await runMain(["--backlog", file, "--repo-root", "/repo", "--max-parallel", "9"]);
+  equal(ran.code, 0, ran.stderr);
+  deepEqual(linesStarting(ran.stdout, "WOULD DISPATCH:").map((l) => l.split(" ")[2]), [
+    "PROTO-3",
+    "PROTO-4",
+  ]);
+  equal(
+    ran.stderr,
+    `warning: ${file}:2: gap PROTO-1: unknown priority 'constructor' (P0, P1, P2, ...); it is ` +
+      `never picked\n` +
+      `warning: ${file}:3: gap PROTO-2: unknown priority '__proto__' (P0, P1, P2, ...); it is ` +
+      `never picked\n` +
+      `warning: ${file}:4: gap PROTO-3: unknown effort 'constructor' (xs, s, m, l, xl); its ` +
+      `deadline is effort m's\n` +
+      `warning: ${file}:5: gap PROTO-4: unknown effort '__proto__' (xs, s, m, l, xl); its ` +
+      `deadline is effort m's\n`,
+  );
+});

@@ -1,4 +1,4 @@
-import { deepEqual as assertEquals } from "node:assert/strict";
+import { deepEqual, deepEqual as assertEquals, equal } from "node:assert/strict";
 import { loadBacklog } from "../lib/backlog/load.ts";
 import { pickableGaps, pickGaps, skipReason } from "../lib/backlog/picker.ts";
 import { FIXTURE, gap } from "./_helpers.ts";
@@ -132,4 +132,18 @@ Deno.test("the real fixture in file order", async () => {
   assertEquals([...picked].sort(), [...FIXTURE_PICKS].sort());
   // File order keeps the P2 COMP-007 (line 4172) before the P1 FRONTIER-005 (line 4241).
   assertEquals(picked.indexOf("COMP-007") < picked.indexOf("FRONTIER-005"), true);
+});
+
+Deno.test("priorities and efforts named like Object.prototype members are plain unknown values", () => {
+  const gaps = [
+    gap("C-1", { priority: "constructor" }),
+    gap("C-2", { priority: "__proto__" }),
+    gap("C-3", { priority: "toString" }),
+    gap("C-4", { priority: "hasOwnProperty", effort: "constructor" }),
+    gap("C-5", { effort: "__proto__" }),
+  ];
+  deepEqual(pickGaps(gaps, { limit: 10 }).map((g) => g.id), ["C-5"]);
+  deepEqual(pickGaps(gaps, { limit: 10, order: "file" }).map((g) => g.id), ["C-5"]);
+  equal(skipReason(gaps[0], new Set()), "priority constructor");
+  equal(skipReason(gaps[1], new Set()), "priority __proto__");
 });

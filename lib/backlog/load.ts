@@ -14,6 +14,8 @@
 import { join } from "node:path";
 import { parseYaml } from "./yaml.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
+import { EFFORTS, isEffort } from "../util/duration.ts";
+import { oneLine } from "../util/text.ts";
 
 /** One work item of the backlog. */
 export interface Gap {
@@ -136,7 +138,7 @@ export function parseBacklogText(
     list = doc;
     listLine = 1;
   } else if (isMapping(doc)) {
-    if ("gaps" in doc) {
+    if (Object.hasOwn(doc, "gaps")) {
       const g = doc.gaps;
       listLine = lineOf(doc);
       if (!Array.isArray(g)) {
@@ -146,7 +148,7 @@ export function parseBacklogText(
         );
       }
       list = g;
-    } else if ("id" in doc) {
+    } else if (Object.hasOwn(doc, "id")) {
       list = [doc];
     } else {
       return fail(`${file}: no top-level 'gaps:' list`);
@@ -168,13 +170,17 @@ export function parseBacklogText(
     const gap = toGap(item, file, lineOf(item) ?? listLine ?? 1);
     if (!gap.ok) return gap;
     gaps.push(gap.value);
+    const odd = valueWarning(gap.value);
+    if (odd !== undefined) warnings.push(odd);
   }
   return ok({ gaps, warnings });
 }
 
 function toGap(m: Record<string, unknown>, file: string, line: number): Result<Gap> {
   const at = `${file}:${line}`;
-  if (!("id" in m) || m.id === null || m.id === undefined) return fail(`${at}: gap has no 'id'`);
+  if (!Object.hasOwn(m, "id") || m.id === null || m.id === undefined) {
+    return fail(`${at}: gap has no 'id'`);
+  }
   if (typeof m.id !== "string") {
     return fail(`${at}: gap id must be a string, found ${kindOf(m.id)}`);
   }
@@ -217,6 +223,24 @@ function toGap(m: Record<string, unknown>, file: string, line: number): Result<G
     line,
     fields: m,
   });
+}
+
+/**
+ * A priority or effort the picker and the monitor do not know (`high`,
+ * `constructor`): the gap is never picked, or gets effort `m`'s deadline.
+ * Empty values are common and stay silent.
+ */
+function valueWarning(g: Gap): string | undefined {
+  const at = `${g.file}:${g.line}: gap ${oneLine(g.id)}`;
+  if (g.priority !== "" && !/^p\d+$/i.test(g.priority)) {
+    return `${at}: unknown priority '${oneLine(g.priority)}' (P0, P1, P2, ...); it is never picked`;
+  }
+  const effort = g.effort.toLowerCase();
+  if (effort !== "" && !isEffort(effort)) {
+    return `${at}: unknown effort '${oneLine(g.effort)}' (${EFFORTS.join(", ")}); ` +
+      `its deadline is effort m's`;
+  }
+  return undefined;
 }
 
 /** Duplicate ids and dependencies on ids that no gap has. */

@@ -28,8 +28,12 @@ export interface PickOptions {
   shipped?: ReadonlySet<string>;
 }
 
-/** Priorities a robot may take, most urgent first. */
-const PRIORITY_RANK: Readonly<Record<string, number>> = { p0: 0, p1: 1, p2: 2 };
+/**
+ * Priorities a robot may take, most urgent first. A Map, not an object
+ * literal: a priority written `constructor` or `__proto__` must not find
+ * Object.prototype's members.
+ */
+const PRIORITY_RANK: ReadonlyMap<string, number> = new Map([["p0", 0], ["p1", 1], ["p2", 2]]);
 
 /**
  * The ids whose gaps count as done: status `done` anywhere in the backlog,
@@ -58,7 +62,7 @@ export function doneIds(gaps: readonly Gap[], shipped?: ReadonlySet<string>): Se
  */
 export function skipReason(gap: Gap, done: ReadonlySet<string>): string | null {
   if (gap.status.toLowerCase() !== "open") return `status ${gap.status || "missing"}`;
-  if (!(gap.priority.toLowerCase() in PRIORITY_RANK)) {
+  if (!PRIORITY_RANK.has(gap.priority.toLowerCase())) {
     return `priority ${gap.priority || "missing"}`;
   }
   if (gap.effort.toLowerCase() === "xl") return "effort xl needs a human breakdown";
@@ -86,7 +90,7 @@ export function pickableGaps(gaps: readonly Gap[], options: PickOptions): Gap[] 
     if (leased?.has(gap.id) || dispatched?.has(gap.id)) continue;
     if (skipReason(gap, done) !== null) continue;
     seen.add(gap.id);
-    buckets[order === "priority" ? PRIORITY_RANK[gap.priority.toLowerCase()] : 0].push(gap);
+    buckets[order === "priority" ? PRIORITY_RANK.get(gap.priority.toLowerCase())! : 0].push(gap);
   }
   return buckets.flat();
 }

@@ -248,7 +248,8 @@ function parseFlags(argv: readonly string[], spec: Spec): Result<Values> {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const name = a.startsWith("--") ? a.slice(2) : "";
-    if (spec[name]?.type === "string" && i + 1 < argv.length && /^-\d/.test(argv[i + 1])) {
+    const isString = Object.hasOwn(spec, name) && spec[name].type === "string";
+    if (isString && i + 1 < argv.length && /^-\d/.test(argv[i + 1])) {
       args.push(`${a}=${argv[++i]}`);
     } else args.push(a);
   }

@@ -6,7 +6,35 @@
  */
 import { fail, ok, type Result } from "./result.ts";
 
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+// Maps, not object literals: text from the command line or a backlog (`constructor`,
+// `__proto__`) must never find Object.prototype's members.
+const UNIT_MS: ReadonlyMap<string, number> = new Map([
+  ["ms", 1],
+  ["s", 1000],
+  ["m", 60_000],
+  ["h", 3_600_000],
+]);
+
+/** Effort classes with a deadline of their own, smallest first. */
+export const EFFORTS = ["xs", "s", "m", "l", "xl"] as const;
+
+/** One of {@linkcode EFFORTS}. */
+export type Effort = typeof EFFORTS[number];
+
+/**
+ * Is `text` (already lowercased) one of the {@linkcode EFFORTS}?
+ *
+ * @example
+ * ```ts
+ * import { isEffort } from "./duration.ts";
+ *
+ * isEffort("xl"); // true
+ * isEffort("constructor"); // false
+ * ```
+ */
+export function isEffort(text: string): text is Effort {
+  return (EFFORTS as readonly string[]).includes(text);
+}
 
 /**
  * Parse a duration into milliseconds.
@@ -19,7 +47,7 @@ const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h
 export function parseDuration(text: string): Result<number> {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
   if (!m) return fail(`not a duration: '${text}' (use e.g. 500ms, 30s, 20m, 3h)`);
-  const ms = Number(m[1]) * UNIT_MS[m[2] ?? "s"];
+  const ms = Number(m[1]) * UNIT_MS.get(m[2] ?? "s")!;
   if (!Number.isFinite(ms)) return fail(`not a duration: '${text}'`);
   return ok(Math.round(ms));
 }
@@ -34,13 +62,14 @@ export function parseDuration(text: string): Result<number> {
  */
 export function formatDuration(ms: number): string {
   for (const unit of ["h", "m", "s"]) {
-    if (ms >= UNIT_MS[unit] && ms % UNIT_MS[unit] === 0) return `${ms / UNIT_MS[unit]}${unit}`;
+    const size = UNIT_MS.get(unit)!;
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;
 }
 
 /** Soft deadline per effort class, in milliseconds. */
-export type Deadlines = Readonly<Record<"xs" | "s" | "m" | "l" | "xl", number>>;
+export type Deadlines = Readonly<Record<Effort, number>>;
 
 /** The contract's defaults: xs/s 20m, m 60m (also unknown efforts), l 180m, xl 360m. */
 export const DEFAULT_DEADLINES: Deadlines = {
@@ -64,13 +93,13 @@ export function parseDeadlines(
   text: string,
   base: Deadlines = DEFAULT_DEADLINES,
 ): Result<Deadlines> {
-  const out: Record<string, number> = { ...base };
-  const given = new Set<string>();
+  const out: Record<Effort, number> = { ...base };
+  const given = new Set<Effort>();
   for (const part of text.split(",")) {
     if (part.trim() === "") continue;
     const eq = part.indexOf("=");
     const key = (eq < 0 ? "" : part.slice(0, eq)).trim().toLowerCase();
-    if (!(key in DEFAULT_DEADLINES)) {
+    if (!isEffort(key)) {
       return fail(`--deadline: expected effort=duration (efforts xs, s, m, l, xl), got '${part}'`);
     }
     const d = parseDuration(part.slice(eq + 1));
@@ -80,7 +109,7 @@ export function parseDeadlines(
     given.add(key);
   }
   if (given.has("s") && !given.has("xs")) out.xs = out.s;
-  return ok(out as Deadlines);
+  return ok(out);
 }
 
 /**
@@ -93,5 +122,5 @@ export function parseDeadlines(
  */
 export function deadlineFor(effort: string, deadlines: Deadlines): number {
   const key = effort.toLowerCase();
-  return key in deadlines ? deadlines[key as keyof Deadlines] : deadlines.m;
+  return isEffort(key) ? deadlines[key] : deadlines.m;
 }
