@@ -1,7 +1,9 @@
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { parseCli } from "../lib/cli/parse.ts";
 import { deadlineFor, DEFAULT_DEADLINES } from "../lib/util/duration.ts";
-import { FIXTURE, runMain } from "./_helpers.ts";
+import { join } from "node:path";
+import { backlogOf, exists, scratchRepo } from "./_e2e.ts";
+import { FIXTURE, runMain, scratch } from "./_helpers.ts";
 
 function parseError(argv: string[]): string {
   const r = parseCli(argv);
@@ -223,4 +225,117 @@ Deno.test("flags named like Object.prototype members are unknown flags", () => {
   equal(parseError(["--constructor", "-1"]), "unknown flag --constructor (see --help)");
   equal(parseError(["--__proto__"]), "unknown flag --__proto__ (see --help)");
   equal(parseError(["status", "--toString"]), "unknown flag --toString (see --help)");
+});
+
+Deno.test("durations that feed a timer are capped at 24h (timers overflow at 2^31 ms)", () => {
+  equal(parseError(["--tick", "2147483648ms"]), "--tick must be at most 24h, got '2147483648ms'");
+  equal(parseError(["--tick", "25h"]), "--tick must be at most 24h, got '25h'");
+  equal(
+    parseError(["--kill-grace", "30d0"]),
+    "--kill-grace: not a duration: '30d0' (use e.g. 500ms, 30s, 20m, 3h)",
+  );
+  equal(parseError(["--kill-grace", "1000h"]), "--kill-grace must be at most 24h, got '1000h'");
+  equal(
+    parseError(["reap", "--kill-grace", "1000h"]),
+    "--kill-grace must be at most 24h, got '1000h'",
+  );
+  const r = parseCli(["--tick", "24h"]);
+  equal(r.ok && r.value.kind === "dispatch" && r.value.options.tickMs, 86_400_000);
+});
+
+Deno.test("a value given to a flag with a short form names the long flag", () => {
+  equal(parseError(["--help=yes"]), "flag --help takes no value (see --help)");
+  equal(parseError(["status", "--help=1"]), "flag --help takes no value (see --help)");
+});
+
+Deno.test("--explain goes with a dry run only", () => {
+  equal(
+    parseError(["--explain", "--no-dry-run"]),
+    "--explain goes with a dry run, not --no-dry-run/--execute",
+  );
+});
+
+Deno.test("--watch without --no-dry-run says it is a dry run and how to execute", async () => {
+  const ran = await runMain(["--backlog", FIXTURE, "--repo-root", "/repo", "--watch"]);
+  equal(ran.code, 0, ran.stderr);
+  match(ran.stdout, /^WOULD DISPATCH: FRONTIER-005 /m);
+  deepEqual(
+    ran.stderr.split("\n").filter((l) => l.startsWith("note:")),
+    ["note: this is a dry run, so nothing is watched; add --no-dry-run to dispatch and watch"],
+  );
+});
+
+Deno.test("a dry run checks the agent command: an unclosed quote is exit 2 and one line", async () => {
+  const ran = await runMain(["--backlog", FIXTURE, "--agent-cmd", "my-agent 'oops"]);
+  equal(ran.code, 2);
+  equal(ran.stdout, "");
+  equal(
+    ran.stderr.split("\n").filter((l) => !l.startsWith("warning: ")).join("\n"),
+    "chump-orchestrator: error: agent command has an unclosed ' quote: my-agent 'oops\n",
+  );
+  const env = await runMain(["--backlog", FIXTURE], { env: { CHUMP_AGENT_CMD: 'x "y' } });
+  equal(env.code, 2);
+  match(env.stderr, /^chump-orchestrator: error: agent command has an unclosed " quote: x "y$/m);
+});
+
+Deno.test("--explain: one line per gap not picked, with the picker's reason", async () => {
+  await using dir = await scratch();
+  const file = join(dir.path, "b.yaml");
+  await Deno.writeTextFile(
+    file,
+    [
+      "gaps:",
+      "  - {id: A-1, priority: P1, effort: s, status: open}",
+      "  - {id: A-2, priority: P1, effort: s, status: done}",
+      "  - {id: A-3, priority: P3, effort: s, status: open}",
+      "  - {id: A-4, priority: P1, effort: xl, status: open}",
+      "  - {id: A-5, priority: P1, effort: s, status: open, depends_on: [A-1, NOPE]}",
+      "  - {id: A-1, priority: P1, effort: s, status: open}",
+      "  - {id: A-6, priority: P2, effort: s, status: open}",
+      "  - {id: A-7, priority: P2, effort: s, status: open}",
+    ].join("\n") + "\n",
+  );
+  const ran = await runMain(
+    ["--backlog", file, "--repo-root", "/repo", "--max-parallel", "2", "--explain"],
+  );
+  equal(ran.code, 0, ran.stderr);
+  deepEqual(ran.stdout.trimEnd().split("\n").slice(1), [
+    "WOULD DISPATCH: A-1 (prio=P1 effort=s) in /repo/.claude/worktrees/a-1  -- ",
+    "WOULD DISPATCH: A-6 (prio=P2 effort=s) in /repo/.claude/worktrees/a-6  -- ",
+    `NOT PICKED: A-2 (${file}:3): status done`,
+    `NOT PICKED: A-3 (${file}:4): priority P3`,
+    `NOT PICKED: A-4 (${file}:5): effort xl needs a human breakdown`,
+    `NOT PICKED: A-5 (${file}:6): waits for A-1, NOPE`,
+    `NOT PICKED: A-1 (${file}:7): duplicate id; the first pickable one is at ${file}:2`,
+    `NOT PICKED: A-7 (${file}:9): pickable, but --max-parallel 2 were taken first`,
+  ]);
+  const plain = await runMain(["--backlog", file, "--repo-root", "/repo"]);
+  equal(plain.stdout.includes("NOT PICKED"), false);
+});
+
+Deno.test("--repo-root inside a repo means its top level: nothing lands in the tracked tree", async () => {
+  await using s = await scratchRepo(backlogOf([["S-1"]]));
+  const ran = await runMain(["--repo-root", join(s.repo, "docs")]);
+  equal(ran.code, 0, ran.stderr);
+  match(ran.stdout, new RegExp(`^backlog ${join(s.repo, "docs", "gaps.yaml")}: `));
+  match(
+    ran.stdout,
+    new RegExp(`^WOULD DISPATCH: S-1 .* in ${s.repo}/\\.claude/worktrees/s-1 `, "m"),
+  );
+  const real = await runMain(
+    [
+      "--repo-root",
+      join(s.repo, "docs"),
+      "--no-dry-run",
+      "--agent-cmd",
+      "true",
+      "--pr-provider",
+      "git",
+    ],
+    { env: { CHUMP_ALLOW_RUN: "true" } },
+  );
+  equal(real.code, 0, real.stderr);
+  equal(await exists(join(s.repo, "docs", ".claude")), false);
+  equal(await exists(join(s.repo, "docs", "sessions")), false);
+  equal(await exists(join(s.repo, "sessions", "chump_memory.db")), true);
 });

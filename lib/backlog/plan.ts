@@ -1,11 +1,12 @@
 /**
  * The dry run's output (CONTRACT §2): one summary line with totals, then one
- * `WOULD DISPATCH:` line per pick. Pure rendering over plain data.
+ * `WOULD DISPATCH:` line per pick, and with `--explain` one `NOT PICKED:`
+ * line per other gap saying why. Pure rendering over plain data.
  *
  * @module
  */
 import type { Gap } from "./load.ts";
-import type { PickOrder } from "./picker.ts";
+import { doneIds, type PickOrder, skipReason } from "./picker.ts";
 import { oneLine } from "../util/text.ts";
 
 /** What the dry run shows. */
@@ -79,4 +80,58 @@ export function renderPlan(plan: Plan): string[] {
     summaryLine(plan),
     ...plan.picks.map((g) => wouldDispatchLine(g, plan.worktreeOf(g.id))),
   ];
+}
+
+/** What {@linkcode explainLines} needs beyond the backlog. */
+export interface Explained {
+  /** Every pickable gap, in dispatch order. */
+  pickable: readonly Gap[];
+  /** The gaps taken (the first `maxParallel` of `pickable`). */
+  picks: readonly Gap[];
+  /** Gap ids held by live dispatches. */
+  leased: ReadonlySet<string>;
+  maxParallel: number;
+}
+
+/**
+ * One `NOT PICKED:` line per gap that was not picked, in file order, with
+ * the picker's reason: its own (status, priority, effort, dependencies), a
+ * live lease, an earlier occurrence of its id taken instead, or the
+ * `--max-parallel` cap.
+ *
+ * @example
+ * ```ts
+ * import { explainLines } from "./plan.ts";
+ *
+ * const gap = {
+ *   id: "A-1", title: "", priority: "P3", effort: "s", status: "open", dependsOn: [],
+ *   file: "gaps.yaml", line: 2, fields: {},
+ * };
+ * explainLines([gap], { pickable: [], picks: [], leased: new Set(), maxParallel: 2 });
+ * // ["NOT PICKED: A-1 (gaps.yaml:2): priority P3"]
+ * ```
+ */
+export function explainLines(gaps: readonly Gap[], explained: Explained): string[] {
+  const { pickable, picks, leased, maxParallel } = explained;
+  const taken = new Set(picks);
+  const canTake = new Set(pickable);
+  const firstTaken = new Map<string, Gap>();
+  for (const g of pickable) firstTaken.set(g.id, g);
+  const done = doneIds(gaps);
+  const lines: string[] = [];
+  for (const g of gaps) {
+    if (taken.has(g)) continue;
+    let why: string;
+    if (canTake.has(g)) why = `pickable, but --max-parallel ${maxParallel} were taken first`;
+    else if (leased.has(g.id)) why = "leased by a live dispatch";
+    else {
+      const first = firstTaken.get(g.id);
+      why = skipReason(g, done) ??
+        (first
+          ? `duplicate id; the first pickable one is at ${first.file}:${first.line}`
+          : "not pickable");
+    }
+    lines.push(`NOT PICKED: ${oneLine(g.id)} (${g.file}:${g.line}): ${oneLine(why)}`);
+  }
+  return lines;
 }

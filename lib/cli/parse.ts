@@ -43,6 +43,8 @@ export interface DispatchOptions {
   prProvider: ProviderName;
   agentCmd?: string;
   db?: string;
+  /** Dry run: also say why each gap that was not picked was not. */
+  explain: boolean;
 }
 
 /** Options of the `reflections` subcommand. */
@@ -101,10 +103,12 @@ Dispatch flags:
                         under the repo root)
   --max-parallel N      agents at once / gaps picked (default 2)
   --dry-run             only print what would be dispatched (the default)
+  --explain             with a dry run: one line per gap not picked, saying why
   --no-dry-run, --execute
                         really create worktrees and start agents
   --watch               with --no-dry-run: watch every agent to a terminal outcome,
-                        refilling from the backlog as agents finish
+                        refilling from the backlog as agents finish (without
+                        --no-dry-run it is still a dry run, and says so)
   --repo-root PATH      repository to work in (default: the git top level of the cwd)
   --base-ref REF        branch point for new worktrees (default origin/main)
   --order priority|file pick order (default priority: P0, P1, P2, ties in file order)
@@ -114,6 +118,7 @@ Dispatch flags:
                         from $CHUMP_DISPATCH_BACKEND: claude | chump-local)
   --pr-provider gh|git  where PR state comes from (default gh; git = local merges)
   --tick DURATION       monitor interval (default 30s); durations take ms, s, m, h
+                        (at most 24h)
   --deadline LIST       soft deadlines by effort (default s=20m,m=60m,l=180m,xl=360m)
   --kill-grace DURATION SIGTERM -> SIGKILL grace (default 30s)
   --max-watch DURATION  give up on an open PR after this (default 4x the gap's deadline)
@@ -137,12 +142,20 @@ export const VERSION = "0.1.0";
 const DEFAULT_TICK_MS = 30_000;
 const DEFAULT_KILL_GRACE_MS = 30_000;
 
+/**
+ * Longest duration a flag that feeds a timer takes (`--tick`, `--kill-grace`).
+ * Timers hold at most 2^31-1 ms (~24.8 days); beyond that they fire at once,
+ * every millisecond. A day is far past any sensible tick or grace.
+ */
+export const MAX_TIMER_MS = 24 * 3_600_000;
+
 type Spec = Record<string, { type: "string" | "boolean"; short?: string }>;
 
 const DISPATCH_SPEC: Spec = {
   backlog: { type: "string" },
   "max-parallel": { type: "string" },
   "dry-run": { type: "boolean" },
+  explain: { type: "boolean" },
   "no-dry-run": { type: "boolean" },
   execute: { type: "boolean" },
   watch: { type: "boolean" },
@@ -272,7 +285,8 @@ function parseFlags(argv: readonly string[], spec: Spec): Result<Values> {
 function describeParseError(e: unknown): string {
   const code = (e as { code?: string }).code;
   const message = e instanceof Error ? e.message : String(e);
-  const flag = /'(-[^' ]+)/.exec(message)?.[1] ?? "";
+  // Node names a flag with a short form as '-h, --help': say the long one, as typed.
+  const flag = /'(?:-\w, )?(-[^' ]+)/.exec(message)?.[1] ?? "";
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown flag ${flag} (see --help)`;
   if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
     if (/does not take an argument/.test(message)) {
@@ -297,12 +311,19 @@ function count(v: Values, key: string, min: number, fallback: number): Result<nu
   return ok(Number(text));
 }
 
-function duration(v: Values, key: string, fallback: number, min = 0): Result<number> {
+function duration(
+  v: Values,
+  key: string,
+  fallback: number,
+  min = 0,
+  max = Infinity,
+): Result<number> {
   const text = str(v, key);
   if (text === undefined) return ok(fallback);
   const d = parseDuration(text);
   if (!d.ok) return fail(`--${key}: ${d.error}`);
   if (d.value < min) return fail(`--${key} must be at least ${formatDuration(min)}, got '${text}'`);
+  if (d.value > max) return fail(`--${key} must be at most ${formatDuration(max)}, got '${text}'`);
   return ok(d.value);
 }
 
@@ -311,6 +332,7 @@ function toDispatch(v: Values): Result<DispatchOptions> {
   if (!maxParallel.ok) return maxParallel;
   const noDry = Boolean(v["no-dry-run"] || v.execute);
   if (noDry && v["dry-run"]) return fail("--dry-run conflicts with --no-dry-run/--execute");
+  if (noDry && v.explain) return fail("--explain goes with a dry run, not --no-dry-run/--execute");
   const order = str(v, "order") ?? "priority";
   if (order !== "priority" && order !== "file") {
     return fail(`--order must be 'priority' or 'file', got '${order}'`);
@@ -319,9 +341,9 @@ function toDispatch(v: Values): Result<DispatchOptions> {
   if (provider !== "gh" && provider !== "git") {
     return fail(`--pr-provider must be 'gh' or 'git', got '${provider}'`);
   }
-  const tick = duration(v, "tick", DEFAULT_TICK_MS, 1);
+  const tick = duration(v, "tick", DEFAULT_TICK_MS, 1, MAX_TIMER_MS);
   if (!tick.ok) return tick;
-  const killGrace = duration(v, "kill-grace", DEFAULT_KILL_GRACE_MS);
+  const killGrace = duration(v, "kill-grace", DEFAULT_KILL_GRACE_MS, 0, MAX_TIMER_MS);
   if (!killGrace.ok) return killGrace;
   let maxWatchMs: number | undefined;
   if (str(v, "max-watch") !== undefined) {
@@ -367,6 +389,7 @@ function toDispatch(v: Values): Result<DispatchOptions> {
     prProvider: provider,
     agentCmd,
     db: str(v, "db"),
+    explain: Boolean(v.explain),
   });
 }
 
@@ -400,7 +423,7 @@ function toStatus(v: Values): Result<StatusOptions> {
 }
 
 function toReap(v: Values): Result<ReapOptions> {
-  const killGrace = duration(v, "kill-grace", DEFAULT_KILL_GRACE_MS);
+  const killGrace = duration(v, "kill-grace", DEFAULT_KILL_GRACE_MS, 0, MAX_TIMER_MS);
   if (!killGrace.ok) return killGrace;
   return ok({
     repoRoot: str(v, "repo-root"),

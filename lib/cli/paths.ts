@@ -1,7 +1,7 @@
 /**
- * Where a run works: the repo root (`--repo-root`, else the git top level of
- * the cwd, else the cwd), its backlog and its DB. Small on purpose: the task
- * launcher needs it before it starts the program.
+ * Where a run works: the repo root (the git top level of `--repo-root`, else
+ * of the cwd; else that directory itself), its backlog and its DB. Small on
+ * purpose: the launch (lib/cli/launch.ts) needs it before a command runs.
  *
  * @module
  */
@@ -29,9 +29,10 @@ export interface RunPathsResolved {
 export async function resolvePaths(
   options: { repoRoot?: string; backlog?: string; db?: string },
 ): Promise<RunPathsResolved> {
-  const repoRoot = options.repoRoot !== undefined
-    ? resolve(options.repoRoot)
-    : (await gitTopLevel(Deno.cwd())) ?? Deno.cwd();
+  // The top level even when --repo-root names a folder inside the repo: worktrees and
+  // the DB must never land inside the tracked tree.
+  const start = options.repoRoot !== undefined ? resolve(options.repoRoot) : Deno.cwd();
+  const repoRoot = (await gitTopLevel(start)) ?? start;
   const backlog = options.backlog ?? resolve(repoRoot, "docs", "gaps.yaml");
   return {
     repoRoot,

@@ -8,7 +8,8 @@
 import type { Backlog } from "../backlog/load.ts";
 import { loadBacklog } from "../backlog/load.ts";
 import { pickableGaps } from "../backlog/picker.ts";
-import { renderPlan } from "../backlog/plan.ts";
+import { explainLines, renderPlan } from "../backlog/plan.ts";
+import { resolveAgentTemplate } from "../dispatch/agent.ts";
 import { EXIT, type Io } from "../cli/io.ts";
 import type { DispatchOptions } from "../cli/parse.ts";
 import { PROGRAM } from "../cli/parse.ts";
@@ -50,6 +51,22 @@ export async function runDryRun(options: DispatchOptions, io: Io): Promise<numbe
   const paths = await resolvePaths(options);
   const backlog = await loadAndWarn(paths.backlog, io, paths.defaultBacklog);
   if (!backlog) return EXIT.usage;
+  // What a real run would refuse, a dry run refuses too.
+  const agent = resolveAgentTemplate({
+    agentCmd: options.agentCmd,
+    envCmd: io.env("CHUMP_AGENT_CMD"),
+    backend: io.env("CHUMP_DISPATCH_BACKEND"),
+  });
+  if (!agent.ok) {
+    io.err(`${PROGRAM}: error: ${agent.error}`);
+    return EXIT.usage;
+  }
+  if (agent.value.warning) io.err(`warning: ${agent.value.warning}`);
+  if (options.watch) {
+    io.err(
+      "note: this is a dry run, so nothing is watched; add --no-dry-run to dispatch and watch",
+    );
+  }
   const leased = await leasedGaps(paths.db, io);
   const pickable = pickableGaps(backlog.gaps, { limit: Infinity, order: options.order, leased });
   const picks = pickable.slice(0, options.maxParallel);
@@ -65,6 +82,15 @@ export async function runDryRun(options: DispatchOptions, io: Io): Promise<numbe
     leased: leased.size,
   });
   for (const line of lines) io.out(line);
+  if (options.explain) {
+    const why = explainLines(backlog.gaps, {
+      pickable,
+      picks,
+      leased,
+      maxParallel: options.maxParallel,
+    });
+    for (const line of why) io.out(line);
+  }
   return EXIT.ok;
 }
 
