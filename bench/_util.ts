@@ -1,26 +1,46 @@
 /**
- * Benchmark plumbing: timing, medians, CPU time, a process's peak memory,
- * one table row, and running the real CLI as a subprocess.
+ * Benchmark plumbing: alternating rounds and their ratios, timing, CPU time,
+ * a process's peak memory, one table row, scratch repos and running the real
+ * CLI as a subprocess. Its own: the bench imports nothing from tests/.
+ *
+ * Why ratios in alternating rounds: this machine is shared and noisy, so an
+ * absolute figure swings 2-5x from one run to the next. A baseline measured
+ * in the same run, interleaved with the candidate (baseline, candidate,
+ * baseline, candidate, ...), sees the same noise; the median of the
+ * per-round ratios holds, and the spread (min-max) shows how much it moved.
  *
  * @module
  */
 import { cpuUsage } from "node:process";
 import { join } from "node:path";
-import { permissionFlags } from "../lib/cli/permissions.ts";
-import { FIXTURE, ROOT, runProcess } from "../tests/_helpers.ts";
+import { fileURLToPath } from "node:url";
+import { permissionFlags, taskPermissionFlags } from "../lib/cli/permissions.ts";
 
-export { FIXTURE, ROOT };
+/** The project root. */
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** The real fixture backlog (193 gaps). */
+export const FIXTURE = join(ROOT, "tests", "fixtures", "chump-gaps-2026-04-19.yaml");
 
 /** One line of the results table. */
 export interface Row {
   section: string;
   measure: string;
   result: string;
+  /** Min-max of the per-round ratios, when the result is one. */
+  spread?: string;
   target: string;
   /** true met, false missed, undefined: no target. */
   met?: boolean;
   /** What would fix a miss. */
   fix?: string;
+}
+
+/** What a finished subprocess left behind. */
+export interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
 }
 
 /** The median of some numbers. */
@@ -50,21 +70,100 @@ export function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-/** Run a command to completion (the tests' helper). */
-export const output = runProcess;
+/** Baseline and candidate measurements of alternating rounds, and their ratios. */
+export interface Rounds {
+  baseline: number[];
+  candidate: number[];
+  /** candidate / baseline, per round. */
+  ratios: number[];
+}
 
 /**
- * `deno run` arguments that start main.ts exactly as the `dispatch` task's
- * launcher would for a run writing `writes`.
+ * Measure `baseline` and `candidate` in alternating rounds: baseline,
+ * candidate, baseline, candidate, ... Each returns its measurement (a time
+ * in ms, a size, ...); the ratio of a round is candidate / baseline.
+ */
+export async function alternate(
+  rounds: number,
+  baseline: () => Promise<number>,
+  candidate: () => Promise<number>,
+): Promise<Rounds> {
+  const out: Rounds = { baseline: [], candidate: [], ratios: [] };
+  for (let i = 0; i < rounds; i++) {
+    const b = await baseline();
+    const c = await candidate();
+    out.baseline.push(b);
+    out.candidate.push(c);
+    out.ratios.push(c / b);
+  }
+  return out;
+}
+
+/** The min-max of the per-round ratios, for the table's spread column. */
+export function spread(r: Rounds): string {
+  return `${Math.min(...r.ratios).toFixed(2)}-${Math.max(...r.ratios).toFixed(2)}`;
+}
+
+/**
+ * A table row for a ratio target: the median of the per-round ratios must
+ * be at most `max`.
+ */
+export function ratioRow(
+  section: string,
+  measure: string,
+  r: Rounds,
+  max: number,
+  fix: string,
+  unit: (x: number) => string = ms,
+): Row {
+  const ratio = median(r.ratios);
+  return {
+    section,
+    measure: `${measure} (${r.ratios.length} rounds)`,
+    result: `${ratio.toFixed(2)}x (${unit(median(r.candidate))} / ${unit(median(r.baseline))})`,
+    spread: spread(r),
+    target: `<= ${max}x`,
+    met: ratio <= max,
+    fix,
+  };
+}
+
+/** Run a program to its end, stdin closed, and keep what it printed. */
+export async function output(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<Ran> {
+  const out = await new Deno.Command(cmd, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/**
+ * `deno run` arguments that start main.ts as a run writing `writes` is
+ * started after the relaunch (lib/cli/launch.ts): `permissionFlags`, this
+ * Deno allowed to run itself.
  */
 export function mainArgs(writes: string[], extraRun: string[] = []): string[] {
   return [
     "run",
     "--quiet",
     `--config=${join(ROOT, "deno.json")}`,
-    ...permissionFlags(writes, extraRun),
+    ...permissionFlags(writes, [...extraRun, Deno.execPath()]),
     join(ROOT, "main.ts"),
   ];
+}
+
+/** `deno run` arguments of the `dispatch` task itself: main.ts with no write. */
+export function taskMainArgs(): string[] {
+  return ["run", "--quiet", ...taskPermissionFlags(), join(ROOT, "main.ts")];
 }
 
 /**
@@ -101,4 +200,75 @@ export function killGroups(pgids: readonly number[]): void {
       // gone
     }
   }
+}
+
+/** Environment that gives git an identity in scratch repos. */
+export const GIT_ID = {
+  GIT_AUTHOR_NAME: "bench",
+  GIT_AUTHOR_EMAIL: "bench@chump.invalid",
+  GIT_COMMITTER_NAME: "bench",
+  GIT_COMMITTER_EMAIL: "bench@chump.invalid",
+};
+
+/** A scratch repo (a clone of a bare `origin` with one commit), removed on dispose. */
+export interface ScratchRepo extends AsyncDisposable {
+  dir: string;
+  repo: string;
+  db: string;
+}
+
+async function gitOk(args: string[], cwd: string): Promise<void> {
+  const r = await output("git", args, { cwd, env: GIT_ID });
+  if (r.code !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr}`);
+}
+
+/** Make a scratch repo whose docs/gaps.yaml is `backlog`. */
+export async function scratchRepo(backlog: string): Promise<ScratchRepo> {
+  const dir = await Deno.makeTempDir({ prefix: "chump-bench-" });
+  const origin = join(dir, "origin.git");
+  const repo = join(dir, "repo");
+  await gitOk(["init", "--quiet", "--bare", "--initial-branch=main", origin], dir);
+  await gitOk(["init", "--quiet", "--initial-branch=main", repo], dir);
+  await Deno.mkdir(join(repo, "docs"));
+  await Deno.writeTextFile(join(repo, "docs", "gaps.yaml"), backlog);
+  await Deno.writeTextFile(join(repo, ".gitignore"), "/sessions/\n/.claude/\n");
+  for (
+    const args of [
+      ["add", "."],
+      ["commit", "--quiet", "-m", "init"],
+      ["remote", "add", "origin", origin],
+      ["push", "--quiet", "origin", "main"],
+      ["fetch", "--quiet", "origin"],
+    ]
+  ) await gitOk(args, repo);
+  return {
+    dir,
+    repo,
+    db: join(repo, "sessions", "chump_memory.db"),
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** A backlog of open P1 gaps of effort `s`. */
+export function backlogOf(ids: readonly string[]): string {
+  const lines = ["gaps:"];
+  for (const id of ids) {
+    lines.push(`  - id: ${id}`, `    title: bench ${id}`, "    priority: P1", "    effort: s");
+    lines.push("    status: open");
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** Pids of live processes whose environment holds `marker` (Linux; [] elsewhere). */
+export async function pidsWithEnv(marker: string): Promise<number[]> {
+  if (Deno.build.os !== "linux") return [];
+  // `ls`, not Deno.readDir: Deno reads /proc only under --allow-all.
+  const procs = (await output("ls", ["/proc"])).stdout.split("\n").filter((n) => /^\d+$/.test(n))
+    .map((n) => `/proc/${n}/environ`);
+  const out = await output("grep", ["-lsa", "--", marker, ...procs]);
+  return out.stdout.split("\n").filter((l) => l !== "")
+    .map((l) => Number(l.split("/")[2]))
+    .filter((pid) => pid !== Deno.pid);
 }

@@ -3,6 +3,11 @@
  * and the same table with the machine and the date in bench/RESULTS.md
  * (`--no-write` to leave it alone; `--only a,b` to run some sections).
  *
+ * Every target is a ratio against a baseline measured in the same run, in
+ * alternating rounds (see _util.ts), or a count (rows lost, processes
+ * left); the spread column is the min-max of the per-round ratios. No figure
+ * is printed that this run did not measure.
+ *
  * @module
  */
 import { parseArgs } from "node:util";
@@ -31,10 +36,11 @@ function table(rows: readonly Row[]): string[] {
     r.section,
     r.measure,
     r.result,
+    r.spread ?? "",
     r.target || "-",
     r.met === undefined ? "" : r.met ? "met" : "MISSED",
   ]);
-  const head = ["section", "measure", "result", "target", ""];
+  const head = ["section", "measure", "result", "spread", "target", ""];
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(widths[i])).join(" | ")} |`;
   return [line(head), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...cells.map(line)];
@@ -93,6 +99,10 @@ if (import.meta.main) {
       "# Benchmark results",
       "",
       `One run of \`deno task bench\` on ${date} UTC: ${machine()}. The whole run took ${total} s.`,
+      "",
+      "Every target is a ratio against a baseline measured in the same run, in alternating rounds",
+      "(baseline, candidate, baseline, ...): the result is the median of the per-round ratios",
+      "(candidate / baseline, with the medians of each), the spread their min-max. Counts are exact.",
       "",
       ...lines,
       "",

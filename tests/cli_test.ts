@@ -1,6 +1,7 @@
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { parseCli } from "../lib/cli/parse.ts";
 import { deadlineFor, DEFAULT_DEADLINES } from "../lib/util/duration.ts";
+import { assignSlugs } from "../lib/dispatch/slug.ts";
 import { join } from "node:path";
 import { backlogOf, exists, scratchRepo } from "./_e2e.ts";
 import { FIXTURE, runMain, scratch } from "./_helpers.ts";
@@ -338,4 +339,22 @@ Deno.test("--repo-root inside a repo means its top level: nothing lands in the t
   equal(await exists(join(s.repo, "docs", ".claude")), false);
   equal(await exists(join(s.repo, "docs", "sessions")), false);
   equal(await exists(join(s.repo, "sessions", "chump_memory.db")), true);
+});
+
+Deno.test("a dry run gives a pick the slug a real run gives it, collisions with earlier ids included", async () => {
+  await using dir = await scratch();
+  const file = join(dir.path, "b.yaml");
+  await Deno.writeTextFile(
+    file,
+    "gaps:\n  - {id: A_1, priority: P1, status: done}\n  - {id: a-1, priority: P1, status: open}\n" +
+      "  - {id: Z-9, priority: P3, status: open}\n",
+  );
+  const ran = await runMain(["--backlog", file, "--repo-root", "/repo"]);
+  equal(ran.code, 0, ran.stderr);
+  const slug = assignSlugs(["A_1", "a-1", "Z-9"]).get("a-1")!;
+  assert(slug.startsWith("a-1-"), slug);
+  match(
+    ran.stdout,
+    new RegExp(`^WOULD DISPATCH: a-1 .* in /repo/\\.claude/worktrees/${slug}  -- `, "m"),
+  );
 });

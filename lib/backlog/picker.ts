@@ -66,8 +66,10 @@ export function skipReason(gap: Gap, done: ReadonlySet<string>): string | null {
     return `priority ${gap.priority || "missing"}`;
   }
   if (gap.effort.toLowerCase() === "xl") return "effort xl needs a human breakdown";
-  const waiting = gap.dependsOn.filter((d) => !done.has(d));
-  if (waiting.length > 0) return `waits for ${waiting.join(", ")}`;
+  // A loop, not filter(): this runs for every gap of a 100,000-gap backlog.
+  for (const d of gap.dependsOn) {
+    if (!done.has(d)) return `waits for ${gap.dependsOn.filter((x) => !done.has(x)).join(", ")}`;
+  }
   return null;
 }
 

@@ -24,20 +24,6 @@ export interface Plan {
 }
 
 /**
- * Count gaps whose status is `s` (case-insensitive).
- *
- * @example
- * ```ts
- * countStatus(gaps, "open");
- * ```
- */
-export function countStatus(gaps: readonly Gap[], s: string): number {
-  let n = 0;
-  for (const g of gaps) if (g.status.toLowerCase() === s) n++;
-  return n;
-}
-
-/**
  * The summary line: totals over the backlog and the pick.
  *
  * @example
@@ -47,10 +33,15 @@ export function countStatus(gaps: readonly Gap[], s: string): number {
  */
 export function summaryLine(plan: Plan): string {
   const leased = plan.leased ? ` leased=${plan.leased}` : "";
-  return `backlog ${plan.source}: gaps=${plan.gaps.length} open=${
-    countStatus(plan.gaps, "open")
-  } ` +
-    `done=${countStatus(plan.gaps, "done")} pickable=${plan.pickable}${leased} ` +
+  let open = 0;
+  let done = 0;
+  for (const g of plan.gaps) {
+    const s = g.status.toLowerCase();
+    if (s === "open") open++;
+    else if (s === "done") done++;
+  }
+  return `backlog ${plan.source}: gaps=${plan.gaps.length} open=${open} ` +
+    `done=${done} pickable=${plan.pickable}${leased} ` +
     `picked=${plan.picks.length} (max-parallel ${plan.maxParallel}, order ${plan.order})`;
 }
 

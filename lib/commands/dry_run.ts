@@ -70,7 +70,14 @@ export async function runDryRun(options: DispatchOptions, io: Io): Promise<numbe
   const leased = await leasedGaps(paths.db, io);
   const pickable = pickableGaps(backlog.gaps, { limit: Infinity, order: options.order, leased });
   const picks = pickable.slice(0, options.maxParallel);
-  const slugs = assignSlugs(backlog.gaps.map((g) => g.id));
+  // A slug depends only on the ids before it (first come, first served), so the ids up to
+  // the last pick give the picks the slugs a real run gives them, without slugging 100,000.
+  const picked = new Set(picks);
+  let end = 0;
+  for (let i = 0; i < backlog.gaps.length; i++) if (picked.has(backlog.gaps[i])) end = i + 1;
+  const ids: string[] = [];
+  for (let i = 0; i < end; i++) ids.push(backlog.gaps[i].id);
+  const slugs = assignSlugs(ids);
   const lines = renderPlan({
     source: paths.backlog,
     gaps: backlog.gaps,

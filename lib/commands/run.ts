@@ -2,18 +2,14 @@
  * The program behind the CLI: command -> work -> exit code. Output goes
  * through an injected {@linkcode Io} so tests can run it in-process.
  *
+ * Each command's module is imported when it runs: a dry run (the default,
+ * and what a cold start costs) loads neither the dispatcher nor the monitor.
+ *
  * @module
  */
 import { EXIT, type Io } from "../cli/io.ts";
 import { type Command, parseCli, PROGRAM, VERSION } from "../cli/parse.ts";
 import { dropWritesIfReadOnly } from "../cli/permissions.ts";
-import { listenForInterrupts } from "../cli/interrupt.ts";
-import { runDryRun } from "./dry_run.ts";
-import { runExecute } from "./execute.ts";
-import { runReap } from "./reap.ts";
-import { runReflections } from "./reflections.ts";
-import { runSelfTest } from "./self_test.ts";
-import { runStatus } from "./status.ts";
 
 /**
  * Run a command line to completion.
@@ -45,18 +41,30 @@ async function runCommand(command: Command, io: Io): Promise<number> {
       io.out(`${PROGRAM} ${VERSION}`);
       return EXIT.ok;
     case "dispatch":
-      return command.options.dryRun
-        ? await runDryRun(command.options, io)
-        : await runExecute(command.options, io);
+      if (command.options.dryRun) {
+        const { runDryRun } = await import("./dry_run.ts");
+        return await runDryRun(command.options, io);
+      } else {
+        const { runExecute } = await import("./execute.ts");
+        return await runExecute(command.options, io);
+      }
     case "self-test": {
+      const { runSelfTest } = await import("./self_test.ts");
+      const { listenForInterrupts } = await import("../cli/interrupt.ts");
       using interrupt = listenForInterrupts(io.err);
       return await runSelfTest(io, { maxParallel: command.options.maxParallel, interrupt });
     }
-    case "reflections":
+    case "reflections": {
+      const { runReflections } = await import("./reflections.ts");
       return await runReflections(command.options, io);
-    case "status":
+    }
+    case "status": {
+      const { runStatus } = await import("./status.ts");
       return await runStatus(command.options, io);
-    case "reap":
+    }
+    case "reap": {
+      const { runReap } = await import("./reap.ts");
       return await runReap(command.options, io);
+    }
   }
 }
