@@ -1,50 +1,82 @@
 /**
- * Whole-process cold start, wall time, median of 5: `--help` and a dry run of
- * the real fixture through `deno task dispatch` (Deno starts twice: the
- * launcher, then main.ts under the run's permissions), and main.ts run
- * directly for comparison (the compiled binary starts like that).
+ * Whole-process cold start, wall time, in alternating rounds:
+ *
+ * - a dry run of the real fixture with main.ts run directly (`deno run`
+ *   under the task's permissions) against an empty `deno run`: what the
+ *   program costs beyond starting Deno (no target: a reference);
+ * - the same dry run through `deno task dispatch` against main.ts run
+ *   directly: what the task path adds (target <= 1.3x; a dry run runs in the
+ *   task's process, so this is `deno task` reading deno.json);
+ * - `--help` the same way, as a reference.
  *
  * @module
  */
-import { FIXTURE, mainArgs, median, ms, output, ROOT, type Row, timed } from "./_util.ts";
+import { join } from "node:path";
+import {
+  alternate,
+  FIXTURE,
+  median,
+  ms,
+  output,
+  ratioRow,
+  ROOT,
+  type Row,
+  spread,
+  taskMainArgs,
+  timed,
+} from "./_util.ts";
 
-async function wall(args: string[]): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < 6; i++) {
-    const t = await timed(async () => {
-      const r = await output(Deno.execPath(), args, { cwd: ROOT });
-      if (r.code !== 0) throw new Error(`${args.join(" ")}: ${r.stderr}`);
+const ROUNDS = 10;
+
+/** Wall time of one `deno <args>` run to its end, ms; it must succeed. */
+function wall(args: string[]): () => Promise<number> {
+  return () =>
+    timed(async () => {
+      const r = await output(Deno.execPath(), args, { cwd: ROOT, env: { NO_COLOR: "1" } });
+      if (r.code !== 0) throw new Error(`deno ${args.join(" ")}: ${r.stderr.split("\n")[0]}`);
     });
-    if (i > 0) times.push(t); // the first run fills the OS file cache
-  }
-  return median(times);
 }
 
 /** The cold start rows. */
-export async function benchColdStart(): Promise<Row[]> {
+export async function benchColdStart(tmp: string): Promise<Row[]> {
+  const empty = join(tmp, "empty.ts");
+  await Deno.writeTextFile(empty, "");
   const dry = ["--backlog", FIXTURE, "--max-parallel", "100"];
-  const taskHelp = await wall(["task", "--quiet", "dispatch", "--help"]);
-  const taskDry = await wall(["task", "--quiet", "dispatch", ...dry]);
-  const directHelp = await wall([...mainArgs([]), "--help"]);
-  const directDry = await wall([...mainArgs([]), ...dry]);
+  const emptyRun = wall(["run", "--quiet", empty]);
+  const direct = wall([...taskMainArgs(), ...dry]);
+  const task = wall(["task", "--quiet", "dispatch", ...dry]);
+  await direct(); // the first run fills the OS file cache and Deno's module cache
+  const program = await alternate(ROUNDS, emptyRun, direct);
+  const taskPath = await alternate(ROUNDS, direct, task);
+  const help = await alternate(
+    ROUNDS,
+    wall(taskMainArgs().concat("--help")),
+    wall(["task", "--quiet", "dispatch", "--help"]),
+  );
   return [
     {
       section: "cold start",
-      measure: "deno task dispatch --help",
-      result: ms(taskHelp),
+      measure: `dry run of the fixture, main.ts direct / an empty deno run (${ROUNDS} rounds)`,
+      result: `${median(program.ratios).toFixed(2)}x (${ms(median(program.candidate))} / ${
+        ms(median(program.baseline))
+      })`,
+      spread: spread(program),
       target: "",
     },
+    ratioRow(
+      "cold start",
+      "dry run of the fixture: deno task dispatch / main.ts direct",
+      taskPath,
+      1.3,
+      "run read-only commands in the task's process (no second Deno)",
+    ),
     {
       section: "cold start",
-      measure: "deno task dispatch: dry run of the fixture (Rust seed: 0.24 s)",
-      result: ms(taskDry),
-      target: "",
-    },
-    { section: "cold start", measure: "main.ts direct --help", result: ms(directHelp), target: "" },
-    {
-      section: "cold start",
-      measure: "main.ts direct: dry run of the fixture",
-      result: ms(directDry),
+      measure: `--help: deno task dispatch / main.ts direct (${ROUNDS} rounds)`,
+      result: `${median(help.ratios).toFixed(2)}x (${ms(median(help.candidate))} / ${
+        ms(median(help.baseline))
+      })`,
+      spread: spread(help),
       target: "",
     },
   ];

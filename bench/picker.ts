@@ -87,7 +87,7 @@ async function wholeDryRun(path: string): Promise<number> {
 export async function benchPicker(tmp: string): Promise<Row[]> {
   for (let i = 0; i < 5; i++) await loadAndPick(FIXTURE); // warm up the JIT
   const fixture = await alternate(
-    30,
+    40,
     () => bareParse(FIXTURE),
     () => loadAndPick(FIXTURE),
   );
@@ -95,8 +95,8 @@ export async function benchPicker(tmp: string): Promise<Row[]> {
   const text = generatedBacklog(100_000);
   await Deno.writeTextFile(big, text);
   const mb = (text.length / 1e6).toFixed(0);
-  const bigLoad = await alternate(5, () => bareParse(big), () => loadAndPick(big));
-  const whole = await alternate(5, () => loadAndPick(big), () => wholeDryRun(big));
+  const bigLoad = await alternate(7, () => bareParse(big), () => loadAndPick(big));
+  const whole = await alternate(7, () => loadAndPick(big), () => wholeDryRun(big));
   return [
     ratioRow(
       "picker",
