@@ -41,7 +41,14 @@ const PRIORITY_RANK: ReadonlyMap<string, number> = new Map([["p0", 0], ["p1", 1]
  *
  * @example
  * ```ts
- * doneIds(gaps).has("AUTO-001");
+ * import { doneIds } from "./picker.ts";
+ * import type { Gap } from "./load.ts";
+ *
+ * const done: Gap = {
+ *   id: "AUTO-001", title: "t", priority: "P1", effort: "s", status: "done", dependsOn: [],
+ *   file: "gaps.yaml", line: 2, fields: {},
+ * };
+ * doneIds([done]).has("AUTO-001"); // true
  * ```
  */
 export function doneIds(gaps: readonly Gap[], shipped?: ReadonlySet<string>): Set<string> {
@@ -57,7 +64,14 @@ export function doneIds(gaps: readonly Gap[], shipped?: ReadonlySet<string>): Se
  * @param done ids that count as done
  * @example
  * ```ts
- * skipReason(gap, new Set()); // e.g. "priority P3"
+ * import { skipReason } from "./picker.ts";
+ * import type { Gap } from "./load.ts";
+ *
+ * const gap: Gap = {
+ *   id: "A-1", title: "t", priority: "P3", effort: "s", status: "open", dependsOn: [],
+ *   file: "gaps.yaml", line: 2, fields: {},
+ * };
+ * skipReason(gap, new Set()); // "priority P3"
  * ```
  */
 export function skipReason(gap: Gap, done: ReadonlySet<string>): string | null {
@@ -78,7 +92,14 @@ export function skipReason(gap: Gap, done: ReadonlySet<string>): string | null {
  *
  * @example
  * ```ts
- * const all = pickableGaps(gaps, { limit: Infinity });
+ * import { pickableGaps } from "./picker.ts";
+ * import type { Gap } from "./load.ts";
+ *
+ * const gap: Gap = {
+ *   id: "A-1", title: "t", priority: "P1", effort: "s", status: "open", dependsOn: [],
+ *   file: "gaps.yaml", line: 2, fields: {},
+ * };
+ * pickableGaps([gap], { limit: Infinity }).length; // 1
  * ```
  */
 export function pickableGaps(gaps: readonly Gap[], options: PickOptions): Gap[] {
@@ -104,8 +125,12 @@ export function pickableGaps(gaps: readonly Gap[], options: PickOptions): Gap[] 
  * @param options limit, order, and what this run already holds
  * @returns the gaps to dispatch
  * @example
- * ```ts
- * const picks = pickGaps(backlog.gaps, { limit: 2 });
+ * ```ts ignore
+ * import { loadBacklog } from "./load.ts";
+ * import { pickGaps } from "./picker.ts";
+ *
+ * const backlog = await loadBacklog("docs/gaps.yaml");
+ * if (backlog.ok) console.log(pickGaps(backlog.value.gaps, { limit: 2 }));
  * ```
  */
 export function pickGaps(gaps: readonly Gap[], options: PickOptions): Gap[] {

@@ -28,7 +28,12 @@ export interface Plan {
  *
  * @example
  * ```ts
- * summaryLine(plan); // "backlog docs/gaps.yaml: gaps=193 open=41 done=147 pickable=15 picked=2 ..."
+ * import { summaryLine } from "./plan.ts";
+ *
+ * summaryLine({
+ *   source: "docs/gaps.yaml", gaps: [], pickable: 0, picks: [],
+ *   worktreeOf: (id) => `/repo/.claude/worktrees/${id}`, maxParallel: 2, order: "priority",
+ * }); // "backlog docs/gaps.yaml: gaps=0 open=0 done=0 pickable=0 picked=0 (max-parallel 2, ..."
  * ```
  */
 export function summaryLine(plan: Plan): string {
@@ -50,7 +55,15 @@ export function summaryLine(plan: Plan): string {
  *
  * @example
  * ```ts
+ * import { wouldDispatchLine } from "./plan.ts";
+ * import type { Gap } from "./load.ts";
+ *
+ * const gap: Gap = {
+ *   id: "AUTO-013", title: "t", priority: "P1", effort: "m", status: "open", dependsOn: [],
+ *   file: "gaps.yaml", line: 2, fields: {},
+ * };
  * wouldDispatchLine(gap, "/repo/.claude/worktrees/auto-013");
+ * // "WOULD DISPATCH: AUTO-013 (prio=P1 effort=m) in /repo/.claude/worktrees/auto-013  -- t"
  * ```
  */
 export function wouldDispatchLine(gap: Gap, worktree: string): string {
@@ -63,7 +76,13 @@ export function wouldDispatchLine(gap: Gap, worktree: string): string {
  *
  * @example
  * ```ts
- * for (const line of renderPlan(plan)) console.log(line);
+ * import { renderPlan } from "./plan.ts";
+ *
+ * const lines = renderPlan({
+ *   source: "docs/gaps.yaml", gaps: [], pickable: 0, picks: [],
+ *   worktreeOf: (id) => `/repo/.claude/worktrees/${id}`, maxParallel: 2, order: "priority",
+ * });
+ * for (const line of lines) console.log(line);
  * ```
  */
 export function renderPlan(plan: Plan): string[] {

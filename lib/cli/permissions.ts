@@ -82,8 +82,14 @@ export interface RunPaths {
  *
  * @example
  * ```ts
- * writePaths(command, { repoRoot: "/repo", db: "/repo/sessions/chump_memory.db" });
- * // ["/repo/.claude", "/repo/sessions", "/tmp"]
+ * import { writePaths } from "./permissions.ts";
+ * import { parseCli } from "./parse.ts";
+ *
+ * const command = parseCli(["--no-dry-run"]);
+ * if (command.ok) {
+ *   writePaths(command.value, { repoRoot: "/repo", db: "/repo/sessions/chump_memory.db" });
+ *   // ["/repo/.claude", "/repo/sessions", "/tmp"]
+ * }
  * ```
  */
 export function writePaths(command: Command, paths: RunPaths, tmp = tempDir()): string[] {

@@ -19,7 +19,10 @@ import { dropWritesIfReadOnly } from "../cli/permissions.ts";
  * @returns the exit code
  * @example
  * ```ts
- * const code = await runCli(["--help"], io);
+ * import { runCli } from "./run.ts";
+ *
+ * const io = { out: console.log, err: console.error, env: () => undefined };
+ * const code = await runCli(["--help"], io); // 0, after printing the usage
  * ```
  */
 export async function runCli(argv: readonly string[], io: Io): Promise<number> {
