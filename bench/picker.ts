@@ -95,8 +95,8 @@ export async function benchPicker(tmp: string): Promise<Row[]> {
   const text = generatedBacklog(100_000);
   await Deno.writeTextFile(big, text);
   const mb = (text.length / 1e6).toFixed(0);
-  const bigLoad = await alternate(7, () => bareParse(big), () => loadAndPick(big));
-  const whole = await alternate(7, () => loadAndPick(big), () => wholeDryRun(big));
+  const bigLoad = await alternate(9, () => bareParse(big), () => loadAndPick(big));
+  const whole = await alternate(9, () => loadAndPick(big), () => wholeDryRun(big));
   return [
     ratioRow(
       "picker",
