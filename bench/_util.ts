@@ -70,6 +70,14 @@ export function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
+/**
+ * A full GC between measurements (the bench task runs with `--expose-gc`),
+ * so no measurement pays for the garbage the one before it left.
+ */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 /** Baseline and candidate measurements of alternating rounds, and their ratios. */
 export interface Rounds {
   baseline: number[];
@@ -90,7 +98,9 @@ export async function alternate(
 ): Promise<Rounds> {
   const out: Rounds = { baseline: [], candidate: [], ratios: [] };
   for (let i = 0; i < rounds; i++) {
+    collectGarbage();
     const b = await baseline();
+    collectGarbage();
     const c = await candidate();
     out.baseline.push(b);
     out.candidate.push(c);

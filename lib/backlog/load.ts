@@ -206,7 +206,9 @@ function toGap(m: Record<string, unknown>, file: string, line: number): Gap | st
   let dependsOn: string[];
   if (deps === undefined || deps === null) dependsOn = [];
   else if (isScalar(deps)) dependsOn = [String(deps).trim()].filter((d) => d !== "");
-  else if (Array.isArray(deps)) {
+  else if (Array.isArray(deps) && deps.every(isCleanId)) {
+    dependsOn = deps; // the common case, shared with `fields`: no copy per gap
+  } else if (Array.isArray(deps)) {
     dependsOn = [];
     for (const d of deps) {
       if (!isScalar(d)) {
@@ -220,6 +222,11 @@ function toGap(m: Record<string, unknown>, file: string, line: number): Gap | st
   }
 
   return { id, title, priority, effort, status, dependsOn, file, line, fields: m };
+}
+
+/** A dependency id that needs no trimming, converting or dropping. */
+function isCleanId(d: unknown): d is string {
+  return typeof d === "string" && d !== "" && d.trim() === d;
 }
 
 /** A field as trimmed text: "" when absent or null, undefined when it is not a single value. */
