@@ -13,7 +13,14 @@ import { openLedgerIfExists } from "../store/ledger.ts";
 import { openRunStore } from "../store/run_store.ts";
 import { reapOrphans } from "../watch/reap.ts";
 
-/** Reap; returns the exit code. */
+/**
+ * Reap; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * const code = await runReap({ db: "sessions/chump_memory.db", killGraceMs: 30_000, reflect: true }, io);
+ * ```
+ */
 export async function runReap(options: ReapOptions, io: Io): Promise<number> {
   const { db } = await resolvePaths(options);
   const exists = openLedgerIfExists(db);

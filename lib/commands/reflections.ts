@@ -11,7 +11,14 @@ import { formatTable } from "../cli/table.ts";
 import { queryReflections } from "../store/query.ts";
 import { oneLine } from "../util/text.ts";
 
-/** List reflections; returns the exit code. */
+/**
+ * List reflections; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * const code = await runReflections({ db: "sessions/chump_memory.db", limit: 20, json: true }, io);
+ * ```
+ */
 export async function runReflections(options: ReflectionsOptions, io: Io): Promise<number> {
   const { db } = await resolvePaths(options);
   const read = queryReflections(db, {

@@ -17,7 +17,14 @@ import {
   selfIdentity,
 } from "../store/ledger.ts";
 
-/** Show the ledger; returns the exit code. */
+/**
+ * Show the ledger; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * const code = await runStatus({ db: "sessions/chump_memory.db", limit: 20, json: false }, io);
+ * ```
+ */
 export async function runStatus(options: StatusOptions, io: Io): Promise<number> {
   const { db } = await resolvePaths(options);
   const opened = openLedgerIfExists(db);

@@ -549,7 +549,14 @@ function snapshot(dbPath: string): DatabaseSync {
   }
 }
 
-/** The absolute form of a path; the path itself when the cwd cannot be read. */
+/**
+ * The absolute form of a path; the path itself when the cwd cannot be read.
+ *
+ * @example
+ * ```ts
+ * absolute("/repo/sessions/../sessions/chump_memory.db"); // "/repo/sessions/chump_memory.db"
+ * ```
+ */
 export function absolute(path: string): string {
   try {
     return resolve(path);

@@ -162,7 +162,14 @@ export interface SpoolImport {
   leasesEnded: number[];
 }
 
-/** Now, as SQLite's `datetime('now')` writes it (UTC, `YYYY-MM-DD HH:MM:SS`). */
+/**
+ * Now, as SQLite's `datetime('now')` writes it (UTC, `YYYY-MM-DD HH:MM:SS`).
+ *
+ * @example
+ * ```ts
+ * /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(sqliteNow()); // true
+ * ```
+ */
 export function sqliteNow(): string {
   return new Date().toISOString().slice(0, 19).replace("T", " ");
 }
@@ -181,7 +188,19 @@ export function unique(paths: string[]): string[] {
 
 // --- the spool ------------------------------------------------------------
 
-/** A reflection as one JSON line: its fields, the time it failed, the DB it was meant for. */
+/**
+ * A reflection as one JSON line: its fields, the time it failed, the DB it was meant for.
+ *
+ * @example
+ * ```ts
+ * spoolLine(
+ *   { gapId: "A-1", effort: "s", domain: "a", outcome: "killed", durationS: 3,
+ *     parallelSiblings: 0, notes: "exit code 1", leaseId: 7 },
+ *   "2026-04-19 10:00:00",
+ *   "/repo/sessions/chump_memory.db",
+ * ); // '{"gapId":"A-1",...,"leaseId":7,"created_at":"2026-04-19 10:00:00","db":"/repo/..."}'
+ * ```
+ */
 export function spoolLine(r: DispatchReflection, createdAt: string, db: string): string {
   return JSON.stringify({
     gapId: r.gapId,
@@ -198,7 +217,14 @@ export function spoolLine(r: DispatchReflection, createdAt: string, db: string):
   });
 }
 
-/** A spool line back as a reflection, or `undefined` when it is not one. */
+/**
+ * A spool line back as a reflection, or `undefined` when it is not one.
+ *
+ * @example
+ * ```ts
+ * parseSpoolLine("not json {"); // undefined
+ * ```
+ */
 export function parseSpoolLine(
   line: string,
 ): { reflection: DispatchReflection; createdAt: string; db: string } | undefined {
@@ -275,7 +301,14 @@ async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
   while (done < data.length) done += await file.write(data.subarray(done));
 }
 
-/** Append one line to a spool, under its lock (mode 0600: notes may hold secrets). */
+/**
+ * Append one line to a spool, under its lock (mode 0600: notes may hold secrets).
+ *
+ * @example
+ * ```ts ignore
+ * await appendToSpool("/repo/sessions/chump_memory.db.spool.jsonl", spoolLine(r, sqliteNow(), db));
+ * ```
+ */
 export async function appendToSpool(path: string, line: string): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true });
   const file = await lockedOpen(path, { append: true, create: true, mode: 0o600 });
