@@ -363,3 +363,37 @@ Deno.test("a corrupt DB: reflections and status say so in one line, with one pre
     `chump-orchestrator: error: cannot read the lease ledger in ${db}: file is not a database\n`,
   );
 });
+
+Deno.test({
+  name: "a log without its index where nothing can be written: one clear line, never stale rows",
+  ignore: !CAN_MAKE_READ_ONLY,
+  fn: async () => {
+    await using dir = await scratch();
+    const sessions = join(dir.path, "sessions");
+    const db = join(sessions, "chump_memory.db");
+    await filledDb(db);
+    // A writer killed before its checkpoint leaves its commits in the -wal; the index goes.
+    const writer = `import { DatabaseSync } from "node:sqlite";
+const db = new DatabaseSync(${JSON.stringify(db)});
+db.exec("PRAGMA wal_autocheckpoint = 0");
+db.exec("UPDATE chump_reflections SET hypothesis = 'in the log only'");
+Deno.kill(Deno.pid, "SIGKILL");`;
+    await new Deno.Command(Deno.execPath(), { args: ["eval", writer] }).output();
+    ok((await Deno.stat(`${db}-wal`)).size > 0);
+    await Deno.remove(`${db}-shm`);
+    const view = await readOnlyView(sessions);
+    ok(view);
+    try {
+      const listed = await runMain(["reflections", "--db", join(view.path, "chump_memory.db")]);
+      equal(listed.code, 1);
+      equal(listed.stdout, "");
+      match(
+        listed.stderr,
+        /^chump-orchestrator: error: cannot read reflections from \S+: unable to open database file \(its write-ahead log \S+-wal has no index, .*\)\n$/,
+      );
+    } finally {
+      await view[Symbol.asyncDispose]();
+      await Deno.remove(view.path).catch(() => {});
+    }
+  },
+});

@@ -456,8 +456,15 @@ export function openReader(
     } catch {
       // not open
     }
-    if (!/unable to open database file/i.test(errorMessage(e)) || hasLog(dbPath)) {
+    if (!/unable to open database file/i.test(errorMessage(e))) {
       throw new Error(oneLine(errorMessage(e)));
+    }
+    if (hasLog(dbPath)) {
+      // A snapshot would miss the log's commits: say why instead of showing stale rows.
+      throw new Error(
+        `${oneLine(errorMessage(e))} (its write-ahead log ${dbPath}-wal has no index, and ` +
+          "the directory cannot be written to make one: open it once where it can be written)",
+      );
     }
     return snapshot(dbPath);
   }
