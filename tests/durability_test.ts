@@ -2,14 +2,15 @@
  * Never lose a reflection, end to end: a DB locked by another writer for
  * 10 s, a DB (and its directory) that cannot be written, a full disk. In
  * each case the row is in the DB or in a spool, the run goes on, and the
- * next run imports the spool and ends the lease (no duplicate on a reap).
+ * next run imports the spool and ends the lease with it (no duplicate on a reap).
  */
-import { equal, match, ok as assert } from "node:assert/strict";
+import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import {
   backlogOf,
   leaseRows,
+  linesStarting,
   orchestrate,
   orchestrateInBackground,
   reflectionRows,
@@ -66,11 +67,11 @@ Deno.test("a DB locked by another writer for 10 s: the row is spooled, the run g
   await reader.cancel();
   await locker.status;
 
-  // The row is in the spool, not lost; the lease was ended once the lock went away.
+  // The row is in the spool, not lost; its lease waits for it (they are recorded together).
   const spool = `${s.db}.spool.jsonl`;
   equal((await spooled(spool)).length, 1);
   equal(reflectionRows(s.db).size, 0);
-  equal(leaseRows(s.db)[0].state, "ended");
+  equal(leaseRows(s.db)[0].state, "running");
 
   const empty = join(s.dir, "empty.yaml");
   await Deno.writeTextFile(empty, "gaps: []\n");
@@ -80,6 +81,8 @@ Deno.test("a DB locked by another writer for 10 s: the row is spooled, the run g
   match(next.stdout, /nothing to dispatch/);
   match(reflectionRows(s.db).get("LOCK-1")!.directive, / outcome=killed .* notes=exit code 1$/);
   equal((await spooled(spool)).length, 0);
+  deepEqual(leaseRows(s.db).map((l) => [l.state, l.outcome]), [["ended", "killed"]]);
+  equal(linesStarting(next.stdout, "REAPED: ").length, 0, "the spooled outcome ended the lease");
 });
 
 const CAN_CHATTR = Deno.build.os === "linux" && Deno.uid() === 0 &&
@@ -194,7 +197,8 @@ Deno.test({
         `the row is somewhere, exactly once: ${inDb} ${local} ${far}\n${ran.stdout}\n${ran.stderr}`,
       );
     } finally {
-      await tryRun("umount", [small]);
+      // Never leave a mount behind: detach it lazily if something still holds it.
+      if (!await tryRun("umount", [small])) await tryRun("umount", ["-l", small]);
     }
   },
 });

@@ -19,6 +19,8 @@ import {
 } from "../lib/store/writer.ts";
 import { importSpool, spoolPaths } from "../lib/store/spool.ts";
 import { queryReflections } from "../lib/store/query.ts";
+import { openLedger } from "../lib/store/ledger.ts";
+import { holdLock } from "./_lock.ts";
 
 /** CONTRACT §5, copied as written there. */
 const CONTRACT_SCHEMA = `CREATE TABLE IF NOT EXISTS chump_reflections (
@@ -140,52 +142,6 @@ async function unwritableDb(dir: string): Promise<{ path: string; fix(): Promise
   return { path: join(ro, "x.db"), fix: () => Deno.chmod(ro, 0o755) };
 }
 
-/**
- * Another process holding the DB's write lock (BEGIN EXCLUSIVE) until
- * `release` is called: no timing involved.
- */
-async function holdLock(dbPath: string): Promise<{ release(): Promise<void> }> {
-  const code = `import { DatabaseSync } from "node:sqlite";
-const db = new DatabaseSync(${JSON.stringify(dbPath)});
-db.exec("PRAGMA busy_timeout = 10000");
-db.exec("BEGIN EXCLUSIVE");
-console.log("locked");
-await Deno.stdin.read(new Uint8Array(1));
-db.exec("COMMIT");
-db.close();`;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["eval", code],
-    cwd: dirOf(dbPath),
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  while (!out.includes("locked\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += value;
-  }
-  const stdin = child.stdin.getWriter();
-  const release = async () => {
-    await stdin.write(new Uint8Array([10])).catch(() => {});
-    await stdin.close().catch(() => {});
-    while (!(await reader.read()).done) { /* drain */ }
-    const status = await child.status;
-    ok(status.success, "the lock holder exited cleanly");
-  };
-  if (!out.includes("locked\n")) {
-    await release();
-    throw new Error(`the lock holder did not take the lock: ${out}`);
-  }
-  return { release };
-}
-
-function dirOf(path: string): string {
-  return path.slice(0, path.lastIndexOf("/")) || "/";
-}
-
 // --- the strings ------------------------------------------------------------
 
 Deno.test("gap domain is the lowercased prefix before the first '-', else unknown", () => {
@@ -270,7 +226,8 @@ Deno.test("REFLECTION_SCHEMA is the contract's text and SQLite keeps it byte for
   w.close();
   const stored = sql(
     db,
-    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name LIKE 'chump_%' ORDER BY rowid",
+    `SELECT sql FROM sqlite_master WHERE type = 'table'
+        AND name IN ('chump_reflections', 'chump_improvement_targets') ORDER BY rowid`,
   )
     .map((r) => String(r.sql));
   const expected = CONTRACT_SCHEMA.split(";\n").map((s) =>
@@ -416,7 +373,7 @@ Deno.test("both rows in one transaction: a failing target insert leaves no orpha
     bad: 0,
     paths: [receipt.path],
     errors: [],
-    leaseOutcomes: [],
+    leasesEnded: [],
   });
   equal(await exists(receipt.path), false);
   deepEqual(
@@ -459,7 +416,7 @@ Deno.test("a lock held past lockWaitMs spools the row; importSpool moves it in w
     bad: 0,
     paths: [receipt.path],
     errors: [],
-    leaseOutcomes: [],
+    leasesEnded: [],
   });
   equal(await exists(receipt.path), false);
   const rows = sql(
@@ -548,7 +505,7 @@ Deno.test("unwritable DB -> spool; unwritable spool -> fallback; both -> stderr;
     bad: 0,
     paths: [spoolPath, fallbackSpoolPath],
     errors: [],
-    leaseOutcomes: [],
+    leasesEnded: [],
   });
   deepEqual(
     sql(bad.path, "SELECT intended_goal FROM chump_reflections ORDER BY id").map((r) =>
@@ -596,7 +553,7 @@ Deno.test("importSpool sets malformed lines aside, leaves other DBs' rows, and n
     bad: 2,
     paths: [spoolPath, fallbackSpoolPath],
     errors: [],
-    leaseOutcomes: [],
+    leasesEnded: [],
   });
   deepEqual(
     sql(
@@ -619,7 +576,7 @@ Deno.test("importSpool sets malformed lines aside, leaves other DBs' rows, and n
     bad: 0,
     paths: [fallbackSpoolPath],
     errors: [],
-    leaseOutcomes: [],
+    leasesEnded: [],
   });
 });
 
@@ -636,7 +593,7 @@ Deno.test("importSpool never throws: a spool it cannot read stays as it was and 
     bad: 0,
     paths: [spoolPath],
     errors: 1,
-    leaseOutcomes: [],
+    leasesEnded: [],
   });
   ok(result.errors[0].startsWith(`${spoolPath}: `), result.errors[0]);
   ok((await Deno.stat(spoolPath)).isDirectory);
@@ -761,8 +718,8 @@ Deno.test("reflections are listed newest first, filtered by outcome and exact ga
     db,
     "INSERT INTO chump_reflections (intended_goal, observed_outcome, error_pattern) VALUES ('ship gap A-1', 'outcome=killed duration_s=1 pr=None', 'task_level')",
   );
-  const gaps = (rows: { gapId: string; outcome: string }[]) =>
-    rows.map((r) => `${r.gapId}:${r.outcome}`);
+  const gaps = (result: ReturnType<typeof queryReflections>) =>
+    result.ok ? result.value.map((r) => `${r.gapId}:${r.outcome}`) : [result.error];
 
   deepEqual(gaps(queryReflections(db, { limit: 10 })), [
     "A-1:ci_failed",
@@ -782,7 +739,9 @@ Deno.test("reflections are listed newest first, filtered by outcome and exact ga
   deepEqual(gaps(queryReflections(db, { limit: 1, gapId: "A-1", outcome: "shipped" })), [
     "A-1:shipped",
   ]);
-  const [latest] = queryReflections(db, { limit: 1 });
+  const read = queryReflections(db, { limit: 1 });
+  ok(read.ok);
+  const [latest] = read.value;
   match(latest.createdAt, SQLITE_TIME);
   deepEqual({ ...latest, createdAt: "" }, {
     id: 4,
@@ -803,27 +762,41 @@ Deno.test("reflections are listed newest first, filtered by outcome and exact ga
 Deno.test("querying a missing DB returns no rows and does not create it", async () => {
   await using dir = await scratch();
   const db = join(dir.path, "sessions", "chump_memory.db");
-  deepEqual(queryReflections(db, { limit: 10 }), []);
+  deepEqual(queryReflections(db, { limit: 10 }), { ok: true, value: [] });
   equal(await exists(db), false);
   equal(await exists(join(dir.path, "sessions")), false);
 });
 
-Deno.test("a spooled row carries its lease id, so the importing run can end that lease", async () => {
+Deno.test("a spooled row carries its lease id; the import ends that lease with the row", async () => {
   await using dir = await scratch();
   const db = join(dir.path, "sub", "chump_memory.db");
   const options = { lockWaitMs: 60_000, fallbackSpoolPath: join(dir.path, "fallback.jsonl") };
   // The DB path is under a regular file: it cannot be opened, the row is spooled.
   await Deno.writeTextFile(join(dir.path, "sub"), "not a directory");
   const w = createSqliteWriter(db, options);
-  const receipt = await w.write(reflection({ gapId: "L-1", outcome: "killed", leaseId: 42 }));
+  const receipt = await w.write(reflection({ gapId: "L-1", outcome: "killed", leaseId: 1 }));
   w.close();
   equal(receipt.stored, "spool");
+  if (receipt.stored !== "spool") return;
+  equal((await jsonLines(receipt.path))[0].leaseId, 1);
   await Deno.remove(join(dir.path, "sub"));
+  const ledger = openLedger(db);
+  ok(ledger.ok);
+  const begun = await ledger.value.begin({
+    gapId: "L-1",
+    repoRoot: dir.path,
+    branch: "claude/l-1",
+    worktree: join(dir.path, "wt"),
+    baseCommit: "",
+    effort: "m",
+    backend: "claude",
+  });
+  ledger.value.close();
+  deepEqual(begun, { ok: true, value: { begun: true, leaseId: 1 } });
   const imported = await importSpool(db, options);
   equal(imported.imported, 1);
-  deepEqual(imported.leaseOutcomes, [{
-    leaseId: 42,
-    outcome: "killed",
-    notes: reflection().notes,
-  }]);
+  deepEqual(imported.leasesEnded, [1]);
+  deepEqual(sql(db, "SELECT state, outcome, notes FROM chump_dispatch_leases"), [
+    { state: "ended", outcome: "killed", notes: reflection().notes },
+  ]);
 });

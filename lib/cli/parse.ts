@@ -71,7 +71,6 @@ export interface ReapOptions {
   db?: string;
   killGraceMs: number;
   reflect: boolean;
-  baseRef: string;
 }
 
 /** A parsed command line. */
@@ -199,7 +198,6 @@ const REAP_SPEC: Spec = {
   db: { type: "string" },
   "repo-root": { type: "string" },
   "kill-grace": { type: "string" },
-  "base-ref": { type: "string" },
   "no-reflect": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 };
@@ -430,6 +428,5 @@ function toReap(v: Values): Result<ReapOptions> {
     db: str(v, "db"),
     killGraceMs: killGrace.value,
     reflect: !v["no-reflect"],
-    baseRef: str(v, "base-ref") ?? "origin/main",
   });
 }

@@ -17,9 +17,7 @@ import { applyFaults, parseFaults } from "../dispatch/faults.ts";
 import { gitTopLevel, resolveCommit } from "../git/git.ts";
 import { realSpawner } from "../process/spawn.ts";
 import { terminateGroup } from "../process/signal.ts";
-import { openLedger } from "../store/ledger.ts";
-import { createNoopWriter, createSqliteWriter } from "../store/writer.ts";
-import { importSpool } from "../store/spool.ts";
+import { openRunStore } from "../store/run_store.ts";
 import { runDispatches, runExitCode, summaryLines } from "../watch/loop.ts";
 import { createGhProvider } from "../watch/providers/gh.ts";
 import { createGitProvider } from "../watch/providers/git.ts";
@@ -89,30 +87,14 @@ export async function runExecute(options: DispatchOptions, io: Io): Promise<numb
     io.err(`${PROGRAM}: error: ${problem}`);
     return EXIT.usage;
   }
-  const ledger = openLedger(db);
-  if (!ledger.ok) {
-    io.err(`${PROGRAM}: error: ${ledger.error}`);
+  const opened = await openRunStore(db, { reflect: options.reflect, err: io.err });
+  if (!opened.ok) {
+    io.err(`${PROGRAM}: error: ${opened.error}`);
     return EXIT.failure;
   }
-  if (options.reflect) {
-    const imported = await importSpool(db);
-    if (imported.imported > 0) {
-      io.err(`imported ${imported.imported} spooled reflection(s) into ${db}`);
-    }
-    if (imported.left > 0) {
-      io.err(
-        `warning: ${imported.left} spooled reflection(s) still waiting in ${
-          imported.paths.join(", ")
-        }`,
-      );
-    }
-    for (const e of imported.errors) io.err(`warning: spool: ${e}`);
-    // A spooled outcome ends its lease: the dispatch is not an orphan to reap.
-    for (const l of imported.leaseOutcomes) await ledger.value.end(l.leaseId, l.outcome, l.notes);
-  }
-  const writer = options.reflect ? createSqliteWriter(db) : createNoopWriter();
+  const { ledger, writer } = opened.value;
   const reaped = await reapOrphans({
-    ledger: ledger.value,
+    ledger,
     writer,
     terminate: terminateGroup,
     killGraceMs: options.killGraceMs,
@@ -146,7 +128,7 @@ export async function runExecute(options: DispatchOptions, io: Io): Promise<numb
       spawner: run.spawner,
       provider,
       writer,
-      ledger: ledger.value,
+      ledger,
       terminate: terminateGroup,
       out: io.out,
       err: io.err,
@@ -164,8 +146,7 @@ export async function runExecute(options: DispatchOptions, io: Io): Promise<numb
     }
     return runExitCode(result, options.watch);
   } finally {
-    writer.close();
-    ledger.value.close();
+    opened.value.close();
   }
 }
 

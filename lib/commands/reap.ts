@@ -1,5 +1,7 @@
 /**
- * `reap`: end what a crashed orchestrator left behind (see watch/reap.ts).
+ * `reap`: end what a crashed orchestrator left behind (see watch/reap.ts),
+ * after importing the spool: a dispatch whose outcome is still spooled is
+ * ended by that outcome, not reaped as an orphan with a second reflection.
  *
  * @module
  */
@@ -7,11 +9,18 @@ import { EXIT, type Io } from "../cli/io.ts";
 import { PROGRAM, type ReapOptions } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { terminateGroup } from "../process/signal.ts";
-import { openLedger, openLedgerIfExists } from "../store/ledger.ts";
-import { createNoopWriter, createSqliteWriter } from "../store/writer.ts";
+import { openLedgerIfExists } from "../store/ledger.ts";
+import { openRunStore } from "../store/run_store.ts";
 import { reapOrphans } from "../watch/reap.ts";
 
-/** Reap; returns the exit code. */
+/**
+ * Reap; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * const code = await runReap({ db: "sessions/chump_memory.db", killGraceMs: 30_000, reflect: true }, io);
+ * ```
+ */
 export async function runReap(options: ReapOptions, io: Io): Promise<number> {
   const { db } = await resolvePaths(options);
   const exists = openLedgerIfExists(db);
@@ -24,16 +33,15 @@ export async function runReap(options: ReapOptions, io: Io): Promise<number> {
     return EXIT.ok;
   }
   exists.value.close();
-  const ledger = openLedger(db);
-  if (!ledger.ok) {
-    io.err(`${PROGRAM}: error: ${ledger.error}`);
+  const store = await openRunStore(db, { reflect: options.reflect, err: io.err });
+  if (!store.ok) {
+    io.err(`${PROGRAM}: error: ${store.error}`);
     return EXIT.failure;
   }
-  const writer = options.reflect ? createSqliteWriter(db) : createNoopWriter();
   try {
     const reaped = await reapOrphans({
-      ledger: ledger.value,
-      writer,
+      ledger: store.value.ledger,
+      writer: store.value.writer,
       terminate: terminateGroup,
       killGraceMs: options.killGraceMs,
       out: io.out,
@@ -46,7 +54,6 @@ export async function runReap(options: ReapOptions, io: Io): Promise<number> {
     );
     return EXIT.ok;
   } finally {
-    writer.close();
-    ledger.value.close();
+    store.value.close();
   }
 }

@@ -1,6 +1,6 @@
 /**
  * `reflections`: dispatch reflections from the DB, newest first, as a table
- * or JSON lines. Read-only.
+ * or JSON lines. Read-only (also where this process cannot write).
  *
  * @module
  */
@@ -9,25 +9,28 @@ import { PROGRAM, type ReflectionsOptions } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { formatTable } from "../cli/table.ts";
 import { queryReflections } from "../store/query.ts";
-import { errorMessage } from "../util/result.ts";
 import { oneLine } from "../util/text.ts";
 
-/** List reflections; returns the exit code. */
+/**
+ * List reflections; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * const code = await runReflections({ db: "sessions/chump_memory.db", limit: 20, json: true }, io);
+ * ```
+ */
 export async function runReflections(options: ReflectionsOptions, io: Io): Promise<number> {
   const { db } = await resolvePaths(options);
-  let rows;
-  try {
-    rows = queryReflections(db, {
-      limit: options.limit,
-      outcome: options.outcome,
-      gapId: options.gap,
-    });
-  } catch (e) {
-    io.err(
-      `${PROGRAM}: error: cannot read reflections from ${db}: ${errorMessage(e).split("\n")[0]}`,
-    );
+  const read = queryReflections(db, {
+    limit: options.limit,
+    outcome: options.outcome,
+    gapId: options.gap,
+  });
+  if (!read.ok) {
+    io.err(`${PROGRAM}: error: ${read.error}`);
     return EXIT.failure;
   }
+  const rows = read.value;
   if (options.json) {
     for (const r of rows) io.out(JSON.stringify(r));
     return EXIT.ok;

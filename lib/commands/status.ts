@@ -1,6 +1,7 @@
 /**
  * `status`: live and recent dispatches from the lease ledger, with whether
- * each agent and orchestrator is still alive. Read-only.
+ * each agent and orchestrator is still alive. Read-only (also where this
+ * process cannot write).
  *
  * @module
  */
@@ -16,7 +17,14 @@ import {
   selfIdentity,
 } from "../store/ledger.ts";
 
-/** Show the ledger; returns the exit code. */
+/**
+ * Show the ledger; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * const code = await runStatus({ db: "sessions/chump_memory.db", limit: 20, json: false }, io);
+ * ```
+ */
 export async function runStatus(options: StatusOptions, io: Io): Promise<number> {
   const { db } = await resolvePaths(options);
   const opened = openLedgerIfExists(db);
@@ -34,7 +42,12 @@ export async function runStatus(options: StatusOptions, io: Io): Promise<number>
     const self = selfIdentity();
     const table = await processTable({ fresh: true });
     const now = Date.now();
-    const rows = ledger.list(options.limit).map((l) => ({
+    const leases = await ledger.list(options.limit);
+    if (!leases.ok) {
+      io.err(`${PROGRAM}: error: ${leases.error}`);
+      return EXIT.failure;
+    }
+    const rows = leases.value.map((l) => ({
       lease: l.id,
       gap: l.gapId,
       state: l.state,

@@ -11,7 +11,7 @@
 import type { AgentCommand } from "./agent.ts";
 import type { Gap } from "../backlog/load.ts";
 import { cleanUpWorktree, type Workspace } from "../git/workspace.ts";
-import type { Ledger } from "../store/ledger.ts";
+import type { Lease, Ledger } from "../store/ledger.ts";
 import type { AgentProcess, Spawner } from "../process/spawn.ts";
 import { fail, ok, type Result } from "../util/result.ts";
 
@@ -38,6 +38,14 @@ export interface Dispatch extends DispatchRequest {
   startedAt: number;
 }
 
+/**
+ * The gap was taken by another orchestrator's live lease between the pick
+ * and the lease: a lost race, not a failure (nothing was made).
+ */
+export interface Taken {
+  taken: Lease;
+}
+
 /** What {@linkcode dispatchGap} needs. */
 export interface DispatchDeps {
   workspace: Workspace;
@@ -50,7 +58,8 @@ export interface DispatchDeps {
 /**
  * Dispatch one gap: lease, worktree, claim, spawn, in that order.
  *
- * @returns the running dispatch, or one line saying which step failed
+ * @returns the running dispatch, {@linkcode Taken} when a live lease of
+ * another orchestrator holds the gap, or one line saying which step failed
  * @example
  * ```ts
  * const d = await dispatchGap(request, { workspace, spawner, ledger });
@@ -59,7 +68,7 @@ export interface DispatchDeps {
 export async function dispatchGap(
   request: DispatchRequest,
   deps: DispatchDeps,
-): Promise<Result<Dispatch>> {
+): Promise<Result<Dispatch | Taken>> {
   const { workspace, spawner, ledger, now = Date.now } = deps;
   const { gap, branch, worktree, startCommit, agent } = request;
 
@@ -75,9 +84,10 @@ export async function dispatchGap(
       backend: agent.label,
     });
     if (!lease.ok) return lease;
-    leaseId = lease.value;
+    if (!lease.value.begun) return ok({ taken: lease.value.holder });
+    leaseId = lease.value.leaseId;
   }
-  const abandon = async (why: string, madeWorktree: boolean): Promise<Result<Dispatch>> => {
+  const abandon = async (why: string, madeWorktree: boolean): Promise<Result<never>> => {
     let reason = why;
     if (madeWorktree) {
       const kept = await cleanUpWorktree(workspace, { worktree, branch, startCommit }, {
@@ -114,7 +124,7 @@ export async function dispatchGap(
   const proc = started.value;
   if (leaseId !== null) {
     // The agent runs either way; a ledger that cannot take the pid is reported by the caller.
-    ledger?.running(leaseId, proc.pid, proc.startTime, request.detached);
+    await ledger?.running(leaseId, proc.pid, proc.startTime, request.detached);
   }
   return ok({ ...request, leaseId, process: proc, startedAt: now() });
 }

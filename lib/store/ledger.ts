@@ -9,13 +9,25 @@
  * Liveness is decided by pid AND kernel start time, never by process name,
  * so a reused pid is never mistaken for ours.
  *
+ * The ledger shares the DB's one connection and lock policy with the
+ * reflection writer (see db.ts): a lease write waits out a locked DB for up
+ * to {@linkcode LEASE_LOCK_WAIT_MS} with the event loop turning. A lease
+ * ends with its outcome's reflection, in the same transaction (see
+ * writer.ts); {@linkcode Ledger.end} is for dispatches that never had one.
+ *
  * @module
  */
-import { DatabaseSync } from "node:sqlite";
-import { dirname } from "node:path";
 import { type ProcessTable, processTable, selfStartTime } from "../process/table.ts";
-import { errorMessage, fail, ok, type Result } from "../util/result.ts";
-import { sleep } from "../util/sleep.ts";
+import { fail, ok, type Result } from "../util/result.ts";
+import {
+  type Connection,
+  endLease,
+  LEASE_LOCK_WAIT_MS,
+  openStore,
+  readOnlyStore,
+  type Store,
+  transaction,
+} from "./db.ts";
 
 /** Where a dispatch is in its life. */
 export type LeaseState = "starting" | "running" | "detached" | "ended";
@@ -50,38 +62,6 @@ export type NewLease = Pick<
   "gapId" | "repoRoot" | "branch" | "worktree" | "baseCommit" | "effort" | "backend"
 >;
 
-/** The lease table and its index; created next to the reflection tables. */
-export const LEASE_SCHEMA = `CREATE TABLE IF NOT EXISTS chump_dispatch_leases (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  gap_id TEXT NOT NULL,
-  repo_root TEXT NOT NULL,
-  branch TEXT NOT NULL,
-  worktree TEXT NOT NULL,
-  base_commit TEXT NOT NULL DEFAULT '',
-  effort TEXT NOT NULL DEFAULT '',
-  backend TEXT NOT NULL DEFAULT '',
-  pid INTEGER,
-  pid_start TEXT,
-  orchestrator_pid INTEGER NOT NULL,
-  orchestrator_start TEXT,
-  host TEXT NOT NULL DEFAULT '',
-  state TEXT NOT NULL,
-  outcome TEXT,
-  notes TEXT,
-  started_ms INTEGER NOT NULL,
-  updated_ms INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chump_dispatch_leases_state ON chump_dispatch_leases(state);`;
-
-/**
- * Ledger writes block the event loop while SQLite waits on a lock; they are
- * rare (three per dispatch), so a few seconds of waiting beats failing.
- */
-const LEDGER_BUSY_MS = 3000;
-
-/** How long ending a lease keeps retrying a locked DB (each try blocks up to LEDGER_BUSY_MS). */
-const END_RETRY_MS = 30_000;
-
 /** Who this orchestrator is: pid, start time (epoch seconds), host. */
 export interface Identity {
   pid: number;
@@ -107,24 +87,35 @@ export function selfIdentity(): Identity {
   return { pid: Deno.pid, start: selfStartTime(), host };
 }
 
+/** What {@linkcode Ledger.begin} found: the gap is ours now, or a live lease holds it. */
+export type Begun =
+  | { begun: true; leaseId: number }
+  | { begun: false; holder: Lease };
+
 /** The lease ledger of one DB. */
 export interface Ledger {
   readonly path: string;
   /**
-   * Record a dispatch before its agent starts. Atomic: fails when a live
-   * lease already holds the gap (another orchestrator took it first).
+   * Record a dispatch before its agent starts. Atomic: when a live lease
+   * already holds the gap (another orchestrator took it first) nothing is
+   * written and the holder comes back, as a value: losing that race is not a
+   * failure. A failure is a DB that could not take the row.
    */
-  begin(lease: NewLease): Promise<Result<number>>;
-  /** The agent started: its pid and kernel start time. */
-  running(id: number, pid: number, pidStart: string | undefined, detached: boolean): Result<void>;
+  begin(lease: NewLease): Promise<Result<Begun>>;
+  /** The agent started: its pid and kernel start time (only while the lease is `starting`). */
+  running(
+    id: number,
+    pid: number,
+    pidStart: string | undefined,
+    detached: boolean,
+  ): Promise<Result<void>>;
   /**
-   * The dispatch ended (outcome may be null for a failed dispatch); a lease
-   * that ended already is left as it is. Retried
-   * for a while when the DB is locked, so a busy DB does not leave a lease
-   * that a later reap would take for an orphan.
+   * End a dispatch that has no outcome to record (outcome null: it failed
+   * before its agent ran); a lease that ended already is left as it is. An
+   * outcome ends its lease with its reflection instead (writer.ts).
    */
   end(id: number, outcome: string | null, notes: string): Promise<Result<void>>;
-  /** Gap ids held by live dispatches (any orchestrator). */
+  /** Gap ids held by live dispatches (any orchestrator); empty when the DB cannot be read. */
   liveGapIds(): Promise<Set<string>>;
   /** Leases in `starting`/`running` whose orchestrator is gone (same host only). */
   orphans(): Promise<Lease[]>;
@@ -133,9 +124,9 @@ export interface Ledger {
    * orchestrator identity): true when this process now owns it, false when
    * another reaper was first or the lease ended meanwhile.
    */
-  adopt(lease: Lease): Result<boolean>;
-  /** Newest first; `activeOnly` keeps leases not yet ended. */
-  list(limit: number, activeOnly?: boolean): Lease[];
+  adopt(lease: Lease): Promise<Result<boolean>>;
+  /** The newest `limit` leases, newest first. */
+  list(limit: number): Promise<Result<Lease[]>>;
   close(): void;
 }
 
@@ -188,7 +179,9 @@ export function leaseIsLive(lease: Lease, self: Identity, table: ProcessTable): 
 }
 
 /**
- * Open (creating if needed) the ledger in the DB at `dbPath`.
+ * Open (creating if needed) the ledger in the DB at `dbPath`, on the DB's
+ * shared connection. Fails only when the DB is unusable (not when it is
+ * merely locked: the first write waits for that).
  *
  * @example
  * ```ts
@@ -196,24 +189,18 @@ export function leaseIsLive(lease: Lease, self: Identity, table: ProcessTable): 
  * ```
  */
 export function openLedger(dbPath: string, self: Identity = selfIdentity()): Result<Ledger> {
-  let db: DatabaseSync;
-  try {
-    Deno.mkdirSync(dirname(dbPath), { recursive: true });
-    db = new DatabaseSync(dbPath);
-    db.exec(`PRAGMA busy_timeout = ${LEDGER_BUSY_MS}`);
-    db.exec("PRAGMA journal_mode = WAL");
-    // WAL + NORMAL survives a crash of this process (what leases are for);
-    // only power loss can drop the last commits, and it takes the agents too.
-    db.exec("PRAGMA synchronous = NORMAL");
-    db.exec(LEASE_SCHEMA);
-  } catch (e) {
-    return fail(`cannot open the lease ledger in ${dbPath}: ${firstLine(e)}`);
+  const store = openStore(dbPath);
+  const opened = store.check();
+  if (!opened.ok) {
+    store.close();
+    return fail(`cannot open the lease ledger in ${dbPath}: ${opened.error}`);
   }
-  return ok(ledgerOn(db, dbPath, self));
+  return ok(ledgerOn(store, self));
 }
 
 /**
- * Read the ledger without creating anything; undefined when the DB or the table does not exist.
+ * Read the ledger without creating anything (read-only, also in a directory
+ * this process cannot write); undefined when the DB or the table does not exist.
  *
  * @example
  * ```ts
@@ -224,72 +211,45 @@ export function openLedgerIfExists(
   dbPath: string,
   self: Identity = selfIdentity(),
 ): Result<Ledger | undefined> {
-  try {
-    Deno.statSync(dbPath);
-  } catch {
-    return ok(undefined);
-  }
-  try {
-    const db = new DatabaseSync(dbPath, { readOnly: true });
-    db.exec(`PRAGMA busy_timeout = ${LEDGER_BUSY_MS}`);
-    const table = db.prepare(
-      "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chump_dispatch_leases'",
-    ).get();
-    if (!table) {
-      db.close();
-      return ok(undefined);
-    }
-    return ok(ledgerOn(db, dbPath, self));
-  } catch (e) {
-    return fail(`cannot read the lease ledger in ${dbPath}: ${firstLine(e)}`);
-  }
+  const opened = readOnlyStore(dbPath, { table: "chump_dispatch_leases" });
+  if (!opened.ok) return fail(`cannot read the lease ledger in ${dbPath}: ${opened.error}`);
+  return ok(opened.value && ledgerOn(opened.value, self));
 }
 
-function ledgerOn(db: DatabaseSync, path: string, self: Identity): Ledger {
+const SELECT = "SELECT * FROM chump_dispatch_leases";
+const ACTIVE = `${SELECT} WHERE state IN ('starting', 'running', 'detached')`;
+
+function ledgerOn(store: Store, self: Identity): Ledger {
   const now = () => Date.now();
-  const select = "SELECT * FROM chump_dispatch_leases";
-  const active = `${select} WHERE state IN ('starting', 'running', 'detached')`;
-  let closed = false;
+  const rows = (c: Connection, sql: string, ...params: (string | number)[]): Lease[] =>
+    c.statement(sql).all(...params).map((r) => toLease(r as Record<string, unknown>));
 
-  const rows = (sql: string, ...params: (string | number)[]): Lease[] =>
-    db.prepare(sql).all(...params).map((r) => toLease(r as Record<string, unknown>));
-
-  const attempt = <T>(what: string, fn: () => T): Result<T> => {
-    try {
-      return ok(fn());
-    } catch (e) {
-      return fail(`lease ledger (${path}): cannot ${what}: ${firstLine(e)}`);
-    }
+  /** One operation under the lock policy, as a Result naming what failed. */
+  const attempt = async <T>(what: string, op: (c: Connection) => T): Promise<Result<T>> => {
+    const r = await store.run(op, { lockWaitMs: LEASE_LOCK_WAIT_MS });
+    return r.ok ? ok(r.value) : fail(`lease ledger (${store.path}): cannot ${what}: ${r.reason}`);
   };
 
   return {
-    path,
+    path: store.path,
     async begin(lease) {
       // A process listing only when another lease names this gap (the usual
       // dispatch has none: no `ps` per gap). A lease that appears between
       // this look and the transaction was just begun by a live orchestrator.
-      const others = attempt(
+      const others = await attempt(
         "read the leases",
-        () => rows(`${active} AND gap_id = ?`, lease.gapId),
+        (c) => rows(c, `${ACTIVE} AND gap_id = ?`, lease.gapId),
       );
       const table = others.ok && others.value.length === 0
         ? undefined
         : await processTable({ fresh: true });
-      let held: string | undefined;
-      const id = attempt("record the dispatch", () => {
-        db.exec("BEGIN IMMEDIATE");
-        try {
-          const holder = rows(`${active} AND gap_id = ?`, lease.gapId)
+      return await attempt("record the dispatch", (c): Begun =>
+        transaction(c, () => {
+          const holder = rows(c, `${ACTIVE} AND gap_id = ?`, lease.gapId)
             .find((l) => table === undefined || leaseIsLive(l, self, table));
-          if (holder) {
-            db.exec("ROLLBACK");
-            held = `gap ${lease.gapId} is held by a live dispatch (lease ${holder.id}, ` +
-              `orchestrator pid ${holder.orchestratorPid}` +
-              `${holder.pid ? `, agent pid ${holder.pid}` : ""})`;
-            return 0;
-          }
+          if (holder) return { begun: false, holder };
           const t = now();
-          const r = db.prepare(
+          const r = c.statement(
             `INSERT INTO chump_dispatch_leases (gap_id, repo_root, branch, worktree, base_commit,
                effort, backend, orchestrator_pid, orchestrator_start, host, state, started_ms, updated_ms)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'starting', ?, ?)`,
@@ -307,52 +267,43 @@ function ledgerOn(db: DatabaseSync, path: string, self: Identity): Ledger {
             t,
             t,
           );
-          db.exec("COMMIT");
-          return Number(r.lastInsertRowid);
-        } catch (e) {
-          if (db.isTransaction) db.exec("ROLLBACK");
-          throw e;
-        }
-      });
-      return held !== undefined ? fail(held) : id;
+          return { begun: true, leaseId: Number(r.lastInsertRowid) };
+        }));
     },
-    running(id, pid, pidStart, detached) {
-      return attempt("record the agent's pid", () => {
-        db.prepare(
-          "UPDATE chump_dispatch_leases SET pid = ?, pid_start = ?, state = ?, updated_ms = ? WHERE id = ?",
+    async running(id, pid, pidStart, detached) {
+      return await attempt("record the agent's pid", (c) => {
+        c.statement(
+          `UPDATE chump_dispatch_leases SET pid = ?, pid_start = ?, state = ?, updated_ms = ?
+            WHERE id = ? AND state = 'starting'`,
         ).run(pid, pidStart ?? null, detached ? "detached" : "running", now(), id);
       });
     },
     async end(id, outcome, notes) {
-      const until = now() + END_RETRY_MS;
-      for (;;) {
-        const r = attempt("end the lease", () => {
-          db.prepare(
-            `UPDATE chump_dispatch_leases SET state = 'ended', outcome = ?, notes = ?, updated_ms = ?
-              WHERE id = ? AND state != 'ended'`,
-          ).run(outcome, notes, now(), id);
-        });
-        if (r.ok || !/locked|busy/i.test(r.error) || now() >= until) return r;
-        await sleep(250);
-      }
+      return await attempt("end the lease", (c) => {
+        endLease(c, id, outcome, notes);
+      });
     },
     async liveGapIds() {
-      const leases = rows(active);
+      const leases = await attempt("read the leases", (c) => rows(c, ACTIVE));
       const ids = new Set<string>();
-      if (leases.length === 0) return ids;
+      // Unreadable: pick as if nothing were leased; begin() still refuses a held gap.
+      if (!leases.ok || leases.value.length === 0) return ids;
       const table = await processTable({ fresh: true });
-      for (const l of leases) if (leaseIsLive(l, self, table)) ids.add(l.gapId);
+      for (const l of leases.value) if (leaseIsLive(l, self, table)) ids.add(l.gapId);
       return ids;
     },
     async orphans() {
-      const leases = rows(`${select} WHERE state IN ('starting', 'running') ORDER BY id`);
-      if (leases.length === 0) return [];
+      const leases = await attempt(
+        "read the leases",
+        (c) => rows(c, `${SELECT} WHERE state IN ('starting', 'running') ORDER BY id`),
+      );
+      if (!leases.ok || leases.value.length === 0) return [];
       const table = await processTable({ fresh: true });
-      return leases.filter((l) => !table.unknown && !orchestratorAlive(l, self, table));
+      return leases.value.filter((l) => !table.unknown && !orchestratorAlive(l, self, table));
     },
-    adopt(lease) {
-      return attempt("take over the lease", () => {
-        const r = db.prepare(
+    async adopt(lease) {
+      return await attempt("take over the lease", (c) => {
+        const r = c.statement(
           `UPDATE chump_dispatch_leases
               SET orchestrator_pid = ?, orchestrator_start = ?, host = ?, updated_ms = ?
             WHERE id = ? AND state IN ('starting', 'running')
@@ -369,18 +320,14 @@ function ledgerOn(db: DatabaseSync, path: string, self: Identity): Ledger {
         return Number(r.changes) === 1;
       });
     },
-    list(limit, activeOnly = false) {
-      const where = activeOnly ? " WHERE state != 'ended'" : "";
-      return rows(`${select}${where} ORDER BY id DESC LIMIT ?`, limit);
+    async list(limit) {
+      return await attempt(
+        "read the leases",
+        (c) => rows(c, `${SELECT} ORDER BY id DESC LIMIT ?`, limit),
+      );
     },
     close() {
-      if (closed) return;
-      closed = true;
-      try {
-        db.close();
-      } catch {
-        // already closed
-      }
+      store.close();
     },
   };
 }
@@ -408,8 +355,4 @@ function toLease(r: Record<string, unknown>): Lease {
     startedMs: Number(r.started_ms),
     updatedMs: Number(r.updated_ms),
   };
-}
-
-function firstLine(e: unknown): string {
-  return errorMessage(e).split("\n")[0];
 }

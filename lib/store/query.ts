@@ -1,14 +1,15 @@
 /**
  * Reading reflections back (`chump-orchestrator reflections`): dispatch
  * reflections newest first with their improvement targets, from a DB opened
- * read-only.
+ * read-only (db.ts `openReader`: creating nothing, and working where this
+ * process cannot write).
  *
  * @module
  */
-import { DatabaseSync, type SQLOutputValue } from "node:sqlite";
-import { errorMessage } from "../util/result.ts";
+import type { DatabaseSync, SQLOutputValue } from "node:sqlite";
+import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { controlsToSpaces as oneLine } from "../util/text.ts";
-import { LOCK_WAIT_MS } from "./db.ts";
+import { openReader } from "./db.ts";
 import { DISPATCH_ERROR_PATTERN, GOAL_PREFIX } from "./reflection.ts";
 
 /** One row of `chump-orchestrator reflections`. */
@@ -31,83 +32,85 @@ export interface ReflectionRow {
  * first, each with its improvement target. `outcome` filters on the outcome
  * in `observed_outcome`, `gapId` on the exact id in `intended_goal`. The DB is
  * opened read-only; a missing DB (or one without the tables) has no rows and
- * is not created. A DB that cannot be read throws a one-line error.
+ * is not created.
  *
+ * @returns the rows, or one line `cannot read reflections from <db>: <why>`
  * @example
  * ```ts
  * const dir = Deno.makeTempDirSync();
- * queryReflections(`${dir}/none.db`, { limit: 10 }); // []
+ * queryReflections(`${dir}/none.db`, { limit: 10 }); // { ok: true, value: [] }
  * ```
  */
 export function queryReflections(
   dbPath: string,
   filter: { limit: number; outcome?: string; gapId?: string },
-): ReflectionRow[] {
-  const { limit, outcome, gapId } = filter;
-  if (!(limit > 0)) return [];
-  try {
-    Deno.statSync(dbPath);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return [];
-    throw new Error(`cannot read reflections from ${dbPath}: ${oneLine(errorMessage(e))}`);
-  }
+): Result<ReflectionRow[]> {
+  if (!(filter.limit > 0)) return ok([]);
   let db: DatabaseSync | undefined;
   try {
-    db = new DatabaseSync(dbPath, { readOnly: true, timeout: LOCK_WAIT_MS });
-    const tables = new Set(
-      db.prepare(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('chump_reflections', 'chump_improvement_targets')",
-      ).all().map((t) => String(t.name)),
-    );
-    if (!tables.has("chump_reflections")) return [];
-    const target = tables.has("chump_improvement_targets")
-      ? "t.directive AS directive, t.priority AS priority, t.scope AS scope"
-      : "NULL AS directive, NULL AS priority, NULL AS scope";
-    const join = tables.has("chump_improvement_targets")
-      ? "LEFT JOIN chump_improvement_targets t ON t.reflection_id = r.id"
-      : "";
-    const params: string[] = [DISPATCH_ERROR_PATTERN];
-    let where = "r.error_pattern = ?";
-    if (gapId !== undefined) {
-      where += " AND r.intended_goal = ?";
-      params.push(GOAL_PREFIX + gapId);
-    }
-    const statement = db.prepare(
-      `SELECT r.id AS id, r.created_at AS created_at, r.intended_goal AS goal,
-              r.observed_outcome AS observed, r.outcome_class AS outcome_class,
-              r.hypothesis AS notes, ${target}
-         FROM chump_reflections r ${join}
-        WHERE ${where}
-        ORDER BY r.id DESC${join === "" ? "" : ", t.id ASC"}`,
-    );
-    const rows: ReflectionRow[] = [];
-    let lastId: number | undefined;
-    for (const raw of statement.iterate(...params)) {
-      const id = Number(raw.id);
-      if (id === lastId) continue; // a second target of the same reflection
-      lastId = id;
-      const observed = parseObserved(text(raw.observed));
-      if (outcome !== undefined && observed.outcome !== outcome) continue;
-      const goal = text(raw.goal);
-      rows.push({
-        id,
-        createdAt: text(raw.created_at),
-        gapId: goal.startsWith(GOAL_PREFIX) ? goal.slice(GOAL_PREFIX.length) : goal,
-        ...observed,
-        outcomeClass: text(raw.outcome_class),
-        directive: text(raw.directive),
-        priority: text(raw.priority),
-        scope: raw.scope === null ? null : text(raw.scope),
-        notes: text(raw.notes),
-      });
-      if (rows.length >= limit) break;
-    }
-    return rows;
+    db = openReader(dbPath);
+    return ok(db === undefined ? [] : rowsOf(db, filter));
   } catch (e) {
-    throw new Error(`cannot read reflections from ${dbPath}: ${oneLine(errorMessage(e))}`);
+    return fail(`cannot read reflections from ${dbPath}: ${oneLine(errorMessage(e))}`);
   } finally {
     db?.close();
   }
+}
+
+function rowsOf(
+  db: DatabaseSync,
+  filter: { limit: number; outcome?: string; gapId?: string },
+): ReflectionRow[] {
+  const { limit, outcome, gapId } = filter;
+  const tables = new Set(
+    db.prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('chump_reflections', 'chump_improvement_targets')",
+    ).all().map((t) => String(t.name)),
+  );
+  if (!tables.has("chump_reflections")) return [];
+  const target = tables.has("chump_improvement_targets")
+    ? "t.directive AS directive, t.priority AS priority, t.scope AS scope"
+    : "NULL AS directive, NULL AS priority, NULL AS scope";
+  const join = tables.has("chump_improvement_targets")
+    ? "LEFT JOIN chump_improvement_targets t ON t.reflection_id = r.id"
+    : "";
+  const params: string[] = [DISPATCH_ERROR_PATTERN];
+  let where = "r.error_pattern = ?";
+  if (gapId !== undefined) {
+    where += " AND r.intended_goal = ?";
+    params.push(GOAL_PREFIX + gapId);
+  }
+  const statement = db.prepare(
+    `SELECT r.id AS id, r.created_at AS created_at, r.intended_goal AS goal,
+            r.observed_outcome AS observed, r.outcome_class AS outcome_class,
+            r.hypothesis AS notes, ${target}
+       FROM chump_reflections r ${join}
+      WHERE ${where}
+      ORDER BY r.id DESC${join === "" ? "" : ", t.id ASC"}`,
+  );
+  const rows: ReflectionRow[] = [];
+  let lastId: number | undefined;
+  for (const raw of statement.iterate(...params)) {
+    const id = Number(raw.id);
+    if (id === lastId) continue; // a second target of the same reflection
+    lastId = id;
+    const observed = parseObserved(text(raw.observed));
+    if (outcome !== undefined && observed.outcome !== outcome) continue;
+    const goal = text(raw.goal);
+    rows.push({
+      id,
+      createdAt: text(raw.created_at),
+      gapId: goal.startsWith(GOAL_PREFIX) ? goal.slice(GOAL_PREFIX.length) : goal,
+      ...observed,
+      outcomeClass: text(raw.outcome_class),
+      directive: text(raw.directive),
+      priority: text(raw.priority),
+      scope: raw.scope === null ? null : text(raw.scope),
+      notes: text(raw.notes),
+    });
+    if (rows.length >= limit) break;
+  }
+  return rows;
 }
 
 function text(value: SQLOutputValue | undefined): string {

@@ -12,12 +12,12 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { tempDir } from "../util/env.ts";
 import { errorMessage } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
 import { controlsToSpaces as oneLine } from "../util/text.ts";
-import { alreadyImported, createStore, insertReflection, LOCK_WAIT_MS } from "./db.ts";
+import { absolute, LOCK_WAIT_MS, openStore, recordOutcome } from "./db.ts";
 import { type DispatchReflection, type Outcome, OUTCOMES } from "./reflection.ts";
 import type { SqliteWriterOptions } from "./writer.ts";
 
@@ -53,7 +53,9 @@ export function spoolPaths(
 
 /**
  * Move spooled rows (from both spool locations) into the DB, each in its own
- * transaction, keeping their original time; rows that fail stay spooled.
+ * transaction with the end of its lease (a spooled row carries its lease
+ * id), keeping their original time; rows that fail stay spooled, and so do
+ * their leases.
  *
  * Rows in the fallback spool (shared temp dir) are imported only when they
  * name this DB (others are left there and counted as `otherDb`); rows in
@@ -65,8 +67,8 @@ export function spoolPaths(
  * @param dbPath the reflection DB
  * @param options the same spool options as the writer's
  * @returns rows imported, this DB's rows still spooled, other DBs' rows left
- * alone, malformed lines set aside, the spool files that existed, and one line
- * per spool that could not be processed
+ * alone, malformed lines set aside, the spool files that existed, one line
+ * per spool that could not be processed, and the leases the import ended
  *
  * @example
  * ```ts
@@ -74,7 +76,7 @@ export function spoolPaths(
  * const result = await importSpool(`${dir}/chump_memory.db`, {
  *   fallbackSpoolPath: `${dir}/fallback.jsonl`,
  * });
- * // { imported: 0, left: 0, otherDb: 0, bad: 0, paths: [], errors: [] }
+ * // { imported: 0, left: 0, otherDb: 0, bad: 0, paths: [], errors: [], leasesEnded: [] }
  * ```
  */
 export async function importSpool(
@@ -89,7 +91,7 @@ export async function importSpool(
     bad: 0,
     paths: [],
     errors: [],
-    leaseOutcomes: [],
+    leasesEnded: [],
   };
   let paths: { spoolPath: string; fallbackSpoolPath: string };
   try {
@@ -100,7 +102,7 @@ export async function importSpool(
   }
   const { spoolPath, fallbackSpoolPath } = paths;
   const db = absolute(dbPath);
-  const store = createStore(dbPath);
+  const store = openStore(dbPath);
   let blocked = false;
   try {
     for (const path of unique([spoolPath, fallbackSpoolPath])) {
@@ -111,15 +113,16 @@ export async function importSpool(
           const row = parseSpoolLine(line);
           if (row === undefined) return "bad";
           if (onlyOwnRows && row.db !== db) return "foreign";
-          const { leaseId, outcome, notes } = row.reflection;
-          if (leaseId !== undefined) total.leaseOutcomes.push({ leaseId, outcome, notes });
           if (blocked) return "keep";
-          const done = await store.run(lockWaitMs, (conn) => {
-            if (!alreadyImported(conn, row.reflection, row.createdAt)) {
-              insertReflection(conn, row.reflection, row.createdAt);
-            }
-          });
-          if (done.ok) return "drop";
+          const done = await store.run(
+            (c) =>
+              recordOutcome(c, row.reflection, { createdAt: row.createdAt, skipIfPresent: true }),
+            { lockWaitMs, durable: true },
+          );
+          if (done.ok) {
+            if (done.value) total.leasesEnded.push(row.reflection.leaseId!);
+            return "drop";
+          }
           if (done.locked) blocked = true;
           return "keep";
         });
@@ -155,31 +158,49 @@ export interface SpoolImport {
   paths: string[];
   /** One line per spool that could not be read or rewritten (left as it was). */
   errors: string[];
-  /** Leases whose outcome a spooled row of this DB records (imported or still spooled). */
-  leaseOutcomes: { leaseId: number; outcome: Outcome; notes: string }[];
+  /** Leases ended by the import, each with its row (in the row's transaction). */
+  leasesEnded: number[];
 }
 
-/** Now, as SQLite's `datetime('now')` writes it (UTC, `YYYY-MM-DD HH:MM:SS`). */
+/**
+ * Now, as SQLite's `datetime('now')` writes it (UTC, `YYYY-MM-DD HH:MM:SS`).
+ *
+ * @example
+ * ```ts
+ * /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(sqliteNow()); // true
+ * ```
+ */
 export function sqliteNow(): string {
   return new Date().toISOString().slice(0, 19).replace("T", " ");
 }
 
-/** The absolute form of a path; the path itself when the cwd cannot be read. */
-export function absolute(path: string): string {
-  try {
-    return resolve(path);
-  } catch {
-    return path;
-  }
-}
-
+/**
+ * The paths without repeats, in order.
+ *
+ * @example
+ * ```ts
+ * unique(["/a", "/b", "/a"]); // ["/a", "/b"]
+ * ```
+ */
 export function unique(paths: string[]): string[] {
   return [...new Set(paths)];
 }
 
 // --- the spool ------------------------------------------------------------
 
-/** A reflection as one JSON line: its fields, the time it failed, the DB it was meant for. */
+/**
+ * A reflection as one JSON line: its fields, the time it failed, the DB it was meant for.
+ *
+ * @example
+ * ```ts
+ * spoolLine(
+ *   { gapId: "A-1", effort: "s", domain: "a", outcome: "killed", durationS: 3,
+ *     parallelSiblings: 0, notes: "exit code 1", leaseId: 7 },
+ *   "2026-04-19 10:00:00",
+ *   "/repo/sessions/chump_memory.db",
+ * ); // '{"gapId":"A-1",...,"leaseId":7,"created_at":"2026-04-19 10:00:00","db":"/repo/..."}'
+ * ```
+ */
 export function spoolLine(r: DispatchReflection, createdAt: string, db: string): string {
   return JSON.stringify({
     gapId: r.gapId,
@@ -196,7 +217,14 @@ export function spoolLine(r: DispatchReflection, createdAt: string, db: string):
   });
 }
 
-/** A spool line back as a reflection, or `undefined` when it is not one. */
+/**
+ * A spool line back as a reflection, or `undefined` when it is not one.
+ *
+ * @example
+ * ```ts
+ * parseSpoolLine("not json {"); // undefined
+ * ```
+ */
 export function parseSpoolLine(
   line: string,
 ): { reflection: DispatchReflection; createdAt: string; db: string } | undefined {
@@ -273,7 +301,14 @@ async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
   while (done < data.length) done += await file.write(data.subarray(done));
 }
 
-/** Append one line to a spool, under its lock (mode 0600: notes may hold secrets). */
+/**
+ * Append one line to a spool, under its lock (mode 0600: notes may hold secrets).
+ *
+ * @example
+ * ```ts ignore
+ * await appendToSpool("/repo/sessions/chump_memory.db.spool.jsonl", spoolLine(r, sqliteNow(), db));
+ * ```
+ */
 export async function appendToSpool(path: string, line: string): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true });
   const file = await lockedOpen(path, { append: true, create: true, mode: 0o600 });

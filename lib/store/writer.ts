@@ -1,21 +1,31 @@
 /**
- * Reflection writers: where a {@linkcode DispatchReflection} goes. Writers
- * never throw and never lose a row: a locked DB is waited on (see db.ts),
- * then the row goes to a spool file next to the DB (or in the temp dir when
- * that is not writable, or as a last resort to stderr), and the next run
- * imports it (see spool.ts).
+ * Reflection writers: where a terminal outcome goes. The SQLite writer
+ * records the reflection's rows AND the end of its lease in one transaction
+ * (db.ts `recordOutcome`), so a crash never leaves a reflection with a live
+ * lease (which a reap would take for an orphan and reflect on twice).
+ *
+ * Writers never throw and never lose a row: a locked DB is waited on (see
+ * db.ts), then the row goes to a spool file next to the DB (or in the temp
+ * dir when that is not writable, or as a last resort to stderr) with its
+ * lease id, and the next import records both, again in one transaction
+ * (see spool.ts).
  *
  * @module
  */
 import { errorMessage } from "../util/result.ts";
 import { controlsToSpaces as oneLine } from "../util/text.ts";
-import { createStore, insertReflection, LOCK_WAIT_MS } from "./db.ts";
+import { absolute, LEASE_LOCK_WAIT_MS, LOCK_WAIT_MS, openStore, recordOutcome } from "./db.ts";
 import type { DispatchReflection } from "./reflection.ts";
-import { absolute, appendToSpool, spoolLine, spoolPaths, sqliteNow, unique } from "./spool.ts";
+import { appendToSpool, spoolLine, spoolPaths, sqliteNow, unique } from "./spool.ts";
 
-/** Where a written reflection ended up. */
+/**
+ * Where a written reflection ended up. With `db` its lease (if any) ended
+ * with it; with `spool`/`stderr` the lease is left for the import to end;
+ * `discarded` (`--no-reflect`) carries `leaseError` when its lease could not be ended.
+ */
 export type WriteReceipt =
-  | { stored: "db" | "memory" | "discarded" }
+  | { stored: "db" | "memory" }
+  | { stored: "discarded"; leaseError?: string }
   | { stored: "spool"; path: string; reason: string }
   | { stored: "stderr"; reason: string };
 
@@ -40,15 +50,21 @@ export function describeReceipt(receipt: WriteReceipt): string | undefined {
   return undefined;
 }
 
-/** A sink for reflections. `write` never throws. */
+/** A sink for terminal outcomes. `write` never throws. */
 export interface ReflectionWriter {
+  /**
+   * Record one outcome: its reflection and, when `r.leaseId` is set, the end
+   * of that lease, in one transaction (the SQLite writer; test writers
+   * keep or drop rows and touch no lease).
+   */
   write(r: DispatchReflection): Promise<WriteReceipt>;
   /** Release the DB handle (idempotent). */
   close(): void;
 }
 
 /**
- * A writer that drops every row (`--no-reflect`).
+ * A writer that drops every row and ends no lease (tests, benchmarks; the
+ * CLI's `--no-reflect` uses the SQLite writer with `reflect: false`).
  *
  * @example
  * ```ts
@@ -93,6 +109,8 @@ export function createMemoryWriter(): ReflectionWriter & { rows: DispatchReflect
 
 /** Options of {@linkcode createSqliteWriter}. */
 export interface SqliteWriterOptions {
+  /** Write reflection rows (default true); false (`--no-reflect`) only ends leases. */
+  reflect?: boolean;
   /** Total time to keep retrying a locked DB before spooling (default 5000 ms). */
   lockWaitMs?: number;
   /** Where to write when the DB cannot take a row; default `<db>.spool.jsonl`. */
@@ -104,14 +122,16 @@ export interface SqliteWriterOptions {
 }
 
 /**
- * The production writer: one SQLite handle for the writer's lifetime, opened
- * on the first write (reopened only after a failure), WAL mode, the schema
- * created if missing, both rows of a reflection in one transaction. A locked
- * DB is waited on up to `lockWaitMs`; any other failure (unwritable, corrupt,
- * disk full) spools at once. Every write tries the DB first again.
+ * The production writer, on the DB's shared connection (db.ts: opened on the
+ * first write, reopened only after a failure, WAL mode, the schema created if
+ * missing): both rows of a reflection and the end of its lease in one
+ * transaction. A locked DB is waited on up to `lockWaitMs`; any other failure
+ * (unwritable, corrupt, disk full) spools at once. Every write tries the DB
+ * first again. With `reflect: false` it only ends leases (waiting up to
+ * {@linkcode LEASE_LOCK_WAIT_MS}: there is no spool for a lease end).
  *
  * @param dbPath the reflection DB (`<repo>/sessions/chump_memory.db`)
- * @param options lock wait, spool paths, last-resort output
+ * @param options reflect or not, lock wait, spool paths, last-resort output
  * @returns a writer whose `write` never throws
  *
  * @example
@@ -130,8 +150,12 @@ export function createSqliteWriter(
   dbPath: string,
   options: SqliteWriterOptions = {},
 ): ReflectionWriter {
-  const { lockWaitMs = LOCK_WAIT_MS, stderr = (line: string) => console.error(line) } = options;
-  const store = createStore(dbPath);
+  const {
+    reflect = true,
+    lockWaitMs = LOCK_WAIT_MS,
+    stderr = (line: string) => console.error(line),
+  } = options;
+  const store = openStore(dbPath);
   let spools: string[] | undefined;
 
   async function spool(r: DispatchReflection, dbReason: string): Promise<WriteReceipt> {
@@ -163,9 +187,19 @@ export function createSqliteWriter(
 
   return {
     async write(r) {
+      if (!reflect) {
+        if (r.leaseId === undefined) return { stored: "discarded" };
+        const ended = await store.run((c) => recordOutcome(c, r, { reflect: false }), {
+          lockWaitMs: Math.max(lockWaitMs, LEASE_LOCK_WAIT_MS),
+        });
+        return ended.ok ? { stored: "discarded" } : {
+          stored: "discarded",
+          leaseError: `cannot end lease ${r.leaseId} in ${dbPath}: ${ended.reason}`,
+        };
+      }
       let reason: string;
       try {
-        const done = await store.run(lockWaitMs, (db) => insertReflection(db, r));
+        const done = await store.run((c) => recordOutcome(c, r), { lockWaitMs, durable: true });
         if (done.ok) return { stored: "db" };
         reason = done.reason;
       } catch (e) {

@@ -189,15 +189,20 @@ async function fill(run: RunState): Promise<void> {
     if (picks.length === 0) return;
     for (const gap of picks) {
       if (stopped(run)) return;
-      run.attempts++;
+      // Picked once per run, whatever happens; a gap another orchestrator
+      // took first is not ours to retry, and costs no --max-total slot.
       run.dispatched.add(gap.id);
-      await dispatchOne(run, gap);
+      if (await dispatchOne(run, gap)) run.attempts++;
     }
   }
 }
 
-/** Dispatch one gap; a failure is reported and counted, a success starts its flight. */
-async function dispatchOne(run: RunState, gap: Gap): Promise<void> {
+/**
+ * Dispatch one gap; a failure is reported and counted, a success starts its
+ * flight, a gap that another orchestrator's live lease took first is skipped
+ * with one note. Returns whether this was an attempt (false for the skip).
+ */
+async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
   const { config, deps } = run;
   const slug = run.slugs.get(gap.id)!;
   const worktree = worktreeFor(config.repoRoot, slug);
@@ -217,7 +222,15 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<void> {
   if (!r.ok) {
     run.result.failures.push({ gapId: gap.id, reason: r.error });
     deps.out(`DISPATCH-FAILED: ${oneLine(gap.id)}: ${oneLine(r.error, 500)}`);
-    return;
+    return true;
+  }
+  if ("taken" in r.value) {
+    const holder = r.value.taken;
+    deps.err(
+      `note: ${oneLine(gap.id)} was just taken by another orchestrator (lease ${holder.id}, ` +
+        `orchestrator PID ${holder.orchestratorPid}); picking the next gap`,
+    );
+    return false;
   }
   deps.out(`DISPATCHED: ${oneLine(gap.id)} in ${worktree} as PID ${r.value.process.pid}`);
   const deadlineMs = deadlineFor(gap.effort, config.deadlines);
@@ -228,6 +241,7 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<void> {
     warned: false,
     ending: false,
   });
+  return true;
 }
 
 /** One tick: one provider poll for every watched branch, then a decision per dispatch. */

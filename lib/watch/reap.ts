@@ -54,7 +54,7 @@ export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
   const orphans = await ledger.orphans();
   const reaped: Reaped[] = [];
   for (const lease of orphans) {
-    const adopted = ledger.adopt(lease);
+    const adopted = await ledger.adopt(lease);
     if (!adopted.ok) {
       deps.err(`warning: ${adopted.error}`);
       continue;

@@ -1,22 +1,22 @@
 /**
  * Recording a terminal outcome, the one way every path does it (the watch
- * loop, `reap`, and later adoption): apply the worktree rule, write the
- * reflection, end the lease. Work is never deleted and a reflection is never
- * lost (the writer spools what the DB refuses; a spooled row carries its
- * lease, so the run that imports it ends the lease).
+ * loop, `reap`, and later adoption): apply the worktree rule, then ONE store
+ * call writes the reflection and ends the lease in one transaction. Work is
+ * never deleted and a reflection is never lost (the writer spools what the
+ * DB refuses; a spooled row carries its lease, so the import that records
+ * the row ends the lease with it).
  *
  * @module
  */
 import { cleanUpWorktree, type Workspace } from "../git/workspace.ts";
-import type { Ledger } from "../store/ledger.ts";
 import { buildNotes, gapDomain, type Outcome } from "../store/reflection.ts";
 import type { ReflectionWriter } from "../store/writer.ts";
 
 /** What settling needs. */
 export interface SettleDeps {
   workspace: Workspace;
+  /** Records the reflection and ends the lease (with `--no-reflect`: only ends the lease). */
   writer: ReflectionWriter;
-  ledger?: Ledger;
   err: (line: string) => void;
 }
 
@@ -42,7 +42,8 @@ export interface Settlement {
 }
 
 /**
- * Record one outcome: worktree rule, reflection, lease end, in that order.
+ * Record one outcome: the worktree rule, then the reflection and the lease
+ * end together.
  *
  * @returns where the worktree was kept and why (undefined: removed), and the notes written
  * @example
@@ -68,13 +69,14 @@ export async function settleOutcome(
     leaseId: s.leaseId ?? undefined,
   });
   if (receipt.stored === "spool") {
-    deps.err(`warning: reflection for ${s.gapId} spooled to ${receipt.path} (${receipt.reason})`);
+    deps.err(
+      `warning: reflection for ${s.gapId} spooled to ${receipt.path} (${receipt.reason}); ` +
+        "its lease ends when the spool is imported",
+    );
   } else if (receipt.stored === "stderr") {
     deps.err(`warning: reflection for ${s.gapId} printed above, not stored (${receipt.reason})`);
-  }
-  if (s.leaseId !== null && deps.ledger) {
-    const ended = await deps.ledger.end(s.leaseId, s.outcome, notes);
-    if (!ended.ok) deps.err(`warning: ${ended.error}`);
+  } else if (receipt.stored === "discarded" && receipt.leaseError) {
+    deps.err(`warning: ${receipt.leaseError}`);
   }
   return { kept, notes };
 }
