@@ -8,8 +8,8 @@
  *
  * The launcher itself may read, run `git` (to find the repo) and `deno`, and
  * nothing else. Signals: the terminal's Ctrl-C reaches main.ts directly (same
- * process group), so the launcher only stays alive for it; a SIGTERM sent to
- * the launcher alone is passed on. The exit code is main.ts's.
+ * process group), so the launcher only stays alive for it; a SIGTERM or SIGHUP
+ * sent to the launcher alone is passed on. The exit code is main.ts's.
  *
  * @module
  */
@@ -57,13 +57,15 @@ if (import.meta.main) {
     stderr: "inherit",
   }).spawn();
   Deno.addSignalListener("SIGINT", () => {});
-  Deno.addSignalListener("SIGTERM", () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-  });
+  for (const signal of ["SIGTERM", "SIGHUP"] as const) {
+    Deno.addSignalListener(signal, () => {
+      try {
+        child.kill(signal);
+      } catch {
+        // already gone
+      }
+    });
+  }
   const status = await child.status;
   Deno.exit(status.code);
 }

@@ -24,8 +24,8 @@ if (import.meta.main) {
       if (initCwd) Deno.chdir(initCwd);
       const { runCli } = await import("./lib/commands/run.ts");
       code = await runCli(Deno.args, {
-        out: (line) => console.log(line),
-        err: (line) => console.error(line),
+        out: (line) => print(console.log, line),
+        err: (line) => print(console.error, line),
         env: envVar,
       });
     }
@@ -35,4 +35,16 @@ if (import.meta.main) {
     code = 1;
   }
   Deno.exit(code);
+}
+
+/**
+ * Print a line; a terminal that is gone (EIO after a hangup) is not an error:
+ * the run still ends its agents and writes their reflections.
+ */
+function print(write: (line: string) => void, line: string): void {
+  try {
+    write(line);
+  } catch {
+    // nowhere to print to
+  }
 }
