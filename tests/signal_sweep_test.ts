@@ -28,10 +28,11 @@ const DELAYS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20, 25, 30, 35, 4
 const CONCURRENCY = 4;
 
 /**
- * The kill grace of a sweep run. Two signals a millisecond apart may reach
- * the orchestrator as one (the kernel keeps one pending signal of a kind), so
- * a run whose second signal was merged waits this out; long enough that a
- * prompt end shows the second signal skipped it, short enough to bound a run.
+ * The kill grace of a sweep run: long enough that in a run whose repeated
+ * signal arrives, that signal (not the end of the grace) is what sends
+ * SIGKILL; short enough to bound a run whose repeat was merged into the first
+ * (signals a millisecond or two apart can reach the orchestrator as one: the
+ * kernel and Deno keep one pending signal of a kind).
  */
 const GRACE = "6s";
 
