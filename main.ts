@@ -28,8 +28,8 @@ if (import.meta.main) {
       const { launch } = await import("./lib/cli/launch.ts");
       const { runCli } = await import("./lib/commands/run.ts");
       const io = {
-        out: (line: string) => console.log(line),
-        err: (line: string) => console.error(line),
+        out: (line: string) => print(console.log, line),
+        err: (line: string) => print(console.error, line),
         env: envVar,
       };
       code = await launch(Deno.args, (argv) => runCli(argv, io), io.err);
@@ -40,4 +40,16 @@ if (import.meta.main) {
     code = 1;
   }
   Deno.exit(code);
+}
+
+/**
+ * Print a line; a terminal that is gone (EIO after a hangup) is not an error:
+ * the run still ends its agents and writes their reflections.
+ */
+function print(write: (line: string) => void, line: string): void {
+  try {
+    write(line);
+  } catch {
+    // nowhere to print to
+  }
 }

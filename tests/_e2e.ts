@@ -165,9 +165,15 @@ export function leaseRows(
   }
 }
 
-/** Pids of live processes whose environment holds `marker` (Linux; [] elsewhere). */
+/**
+ * Pids of live processes whose environment holds `marker`. Reads /proc, so
+ * Linux only: elsewhere it throws, so that a "no orphan" assertion fails
+ * loudly instead of passing without having looked.
+ */
 export async function pidsWithEnv(marker: string): Promise<number[]> {
-  if (Deno.build.os !== "linux") return [];
+  if (Deno.build.os !== "linux") {
+    throw new Error(`pidsWithEnv reads /proc and cannot check for leftovers on ${Deno.build.os}`);
+  }
   const out = await new Deno.Command("grep", {
     args: ["-lsa", "--", marker, ...(await procEnvirons())],
     stdout: "piped",
@@ -282,4 +288,116 @@ export async function killMarked(marker: string): Promise<void> {
       // gone already
     }
   }
+}
+
+/**
+ * A test's mark: its agents carry `CHUMP_TEST_MARK` in their environment, so
+ * leftovers can be found (and asserted absent), and a `CHUMP_DEMO_READY_DIR`
+ * where demo agents say they are ready (see {@linkcode Marked.ready}).
+ * Disposing kills whatever still carries the mark and removes the ready dir.
+ */
+export interface Marked extends AsyncDisposable {
+  /** The environment to give the orchestrator (its agents inherit it). */
+  env: Record<string, string>;
+  /** `CHUMP_TEST_MARK=<id>`, for {@linkcode pidsWithEnv}. */
+  mark: string;
+  /** Resolves with the agent's pid once the demo agent of `gapId` wrote its ready file. */
+  ready(gapId: string): Promise<number>;
+}
+
+/** Make a {@linkcode Marked} environment, adding `env`. */
+export async function marked(env: Record<string, string> = {}): Promise<Marked> {
+  const id = crypto.randomUUID();
+  const mark = `CHUMP_TEST_MARK=${id}`;
+  const dir = await Deno.makeTempDir({ prefix: "chump-ready-" });
+  return {
+    env: { ...env, CHUMP_TEST_MARK: id, CHUMP_DEMO_READY_DIR: dir },
+    mark,
+    async ready(gapId) {
+      const text = await waitForFile(join(dir, `${gapId}.ready`));
+      return Number(text.trim());
+    },
+    async [Symbol.asyncDispose]() {
+      await killMarked(mark);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/**
+ * Resolves with the text of `path` once it exists and ends with a newline
+ * (written completely); rejects after 60 s, so a test fails instead of hanging.
+ */
+export async function waitForFile(path: string): Promise<string> {
+  for (let i = 0; i < 3000; i++) {
+    try {
+      const text = await Deno.readTextFile(path);
+      if (text.endsWith("\n")) return text;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${path}`);
+}
+
+/**
+ * An orchestrator running like {@linkcode orchestrateInBackground}, but on a
+ * terminal of its own (a pseudo-terminal from `script`), so that
+ * {@linkcode Terminal.hangUp} can close that terminal as a dropped SSH
+ * connection or a closed terminal window does. Linux (util-linux `script`).
+ */
+export interface Terminal {
+  /** Everything the terminal showed so far. */
+  output(): string;
+  /** Close the terminal: `script` dies, the pseudo-terminal hangs up. */
+  hangUp(): void;
+  /** Resolves when `script` exited. */
+  closed: Promise<void>;
+}
+
+/** Start the orchestrator on a pseudo-terminal; see {@linkcode Terminal}. */
+export function orchestrateInTerminal(
+  scratch: ScratchRepo,
+  args: string[],
+  env: Record<string, string> = {},
+): Terminal {
+  const argv = [Deno.execPath(), ...taskArgs("dispatch"), ...watchArgs(scratch, args)];
+  const line = argv.map((w) => `'${w.replaceAll("'", `'"'"'`)}'`).join(" ");
+  const child = new Deno.Command("script", {
+    args: ["-q", "-f", "-e", "-c", `exec ${line}`, "/dev/null"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", SHELL: "/bin/sh", ...GIT_ID, ...env },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    detached: true,
+  }).spawn();
+  let out = "";
+  const pumped = (async () => {
+    for await (const t of child.stdout.pipeThrough(new TextDecoderStream())) out += t;
+  })();
+  child.stderr.cancel().catch(() => {});
+  return {
+    output: () => out,
+    hangUp() {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // gone already
+      }
+    },
+    closed: Promise.all([child.status, pumped]).then(() => {}),
+  };
+}
+
+/** Poll until no process carries `mark` (the orchestrator and its agents exited); the leftovers after 60 s. */
+export async function waitUntilNoneMarked(mark: string): Promise<number[]> {
+  let left: number[] = [];
+  for (let i = 0; i < 600; i++) {
+    left = await pidsWithEnv(mark);
+    if (left.length === 0) return left;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return left;
 }

@@ -1,7 +1,7 @@
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { type AgentProcess, realSpawner, type SpawnRequest } from "../lib/process/spawn.ts";
 import { groupAlive, sameProcessAlive } from "../lib/process/table.ts";
-import { terminateGroup } from "../lib/process/signal.ts";
+import { signalGroup, type SignalSent, terminateGroup } from "../lib/process/signal.ts";
 
 /** The process group of `pid` as `ps` reports it, or undefined when it is not running (zombies are not). */
 function pgidOf(pid: number): number | undefined {
@@ -348,4 +348,97 @@ Deno.test("a 200 MB stderr flood leaves exactly the last 64 matching lines", asy
   } finally {
     clearInterval(sampler);
   }
+});
+
+/**
+ * A signaller that fails on purpose: the first `failures[signal]` attempts of
+ * each signal fail as a `kill` cut short would; the rest go through for real.
+ * Every attempt is logged.
+ */
+function flakySender(failures: Partial<Record<Deno.Signal, number>>) {
+  const log: string[] = [];
+  const send = (pgid: number, signal: Deno.Signal): Promise<SignalSent> => {
+    const left = failures[signal] ?? 0;
+    if (left > 0) {
+      failures[signal] = left - 1;
+      log.push(`${signal} failed`);
+      return Promise.resolve({
+        failed: `cannot send ${signal} to process group ${pgid}: kill killed`,
+      });
+    }
+    log.push(`${signal} sent`);
+    return signalGroup(pgid, signal);
+  };
+  return { send, log };
+}
+
+const STUBBORN = ["sh", "-c", "trap '' TERM; echo 'WARN ready' >&2; sleep 300"];
+
+Deno.test("a SIGTERM that cannot be sent goes on to SIGKILL at once: the group is ended, not left running", async () => {
+  await withAgent(STUBBORN, {}, async (agent) => {
+    await tailLine(agent, "WARN ready");
+    const { send, log } = flakySender({ SIGTERM: Infinity });
+    // A 10-minute grace: a failed SIGTERM must not make us wait for a signal never sent.
+    const ended = await terminateGroup(agent.pgid, { graceMs: 600_000, send });
+    deepEqual(ended, { escalated: true, gone: true });
+    deepEqual(log, [...Array(5).fill("SIGTERM failed"), "SIGKILL sent"]);
+    equal(await agent.exited, 137);
+  });
+});
+
+Deno.test("a failed SIGTERM or SIGKILL attempt is retried, and the group ends", async () => {
+  await withAgent(STUBBORN, {}, async (agent) => {
+    await tailLine(agent, "WARN ready");
+    const { send, log } = flakySender({ SIGTERM: 1, SIGKILL: 2 });
+    const ended = await terminateGroup(agent.pgid, { graceMs: 100, send });
+    deepEqual(ended, { escalated: true, gone: true });
+    deepEqual(log, [
+      "SIGTERM failed",
+      "SIGTERM sent",
+      "SIGKILL failed",
+      "SIGKILL failed",
+      "SIGKILL sent",
+    ]);
+    equal(await agent.exited, 137);
+  });
+});
+
+Deno.test("a group that cannot be signalled at all is reported with the reason, after SIGKILL was tried", async () => {
+  await withAgent(STUBBORN, {}, async (agent) => {
+    await tailLine(agent, "WARN ready");
+    const { send, log } = flakySender({ SIGTERM: Infinity, SIGKILL: Infinity });
+    const ended = await terminateGroup(agent.pgid, { graceMs: 100, send });
+    equal(ended.gone, false);
+    equal(ended.escalated, false, "SIGKILL was never sent");
+    match(
+      ended.reason ?? "",
+      /^cannot send SIGKILL to process group \d+: kill killed \(tried 5x\)$/,
+    );
+    deepEqual(log, [...Array(5).fill("SIGTERM failed"), ...Array(5).fill("SIGKILL failed")]);
+    assert(await groupAlive(agent.pgid), "still running: nothing was sent");
+  });
+});
+
+Deno.test("terminateGroup ends what an exited agent left in its group, and leaves an empty group alone", async () => {
+  await withAgent(
+    ["sh", "-c", 'sleep 300 >/dev/null 2>&1 & echo "WARN child $!" >&2; exit 3'],
+    {},
+    async (agent) => {
+      const child = Number((await tailLine(agent, "WARN child")).split(" ")[2]);
+      equal(await agent.exited, 3);
+      assert(await sameProcessAlive(child), "the background child outlives the agent");
+      deepEqual(await terminateGroup(agent.pgid, { graceMs: 5_000 }), {
+        escalated: false,
+        gone: true,
+      });
+      equal(await sameProcessAlive(child), false);
+      // Now empty: nothing is sent at all.
+      const { send, log } = flakySender({});
+      deepEqual(await terminateGroup(agent.pgid, { graceMs: 5_000, send }), {
+        escalated: false,
+        gone: true,
+      });
+      deepEqual(log, []);
+    },
+  );
 });

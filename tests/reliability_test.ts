@@ -7,46 +7,37 @@ import { join } from "node:path";
 import {
   backlogOf,
   exists,
-  killMarked,
+  gitOk,
   leaseRows,
   linesStarting,
+  marked,
   orchestrate,
   orchestrateInBackground,
+  orchestrateInTerminal,
   pidsWithEnv,
   reflectionRows,
+  type ScratchRepo,
   scratchRepo,
+  waitForFile,
+  waitUntilNoneMarked,
 } from "./_e2e.ts";
 import { runMain } from "./_helpers.ts";
 import { sameProcessAlive } from "../lib/process/table.ts";
 
-/**
- * Agents of a test carry a mark in their environment, so leftovers can be
- * found (and asserted absent); whatever still carries it is killed on dispose.
- */
-function marked(
-  env: Record<string, string> = {},
-): { env: Record<string, string>; mark: string } & AsyncDisposable {
-  const id = crypto.randomUUID();
-  const mark = `CHUMP_TEST_MARK=${id}`;
-  return {
-    env: { ...env, CHUMP_TEST_MARK: id },
-    mark,
-    [Symbol.asyncDispose]: () => killMarked(mark),
-  };
-}
+// SIGINT as a terminal sends it (to the process group); SIGTERM to the task's
+// process alone, which passes it on; SIGHUP as a shell passes on a hangup (to
+// the job's process group).
+const TO_GROUP = { SIGINT: true, SIGTERM: false, SIGHUP: true } as const;
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   Deno.test(`${signal} while watching ends every agent, writes one killed reflection each, exit 130`, async () => {
     const ids = ["INT-HANG-1", "INT-HANG-2", "INT-HANG-3", "INT-HANGCOMMIT-4"];
     await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
-    await using m = marked({ CHUMP_DEMO_PLAN: "INT-HANGCOMMIT-4=hang-commit" });
+    await using m = await marked({ CHUMP_DEMO_PLAN: "INT-HANGCOMMIT-4=hang-commit" });
     const { env, mark } = m;
     const bg = orchestrateInBackground(s, ["--max-parallel", "4"], env);
-    await bg.waitFor(/^DISPATCHED: /, 4);
-    await new Promise((r) => setTimeout(r, 800)); // let the committing agent commit
-    // SIGINT as a terminal sends it (to the process group); SIGTERM to the
-    // task's process alone, which passes it on.
-    if (signal === "SIGINT") bg.signal(signal);
+    await Promise.all(ids.map((id) => m.ready(id))); // the committing agent has committed
+    if (TO_GROUP[signal]) bg.signal(signal);
     else bg.child.kill(signal);
     const ran = await bg.finished();
     equal(ran.code, 130, ran.stderr);
@@ -68,12 +59,11 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 Deno.test("a second SIGINT during the kill grace skips the rest of it; reflections are still written", async () => {
   await using s = await scratchRepo(backlogOf([["INT-STUBBORN-1"]]));
-  await using m = marked();
+  await using m = await marked();
   const { env, mark } = m;
   // A 10-minute grace: the run only ends promptly if the second SIGINT cut it short.
   const bg = orchestrateInBackground(s, ["--kill-grace", "10m"], env);
-  await bg.waitFor(/^DISPATCHED: /);
-  await new Promise((r) => setTimeout(r, 800)); // let the agent install its SIGTERM handler
+  await m.ready("INT-STUBBORN-1"); // its SIGTERM handler is installed
   bg.signal("SIGINT");
   await bg.waitFor(/SIGINT: stopping/);
   bg.signal("SIGINT");
@@ -86,7 +76,7 @@ Deno.test("a second SIGINT during the kill grace skips the rest of it; reflectio
 
 Deno.test("a second orchestrator on the same repo never dispatches a gap held by a live lease", async () => {
   await using s = await scratchRepo(backlogOf([["L-HANG-1"], ["L-2"]]));
-  await using m = marked();
+  await using m = await marked();
   const { env, mark } = m;
   const first = orchestrateInBackground(s, ["--max-parallel", "1"], env);
   await first.waitFor(/^DISPATCHED: L-HANG-1 /);
@@ -101,13 +91,12 @@ Deno.test("a second orchestrator on the same repo never dispatches a gap held by
 Deno.test("chaos: SIGKILL the orchestrator with 6 live agents, reap, then a normal run dispatches again", async () => {
   const ids = ["C-HANG-1", "C-HANG-2", "C-HANG-3", "C-HANG-4", "C-HANGCOMMIT-5", "C-HANGCOMMIT-6"];
   await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
-  await using m = marked({
+  await using m = await marked({
     CHUMP_DEMO_PLAN: "C-HANGCOMMIT-5=hang-commit,C-HANGCOMMIT-6=hang-commit",
   });
   const { env, mark } = m;
   const bg = orchestrateInBackground(s, ["--max-parallel", "6"], env);
-  await bg.waitFor(/^DISPATCHED: /, 6);
-  await new Promise((r) => setTimeout(r, 800)); // the committing agents commit
+  await Promise.all(ids.map((id) => m.ready(id))); // the committing agents have committed
   bg.signal("SIGKILL");
   await bg.finished();
 
@@ -165,7 +154,7 @@ Deno.test("chaos: SIGKILL the orchestrator with 6 live agents, reap, then a norm
 
 Deno.test("the next --no-dry-run reaps a crashed run's leases first and says so", async () => {
   await using s = await scratchRepo(backlogOf([["P-HANG-1"], ["P-2"]]));
-  await using m = marked();
+  await using m = await marked();
   const { env, mark } = m;
   const bg = orchestrateInBackground(s, ["--max-parallel", "1"], env);
   await bg.waitFor(/^DISPATCHED: P-HANG-1 /);
@@ -222,3 +211,108 @@ Deno.test("an unknown fault is a usage error", async () => {
   equal(ran.code, 2);
   match(ran.stderr, /CHUMP_FAULT_INJECT: unknown fault 'meteor'/);
 });
+
+Deno.test("closing the terminal (a hangup) ends every agent and writes its reflection", async () => {
+  const ids = ["HUP-HANG-1", "HUP-STUBBORN-2"];
+  await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
+  await using m = await marked();
+  const term = orchestrateInTerminal(s, ["--max-parallel", "2", "--kill-grace", "2s"], m.env);
+  await Promise.all(ids.map((id) => m.ready(id)));
+  term.hangUp();
+  await term.closed;
+  // Nobody sees its exit code or output any more: what it leaves behind is the proof.
+  deepEqual(await waitUntilNoneMarked(m.mark), [], "no orchestrator or agent left running");
+  const rows = reflectionRows(s.db);
+  for (const id of ids) match(rows.get(id)!.directive, / notes=interrupted by SIGHUP$/, id);
+  deepEqual(leaseRows(s.db).map((l) => [l.gap_id, l.state, l.outcome]), [
+    ["HUP-HANG-1", "ended", "killed"],
+    ["HUP-STUBBORN-2", "ended", "killed"],
+  ]);
+});
+
+Deno.test("what an agent leaves running in its process group does not outlive its outcome", async () => {
+  await using s = await scratchRepo(backlogOf([["BG-BG-CHILD-FAIL-1"]]));
+  await using m = await marked();
+  const ran = await orchestrate(s, [], m.env);
+  equal(ran.code, 3, ran.stderr);
+  match(ran.stdout, /^OUTCOME: BG-BG-CHILD-FAIL-1 killed duration_s=\d+ pr=none -- exit code 1$/m);
+  equal(await exists(join(s.repo, ".claude/worktrees/bg-bg-child-fail-1")), false);
+  deepEqual(await pidsWithEnv(m.mark), [], "the agent's background sleep was ended");
+  match(reflectionRows(s.db).get("BG-BG-CHILD-FAIL-1")!.directive, / notes=exit code 1$/);
+});
+
+Deno.test("reap ends what a dead agent left running in its process group", async () => {
+  await using s = await scratchRepo(backlogOf([["RG-BG-CHILD-FAIL-1"]]));
+  await using m = await marked();
+  // No tick within the test: the agent exits, nobody decides its outcome, then the orchestrator dies.
+  const bg = orchestrateInBackground(s, ["--tick", "1h"], m.env);
+  const agent = await m.ready("RG-BG-CHILD-FAIL-1");
+  for (let i = 0; i < 3000 && await sameProcessAlive(agent); i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  equal(await sameProcessAlive(agent), false, "the agent exited");
+  bg.signal("SIGKILL");
+  await bg.finished();
+  assert((await pidsWithEnv(m.mark)).length > 0, "its background sleep still runs");
+
+  const reap = await runMain(["reap", "--repo-root", s.repo, "--kill-grace", "2s"]);
+  equal(reap.code, 0, reap.stderr);
+  match(
+    reap.stdout,
+    new RegExp(
+      `^REAPED: RG-BG-CHILD-FAIL-1 \\(lease 1, orchestrator PID \\d+\\): agent already gone, ` +
+        `what it left in process group ${agent} ended; worktree removed$`,
+      "m",
+    ),
+  );
+  deepEqual(await pidsWithEnv(m.mark), []);
+});
+
+/** Commit `scripts/gap-claim.sh` with `body` to the scratch repo's main (worktrees start there). */
+async function withClaimScript(s: ScratchRepo, body: string): Promise<void> {
+  await Deno.mkdir(join(s.repo, "scripts"), { recursive: true });
+  await Deno.writeTextFile(join(s.repo, "scripts", "gap-claim.sh"), body);
+  await gitOk(["add", "scripts/gap-claim.sh"], s.repo);
+  await gitOk(["commit", "--quiet", "-m", "claim script"], s.repo);
+  await gitOk(["push", "--quiet", "origin", "main"], s.repo);
+  await gitOk(["fetch", "--quiet", "origin"], s.repo);
+}
+
+Deno.test("a claim script that leaves a child behind does not hold up the dispatch; the child is ended", async () => {
+  await using s = await scratchRepo(backlogOf([["CL-1"]]));
+  await using m = await marked({ CHUMP_DEMO_PLAN: "CL-1=hang" });
+  // The child keeps the claim's output pipes open for 5 minutes.
+  await withClaimScript(
+    s,
+    'sleep 300 &\necho "$!" > "$CHUMP_DEMO_READY_DIR/claim-child.ready"\nexit 0\n',
+  );
+  const bg = orchestrateInBackground(s, [], m.env);
+  const child = Number(await waitForFile(join(m.env.CHUMP_DEMO_READY_DIR, "claim-child.ready")));
+  await m.ready("CL-1"); // dispatched and running, while the claim's child would still sleep
+  equal(await sameProcessAlive(child), false, "the claim's background child was ended");
+  bg.signal("SIGINT");
+  equal((await bg.finished()).code, 130);
+  deepEqual(await pidsWithEnv(m.mark), []);
+});
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test(`${signal} during a stuck claim script ends it at once: the dispatch fails, its lease ends, exit 130`, async () => {
+    await using s = await scratchRepo(backlogOf([["CL-1"], ["CL-2"]]));
+    await using m = await marked();
+    await withClaimScript(
+      s,
+      'echo "$$" > "$CHUMP_DEMO_READY_DIR/claim-$1.ready"\nsleep 600\n',
+    );
+    const bg = orchestrateInBackground(s, ["--max-parallel", "2"], m.env);
+    await m.ready("claim-CL-1");
+    if (TO_GROUP[signal]) bg.signal(signal);
+    else bg.child.kill(signal);
+    const ran = await bg.finished();
+    equal(ran.code, 130, `${ran.stdout}\n${ran.stderr}`);
+    match(ran.stdout, /^DISPATCH-FAILED: CL-1: claim script stopped: the run was interrupted$/m);
+    equal(linesStarting(ran.stdout, "DISPATCHED: ").length, 0, "nothing dispatched after the stop");
+    deepEqual(leaseRows(s.db).map((l) => [l.gap_id, l.state]), [["CL-1", "ended"]]);
+    equal(await exists(join(s.repo, ".claude/worktrees/cl-1")), false);
+    deepEqual(await pidsWithEnv(m.mark), [], "the claim script and its sleep were ended");
+  });
+}

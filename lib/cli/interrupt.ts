@@ -1,18 +1,24 @@
 /**
- * SIGINT / SIGTERM while dispatching or watching: the first one stops the
- * run (stop picking, end every agent, write their reflections), a second
- * one skips the rest of the kill grace. The reflections are written either way.
+ * SIGINT / SIGTERM / SIGHUP while dispatching or watching: the first one
+ * stops the run (stop picking, end every agent, write their reflections), a
+ * second one skips the rest of the kill grace. The reflections are written
+ * either way. SIGHUP (the terminal closed, the SSH connection dropped) is a
+ * stop like SIGTERM: without a listener it would end the orchestrator at once
+ * and leave its agents running.
  *
  * @module
  */
 import type { Interrupt } from "../watch/loop.ts";
 
-const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/** Signals the task launcher passes on to us (it ignores SIGINT: a Ctrl-C reaches us directly). */
+const PASSED_ON: readonly Deno.Signal[] = ["SIGTERM", "SIGHUP"];
 
 /**
  * A repeat of the same signal this soon is the same request delivered twice
- * (a SIGTERM to the whole process group reaches us directly and through the
- * task launcher), not an operator pressing Ctrl-C again.
+ * (a SIGTERM or SIGHUP to the whole process group reaches us directly and
+ * through the task launcher), not an operator pressing Ctrl-C again.
  */
 const SAME_PRESS_MS = 200;
 
@@ -34,8 +40,8 @@ export function listenForInterrupts(say: (line: string) => void): Interrupt & Di
   for (const signal of SIGNALS) {
     const handler = () => {
       const now = performance.now();
-      // Only SIGTERM is passed on by the launcher; every SIGINT is a key press.
-      const repeat = signal === "SIGTERM" && last.signal === signal &&
+      // Every SIGINT is a key press; SIGTERM and SIGHUP may arrive twice for one send.
+      const repeat = PASSED_ON.includes(signal) && last.signal === signal &&
         now - last.at < SAME_PRESS_MS;
       last = { signal, at: now };
       if (repeat) return;

@@ -15,6 +15,8 @@
  * - `hang`: print a WARN line and sleep until killed
  * - `hang-commit`: commit, then sleep until killed
  * - `hang-child`: start a `sleep` grandchild in its process group, then sleep
+ * - `bg-child-fail`: start a background `sleep` in its process group, exit 1
+ *   (the `sleep` outlives it unless the orchestrator ends the whole group)
  * - `stubborn`: ignore SIGTERM and sleep (only SIGKILL ends it)
  * - `flood:<MB>`: write MB megabytes to stderr (one ERROR line in ten), exit 1
  * - `sleep:<ms>:<then>`: wait, then behave as `<then>`
@@ -22,8 +24,15 @@
  * The behaviour comes from `--behaviour B`, else from `CHUMP_DEMO_PLAN`
  * (`ID=B,ID2=B2`), else from the gap id (`X-HANG-1` hangs), else `ship`.
  *
+ * Readiness: with `CHUMP_DEMO_READY_DIR` set, the behaviours that wait
+ * (`hang`, `hang-commit`, `hang-child`, `stubborn`) and `bg-child-fail`
+ * write `<dir>/<gap id>.ready` (holding the agent's pid) once they have done
+ * what they do first (committed, started the child, installed the SIGTERM
+ * handler), so a test waits for that file instead of a fixed time.
+ *
  * @module
  */
+import { join } from "node:path";
 import { git, gitReason } from "../git/git.ts";
 import { envVar } from "../util/env.ts";
 import { errorMessage } from "../util/result.ts";
@@ -40,6 +49,7 @@ export const BEHAVIOURS = [
   "hang",
   "hang-commit",
   "hang-child",
+  "bg-child-fail",
   "stubborn",
   "flood",
   "sleep",
@@ -124,19 +134,27 @@ async function act(behaviour: string, gapId: string): Promise<number> {
       return 1;
     case "hang":
       console.error("WARN: demo agent hanging until killed");
+      await ready(gapId);
       return await forever();
     case "hang-commit":
       await commit(cwd, gapId);
       console.error("WARN: demo agent committed, now hanging");
+      await ready(gapId);
       return await forever();
     case "hang-child":
-      new Deno.Command("sleep", { args: ["3600"], stdin: "null", stdout: "null", stderr: "null" })
-        .spawn();
+      startSleepChild();
       console.error("WARN: demo agent started a child, now hanging");
+      await ready(gapId);
       return await forever();
+    case "bg-child-fail":
+      startSleepChild();
+      console.error(`ERROR: demo failure for ${gapId}, a background child left running`);
+      await ready(gapId);
+      return 1;
     case "stubborn":
       Deno.addSignalListener("SIGTERM", () => console.error("WARN: ignoring SIGTERM"));
       console.error("WARN: demo agent ignores SIGTERM");
+      await ready(gapId);
       return await forever();
     case "flood":
       await flood(Number(params[0] ?? "1"));
@@ -205,6 +223,32 @@ async function must(args: string[], cwd: string): Promise<void> {
   if (r.code !== 0) {
     throw new Error(`git ${args.filter((a) => !a.includes("=")).join(" ")}: ${gitReason(r)}`);
   }
+}
+
+/**
+ * A `sleep` child in the agent's own process group (not detached), its
+ * streams on /dev/null so it holds none of the agent's pipes.
+ */
+function startSleepChild(): void {
+  const child = new Deno.Command("sleep", {
+    args: ["3600"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  child.unref();
+}
+
+/**
+ * Tell a waiting test this agent is ready: `<CHUMP_DEMO_READY_DIR>/<gap id>.ready`
+ * holding the pid and a newline (a reader waits for the newline: the file is
+ * complete then).
+ */
+async function ready(gapId: string): Promise<void> {
+  const dir = envVar("CHUMP_DEMO_READY_DIR");
+  if (!dir) return;
+  const file = join(dir, `${gapId.replace(/[^A-Za-z0-9._-]+/g, "-")}.ready`);
+  await Deno.writeTextFile(file, `${Deno.pid}\n`);
 }
 
 function forever(): Promise<number> {

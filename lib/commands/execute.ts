@@ -134,7 +134,8 @@ export async function runExecute(options: DispatchOptions, io: Io): Promise<numb
       err: io.err,
       interrupt,
     });
-    if (result.outcomes.length + result.failures.length + result.detached === 0) {
+    const none = result.outcomes.length + result.failures.length + result.detached === 0;
+    if (none && !result.interrupted) {
       io.out("nothing to dispatch: no pickable gap (see the dry run for why)");
     } else if (options.watch || result.interrupted) {
       for (const line of summaryLines(result)) io.out(line);

@@ -53,6 +53,8 @@ export interface DispatchDeps {
   /** Absent only in tests that do not care about leases. */
   ledger?: Ledger;
   now?: () => number;
+  /** `stop` aborting (the run was interrupted) ends a claim script at once. */
+  interrupt?: { readonly stop: AbortSignal };
 }
 
 /**
@@ -102,7 +104,7 @@ export async function dispatchGap(
   const added = await workspace.addWorktree(branch, worktree, startCommit);
   if (!added.ok) return await abandon(added.error, false);
 
-  const claimed = await workspace.claim(worktree, gap.id);
+  const claimed = await workspace.claim(worktree, gap.id, { signal: deps.interrupt?.stop });
   if (!claimed.ok) return await abandon(claimed.error, true);
 
   const started = spawner.spawn({

@@ -29,8 +29,15 @@ export interface Workspace {
   commitsBeyond(startCommit: string, branch: string): Promise<number | undefined>;
   /** True when the worktree has uncommitted changes (undefined when git cannot say). */
   isDirty(worktree: string): Promise<boolean | undefined>;
-  /** Run the claim script in the worktree if it has one; ok(false) when it has none. */
-  claim(worktree: string, gapId: string): Promise<Result<boolean>>;
+  /**
+   * Run the claim script in the worktree if it has one; ok(false) when it has
+   * none. `signal` aborting (the run was interrupted) ends it at once.
+   */
+  claim(
+    worktree: string,
+    gapId: string,
+    options?: { signal?: AbortSignal },
+  ): Promise<Result<boolean>>;
 }
 
 /**
@@ -64,21 +71,25 @@ export function gitWorkspace(repoRoot: string): Workspace {
       const r = await git(["status", "--porcelain", "--untracked-files=normal"], worktree);
       return r.code === 0 ? r.stdout !== "" : undefined;
     },
-    async claim(worktree, gapId) {
+    async claim(worktree, gapId, options = {}) {
       try {
         await Deno.stat(join(worktree, CLAIM_SCRIPT));
       } catch {
         return ok(false);
       }
+      // Its own process group, ended (with whatever it left in the background)
+      // when it exits, times out or the run is interrupted.
       const out = await runHelper("bash", [CLAIM_SCRIPT, gapId], {
         cwd: worktree,
         timeoutMs: CLAIM_TIMEOUT_MS,
+        signal: options.signal,
         endGroupOnExit: true,
       });
       if (!out.started) return fail(`cannot run the claim script: ${errorMessage(out.error)}`);
       if (out.stopped === "timeout") {
         return fail(`claim script timed out after ${CLAIM_TIMEOUT_MS / 1000}s`);
       }
+      if (out.stopped === "aborted") return fail("claim script stopped: the run was interrupted");
       if (out.code !== 0) {
         const why = new TextDecoder().decode(out.stderr).trim().split("\n").pop() ?? "";
         return fail(`claim script exited ${out.code}${why ? `: ${why}` : ""}`);

@@ -6,6 +6,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { tempDir } from "../util/env.ts";
 
 /** Environment variables the demo agent reads. */
 export const DEMO_AGENT_ENV = [
@@ -14,6 +15,7 @@ export const DEMO_AGENT_ENV = [
   "CHUMP_WORKTREE",
   "CHUMP_BASE_REF",
   "CHUMP_DEMO_PLAN",
+  "CHUMP_DEMO_READY_DIR",
 ];
 
 /**
@@ -36,7 +38,8 @@ export function selfCommand(...args: string[]): string[] {
     `--config=${config}`,
     "--allow-run=git,sleep",
     "--allow-read=.",
-    "--allow-write=.",
+    // The worktree, and the temp dir for the readiness file tests wait for.
+    `--allow-write=.,${tempDir()}`,
     `--allow-env=${DEMO_AGENT_ENV.join(",")}`,
     main,
     ...args,

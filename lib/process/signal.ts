@@ -6,6 +6,12 @@
  * unrestricted `--allow-run`), else the `kill` program. A group that is gone
  * already counts as terminated; the orchestrator's own group is never signalled.
  *
+ * A failed attempt never ends the sequence: a `kill` that could not start,
+ * was cut short or timed out is retried, a SIGTERM that could not be sent
+ * goes straight on to SIGKILL, and a group is only reported as not gone
+ * (with the reason) once SIGKILL was sent and waited for, or could not be
+ * sent however often it was tried.
+ *
  * @module
  */
 import { errorMessage } from "../util/result.ts";
@@ -28,8 +34,40 @@ export interface TerminateResult {
   escalated: boolean;
   /** True when no live (non-zombie) process of the group remains. */
   gone: boolean;
-  /** Why the group could not be signalled (e.g. Deno lacks an unrestricted `--allow-run`); absent when it could. */
+  /** Why the group is not gone (SIGKILL could not be sent, or it outlived it); absent when gone. */
   reason?: string;
+}
+
+/**
+ * What one attempt to signal a group did: sent, the group is gone already,
+ * or why it failed.
+ *
+ * @example
+ * ```ts
+ * const r: SignalSent = "sent";
+ * ```
+ */
+export type SignalSent = "sent" | "gone" | { failed: string };
+
+/**
+ * Sends one signal to a whole process group, once (see {@linkcode signalGroup}).
+ * Injected into {@linkcode terminateGroup} so tests can make attempts fail.
+ *
+ * @example
+ * ```ts
+ * const flaky: GroupSignaller = (pgid, signal) => signalGroup(pgid, signal);
+ * ```
+ */
+export type GroupSignaller = (pgid: number, signal: Deno.Signal) => Promise<SignalSent>;
+
+/** What {@linkcode terminateGroup} takes. */
+export interface TerminateOptions {
+  /** How long SIGTERM is given before SIGKILL, in milliseconds. */
+  graceMs: number;
+  /** Aborting it cuts the grace short (SIGKILL at once). */
+  skipGrace?: AbortSignal;
+  /** How a signal is sent (default {@linkcode signalGroup}). */
+  send?: GroupSignaller;
 }
 
 /**
@@ -48,15 +86,25 @@ const KILL_WAIT_MS = 5_000;
 const KILL_HELPER_TIMEOUT_MS = 5_000;
 
 /**
+ * Tries per signal before giving up on sending it, and the pause after the
+ * first failed one (doubling): a `kill` cut short by chance gets through on
+ * the next try; one that cannot work (no `kill` program) costs under 2 s.
+ */
+const SEND_ATTEMPTS = 5;
+const RETRY_PAUSE_MS = 100;
+
+/**
  * SIGTERM the process group, wait up to `graceMs` for it to empty, then SIGKILL it
  * and wait (briefly) until it is gone. `skipGrace` aborting cuts the grace short.
- * Never throws: a group that is gone already counts as terminated, and a group
- * that cannot be signalled (no permission, a refused id) comes back with a `reason`.
+ * An empty group is left alone (nothing to signal), whether its leader lives or
+ * not: a group whose leader exited may still hold its background children.
+ * Never throws: a group that is gone already counts as terminated; a failed
+ * attempt is retried, and a SIGTERM that cannot be sent goes on to SIGKILL.
  *
  * @param pgid the group to end (an agent's pid); 0, 1, negative values and the
  *   orchestrator's own group are refused (`gone: false`)
  * @param options `graceMs` between SIGTERM and SIGKILL; `skipGrace` to cut it short
- * @returns whether SIGKILL was needed, whether the group is gone, and why not when it could not be signalled
+ * @returns whether SIGKILL was needed, whether the group is gone, and why not
  * @example
  * ```ts
  * const { escalated, gone } = await terminateGroup(agent.pgid, { graceMs: 30_000 });
@@ -64,44 +112,87 @@ const KILL_HELPER_TIMEOUT_MS = 5_000;
  */
 export async function terminateGroup(
   pgid: number,
-  options: { graceMs: number; skipGrace?: AbortSignal },
+  options: TerminateOptions,
 ): Promise<TerminateResult> {
-  const { graceMs, skipGrace } = options;
+  const { graceMs, skipGrace, send = signalGroup } = options;
   if (!(await isForeignGroup(pgid))) {
     return { escalated: false, gone: false, reason: `refusing to signal process group ${pgid}` };
   }
-
-  const term = await signalGroup(pgid, "SIGTERM");
-  if (term === "gone") return { escalated: false, gone: true };
-  if (term !== "sent") {
-    return { escalated: false, gone: !(await groupAlive(pgid)), reason: term.denied };
-  }
-
-  const graceEnd = performance.now() + Math.max(0, graceMs);
-  while ((await groupAlive(pgid)) && !skipGrace?.aborted && performance.now() < graceEnd) {
-    await sleep(Math.min(POLL_MS, Math.max(1, graceEnd - performance.now())), skipGrace);
-  }
   if (!(await groupAlive(pgid))) return { escalated: false, gone: true };
 
-  const kill = await signalGroup(pgid, "SIGKILL");
+  const term = await sendPersistently(send, pgid, "SIGTERM", skipGrace);
+  if (term === "gone") return { escalated: false, gone: true };
+  if (term === "sent") {
+    const graceEnd = performance.now() + Math.max(0, graceMs);
+    while ((await groupAlive(pgid)) && !skipGrace?.aborted && performance.now() < graceEnd) {
+      await sleep(Math.min(POLL_MS, Math.max(1, graceEnd - performance.now())), skipGrace);
+    }
+  }
+  // SIGTERM sent and the grace over, or SIGTERM failed: nothing left to wait for.
+  if (!(await groupAlive(pgid))) return { escalated: false, gone: true };
+
+  const kill = await sendPersistently(send, pgid, "SIGKILL");
   if (kill === "gone") return { escalated: true, gone: true };
   if (kill !== "sent") {
-    return { escalated: true, gone: !(await groupAlive(pgid)), reason: kill.denied };
+    if (!(await groupAlive(pgid))) return { escalated: false, gone: true };
+    return { escalated: false, gone: false, reason: kill.failed };
   }
   const killEnd = performance.now() + KILL_WAIT_MS;
   while ((await groupAlive(pgid)) && performance.now() < killEnd) await sleep(POLL_MS);
-  return { escalated: true, gone: !(await groupAlive(pgid)) };
+  if (!(await groupAlive(pgid))) return { escalated: true, gone: true };
+  const table = await processTable({ fresh: true });
+  if (!table.groupAlive(pgid)) return { escalated: true, gone: true };
+  return {
+    escalated: true,
+    gone: false,
+    reason: table.unknown
+      ? "the process table could not be read (ps failed) to see it go"
+      : `still running ${KILL_WAIT_MS / 1000}s after SIGKILL`,
+  };
 }
 
 /**
- * Send `signal` to every process of group `pgid`: sent, gone already, or why
- * not. `Deno.kill(-pgid)` needs an unrestricted `--allow-run`; under a narrow
- * one the `kill` program does it.
+ * Send `signal` until it is sent or the group is gone, at most
+ * {@linkcode SEND_ATTEMPTS} times; the last failure when every try failed.
+ * `hurry` aborting stops retrying (the caller moves on to SIGKILL).
  */
-async function signalGroup(
+async function sendPersistently(
+  send: GroupSignaller,
   pgid: number,
   signal: Deno.Signal,
-): Promise<"sent" | "gone" | { denied: string }> {
+  hurry?: AbortSignal,
+): Promise<SignalSent> {
+  let tries = 0;
+  for (;;) {
+    tries++;
+    const result: SignalSent = await send(pgid, signal).catch((e) => ({
+      failed: `cannot send ${signal} to process group ${pgid}: ${oneLine(errorMessage(e))}`,
+    }));
+    if (result === "sent" || result === "gone") return result;
+    if (tries >= SEND_ATTEMPTS || hurry?.aborted) {
+      return { failed: `${result.failed} (tried ${tries}x)` };
+    }
+    await sleep(RETRY_PAUSE_MS * 2 ** (tries - 1), hurry);
+    if (!(await groupAlive(pgid))) return "gone";
+  }
+}
+
+/**
+ * Send `signal` to every process of group `pgid`, once: sent, gone already,
+ * or why not. `Deno.kill(-pgid)` needs an unrestricted `--allow-run`; under a
+ * narrow one the `kill` program does it (in a session of its own, so a
+ * Ctrl-C meant for the orchestrator cannot end it half-way).
+ *
+ * @param pgid the process group
+ * @param signal e.g. `SIGTERM`
+ * @returns what the attempt did
+ * @example
+ * ```ts
+ * const r = await signalGroup(agent.pgid, "SIGTERM");
+ * if (typeof r === "object") console.error(r.failed);
+ * ```
+ */
+export async function signalGroup(pgid: number, signal: Deno.Signal): Promise<SignalSent> {
   try {
     Deno.kill(-pgid, signal);
     return "sent";
@@ -109,7 +200,7 @@ async function signalGroup(
     if (e instanceof Deno.errors.NotFound) return "gone";
     if (!(e instanceof Deno.errors.NotCapable)) {
       return {
-        denied: `cannot send ${signal} to process group ${pgid}: ${oneLine(errorMessage(e))}`,
+        failed: `cannot send ${signal} to process group ${pgid}: ${oneLine(errorMessage(e))}`,
       };
     }
   }
@@ -119,7 +210,7 @@ async function signalGroup(
   });
   if (!out.started) {
     return {
-      denied:
+      failed:
         `cannot send ${signal} to process group ${pgid}: ${oneLine(errorMessage(out.error))} ` +
         "(grant --allow-run=kill)",
     };
@@ -128,7 +219,7 @@ async function signalGroup(
   const why = new TextDecoder().decode(out.stderr).trim();
   if (/no such process/i.test(why)) return "gone";
   return {
-    denied: `cannot send ${signal} to process group ${pgid}: ${
+    failed: `cannot send ${signal} to process group ${pgid}: ${
       oneLine(why || (out.stopped ? `kill ${out.stopped}` : `kill exited ${out.code}`))
     }`,
   };

@@ -65,7 +65,11 @@ export interface AgentProcess {
   pid: number;
   /** Process-group id (equals pid: the agent leads its own group). */
   pgid: number;
-  /** When it started, epoch seconds as a string: with the pid, tells a reused pid apart (see {@linkcode sameProcessAlive}). */
+  /**
+   * Our wall clock just after the spawn, in whole epoch seconds, as a string
+   * (not the kernel's start time; `ps` is compared with it within a
+   * tolerance): with the pid, tells a reused pid apart (see {@linkcode sameProcessAlive}).
+   */
   startTime: string;
   /** When it was spawned, ms since the epoch. */
   spawnedAt: number;

@@ -3,8 +3,15 @@
  * macOS alike): Deno lets a program read /proc only under `--allow-all`, and
  * the orchestrator runs with a narrow `--allow-run=...,ps,kill`. Zombies do
  * not count (a PID 1 that does not reap would otherwise keep a killed group
- * "alive" forever). A process is identified by pid AND start time (epoch
- * seconds, within a small tolerance), so a reused pid is never taken for ours.
+ * "alive" forever).
+ *
+ * A process is identified by pid AND a start in epoch seconds, so a reused
+ * pid is not taken for ours. Neither side is the kernel's start time: what we
+ * record is our wall clock around the spawn (an agent) or when our runtime
+ * started (the orchestrator itself), and what we compare it with is the wall
+ * clock now minus the elapsed time `ps` reports (`etime`, whole seconds).
+ * They agree within {@linkcode START_TOLERANCE_S} unless the wall clock was
+ * stepped in between.
  *
  * @module
  */
@@ -27,8 +34,8 @@ export async function groupAlive(pgid: number): Promise<boolean> {
 }
 /**
  * True when `pid` runs (not a zombie) and, when `startTime` is given, started
- * then (within {@linkcode START_TOLERANCE_S}): the same process, not a reused
- * pid. Unknown (no `ps`) counts as alive.
+ * then by `ps` (within {@linkcode START_TOLERANCE_S}): the same process, not a
+ * reused pid. Unknown (no `ps`) counts as alive.
  *
  * @param pid a process id, e.g. from a lease
  * @param startTime its start, epoch seconds as recorded (see {@linkcode AgentProcess.startTime})
@@ -43,14 +50,19 @@ export async function sameProcessAlive(pid: number, startTime?: string): Promise
 }
 
 /**
- * Start times recorded by this module are epoch seconds taken by the
- * orchestrator around the spawn; `ps` reports elapsed seconds. The two agree
- * within a second or two; a pid reused that fast is not a real risk.
+ * How far a recorded start (epoch seconds from our wall clock, taken just
+ * after the spawn or at our runtime's start) may be from `ps`'s (now minus
+ * `etime`, rounded down to the second) and still be the same process: the
+ * two differ by the rounding of each and the time a spawn or a runtime start
+ * takes, a second or two; a pid reused within that window is not a real
+ * risk. A wall-clock step larger than this makes a live process look gone.
  */
 export const START_TOLERANCE_S = 3;
 
 /**
- * This process's start, in epoch seconds (the unit of {@linkcode AgentProcess.startTime}).
+ * When this process's runtime started (`performance.timeOrigin`, a moment
+ * after the kernel started it), in whole epoch seconds: the unit of
+ * {@linkcode AgentProcess.startTime}.
  *
  * @example
  * ```ts

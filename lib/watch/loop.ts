@@ -6,7 +6,7 @@
  * The run is four named steps over one {@linkcode RunState}: `fill` (pick
  * and dispatch into free slots), `tick` (ONE provider poll for all watched
  * branches, then {@linkcode decideTick} per dispatch), `finish` (a terminal
- * outcome ends the agent's process group if it still runs, then settles:
+ * outcome ends the agent's process group (leader or not), then settles:
  * worktree rule, reflection, lease end; in the background so one agent's
  * grace never delays the others) and `interruptAll`. A shipped gap counts as
  * done for its dependents; a gap is never dispatched twice in one run (no
@@ -160,6 +160,8 @@ export async function runDispatches(
     await Promise.race([Promise.all([...run.endings]), sleep(0)]);
     await fill(run);
   }
+  // Interrupted with nothing in flight (e.g. during a claim): still an interrupted run.
+  if (stopped(run) && !run.result.interrupted) await interruptAll(run);
   await Promise.all([...run.endings]);
   return run.result;
 }
@@ -323,8 +325,9 @@ function decideFlight(
 }
 
 /**
- * End a flight in the background: stop its agent if it still runs, wait for
- * its output to drain, then settle it (worktree rule, reflection, lease end).
+ * End a flight in the background: end its agent's process group (the agent,
+ * or whatever it left running after it exited), wait for its output to
+ * drain, then settle it (worktree rule, reflection, lease end).
  */
 function finish(
   run: RunState,
@@ -337,14 +340,18 @@ function finish(
   const durationS = Math.max(0, Math.floor((run.now() - d.startedAt) / 1000));
   const job = (async () => {
     const proc = d.process;
-    if (proc.exitCode === null) {
-      const t = await deps.terminate(proc.pgid, {
-        graceMs: config.killGraceMs,
-        skipGrace: deps.interrupt?.hurry,
-      });
-      if (!t.gone) {
-        deps.err(`warning: process group ${proc.pgid} of ${d.gap.id} did not go away`);
-      }
+    // Every outcome ends the whole group, whether the agent itself still runs
+    // or not: what it left in the background must not outlive its worktree.
+    // An empty group is not signalled (terminate checks the process table).
+    const t = await deps.terminate(proc.pgid, {
+      graceMs: config.killGraceMs,
+      skipGrace: deps.interrupt?.hurry,
+    });
+    if (!t.gone) {
+      deps.err(
+        `warning: process group ${proc.pgid} of ${d.gap.id} did not go away` +
+          (t.reason ? `: ${oneLine(t.reason, 300)}` : ""),
+      );
     }
     await Promise.race([proc.exited, sleep(DRAIN_WAIT_MS)]);
     const { kept } = await settleOutcome(deps, {

@@ -2,7 +2,8 @@
  * Reaping after a crashed orchestrator (SIGKILL, power loss): every lease
  * whose orchestrator is gone is taken over (atomically, so two reapers never
  * both act), its agent's process group is ended when that agent is still
- * running and provably ours (same pid AND start time as recorded), the
+ * running and provably ours (same pid AND start time as recorded), or when
+ * the agent is gone but left processes in its group, the
  * missing `killed` reflection is written with notes `orchestrator lost`,
  * the worktree rule is applied and the lease is ended. Idempotent: a second
  * reap finds nothing.
@@ -65,18 +66,26 @@ export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
     ).length;
 
     let agentEnded = false;
-    if (
-      lease.pid !== null && (await processTable({ fresh: true })).alive(lease.pid, lease.pidStart)
-    ) {
-      const t = await deps.terminate(lease.pid, { graceMs: deps.killGraceMs });
-      agentEnded = true;
-      if (!t.gone) {
-        deps.err(
-          `warning: agent PID ${lease.pid} of ${lease.gapId} did not go away` +
-            (t.reason ? `: ${t.reason}` : ""),
-        );
+    let groupEnded = false;
+    if (lease.pid !== null) {
+      const table = await processTable({ fresh: true });
+      // The agent itself, provably ours (pid and start time); or, once it is
+      // gone, what it left in its process group (pgid = its pid). A live
+      // process with that pid but another start time means the number was
+      // reused: its group is not ours.
+      agentEnded = table.alive(lease.pid, lease.pidStart);
+      groupEnded = !agentEnded && !table.alive(lease.pid) && table.groupAlive(lease.pid);
+      if (agentEnded || groupEnded) {
+        const t = await deps.terminate(lease.pid, { graceMs: deps.killGraceMs });
+        if (!t.gone) {
+          const who = agentEnded ? "agent PID" : "process group";
+          deps.err(
+            `warning: ${who} ${lease.pid} of ${lease.gapId} did not go away` +
+              (t.reason ? `: ${t.reason}` : ""),
+          );
+        }
       }
-    } else if (lease.pid === null) {
+    } else {
       deps.err(
         `warning: lease ${lease.id} (${lease.gapId}) never recorded its agent's pid; ` +
           "if an agent was started it cannot be proven ours and is left alone",
@@ -100,10 +109,17 @@ export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
       `REAPED: ${
         oneLine(lease.gapId)
       } (lease ${lease.id}, orchestrator PID ${lease.orchestratorPid}): ` +
-        `${agentEnded ? `agent PID ${lease.pid} ended` : "agent already gone"}; ` +
+        `${agentNote(lease.pid, agentEnded, groupEnded)}; ` +
         (kept ? `worktree kept: ${kept}` : "worktree removed"),
     );
     reaped.push({ lease, agentEnded, kept });
   }
   return reaped;
+}
+
+/** What became of a reaped lease's agent, for its REAPED line. */
+function agentNote(pid: number | null, agentEnded: boolean, groupEnded: boolean): string {
+  if (agentEnded) return `agent PID ${pid} ended`;
+  if (groupEnded) return `agent already gone, what it left in process group ${pid} ended`;
+  return "agent already gone";
 }
