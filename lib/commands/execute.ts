@@ -21,7 +21,7 @@ import { openLedger } from "../store/ledger.ts";
 import { createNoopWriter, createSqliteWriter } from "../store/writer.ts";
 import { importSpool } from "../store/spool.ts";
 import { runDispatches, runExitCode, summaryLines } from "../watch/loop.ts";
-import { createGhProvider } from "../watch/providers/gh.ts";
+import { checkGhAuth, createGhProvider } from "../watch/providers/gh.ts";
 import { createGitProvider } from "../watch/providers/git.ts";
 import { reapOrphans } from "../watch/reap.ts";
 import { loadAndWarn } from "./dry_run.ts";
@@ -89,6 +89,17 @@ export async function runExecute(options: DispatchOptions, io: Io): Promise<numb
     io.err(`${PROGRAM}: error: ${problem}`);
     return EXIT.usage;
   }
+  if (options.watch && options.prProvider === "gh") {
+    // A gh that is not logged in would fail every tick: say so before dispatching anything.
+    const ready = await checkGhAuth({ cwd: paths.repoRoot });
+    if (!ready.ok) {
+      io.err(
+        `${PROGRAM}: error: the gh PR provider cannot work: ${ready.error} ` +
+          "(log in with 'gh auth login', or pass --pr-provider git)",
+      );
+      return EXIT.usage;
+    }
+  }
   const ledger = openLedger(db);
   if (!ledger.ok) {
     io.err(`${PROGRAM}: error: ${ledger.error}`);
@@ -111,6 +122,9 @@ export async function runExecute(options: DispatchOptions, io: Io): Promise<numb
     for (const l of imported.leaseOutcomes) await ledger.value.end(l.leaseId, l.outcome, l.notes);
   }
   const writer = options.reflect ? createSqliteWriter(db) : createNoopWriter();
+  const provider = options.prProvider === "gh"
+    ? createGhProvider({ cwd: paths.repoRoot })
+    : createGitProvider({ repoRoot: paths.repoRoot, baseRef: options.baseRef });
   const reaped = await reapOrphans({
     ledger: ledger.value,
     writer,
@@ -118,13 +132,12 @@ export async function runExecute(options: DispatchOptions, io: Io): Promise<numb
     killGraceMs: options.killGraceMs,
     out: io.out,
     err: io.err,
+    // Only a watched run has checked that its provider can work.
+    provider: options.watch ? provider : undefined,
   });
   if (reaped.length > 0) {
     io.out(`reaped ${reaped.length} dispatch(es) left behind by a crashed orchestrator`);
   }
-  const provider = options.prProvider === "gh"
-    ? createGhProvider({ cwd: paths.repoRoot })
-    : createGitProvider({ repoRoot: paths.repoRoot, baseRef: options.baseRef });
   using interrupt = listenForInterrupts(io.err);
   try {
     const result = await runDispatches(backlog.gaps, {
