@@ -10,10 +10,12 @@ import { terminateGroup } from "../process/signal.ts";
 import { openLedger, openLedgerIfExists } from "../store/ledger.ts";
 import { createNoopWriter, createSqliteWriter } from "../store/writer.ts";
 import { reapOrphans } from "../watch/reap.ts";
+import { createGhProvider } from "../watch/providers/gh.ts";
+import { createGitProvider } from "../watch/providers/git.ts";
 
 /** Reap; returns the exit code. */
 export async function runReap(options: ReapOptions, io: Io): Promise<number> {
-  const { db } = await resolvePaths(options);
+  const { db, repoRoot } = await resolvePaths(options);
   const exists = openLedgerIfExists(db);
   if (!exists.ok) {
     io.err(`${PROGRAM}: error: ${exists.error}`);
@@ -38,6 +40,9 @@ export async function runReap(options: ReapOptions, io: Io): Promise<number> {
       killGraceMs: options.killGraceMs,
       out: io.out,
       err: io.err,
+      provider: options.prProvider === "gh"
+        ? createGhProvider({ cwd: repoRoot })
+        : createGitProvider({ repoRoot, baseRef: options.baseRef }),
     });
     io.out(
       reaped.length === 0
