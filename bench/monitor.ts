@@ -34,7 +34,7 @@ function plainDirs(root: string): Workspace {
       await Deno.remove(path, { recursive: true }).catch(() => {});
       return ok(undefined);
     },
-    commitsBeyond: () => Promise.resolve(0),
+    workBeyond: () => Promise.resolve({ gone: false, onBranch: 0, onHead: 0, inReflog: 0 }),
     isDirty: () => Promise.resolve(false),
     claim: () => Promise.resolve(ok(false)),
   };

@@ -4,6 +4,7 @@
  * worktree rule, refill, exit codes and the exact reflection rows.
  */
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import {
   backlogOf,
@@ -127,14 +128,16 @@ Deno.test("PR rows through the gh provider: merged, closed, open past max-watch,
   const ids = ["GH-MERGED", "GH-CLOSED", "GH-OPEN", "GH-OLD"];
   await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
   const now = new Date().toISOString();
+  // Merged and closed "later": a PR that had already ended when the dispatch began is not its own.
+  const later = new Date(Date.now() + 3_600_000).toISOString();
   const weekAgo = new Date(Date.now() - 7 * 86_400_000).toISOString();
   const state = join(s.dir, "gh-state.json");
   const log = join(s.dir, "gh-log.jsonl");
   await Deno.writeTextFile(
     state,
     JSON.stringify({
-      "claude/gh-merged": [{ number: 12, state: "MERGED", createdAt: now, updatedAt: now }],
-      "claude/gh-closed": [{ number: 13, state: "CLOSED", createdAt: now, updatedAt: now }],
+      "claude/gh-merged": [{ number: 12, state: "MERGED", createdAt: now, updatedAt: later }],
+      "claude/gh-closed": [{ number: 13, state: "CLOSED", createdAt: now, updatedAt: later }],
       "claude/gh-open": [{ number: 14, state: "OPEN", createdAt: now, updatedAt: now }],
       "claude/gh-old": [{ number: 9, state: "CLOSED", createdAt: weekAgo, updatedAt: weekAgo }],
     }),
@@ -169,10 +172,12 @@ Deno.test("PR rows through the gh provider: merged, closed, open past max-watch,
   match(rows.get("GH-OLD")!.observed, /^outcome=killed duration_s=\d+ pr=None$/);
   match(rows.get("GH-OLD")!.directive, / notes=exit code 1$/);
 
-  // One batched gh call per tick, never one per branch: the first call asks for all four.
-  const calls = (await Deno.readTextFile(log)).trim().split("\n").map((l) =>
+  // `gh auth status` once before dispatching, then one batched gh call per tick, never one
+  // per branch: the first poll asks for all four.
+  const [auth, ...calls] = (await Deno.readTextFile(log)).trim().split("\n").map((l) =>
     JSON.parse(l) as string[]
   );
+  deepEqual(auth, ["auth", "status"]);
   assert(calls.length >= 1);
   const firstQuery = calls[0].find((a) => a.startsWith("query="))!;
   equal([...firstQuery.matchAll(/headRefName: "claude\/gh-/g)].length, 4);
@@ -317,4 +322,161 @@ Deno.test("the reflections subcommand lists rows newest first, filtered, as JSON
   match(table.stdout, /^id +created_at +gap +outcome/);
   match(table.stdout, /Q-1 +shipped/);
   equal(table.stdout.includes("Q-FAIL-2"), false);
+});
+
+Deno.test("an agent that commits on a detached HEAD and exits 1 keeps its worktree and the commit", async () => {
+  await using s = await scratchRepo(backlogOf([["DT-1"]]));
+  const ran = await orchestrate(s, [], { CHUMP_DEMO_PLAN: "DT-1=detach-commit-fail" });
+  equal(ran.code, 3, `${ran.stdout}\n${ran.stderr}`);
+  match(reflectionRows(s.db).get("DT-1")!.directive, / outcome=killed .* notes=exit code 1$/);
+  const wt = join(s.repo, ".claude", "worktrees", "dt-1");
+  assert(await exists(wt), "the worktree holding the detached commit is kept");
+  match(ran.stdout, /worktrees kept \(they hold work\): .*dt-1 \(1 commit on a detached HEAD\)/);
+  // The commit is still HEAD there, on no branch.
+  const head = await gitOk(["rev-parse", "HEAD"], wt);
+  equal(await gitOk(["log", "-1", "--format=%s", head], wt), "demo work for DT-1");
+  equal(await gitOk(["branch", "--contains", head, "--format=%(refname)"], s.repo), "");
+});
+
+Deno.test("a failed worktree creation leaves no branch: the next run of that gap dispatches", async () => {
+  await using s = await scratchRepo(backlogOf([["WF-1"]]));
+  const wt = join(s.repo, ".claude", "worktrees", "wf-1");
+  await Deno.mkdir(wt, { recursive: true });
+  await Deno.writeTextFile(join(wt, "stray.txt"), "left here by hand\n");
+  const first = await orchestrate(s, []);
+  equal(first.code, 1, first.stdout);
+  match(
+    linesStarting(first.stdout, "DISPATCH-FAILED: ")[0],
+    /^DISPATCH-FAILED: WF-1: git worktree add claude\/wf-1: fatal: '.*wf-1' already exists$/,
+  );
+  equal(await gitOk(["branch", "--list", "claude/*"], s.repo), "");
+  equal(await Deno.readTextFile(join(wt, "stray.txt")), "left here by hand\n");
+  // The stray directory is cleared: the same gap dispatches (no "branch already exists").
+  await Deno.remove(wt, { recursive: true });
+  const second = await orchestrate(s, []);
+  equal(second.code, 0, `${second.stdout}\n${second.stderr}`);
+  match(second.stdout, /^DISPATCHED: WF-1 /m);
+});
+
+Deno.test("a leftover branch from a crashed run is reused when empty, refused when it holds work", async () => {
+  await using s = await scratchRepo(backlogOf([["LB-EMPTY-1"], ["LB-WORK-2"]]));
+  const base = await gitOk(["rev-parse", "origin/main"], s.repo);
+  await gitOk(["branch", "claude/lb-empty-1", base], s.repo);
+  const side = join(s.dir, "side");
+  await gitOk(["worktree", "add", "--quiet", "-b", "claude/lb-work-2", side, base], s.repo);
+  await Deno.writeTextFile(join(side, "work.txt"), "precious\n");
+  await gitOk(["add", "work.txt"], side);
+  await gitOk(["commit", "--quiet", "-m", "earlier work"], side);
+  await gitOk(["worktree", "remove", side], s.repo);
+  const work = await gitOk(["rev-parse", "claude/lb-work-2"], s.repo);
+
+  const ran = await orchestrate(s, ["--max-parallel", "2"]);
+  equal(ran.code, 1, `${ran.stdout}\n${ran.stderr}`);
+  match(ran.stdout, /^DISPATCHED: LB-EMPTY-1 /m);
+  equal(
+    linesStarting(ran.stdout, "DISPATCH-FAILED: ")[0],
+    "DISPATCH-FAILED: LB-WORK-2: git worktree add claude/lb-work-2: refused: branch " +
+      "claude/lb-work-2 already exists with 1 commit beyond the base (left as it is: merge or " +
+      "delete it to dispatch this gap again)",
+  );
+  assert(ran.stdout.includes("shipped=1  ci_failed=0  stalled=0  killed=0  spawn_failures=1"));
+  equal(await gitOk(["rev-parse", "claude/lb-work-2"], s.repo), work, "work never overwritten");
+});
+
+Deno.test("the claim script runs inside the worktree with the gap id; a failing claim is DISPATCH-FAILED", async () => {
+  await using s = await scratchRepo(backlogOf([["CL-1"], ["CL-REFUSED-2"]]));
+  await Deno.mkdir(join(s.repo, "scripts"));
+  await Deno.writeTextFile(
+    join(s.repo, "scripts", "gap-claim.sh"),
+    [
+      'echo "$1 $PWD" >> "$CLAIM_LOG"',
+      'if [ "$1" = CL-REFUSED-2 ]; then echo "claim refused: already claimed" >&2; exit 3; fi',
+      "",
+    ].join("\n"),
+  );
+  await gitOk(["add", "scripts"], s.repo);
+  await gitOk(["commit", "--quiet", "-m", "claim script"], s.repo);
+  await gitOk(["push", "--quiet", "origin", "main"], s.repo);
+  await gitOk(["fetch", "--quiet", "origin"], s.repo);
+  const claimLog = join(s.dir, "claims.log");
+
+  const ran = await orchestrate(s, ["--max-parallel", "2"], { CLAIM_LOG: claimLog });
+  equal(ran.code, 1, `${ran.stdout}\n${ran.stderr}`);
+  const wt = (slug: string) => join(s.repo, ".claude", "worktrees", slug);
+  deepEqual((await Deno.readTextFile(claimLog)).trim().split("\n").sort(), [
+    `CL-1 ${await Deno.realPath(s.repo)}/.claude/worktrees/cl-1`,
+    `CL-REFUSED-2 ${await Deno.realPath(s.repo)}/.claude/worktrees/cl-refused-2`,
+  ]);
+  match(ran.stdout, /^DISPATCHED: CL-1 /m);
+  equal(
+    linesStarting(ran.stdout, "DISPATCH-FAILED: ")[0],
+    "DISPATCH-FAILED: CL-REFUSED-2: claim script exited 3: claim refused: already claimed",
+  );
+  equal(await exists(wt("cl-refused-2")), false, "the refused gap's worktree is removed");
+  deepEqual(leaseRows(s.db).map((l) => [l.gap_id, l.state]).sort(), [
+    ["CL-1", "ended"],
+    ["CL-REFUSED-2", "ended"],
+  ]);
+  assert(ran.stdout.includes("shipped=1  ci_failed=0  stalled=0  killed=0  spawn_failures=1"));
+});
+
+Deno.test("the agent runs in its worktree with the dispatch environment and the prompt on stdin", async () => {
+  await using s = await scratchRepo(backlogOf([["EV-1"]]));
+  const out = join(s.dir, "agent-out");
+  await Deno.mkdir(out);
+  const agent =
+    `bash -c 'env > "$AGENT_OUT/env"; pwd > "$AGENT_OUT/pwd"; cat > "$AGENT_OUT/stdin"'`;
+  const ran = await orchestrate(s, ["--agent-cmd", agent], { AGENT_OUT: out });
+  equal(ran.code, 3, `${ran.stdout}\n${ran.stderr}`); // exited 0 without a PR: stalled
+  const env = new Map(
+    (await Deno.readTextFile(join(out, "env"))).split("\n").filter((l) => l.includes("="))
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
+  const worktree = join(s.repo, ".claude", "worktrees", "ev-1");
+  const conn = new DatabaseSync(s.db, { readOnly: true });
+  const lease = conn.prepare("SELECT id FROM chump_dispatch_leases WHERE gap_id = 'EV-1'").get();
+  conn.close();
+  const leaseId = String(lease!.id);
+  deepEqual(
+    ["CHUMP_DISPATCH_DEPTH", "CHUMP_GAP_ID", "CHUMP_BRANCH", "CHUMP_WORKTREE", "CHUMP_LEASE_ID"]
+      .map((k) => [k, env.get(k)]),
+    [
+      ["CHUMP_DISPATCH_DEPTH", "1"],
+      ["CHUMP_GAP_ID", "EV-1"],
+      ["CHUMP_BRANCH", "claude/ev-1"],
+      ["CHUMP_WORKTREE", worktree],
+      ["CHUMP_LEASE_ID", leaseId],
+    ],
+  );
+  equal(
+    (await Deno.readTextFile(join(out, "pwd"))).trim(),
+    await Deno.realPath(s.repo) + "/.claude/worktrees/ev-1",
+  );
+  const prompt = await Deno.readTextFile(join(out, "stdin"));
+  assert(prompt.includes("close gap EV-1"), prompt);
+  assert(prompt.includes("scripts/bot-merge.sh --gap EV-1 --auto-merge"), prompt);
+});
+
+Deno.test("parallel_siblings is the number of other dispatches in flight at the deciding tick", async () => {
+  // PS-FAIL-1 exits at once (2 others in flight); PS-HANG-2 (effort s) is killed at 2x 400ms
+  // (1 other); PS-HANG-3 (effort m) at 2x 2s, alone.
+  const backlog = backlogOf([["PS-FAIL-1"], ["PS-HANG-2"]]) +
+    "  - id: PS-HANG-3\n    title: e2e PS-HANG-3\n    priority: P1\n    effort: m\n" +
+    "    status: open\n";
+  await using s = await scratchRepo(backlog);
+  const ran = await orchestrate(s, [
+    "--max-parallel",
+    "3",
+    "--deadline",
+    "s=400ms,m=2s",
+    "--kill-grace",
+    "300ms",
+  ]);
+  equal(ran.code, 3, `${ran.stdout}\n${ran.stderr}`);
+  const rows = reflectionRows(s.db);
+  const siblings = (id: string) => /parallel_siblings=(\d+) /.exec(rows.get(id)!.directive)![1];
+  deepEqual(
+    ["PS-FAIL-1", "PS-HANG-2", "PS-HANG-3"].map((id) => [id, siblings(id)]),
+    [["PS-FAIL-1", "2"], ["PS-HANG-2", "1"], ["PS-HANG-3", "0"]],
+  );
 });

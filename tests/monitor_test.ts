@@ -1,6 +1,13 @@
 /** decideTick: one test per row of CONTRACT §4's table, plus the order between rows. */
-import { deepEqual } from "node:assert/strict";
-import { decideTick, type TickInput } from "../lib/watch/decide.ts";
+import { deepEqual, equal } from "node:assert/strict";
+import {
+  decideAtStop,
+  decideReaped,
+  decideTick,
+  PR_UNKNOWN,
+  PROVIDER_DOWN_TICKS,
+  type TickInput,
+} from "../lib/watch/decide.ts";
 
 const MIN = 60_000;
 
@@ -15,6 +22,7 @@ function tick(over: Partial<TickInput> = {}): TickInput {
     maxWatchMs: 80 * MIN,
     exitGraceTicks: 2,
     warned: false,
+    failedPolls: 0,
     ...over,
   };
 }
@@ -120,11 +128,105 @@ Deno.test("exactly at the deadline nothing happens yet (strictly greater)", () =
 });
 
 Deno.test("an unknown PR state (provider failed) concludes nothing before max-watch", () => {
-  deepEqual(decideTick(tick({ pr: undefined, exitCode: 1 })), { kind: "watch" });
-  deepEqual(decideTick(tick({ pr: undefined, elapsedMs: 50 * MIN })), { kind: "watch" });
+  deepEqual(decideTick(tick({ pr: undefined, exitCode: 1, failedPolls: 1 })), { kind: "watch" });
+  deepEqual(decideTick(tick({ pr: undefined, elapsedMs: 50 * MIN, failedPolls: 2 })), {
+    kind: "watch",
+  });
   deepEqual(decideTick(tick({ pr: undefined, elapsedMs: 81 * MIN })), {
     kind: "terminal",
     outcome: "stalled",
     reason: "PR state unknown: the provider kept failing",
   });
+});
+
+// The provider is down (PR state unknown): bounded waits, then the exit code or the deadline decides.
+
+/** An unknown PR state: this tick's poll failed, and `failedPolls` in a row. */
+function unknown(over: Partial<TickInput> = {}): TickInput {
+  return tick({ pr: undefined, failedPolls: 1, ...over });
+}
+
+Deno.test("provider down: an agent that exited non-zero is killed 'exit code N' after exit grace + 3 ticks", () => {
+  const settleAt = 2 + PROVIDER_DOWN_TICKS;
+  deepEqual(
+    decideTick(unknown({ exitCode: 1, ticksSinceExit: settleAt - 1, failedPolls: 9 })),
+    { kind: "watch" },
+  );
+  deepEqual(decideTick(unknown({ exitCode: 1, ticksSinceExit: settleAt })), {
+    kind: "terminal",
+    outcome: "killed",
+    reason: "exit code 1",
+  });
+});
+
+Deno.test("provider down: an agent that exited 0 is stalled after exit grace + 3 ticks, noting the unknown PR", () => {
+  const settleAt = 2 + PROVIDER_DOWN_TICKS;
+  deepEqual(decideTick(unknown({ exitCode: 0, ticksSinceExit: settleAt - 1 })), { kind: "watch" });
+  deepEqual(decideTick(unknown({ exitCode: 0, ticksSinceExit: settleAt })), {
+    kind: "terminal",
+    outcome: "stalled",
+    reason: `exited 0; ${PR_UNKNOWN}`,
+  });
+  equal(PR_UNKNOWN, "PR state unknown: the provider kept failing");
+});
+
+Deno.test("provider down: a running agent past 2x its deadline is killed once 3 polls in a row failed", () => {
+  const past2x = { elapsedMs: 41 * MIN, warned: true };
+  deepEqual(decideTick(unknown({ ...past2x, failedPolls: PROVIDER_DOWN_TICKS - 1 })), {
+    kind: "watch",
+  });
+  deepEqual(decideTick(unknown({ ...past2x, failedPolls: PROVIDER_DOWN_TICKS })), {
+    kind: "kill",
+    reason: "soft-deadline exceeded (1200s x 2)",
+  });
+  // Before 2x the deadline, a down provider alone kills nothing.
+  deepEqual(decideTick(unknown({ elapsedMs: 39 * MIN, failedPolls: 50 })), { kind: "watch" });
+});
+
+Deno.test("at a stop, an agent that had exited is recorded by its exit code, not as interrupted", () => {
+  deepEqual(decideAtStop(1, "SIGINT"), {
+    kind: "terminal",
+    outcome: "killed",
+    reason: "exit code 1",
+  });
+  deepEqual(decideAtStop(0, "SIGTERM"), {
+    kind: "terminal",
+    outcome: "stalled",
+    reason: "exited 0; PR state unknown: interrupted by SIGTERM",
+  });
+  deepEqual(decideAtStop(1, "SIGINT", { state: "open", number: 5 }), {
+    kind: "terminal",
+    outcome: "stalled",
+    prNumber: 5,
+    reason: "PR #5 still open",
+  });
+  equal(decideAtStop(null, "SIGINT"), undefined);
+});
+
+Deno.test("a reaped dispatch: a merged PR ships it, a closed one is ci_failed, else killed 'orchestrator lost'", () => {
+  deepEqual(decideReaped({ state: "merged", number: 4 }, "orchestrator lost"), {
+    kind: "terminal",
+    outcome: "shipped",
+    prNumber: 4,
+    reason: "",
+  });
+  deepEqual(decideReaped({ state: "closed", number: 5 }, "orchestrator lost"), {
+    kind: "terminal",
+    outcome: "ci_failed",
+    prNumber: 5,
+    reason: "PR #5 closed without merging",
+  });
+  deepEqual(decideReaped({ state: "open", number: 6 }, "orchestrator lost"), {
+    kind: "terminal",
+    outcome: "killed",
+    prNumber: 6,
+    reason: "orchestrator lost (PR #6 still open)",
+  });
+  for (const pr of [{ state: "none" as const }, undefined]) {
+    deepEqual(decideReaped(pr, "orchestrator lost"), {
+      kind: "terminal",
+      outcome: "killed",
+      reason: "orchestrator lost",
+    });
+  }
 });

@@ -1,11 +1,11 @@
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildQuery, createGhProvider, ghArgs } from "../lib/watch/providers/gh.ts";
+import { buildQuery, checkGhAuth, createGhProvider, ghArgs } from "../lib/watch/providers/gh.ts";
 import { createGitProvider, remoteBranchOf } from "../lib/watch/providers/git.ts";
 import type { PrState, WatchedBranch } from "../lib/watch/providers/types.ts";
 import { git as realGit, type GitOutput } from "../lib/git/git.ts";
-import type { Result } from "../lib/util/result.ts";
+import { ok, type Result } from "../lib/util/result.ts";
 
 const FAKE_GH_DIR = fileURLToPath(new URL("./fake_gh", import.meta.url));
 const FAKE_GH = join(FAKE_GH_DIR, "gh");
@@ -49,6 +49,8 @@ interface FakePr {
   state: "OPEN" | "CLOSED" | "MERGED";
   createdAt: string;
   updatedAt: string;
+  closedAt?: string;
+  mergedAt?: string;
   isCrossRepository?: boolean;
 }
 
@@ -132,8 +134,8 @@ Deno.test("gh: a PR created before the dispatch (minus skew) is an old attempt a
     "claude/again": [pr(3, "CLOSED", STARTED - 7 * DAY), pr(9, "OPEN", STARTED + 10 * MINUTE)],
     // Only the old attempt: as if there were no PR.
     "claude/old": [pr(4, "CLOSED", STARTED - 7 * DAY)],
-    // Created 2 minutes before startedAt: within the default 5-minute skew.
-    "claude/skewed": [pr(5, "MERGED", STARTED - 2 * MINUTE)],
+    // Created 2 minutes before startedAt (within the default 5-minute skew), merged after it.
+    "claude/skewed": [{ ...pr(5, "MERGED", STARTED - 2 * MINUTE), updatedAt: iso(STARTED + 1) }],
   });
   const branches = ["claude/again", "claude/old", "claude/skewed"].map((b) => watched(b));
 
@@ -145,6 +147,35 @@ Deno.test("gh: a PR created before the dispatch (minus skew) is an old attempt a
 
   const strict = createGhProvider({ cwd: fake.dir.path, gh: FAKE_GH, env: fake.env, skewMs: 0 });
   deepEqual(unwrap(await strict.poll(branches)).get("claude/skewed"), { state: "none" });
+});
+
+Deno.test("gh: a PR that had closed or merged before the dispatch started is an earlier attempt's, even inside the skew", async () => {
+  const before = (n: number, state: FakePr["state"], endedAt: number): FakePr => ({
+    ...pr(n, state, STARTED - 2 * MINUTE),
+    closedAt: iso(endedAt),
+    updatedAt: iso(endedAt),
+  });
+  await using fake = await fakeGh({
+    // A ci_failed attempt a minute ago, then this dispatch on the same branch.
+    "claude/redo": [before(1, "CLOSED", STARTED - MINUTE)],
+    "claude/remerge": [{ ...before(2, "MERGED", STARTED - 1000), mergedAt: iso(STARTED - 1000) }],
+    // Created inside the skew but closed after the start: this dispatch's.
+    "claude/late": [before(3, "CLOSED", STARTED + MINUTE)],
+    // The earlier attempt's closed PR, then this dispatch's own open one.
+    "claude/both": [before(4, "CLOSED", STARTED - MINUTE), pr(5, "OPEN", STARTED + MINUTE)],
+  });
+  const provider = createGhProvider({ cwd: fake.dir.path, gh: FAKE_GH, env: fake.env });
+  const states = unwrap(
+    await provider.poll(
+      ["claude/redo", "claude/remerge", "claude/late", "claude/both"].map((b) => watched(b)),
+    ),
+  );
+  deepEqual(states.get("claude/redo"), { state: "none" });
+  deepEqual(states.get("claude/remerge"), { state: "none" });
+  deepEqual(states.get("claude/late"), { state: "closed", number: 3 });
+  deepEqual(states.get("claude/both"), { state: "open", number: 5 });
+  const [argv] = await fake.calls();
+  assert(argv[7].includes("closedAt mergedAt"), argv[7]);
 });
 
 Deno.test("gh: the newest PR of the dispatch wins; fork PRs with the same branch name do not count", async () => {
@@ -258,6 +289,48 @@ Deno.test("gh: a gh that never answers is killed and the poll fails", async () =
     timeoutMs: 300,
   });
   assert(errorOf(await provider.poll([watched("claude/x")])).startsWith("gh: timed out"));
+});
+
+Deno.test("gh: a poll's own timeout overrides the provider's default", async () => {
+  await using fake = await fakeGh();
+  fake.env.FAKE_GH_HANG = "1";
+  const provider = createGhProvider({ cwd: fake.dir.path, gh: FAKE_GH, env: fake.env });
+  equal(
+    errorOf(await provider.poll([watched("claude/x")], { timeoutMs: 300 })),
+    "gh: timed out after 300ms",
+  );
+});
+
+Deno.test("gh: a poll is abandoned at once when its signal aborts, and gh is ended", async () => {
+  await using fake = await fakeGh();
+  fake.env.FAKE_GH_HANG = "1";
+  const provider = createGhProvider({ cwd: fake.dir.path, gh: FAKE_GH, env: fake.env });
+  const stop = new AbortController();
+  const polled = provider.poll([watched("claude/x")], { signal: stop.signal });
+  // gh logs its argv as it starts: abort once it is really running (and hanging).
+  while ((await fake.calls()).length === 0) await new Promise((r) => setTimeout(r, 10));
+  stop.abort();
+  equal(errorOf(await polled), "gh: interrupted");
+  // Already stopped: no gh is started at all.
+  equal(
+    errorOf(await provider.poll([watched("claude/x")], { signal: stop.signal })),
+    "gh: interrupted",
+  );
+  equal((await fake.calls()).length, 1);
+});
+
+Deno.test("gh: auth status passes when logged in, and is one line when not", async () => {
+  await using fake = await fakeGh();
+  deepEqual(await checkGhAuth({ cwd: fake.dir.path, gh: FAKE_GH, env: fake.env }), ok(undefined));
+  fake.env.FAKE_GH_AUTH_FAIL = "1";
+  equal(
+    errorOf(await checkGhAuth({ cwd: fake.dir.path, gh: FAKE_GH, env: fake.env })),
+    "gh auth status: exited 1: You are not logged into any GitHub hosts. To log in, run: gh auth login",
+  );
+  deepEqual((await fake.calls()).map((c) => c.slice(0, 2)), [["auth", "status"], [
+    "auth",
+    "status",
+  ]]);
 });
 
 Deno.test("gh: output beyond the cap is not read and the poll fails", async () => {
@@ -448,6 +521,64 @@ Deno.test("git: a failed fetch is an error value for that tick", async () => {
   const error = errorOf(await provider.poll([watched("claude/x", STARTED, fx.start)]));
   assert(error.startsWith("git: fetch origin main failed: "), error);
   assert(!error.includes("\n"));
+});
+
+/**
+ * Point `origin` at a remote that accepts and never answers (git's `ext::`
+ * transport running a script that records its pid, then sleeps): what an
+ * unreachable ssh remote does to a fetch without a timeout.
+ */
+async function hangingOrigin(fx: { dir: { path: string }; repo: string }): Promise<string> {
+  const pidFile = join(fx.dir.path, "remote.pid");
+  const script = join(fx.dir.path, "hang-remote.sh");
+  await Deno.writeTextFile(script, `#!/bin/sh\necho $$ > '${pidFile}'\nexec sleep 600\n`);
+  await Deno.chmod(script, 0o755);
+  await g(fx.repo, "config", "protocol.ext.allow", "always");
+  await g(fx.repo, "remote", "set-url", "origin", `ext::${script}`);
+  return pidFile;
+}
+
+/** Is `pid` a live (non-zombie) process? */
+async function alive(pid: number): Promise<boolean> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    return !/^\d+ \(.*\) Z/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("git: a fetch from a remote that never answers times out; the remote's process is ended", async () => {
+  await using fx = await gitFixture();
+  const wt = await fx.branch("claude/x");
+  await fx.commit(wt);
+  const pidFile = await hangingOrigin(fx);
+  const provider = createGitProvider({ repoRoot: fx.repo, baseRef: "origin/main" });
+  const error = errorOf(
+    await provider.poll([watched("claude/x", STARTED, fx.start)], { timeoutMs: 1000 }),
+  );
+  assert(
+    error.startsWith("git: fetch origin main failed: fatal: git fetch timed out after"),
+    error,
+  );
+  const pid = Number(await Deno.readTextFile(pidFile));
+  if (Deno.build.os === "linux") equal(await alive(pid), false, "the remote's sleep is gone");
+});
+
+Deno.test("git: a poll stuck in a fetch is abandoned at once when its signal aborts", async () => {
+  await using fx = await gitFixture();
+  await fx.branch("claude/x");
+  const pidFile = await hangingOrigin(fx);
+  const provider = createGitProvider({ repoRoot: fx.repo, baseRef: "origin/main" });
+  const stop = new AbortController();
+  const polled = provider.poll([watched("claude/x", STARTED, fx.start)], { signal: stop.signal });
+  // The remote writes its pid as it starts: abort once the fetch is really hanging.
+  while (!(await Deno.stat(pidFile).then(() => true, () => false))) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  stop.abort();
+  const error = errorOf(await polled);
+  equal(error, "git: fetch origin main failed: fatal: git fetch was interrupted");
 });
 
 Deno.test("git: a base ref that does not resolve is an error value", async () => {

@@ -71,6 +71,9 @@ export interface ReapOptions {
   db?: string;
   killGraceMs: number;
   reflect: boolean;
+  baseRef: string;
+  /** Asked once whether reaped branches' PRs merged or closed meanwhile. */
+  prProvider: ProviderName;
 }
 
 /** A parsed command line. */
@@ -131,6 +134,7 @@ Dispatch flags:
 reflections flags: --db PATH  --repo-root PATH  --limit N (default 20)  --outcome O  --gap ID  --json
 status flags:      --db PATH  --repo-root PATH  --limit N (default 20)  --json
 reap flags:        --db PATH  --repo-root PATH  --kill-grace DURATION  --no-reflect
+                   --pr-provider gh|git  --base-ref REF
 
 Exit codes: 0 success (with --watch: every outcome shipped), 1 runtime failure,
 2 usage or input error, 3 --watch ended with an outcome other than shipped, 130 interrupted.`;
@@ -198,6 +202,8 @@ const REAP_SPEC: Spec = {
   db: { type: "string" },
   "repo-root": { type: "string" },
   "kill-grace": { type: "string" },
+  "base-ref": { type: "string" },
+  "pr-provider": { type: "string" },
   "no-reflect": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 };
@@ -423,10 +429,16 @@ function toStatus(v: Values): Result<StatusOptions> {
 function toReap(v: Values): Result<ReapOptions> {
   const killGrace = duration(v, "kill-grace", DEFAULT_KILL_GRACE_MS, 0, MAX_TIMER_MS);
   if (!killGrace.ok) return killGrace;
+  const provider = str(v, "pr-provider") ?? "gh";
+  if (provider !== "gh" && provider !== "git") {
+    return fail(`--pr-provider must be 'gh' or 'git', got '${provider}'`);
+  }
   return ok({
     repoRoot: str(v, "repo-root"),
     db: str(v, "db"),
     killGraceMs: killGrace.value,
     reflect: !v["no-reflect"],
+    baseRef: str(v, "base-ref") ?? "origin/main",
+    prProvider: provider,
   });
 }

@@ -12,6 +12,7 @@
  * - `noop`: exit 0 without a commit
  * - `fail`: print an ERROR line to stderr, exit 1
  * - `fail-after-commit`: commit, print an ERROR line, exit 1
+ * - `detach-commit-fail`: detach HEAD, commit there (on no branch), exit 1
  * - `hang`: print a WARN line and sleep until killed
  * - `hang-commit`: commit, then sleep until killed
  * - `hang-child`: start a `sleep` grandchild in its process group, then sleep
@@ -46,6 +47,7 @@ export const BEHAVIOURS = [
   "noop",
   "fail",
   "fail-after-commit",
+  "detach-commit-fail",
   "hang",
   "hang-commit",
   "hang-child",
@@ -131,6 +133,11 @@ async function act(behaviour: string, gapId: string): Promise<number> {
     case "fail-after-commit":
       await commit(cwd, gapId);
       console.error(`ERROR: demo failure after a commit for ${gapId}`);
+      return 1;
+    case "detach-commit-fail":
+      await must(["checkout", "--quiet", "--detach"], cwd);
+      await commit(cwd, gapId);
+      console.error(`ERROR: demo failure after a commit on a detached HEAD for ${gapId}`);
       return 1;
     case "hang":
       console.error("WARN: demo agent hanging until killed");

@@ -19,7 +19,7 @@ import { realSpawner } from "../process/spawn.ts";
 import { terminateGroup } from "../process/signal.ts";
 import { openRunStore } from "../store/run_store.ts";
 import { runDispatches, runExitCode, summaryLines } from "../watch/loop.ts";
-import { createGhProvider } from "../watch/providers/gh.ts";
+import { checkGhAuth, createGhProvider } from "../watch/providers/gh.ts";
 import { createGitProvider } from "../watch/providers/git.ts";
 import { reapOrphans } from "../watch/reap.ts";
 import { loadAndWarn } from "./dry_run.ts";
@@ -87,12 +87,26 @@ export async function runExecute(options: DispatchOptions, io: Io): Promise<numb
     io.err(`${PROGRAM}: error: ${problem}`);
     return EXIT.usage;
   }
+  if (options.watch && options.prProvider === "gh") {
+    // A gh that is not logged in would fail every tick: say so before dispatching anything.
+    const ready = await checkGhAuth({ cwd: paths.repoRoot });
+    if (!ready.ok) {
+      io.err(
+        `${PROGRAM}: error: the gh PR provider cannot work: ${ready.error} ` +
+          "(log in with 'gh auth login', or pass --pr-provider git)",
+      );
+      return EXIT.usage;
+    }
+  }
   const opened = await openRunStore(db, { reflect: options.reflect, err: io.err });
   if (!opened.ok) {
     io.err(`${PROGRAM}: error: ${opened.error}`);
     return EXIT.failure;
   }
   const { ledger, writer } = opened.value;
+  const provider = options.prProvider === "gh"
+    ? createGhProvider({ cwd: paths.repoRoot })
+    : createGitProvider({ repoRoot: paths.repoRoot, baseRef: options.baseRef });
   const reaped = await reapOrphans({
     ledger,
     writer,
@@ -100,13 +114,12 @@ export async function runExecute(options: DispatchOptions, io: Io): Promise<numb
     killGraceMs: options.killGraceMs,
     out: io.out,
     err: io.err,
+    // Only a watched run has checked that its provider can work.
+    provider: options.watch ? provider : undefined,
   });
   if (reaped.length > 0) {
     io.out(`reaped ${reaped.length} dispatch(es) left behind by a crashed orchestrator`);
   }
-  const provider = options.prProvider === "gh"
-    ? createGhProvider({ cwd: paths.repoRoot })
-    : createGitProvider({ repoRoot: paths.repoRoot, baseRef: options.baseRef });
   using interrupt = listenForInterrupts(io.err);
   try {
     const result = await runDispatches(backlog.gaps, {

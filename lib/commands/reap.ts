@@ -12,6 +12,8 @@ import { terminateGroup } from "../process/signal.ts";
 import { openLedgerIfExists } from "../store/ledger.ts";
 import { openRunStore } from "../store/run_store.ts";
 import { reapOrphans } from "../watch/reap.ts";
+import { createGhProvider } from "../watch/providers/gh.ts";
+import { createGitProvider } from "../watch/providers/git.ts";
 
 /**
  * Reap; returns the exit code.
@@ -22,7 +24,7 @@ import { reapOrphans } from "../watch/reap.ts";
  * ```
  */
 export async function runReap(options: ReapOptions, io: Io): Promise<number> {
-  const { db } = await resolvePaths(options);
+  const { db, repoRoot } = await resolvePaths(options);
   const exists = openLedgerIfExists(db);
   if (!exists.ok) {
     io.err(`${PROGRAM}: error: ${exists.error}`);
@@ -46,6 +48,9 @@ export async function runReap(options: ReapOptions, io: Io): Promise<number> {
       killGraceMs: options.killGraceMs,
       out: io.out,
       err: io.err,
+      provider: options.prProvider === "gh"
+        ? createGhProvider({ cwd: repoRoot })
+        : createGitProvider({ repoRoot, baseRef: options.baseRef }),
     });
     io.out(
       reaped.length === 0

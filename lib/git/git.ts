@@ -7,6 +7,7 @@
  */
 import { runHelper } from "../process/helper.ts";
 import { errorMessage } from "../util/result.ts";
+import { formatDuration } from "../util/duration.ts";
 
 /** What a git invocation produced. */
 export interface GitOutput {
@@ -56,7 +57,7 @@ function describeStop(
   bounds: { timeoutMs?: number },
 ): string {
   if (stopped === "timeout") {
-    return `timed out after ${Math.round((bounds.timeoutMs ?? 0) / 1000)}s`;
+    return `timed out after ${formatDuration(bounds.timeoutMs ?? 0)}`;
   }
   if (stopped === "aborted") return "was interrupted";
   return "printed too much";

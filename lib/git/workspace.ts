@@ -18,15 +18,44 @@ export const CLAIM_SCRIPT = join("scripts", "gap-claim.sh");
 /** A claim script that runs longer than this is stopped and the dispatch fails. */
 const CLAIM_TIMEOUT_MS = 120_000;
 
+/**
+ * Commits a worktree and its branch hold beyond the start commit: what
+ * removing them would lose.
+ */
+export interface Work {
+  /** The worktree directory is gone (deleted by hand, or by an earlier cleanup). */
+  gone: boolean;
+  /** Commits on the branch beyond the start commit. */
+  onBranch: number;
+  /**
+   * Commits of the worktree's HEAD that are on neither the branch nor the
+   * start commit: an agent that detached HEAD and committed. Removing the
+   * worktree would leave them dangling.
+   */
+  onHead: number;
+  /**
+   * Commits only the worktree's HEAD reflog or the branch's reflog still
+   * reaches (a reset, a rebase, a checkout away from a detached commit).
+   * Removing the worktree drops its HEAD reflog and deleting the branch drops
+   * the branch's, so these would be lost with them.
+   */
+  inReflog: number;
+}
+
 /** Git operations on the target repository. */
 export interface Workspace {
   readonly repoRoot: string;
-  /** Create `path` on a new branch from `startCommit`. */
+  /**
+   * Create `path` on a new branch from `startCommit`. A leftover branch of
+   * that name is reused when it has no commits beyond `startCommit`, and
+   * refused (left as it is) when it has; a branch this call created is
+   * deleted again when the worktree cannot be added.
+   */
   addWorktree(branch: string, path: string, startCommit: string): Promise<Result<void>>;
-  /** Remove the worktree, and its branch when given (callers check for work first). */
+  /** Remove the worktree (also when its directory is gone), and its branch when given (callers check for work first). */
   removeWorktree(path: string, branch?: string): Promise<Result<void>>;
-  /** Commits on `branch` beyond `startCommit`; undefined when git cannot say. */
-  commitsBeyond(startCommit: string, branch: string): Promise<number | undefined>;
+  /** The work held beyond `startCommit` (see {@linkcode Work}); undefined when git cannot say. */
+  workBeyond(startCommit: string, branch: string, worktree: string): Promise<Work | undefined>;
   /** True when the worktree has uncommitted changes (undefined when git cannot say). */
   isDirty(worktree: string): Promise<boolean | undefined>;
   /**
@@ -54,19 +83,50 @@ export function gitWorkspace(repoRoot: string): Workspace {
     async addWorktree(branch, path, startCommit) {
       const guard = await checkWorktreesDir(repoRoot, path);
       if (!guard.ok) return guard;
+      const before = await branchTip(repoRoot, branch);
+      if (before === undefined) return fail(`cannot read branch ${branch}`);
+      if (before !== "") {
+        // A leftover of an earlier run: reusable only while it holds no work.
+        const n = await commitsBeyond(repoRoot, startCommit, before);
+        const refused = `git worktree add ${branch}: refused: branch ${branch} already exists`;
+        if (n === undefined) return fail(`${refused} and its commits cannot be counted`);
+        if (n > 0) {
+          return fail(
+            `${refused} with ${plural(n, "commit")} beyond the base ` +
+              "(left as it is: merge or delete it to dispatch this gap again)",
+          );
+        }
+        // -B moves it to the start commit; it held nothing beyond it, and its reflog stays.
+        const r = await git(["worktree", "add", "-B", branch, "--", path, startCommit], repoRoot);
+        if (r.code !== 0) return fail(`git worktree add ${branch}: ${gitReason(r)}`);
+        return ok(undefined);
+      }
       const r = await git(["worktree", "add", "-b", branch, "--", path, startCommit], repoRoot);
-      if (r.code !== 0) return fail(`git worktree add ${branch}: ${gitReason(r)}`);
-      return ok(undefined);
+      if (r.code === 0) return ok(undefined);
+      // git creates the branch before it fails on the path: do not leave it behind (it
+      // would make every later dispatch of this gap fail "branch already exists").
+      const reason = `git worktree add ${branch}: ${gitReason(r)}`;
+      const after = await branchTip(repoRoot, branch);
+      if (after !== undefined && after !== "" && sameCommit(after, startCommit)) {
+        const del = await git(["branch", "-D", "--", branch], repoRoot);
+        if (del.code !== 0) return fail(`${reason}; and its new branch stays: ${gitReason(del)}`);
+      }
+      return fail(reason);
     },
     async removeWorktree(path, branch) {
       const rm = await git(["worktree", "remove", "--force", "--", path], repoRoot);
-      if (rm.code !== 0) return fail(`git worktree remove ${path}: ${gitReason(rm)}`);
+      // A directory that is gone and not registered is removed already.
+      if (rm.code !== 0 && await pathExists(path) !== false) {
+        return fail(`git worktree remove ${path}: ${gitReason(rm)}`);
+      }
       if (branch === undefined) return ok(undefined);
       const del = await git(["branch", "-D", "--", branch], repoRoot);
-      if (del.code !== 0) return fail(`git branch -D ${branch}: ${gitReason(del)}`);
+      if (del.code !== 0 && await branchTip(repoRoot, branch) !== "") {
+        return fail(`git branch -D ${branch}: ${gitReason(del)}`);
+      }
       return ok(undefined);
     },
-    commitsBeyond: (start, branch) => commitsBeyond(repoRoot, start, branch),
+    workBeyond: (start, branch, worktree) => workBeyond(repoRoot, start, branch, worktree),
     async isDirty(worktree) {
       const r = await git(["status", "--porcelain", "--untracked-files=normal"], worktree);
       return r.code === 0 ? r.stdout !== "" : undefined;
@@ -132,11 +192,14 @@ async function checkWorktreesDir(repoRoot: string, path: string): Promise<Result
 
 /**
  * The worktree rule (CONTRACT §4): after a run ends badly, remove the
- * worktree and its branch only when the branch has no commits beyond
- * `startCommit` and the worktree no uncommitted changes (work is never
- * deleted). After a ship the work is merged: the worktree directory goes
- * (unless it has uncommitted changes) and the branch stays. Returns what was
- * kept and why, or undefined when the worktree was removed.
+ * worktree and its branch only when nothing would be lost: no commits on
+ * the branch beyond `startCommit`, none on the worktree's HEAD or in its or
+ * the branch's reflog (an agent that detached HEAD and committed), and no
+ * uncommitted changes. After a ship the work is merged: the worktree
+ * directory goes (unless it holds uncommitted changes or commits off the
+ * branch) and the branch stays. A worktree whose directory is gone has its
+ * registration (and, without work, its branch) removed. Returns what was
+ * kept and why, or undefined when nothing was kept.
  *
  * @example
  * ```ts
@@ -149,16 +212,121 @@ export async function cleanUpWorktree(
   options: { shipped: boolean },
 ): Promise<string | undefined> {
   const { worktree, branch, startCommit } = where;
-  if (!options.shipped) {
-    const n = await workspace.commitsBeyond(startCommit, branch);
-    if (n === undefined) return `${worktree} (could not count commits on ${branch})`;
-    if (n > 0) return `${worktree} (${n} commit${n === 1 ? "" : "s"} on ${branch})`;
+  const work = await workspace.workBeyond(startCommit, branch, worktree);
+  if (work === undefined) return `${worktree} (could not tell whether it holds commits)`;
+  const at = work.gone ? `branch ${branch}` : worktree;
+  if (!options.shipped && work.onBranch > 0) {
+    return work.gone
+      ? `${at} (${plural(work.onBranch, "commit")} beyond its start)`
+      : `${at} (${plural(work.onBranch, "commit")} on ${branch})`;
   }
-  const dirty = await workspace.isDirty(worktree);
-  if (dirty !== false) {
-    return `${worktree} (${dirty ? "uncommitted changes" : "could not read its status"})`;
+  if (work.onHead > 0) return `${at} (${plural(work.onHead, "commit")} on a detached HEAD)`;
+  // After a ship the reflogs hold pre-rebase copies of merged work: only a failed run's count.
+  if (!options.shipped && work.inReflog > 0) {
+    return `${at} (${plural(work.inReflog, "commit")} only in a reflog)`;
+  }
+  if (!work.gone) {
+    const dirty = await workspace.isDirty(worktree);
+    if (dirty !== false) {
+      return `${worktree} (${dirty ? "uncommitted changes" : "could not read its status"})`;
+    }
   }
   const removed = await workspace.removeWorktree(worktree, options.shipped ? undefined : branch);
-  if (!removed.ok) return `${worktree} (${removed.error})`;
+  if (!removed.ok) return `${at} (${removed.error})`;
   return undefined;
+}
+
+/**
+ * The work `worktree` (on `branch`, started at `start`) holds; undefined
+ * when git cannot say, which keeps the worktree. A directory that is not
+ * that worktree's top level (its `.git` file gone, so git would answer for
+ * the enclosing repository) cannot be judged either.
+ */
+async function workBeyond(
+  repoRoot: string,
+  start: string,
+  branch: string,
+  worktree: string,
+): Promise<Work | undefined> {
+  const exists = await pathExists(worktree);
+  if (exists === undefined) return undefined;
+  const tip = await branchTip(repoRoot, branch);
+  if (tip === undefined) return undefined;
+  const onBranch = tip === "" ? 0 : await commitsBeyond(repoRoot, start, tip);
+  if (onBranch === undefined) return undefined;
+
+  let head = "";
+  const reflogs: string[] = [];
+  if (tip !== "") reflogs.push(`refs/heads/${branch}`);
+  if (exists) {
+    const top = await git(["rev-parse", "--show-toplevel", "HEAD"], worktree);
+    const [topLevel, headCommit] = top.stdout.split("\n");
+    if (top.code !== 0 || !(await samePath(topLevel, worktree))) return undefined;
+    head = headCommit?.trim() ?? "";
+    reflogs.push("HEAD");
+  }
+  const known = [start, ...(tip === "" ? [] : [tip])];
+  const onHead = head === "" ? 0 : await countOnly(repoRoot, [head], known);
+  if (onHead === undefined) return undefined;
+  let inReflog = 0;
+  if (reflogs.length > 0) {
+    const cwd = exists ? worktree : repoRoot;
+    const log = await git(["log", "-g", "--format=%H", ...reflogs, "--"], cwd);
+    if (log.code !== 0) return undefined;
+    const entries = [...new Set(log.stdout.split("\n").map((l) => l.trim()))]
+      .filter((l) => /^[0-9a-f]{7,}$/i.test(l));
+    const n = await countOnly(repoRoot, entries, head === "" ? known : [...known, head]);
+    if (n === undefined) return undefined;
+    inReflog = n;
+  }
+  return { gone: !exists, onBranch, onHead, inReflog };
+}
+
+/** How many commits `from` reach that `not` do not (0 for none given; undefined when git fails). */
+async function countOnly(
+  repoRoot: string,
+  from: readonly string[],
+  not: readonly string[],
+): Promise<number | undefined> {
+  if (from.length === 0) return 0;
+  const r = await git(["rev-list", "--count", ...from, "--not", ...not, "--"], repoRoot);
+  const n = Number(r.stdout);
+  return r.code === 0 && r.stdout !== "" && Number.isInteger(n) ? n : undefined;
+}
+
+/** The commit `refs/heads/<branch>` points at, "" when there is no such branch, undefined when git fails. */
+async function branchTip(repoRoot: string, branch: string): Promise<string | undefined> {
+  const r = await git(["for-each-ref", "--format=%(objectname)", `refs/heads/${branch}`], repoRoot);
+  return r.code === 0 ? r.stdout.split("\n")[0].trim() : undefined;
+}
+
+/** Does `path` exist (undefined when that cannot be told)? */
+async function pathExists(path: string): Promise<boolean | undefined> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound ? false : undefined;
+  }
+}
+
+/** Are these the same directory (symlinks resolved)? */
+async function samePath(a: string | undefined, b: string): Promise<boolean> {
+  if (!a) return false;
+  try {
+    return (await Deno.realPath(a)) === (await Deno.realPath(b));
+  } catch {
+    return false;
+  }
+}
+
+/** A full object name vs a possibly abbreviated one. */
+function sameCommit(full: string, other: string): boolean {
+  const o = other.trim().toLowerCase();
+  return o !== "" && full.toLowerCase().startsWith(o);
+}
+
+/** `1 commit`, `2 commits`. */
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }

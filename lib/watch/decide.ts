@@ -15,13 +15,37 @@
  *
  * The 2x row is checked before the 1x row: "elapsed > 2x" implies "> 1x",
  * and the 1x row only warns, so reading the 1x row first would make the
- * kill unreachable (the seed's bug). When the provider failed this tick the
- * PR state is unknown: nothing is concluded from it except the max-watch bound.
+ * kill unreachable (the seed's bug).
+ *
+ * When the provider failed this tick the PR state is unknown. A merged PR
+ * outranks the exit code, so an unknown state is first waited out; but a
+ * provider that stays down must not hold slots until max-watch:
+ *
+ * | PR state unknown (provider failed this tick)                | result                                   |
+ * | ----------------------------------------------------------- | ---------------------------------------- |
+ * | exited N, `exit grace + 3` ticks since the exit              | non-zero: killed `exit code N`; 0: stalled `exited 0; PR state unknown: ...` |
+ * | elapsed > max-watch                                          | stalled, `PR state unknown: ...`         |
+ * | running, elapsed > 2x deadline, 3 failed polls in a row      | kill, then killed (the contract's reason)|
+ * | otherwise                                                    | keep watching                            |
+ *
+ * {@linkcode decideAtStop} is the same "settle by the exit code" rule for an
+ * interrupted run: what was known is recorded, not `interrupted`.
  *
  * @module
  */
 import type { PrState } from "./providers/types.ts";
 import type { Outcome } from "../store/reflection.ts";
+
+/**
+ * Failed polls in a row that mean "the provider is down", not "a blip": only
+ * then does an unknown PR state stop holding back a decision (3 ticks: a
+ * rate-limit window or a flaky network recovers within that; a logged-out
+ * or unreachable provider does not).
+ */
+export const PROVIDER_DOWN_TICKS = 3;
+
+/** The reason recorded when the PR state could not be learned. */
+export const PR_UNKNOWN = "PR state unknown: the provider kept failing";
 
 /** What the monitor observed about one dispatch at one tick. */
 export interface TickInput {
@@ -40,6 +64,8 @@ export interface TickInput {
   exitGraceTicks: number;
   /** The stalled warning was already emitted. */
   warned: boolean;
+  /** Provider polls failed in a row, this tick's included (0 when this tick's poll worked). */
+  failedPolls: number;
 }
 
 /** What to do about it. */
@@ -57,23 +83,15 @@ export type TickDecision =
  * @example
  * ```ts
  * decideTick({ pr: { state: "merged", number: 7 }, exitCode: 1, ticksSinceExit: 0,
- *   elapsedMs: 1000, deadlineMs: 60_000, maxWatchMs: 240_000, exitGraceTicks: 2, warned: false });
+ *   elapsedMs: 1000, deadlineMs: 60_000, maxWatchMs: 240_000, exitGraceTicks: 2, warned: false,
+ *   failedPolls: 0 });
  * // { kind: "terminal", outcome: "shipped", prNumber: 7, reason: "" }
  * ```
  */
 export function decideTick(t: TickInput): TickDecision {
   const pr = t.pr;
-  if (pr?.state === "merged") {
-    return { kind: "terminal", outcome: "shipped", prNumber: pr.number, reason: "" };
-  }
-  if (pr?.state === "closed") {
-    return {
-      kind: "terminal",
-      outcome: "ci_failed",
-      prNumber: pr.number,
-      reason: `PR ${prLabel(pr.number)} closed without merging`,
-    };
-  }
+  const ended = prEnded(pr);
+  if (ended) return ended;
   if (pr?.state === "open") {
     if (t.elapsedMs > t.maxWatchMs) {
       return {
@@ -86,12 +104,17 @@ export function decideTick(t: TickInput): TickDecision {
     return { kind: "watch" };
   }
   if (pr === undefined) {
+    if (t.exitCode !== null && t.ticksSinceExit >= t.exitGraceTicks + PROVIDER_DOWN_TICKS) {
+      return byExitCode(t.exitCode, PR_UNKNOWN);
+    }
     if (t.elapsedMs > t.maxWatchMs) {
-      return {
-        kind: "terminal",
-        outcome: "stalled",
-        reason: "PR state unknown: the provider kept failing",
-      };
+      return { kind: "terminal", outcome: "stalled", reason: PR_UNKNOWN };
+    }
+    if (
+      t.exitCode === null && t.elapsedMs > 2 * t.deadlineMs &&
+      t.failedPolls >= PROVIDER_DOWN_TICKS
+    ) {
+      return { kind: "kill", reason: deadlineReason(t.deadlineMs) };
     }
     return { kind: "watch" };
   }
@@ -106,10 +129,7 @@ export function decideTick(t: TickInput): TickDecision {
     return { kind: "watch" };
   }
   if (t.elapsedMs > 2 * t.deadlineMs) {
-    return {
-      kind: "kill",
-      reason: `soft-deadline exceeded (${Math.round(t.deadlineMs / 1000)}s x 2)`,
-    };
+    return { kind: "kill", reason: deadlineReason(t.deadlineMs) };
   }
   if (t.elapsedMs > t.deadlineMs && !t.warned) {
     return {
@@ -120,6 +140,104 @@ export function decideTick(t: TickInput): TickDecision {
   return { kind: "watch" };
 }
 
+/**
+ * The run is stopping (SIGINT/SIGTERM) and this agent had already exited:
+ * record what was known, not "interrupted". An open PR seen at the last
+ * successful poll is `stalled`, `PR #N still open` (as at max-watch); else a
+ * non-zero exit is `killed` with `exit code N`, and exit 0 is `stalled` (its
+ * PR, if any, was never seen). An agent still running gets undefined: the
+ * interrupt ends it.
+ *
+ * @param exitCode the agent's exit code, or null while it runs
+ * @param signalName the signal that stopped the run, e.g. `SIGINT`
+ * @param lastPr the PR state of the last successful poll, if any
+ * @example
+ * ```ts
+ * decideAtStop(1, "SIGINT"); // { kind: "terminal", outcome: "killed", reason: "exit code 1" }
+ * decideAtStop(null, "SIGINT"); // undefined
+ * ```
+ */
+export function decideAtStop(
+  exitCode: number | null,
+  signalName: string,
+  lastPr?: PrState,
+): Extract<TickDecision, { kind: "terminal" }> | undefined {
+  if (exitCode === null) return undefined;
+  if (lastPr?.state === "open") {
+    return {
+      kind: "terminal",
+      outcome: "stalled",
+      prNumber: lastPr.number,
+      reason: `PR ${prLabel(lastPr.number)} still open`,
+    };
+  }
+  return byExitCode(exitCode, `PR state unknown: interrupted by ${signalName}`);
+}
+
+/** Rows 1 and 2: a merged PR is `shipped`, a closed one `ci_failed`. */
+function prEnded(pr: PrState | undefined): Extract<TickDecision, { kind: "terminal" }> | undefined {
+  if (pr?.state === "merged") {
+    return { kind: "terminal", outcome: "shipped", prNumber: pr.number, reason: "" };
+  }
+  if (pr?.state === "closed") {
+    return {
+      kind: "terminal",
+      outcome: "ci_failed",
+      prNumber: pr.number,
+      reason: `PR ${prLabel(pr.number)} closed without merging`,
+    };
+  }
+  return undefined;
+}
+
+/** Settle an exited agent whose PR state could not be learned. */
+function byExitCode(
+  exitCode: number,
+  why: string,
+): Extract<TickDecision, { kind: "terminal" }> {
+  if (exitCode !== 0) {
+    return { kind: "terminal", outcome: "killed", reason: `exit code ${exitCode}` };
+  }
+  return { kind: "terminal", outcome: "stalled", reason: `exited 0; ${why}` };
+}
+
+function deadlineReason(deadlineMs: number): string {
+  return `soft-deadline exceeded (${Math.round(deadlineMs / 1000)}s x 2)`;
+}
+
 function prLabel(n: number | undefined): string {
   return n === undefined ? "(no number)" : `#${n}`;
+}
+
+/**
+ * The outcome of a dispatch whose orchestrator was lost (see watch/reap.ts),
+ * from one PR poll after the fact: a PR that merged or closed while nobody
+ * watched decides it as at a tick (`shipped`, `ci_failed`); otherwise it is
+ * `killed` with `reason` (`orchestrator lost`), naming a PR still open.
+ *
+ * @param pr the branch's PR state, or undefined when the provider failed
+ * @param reason why it ended otherwise
+ * @example
+ * ```ts
+ * decideReaped({ state: "merged", number: 4 }, "orchestrator lost");
+ * // { kind: "terminal", outcome: "shipped", prNumber: 4, reason: "" }
+ * decideReaped(undefined, "orchestrator lost");
+ * // { kind: "terminal", outcome: "killed", reason: "orchestrator lost" }
+ * ```
+ */
+export function decideReaped(
+  pr: PrState | undefined,
+  reason: string,
+): Extract<TickDecision, { kind: "terminal" }> {
+  const ended = prEnded(pr);
+  if (ended) return ended;
+  if (pr?.state === "open") {
+    return {
+      kind: "terminal",
+      outcome: "killed",
+      prNumber: pr.number,
+      reason: `${reason} (PR ${prLabel(pr.number)} still open)`,
+    };
+  }
+  return { kind: "terminal", outcome: "killed", reason };
 }

@@ -5,13 +5,18 @@
  *
  * The run is four named steps over one {@linkcode RunState}: `fill` (pick
  * and dispatch into free slots), `tick` (ONE provider poll for all watched
- * branches, then {@linkcode decideTick} per dispatch), `finish` (a terminal
- * outcome ends the agent's process group (leader or not), then settles:
+ * branches, then {@linkcode decideTick} per dispatch; the poll is bounded by
+ * {@linkcode pollTimeoutFor} and abandoned the moment the run is stopped, so
+ * a hung `gh` or `git fetch` delays a tick by at most that bound and never
+ * delays an interrupt), `finish` (a terminal outcome ends the agent's process
+ * group (leader or not), then settles:
  * worktree rule, reflection, lease end; in the background so one agent's
  * grace never delays the others) and `interruptAll`. A shipped gap counts as
  * done for its dependents; a gap is never dispatched twice in one run (no
- * runaway spend). An interrupt stops picking, ends every agent and writes a
- * `killed` reflection for each.
+ * runaway spend). An interrupt stops picking, records what was already known
+ * about agents that had exited ({@linkcode decideAtStop}: `exit code 1` is
+ * not "interrupted"), ends every other agent and writes a `killed`
+ * reflection for each.
  *
  * @module
  */
@@ -21,7 +26,7 @@ import { deadlineFor, type Deadlines } from "../util/duration.ts";
 import { type Dispatch, dispatchGap } from "../dispatch/dispatch.ts";
 import type { Workspace } from "../git/workspace.ts";
 import type { Ledger } from "../store/ledger.ts";
-import { decideTick } from "./decide.ts";
+import { decideAtStop, decideTick } from "./decide.ts";
 import { pickGaps, type PickOrder } from "../backlog/picker.ts";
 import type { Spawner } from "../process/spawn.ts";
 import type { TerminateResult } from "../process/signal.ts";
@@ -53,6 +58,30 @@ export interface RunConfig {
   exitGraceTicks: number;
   killGraceMs: number;
   agent: AgentTemplate;
+  /** Bound on one provider poll; default {@linkcode pollTimeoutFor}(tickMs). */
+  pollTimeoutMs?: number;
+}
+
+/** A poll is never cut shorter than this: a healthy `gh api graphql` can take seconds. */
+export const MIN_POLL_TIMEOUT_MS = 10_000;
+
+/** Nor allowed longer than this, however long the tick: a stuck poll must not hold a tick. */
+export const MAX_POLL_TIMEOUT_MS = 60_000;
+
+/**
+ * How long one provider poll may take at this tick: the tick itself, within
+ * [{@linkcode MIN_POLL_TIMEOUT_MS}, {@linkcode MAX_POLL_TIMEOUT_MS}], so a
+ * hung provider at most doubles a tick's period.
+ *
+ * @example
+ * ```ts
+ * pollTimeoutFor(30_000); // 30000
+ * pollTimeoutFor(100); // 10000
+ * pollTimeoutFor(600_000); // 60000
+ * ```
+ */
+export function pollTimeoutFor(tickMs: number): number {
+  return Math.min(MAX_POLL_TIMEOUT_MS, Math.max(MIN_POLL_TIMEOUT_MS, tickMs));
 }
 
 /** Asks a run to stop: `stop` first (stop picking, end agents), `hurry` to skip the kill grace. */
@@ -89,6 +118,8 @@ interface Flight {
   warned: boolean;
   /** Set once a terminal decision was taken (its process may still be ending). */
   ending: boolean;
+  /** The PR state of the last poll that worked. */
+  lastPr?: PrState;
 }
 
 /** Everything one run keeps between its steps. */
@@ -106,6 +137,8 @@ interface RunState {
   result: RunResult;
   attempts: number;
   tickNo: number;
+  /** Provider polls that failed in a row (0 after one that worked). */
+  failedPolls: number;
 }
 
 /** How long to wait for an ended agent's output streams to close before writing its reflection. */
@@ -141,6 +174,7 @@ export async function runDispatches(
     result: { outcomes: [], failures: [], detached: 0 },
     attempts: 0,
     tickNo: 0,
+    failedPolls: 0,
   };
   await fill(run);
   if (!config.watch) {
@@ -153,6 +187,7 @@ export async function runDispatches(
     await sleep(config.tickMs, deps.interrupt?.stop);
     if (!stopped(run)) await tick(run);
     if (stopped(run)) {
+      settleExited(run);
       await interruptAll(run);
       break;
     }
@@ -253,12 +288,23 @@ async function tick(run: RunState): Promise<void> {
   const watched = [...run.inflight.values()].filter((f) => !f.ending);
   if (watched.length === 0) return;
   const siblings = run.inflight.size - 1;
-  const polled = await deps.provider.poll(watched.map((f) => ({
-    branch: f.dispatch.branch,
-    startCommit: f.dispatch.startCommit,
-    startedAt: f.dispatch.startedAt,
-  })));
-  if (!polled.ok) {
+  const polled = await deps.provider.poll(
+    watched.map((f) => ({
+      branch: f.dispatch.branch,
+      startCommit: f.dispatch.startCommit,
+      startedAt: f.dispatch.startedAt,
+    })),
+    {
+      timeoutMs: run.config.pollTimeoutMs ?? pollTimeoutFor(run.config.tickMs),
+      signal: deps.interrupt?.stop,
+    },
+  );
+  // Stopped during the poll: the stop sequence records what is known (see settleExited).
+  if (stopped(run)) return;
+  if (polled.ok) {
+    run.failedPolls = 0;
+  } else {
+    run.failedPolls++;
     deps.err(
       `warning: PR provider ${deps.provider.name} failed: ${
         oneLine(polled.error, 300)
@@ -287,6 +333,7 @@ function decideFlight(
   const proc = flight.dispatch.process;
   const exitCode = proc.exitCode;
   if (exitCode !== null && flight.exitSeenAtTick === undefined) flight.exitSeenAtTick = run.tickNo;
+  if (pr !== undefined) flight.lastPr = pr;
   const decision = decideTick({
     pr,
     exitCode,
@@ -296,6 +343,7 @@ function decideFlight(
     maxWatchMs: flight.maxWatchMs,
     exitGraceTicks: run.config.exitGraceTicks,
     warned: flight.warned,
+    failedPolls: run.failedPolls,
   });
   switch (decision.kind) {
     case "watch":
@@ -321,6 +369,26 @@ function decideFlight(
         siblings,
       });
       break;
+  }
+}
+
+/**
+ * The run is stopping: agents that had already exited are settled by what
+ * was known ({@linkcode decideAtStop}) before the interrupt ends the rest.
+ */
+function settleExited(run: RunState): void {
+  const name = run.deps.interrupt?.signalName() ?? "SIGINT";
+  const siblings = run.inflight.size - 1;
+  for (const flight of run.inflight.values()) {
+    if (flight.ending) continue;
+    const decision = decideAtStop(flight.dispatch.process.exitCode, name, flight.lastPr);
+    if (decision === undefined) continue;
+    finish(run, flight, {
+      outcome: decision.outcome,
+      reason: decision.reason,
+      prNumber: decision.prNumber,
+      siblings,
+    });
   }
 }
 

@@ -3,23 +3,33 @@
  * whose orchestrator is gone is taken over (atomically, so two reapers never
  * both act), its agent's process group is ended when that agent is still
  * running and provably ours (same pid AND start time as recorded), or when
- * the agent is gone but left processes in its group, the
- * missing `killed` reflection is written with notes `orchestrator lost`,
- * the worktree rule is applied and the lease is ended. Idempotent: a second
- * reap finds nothing.
+ * the agent is gone but left processes in its group, the missing reflection
+ * is written, the worktree rule is applied and the lease is ended.
+ * Idempotent: a second reap finds nothing.
+ *
+ * The outcome: the PR provider is asked ONCE for every reaped branch, so a
+ * gap whose PR merged (or closed) while nobody watched is recorded `shipped`
+ * (or `ci_failed`) as a tick would have; anything else is `killed` with
+ * notes `orchestrator lost`. A provider that fails is a warning, not a reason
+ * to leave leases unreaped.
  *
  * @module
  */
 import { gitWorkspace } from "../git/workspace.ts";
 import type { Lease, Ledger } from "../store/ledger.ts";
+import type { PrProvider, PrState } from "./providers/types.ts";
+import { decideReaped } from "./decide.ts";
 import { processTable } from "../process/table.ts";
 import type { TerminateResult } from "../process/signal.ts";
 import type { ReflectionWriter } from "../store/writer.ts";
 import { settleOutcome } from "./settle.ts";
 import { oneLine } from "../util/text.ts";
 
-/** The note a reaped dispatch's reflection starts with. */
+/** The note a reaped dispatch's reflection starts with (unless its PR decided the outcome). */
 export const ORCHESTRATOR_LOST = "orchestrator lost";
+
+/** Reaping runs before a dispatch run starts: its one PR poll may not hold that up longer. */
+const REAP_POLL_TIMEOUT_MS = 30_000;
 
 /** What {@linkcode reapOrphans} needs. */
 export interface ReapDeps {
@@ -30,6 +40,8 @@ export interface ReapDeps {
   out: (line: string) => void;
   err: (line: string) => void;
   now?: () => number;
+  /** Asked once for all reaped branches; without one every reaped dispatch is `killed`. */
+  provider?: PrProvider;
 }
 
 /** One reaped dispatch. */
@@ -53,14 +65,18 @@ export interface Reaped {
 export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
   const { ledger, now = Date.now } = deps;
   const orphans = await ledger.orphans();
-  const reaped: Reaped[] = [];
+  const adopted: Lease[] = [];
   for (const lease of orphans) {
-    const adopted = await ledger.adopt(lease);
-    if (!adopted.ok) {
-      deps.err(`warning: ${adopted.error}`);
+    const taken = await ledger.adopt(lease);
+    if (!taken.ok) {
+      deps.err(`warning: ${taken.error}`);
       continue;
     }
-    if (!adopted.value) continue; // another reaper took it, or it ended meanwhile
+    if (taken.value) adopted.push(lease); // else another reaper took it, or it ended meanwhile
+  }
+  const prs = await pollOnce(deps, adopted);
+  const reaped: Reaped[] = [];
+  for (const lease of adopted) {
     const siblings = orphans.filter((o) =>
       o.id !== lease.id && o.orchestratorPid === lease.orchestratorPid
     ).length;
@@ -91,6 +107,8 @@ export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
           "if an agent was started it cannot be proven ours and is left alone",
       );
     }
+    const decision = decideReaped(prs?.get(lease.branch), ORCHESTRATOR_LOST);
+    const gone = !(await exists(lease.worktree));
     const { kept } = await settleOutcome({ ...deps, workspace: gitWorkspace(lease.repoRoot) }, {
       gapId: lease.gapId,
       effort: lease.effort,
@@ -98,19 +116,29 @@ export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
       worktree: lease.worktree,
       branch: lease.branch,
       startCommit: lease.baseCommit,
-      outcome: "killed",
-      reason: ORCHESTRATOR_LOST,
+      outcome: decision.outcome,
+      reason: decision.reason,
       backend: lease.backend || "unknown",
       tail: [],
       durationS: Math.max(0, Math.floor((now() - lease.startedMs) / 1000)),
       parallelSiblings: siblings,
+      prNumber: decision.prNumber,
     });
+    const decided = decision.outcome === "killed"
+      ? ""
+      : `; ${decision.outcome}${
+        decision.prNumber === undefined ? "" : ` (PR #${decision.prNumber})`
+      }`;
+    const worktree = gone
+      ? `worktree already gone${kept ? `; kept: ${kept}` : ""}`
+      : kept
+      ? `worktree kept: ${kept}`
+      : "worktree removed";
     deps.out(
       `REAPED: ${
         oneLine(lease.gapId)
       } (lease ${lease.id}, orchestrator PID ${lease.orchestratorPid}): ` +
-        `${agentNote(lease.pid, agentEnded, groupEnded)}; ` +
-        (kept ? `worktree kept: ${kept}` : "worktree removed"),
+        `${agentNote(lease.pid, agentEnded, groupEnded)}${decided}; ${worktree}`,
     );
     reaped.push({ lease, agentEnded, kept });
   }
@@ -122,4 +150,33 @@ function agentNote(pid: number | null, agentEnded: boolean, groupEnded: boolean)
   if (agentEnded) return `agent PID ${pid} ended`;
   if (groupEnded) return `agent already gone, what it left in process group ${pid} ended`;
   return "agent already gone";
+}
+
+/** One provider poll for every reaped branch; undefined (after a warning) when it fails. */
+async function pollOnce(
+  deps: ReapDeps,
+  leases: readonly Lease[],
+): Promise<Map<string, PrState> | undefined> {
+  if (!deps.provider || leases.length === 0) return undefined;
+  const polled = await deps.provider.poll(
+    leases.map((l) => ({ branch: l.branch, startCommit: l.baseCommit, startedAt: l.startedMs })),
+    { timeoutMs: REAP_POLL_TIMEOUT_MS },
+  );
+  if (polled.ok) return polled.value;
+  deps.err(
+    `warning: PR provider ${deps.provider.name} failed: ${
+      oneLine(polled.error, 300)
+    }; reaped dispatches are recorded without their PR state`,
+  );
+  return undefined;
+}
+
+/** Does `path` exist? (An unreadable path counts as existing: nothing is claimed gone.) */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    return !(e instanceof Deno.errors.NotFound);
+  }
 }

@@ -5,27 +5,42 @@
  * seed's one `gh pr list` per branch per tick met GitHub's 5,000 requests an
  * hour near 40 agents).
  *
- * Why the filters: a branch name outlives a dispatch, so PRs created before
- * the dispatch started (minus a clock skew) are old attempts and ignored (a PR
- * closed last week must not end today's dispatch as `ci_failed`); PRs from
- * forks that happen to use the same branch name are ignored too. Among what
- * remains, the newest PR wins.
+ * Which PRs are this dispatch's: a branch name outlives a dispatch (a gap
+ * that ended `ci_failed` is dispatched again on the same `claude/<slug>`), so
+ * a PR counts only when
+ * - it was created after the dispatch started, minus a clock skew (GitHub's
+ *   clock is not ours), and
+ * - if it is closed or merged, it was closed or merged after the dispatch
+ *   started, with NO skew: a PR that had already ended when this dispatch
+ *   began is an earlier attempt's, however recently it was created (a
+ *   re-dispatch a minute after a `ci_failed` must not inherit that PR), and
+ *   an agent's own PR is not opened, checked and closed within a clock
+ *   offset of its start.
+ * PRs from forks that happen to use the same branch name are ignored too.
+ * Among what remains, the newest PR wins.
  *
- * Never throws: `gh` missing, a non-zero exit, a hang, huge output, invalid
- * JSON or GraphQL errors all become `fail("gh: <one line>")`.
+ * Never throws: `gh` missing, a non-zero exit, a hang, an abort, huge output,
+ * invalid JSON or GraphQL errors all become `fail("gh: <one line>")`.
  *
  * @module
  */
 import { errorMessage, fail, ok, type Result } from "../../util/result.ts";
 import type { PrProvider, PrState, WatchedBranch } from "./types.ts";
 import { oneLine as foldLine } from "../../util/text.ts";
+import { formatDuration } from "../../util/duration.ts";
 import { runHelper } from "../../process/helper.ts";
 
 /** PRs created this long before a dispatch started still count as its own (clocks differ). */
 export const DEFAULT_SKEW_MS = 5 * 60_000;
 
-/** A poll that takes longer than this is a failure for this tick (gh has no timeout of its own). */
-export const DEFAULT_GH_TIMEOUT_MS = 120_000;
+/**
+ * A poll that takes longer than this is a failure (gh has no timeout of its
+ * own); the watch loop passes a shorter, tick-sized bound per poll.
+ */
+export const DEFAULT_GH_TIMEOUT_MS = 60_000;
+
+/** `gh auth status` answers from its config (and one API call): this is plenty. */
+const AUTH_TIMEOUT_MS = 20_000;
 
 /** More output than this is not a PR list: stop reading, kill gh, fail the tick. */
 export const MAX_GH_OUTPUT_BYTES = 16 * 1024 * 1024;
@@ -49,7 +64,7 @@ export interface GhProviderOptions {
   skewMs?: number;
   /** Extra environment for `gh` (added to ours); read at every poll. */
   env?: Record<string, string>;
-  /** Kill `gh` and fail the poll after this long. Default 2 minutes. */
+  /** Kill `gh` and fail a poll after this long, unless the poll says otherwise. Default 1 minute. */
   timeoutMs?: number;
   /** Cap on stdout bytes read. Default 16 MB. */
   maxOutputBytes?: number;
@@ -67,7 +82,7 @@ export interface GhProviderOptions {
  * const provider = createGhProvider({ cwd: "/repo" });
  * const r = await provider.poll([
  *   { branch: "claude/auto-013", startCommit: "abc123", startedAt: Date.now() },
- * ]);
+ * ], { timeoutMs: 30_000 });
  * if (r.ok) console.log(r.value.get("claude/auto-013")); // { state: "open", number: 12 }
  * ```
  */
@@ -81,13 +96,14 @@ export function createGhProvider(options: GhProviderOptions): PrProvider {
   } = options;
   return {
     name: "gh",
-    async poll(branches) {
+    async poll(branches, bounds = {}) {
       if (branches.length === 0) return ok(new Map());
       const names = uniqueBranches(branches);
       const run = await runGh(gh, ghArgs(buildQuery(names)), {
         cwd,
         env: options.env,
-        timeoutMs,
+        timeoutMs: bounds.timeoutMs ?? timeoutMs,
+        signal: bounds.signal,
         maxOutputBytes,
       });
       if (!run.ok) return run;
@@ -124,7 +140,7 @@ export function buildQuery(branches: readonly string[]): string {
   const fields = branches.map((branch, i) =>
     `b${i}: pullRequests(headRefName: ${JSON.stringify(branch)}, first: ${PRS_PER_BRANCH}, ` +
     `states: [OPEN, CLOSED, MERGED], orderBy: {field: CREATED_AT, direction: DESC}) ` +
-    `{ nodes { number state headRefName createdAt updatedAt mergeStateStatus isCrossRepository } }`
+    `{ nodes { number state headRefName createdAt closedAt mergedAt isCrossRepository } }`
   );
   return `query($owner: String!, $repo: String!) { repository(owner: $owner, name: $repo) { ${
     fields.join(" ")
@@ -137,6 +153,8 @@ interface PrNode {
   state?: unknown;
   headRefName?: unknown;
   createdAt?: unknown;
+  closedAt?: unknown;
+  mergedAt?: unknown;
   isCrossRepository?: unknown;
 }
 
@@ -190,7 +208,7 @@ export function parseGhResponse(
   return ok(states);
 }
 
-/** The state of the newest PR of this dispatch, ignoring old attempts and fork PRs. */
+/** The state of the newest PR of this dispatch, ignoring earlier attempts' and fork PRs. */
 function newestState(nodes: readonly PrNode[], watched: WatchedBranch, skewMs: number): PrState {
   const notBefore = watched.startedAt - skewMs;
   let best: { state: "open" | "merged" | "closed"; number?: number; created: number } | undefined;
@@ -199,10 +217,12 @@ function newestState(nodes: readonly PrNode[], watched: WatchedBranch, skewMs: n
     if (state === undefined) continue;
     if (typeof node.headRefName === "string" && node.headRefName !== watched.branch) continue;
     if (node.isCrossRepository === true) continue;
-    // An unreadable date cannot prove the PR old, so it counts as current.
-    const parsed = typeof node.createdAt === "string" ? Date.parse(node.createdAt) : NaN;
-    const created = Number.isNaN(parsed) ? Infinity : parsed;
+    const created = dateOf(node.createdAt);
     if (created < notBefore) continue;
+    if (state !== "open") {
+      const ended = dateOf(state === "merged" ? node.mergedAt ?? node.closedAt : node.closedAt);
+      if (ended < watched.startedAt) continue; // ended before this dispatch began
+    }
     const number = typeof node.number === "number" && Number.isInteger(node.number)
       ? node.number
       : undefined;
@@ -214,6 +234,12 @@ function newestState(nodes: readonly PrNode[], watched: WatchedBranch, skewMs: n
   return best.number === undefined
     ? { state: best.state }
     : { state: best.state, number: best.number };
+}
+
+/** A GitHub timestamp in ms; an absent or unreadable one cannot prove a PR old, so it is "now or later". */
+function dateOf(value: unknown): number {
+  const parsed = typeof value === "string" ? Date.parse(value) : NaN;
+  return Number.isNaN(parsed) ? Infinity : parsed;
 }
 
 /** GitHub's PR state to ours; anything else is not understood (and skipped). */
@@ -247,6 +273,7 @@ async function runGh(
     cwd: string;
     env?: Record<string, string>;
     timeoutMs: number;
+    signal?: AbortSignal;
     maxOutputBytes: number;
   },
 ): Promise<Result<string>> {
@@ -254,6 +281,7 @@ async function runGh(
     cwd: options.cwd,
     env: { GH_PROMPT_DISABLED: "1", NO_COLOR: "1", ...options.env },
     timeoutMs: options.timeoutMs,
+    signal: options.signal,
     maxOutputBytes: options.maxOutputBytes,
   });
   if (!out.started) {
@@ -262,16 +290,44 @@ async function runGh(
     return fail(`gh: cannot run ${JSON.stringify(gh)}: ${oneLine(errorMessage(e))}${hint}`);
   }
   if (out.stopped === "timeout") {
-    return fail(`gh: timed out after ${Math.round(options.timeoutMs / 1000)}s`);
+    return fail(`gh: timed out after ${formatDuration(options.timeoutMs)}`);
   }
   if (out.stopped === "overflow") return fail(`gh: output exceeds ${options.maxOutputBytes} bytes`);
   if (out.stopped === "aborted") return fail("gh: interrupted");
   const dec = new TextDecoder();
   if (out.code !== 0) {
-    const line = firstLine(dec.decode(out.stderr)).replace(/^gh:\s*/, "");
+    // gh prints its complaint on stderr; `gh auth status` on stdout in some versions.
+    const said = firstLine(dec.decode(out.stderr)) || firstLine(dec.decode(out.stdout));
+    const line = said.replace(/^gh:\s*/, "");
     return fail(`gh: exited ${out.code}${line === "" ? "" : `: ${line}`}`);
   }
   return ok(dec.decode(out.stdout));
+}
+
+/**
+ * Can `gh` work at all? `gh auth status` once, before anything is dispatched:
+ * a gh that is not logged in would otherwise fail every tick of the run.
+ *
+ * @param options where to run it, which `gh`, extra environment
+ * @returns ok, or one line saying why not
+ * @example
+ * ```ts
+ * const ready = await checkGhAuth({ cwd: "/repo" });
+ * if (!ready.ok) console.error(ready.error); // "gh auth status: exited 1: You are not logged into any GitHub hosts..."
+ * ```
+ */
+export async function checkGhAuth(
+  options: { cwd: string; gh?: string; env?: Record<string, string>; signal?: AbortSignal },
+): Promise<Result<void>> {
+  const ran = await runGh(options.gh ?? "gh", ["auth", "status"], {
+    cwd: options.cwd,
+    env: options.env,
+    timeoutMs: AUTH_TIMEOUT_MS,
+    signal: options.signal,
+    maxOutputBytes: 1024 * 1024,
+  });
+  if (!ran.ok) return fail(ran.error.replace(/^gh: /, "gh auth status: "));
+  return ok(undefined);
 }
 
 /** The first non-blank line, trimmed and bounded. */

@@ -11,7 +11,10 @@
  * the tip. A branch that is missing or not merged is simply not listed.
  *
  * Never throws: a failed fetch or an unresolvable base ref fails the poll
- * (`fail("git: ...")`), and the monitor retries next tick.
+ * (`fail("git: ...")`), and the monitor retries next tick. Bounded: the poll's
+ * git calls share one deadline and stop at once on the poll's abort signal
+ * (a `git fetch` from an unreachable ssh remote otherwise waits for TCP, or
+ * forever on a remote that accepts and never answers).
  *
  * @module
  */
@@ -19,14 +22,22 @@ import { git as runGit, type GitOutput, gitReason } from "../../git/git.ts";
 import { fail, ok } from "../../util/result.ts";
 import type { PrProvider, PrState } from "./types.ts";
 
+/** A poll that takes longer than this fails, unless the poll gives its own bound. */
+export const DEFAULT_GIT_TIMEOUT_MS = 60_000;
+
+/** How a git helper is bounded (see git/git.ts). */
+type Bounds = { timeoutMs?: number; signal?: AbortSignal };
+
 /** Options of {@linkcode createGitProvider}. */
 export interface GitProviderOptions {
   /** The repository whose branches are watched. */
   repoRoot: string;
   /** The ref merges land on, e.g. `origin/main` (fetched each poll) or `main`. */
   baseRef: string;
-  /** Runs git; tests inject a counting wrapper. Default: lib/git.ts `git`. */
-  git?: (args: readonly string[], cwd: string) => Promise<GitOutput>;
+  /** Runs git; tests inject a counting wrapper. Default: git/git.ts `git`. */
+  git?: (args: readonly string[], cwd: string, bounds?: Bounds) => Promise<GitOutput>;
+  /** Fail a poll after this long unless the poll says otherwise. Default 1 minute. */
+  timeoutMs?: number;
 }
 
 /**
@@ -46,11 +57,18 @@ export interface GitProviderOptions {
  * ```
  */
 export function createGitProvider(options: GitProviderOptions): PrProvider {
-  const { repoRoot, baseRef, git = runGit } = options;
+  const { repoRoot, baseRef, git: runOne = runGit, timeoutMs = DEFAULT_GIT_TIMEOUT_MS } = options;
   return {
     name: "git",
-    async poll(branches) {
+    async poll(branches, pollBounds = {}) {
       if (branches.length === 0) return ok(new Map());
+      // One deadline for the whole poll, shared by its git calls.
+      const deadline = Date.now() + (pollBounds.timeoutMs ?? timeoutMs);
+      const git = (args: readonly string[], cwd: string) =>
+        runOne(args, cwd, {
+          timeoutMs: Math.max(1, deadline - Date.now()),
+          signal: pollBounds.signal,
+        });
 
       const remotes = await git(["remote"], repoRoot);
       if (remotes.code !== 0) return fail(`git: cannot list remotes: ${gitReason(remotes)}`);

@@ -2,7 +2,9 @@
  * What the monitor asks a PR provider, and what it gets back. A provider
  * answers for ALL watched branches in one poll (one `gh` call per tick, not
  * one per branch) and never throws: a failure is a value, logged by the
- * monitor and retried next tick.
+ * monitor and retried next tick. A poll is bounded: it gives up after
+ * `timeoutMs` and at once when `signal` aborts (an operator's Ctrl-C must
+ * never wait for a hung `gh` or `git fetch`).
  *
  * @module
  */
@@ -19,8 +21,16 @@ export interface WatchedBranch {
   branch: string;
   /** The commit the branch was created at (the base ref's commit at dispatch). */
   startCommit: string;
-  /** When the dispatch started (ms since the epoch); PRs created well before it are old attempts. */
+  /** When the dispatch started (ms since the epoch); PRs of earlier attempts are older. */
   startedAt: number;
+}
+
+/** Bounds of one poll. */
+export interface PollOptions {
+  /** Give up (fail the poll) after this long; the provider's own default when absent. */
+  timeoutMs?: number;
+  /** Give up at once when this aborts (the run is stopping). */
+  signal?: AbortSignal;
 }
 
 /** Answers "what is the PR state of each of these branches?" in one go. */
@@ -29,7 +39,10 @@ export interface PrProvider {
   readonly name: string;
   /**
    * PR state of every branch given (branches with no PR map to `{ state: "none" }`).
-   * Never throws: a failure is `{ ok: false, error: "<one line>" }`.
+   * Never throws: a failure, a timeout or an abort is `{ ok: false, error: "<one line>" }`.
    */
-  poll(branches: readonly WatchedBranch[]): Promise<Result<Map<string, PrState>>>;
+  poll(
+    branches: readonly WatchedBranch[],
+    options?: PollOptions,
+  ): Promise<Result<Map<string, PrState>>>;
 }

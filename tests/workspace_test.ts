@@ -1,0 +1,185 @@
+/**
+ * git/workspace.ts against real repositories: creating worktrees (and never
+ * leaving a branch behind when that fails, never overwriting a leftover
+ * branch's work) and the worktree rule (nothing that holds a commit is removed:
+ * not a branch, not a detached HEAD, not a reflog).
+ */
+import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
+import { join } from "node:path";
+import { cleanUpWorktree, gitWorkspace } from "../lib/git/workspace.ts";
+import { exists, gitOk } from "./_e2e.ts";
+import { scratch } from "./_helpers.ts";
+
+/** A repo with one commit, a workspace on it, and the worktree of branch `claude/w`. */
+async function fixture() {
+  const dir = await scratch("chump-ws-");
+  const repo = join(dir.path, "repo");
+  await gitOk(["init", "--quiet", "--initial-branch=main", repo], dir.path);
+  await Deno.writeTextFile(join(repo, ".gitignore"), "/.claude/\n");
+  await gitOk(["add", "."], repo);
+  await gitOk(["commit", "--quiet", "-m", "init"], repo);
+  const start = await gitOk(["rev-parse", "HEAD"], repo);
+  const ws = gitWorkspace(repo);
+  const worktree = join(repo, ".claude", "worktrees", "w");
+  const where = { worktree, branch: "claude/w", startCommit: start };
+  let n = 0;
+  return {
+    dir,
+    repo,
+    start,
+    ws,
+    worktree,
+    where,
+    /** One commit in `cwd` (the worktree by default). */
+    async commit(cwd = worktree): Promise<string> {
+      await Deno.writeTextFile(join(cwd, `f${++n}.txt`), `${n}\n`);
+      await gitOk(["add", "."], cwd);
+      await gitOk(["commit", "--quiet", "-m", `work ${n}`], cwd);
+      return await gitOk(["rev-parse", "HEAD"], cwd);
+    },
+    branches: async () =>
+      (await gitOk(["branch", "--list", "claude/*", "--format=%(refname:short)"], repo))
+        .split("\n").filter((b) => b !== ""),
+    [Symbol.asyncDispose]: () => dir[Symbol.asyncDispose](),
+  };
+}
+
+/** Does the repository still have commit `sha`? */
+async function hasCommit(repo: string, sha: string): Promise<boolean> {
+  const out = await new Deno.Command("git", {
+    args: ["cat-file", "-e", `${sha}^{commit}`],
+    cwd: repo,
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  return out.success;
+}
+
+Deno.test("worktree rule: a worktree and branch without work are removed", async () => {
+  await using fx = await fixture();
+  assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+  equal(await cleanUpWorktree(fx.ws, fx.where, { shipped: false }), undefined);
+  equal(await exists(fx.worktree), false);
+  deepEqual(await fx.branches(), []);
+});
+
+Deno.test("worktree rule: commits made on a detached HEAD keep the worktree", async () => {
+  await using fx = await fixture();
+  assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+  await gitOk(["checkout", "--quiet", "--detach"], fx.worktree);
+  const sha = await fx.commit();
+  const kept = await cleanUpWorktree(fx.ws, fx.where, { shipped: false });
+  equal(kept, `${fx.worktree} (1 commit on a detached HEAD)`);
+  assert(await exists(fx.worktree));
+  equal(await gitOk(["rev-parse", "HEAD"], fx.worktree), sha);
+  // A ship does not make detached commits safe either: they are on no branch.
+  equal(await cleanUpWorktree(fx.ws, fx.where, { shipped: true }), kept);
+});
+
+Deno.test("worktree rule: commits only a reflog still reaches keep the worktree", async () => {
+  await using fx = await fixture();
+  assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+  // Committed on a detached HEAD, then went back to the (empty) branch.
+  await gitOk(["checkout", "--quiet", "--detach"], fx.worktree);
+  const detached = await fx.commit();
+  await gitOk(["checkout", "--quiet", "claude/w"], fx.worktree);
+  // Committed on the branch, then reset it back to the start.
+  const reset = await fx.commit();
+  await gitOk(["reset", "--quiet", "--hard", fx.start], fx.worktree);
+  equal(
+    await cleanUpWorktree(fx.ws, fx.where, { shipped: false }),
+    `${fx.worktree} (2 commits only in a reflog)`,
+  );
+  assert(await exists(fx.worktree));
+  deepEqual(await fx.branches(), ["claude/w"]);
+  assert(await hasCommit(fx.repo, detached) && await hasCommit(fx.repo, reset));
+});
+
+Deno.test("worktree rule: commits on the branch keep it, with the existing wording", async () => {
+  await using fx = await fixture();
+  assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+  await fx.commit();
+  equal(
+    await cleanUpWorktree(fx.ws, fx.where, { shipped: false }),
+    `${fx.worktree} (1 commit on claude/w)`,
+  );
+  // Shipped: the branch holds merged work and stays; the directory goes.
+  equal(await cleanUpWorktree(fx.ws, fx.where, { shipped: true }), undefined);
+  equal(await exists(fx.worktree), false);
+  deepEqual(await fx.branches(), ["claude/w"]);
+});
+
+Deno.test("worktree rule: a worktree whose directory is gone is unregistered; its branch goes unless it holds work", async () => {
+  await using fx = await fixture();
+  assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+  await Deno.remove(fx.worktree, { recursive: true });
+  equal(await cleanUpWorktree(fx.ws, fx.where, { shipped: false }), undefined);
+  deepEqual(await fx.branches(), []);
+  equal((await gitOk(["worktree", "list", "--porcelain"], fx.repo)).includes(fx.worktree), false);
+
+  // Gone, but the branch holds a commit: the branch is kept.
+  assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+  await fx.commit();
+  await Deno.remove(fx.worktree, { recursive: true });
+  equal(
+    await cleanUpWorktree(fx.ws, fx.where, { shipped: false }),
+    "branch claude/w (1 commit beyond its start)",
+  );
+  deepEqual(await fx.branches(), ["claude/w"]);
+});
+
+Deno.test("a directory that is not the worktree (its .git gone) is never judged by the enclosing repo", async () => {
+  await using fx = await fixture();
+  assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+  await Deno.writeTextFile(join(fx.worktree, "notes.txt"), "uncommitted\n");
+  await Deno.remove(join(fx.worktree, ".git"));
+  match(
+    (await cleanUpWorktree(fx.ws, fx.where, { shipped: false }))!,
+    /could not tell whether it holds commits/,
+  );
+  assert(await exists(join(fx.worktree, "notes.txt")));
+});
+
+Deno.test("a failed git worktree add does not leave its new branch behind", async () => {
+  await using fx = await fixture();
+  // Something already sits at the worktree path.
+  await Deno.mkdir(fx.worktree, { recursive: true });
+  await Deno.writeTextFile(join(fx.worktree, "stray.txt"), "not ours\n");
+  const r = await fx.ws.addWorktree("claude/w", fx.worktree, fx.start);
+  assert(!r.ok);
+  match(r.error, /^git worktree add claude\/w: fatal: '.*' already exists$/);
+  deepEqual(await fx.branches(), [], "the branch git created is rolled back");
+  equal(await Deno.readTextFile(join(fx.worktree, "stray.txt")), "not ours\n");
+  // Once the path is free, the same gap can be dispatched again.
+  await Deno.remove(fx.worktree, { recursive: true });
+  assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+});
+
+Deno.test("a leftover branch without commits beyond the base is reused, moved to the start", async () => {
+  await using fx = await fixture();
+  const old = fx.start;
+  await fx.commit(fx.repo); // the base moved on since the leftover was made
+  const start = await gitOk(["rev-parse", "HEAD"], fx.repo);
+  await gitOk(["branch", "claude/w", old], fx.repo);
+  const r = await fx.ws.addWorktree("claude/w", fx.worktree, start);
+  assert(r.ok, r.ok ? "" : r.error);
+  equal(await gitOk(["rev-parse", "HEAD"], fx.worktree), start);
+  equal(await gitOk(["rev-parse", "--abbrev-ref", "HEAD"], fx.worktree), "claude/w");
+});
+
+Deno.test("a leftover branch with commits is refused and left exactly as it was", async () => {
+  await using fx = await fixture();
+  const side = join(fx.dir.path, "side");
+  await gitOk(["worktree", "add", "--quiet", "-b", "claude/w", side, fx.start], fx.repo);
+  const work = await fx.commit(side);
+  await gitOk(["worktree", "remove", side], fx.repo);
+  const r = await fx.ws.addWorktree("claude/w", fx.worktree, fx.start);
+  assert(!r.ok);
+  equal(
+    r.error,
+    "git worktree add claude/w: refused: branch claude/w already exists with 1 commit beyond " +
+      "the base (left as it is: merge or delete it to dispatch this gap again)",
+  );
+  equal(await gitOk(["rev-parse", "claude/w"], fx.repo), work);
+  equal(await exists(fx.worktree), false);
+});
