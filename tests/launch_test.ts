@@ -10,7 +10,13 @@ import { delimiter, dirname, join } from "node:path";
 import { chooseDeno, type DenoFacts, PROC_SELF_EXE } from "../lib/cli/launch.ts";
 import { TASK_RUN, taskPermissionFlags } from "../lib/cli/permissions.ts";
 import { type Ran, ROOT, runProcess, scratch } from "./_helpers.ts";
-import { backlogOf, killMarked, orchestrateInBackground, scratchRepo } from "./_e2e.ts";
+import {
+  backlogOf,
+  killMarked,
+  orchestrateInBackground,
+  reflectionRows,
+  scratchRepo,
+} from "./_e2e.ts";
 
 const EXEC = "/opt/deno/bin/deno";
 const none: DenoFacts = { execPath: EXEC, execGranted: false, procSelfGranted: false };
@@ -173,7 +179,7 @@ Deno.test("no way to start Deno again: one line, exit 2, nothing written", async
   equal(ran.repo, "", "the repo got a sessions/ directory");
 });
 
-Deno.test("a SIGHUP sent to the task's process alone is passed on; its exit code is the relaunched run's", async () => {
+Deno.test("a SIGHUP sent to the task's process alone is passed on: the relaunched run stops, exit 130", async () => {
   await using s = await scratchRepo(backlogOf([["HUP-HANG-1"]]));
   const id = crypto.randomUUID();
   try {
@@ -181,10 +187,11 @@ Deno.test("a SIGHUP sent to the task's process alone is passed on; its exit code
     await bg.waitFor(/^DISPATCHED: /);
     bg.child.kill("SIGHUP");
     const status = await bg.child.status;
-    // The relaunched run does not handle SIGHUP: it ends by it (128 + 1), and the task's
-    // process, which passed it on, exits with that code instead of dying by the signal.
+    // The relaunched run stops as on SIGTERM (exit 130), and the task's process, which
+    // passed the signal on, exits with that code instead of dying by the signal.
     equal(status.signal, null);
-    equal(status.code, 129);
+    equal(status.code, 130);
+    match(reflectionRows(s.db).get("HUP-HANG-1")!.directive, / notes=interrupted by SIGHUP$/);
   } finally {
     await killMarked(`CHUMP_TEST_MARK=${id}`);
   }
