@@ -207,11 +207,11 @@ export async function exists(path: string): Promise<boolean> {
 
 /**
  * An orchestrator running in the background through the `dispatch` task's
- * launcher, in a process group of its own (as in a terminal), its output
+ * entry (main.ts, relaunched for a run that writes), in a process group of its own (as in a terminal), its output
  * collected as it comes.
  */
 export interface Background {
-  /** The launcher (the task's process). */
+  /** The task's first process (it relaunches main.ts with the run's write paths). */
   child: Deno.ChildProcess;
   /** Signal the whole group, as a terminal's Ctrl-C or a crash (SIGKILL) would. */
   signal(signal: Deno.Signal): void;

@@ -87,7 +87,7 @@ export const CAN_SEE_WAITS = Deno.build.os === "linux" &&
   (await ps().catch(() => [])).some((r) => r.pid === Deno.pid && r.wchan !== "-");
 
 /**
- * Resolves once an orchestrator started under `root` (the task's launcher)
+ * Resolves once an orchestrator started under `root` (the task's first process)
  * is blocked on a DB lock: its main thread seen sleeping in SQLite's busy
  * handler (a `nanosleep`; the event loop itself waits in epoll). Rejects
  * after 60 s.

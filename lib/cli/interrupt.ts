@@ -12,13 +12,13 @@ import type { Interrupt } from "../watch/loop.ts";
 
 const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
-/** Signals the task launcher passes on to us (it ignores SIGINT: a Ctrl-C reaches us directly). */
+/** Signals the task's first process passes on to the relaunched run (it ignores SIGINT: a Ctrl-C reaches us directly; see launch.ts). */
 const PASSED_ON: readonly Deno.Signal[] = ["SIGTERM", "SIGHUP"];
 
 /**
  * A repeat of the same signal this soon is the same request delivered twice
  * (a SIGTERM or SIGHUP to the whole process group reaches us directly and
- * through the task launcher), not an operator pressing Ctrl-C again.
+ * through the task's first process, see launch.ts), not an operator pressing Ctrl-C again.
  */
 const SAME_PRESS_MS = 200;
 

@@ -64,7 +64,9 @@ export interface DispatchDeps {
  * another orchestrator holds the gap, or one line saying which step failed
  * @example
  * ```ts
- * const d = await dispatchGap(request, { workspace, spawner, ledger });
+ * declare const request: DispatchRequest;
+ * declare const deps: DispatchDeps;
+ * const d = await dispatchGap(request, deps);
  * ```
  */
 export async function dispatchGap(

@@ -55,7 +55,15 @@ export interface Faulted {
  *
  * @example
  * ```ts
- * const f = applyFaults(new Set(["exit_1"]), { agent, deadlines, spawner: realSpawner });
+ * import { resolveAgentTemplate } from "./agent.ts";
+ * import { DEFAULT_DEADLINES } from "../util/duration.ts";
+ * import { realSpawner } from "../process/spawn.ts";
+ *
+ * const agent = resolveAgentTemplate({});
+ * if (agent.ok) {
+ *   const run = { agent: agent.value, deadlines: DEFAULT_DEADLINES, spawner: realSpawner };
+ *   const f = applyFaults(new Set(["exit_1"] as const), run);
+ * }
  * ```
  */
 export function applyFaults(faults: ReadonlySet<Fault>, run: Faulted): Faulted {

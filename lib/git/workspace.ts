@@ -203,7 +203,13 @@ async function checkWorktreesDir(repoRoot: string, path: string): Promise<Result
  *
  * @example
  * ```ts
- * const kept = await cleanUpWorktree(ws, { worktree, branch, startCommit }, { shipped: false });
+ * const ws = gitWorkspace("/repo");
+ * const where = {
+ *   worktree: "/repo/.claude/worktrees/auto-013",
+ *   branch: "claude/auto-013",
+ *   startCommit: "abc123",
+ * };
+ * const kept = await cleanUpWorktree(ws, where, { shipped: false });
  * ```
  */
 export async function cleanUpWorktree(

@@ -25,6 +25,7 @@ import { groupAlive, processTable } from "./table.ts";
  *
  * @example
  * ```ts
+ * declare const agent: { pid: number; pgid: number };
  * const result: TerminateResult = await terminateGroup(agent.pgid, { graceMs: 30_000 });
  * if (!result.gone) console.error(`agent ${agent.pid} survived: ${result.reason ?? "still running"}`);
  * ```
@@ -107,6 +108,7 @@ const RETRY_PAUSE_MS = 100;
  * @returns whether SIGKILL was needed, whether the group is gone, and why not
  * @example
  * ```ts
+ * declare const agent: { pid: number; pgid: number };
  * const { escalated, gone } = await terminateGroup(agent.pgid, { graceMs: 30_000 });
  * ```
  */
@@ -188,6 +190,7 @@ async function sendPersistently(
  * @returns what the attempt did
  * @example
  * ```ts
+ * declare const agent: { pid: number; pgid: number };
  * const r = await signalGroup(agent.pgid, "SIGTERM");
  * if (typeof r === "object") console.error(r.failed);
  * ```

@@ -88,6 +88,8 @@ export interface AgentProcess {
  *
  * @example
  * ```ts
+ * import { fail } from "../util/result.ts";
+ *
  * const refusing: Spawner = { spawn: () => fail("spawning disabled in this test") };
  * ```
  */

@@ -25,6 +25,7 @@ import { runHelper } from "./helper.ts";
  * @returns whether the group still has a live member
  * @example
  * ```ts
+ * declare const agent: { pgid: number };
  * if (await groupAlive(agent.pgid)) console.log("still running");
  * ```
  */
@@ -42,6 +43,7 @@ export async function groupAlive(pgid: number): Promise<boolean> {
  * @returns whether that very process is still alive
  * @example
  * ```ts
+ * declare const lease: { pid: number; pidStart: string };
  * if (!(await sameProcessAlive(lease.pid, lease.pidStart))) console.log("agent gone");
  * ```
  */
@@ -98,6 +100,7 @@ let inFlight: Promise<ProcessTable> | undefined;
  *
  * @example
  * ```ts
+ * declare const lease: { pid: number; pidStart: string };
  * const table = await processTable();
  * table.alive(lease.pid, lease.pidStart);
  * ```

@@ -6,7 +6,7 @@
  * It answers three questions: which gaps are held by a live dispatch (so a
  * second orchestrator never takes them), which dispatches lost their
  * orchestrator (so `reap` can end them), and what ran recently (`status`).
- * Liveness is decided by pid AND kernel start time, never by process name,
+ * Liveness is decided by pid AND recorded start time (see process/table.ts), never by process name,
  * so a reused pid is never mistaken for ours.
  *
  * The ledger shares the DB's one connection and lock policy with the
@@ -102,7 +102,7 @@ export interface Ledger {
    * failure. A failure is a DB that could not take the row.
    */
   begin(lease: NewLease): Promise<Result<Begun>>;
-  /** The agent started: its pid and kernel start time (only while the lease is `starting`). */
+  /** The agent started: its pid and recorded start time (only while the lease is `starting`). */
   running(
     id: number,
     pid: number,
@@ -136,6 +136,9 @@ export interface Ledger {
  *
  * @example
  * ```ts
+ * import { processTable } from "../process/table.ts";
+ *
+ * declare const lease: Lease;
  * orchestratorAlive(lease, selfIdentity(), await processTable({ fresh: true }));
  * ```
  */
@@ -149,6 +152,9 @@ export function orchestratorAlive(lease: Lease, self: Identity, table: ProcessTa
  *
  * @example
  * ```ts
+ * import { processTable } from "../process/table.ts";
+ *
+ * declare const lease: Lease;
  * agentAlive(lease, await processTable({ fresh: true }));
  * ```
  */
@@ -163,6 +169,9 @@ export function agentAlive(lease: Lease, table: ProcessTable): boolean {
  *
  * @example
  * ```ts
+ * import { processTable } from "../process/table.ts";
+ *
+ * declare const lease: Lease;
  * leaseIsLive(lease, selfIdentity(), await processTable({ fresh: true }));
  * ```
  */

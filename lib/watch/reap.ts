@@ -59,7 +59,8 @@ export interface Reaped {
  * @returns what was reaped (empty when nothing was orphaned)
  * @example
  * ```ts
- * const reaped = await reapOrphans({ ledger, writer, terminate: terminateGroup, killGraceMs: 30_000, out, err });
+ * declare const deps: ReapDeps;
+ * const reaped = await reapOrphans(deps);
  * ```
  */
 export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
