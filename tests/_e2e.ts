@@ -207,8 +207,8 @@ export async function exists(path: string): Promise<boolean> {
 
 /**
  * An orchestrator running in the background through the `dispatch` task's
- * entry (main.ts, relaunched for a run that writes), in a process group of its own (as in a terminal), its output
- * collected as it comes.
+ * entry (main.ts, relaunched for a run that writes), in a process group of
+ * its own (as in a terminal), its output collected as it comes.
  */
 export interface Background {
   /** The task's first process (it relaunches main.ts with the run's write paths). */

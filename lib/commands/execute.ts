@@ -98,6 +98,9 @@ export async function runExecute(options: DispatchOptions, io: Io): Promise<numb
       return EXIT.usage;
     }
   }
+  // Listening from here on: a Ctrl-C during the spool import or the reap below
+  // lets them finish, then stops the run before it dispatches anything (exit 130).
+  using interrupt = listenForInterrupts(io.err);
   const opened = await openRunStore(db, { reflect: options.reflect, err: io.err });
   if (!opened.ok) {
     io.err(`${PROGRAM}: error: ${opened.error}`);
@@ -120,7 +123,6 @@ export async function runExecute(options: DispatchOptions, io: Io): Promise<numb
   if (reaped.length > 0) {
     io.out(`reaped ${reaped.length} dispatch(es) left behind by a crashed orchestrator`);
   }
-  using interrupt = listenForInterrupts(io.err);
   try {
     const result = await runDispatches(backlog.gaps, {
       repoRoot: paths.repoRoot,
