@@ -1,7 +1,8 @@
 /**
  * Benchmark plumbing: alternating rounds and their ratios, timing, CPU time,
  * a process's peak memory, one table row, scratch repos and running the real
- * CLI as a subprocess. Its own: the bench imports nothing from tests/.
+ * CLI as a subprocess. It shares testkit/ with tests/ and imports nothing
+ * from tests/.
  *
  * Why ratios in alternating rounds: this machine is shared and noisy, so an
  * absolute figure swings 2-5x from one run to the next. A baseline measured
@@ -13,14 +14,12 @@
  */
 import { cpuUsage } from "node:process";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { permissionFlags, taskPermissionFlags } from "../lib/cli/permissions.ts";
 
-/** The project root. */
-export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+import { ROOT, runProcess } from "../testkit/process.ts";
 
-/** The real fixture backlog (193 gaps). */
-export const FIXTURE = join(ROOT, "tests", "fixtures", "chump-gaps-2026-04-19.yaml");
+export { FIXTURE, pidsWithEnv, type Ran, ROOT, runProcess } from "../testkit/process.ts";
+export { GIT_ID, type ScratchRepo, scratchRepo } from "../testkit/repo.ts";
 
 /** One line of the results table. */
 export interface Row {
@@ -34,13 +33,6 @@ export interface Row {
   met?: boolean;
   /** What would fix a miss. */
   fix?: string;
-}
-
-/** What a finished subprocess left behind. */
-export interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
 }
 
 /** The median of some numbers. */
@@ -138,24 +130,6 @@ export function ratioRow(
   };
 }
 
-/** Run a program to its end, stdin closed, and keep what it printed. */
-export async function output(
-  cmd: string,
-  args: string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
-): Promise<Ran> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    cwd: options.cwd,
-    env: options.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
 /**
  * `deno run` arguments that start main.ts as a run writing `writes` is
  * started after the relaunch (lib/cli/launch.ts): `permissionFlags`, this
@@ -185,7 +159,7 @@ export function watchPeakRss(pid: number, everyMs = 50): { stop(): Promise<numbe
   let running = true;
   const loop = (async () => {
     while (running) {
-      const out = await output("cat", [`/proc/${pid}/status`]).catch(() => undefined);
+      const out = await runProcess("cat", [`/proc/${pid}/status`]).catch(() => undefined);
       const m = out && /VmHWM:\s+(\d+) kB/.exec(out.stdout);
       if (m) peakKb = Math.max(peakKb, Number(m[1]));
       else if (out && out.code !== 0) break;
@@ -212,55 +186,6 @@ export function killGroups(pgids: readonly number[]): void {
   }
 }
 
-/** Environment that gives git an identity in scratch repos. */
-export const GIT_ID = {
-  GIT_AUTHOR_NAME: "bench",
-  GIT_AUTHOR_EMAIL: "bench@chump.invalid",
-  GIT_COMMITTER_NAME: "bench",
-  GIT_COMMITTER_EMAIL: "bench@chump.invalid",
-};
-
-/** A scratch repo (a clone of a bare `origin` with one commit), removed on dispose. */
-export interface ScratchRepo extends AsyncDisposable {
-  dir: string;
-  repo: string;
-  db: string;
-}
-
-async function gitOk(args: string[], cwd: string): Promise<void> {
-  const r = await output("git", args, { cwd, env: GIT_ID });
-  if (r.code !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr}`);
-}
-
-/** Make a scratch repo whose docs/gaps.yaml is `backlog`. */
-export async function scratchRepo(backlog: string): Promise<ScratchRepo> {
-  const dir = await Deno.makeTempDir({ prefix: "chump-bench-" });
-  const origin = join(dir, "origin.git");
-  const repo = join(dir, "repo");
-  await gitOk(["init", "--quiet", "--bare", "--initial-branch=main", origin], dir);
-  await gitOk(["init", "--quiet", "--initial-branch=main", repo], dir);
-  await Deno.mkdir(join(repo, "docs"));
-  await Deno.writeTextFile(join(repo, "docs", "gaps.yaml"), backlog);
-  await Deno.writeTextFile(join(repo, ".gitignore"), "/sessions/\n/.claude/\n");
-  for (
-    const args of [
-      ["add", "."],
-      ["commit", "--quiet", "-m", "init"],
-      ["remote", "add", "origin", origin],
-      ["push", "--quiet", "origin", "main"],
-      ["fetch", "--quiet", "origin"],
-    ]
-  ) await gitOk(args, repo);
-  return {
-    dir,
-    repo,
-    db: join(repo, "sessions", "chump_memory.db"),
-    async [Symbol.asyncDispose]() {
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
-  };
-}
-
 /** A backlog of open P1 gaps of effort `s`. */
 export function backlogOf(ids: readonly string[]): string {
   const lines = ["gaps:"];
@@ -269,16 +194,4 @@ export function backlogOf(ids: readonly string[]): string {
     lines.push("    status: open");
   }
   return lines.join("\n") + "\n";
-}
-
-/** Pids of live processes whose environment holds `marker` (Linux; [] elsewhere). */
-export async function pidsWithEnv(marker: string): Promise<number[]> {
-  if (Deno.build.os !== "linux") return [];
-  // `ls`, not Deno.readDir: Deno reads /proc only under --allow-all.
-  const procs = (await output("ls", ["/proc"])).stdout.split("\n").filter((n) => /^\d+$/.test(n))
-    .map((n) => `/proc/${n}/environ`);
-  const out = await output("grep", ["-lsa", "--", marker, ...procs]);
-  return out.stdout.split("\n").filter((l) => l !== "")
-    .map((l) => Number(l.split("/")[2]))
-    .filter((pid) => pid !== Deno.pid);
 }

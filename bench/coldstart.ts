@@ -17,10 +17,10 @@ import {
   FIXTURE,
   median,
   ms,
-  output,
   ratioRow,
   ROOT,
   type Row,
+  runProcess,
   spread,
   taskMainArgs,
   timed,
@@ -32,7 +32,7 @@ const ROUNDS = 10;
 function wall(args: string[]): () => Promise<number> {
   return () =>
     timed(async () => {
-      const r = await output(Deno.execPath(), args, { cwd: ROOT, env: { NO_COLOR: "1" } });
+      const r = await runProcess(Deno.execPath(), args, { cwd: ROOT, env: { NO_COLOR: "1" } });
       if (r.code !== 0) throw new Error(`deno ${args.join(" ")}: ${r.stderr.split("\n")[0]}`);
     });
 }

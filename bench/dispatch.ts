@@ -25,9 +25,9 @@ import {
   killGroups,
   median,
   ms,
-  output,
   ratioRow,
   type Row,
+  runProcess,
   scratchRepo,
   timed,
 } from "./_util.ts";
@@ -51,7 +51,7 @@ async function bareLoop(repo: string, start: string): Promise<{ ms: number; pids
   const t = await timed(async () => {
     for (let i = 0; i < N; i++) {
       const wt = join(repo, ".claude", "bare", `b-${i}`);
-      const r = await output(
+      const r = await runProcess(
         "git",
         // The very command the orchestrator runs (lib/git/workspace.ts), so the ratio is its
         // own overhead, not a git flag (`--quiet` alone makes git 10-25% faster here).
@@ -122,7 +122,7 @@ export async function benchDispatch(): Promise<Row[]> {
   // Each run in a fresh scratch repo (made outside the timing): the second run in a shared
   // repo would add worktrees to one that already has 16, a bias against whoever goes second.
   const run = async (which: "bare" | "orch") => {
-    await using s = await scratchRepo(backlogOf(ids));
+    await using s = await scratchRepo(backlogOf(ids), "chump-bench-");
     const start = (await resolveCommit(s.repo, "origin/main"))!;
     const r = which === "bare" ? await bareLoop(s.repo, start) : await orchestrated(s.repo, start);
     killGroups(r.pids);

@@ -25,7 +25,7 @@ const MB = 512;
 const ROUNDS = 3;
 
 async function watchedRun(agentMb: number): Promise<{ peakMb: number; notes: string }> {
-  await using s = await scratchRepo(backlogOf(["F-1"]));
+  await using s = await scratchRepo(backlogOf(["F-1"]), "chump-bench-");
   const agent = [
     Deno.execPath(),
     "run",

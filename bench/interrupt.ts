@@ -50,7 +50,7 @@ async function waitForLines(
 /** The interrupt rows. */
 export async function benchInterrupt(): Promise<Row[]> {
   const ids = Array.from({ length: AGENTS }, (_, i) => `I-HANG-${i + 1}`);
-  await using s = await scratchRepo(backlogOf(ids));
+  await using s = await scratchRepo(backlogOf(ids), "chump-bench-");
   const mark = crypto.randomUUID();
   const agent = selfCommand("demo-agent").map((w) => `'${w.replaceAll("'", `'"'"'`)}'`).join(" ");
   const child = new Deno.Command(Deno.execPath(), {

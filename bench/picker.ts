@@ -19,10 +19,10 @@ import { pickGaps } from "../lib/backlog/picker.ts";
 import {
   alternate,
   FIXTURE,
-  output,
   ratioRow,
   ROOT,
   type Row,
+  runProcess,
   taskMainArgs,
   timed,
 } from "./_util.ts";
@@ -75,7 +75,7 @@ async function loadAndPick(path: string): Promise<number> {
 /** The whole CLI as the dispatch task starts it: a dry run of `path`. */
 async function wholeDryRun(path: string): Promise<number> {
   return await timed(async () => {
-    const r = await output(Deno.execPath(), [...taskMainArgs(), "--backlog", path], {
+    const r = await runProcess(Deno.execPath(), [...taskMainArgs(), "--backlog", path], {
       cwd: ROOT,
       env: { NO_COLOR: "1" },
     });

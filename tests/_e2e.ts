@@ -9,63 +9,11 @@ import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { selfCommand } from "../lib/process/self_command.ts";
 import { type Ran, ROOT, runMain, taskArgs } from "./_helpers.ts";
+import { pidsWithEnv } from "../testkit/process.ts";
+import { GIT_ID, type ScratchRepo } from "../testkit/repo.ts";
 
-/** A scratch repo: `repo` (a clone of `origin` with one commit on main), removed on dispose. */
-export interface ScratchRepo extends AsyncDisposable {
-  dir: string;
-  repo: string;
-  origin: string;
-  db: string;
-}
-
-const GIT_ID = {
-  GIT_AUTHOR_NAME: "t",
-  GIT_AUTHOR_EMAIL: "t@t.invalid",
-  GIT_COMMITTER_NAME: "t",
-  GIT_COMMITTER_EMAIL: "t@t.invalid",
-};
-
-/** Run git in `cwd`; throw on failure (test setup only). */
-export async function gitOk(args: string[], cwd: string): Promise<string> {
-  const out = await new Deno.Command("git", {
-    args,
-    cwd,
-    env: GIT_ID,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  if (!out.success) throw new Error(`git ${args.join(" ")}: ${dec.decode(out.stderr)}`);
-  return dec.decode(out.stdout).trim();
-}
-
-/**
- * Make a scratch repo whose backlog is `backlog` (written to docs/gaps.yaml).
- */
-export async function scratchRepo(backlog: string): Promise<ScratchRepo> {
-  const dir = await Deno.makeTempDir({ prefix: "chump-e2e-" });
-  const origin = join(dir, "origin.git");
-  const repo = join(dir, "repo");
-  await gitOk(["init", "--quiet", "--bare", "--initial-branch=main", origin], dir);
-  await gitOk(["init", "--quiet", "--initial-branch=main", repo], dir);
-  await Deno.mkdir(join(repo, "docs"));
-  await Deno.writeTextFile(join(repo, "docs", "gaps.yaml"), backlog);
-  await Deno.writeTextFile(join(repo, ".gitignore"), "/sessions/\n/.claude/\n");
-  await gitOk(["add", "."], repo);
-  await gitOk(["commit", "--quiet", "-m", "init"], repo);
-  await gitOk(["remote", "add", "origin", origin], repo);
-  await gitOk(["push", "--quiet", "origin", "main"], repo);
-  await gitOk(["fetch", "--quiet", "origin"], repo);
-  return {
-    dir,
-    repo,
-    origin,
-    db: join(repo, "sessions", "chump_memory.db"),
-    async [Symbol.asyncDispose]() {
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
-  };
-}
+export { gitOk, type ScratchRepo, scratchRepo } from "../testkit/repo.ts";
+export { pidsWithEnv } from "../testkit/process.ts";
 
 /** A backlog of open P1 gaps of effort `s`: `[id, extra yaml lines]`. */
 export function backlogOf(gaps: [string, string?][]): string {
@@ -163,31 +111,6 @@ export function leaseRows(
   } finally {
     conn.close();
   }
-}
-
-/**
- * Pids of live processes whose environment holds `marker`. Reads /proc, so
- * Linux only: elsewhere it throws, so that a "no orphan" assertion fails
- * loudly instead of passing without having looked.
- */
-export async function pidsWithEnv(marker: string): Promise<number[]> {
-  if (Deno.build.os !== "linux") {
-    throw new Error(`pidsWithEnv reads /proc and cannot check for leftovers on ${Deno.build.os}`);
-  }
-  const out = await new Deno.Command("grep", {
-    args: ["-lsa", "--", marker, ...(await procEnvirons())],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l !== "")
-    .map((l) => Number(l.split("/")[2]))
-    .filter((pid) => pid !== Deno.pid);
-}
-
-async function procEnvirons(): Promise<string[]> {
-  const out = await new Deno.Command("ls", { args: ["/proc"], stdout: "piped" }).output();
-  return new TextDecoder().decode(out.stdout).split("\n").filter((n) => /^\d+$/.test(n))
-    .map((n) => `/proc/${n}/environ`);
 }
 
 /** The lines of `text` that start with `prefix`. */

@@ -5,21 +5,10 @@
  * @module
  */
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Gap } from "../lib/backlog/load.ts";
+import { type Ran, ROOT, runProcess } from "../testkit/process.ts";
 
-/** The project root. */
-export const ROOT = fileURLToPath(new URL("..", import.meta.url));
-
-/** The real fixture backlog (a copy of ../shared/fixtures). */
-export const FIXTURE = join(ROOT, "tests", "fixtures", "chump-gaps-2026-04-19.yaml");
-
-/** What a finished subprocess left behind. */
-export interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export { FIXTURE, type Ran, ROOT, runProcess } from "../testkit/process.ts";
 
 /**
  * The `deno` arguments of a task in deno.json (`deno run <flags> main.ts`),
@@ -47,30 +36,6 @@ export function runMain(
     cwd: options.cwd ?? ROOT,
     env: { NO_COLOR: "1", ...options.env },
   });
-}
-
-/**
- * Run a program to its end, stdin closed, and keep what it printed.
- *
- * @param cmd the program
- * @param args its arguments
- * @param options cwd and extra environment
- */
-export async function runProcess(
-  cmd: string,
-  args: string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
-): Promise<Ran> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    cwd: options.cwd,
-    env: options.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
 /** A scratch directory removed when the returned disposable is disposed. */

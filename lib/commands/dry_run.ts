@@ -9,7 +9,7 @@ import type { Backlog } from "../backlog/load.ts";
 import { loadBacklog } from "../backlog/load.ts";
 import { pickableGaps } from "../backlog/picker.ts";
 import { explainLines, renderPlan } from "../backlog/plan.ts";
-import { resolveAgentTemplate } from "../dispatch/agent.ts";
+import { type AgentTemplate, resolveAgentTemplate } from "../dispatch/agent.ts";
 import { EXIT, type Io } from "../cli/io.ts";
 import type { DispatchOptions } from "../cli/parse.ts";
 import { PROGRAM } from "../cli/parse.ts";
@@ -46,12 +46,11 @@ export async function loadAndWarn(
   return loaded.value;
 }
 
-/** Print what a run with these options would dispatch. */
-export async function runDryRun(options: DispatchOptions, io: Io): Promise<number> {
-  const paths = await resolvePaths(options);
-  const backlog = await loadAndWarn(paths.backlog, io, paths.defaultBacklog);
-  if (!backlog) return EXIT.usage;
-  // What a real run would refuse, a dry run refuses too.
+/**
+ * The run's agent template (`--agent-cmd`, `CHUMP_AGENT_CMD`, the backend
+ * preset), its warning printed; undefined after one error line.
+ */
+export function agentTemplate(options: DispatchOptions, io: Io): AgentTemplate | undefined {
   const agent = resolveAgentTemplate({
     agentCmd: options.agentCmd,
     envCmd: io.env("CHUMP_AGENT_CMD"),
@@ -59,9 +58,19 @@ export async function runDryRun(options: DispatchOptions, io: Io): Promise<numbe
   });
   if (!agent.ok) {
     io.err(`${PROGRAM}: error: ${agent.error}`);
-    return EXIT.usage;
+    return undefined;
   }
   if (agent.value.warning) io.err(`warning: ${agent.value.warning}`);
+  return agent.value;
+}
+
+/** Print what a run with these options would dispatch. */
+export async function runDryRun(options: DispatchOptions, io: Io): Promise<number> {
+  const paths = await resolvePaths(options);
+  const backlog = await loadAndWarn(paths.backlog, io, paths.defaultBacklog);
+  if (!backlog) return EXIT.usage;
+  // What a real run would refuse, a dry run refuses too.
+  if (!agentTemplate(options, io)) return EXIT.usage;
   if (options.watch) {
     io.err(
       "note: this is a dry run, so nothing is watched; add --no-dry-run to dispatch and watch",
