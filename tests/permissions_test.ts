@@ -45,7 +45,7 @@ Deno.test("no task that runs the tool grants everything or the network", () => {
     // Every tool task runs main.ts, which relaunches a command that writes with its paths.
     assert(name === "dispatch" ? text.endsWith(" main.ts") : text.includes("deno task dispatch"));
   }
-  match(all.dispatch, /--allow-run=git,ps,deno,\/proc\/self\/exe /);
+  match(all.dispatch, /--allow-run=git,sh,ps,deno,\/proc\/self\/exe /);
   match(all.dispatch, /--allow-env=PATH,INIT_CWD,TMPDIR,/);
   equal(/--allow-write/.test(all.dispatch), false, "the task process itself writes nothing");
 });
@@ -126,7 +126,7 @@ Deno.test("a self-test that may not start its own agent fails in one line saying
     "--allow-write",
     "--allow-env",
     "--allow-sys",
-    "--allow-run=git,ps,kill",
+    "--allow-run=git,sh,ps,kill",
     join(ROOT, "main.ts"),
     "--self-test",
   ], { cwd: ROOT });
@@ -250,7 +250,7 @@ Deno.test("read-only commands run in the task's process: no second Deno, no writ
   await using s = await scratchRepo(backlogOf([["P-1"]]));
   // The task's flags without /proc/self/exe, and no deno on PATH: a relaunch would fail.
   const flags = taskPermissionFlags().map((f) =>
-    f.startsWith("--allow-run=") ? "--allow-run=git,ps,deno" : f
+    f.startsWith("--allow-run=") ? "--allow-run=git,sh,ps,deno" : f
   );
   const main = (args: string[]) =>
     runProcess(Deno.execPath(), ["run", "--quiet", ...flags, join(ROOT, "main.ts"), ...args], {

@@ -14,6 +14,7 @@ import {
   killMarked,
   leaseRows,
   linesStarting,
+  marked,
   orchestrateInBackground,
   pidsWithEnv,
   reflectionRows,
@@ -26,8 +27,8 @@ const FAKE_GH_DIR = fileURLToPath(new URL("./fake_gh", import.meta.url));
 Deno.test("reap records a PR merged or closed while the orchestrator was down, and a worktree already gone", async () => {
   const ids = ["RP-MERGED-1", "RP-CLOSED-2", "RP-GONE-3", "RP-OPEN-4"];
   await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
-  const mark = `CHUMP_TEST_MARK=${crypto.randomUUID()}`;
-  await using _cleanup = { [Symbol.asyncDispose]: () => killMarked(mark) };
+  await using m = await marked();
+  const mark = m.mark;
   const state = join(s.dir, "gh-state.json");
   const log = join(s.dir, "gh-log.jsonl");
   await Deno.writeTextFile(state, "{}");
@@ -38,10 +39,12 @@ Deno.test("reap records a PR merged or closed while the orchestrator was down, a
   };
   const bg = orchestrateInBackground(s, ["--pr-provider", "gh", "--max-parallel", "4"], {
     ...ghEnv,
-    CHUMP_TEST_MARK: mark.split("=")[1],
+    ...m.env,
     CHUMP_DEMO_PLAN: ids.map((id) => `${id}=hang`).join(","),
   });
   await bg.waitFor(/^DISPATCHED: /, 4);
+  // Every agent really runs (in its worktree) before the orchestrator dies.
+  for (const id of ids) await m.ready(id);
   bg.signal("SIGKILL");
   await bg.finished();
 

@@ -152,27 +152,30 @@ Deno.test("chaos: SIGKILL the orchestrator with 6 live agents, reap, then a norm
   );
 });
 
-Deno.test("the next --no-dry-run reaps a crashed run's leases first and says so", async () => {
+Deno.test("the next --no-dry-run --watch adopts a crashed run's agent first and says so", async () => {
   await using s = await scratchRepo(backlogOf([["P-HANG-1"], ["P-2"]]));
   await using m = await marked();
   const { env, mark } = m;
-  const bg = orchestrateInBackground(s, ["--max-parallel", "1"], env);
+  // Dispatched with a 1s deadline: the lease keeps it, whatever the next run says.
+  const bg = orchestrateInBackground(s, ["--max-parallel", "1", "--deadline", "s=1s"], env);
   await bg.waitFor(/^DISPATCHED: P-HANG-1 /);
+  await m.ready("P-HANG-1");
   bg.signal("SIGKILL");
   await bg.finished();
-  // The reaped gap is back in the pool: this run takes it again (and ships it).
-  const next = await orchestrate(s, ["--max-parallel", "1"], {
+  const next = await orchestrate(s, ["--max-parallel", "2", "--deadline", "s=1h"], {
     ...env,
     CHUMP_DEMO_PLAN: "P-HANG-1=ship,P-2=ship",
   });
-  equal(next.code, 0, next.stderr);
-  match(
-    next.stdout,
-    /^REAPED: P-HANG-1 \(lease 1, orchestrator PID \d+\): agent PID \d+ ended; worktree removed$/m,
+  equal(next.code, 3, next.stderr);
+  match(next.stdout, /^ADOPTED: P-HANG-1 as PID \d+, running \d+s, deadline 1s$/m);
+  assert(next.stdout.indexOf("ADOPTED: ") < next.stdout.indexOf("DISPATCHED: P-2 "));
+  equal(
+    linesStarting(next.stdout, "DISPATCHED: P-HANG-1").length,
+    0,
+    "adopted, not dispatched again",
   );
-  match(next.stdout, /reaped 1 dispatch\(es\) left behind by a crashed orchestrator/);
-  assert(next.stdout.indexOf("REAPED: ") < next.stdout.indexOf("DISPATCHED: "));
-  assert(next.stdout.includes("shipped=2  ci_failed=0  stalled=0  killed=0  spawn_failures=0"));
+  match(next.stdout, /^OUTCOME: P-HANG-1 killed .* -- soft-deadline exceeded \(1s x 2\)$/m);
+  assert(next.stdout.includes("shipped=1  ci_failed=0  stalled=0  killed=1  spawn_failures=0"));
   deepEqual(await pidsWithEnv(mark), []);
 });
 
@@ -254,6 +257,8 @@ Deno.test("reap ends what a dead agent left running in its process group", async
   bg.signal("SIGKILL");
   await bg.finished();
   assert((await pidsWithEnv(m.mark)).length > 0, "its background sleep still runs");
+  // The group is led by the agent's waiter (the pid its lease records).
+  const group = leaseRows(s.db)[0].pid;
 
   const reap = await runMain(["reap", "--repo-root", s.repo, "--kill-grace", "2s"]);
   equal(reap.code, 0, reap.stderr);
@@ -261,7 +266,7 @@ Deno.test("reap ends what a dead agent left running in its process group", async
     reap.stdout,
     new RegExp(
       `^REAPED: RG-BG-CHILD-FAIL-1 \\(lease 1, orchestrator PID \\d+\\): agent already gone, ` +
-        `what it left in process group ${agent} ended; worktree removed$`,
+        `what it left in process group ${group} ended; worktree removed$`,
       "m",
     ),
   );

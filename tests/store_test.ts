@@ -180,7 +180,7 @@ Deno.test("a DB locked past the wait spools the row and leaves its lease to the 
   const ledger = ledgerOf(db);
   const writer = createSqliteWriter(db, options);
   const id = await begin(ledger, "S-1");
-  await ledger.running(id, Deno.pid, undefined, false);
+  await ledger.running(id, { pid: Deno.pid, detached: false });
 
   const lock = await holdLock(db);
   let receipt;
@@ -221,7 +221,7 @@ Deno.test("recording the agent's pid never revives an ended lease", async () => 
   const id = await begin(ledger, "S-1");
   const ended = await ledger.end(id, null, "dispatch failed: x");
   ok(ended.ok);
-  ok((await ledger.running(id, Deno.pid, undefined, false)).ok);
+  ok((await ledger.running(id, { pid: Deno.pid, detached: false })).ok);
   equal(lease(db, id).state, "ended");
   ledger.close();
 });
@@ -243,7 +243,11 @@ Deno.test("reap imports the spool first: a spooled outcome ends its lease, no se
   });
   ok(r.ok && r.value.begun);
   const leaseId = r.value.leaseId;
-  await crashed.running(leaseId, (await deadIdentity()).pid, "1", false);
+  await crashed.running(leaseId, {
+    pid: (await deadIdentity()).pid,
+    pidStart: "1",
+    detached: false,
+  });
   const writer = createSqliteWriter(db, { lockWaitMs: 100, fallbackSpoolPath });
   const lock = await holdLock(db);
   try {

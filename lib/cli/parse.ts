@@ -76,6 +76,16 @@ export interface ReapOptions {
   prProvider: ProviderName;
 }
 
+/**
+ * The monitor's flags an adopting run needs beyond the loop's own: the base
+ * ref (the git provider), the deadlines and watch limit of leases that
+ * predate recorded ones, the kill grace.
+ */
+export type WatchFlags = Pick<
+  DispatchOptions,
+  "baseRef" | "deadlines" | "maxWatchMs" | "killGraceMs"
+>;
+
 /** A parsed command line. */
 export type Command =
   | { kind: "help"; text: string }
@@ -84,7 +94,9 @@ export type Command =
   | { kind: "self-test"; options: DispatchOptions }
   | { kind: "reflections"; options: ReflectionsOptions }
   | { kind: "status"; options: StatusOptions }
-  | { kind: "reap"; options: ReapOptions };
+  | { kind: "reap"; options: ReapOptions }
+  /** Adopt and watch what gone orchestrators left; dispatch nothing (options as `--no-dry-run --watch`). */
+  | { kind: "watch"; options: DispatchOptions };
 
 /** The program's name in messages. */
 export const PROGRAM = "chump-orchestrator";
@@ -98,7 +110,9 @@ Usage:
   ${PROGRAM} --self-test             run the whole pipeline on a built-in 4-gap backlog
   ${PROGRAM} reflections [flags]     list dispatch reflections, newest first
   ${PROGRAM} status [flags]          list live and recent dispatches from the lease ledger
-  ${PROGRAM} reap [flags]            clean up after a crashed orchestrator
+  ${PROGRAM} watch [flags]           adopt the agents a stopped orchestrator left and watch
+                                     them to an outcome (dispatches nothing new)
+  ${PROGRAM} reap [flags]            end what a crashed orchestrator left (kills its agents)
 
 Dispatch flags:
   --backlog PATH        backlog file, or directory of *.yaml files (default: docs/gaps.yaml
@@ -135,6 +149,9 @@ reflections flags: --db PATH  --repo-root PATH  --limit N (default 20)  --outcom
 status flags:      --db PATH  --repo-root PATH  --limit N (default 20)  --json
 reap flags:        --db PATH  --repo-root PATH  --kill-grace DURATION  --no-reflect
                    --pr-provider gh|git  --base-ref REF
+watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref REF  --tick D
+                   --kill-grace D  --max-watch D  --exit-grace N  --no-reflect
+                   (each agent keeps the deadline it was dispatched with)
 
 Exit codes: 0 success (with --watch: every outcome shipped), 1 runtime failure,
 2 usage or input error, 3 --watch ended with an outcome other than shipped, 130 interrupted.`;
@@ -208,6 +225,19 @@ const REAP_SPEC: Spec = {
   help: { type: "boolean", short: "h" },
 };
 
+const WATCH_SPEC: Spec = {
+  db: { type: "string" },
+  "repo-root": { type: "string" },
+  "base-ref": { type: "string" },
+  "pr-provider": { type: "string" },
+  tick: { type: "string" },
+  "kill-grace": { type: "string" },
+  "max-watch": { type: "string" },
+  "exit-grace": { type: "string" },
+  "no-reflect": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+};
+
 type Values = Record<string, string | boolean | undefined>;
 
 /**
@@ -229,6 +259,13 @@ export function parseCli(argv: readonly string[]): Result<Command> {
       return parseSub(rest, STATUS_SPEC, "status", toStatus);
     case "reap":
       return parseSub(rest, REAP_SPEC, "reap", toReap);
+    case "watch":
+      return parseSub(
+        rest,
+        WATCH_SPEC,
+        "watch",
+        (v) => toDispatch({ ...v, "no-dry-run": true, watch: true }),
+      );
   }
   const parsed = parseFlags(argv, DISPATCH_SPEC);
   if (!parsed.ok) return parsed;
@@ -248,7 +285,7 @@ export function parseCli(argv: readonly string[]): Result<Command> {
 function parseSub<T>(
   argv: readonly string[],
   spec: Spec,
-  name: "reflections" | "status" | "reap",
+  name: "reflections" | "status" | "reap" | "watch",
   build: (v: Values) => Result<T>,
 ): Result<Command> {
   const parsed = parseFlags(argv, spec);

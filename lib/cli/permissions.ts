@@ -3,8 +3,9 @@
  * and a one-line check that they were granted before anything is dispatched.
  *
  * - no network: agents and `gh` are separate processes with their own;
- * - run: `git`, `gh`, `bash` (claim scripts), `ps` and `kill` (process
- *   groups: Deno reads /proc only under --allow-all), the agent presets
+ * - run: `git`, `gh`, `bash` (claim scripts), `sh` (the per-agent waiter,
+ *   and reading /proc, which Deno allows only under --allow-all), `ps` (the
+ *   process table where /proc is missing) and `kill` (process groups), the agent presets
  *   (`claude`, `chump`), `deno` (the demo agent) and whatever the operator
  *   adds with `CHUMP_ALLOW_RUN` (a custom `--agent-cmd`);
  * - write: the repo's `.claude` (worktrees), the DB's directory (DB, WAL,
@@ -20,7 +21,7 @@ import { envVar, tempDir } from "../util/env.ts";
 import { DEMO_AGENT_ENV } from "../process/self_command.ts";
 
 /** Programs the orchestrator may start, before any `CHUMP_ALLOW_RUN` additions. */
-export const ALLOWED_RUN = ["git", "gh", "bash", "ps", "kill", "claude", "chump", "deno"];
+export const ALLOWED_RUN = ["git", "gh", "bash", "sh", "ps", "kill", "claude", "chump", "deno"];
 
 /**
  * Marks the second Deno of a relaunch (lib/cli/launch.ts), so it never
@@ -42,12 +43,12 @@ export const ALLOWED_ENV = [
 ];
 
 /**
- * Programs the task process itself may run: `git` (the repo root), `ps`
- * (liveness in `status` and the dry run's lease check) and this Deno, by
+ * Programs the task process itself may run: `git` (the repo root), `sh`
+ * and `ps` (liveness in `status` and the dry run's lease check) and this Deno, by
  * name and as `/proc/self/exe` (Linux), to start a command that writes again
  * with its write paths (lib/cli/launch.ts).
  */
-export const TASK_RUN = ["git", "ps", "deno", "/proc/self/exe"];
+export const TASK_RUN = ["git", "sh", "ps", "deno", "/proc/self/exe"];
 
 /**
  * The permission flags of the `dispatch` task in deno.json (which must say
@@ -96,6 +97,8 @@ export function writePaths(command: Command, paths: RunPaths, tmp = tempDir()): 
   switch (command.kind) {
     case "dispatch":
       if (command.options.dryRun) return [];
+      return [join(paths.repoRoot, ".claude"), dirname(paths.db), tmp];
+    case "watch":
       return [join(paths.repoRoot, ".claude"), dirname(paths.db), tmp];
     case "reap":
       return [dirname(paths.db), tmp];

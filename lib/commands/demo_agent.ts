@@ -21,6 +21,9 @@
  * - `stubborn`: ignore SIGTERM and sleep (only SIGKILL ends it)
  * - `flood:<MB>`: write MB megabytes to stderr (one ERROR line in ten), exit 1
  * - `sleep:<ms>:<then>`: wait, then behave as `<then>`
+ * - `gate:<then>`: say it is ready, wait until `<ready dir>/<gap id>.go`
+ *   exists, then behave as `<then>` (a test decides when an agent acts, e.g.
+ *   after its orchestrator died)
  *
  * The behaviour comes from `--behaviour B`, else from `CHUMP_DEMO_PLAN`
  * (`ID=B,ID2=B2`), else from the gap id (`X-HANG-1` hangs), else `ship`.
@@ -55,6 +58,7 @@ export const BEHAVIOURS = [
   "stubborn",
   "flood",
   "sleep",
+  "gate",
 ] as const;
 
 /** Pushes race when agents ship in parallel; each retry re-fetches and rebases. */
@@ -169,6 +173,10 @@ async function act(behaviour: string, gapId: string): Promise<number> {
     case "sleep":
       await sleep(Number(params[0] ?? "0"));
       return await act(params.slice(1).join(":") || "ship", gapId);
+    case "gate":
+      await ready(gapId);
+      await gate(gapId);
+      return await act(params.join(":") || "ship", gapId);
     default:
       console.error(`ERROR: demo-agent: unknown behaviour '${behaviour}'`);
       return 2;
@@ -251,11 +259,31 @@ function startSleepChild(): void {
  * holding the pid and a newline (a reader waits for the newline: the file is
  * complete then).
  */
+/** A gap id as a file name in the ready dir. */
+function readyName(gapId: string): string {
+  return gapId.replace(/[^A-Za-z0-9._-]+/g, "-");
+}
+
 async function ready(gapId: string): Promise<void> {
   const dir = envVar("CHUMP_DEMO_READY_DIR");
   if (!dir) return;
-  const file = join(dir, `${gapId.replace(/[^A-Za-z0-9._-]+/g, "-")}.ready`);
+  const file = join(dir, `${readyName(gapId)}.ready`);
   await Deno.writeTextFile(file, `${Deno.pid}\n`);
+}
+
+/** Wait until `<ready dir>/<gap id>.go` exists (at once without a ready dir). */
+async function gate(gapId: string): Promise<void> {
+  const dir = envVar("CHUMP_DEMO_READY_DIR");
+  if (!dir) return;
+  const file = join(dir, `${readyName(gapId)}.go`);
+  for (;;) {
+    try {
+      await Deno.stat(file);
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
 }
 
 function forever(): Promise<number> {

@@ -7,27 +7,45 @@
  */
 import { join } from "node:path";
 import { EXIT, type Io } from "../cli/io.ts";
-import { type DispatchOptions, PROGRAM } from "../cli/parse.ts";
+import { type DispatchOptions, PROGRAM, type WatchFlags } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { firstCannotRun, missingWrite } from "../cli/permissions.ts";
 import { listenForInterrupts } from "../cli/interrupt.ts";
 import { gitWorkspace } from "../git/workspace.ts";
-import { applyFaults, parseFaults } from "../dispatch/faults.ts";
+import { applyFaults, type Fault, parseFaults } from "../dispatch/faults.ts";
 import { gitTopLevel, resolveCommit } from "../git/git.ts";
 import { realSpawner } from "../process/spawn.ts";
+import { logsDirFor } from "../process/waiter.ts";
 import { terminateGroup } from "../process/signal.ts";
 import { openRunStore } from "../store/run_store.ts";
 import { runDispatches, runExitCode, type RunResult, summaryLines } from "../watch/loop.ts";
 import { checkGhAuth, createGhProvider } from "../watch/providers/gh.ts";
 import { createGitProvider } from "../watch/providers/git.ts";
 import { reapOrphans } from "../watch/reap.ts";
+import { type AdoptedDispatch, adoptOrphans } from "../watch/adopt.ts";
+import type { Ledger } from "../store/ledger.ts";
+import type { ReflectionWriter } from "../store/writer.ts";
+import type { PrProvider } from "../watch/providers/types.ts";
 import { agentTemplate, loadAndWarn } from "./dry_run.ts";
+import type { Gap } from "../backlog/load.ts";
+import type { AgentTemplate } from "../dispatch/agent.ts";
+import { ok } from "../util/result.ts";
 
-/** Dispatch for real; returns the exit code. */
-export async function runExecute(options: DispatchOptions, io: Io): Promise<number> {
-  const prepared = await prepare(options, io);
+/** How {@linkcode runExecute} runs. */
+export interface ExecuteMode {
+  /** `watch`: adopt and watch what gone orchestrators left, dispatch nothing new. */
+  adoptOnly?: boolean;
+}
+
+/** Dispatch for real (or, `adoptOnly`, only adopt and watch); returns the exit code. */
+export async function runExecute(
+  options: DispatchOptions,
+  io: Io,
+  mode: ExecuteMode = {},
+): Promise<number> {
+  const prepared = await prepare(options, io, mode);
   if (typeof prepared === "number") return prepared;
-  const { paths, backlog, startCommit, run } = prepared;
+  const { paths, gaps, startCommit, run } = prepared;
   // Listening from here on: a Ctrl-C during the spool import or the reap below
   // lets them finish, then stops the run before it dispatches anything (exit 130).
   using interrupt = listenForInterrupts(io.err);
@@ -41,20 +59,10 @@ export async function runExecute(options: DispatchOptions, io: Io): Promise<numb
     ? createGhProvider({ cwd: paths.repoRoot })
     : createGitProvider({ repoRoot: paths.repoRoot, baseRef: options.baseRef });
   try {
-    const reaped = await reapOrphans({
-      ledger,
-      writer,
-      terminate: terminateGroup,
-      killGraceMs: options.killGraceMs,
-      out: io.out,
-      err: io.err,
-      // Only a watched run has checked that its provider can work.
-      provider: options.watch ? provider : undefined,
-    });
-    if (reaped.length > 0) {
-      io.out(`reaped ${reaped.length} dispatch(es) left behind by a crashed orchestrator`);
-    }
-    const result = await runDispatches(backlog.gaps, {
+    const adopted = options.watch
+      ? await adoptAndReap(options, paths.repoRoot, { ledger, writer, provider, io })
+      : await noteOrphans(ledger, io);
+    const result = await runDispatches(gaps, {
       repoRoot: paths.repoRoot,
       baseRef: options.baseRef,
       startCommit,
@@ -78,19 +86,72 @@ export async function runExecute(options: DispatchOptions, io: Io): Promise<numb
       out: io.out,
       err: io.err,
       interrupt,
+      logsDir: logsDirFor(paths.db),
+      adopted,
     });
-    report(result, options.watch, io);
+    report(result, options.watch, io, mode);
     return runExitCode(result, options.watch);
   } finally {
     opened.value.close();
   }
 }
 
+/**
+ * A watching run first takes over what gone orchestrators left (adoption:
+ * their agents are watched, not killed), then reaps what cannot be adopted
+ * (a lease whose agent never started).
+ */
+export async function adoptAndReap(
+  options: WatchFlags,
+  repoRoot: string,
+  store: { ledger: Ledger; writer: ReflectionWriter; provider: PrProvider; io: Io },
+): Promise<AdoptedDispatch[]> {
+  const { ledger, writer, provider, io } = store;
+  const adopted = await adoptOrphans({
+    ledger,
+    repoRoot,
+    baseRef: options.baseRef,
+    deadlines: options.deadlines,
+    maxWatchMs: options.maxWatchMs,
+    out: io.out,
+    err: io.err,
+  });
+  const reaped = await reapOrphans({
+    ledger,
+    writer,
+    terminate: terminateGroup,
+    killGraceMs: options.killGraceMs,
+    out: io.out,
+    err: io.err,
+    provider,
+  });
+  if (reaped.length > 0) {
+    io.out(`reaped ${reaped.length} dispatch(es) left behind by a crashed orchestrator`);
+  }
+  return adopted;
+}
+
+/** A run that does not watch leaves others' agents alone, and says how to pick them up. */
+async function noteOrphans(ledger: Ledger, io: Io): Promise<undefined> {
+  const orphans = await ledger.orphans();
+  if (orphans.length > 0) {
+    io.err(
+      `note: ${orphans.length} dispatch(es) of a stopped orchestrator are unwatched: ` +
+        `'${PROGRAM} watch' adopts them, '${PROGRAM} reap' ends them`,
+    );
+  }
+  return undefined;
+}
+
 /** The run's closing lines on stdout. */
-function report(result: RunResult, watch: boolean, io: Io): void {
+function report(result: RunResult, watch: boolean, io: Io, mode: ExecuteMode): void {
   const none = result.outcomes.length + result.failures.length + result.detached === 0;
   if (none && !result.interrupted) {
-    io.out("nothing to dispatch: no pickable gap (see the dry run for why)");
+    io.out(
+      mode.adoptOnly
+        ? "nothing to watch: no dispatch was left by a stopped orchestrator"
+        : "nothing to dispatch: no pickable gap (see the dry run for why)",
+    );
   } else if (watch || result.interrupted) {
     for (const line of summaryLines(result)) io.out(line);
   } else {
@@ -104,7 +165,8 @@ function report(result: RunResult, watch: boolean, io: Io): void {
 /** What a run needs, checked before anything is written or started. */
 interface Prepared {
   paths: Awaited<ReturnType<typeof resolvePaths>>;
-  backlog: NonNullable<Awaited<ReturnType<typeof loadAndWarn>>>;
+  /** The backlog's gaps (none when only adopting). */
+  gaps: readonly Gap[];
   startCommit: string;
   run: ReturnType<typeof applyFaults>;
 }
@@ -115,7 +177,11 @@ interface Prepared {
  * the PR provider's login. Returns what the run needs, or the exit code after
  * one line on stderr.
  */
-async function prepare(options: DispatchOptions, io: Io): Promise<Prepared | number> {
+async function prepare(
+  options: DispatchOptions,
+  io: Io,
+  mode: ExecuteMode,
+): Promise<Prepared | number> {
   const fail = (line: string): number => {
     io.err(`${PROGRAM}: error: ${line}`);
     return EXIT.usage;
@@ -128,11 +194,15 @@ async function prepare(options: DispatchOptions, io: Io): Promise<Prepared | num
     );
   }
   const paths = await resolvePaths(options);
-  const backlog = await loadAndWarn(paths.backlog, io, paths.defaultBacklog);
-  if (!backlog) return EXIT.usage;
-
-  const template = agentTemplate(options, io);
-  if (!template) return EXIT.usage;
+  let gaps: readonly Gap[] = [];
+  let template: AgentTemplate | undefined;
+  if (!mode.adoptOnly) {
+    const backlog = await loadAndWarn(paths.backlog, io, paths.defaultBacklog);
+    if (!backlog) return EXIT.usage;
+    gaps = backlog.gaps;
+    template = agentTemplate(options, io);
+    if (!template) return EXIT.usage;
+  }
 
   if (await gitTopLevel(paths.repoRoot) === undefined) {
     return fail(`${paths.repoRoot} is not a git repository (pass --repo-root)`);
@@ -145,16 +215,17 @@ async function prepare(options: DispatchOptions, io: Io): Promise<Prepared | num
     );
   }
 
-  const faults = parseFaults(io.env("CHUMP_FAULT_INJECT"));
+  const faults = mode.adoptOnly ? ok(new Set<Fault>()) : parseFaults(io.env("CHUMP_FAULT_INJECT"));
   if (!faults.ok) return fail(faults.error);
   if (faults.value.size > 0) io.err(`warning: fault injection: ${[...faults.value].join(", ")}`);
   const run = applyFaults(faults.value, {
-    agent: template,
+    // Only adopting: no agent is started, so none is checked either.
+    agent: template ?? { words: [], label: "none" },
     deadlines: options.deadlines,
     spawner: realSpawner,
   });
   const problem = preflight({
-    agent: faults.value.has("spawn_fail") ? undefined : run.agent.words[0],
+    agent: faults.value.has("spawn_fail") || !template ? undefined : run.agent.words[0],
     gh: options.watch && options.prProvider === "gh",
     writes: [
       [paths.db, "the reflection DB and lease ledger"],
@@ -172,7 +243,7 @@ async function prepare(options: DispatchOptions, io: Io): Promise<Prepared | num
       );
     }
   }
-  return { paths, backlog, startCommit, run };
+  return { paths, gaps, startCommit, run };
 }
 
 /**
@@ -184,6 +255,7 @@ function preflight(
 ): string | undefined {
   const runs: [string, string, string?][] = [
     ["git", "git"],
+    ["sh", "agent waiters and process checks"],
     ["ps", "process checks"],
     ["kill", "ending agents"],
   ];

@@ -1,7 +1,8 @@
 /**
  * `status`: live and recent dispatches from the lease ledger, with whether
- * each agent and orchestrator is still alive. Read-only (also where this
- * process cannot write).
+ * each agent and orchestrator is still alive, who watches it (watched,
+ * adopted, unwatched, orphaned, settled) and where its output is logged.
+ * Read-only (also where this process cannot write).
  *
  * @module
  */
@@ -10,8 +11,10 @@ import { PROGRAM, type StatusOptions } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { formatTable } from "../cli/table.ts";
 import { processTable } from "../process/table.ts";
+import { agentFiles } from "../process/waiter.ts";
 import {
   agentAlive,
+  type Lease,
   openLedgerIfExists,
   orchestratorAlive,
   selfIdentity,
@@ -47,26 +50,45 @@ export async function runStatus(options: StatusOptions, io: Io): Promise<number>
       io.err(`${PROGRAM}: error: ${leases.error}`);
       return EXIT.failure;
     }
-    const rows = leases.value.map((l) => ({
-      lease: l.id,
-      gap: l.gapId,
-      state: l.state,
-      outcome: l.outcome,
-      pid: l.pid,
-      pidAlive: agentAlive(l, table),
-      orchestratorPid: l.orchestratorPid,
-      orchestratorAlive: l.state === "ended" ? null : orchestratorAlive(l, self, table),
-      elapsedS: Math.round(((l.state === "ended" ? l.updatedMs : now) - l.startedMs) / 1000),
-      worktree: l.worktree,
-      branch: l.branch,
-      startedAt: new Date(l.startedMs).toISOString(),
-    }));
+    const rows = leases.value.map((l) => {
+      const owner = l.state === "ended" ? null : orchestratorAlive(l, self, table);
+      return {
+        lease: l.id,
+        gap: l.gapId,
+        state: l.state,
+        outcome: l.outcome,
+        pid: l.pid,
+        pidAlive: agentAlive(l, table),
+        orchestratorPid: l.orchestratorPid,
+        orchestratorAlive: owner,
+        generation: l.generation,
+        watch: watchState(l, owner),
+        elapsedS: Math.round(((l.state === "ended" ? l.updatedMs : now) - l.startedMs) / 1000),
+        worktree: l.worktree,
+        branch: l.branch,
+        log: l.logBase === null ? null : agentFiles(l.logBase).out,
+        startedAt: new Date(l.startedMs).toISOString(),
+      };
+    });
     if (options.json) {
       for (const r of rows) io.out(JSON.stringify(r));
       return EXIT.ok;
     }
     io.out(formatTable(
-      ["lease", "gap", "state", "outcome", "pid", "alive", "elapsed_s", "worktree", "branch"],
+      [
+        "lease",
+        "gap",
+        "state",
+        "outcome",
+        "pid",
+        "alive",
+        "owner",
+        "watch",
+        "elapsed_s",
+        "worktree",
+        "branch",
+        "log",
+      ],
       rows.map((r) => [
         String(r.lease),
         r.gap,
@@ -74,13 +96,29 @@ export async function runStatus(options: StatusOptions, io: Io): Promise<number>
         r.outcome ?? "",
         r.pid === null ? "" : String(r.pid),
         r.pid === null ? "" : r.pidAlive ? "yes" : "no",
+        `PID ${r.orchestratorPid}`,
+        r.watch,
         String(r.elapsedS),
         r.worktree,
         r.branch,
+        r.log ?? "",
       ]),
     ));
     return EXIT.ok;
   } finally {
     ledger.close();
   }
+}
+
+/**
+ * Who watches a lease: `settled` (ended, its outcome recorded), `watched` by
+ * the run that dispatched it, `adopted` by a later run, `unwatched`
+ * (dispatched without --watch), or `orphaned` (its orchestrator is gone:
+ * `watch` adopts it, `reap` ends it).
+ */
+function watchState(l: Lease, ownerAlive: boolean | null): string {
+  if (l.state === "ended") return "settled";
+  if (l.state === "detached") return "unwatched";
+  if (ownerAlive === false) return "orphaned";
+  return l.generation > 0 ? "adopted" : "watched";
 }

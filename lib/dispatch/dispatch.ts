@@ -14,6 +14,9 @@ import { cleanUpWorktree, type Workspace } from "../git/workspace.ts";
 import type { Lease, Ledger } from "../store/ledger.ts";
 import type { AgentProcess, Spawner } from "../process/spawn.ts";
 import { fail, ok, type Result } from "../util/result.ts";
+import { identify } from "../process/table.ts";
+import { agentFiles } from "../process/waiter.ts";
+import { join } from "node:path";
 
 /** One gap about to be dispatched. */
 export interface DispatchRequest {
@@ -28,11 +31,18 @@ export interface DispatchRequest {
   agent: AgentCommand;
   /** True when nobody will watch the agent (no --watch). */
   detached: boolean;
+  /** Its soft deadline and watch limit, recorded in the lease (an adopter keeps them). */
+  deadlineMs?: number;
+  maxWatchMs?: number;
 }
 
 /** A dispatch whose agent is running. */
 export interface Dispatch extends DispatchRequest {
   leaseId: number | null;
+  /** The lease's generation this run owns (0 when it dispatched the gap itself). */
+  leaseGeneration: number;
+  /** The agent's (waiter's) process identity, as recorded in the lease (see process/table.ts). */
+  identity?: string;
   process: AgentProcess;
   /** ms since the epoch. */
   startedAt: number;
@@ -55,6 +65,12 @@ export interface DispatchDeps {
   now?: () => number;
   /** `stop` aborting (the run was interrupted) ends a claim script at once. */
   interrupt?: { readonly stop: AbortSignal };
+  /**
+   * Where agents' log and status files go (`dispatch-logs/` next to the DB).
+   * With a ledger, each agent then runs under a waiter and outlives this
+   * process (process/waiter.ts); without, its output is piped to us.
+   */
+  logsDir?: string;
 }
 
 /**
@@ -86,6 +102,8 @@ export async function dispatchGap(
       baseCommit: startCommit,
       effort: gap.effort,
       backend: agent.label,
+      deadlineMs: request.deadlineMs,
+      maxWatchMs: request.maxWatchMs,
     });
     if (!lease.ok) return lease;
     if (!lease.value.begun) return ok({ taken: lease.value.holder });
@@ -109,6 +127,9 @@ export async function dispatchGap(
   const claimed = await workspace.claim(worktree, gap.id, { signal: deps.interrupt?.stop });
   if (!claimed.ok) return await abandon(claimed.error, true);
 
+  const files = leaseId !== null && deps.logsDir !== undefined
+    ? agentFiles(join(deps.logsDir, `${leaseId}-${request.slug}`))
+    : undefined;
   const started = spawner.spawn({
     argv: agent.argv,
     cwd: worktree,
@@ -122,13 +143,27 @@ export async function dispatchGap(
     },
     stdin: agent.stdin,
     unwatched: request.detached,
+    files,
   });
   if (!started.ok) return await abandon(started.error, true);
 
   const proc = started.value;
+  const identity = await identify(proc.pid, proc.startTime);
   if (leaseId !== null) {
     // The agent runs either way; a ledger that cannot take the pid is reported by the caller.
-    await ledger?.running(leaseId, proc.pid, proc.startTime, request.detached);
+    await ledger?.running(leaseId, {
+      pid: proc.pid,
+      pidStart: identity,
+      detached: request.detached,
+      logBase: files?.base,
+    });
   }
-  return ok({ ...request, leaseId, process: proc, startedAt: now() });
+  return ok({
+    ...request,
+    leaseId,
+    leaseGeneration: 0,
+    identity,
+    process: proc,
+    startedAt: now(),
+  });
 }

@@ -37,8 +37,8 @@ export function selfCommand(...args: string[]): string[] {
     "--no-prompt",
     `--config=${config}`,
     "--allow-run=git,sleep",
-    "--allow-read=.",
-    // The worktree, and the temp dir for the readiness file tests wait for.
+    `--allow-read=.,${tempDir()}`,
+    // The worktree, and the temp dir for the readiness and gate files tests use.
     `--allow-write=.,${tempDir()}`,
     `--allow-env=${DEMO_AGENT_ENV.join(",")}`,
     main,

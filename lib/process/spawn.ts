@@ -16,6 +16,10 @@
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { createStderrTail, type StderrTail } from "./stderr_tail.ts";
 import { oneLine } from "../util/text.ts";
+import { envVar } from "../util/env.ts";
+import { followLogs } from "./follow.ts";
+import { type AgentFiles, waiterArgs } from "./waiter.ts";
+import { delimiter, dirname, join, resolve } from "node:path";
 
 /**
  * What to start.
@@ -45,7 +49,19 @@ export interface SpawnRequest {
    * not keep the orchestrator alive.
    */
   unwatched?: boolean;
+  /**
+   * Run it under a waiter (process/waiter.ts) with its output in these
+   * files and its exit status recorded there: it then outlives this
+   * process. Without files its output is piped to this process.
+   */
+  files?: AgentFiles;
 }
+
+/**
+ * The exit code of an agent whose exit status nobody recorded (an adopted
+ * agent whose waiter was killed with it, or a lease that predates waiters).
+ */
+export const EXIT_UNRECORDED = -1;
 
 /**
  * A running (or finished) agent process.
@@ -66,14 +82,17 @@ export interface AgentProcess {
   /** Process-group id (equals pid: the agent leads its own group). */
   pgid: number;
   /**
-   * Our wall clock just after the spawn, in whole epoch seconds, as a string
-   * (not the kernel's start time; `ps` is compared with it within a
-   * tolerance): with the pid, tells a reused pid apart (see {@linkcode sameProcessAlive}).
+   * Our wall clock just after the spawn, in whole epoch seconds, as a
+   * string: the fallback identity when the process table cannot give the
+   * exact one (see process/table.ts `identify`).
    */
   startTime: string;
   /** When it was spawned, ms since the epoch. */
   spawnedAt: number;
-  /** Exit code once it has exited (128 + signal number when killed by a signal), else null. */
+  /**
+   * Exit code once it has exited (128 + signal number when killed by a
+   * signal; {@linkcode EXIT_UNRECORDED} when it ended unrecorded), else null.
+   */
   readonly exitCode: number | null;
   /** Resolves with the exit code when the process exits and both streams are drained. */
   readonly exited: Promise<number>;
@@ -127,6 +146,7 @@ export const realSpawner: Spawner = { spawn: spawnAgent };
 function spawnAgent(request: SpawnRequest): Result<AgentProcess> {
   const [command, ...args] = request.argv;
   if (command === undefined || command.trim() === "") return fail("agent command is empty");
+  if (request.files) return spawnWaited(request, command, request.files);
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(command, {
@@ -182,6 +202,104 @@ function spawnAgent(request: SpawnRequest): Result<AgentProcess> {
       return lastOutputAt;
     },
   });
+}
+
+/**
+ * Start the agent under its waiter. The waiter is `sh`, so what Deno would
+ * have refused or not found for the agent itself is checked here first, with
+ * the same one-line errors.
+ */
+function spawnWaited(
+  request: SpawnRequest,
+  command: string,
+  files: AgentFiles,
+): Result<AgentProcess> {
+  const refused = startable(command, request);
+  if (refused) return fail(refused);
+  let child: Deno.ChildProcess;
+  try {
+    Deno.mkdirSync(dirname(files.base), { recursive: true });
+    let stdin: string | undefined;
+    if (request.stdin !== undefined) {
+      Deno.writeTextFileSync(files.prompt, request.stdin);
+      stdin = files.prompt;
+    }
+    child = new Deno.Command("sh", {
+      args: waiterArgs(files, request.argv, stdin),
+      cwd: request.cwd,
+      env: { ...request.env },
+      detached: true,
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  } catch (e) {
+    return fail(spawnFailure(command, request.cwd, e));
+  }
+  const spawnedAt = Date.now();
+  const tail = createStderrTail();
+  let exitCode: number | null = null;
+  // Nobody watches an unwatched agent: no follower, and it does not keep us alive.
+  const follower = request.unwatched ? undefined : followLogs(files, tail, spawnedAt);
+  if (request.unwatched) child.unref();
+  const exited = (async () => {
+    const status = await child.status;
+    await follower?.stop();
+    tail.end();
+    exitCode = status.code;
+    return status.code;
+  })();
+  return ok({
+    pid: child.pid,
+    pgid: child.pid,
+    startTime: String(Math.floor(spawnedAt / 1000)),
+    spawnedAt,
+    tail,
+    exited,
+    get exitCode() {
+      return exitCode;
+    },
+    get lastOutputAt() {
+      return follower?.lastOutputAt ?? spawnedAt;
+    },
+  });
+}
+
+/**
+ * Why `command` cannot be started, as Deno would say it for a direct spawn:
+ * not allowed by --allow-run, or not found (on PATH, or as a path).
+ */
+function startable(command: string, request: SpawnRequest): string | undefined {
+  const name = oneLine(command);
+  try {
+    if (Deno.permissions.querySync({ name: "run", command }).state !== "granted") {
+      return `not allowed to run '${name}': grant it with --allow-run=${name}`;
+    }
+  } catch {
+    // A Deno that cannot answer: let the spawn say what is wrong.
+  }
+  if (command.includes("/")) {
+    const kind = fileKind(resolve(request.cwd, command));
+    if (kind === "executable") return undefined;
+    return kind === "missing"
+      ? `agent command '${name}' not found`
+      : `cannot run agent command '${name}': permission denied (is it an executable file?)`;
+  }
+  const path = request.env.PATH ?? envVar("PATH") ?? "";
+  const found = path.split(delimiter).some((dir) =>
+    dir !== "" && fileKind(join(dir, command)) === "executable"
+  );
+  return found ? undefined : `agent command '${name}' not found on PATH`;
+}
+
+/** Is `path` an executable file, another existing thing, or missing? */
+function fileKind(path: string): "executable" | "other" | "missing" {
+  try {
+    const st = Deno.statSync(path);
+    return st.isFile && ((st.mode ?? 0o111) & 0o111) !== 0 ? "executable" : "other";
+  } catch {
+    return "missing";
+  }
 }
 
 /** One line saying why `command` did not start. */

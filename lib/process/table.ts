@@ -1,17 +1,23 @@
 /**
- * Which processes are alive, from one shared `ps -A` listing (Linux and
- * macOS alike): Deno lets a program read /proc only under `--allow-all`, and
- * the orchestrator runs with a narrow `--allow-run=...,ps,kill`. Zombies do
- * not count (a PID 1 that does not reap would otherwise keep a killed group
- * "alive" forever).
+ * Which processes are alive, and which process a pid is, from one shared
+ * listing of the process table. Zombies do not count (a PID 1 that does not
+ * reap would otherwise keep a killed group "alive" forever).
  *
- * A process is identified by pid AND a start in epoch seconds, so a reused
- * pid is not taken for ours. Neither side is the kernel's start time: what we
- * record is our wall clock around the spawn (an agent) or when our runtime
- * started (the orchestrator itself), and what we compare it with is the wall
- * clock now minus the elapsed time `ps` reports (`etime`, whole seconds).
- * They agree within {@linkcode START_TOLERANCE_S} unless the wall clock was
- * stepped in between.
+ * The identity rule: a process is its pid AND its start.
+ * - Linux: the start is the kernel's, in clock ticks since boot
+ *   (`/proc/<pid>/stat` field 22), with the boot id
+ *   (`/proc/sys/kernel/random/boot_id`): written `proc:<boot id>:<ticks>`.
+ *   Equal means equal, exactly; no wall clock is involved, so a clock step
+ *   never makes a live agent look dead, and a recycled pid (same number, other
+ *   start, or another boot) never looks like ours.
+ * - Elsewhere (macOS, or /proc unreadable): `ps -A` and a start in epoch
+ *   seconds (wall clock now minus `etime`), compared with the one recorded
+ *   within {@linkcode START_TOLERANCE_S}. Leases written by older versions
+ *   carry that form too and are compared the same way.
+ *
+ * Deno lets a program read /proc only under `--allow-all`, so the listing is
+ * taken by a helper: `sh` with a constant script (`cat` of every
+ * `/proc/<pid>/stat`; no data ever reaches the shell), or `ps`.
  *
  * @module
  */
@@ -33,13 +39,14 @@ export async function groupAlive(pgid: number): Promise<boolean> {
   if (!Number.isInteger(pgid) || pgid <= 0) return false;
   return (await processTable()).groupAlive(pgid);
 }
+
 /**
- * True when `pid` runs (not a zombie) and, when `startTime` is given, started
- * then by `ps` (within {@linkcode START_TOLERANCE_S}): the same process, not a
- * reused pid. Unknown (no `ps`) counts as alive.
+ * True when `pid` runs (not a zombie) and, when `startTime` is given, is the
+ * process of that identity (see the module doc): not a reused pid. Unknown
+ * (no listing) counts as alive.
  *
  * @param pid a process id, e.g. from a lease
- * @param startTime its start, epoch seconds as recorded (see {@linkcode AgentProcess.startTime})
+ * @param startTime its identity as recorded (see {@linkcode identify})
  * @returns whether that very process is still alive
  * @example
  * ```ts
@@ -52,8 +59,9 @@ export async function sameProcessAlive(pid: number, startTime?: string): Promise
 }
 
 /**
- * How far a recorded start (epoch seconds from our wall clock, taken just
- * after the spawn or at our runtime's start) may be from `ps`'s (now minus
+ * Where only `ps` is there (no /proc): how far a recorded start (epoch
+ * seconds from our wall clock, taken just after the spawn or at our
+ * runtime's start) may be from `ps`'s (now minus
  * `etime`, rounded down to the second) and still be the same process: the
  * two differ by the rounding of each and the time a spawn or a runtime start
  * takes, a second or two; a pid reused within that window is not a real
@@ -63,8 +71,8 @@ export const START_TOLERANCE_S = 3;
 
 /**
  * When this process's runtime started (`performance.timeOrigin`, a moment
- * after the kernel started it), in whole epoch seconds: the unit of
- * {@linkcode AgentProcess.startTime}.
+ * after the kernel started it), in whole epoch seconds: the fallback
+ * identity where the process table gives none (see {@linkcode identify}).
  *
  * @example
  * ```ts
@@ -75,12 +83,18 @@ export function selfStartTime(): string {
   return String(Math.floor(performance.timeOrigin / 1000));
 }
 
-/** One answer about many processes, from one `ps` listing. */
+/** One answer about many processes, from one listing. */
 export interface ProcessTable {
-  /** `pid` runs and, if given, started at `startTime` (epoch seconds, as a string). */
-  alive(pid: number, startTime?: string | null): boolean;
+  /**
+   * `pid` runs and, when `start` is given, is that very process: `start` is
+   * an identity from {@linkcode ProcessTable.identityOf} or, from older
+   * leases, epoch seconds (compared within {@linkcode START_TOLERANCE_S}).
+   */
+  alive(pid: number, start?: string | null): boolean;
   /** Some non-zombie process is in group `pgid`. */
   groupAlive(pgid: number): boolean;
+  /** The identity to record for live process `pid` (undefined when it is not running). */
+  identityOf(pid: number): string | undefined;
   /** The group the orchestrator itself runs in, when known. */
   readonly ownGroup?: number;
   /** The listing could not be taken: every answer is "alive". */
@@ -115,49 +129,181 @@ export function processTable(options: { fresh?: boolean } = {}): Promise<Process
   return table;
 }
 
-/** A `ps` listing that takes longer than this is not trusted: every answer is "alive". */
-const PS_TIMEOUT_MS = 10_000;
+/** A listing that takes longer than this is not trusted: every answer is "alive". */
+const LIST_TIMEOUT_MS = 10_000;
 
-interface PsRow {
+/**
+ * Linux: the boot id, /proc/stat (for `btime`) and every process's stat
+ * line, in one helper run. A constant: nothing from a gap or a lease reaches
+ * the shell. A process that ends during the glob is simply missing.
+ */
+const PROC_SCRIPT =
+  "cd /proc && cat sys/kernel/random/boot_id stat [0-9]*/stat 2>/dev/null; exit 0";
+
+/** Clock ticks per second of /proc (USER_HZ: 100 on every Linux ABI Deno runs on). */
+const USER_HZ = 100;
+
+interface Row {
   pgid: number;
   zombie: boolean;
-  /** Epoch seconds. */
+  /** Epoch seconds (derived; for identities in the epoch form). */
   start: number;
+  /** `proc:<boot id>:<ticks>` on Linux, else epoch seconds as a string. */
+  identity: string;
 }
 
 async function readTable(): Promise<ProcessTable> {
+  if (Deno.build.os === "linux") {
+    const rows = await readProc();
+    if (rows) return tableOf(rows);
+  }
+  const rows = await readPs();
+  return rows ? tableOf(rows) : UNKNOWN_TABLE;
+}
+
+/** Every process from /proc, or undefined when /proc could not be read. */
+async function readProc(): Promise<Map<number, Row> | undefined> {
+  const out = await runHelper("sh", ["-c", PROC_SCRIPT], { timeoutMs: LIST_TIMEOUT_MS });
+  if (!out.started || out.code !== 0 || out.stopped) return undefined;
+  return parseProc(new TextDecoder().decode(out.stdout));
+}
+
+/**
+ * Parse what {@linkcode PROC_SCRIPT} prints: the boot id line, /proc/stat,
+ * then one `pid (comm) state ppid pgrp ...` line per process (comm may hold
+ * spaces and parentheses: the fields start after the last `)`).
+ *
+ * @example
+ * ```ts
+ * const rows = parseProc("0123abcd-99\nbtime 1000\n42 (a) b) S 1 42 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 500 0\n");
+ * rows?.get(42)?.identity; // "proc:0123abcd-99:500"
+ * ```
+ */
+export function parseProc(text: string): Map<number, Row> | undefined {
+  const lines = text.split("\n");
+  const boot = lines[0]?.trim() ?? "";
+  if (!/^[0-9a-f-]{8,}$/i.test(boot)) return undefined;
+  let btime: number | undefined;
+  const rows = new Map<number, Row>();
+  for (const line of lines) {
+    if (btime === undefined && line.startsWith("btime ")) {
+      btime = Number(line.slice(6));
+      continue;
+    }
+    const close = line.lastIndexOf(")");
+    const pid = /^(\d+) \(/.exec(line)?.[1];
+    if (pid === undefined || close < 0) continue;
+    const f = line.slice(close + 2).split(" ");
+    // f[0] is field 3 (state), so field n is f[n - 3].
+    const ticks = f[22 - 3];
+    if (ticks === undefined || !/^\d+$/.test(ticks)) continue;
+    rows.set(Number(pid), {
+      pgid: Number(f[5 - 3]),
+      zombie: f[0] === "Z" || f[0] === "X",
+      start: Math.floor((btime ?? 0) + Number(ticks) / USER_HZ),
+      identity: `proc:${boot}:${ticks}`,
+    });
+  }
+  return btime === undefined ? undefined : rows;
+}
+
+/** Every process from `ps`, or undefined when it could not be run. */
+async function readPs(): Promise<Map<number, Row> | undefined> {
   const out = await runHelper("ps", ["-A", "-o", "pid=,pgid=,stat=,etime="], {
     env: { LC_ALL: "C" },
-    timeoutMs: PS_TIMEOUT_MS,
+    timeoutMs: LIST_TIMEOUT_MS,
   });
-  if (!out.started || out.code !== 0 || out.stopped) return UNKNOWN_TABLE;
+  if (!out.started || out.code !== 0 || out.stopped) return undefined;
   const text = new TextDecoder().decode(out.stdout);
   const now = Math.floor(Date.now() / 1000);
-  const rows = new Map<number, PsRow>();
-  const groups = new Set<number>();
+  const rows = new Map<number, Row>();
   for (const line of text.split("\n")) {
     const [pid, pgid, stat, etime] = line.trim().split(/\s+/);
     const elapsed = parseElapsed(etime ?? "");
     if (!pid || elapsed === undefined) continue;
-    const row = { pgid: Number(pgid), zombie: /^[ZX]/.test(stat ?? ""), start: now - elapsed };
-    rows.set(Number(pid), row);
-    if (!row.zombie) groups.add(row.pgid);
+    const start = now - elapsed;
+    rows.set(Number(pid), {
+      pgid: Number(pgid),
+      zombie: /^[ZX]/.test(stat ?? ""),
+      start,
+      identity: String(start),
+    });
   }
+  return rows;
+}
+
+function tableOf(rows: Map<number, Row>): ProcessTable {
+  const groups = new Set<number>();
+  for (const row of rows.values()) if (!row.zombie) groups.add(row.pgid);
   return {
     unknown: false,
     ownGroup: rows.get(Deno.pid)?.pgid,
-    alive(pid, startTime) {
+    alive(pid, start) {
       const row = rows.get(pid);
       if (!row || row.zombie) return false;
-      if (startTime === undefined || startTime === null || startTime === "") return true;
-      const recorded = Number(startTime);
-      return Number.isFinite(recorded) && Math.abs(row.start - recorded) <= START_TOLERANCE_S;
+      return start === undefined || start === null || start === "" || sameStart(row, start);
     },
     groupAlive: (pgid) => groups.has(pgid),
+    identityOf(pid) {
+      const row = rows.get(pid);
+      return row && !row.zombie ? row.identity : undefined;
+    },
   };
 }
 
-const UNKNOWN_TABLE: ProcessTable = { unknown: true, alive: () => true, groupAlive: () => true };
+/** Is `recorded` (an identity, or epoch seconds from an older lease) the start of `row`? */
+function sameStart(row: Row, recorded: string): boolean {
+  if (recorded.startsWith("proc:")) return row.identity === recorded;
+  const epoch = Number(recorded);
+  return Number.isFinite(epoch) && Math.abs(row.start - epoch) <= START_TOLERANCE_S;
+}
+
+/**
+ * Whose is process group `pid` (a group led, when it started, by the agent
+ * or waiter `pid` of identity `identity`)?
+ * - `agent`: that very process still runs;
+ * - `leftovers`: it is gone but members of its group run on (the kernel
+ *   never hands out a pid still in use as a group id, so they are its);
+ * - `none`: nothing of it runs, or the pid now belongs to another process
+ *   (recycled): never signal it.
+ *
+ * @example
+ * ```ts
+ * declare const lease: { pid: number; pidStart: string };
+ * const table = await processTable({ fresh: true });
+ * if (groupOwner(table, lease.pid, lease.pidStart) !== "none") console.log("ours to end");
+ * ```
+ */
+export function groupOwner(
+  table: ProcessTable,
+  pid: number,
+  identity: string | null | undefined,
+): "agent" | "leftovers" | "none" {
+  if (table.alive(pid, identity)) return "agent";
+  if (!table.alive(pid) && table.groupAlive(pid)) return "leftovers";
+  return "none";
+}
+
+const UNKNOWN_TABLE: ProcessTable = {
+  unknown: true,
+  alive: () => true,
+  groupAlive: () => true,
+  identityOf: () => undefined,
+};
+
+/**
+ * The identity of live process `pid` (see the module doc), from a fresh
+ * listing; falls back to `fallback` (epoch seconds) when the process is
+ * already gone or the listing failed.
+ *
+ * @example
+ * ```ts
+ * await identify(Deno.pid, "0"); // e.g. "proc:5f1c...:123456"
+ * ```
+ */
+export async function identify(pid: number, fallback: string): Promise<string> {
+  return (await processTable({ fresh: true })).identityOf(pid) ?? fallback;
+}
 
 /**
  * `ps` etime, `[[dd-]hh:]mm:ss`, in seconds.

@@ -88,9 +88,37 @@ export const LEASE_SCHEMA = `CREATE TABLE IF NOT EXISTS chump_dispatch_leases (
   outcome TEXT,
   notes TEXT,
   started_ms INTEGER NOT NULL,
-  updated_ms INTEGER NOT NULL
+  updated_ms INTEGER NOT NULL,
+  generation INTEGER NOT NULL DEFAULT 0,
+  deadline_ms INTEGER,
+  max_watch_ms INTEGER,
+  log_base TEXT
 );
 CREATE INDEX IF NOT EXISTS chump_dispatch_leases_state ON chump_dispatch_leases(state);`;
+
+/**
+ * Columns added to the lease table after its first release, with their
+ * definitions: a DB made by an older version gets them on open (the old rows
+ * read as generation 0, no recorded deadline, no log files).
+ */
+const LEASE_COLUMNS_ADDED: readonly [string, string][] = [
+  ["generation", "INTEGER NOT NULL DEFAULT 0"],
+  ["deadline_ms", "INTEGER"],
+  ["max_watch_ms", "INTEGER"],
+  ["log_base", "TEXT"],
+];
+
+/** Add the lease columns an older DB lacks (idempotent). */
+function migrateLeases(handle: DatabaseSync): void {
+  const have = new Set(
+    handle.prepare("PRAGMA table_info(chump_dispatch_leases)").all().map((r) => String(r.name)),
+  );
+  for (const [name, definition] of LEASE_COLUMNS_ADDED) {
+    if (!have.has(name)) {
+      handle.exec(`ALTER TABLE chump_dispatch_leases ADD COLUMN ${name} ${definition}`);
+    }
+  }
+}
 
 /**
  * `SQLITE_BUSY` / `SQLITE_LOCKED`: worth waiting for. node:sqlite gives only the message.
@@ -261,6 +289,7 @@ function connect(s: Shared, sliceMs: number): Connection {
     handle.exec("PRAGMA journal_mode = WAL");
     handle.exec(REFLECTION_SCHEMA);
     handle.exec(LEASE_SCHEMA);
+    migrateLeases(handle);
     s.conn = connectionOf(handle);
   }
   return s.conn;
@@ -335,6 +364,8 @@ const END_LEASE = `UPDATE chump_dispatch_leases
     SET state = 'ended', outcome = ?, notes = ?, updated_ms = ?
   WHERE id = ? AND state != 'ended'`;
 
+const LEASE_OWNER = "SELECT state, generation FROM chump_dispatch_leases WHERE id = ?";
+
 /**
  * End a lease (a no-op when it ended already). Call inside a transaction or
  * on its own (one statement is atomic).
@@ -371,8 +402,10 @@ export interface RecordOptions {
  * Record one terminal outcome in ONE transaction: the reflection, its
  * improvement target and (when `r.leaseId` is set) the end of its lease. A
  * crash leaves all of them or none: never a reflection with a live lease.
+ * Exactly once: when the lease ended already or another generation owns it
+ * (an adopter took it over), nothing is written and `"superseded"` comes back.
  *
- * @returns whether the lease was ended by this call
+ * @returns whether the lease was ended by this call, or `"superseded"`
  * @example
  * ```ts ignore
  * await store.run((c) => recordOutcome(c, reflection), { lockWaitMs: LOCK_WAIT_MS, durable: true });
@@ -382,9 +415,10 @@ export function recordOutcome(
   c: Connection,
   r: DispatchReflection,
   options: RecordOptions = {},
-): boolean {
+): boolean | "superseded" {
   const { reflect = true, createdAt, skipIfPresent = false } = options;
   return transaction(c, () => {
+    if (r.leaseId !== undefined && superseded(c, r.leaseId, r.leaseGeneration)) return "superseded";
     if (reflect && !(skipIfPresent && createdAt !== undefined && present(c, r, createdAt))) {
       const { lastInsertRowid } = c.statement(INSERT_REFLECTION).run(
         GOAL_PREFIX + r.gapId,
@@ -404,6 +438,21 @@ export function recordOutcome(
     }
     return r.leaseId !== undefined && endLease(c, r.leaseId, r.outcome, r.notes);
   });
+}
+
+/**
+ * Is this dispatch's outcome no longer ours to record? Its lease ended
+ * already (its reflection is written) or was taken over since (another
+ * generation owns it). A lease row that is missing does not stop a
+ * reflection: it is never dropped for want of a lease.
+ */
+function superseded(c: Connection, leaseId: number, generation: number | undefined): boolean {
+  const row = c.statement(LEASE_OWNER).get(leaseId) as
+    | { state: string; generation: number | bigint }
+    | undefined;
+  if (row === undefined) return false;
+  if (row.state === "ended") return true;
+  return generation !== undefined && Number(row.generation) !== generation;
 }
 
 function present(c: Connection, r: DispatchReflection, createdAt: string): boolean {

@@ -6,8 +6,10 @@
  * It answers three questions: which gaps are held by a live dispatch (so a
  * second orchestrator never takes them), which dispatches lost their
  * orchestrator (so `reap` can end them), and what ran recently (`status`).
- * Liveness is decided by pid AND recorded start time (see process/table.ts), never by process name,
- * so a reused pid is never mistaken for ours.
+ * Liveness is decided by pid AND recorded identity (see process/table.ts),
+ * never by process name, so a reused pid is never mistaken for ours. Each
+ * take-over (adoption, reap) is a compare-and-set on the lease's generation,
+ * and an outcome is recorded only by the generation that owns the lease.
  *
  * The ledger shares the DB's one connection and lock policy with the
  * reflection writer (see db.ts): a lease write waits out a locked DB for up
@@ -17,7 +19,7 @@
  *
  * @module
  */
-import { type ProcessTable, processTable, selfStartTime } from "../process/table.ts";
+import { identify, type ProcessTable, processTable, selfStartTime } from "../process/table.ts";
 import { fail, ok, type Result } from "../util/result.ts";
 import {
   type Connection,
@@ -54,15 +56,36 @@ export interface Lease {
   startedMs: number;
   /** ms since the epoch. */
   updatedMs: number;
+  /** 0 when dispatched, +1 each time an orchestrator takes the lease over (adoption, reap). */
+  generation: number;
+  /** The soft deadline it was dispatched with; null in leases of older versions. */
+  deadlineMs: number | null;
+  /** How long it may be watched; null in leases of older versions. */
+  maxWatchMs: number | null;
+  /** Path prefix of its log and status files (see process/waiter.ts); null: none kept. */
+  logBase: string | null;
 }
 
 /** What is known before the agent starts. */
-export type NewLease = Pick<
-  Lease,
-  "gapId" | "repoRoot" | "branch" | "worktree" | "baseCommit" | "effort" | "backend"
->;
+export type NewLease =
+  & Pick<
+    Lease,
+    "gapId" | "repoRoot" | "branch" | "worktree" | "baseCommit" | "effort" | "backend"
+  >
+  & Partial<Pick<Lease, "deadlineMs" | "maxWatchMs">>;
 
-/** Who this orchestrator is: pid, start time (epoch seconds), host. */
+/** What {@linkcode Ledger.running} records once the agent started. */
+export interface Started {
+  pid: number;
+  /** Its identity (see process/table.ts). */
+  pidStart?: string;
+  /** Nobody watches it (dispatched without --watch). */
+  detached: boolean;
+  /** Where its log and status files are, when kept. */
+  logBase?: string;
+}
+
+/** Who this orchestrator is: pid, start (an identity, see process/table.ts), host. */
 export interface Identity {
   pid: number;
   start: string | null;
@@ -87,6 +110,21 @@ export function selfIdentity(): Identity {
   return { pid: Deno.pid, start: selfStartTime(), host };
 }
 
+/**
+ * This process's identity with its exact start (see process/table.ts): what
+ * a run records in its leases, so that the next run can tell for sure
+ * whether it is still alive.
+ *
+ * @example
+ * ```ts
+ * (await exactSelfIdentity()).pid === Deno.pid; // true
+ * ```
+ */
+export async function exactSelfIdentity(): Promise<Identity> {
+  const self = selfIdentity();
+  return { ...self, start: await identify(self.pid, self.start ?? selfStartTime()) };
+}
+
 /** What {@linkcode Ledger.begin} found: the gap is ours now, or a live lease holds it. */
 export type Begun =
   | { begun: true; leaseId: number }
@@ -102,13 +140,8 @@ export interface Ledger {
    * failure. A failure is a DB that could not take the row.
    */
   begin(lease: NewLease): Promise<Result<Begun>>;
-  /** The agent started: its pid and recorded start time (only while the lease is `starting`). */
-  running(
-    id: number,
-    pid: number,
-    pidStart: string | undefined,
-    detached: boolean,
-  ): Promise<Result<void>>;
+  /** The agent started: its pid, identity and files (only while the lease is `starting`). */
+  running(id: number, started: Started): Promise<Result<void>>;
   /**
    * End a dispatch that has no outcome to record (outcome null: it failed
    * before its agent ran); a lease that ended already is left as it is. An
@@ -117,14 +150,19 @@ export interface Ledger {
   end(id: number, outcome: string | null, notes: string): Promise<Result<void>>;
   /** Gap ids held by live dispatches (any orchestrator); empty when the DB cannot be read. */
   liveGapIds(): Promise<Set<string>>;
-  /** Leases in `starting`/`running` whose orchestrator is gone (same host only). */
-  orphans(): Promise<Lease[]>;
   /**
-   * Take over a lease whose orchestrator is gone (compare-and-swap on its
-   * orchestrator identity): true when this process now owns it, false when
-   * another reaper was first or the lease ended meanwhile.
+   * Leases in `starting`/`running` (and, with `detached`, `detached`) whose
+   * orchestrator is gone (same host only), oldest first.
    */
-  adopt(lease: Lease): Promise<Result<boolean>>;
+  orphans(options?: { detached?: boolean }): Promise<Lease[]>;
+  /**
+   * Take over a lease whose orchestrator is gone: a compare-and-set on its
+   * generation, in one statement, so of two orchestrators racing for it
+   * exactly one wins. The winner owns it (this process as orchestrator, the
+   * generation + 1, a detached lease now `running`) and gets the new
+   * generation; undefined when another was first or the lease ended meanwhile.
+   */
+  adopt(lease: Lease): Promise<Result<number | undefined>>;
   /** The newest `limit` leases, newest first. */
   list(limit: number): Promise<Result<Lease[]>>;
   close(): void;
@@ -260,8 +298,9 @@ function ledgerOn(store: Store, self: Identity): Ledger {
           const t = now();
           const r = c.statement(
             `INSERT INTO chump_dispatch_leases (gap_id, repo_root, branch, worktree, base_commit,
-               effort, backend, orchestrator_pid, orchestrator_start, host, state, started_ms, updated_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'starting', ?, ?)`,
+               effort, backend, orchestrator_pid, orchestrator_start, host, state, started_ms,
+               updated_ms, deadline_ms, max_watch_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'starting', ?, ?, ?, ?)`,
           ).run(
             lease.gapId,
             lease.repoRoot,
@@ -275,16 +314,26 @@ function ledgerOn(store: Store, self: Identity): Ledger {
             self.host,
             t,
             t,
+            lease.deadlineMs ?? null,
+            lease.maxWatchMs ?? null,
           );
           return { begun: true, leaseId: Number(r.lastInsertRowid) };
         }));
     },
-    async running(id, pid, pidStart, detached) {
+    async running(id, started) {
       return await attempt("record the agent's pid", (c) => {
         c.statement(
-          `UPDATE chump_dispatch_leases SET pid = ?, pid_start = ?, state = ?, updated_ms = ?
+          `UPDATE chump_dispatch_leases
+              SET pid = ?, pid_start = ?, state = ?, log_base = ?, updated_ms = ?
             WHERE id = ? AND state = 'starting'`,
-        ).run(pid, pidStart ?? null, detached ? "detached" : "running", now(), id);
+        ).run(
+          started.pid,
+          started.pidStart ?? null,
+          started.detached ? "detached" : "running",
+          started.logBase ?? null,
+          now(),
+          id,
+        );
       });
     },
     async end(id, outcome, notes) {
@@ -301,10 +350,13 @@ function ledgerOn(store: Store, self: Identity): Ledger {
       for (const l of leases.value) if (leaseIsLive(l, self, table)) ids.add(l.gapId);
       return ids;
     },
-    async orphans() {
+    async orphans(options = {}) {
+      const states = options.detached
+        ? "'starting', 'running', 'detached'"
+        : "'starting', 'running'";
       const leases = await attempt(
         "read the leases",
-        (c) => rows(c, `${SELECT} WHERE state IN ('starting', 'running') ORDER BY id`),
+        (c) => rows(c, `${SELECT} WHERE state IN (${states}) ORDER BY id`),
       );
       if (!leases.ok || leases.value.length === 0) return [];
       const table = await processTable({ fresh: true });
@@ -314,19 +366,12 @@ function ledgerOn(store: Store, self: Identity): Ledger {
       return await attempt("take over the lease", (c) => {
         const r = c.statement(
           `UPDATE chump_dispatch_leases
-              SET orchestrator_pid = ?, orchestrator_start = ?, host = ?, updated_ms = ?
-            WHERE id = ? AND state IN ('starting', 'running')
-              AND orchestrator_pid = ? AND orchestrator_start IS ?`,
-        ).run(
-          self.pid,
-          self.start,
-          self.host,
-          now(),
-          lease.id,
-          lease.orchestratorPid,
-          lease.orchestratorStart,
-        );
-        return Number(r.changes) === 1;
+              SET orchestrator_pid = ?, orchestrator_start = ?, host = ?, updated_ms = ?,
+                  generation = generation + 1,
+                  state = CASE state WHEN 'detached' THEN 'running' ELSE state END
+            WHERE id = ? AND generation = ? AND state IN ('starting', 'running', 'detached')`,
+        ).run(self.pid, self.start, self.host, now(), lease.id, lease.generation);
+        return Number(r.changes) === 1 ? lease.generation + 1 : undefined;
       });
     },
     async list(limit) {
@@ -363,5 +408,9 @@ function toLease(r: Record<string, unknown>): Lease {
     notes: str(r.notes),
     startedMs: Number(r.started_ms),
     updatedMs: Number(r.updated_ms),
+    generation: num(r.generation) ?? 0,
+    deadlineMs: num(r.deadline_ms),
+    maxWatchMs: num(r.max_watch_ms),
+    logBase: str(r.log_base),
   };
 }

@@ -46,6 +46,12 @@ export interface DispatchReflection {
    * reap taking it for an orphan and writing a second reflection).
    */
   leaseId?: number;
+  /**
+   * The lease's generation when this outcome was decided (0 for the run that
+   * dispatched it, +1 per adoption): a row of a generation that is no longer
+   * the lease's is not written (exactly one reflection per dispatch).
+   */
+  leaseGeneration?: number;
 }
 
 /**

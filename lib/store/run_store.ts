@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { type Identity, type Ledger, openLedger, selfIdentity } from "./ledger.ts";
+import { exactSelfIdentity, type Identity, type Ledger, openLedger } from "./ledger.ts";
 import { importSpool, type SpoolImport } from "./spool.ts";
 import { createSqliteWriter, type ReflectionWriter, type SqliteWriterOptions } from "./writer.ts";
 import { fail, ok, type Result } from "../util/result.ts";
@@ -46,8 +46,8 @@ export async function openRunStore(
   dbPath: string,
   options: RunStoreOptions,
 ): Promise<Result<RunStore>> {
-  const { err, self = selfIdentity(), reflect = true } = options;
-  const ledger = openLedger(dbPath, self);
+  const { err, reflect = true } = options;
+  const ledger = openLedger(dbPath, options.self ?? await exactSelfIdentity());
   if (!ledger.ok) return fail(ledger.error);
   let imported: SpoolImport | undefined;
   if (reflect) {

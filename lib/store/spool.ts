@@ -120,7 +120,8 @@ export async function importSpool(
             { lockWaitMs, durable: true },
           );
           if (done.ok) {
-            if (done.value) total.leasesEnded.push(row.reflection.leaseId!);
+            // "superseded": its dispatch was recorded by an adopter; not written twice.
+            if (done.value === true) total.leasesEnded.push(row.reflection.leaseId!);
             return "drop";
           }
           if (done.locked) blocked = true;
@@ -212,6 +213,7 @@ export function spoolLine(r: DispatchReflection, createdAt: string, db: string):
     prNumber: r.prNumber ?? null,
     notes: r.notes,
     leaseId: r.leaseId ?? null,
+    ...(r.leaseGeneration === undefined ? {} : { leaseGeneration: r.leaseGeneration }),
     created_at: createdAt,
     db,
   });
@@ -245,6 +247,10 @@ export function parseSpoolLine(
   const leaseId = typeof v.leaseId === "number" && Number.isInteger(v.leaseId)
     ? v.leaseId
     : undefined;
+  const leaseGeneration = typeof v.leaseGeneration === "number" &&
+      Number.isInteger(v.leaseGeneration)
+    ? v.leaseGeneration
+    : undefined;
   const createdAt = v.created_at as string;
   if (!/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(createdAt)) return undefined;
   return {
@@ -258,6 +264,7 @@ export function parseSpoolLine(
       prNumber: typeof v.prNumber === "number" ? v.prNumber : undefined,
       notes: v.notes as string,
       leaseId,
+      leaseGeneration,
     },
     createdAt,
     db: v.db as string,

@@ -25,6 +25,8 @@ import { appendToSpool, spoolLine, spoolPaths, sqliteNow, unique } from "./spool
  */
 export type WriteReceipt =
   | { stored: "db" | "memory" }
+  /** Not written: the lease ended already or was taken over (another owner records it). */
+  | { stored: "superseded" }
   | { stored: "discarded"; leaseError?: string }
   | { stored: "spool"; path: string; reason: string }
   | { stored: "stderr"; reason: string };
@@ -200,7 +202,7 @@ export function createSqliteWriter(
       let reason: string;
       try {
         const done = await store.run((c) => recordOutcome(c, r), { lockWaitMs, durable: true });
-        if (done.ok) return { stored: "db" };
+        if (done.ok) return { stored: done.value === "superseded" ? "superseded" : "db" };
         reason = done.reason;
       } catch (e) {
         reason = oneLine(errorMessage(e));

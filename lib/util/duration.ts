@@ -68,6 +68,24 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
+/**
+ * Render an elapsed time for people, rounded down: seconds under a minute,
+ * minutes under two hours, else hours and minutes.
+ *
+ * @example
+ * ```ts
+ * roughDuration(2_520_000); // "42m"
+ * roughDuration(9_000_000); // "2h30m"
+ * ```
+ */
+export function roughDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 120) return `${m}m`;
+  return `${Math.floor(m / 60)}h${m % 60 === 0 ? "" : `${m % 60}m`}`;
+}
+
 /** Soft deadline per effort class, in milliseconds. */
 export type Deadlines = Readonly<Record<Effort, number>>;
 

@@ -120,7 +120,7 @@ export function decideTick(t: TickInput): TickDecision {
   }
   // No PR.
   if (t.exitCode !== null && t.exitCode !== 0) {
-    return { kind: "terminal", outcome: "killed", reason: `exit code ${t.exitCode}` };
+    return { kind: "terminal", outcome: "killed", reason: exitReason(t.exitCode) };
   }
   if (t.exitCode === 0) {
     if (t.ticksSinceExit >= t.exitGraceTicks) {
@@ -196,9 +196,17 @@ function byExitCode(
   why: string,
 ): Extract<TickDecision, { kind: "terminal" }> {
   if (exitCode !== 0) {
-    return { kind: "terminal", outcome: "killed", reason: `exit code ${exitCode}` };
+    return { kind: "terminal", outcome: "killed", reason: exitReason(exitCode) };
   }
   return { kind: "terminal", outcome: "stalled", reason: `exited 0; ${why}` };
+}
+
+/**
+ * `exit code N`; a negative code means the agent ended while nobody could
+ * record its status (see process/spawn.ts `EXIT_UNRECORDED`).
+ */
+function exitReason(code: number): string {
+  return code < 0 ? "exit status not recorded (the agent ended unwatched)" : `exit code ${code}`;
 }
 
 function deadlineReason(deadlineMs: number): string {

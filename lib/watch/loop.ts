@@ -38,6 +38,8 @@ import { sleep } from "../util/sleep.ts";
 import { oneLine } from "../util/text.ts";
 import { settleOutcome } from "./settle.ts";
 import { outcomeLine, type RunResult } from "./summary.ts";
+import type { AdoptedDispatch } from "./adopt.ts";
+import { groupOwner, processTable } from "../process/table.ts";
 
 export { outcomeLine, runExitCode, summaryLines } from "./summary.ts";
 export type { OutcomeRecord, RunResult } from "./summary.ts";
@@ -107,6 +109,10 @@ export interface RunDeps {
   err: (line: string) => void;
   interrupt?: Interrupt;
   now?: () => number;
+  /** Where agents' log and status files go (see DispatchDeps.logsDir). */
+  logsDir?: string;
+  /** Dispatches taken over from a gone orchestrator (watch/adopt.ts), watched from the start. */
+  adopted?: readonly AdoptedDispatch[];
 }
 
 /** A dispatch being watched. */
@@ -176,6 +182,18 @@ export async function runDispatches(
     tickNo: 0,
     failedPolls: 0,
   };
+  for (const a of deps.adopted ?? []) {
+    run.dispatched.add(a.dispatch.gap.id);
+    run.inflight.set(a.dispatch.gap.id, {
+      dispatch: a.dispatch,
+      deadlineMs: a.deadlineMs,
+      maxWatchMs: a.maxWatchMs,
+      warned: false,
+      ending: false,
+    });
+  }
+  // What ended while nobody watched is settled at once, before anything new starts.
+  if (run.inflight.size > 0 && !stopped(run)) await tick(run);
   await fill(run);
   if (!config.watch) {
     // Unwatched agents keep running after we exit, unless the operator interrupted the dispatch.
@@ -184,7 +202,15 @@ export async function runDispatches(
     return run.result;
   }
   while (run.inflight.size > 0) {
-    await sleep(config.tickMs, deps.interrupt?.stop);
+    if ([...run.inflight.values()].every((f) => f.ending)) {
+      // Only endings in progress: they need no tick; refill as soon as they are done.
+      await Promise.race([
+        Promise.all([...run.endings]),
+        sleep(config.tickMs, deps.interrupt?.stop),
+      ]);
+    } else {
+      await sleep(config.tickMs, deps.interrupt?.stop);
+    }
     if (!stopped(run)) await tick(run);
     if (stopped(run)) {
       settleExited(run);
@@ -243,6 +269,8 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
   const { config, deps } = run;
   const slug = run.slugs.get(gap.id)!;
   const worktree = worktreeFor(config.repoRoot, slug);
+  const deadlineMs = deadlineFor(gap.effort, config.deadlines);
+  const maxWatchMs = config.maxWatchMs ?? 4 * deadlineMs;
   const r = await dispatchGap(
     {
       gap,
@@ -253,6 +281,8 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
       baseRef: config.baseRef,
       agent: agentCommandFor(config.agent, gap.id),
       detached: !config.watch,
+      deadlineMs,
+      maxWatchMs,
     },
     deps,
   );
@@ -270,11 +300,10 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
     return false;
   }
   deps.out(`DISPATCHED: ${oneLine(gap.id)} in ${worktree} as PID ${r.value.process.pid}`);
-  const deadlineMs = deadlineFor(gap.effort, config.deadlines);
   run.inflight.set(gap.id, {
     dispatch: r.value,
     deadlineMs,
-    maxWatchMs: config.maxWatchMs ?? 4 * deadlineMs,
+    maxWatchMs,
     warned: false,
     ending: false,
   });
@@ -410,11 +439,13 @@ function finish(
     const proc = d.process;
     // Every outcome ends the whole group, whether the agent itself still runs
     // or not: what it left in the background must not outlive its worktree.
-    // An empty group is not signalled (terminate checks the process table).
-    const t = await deps.terminate(proc.pgid, {
-      graceMs: config.killGraceMs,
-      skipGrace: deps.interrupt?.hurry,
-    });
+    // An empty group is not signalled (terminate checks the process table),
+    // nor one whose pid now belongs to another process (recycled).
+    const owner = groupOwner(await processTable({ fresh: true }), proc.pgid, d.identity);
+    const t = owner === "none" ? { gone: true, escalated: false } : await deps.terminate(
+      proc.pgid,
+      { graceMs: config.killGraceMs, skipGrace: deps.interrupt?.hurry },
+    );
     if (!t.gone) {
       deps.err(
         `warning: process group ${proc.pgid} of ${d.gap.id} did not go away` +
@@ -426,6 +457,7 @@ function finish(
       gapId: d.gap.id,
       effort: d.gap.effort,
       leaseId: d.leaseId,
+      leaseGeneration: d.leaseGeneration,
       worktree: d.worktree,
       branch: d.branch,
       startCommit: d.startCommit,

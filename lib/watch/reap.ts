@@ -19,7 +19,7 @@ import { gitWorkspace } from "../git/workspace.ts";
 import type { Lease, Ledger } from "../store/ledger.ts";
 import type { PrProvider, PrState } from "./providers/types.ts";
 import { decideReaped } from "./decide.ts";
-import { processTable } from "../process/table.ts";
+import { groupOwner, processTable } from "../process/table.ts";
 import type { TerminateResult } from "../process/signal.ts";
 import type { ReflectionWriter } from "../store/writer.ts";
 import { settleOutcome } from "./settle.ts";
@@ -73,7 +73,8 @@ export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
       deps.err(`warning: ${taken.error}`);
       continue;
     }
-    if (taken.value) adopted.push(lease); // else another reaper took it, or it ended meanwhile
+    // Undefined: another reaper took it, or it ended meanwhile.
+    if (taken.value !== undefined) adopted.push({ ...lease, generation: taken.value });
   }
   const prs = await pollOnce(deps, adopted);
   const reaped: Reaped[] = [];
@@ -90,8 +91,9 @@ export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
       // gone, what it left in its process group (pgid = its pid). A live
       // process with that pid but another start time means the number was
       // reused: its group is not ours.
-      agentEnded = table.alive(lease.pid, lease.pidStart);
-      groupEnded = !agentEnded && !table.alive(lease.pid) && table.groupAlive(lease.pid);
+      const owner = groupOwner(table, lease.pid, lease.pidStart);
+      agentEnded = owner === "agent";
+      groupEnded = owner === "leftovers";
       if (agentEnded || groupEnded) {
         const t = await deps.terminate(lease.pid, { graceMs: deps.killGraceMs });
         if (!t.gone) {
@@ -114,6 +116,7 @@ export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
       gapId: lease.gapId,
       effort: lease.effort,
       leaseId: lease.id,
+      leaseGeneration: lease.generation,
       worktree: lease.worktree,
       branch: lease.branch,
       startCommit: lease.baseCommit,

@@ -26,6 +26,8 @@ export interface Settlement {
   /** The gap's effort as written, `unknown` when missing. */
   effort: string;
   leaseId: number | null;
+  /** The lease's generation when this outcome was decided (see DispatchReflection). */
+  leaseGeneration?: number;
   worktree: string;
   branch: string;
   startCommit: string;
@@ -67,6 +69,7 @@ export async function settleOutcome(
     prNumber: s.prNumber,
     notes,
     leaseId: s.leaseId ?? undefined,
+    leaseGeneration: s.leaseGeneration,
   });
   if (receipt.stored === "spool") {
     deps.err(
@@ -75,6 +78,11 @@ export async function settleOutcome(
     );
   } else if (receipt.stored === "stderr") {
     deps.err(`warning: reflection for ${s.gapId} printed above, not stored (${receipt.reason})`);
+  } else if (receipt.stored === "superseded") {
+    deps.err(
+      `note: ${s.gapId} (lease ${s.leaseId}) was taken over or recorded by another ` +
+        "orchestrator; its outcome is not written twice",
+    );
   } else if (receipt.stored === "discarded" && receipt.leaseError) {
     deps.err(`warning: ${receipt.leaseError}`);
   }
