@@ -12,6 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
+import { benchAdopt } from "./adopt.ts";
 import { benchColdStart } from "./coldstart.ts";
 import { benchDispatch } from "./dispatch.ts";
 import { benchFlood } from "./flood.ts";
@@ -29,6 +30,7 @@ const SECTIONS: Record<string, (tmp: string) => Promise<Row[]>> = {
   reflect: benchReflect,
   interrupt: benchInterrupt,
   coldstart: benchColdStart,
+  adopt: benchAdopt,
 };
 
 function table(rows: readonly Row[]): string[] {

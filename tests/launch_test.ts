@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { equal, match, ok as assert } from "node:assert/strict";
+import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
+import { sameProcessAlive } from "../lib/process/table.ts";
 import { delimiter, dirname, join } from "node:path";
 import { chooseDeno, type DenoFacts, PROC_SELF_EXE } from "../lib/cli/launch.ts";
 import { TASK_RUN, taskPermissionFlags } from "../lib/cli/permissions.ts";
@@ -13,6 +14,7 @@ import { type Ran, ROOT, runProcess, scratch } from "./_helpers.ts";
 import {
   backlogOf,
   killMarked,
+  leaseRows,
   orchestrateInBackground,
   reflectionRows,
   scratchRepo,
@@ -179,7 +181,7 @@ Deno.test("no way to start Deno again: one line, exit 2, nothing written", async
   equal(ran.repo, "", "the repo got a sessions/ directory");
 });
 
-Deno.test("a SIGHUP sent to the task's process alone is passed on: the relaunched run stops, exit 130", async () => {
+Deno.test("a SIGHUP sent to the task's process alone is passed on: the relaunched run leaves its agent for adoption, exit 129", async () => {
   await using s = await scratchRepo(backlogOf([["HUP-HANG-1"]]));
   const id = crypto.randomUUID();
   try {
@@ -187,11 +189,13 @@ Deno.test("a SIGHUP sent to the task's process alone is passed on: the relaunche
     await bg.waitFor(/^DISPATCHED: /);
     bg.child.kill("SIGHUP");
     const status = await bg.child.status;
-    // The relaunched run stops as on SIGTERM (exit 130), and the task's process, which
+    // The relaunched run stops and exits 129, and the task's process, which
     // passed the signal on, exits with that code instead of dying by the signal.
     equal(status.signal, null);
-    equal(status.code, 130);
-    match(reflectionRows(s.db).get("HUP-HANG-1")!.directive, / notes=interrupted by SIGHUP$/);
+    equal(status.code, 129);
+    equal(reflectionRows(s.db).size, 0);
+    deepEqual(leaseRows(s.db).map((l) => l.state), ["running"]);
+    equal(await sameProcessAlive(leaseRows(s.db)[0].pid!), true, "its agent runs on");
   } finally {
     await killMarked(`CHUMP_TEST_MARK=${id}`);
   }

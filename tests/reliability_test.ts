@@ -25,11 +25,10 @@ import { runMain } from "./_helpers.ts";
 import { sameProcessAlive } from "../lib/process/table.ts";
 
 // SIGINT as a terminal sends it (to the process group); SIGTERM to the task's
-// process alone, which passes it on; SIGHUP as a shell passes on a hangup (to
-// the job's process group).
-const TO_GROUP = { SIGINT: true, SIGTERM: false, SIGHUP: true } as const;
+// process alone, which passes it on.
+const TO_GROUP = { SIGINT: true, SIGTERM: false } as const;
 
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.test(`${signal} while watching ends every agent, writes one killed reflection each, exit 130`, async () => {
     const ids = ["INT-HANG-1", "INT-HANG-2", "INT-HANG-3", "INT-HANGCOMMIT-4"];
     await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
@@ -215,23 +214,76 @@ Deno.test("an unknown fault is a usage error", async () => {
   match(ran.stderr, /CHUMP_FAULT_INJECT: unknown fault 'meteor'/);
 });
 
-Deno.test("closing the terminal (a hangup) ends every agent and writes its reflection", async () => {
-  const ids = ["HUP-HANG-1", "HUP-STUBBORN-2"];
+Deno.test("SIGHUP while watching leaves every agent running (exit 129); the next watch adopts them", async () => {
+  const ids = ["HUPG-1", "HUPG-2"];
   await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
-  await using m = await marked();
-  const term = orchestrateInTerminal(s, ["--max-parallel", "2", "--kill-grace", "2s"], m.env);
-  await Promise.all(ids.map((id) => m.ready(id)));
+  await using m = await marked({ CHUMP_DEMO_PLAN: "HUPG-1=gate:fail,HUPG-2=gate:fail" });
+  const bg = orchestrateInBackground(s, ["--max-parallel", "2"], m.env);
+  const agents = await Promise.all(ids.map((id) => m.ready(id)));
+  // As a shell passes on a hangup: to the job's whole process group.
+  bg.signal("SIGHUP");
+  const ran = await bg.finished();
+  equal(ran.code, 129, ran.stderr);
+  match(ran.stderr, /SIGHUP: the terminal is gone: .*leaving every agent running/);
+  match(ran.stdout, /left 2 agent\(s\) running: the next 'watch'/);
+  equal(reflectionRows(s.db).size, 0, "nothing was decided for them");
+  deepEqual(leaseRows(s.db).map((l) => l.state), ["running", "running"]);
+  for (const pid of agents) equal(await sameProcessAlive(pid), true, "the agent runs on");
+
+  for (const id of ids) {
+    await Deno.writeTextFile(join(m.env.CHUMP_DEMO_READY_DIR, `${id}.go`), "\n");
+  }
+  const watched = await runMain(
+    ["watch", "--repo-root", s.repo, "--pr-provider", "git", "--tick", "100ms"],
+    { env: m.env },
+  );
+  equal(watched.code, 3, watched.stderr);
+  const rows = reflectionRows(s.db);
+  for (const id of ids) match(rows.get(id)!.directive, / notes=exit code 1$/, id);
+  deepEqual(leaseRows(s.db).map((l) => l.state), ["ended", "ended"]);
+  deepEqual(await pidsWithEnv(m.mark), []);
+});
+
+Deno.test("closing the terminal (a hangup) leaves the agents running for adoption; nothing is lost", async () => {
+  const ids = ["HUP-1", "HUP-2"];
+  await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
+  await using m = await marked({ CHUMP_DEMO_PLAN: "HUP-1=gate:fail,HUP-2=gate:ship" });
+  const term = orchestrateInTerminal(s, ["--max-parallel", "2"], m.env);
+  const agents = await Promise.all(ids.map((id) => m.ready(id)));
   term.hangUp();
   await term.closed;
-  // Nobody sees its exit code or output any more: what it leaves behind is the proof.
-  deepEqual(await waitUntilNoneMarked(m.mark), [], "no orchestrator or agent left running");
+  // Nobody sees its exit code or output any more: wait until the orchestrator is gone.
+  const orchestrator = leaseRows(s.db).length === 2 ? await orchestratorPid(s.db) : 0;
+  for (let i = 0; i < 600 && await sameProcessAlive(orchestrator); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  equal(await sameProcessAlive(orchestrator), false, "the orchestrator exited");
+  for (const pid of agents) equal(await sameProcessAlive(pid), true, "its agents run on");
+
+  for (const id of ids) {
+    await Deno.writeTextFile(join(m.env.CHUMP_DEMO_READY_DIR, `${id}.go`), "\n");
+  }
+  const watched = await runMain(
+    ["watch", "--repo-root", s.repo, "--pr-provider", "git", "--tick", "100ms"],
+    { env: m.env },
+  );
+  equal(watched.code, 3, watched.stderr);
   const rows = reflectionRows(s.db);
-  for (const id of ids) match(rows.get(id)!.directive, / notes=interrupted by SIGHUP$/, id);
-  deepEqual(leaseRows(s.db).map((l) => [l.gap_id, l.state, l.outcome]), [
-    ["HUP-HANG-1", "ended", "killed"],
-    ["HUP-STUBBORN-2", "ended", "killed"],
-  ]);
+  match(rows.get("HUP-1")!.directive, / notes=exit code 1$/);
+  match(rows.get("HUP-2")!.observed, /^outcome=shipped /);
+  deepEqual(await waitUntilNoneMarked(m.mark), [], "no orchestrator or agent left running");
 });
+
+/** The orchestrator pid recorded in the (single-owner) ledger. */
+async function orchestratorPid(db: string): Promise<number> {
+  const { DatabaseSync } = await import("node:sqlite");
+  const conn = new DatabaseSync(db, { readOnly: true });
+  try {
+    return Number(conn.prepare("SELECT orchestrator_pid AS p FROM chump_dispatch_leases").get()!.p);
+  } finally {
+    conn.close();
+  }
+}
 
 Deno.test("what an agent leaves running in its process group does not outlive its outcome", async () => {
   await using s = await scratchRepo(backlogOf([["BG-BG-CHILD-FAIL-1"]]));

@@ -1,10 +1,12 @@
 /**
- * SIGINT / SIGTERM / SIGHUP while dispatching or watching: the first one
- * stops the run (stop picking, end every agent, write their reflections), a
- * second one skips the rest of the kill grace. The reflections are written
- * either way. SIGHUP (the terminal closed, the SSH connection dropped) is a
- * stop like SIGTERM: without a listener it would end the orchestrator at once
- * and leave its agents running.
+ * SIGINT / SIGTERM while dispatching or watching: the first one stops the
+ * run (stop picking, end every agent, write their reflections), a second one
+ * skips the rest of the kill grace. The reflections are written either way.
+ *
+ * SIGHUP (the terminal closed, the SSH connection dropped, the laptop lid
+ * shut) is not a request to throw work away: the run stops picking and exits
+ * (129), leaving every agent running under its waiter with its lease, for
+ * the next `watch` or `--no-dry-run --watch` to adopt. It says so first.
  *
  * @module
  */
@@ -34,6 +36,7 @@ const SAME_PRESS_MS = 200;
 export function listenForInterrupts(say: (line: string) => void): Interrupt & Disposable {
   const stop = new AbortController();
   const hurry = new AbortController();
+  const leave = new AbortController();
   let name: string | undefined;
   let last = { signal: "", at: -Infinity };
   const handlers = new Map<Deno.Signal, () => void>();
@@ -45,7 +48,15 @@ export function listenForInterrupts(say: (line: string) => void): Interrupt & Di
         now - last.at < SAME_PRESS_MS;
       last = { signal, at: now };
       if (repeat) return;
-      if (!stop.signal.aborted) {
+      if (!stop.signal.aborted && signal === "SIGHUP") {
+        name = signal;
+        say(
+          "SIGHUP: the terminal is gone: no new dispatches; leaving every agent running for " +
+            "the next 'watch' (or --no-dry-run --watch) to adopt",
+        );
+        leave.abort();
+        stop.abort();
+      } else if (!stop.signal.aborted) {
         name = signal;
         say(
           `${signal}: stopping: no new dispatches; ending every agent and writing its reflection ` +
@@ -67,6 +78,7 @@ export function listenForInterrupts(say: (line: string) => void): Interrupt & Di
   return {
     stop: stop.signal,
     hurry: hurry.signal,
+    leave: leave.signal,
     signalName: () => name,
     [Symbol.dispose]() {
       for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);

@@ -154,7 +154,8 @@ watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref
                    (each agent keeps the deadline it was dispatched with)
 
 Exit codes: 0 success (with --watch: every outcome shipped), 1 runtime failure,
-2 usage or input error, 3 --watch ended with an outcome other than shipped, 130 interrupted.`;
+2 usage or input error, 3 --watch ended with an outcome other than shipped, 129 hung up
+(SIGHUP: agents left running for 'watch' to adopt), 130 interrupted (SIGINT, SIGTERM).`;
 
 /** The version printed by `--version`. */
 export const VERSION = "0.1.0";

@@ -55,7 +55,12 @@ async function runCommand(command: Command, io: Io): Promise<number> {
       const { runSelfTest } = await import("./self_test.ts");
       const { listenForInterrupts } = await import("../cli/interrupt.ts");
       using interrupt = listenForInterrupts(io.err);
-      return await runSelfTest(io, { maxParallel: command.options.maxParallel, interrupt });
+      // The self-test's repo is a temp dir removed at its end: nothing is left to adopt.
+      const { stop, hurry, signalName } = interrupt;
+      return await runSelfTest(io, {
+        maxParallel: command.options.maxParallel,
+        interrupt: { stop, hurry, signalName },
+      });
     }
     case "reflections": {
       const { runReflections } = await import("./reflections.ts");

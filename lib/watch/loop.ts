@@ -86,10 +86,15 @@ export function pollTimeoutFor(tickMs: number): number {
   return Math.min(MAX_POLL_TIMEOUT_MS, Math.max(MIN_POLL_TIMEOUT_MS, tickMs));
 }
 
-/** Asks a run to stop: `stop` first (stop picking, end agents), `hurry` to skip the kill grace. */
+/**
+ * Asks a run to stop: `stop` first (stop picking, end agents), `hurry` to
+ * skip the kill grace; with `leave` (a hangup) the agents are not ended but
+ * left running for the next watching run to adopt.
+ */
 export interface Interrupt {
   readonly stop: AbortSignal;
   readonly hurry: AbortSignal;
+  readonly leave?: AbortSignal;
   /** `SIGINT` or `SIGTERM` once stopped. */
   readonly signalName: () => string | undefined;
 }
@@ -197,7 +202,7 @@ export async function runDispatches(
   await fill(run);
   if (!config.watch) {
     // Unwatched agents keep running after we exit, unless the operator interrupted the dispatch.
-    if (stopped(run)) await interruptAll(run);
+    if (stopped(run) && !leaving(run)) await interruptAll(run);
     else run.result.detached = run.inflight.size;
     return run.result;
   }
@@ -212,6 +217,10 @@ export async function runDispatches(
       await sleep(config.tickMs, deps.interrupt?.stop);
     }
     if (!stopped(run)) await tick(run);
+    if (stopped(run) && leaving(run)) {
+      await leaveAll(run);
+      break;
+    }
     if (stopped(run)) {
       settleExited(run);
       await interruptAll(run);
@@ -222,13 +231,21 @@ export async function runDispatches(
     await fill(run);
   }
   // Interrupted with nothing in flight (e.g. during a claim): still an interrupted run.
-  if (stopped(run) && !run.result.interrupted) await interruptAll(run);
+  if (stopped(run) && !run.result.interrupted) {
+    if (leaving(run)) await leaveAll(run);
+    else await interruptAll(run);
+  }
   await Promise.all([...run.endings]);
   return run.result;
 }
 
 function stopped(run: RunState): boolean {
   return run.deps.interrupt?.stop.aborted ?? false;
+}
+
+/** Stopped by a hangup: leave the agents for adoption instead of ending them. */
+function leaving(run: RunState): boolean {
+  return run.deps.interrupt?.leave?.aborted ?? false;
 }
 
 /** Pick and dispatch until the slots (or the --max-total budget) are used up. */
@@ -484,6 +501,18 @@ function finish(
   })();
   run.endings.add(job);
   job.finally(() => run.endings.delete(job));
+}
+
+/**
+ * Stop on a hangup: outcomes already being recorded finish; every other
+ * agent is left running under its waiter, its lease as it is (its
+ * orchestrator, this process, is about to be gone), for the next watching
+ * run to adopt. Nothing is killed and no reflection is written for them.
+ */
+async function leaveAll(run: RunState): Promise<void> {
+  run.result.interrupted = run.deps.interrupt?.signalName() ?? "SIGHUP";
+  await Promise.all([...run.endings]);
+  run.result.leftRunning = [...run.inflight.values()].filter((f) => !f.ending).length;
 }
 
 /** Stop: end every live agent with a `killed` reflection naming the signal. */

@@ -25,8 +25,13 @@ export interface RunResult {
   failures: { gapId: string; reason: string }[];
   /** Dispatches left running (no --watch). */
   detached: number;
-  /** `SIGINT`/`SIGTERM` when the run was interrupted. */
+  /** `SIGINT`/`SIGTERM`/`SIGHUP` when the run was interrupted. */
   interrupted?: string;
+  /**
+   * Agents left running when the run stopped on a hangup (SIGHUP): they
+   * outlive it under their waiters, and the next watching run adopts them.
+   */
+  leftRunning?: number;
 }
 
 /**
@@ -75,12 +80,19 @@ export function summaryLines(result: RunResult): string[] {
   if (kept.length > 0) {
     lines.push(`worktrees kept (they hold work): ${kept.map((o) => o.kept).join("; ")}`);
   }
+  if (result.leftRunning) {
+    lines.push(
+      `left ${result.leftRunning} agent(s) running: the next 'watch' (or --no-dry-run --watch) ` +
+        "adopts them",
+    );
+  }
   return lines;
 }
 
 /**
- * Exit code of a run (CONTRACT §6): 130 interrupted, 1 a dispatch failed,
- * 3 a watched outcome other than shipped, else 0.
+ * Exit code of a run (CONTRACT §6): 130 interrupted, 129 hung up (agents
+ * left running for adoption), 1 a dispatch failed, 3 a watched outcome other
+ * than shipped, else 0.
  *
  * @example
  * ```ts
@@ -90,7 +102,7 @@ export function summaryLines(result: RunResult): string[] {
  * ```
  */
 export function runExitCode(result: RunResult, watch: boolean): number {
-  if (result.interrupted) return 130;
+  if (result.interrupted) return result.interrupted === "SIGHUP" ? 129 : 130;
   if (result.failures.length > 0) return 1;
   if (watch && result.outcomes.some((o) => o.outcome !== "shipped")) return 3;
   return 0;
