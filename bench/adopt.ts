@@ -177,7 +177,7 @@ async function adoptionTime(tmp: string): Promise<Row[]> {
         "adopt",
         `adopting ${AGENTS} leases / 1 process listing + ${AGENTS} raw CAS updates`,
         rounds,
-        5,
+        2,
         "batch the CAS updates in one transaction",
         ms,
       ),

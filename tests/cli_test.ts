@@ -358,3 +358,16 @@ Deno.test("a dry run gives a pick the slug a real run gives it, collisions with 
     new RegExp(`^WOULD DISPATCH: a-1 .* in /repo/\\.claude/worktrees/${slug}  -- `, "m"),
   );
 });
+
+Deno.test("watch takes the monitor's flags and means --no-dry-run --watch; dispatch flags are refused", () => {
+  const r = parseCli(["watch", "--tick", "5s", "--kill-grace", "2s", "--exit-grace", "1"]);
+  assert(r.ok && r.value.kind === "watch");
+  equal(r.value.options.dryRun, false);
+  equal(r.value.options.watch, true);
+  equal(r.value.options.tickMs, 5000);
+  equal(r.value.options.killGraceMs, 2000);
+  equal(r.value.options.exitGraceTicks, 1);
+  equal(parseError(["watch", "--max-parallel", "3"]), "unknown flag --max-parallel (see --help)");
+  equal(parseError(["watch", "--agent-cmd", "x"]), "unknown flag --agent-cmd (see --help)");
+  match(parseError(["watch", "--tick", "soon"]), /^--tick: /);
+});

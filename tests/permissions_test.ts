@@ -20,7 +20,7 @@ import {
   writePaths,
 } from "../lib/cli/permissions.ts";
 
-const TOOL_TASKS = ["dispatch", "self-test", "reflections", "status", "reap", "demo"];
+const TOOL_TASKS = ["dispatch", "self-test", "reflections", "status", "reap", "watch", "demo"];
 
 function tasks(): Record<string, string> {
   return JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json"))).tasks;
@@ -73,6 +73,7 @@ Deno.test("a real dispatch writes the repo's .claude, the DB's directory and the
     ["/r/.claude", "/data", "/t"],
   );
   deepEqual(writePaths(commandOf(["reap"]), PATHS, "/tmp"), ["/r/sessions", "/tmp"]);
+  deepEqual(writePaths(commandOf(["watch"]), PATHS, "/tmp"), ["/r/.claude", "/r/sessions", "/tmp"]);
   deepEqual(writePaths(commandOf(["--self-test"]), PATHS, "/tmp"), ["/tmp"]);
 });
 

@@ -165,7 +165,6 @@ function spawnAgent(request: SpawnRequest): Result<AgentProcess> {
   const spawnedAt = Date.now();
   const tail = createStderrTail();
   let lastOutputAt = spawnedAt;
-  let exitCode: number | null = null;
 
   const stdin = request.stdin === undefined ? undefined : feed(child.stdin, request.stdin);
   if (request.unwatched) child.unref();
@@ -178,17 +177,33 @@ function spawnAgent(request: SpawnRequest): Result<AgentProcess> {
     lastOutputAt = Date.now();
   });
 
-  const exited = (async () => {
-    const status = await child.status;
+  return ok(childAgent(child, spawnedAt, tail, () => lastOutputAt, async () => {
     await settledWithin([stdout.done, stderr.done, stdin?.done], DRAIN_AFTER_EXIT_MS);
     await Promise.all([stdout.stop(), stderr.stop()]);
     await settledWithin([stdin?.stop()], DRAIN_AFTER_EXIT_MS);
+  }));
+}
+
+/**
+ * The {@linkcode AgentProcess} of a child we started: its exit code is set
+ * once it exited and `drain` finished (so the tail is complete by then).
+ */
+function childAgent(
+  child: Deno.ChildProcess,
+  spawnedAt: number,
+  tail: StderrTail,
+  lastOutputAt: () => number,
+  drain: () => Promise<void>,
+): AgentProcess {
+  let exitCode: number | null = null;
+  const exited = (async () => {
+    const status = await child.status;
+    await drain();
     tail.end();
     exitCode = status.code;
     return status.code;
   })();
-
-  return ok({
+  return {
     pid: child.pid,
     pgid: child.pid,
     startTime: String(Math.floor(spawnedAt / 1000)),
@@ -199,9 +214,9 @@ function spawnAgent(request: SpawnRequest): Result<AgentProcess> {
       return exitCode;
     },
     get lastOutputAt() {
-      return lastOutputAt;
+      return lastOutputAt();
     },
-  });
+  };
 }
 
 /**
@@ -238,31 +253,18 @@ function spawnWaited(
   }
   const spawnedAt = Date.now();
   const tail = createStderrTail();
-  let exitCode: number | null = null;
   // Nobody watches an unwatched agent: no follower, and it does not keep us alive.
   const follower = request.unwatched ? undefined : followLogs(files, tail, spawnedAt);
   if (request.unwatched) child.unref();
-  const exited = (async () => {
-    const status = await child.status;
-    await follower?.stop();
-    tail.end();
-    exitCode = status.code;
-    return status.code;
-  })();
-  return ok({
-    pid: child.pid,
-    pgid: child.pid,
-    startTime: String(Math.floor(spawnedAt / 1000)),
-    spawnedAt,
-    tail,
-    exited,
-    get exitCode() {
-      return exitCode;
-    },
-    get lastOutputAt() {
-      return follower?.lastOutputAt ?? spawnedAt;
-    },
-  });
+  return ok(
+    childAgent(
+      child,
+      spawnedAt,
+      tail,
+      () => follower?.lastOutputAt ?? spawnedAt,
+      async () => await follower?.stop(),
+    ),
+  );
 }
 
 /**
