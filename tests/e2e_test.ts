@@ -13,6 +13,7 @@ import {
   gitOk,
   leaseRows,
   linesStarting,
+  marked,
   orchestrate,
   pidsWithEnv,
   reflectionRows,
@@ -479,4 +480,19 @@ Deno.test("parallel_siblings is the number of other dispatches in flight at the 
     ["PS-FAIL-1", "PS-HANG-2", "PS-HANG-3"].map((id) => [id, siblings(id)]),
     [["PS-FAIL-1", "2"], ["PS-HANG-2", "1"], ["PS-HANG-3", "0"]],
   );
+});
+
+Deno.test("--idle-timeout: a silent agent gets one IDLE warning, then is killed 'idle for D'", async () => {
+  await using s = await scratchRepo(backlogOf([["ID-HANG-1"]]));
+  await using m = await marked();
+  const ran = await orchestrate(s, ["--idle-timeout", "1s"], m.env);
+  equal(ran.code, 3, ran.stderr);
+  equal(
+    linesStarting(ran.stderr, "warning: IDLE: ID-HANG-1 no output for 1s").length,
+    1,
+    ran.stderr,
+  );
+  match(ran.stdout, /^OUTCOME: ID-HANG-1 killed duration_s=\d+ pr=none -- idle for 1s$/m);
+  match(reflectionRows(s.db).get("ID-HANG-1")!.directive, / notes=idle for 1s$/);
+  deepEqual(await pidsWithEnv(m.mark), []);
 });

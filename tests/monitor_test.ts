@@ -230,3 +230,21 @@ Deno.test("a reaped dispatch: a merged PR ships it, a closed one is ci_failed, e
     });
   }
 });
+
+Deno.test("idle rows: silent past --idle-timeout warns once, past twice that is killed 'idle for D'", () => {
+  const idle = (idleMs: number, over: Partial<TickInput> = {}) =>
+    decideTick(tick({ idleMs, idleTimeoutMs: 5 * MIN, ...over }));
+  deepEqual(idle(4 * MIN), { kind: "watch" });
+  equal(idle(6 * MIN).kind, "idle");
+  deepEqual(idle(6 * MIN, { idleWarned: true }), { kind: "watch" });
+  deepEqual(idle(11 * MIN, { idleWarned: true }), { kind: "kill", reason: "idle for 5m" });
+  // Off by default: silence alone decides nothing.
+  deepEqual(decideTick(tick({ idleMs: 600 * MIN })), { kind: "watch" });
+  // An exited agent or an open PR is not idle: their own rows decide.
+  deepEqual(idle(11 * MIN, { exitCode: 1 }), {
+    kind: "terminal",
+    outcome: "killed",
+    reason: "exit code 1",
+  });
+  deepEqual(idle(11 * MIN, { pr: { state: "open", number: 3 } }), { kind: "watch" });
+});

@@ -36,6 +36,8 @@ export interface DispatchOptions {
   killGraceMs: number;
   /** Absolute cap on watching an open PR; default 4x the gap's deadline. */
   maxWatchMs?: number;
+  /** Silent this long: one IDLE warning; twice this long: killed (default off). */
+  idleTimeoutMs?: number;
   /** Ticks to wait for a PR after an agent exits 0. */
   exitGraceTicks: number;
   /** Cap on dispatches per run (attempts, failures included). */
@@ -138,6 +140,8 @@ Dispatch flags:
   --deadline LIST       soft deadlines by effort (default s=20m,m=60m,l=180m,xl=360m)
   --kill-grace DURATION SIGTERM -> SIGKILL grace (default 30s)
   --max-watch DURATION  give up on an open PR after this (default 4x the gap's deadline)
+  --idle-timeout D      an agent silent (no output) for D gets one IDLE warning, for 2x D is
+                        killed like a deadline kill (default off)
   --exit-grace N        ticks to wait for a PR after an agent exits 0 (default 2)
   --db PATH             reflection DB (default <repo>/sessions/chump_memory.db)
   --no-reflect          do not write reflection rows
@@ -150,7 +154,7 @@ status flags:      --db PATH  --repo-root PATH  --limit N (default 20)  --json
 reap flags:        --db PATH  --repo-root PATH  --kill-grace DURATION  --no-reflect
                    --pr-provider gh|git  --base-ref REF
 watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref REF  --tick D
-                   --kill-grace D  --max-watch D  --exit-grace N  --no-reflect
+                   --kill-grace D  --max-watch D  --exit-grace N  --idle-timeout D  --no-reflect
                    (each agent keeps the deadline it was dispatched with)
 
 Exit codes: 0 success (with --watch: every outcome shipped), 1 runtime failure,
@@ -189,6 +193,7 @@ const DISPATCH_SPEC: Spec = {
   deadline: { type: "string" },
   "kill-grace": { type: "string" },
   "max-watch": { type: "string" },
+  "idle-timeout": { type: "string" },
   "exit-grace": { type: "string" },
   "max-total": { type: "string" },
   "pr-provider": { type: "string" },
@@ -234,6 +239,7 @@ const WATCH_SPEC: Spec = {
   tick: { type: "string" },
   "kill-grace": { type: "string" },
   "max-watch": { type: "string" },
+  "idle-timeout": { type: "string" },
   "exit-grace": { type: "string" },
   "no-reflect": { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -393,6 +399,12 @@ function toDispatch(v: Values): Result<DispatchOptions> {
     if (!mw.ok) return mw;
     maxWatchMs = mw.value;
   }
+  let idleTimeoutMs: number | undefined;
+  if (str(v, "idle-timeout") !== undefined) {
+    const it = duration(v, "idle-timeout", 0, 1, MAX_TIMER_MS);
+    if (!it.ok) return it;
+    idleTimeoutMs = it.value;
+  }
   const exitGrace = count(v, "exit-grace", 0, 2);
   if (!exitGrace.ok) return exitGrace;
   let maxTotal: number | undefined;
@@ -426,6 +438,7 @@ function toDispatch(v: Values): Result<DispatchOptions> {
     deadlines,
     killGraceMs: killGrace.value,
     maxWatchMs,
+    idleTimeoutMs,
     exitGraceTicks: exitGrace.value,
     maxTotal,
     prProvider: provider,

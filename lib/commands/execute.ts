@@ -75,6 +75,7 @@ export async function runExecute(
       maxWatchMs: options.maxWatchMs,
       exitGraceTicks: options.exitGraceTicks,
       killGraceMs: options.killGraceMs,
+      idleTimeoutMs: options.idleTimeoutMs,
       agent: run.agent,
     }, {
       workspace: gitWorkspace(paths.repoRoot),

@@ -49,11 +49,15 @@ export function followLogs(files: AgentFiles, tail: StderrTail, since: number): 
   let busy: Promise<void> | undefined;
 
   const look = async () => {
-    const errSize = await sizeOf(files.err);
-    const newOut = await sizeOf(files.out);
+    const err = await statOf(files.err);
+    const out = await statOf(files.out);
+    const errSize = err.size;
     if (errSize < errOffset) errOffset = 0; // truncated or replaced: start over
-    if (errSize > errOffset || newOut > outSize) lastOutputAt = Date.now();
-    outSize = newOut;
+    if (errSize > errOffset || out.size > outSize) {
+      // When the file says (an adopting run reads files written long ago), else now.
+      lastOutputAt = Math.max(lastOutputAt, err.mtime ?? 0, out.mtime ?? 0) || Date.now();
+    }
+    outSize = out.size;
     while (errSize > errOffset) {
       const chunk = await readAt(files.err, errOffset, Math.min(READ_CHUNK, errSize - errOffset));
       if (chunk.length === 0) break;
@@ -81,12 +85,13 @@ export function followLogs(files: AgentFiles, tail: StderrTail, since: number): 
   };
 }
 
-/** Size of `path` in bytes, 0 when it does not exist (yet). */
-async function sizeOf(path: string): Promise<number> {
+/** Size of `path` in bytes (0 when it does not exist yet) and its last write, ms since the epoch. */
+async function statOf(path: string): Promise<{ size: number; mtime?: number }> {
   try {
-    return (await Deno.stat(path)).size;
+    const st = await Deno.stat(path);
+    return { size: st.size, mtime: st.mtime?.getTime() };
   } catch {
-    return 0;
+    return { size: 0 };
   }
 }
 

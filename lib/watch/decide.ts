@@ -10,6 +10,8 @@
  * | PR open                                           | watch until max-watch, stalled  |
  * | exited non-zero, no PR                            | killed, `exit code N`           |
  * | exited 0, no PR after the exit grace              | stalled, `exited 0 without a PR`|
+ * | running, no PR, silent > 2x idle timeout         | kill, then killed `idle for D`  |
+ * | running, no PR, silent > idle timeout             | IDLE warning once, keep watching|
  * | running, no PR, elapsed > 2x deadline             | kill, then killed               |
  * | running, no PR, elapsed > 1x deadline             | warn once, keep watching        |
  *
@@ -35,6 +37,7 @@
  */
 import type { PrState } from "./providers/types.ts";
 import type { Outcome } from "../store/reflection.ts";
+import { formatDuration } from "../util/duration.ts";
 
 /**
  * Failed polls in a row that mean "the provider is down", not "a blip": only
@@ -66,12 +69,19 @@ export interface TickInput {
   warned: boolean;
   /** Provider polls failed in a row, this tick's included (0 when this tick's poll worked). */
   failedPolls: number;
+  /** Time since the agent's last output byte. */
+  idleMs?: number;
+  /** `--idle-timeout` (undefined: off). */
+  idleTimeoutMs?: number;
+  /** The IDLE warning was already emitted. */
+  idleWarned?: boolean;
 }
 
 /** What to do about it. */
 export type TickDecision =
   | { kind: "watch" }
   | { kind: "warn"; message: string }
+  | { kind: "idle"; message: string }
   | { kind: "terminal"; outcome: Outcome; prNumber?: number; reason: string }
   | { kind: "kill"; reason: string };
 
@@ -127,6 +137,17 @@ export function decideTick(t: TickInput): TickDecision {
       return { kind: "terminal", outcome: "stalled", reason: "exited 0 without a PR" };
     }
     return { kind: "watch" };
+  }
+  if (t.idleTimeoutMs !== undefined && t.idleMs !== undefined) {
+    if (t.idleMs > 2 * t.idleTimeoutMs) {
+      return { kind: "kill", reason: `idle for ${formatDuration(t.idleTimeoutMs)}` };
+    }
+    if (t.idleMs > t.idleTimeoutMs && !t.idleWarned) {
+      return {
+        kind: "idle",
+        message: `no output for ${formatDuration(t.idleTimeoutMs)} (killed at twice that)`,
+      };
+    }
   }
   if (t.elapsedMs > 2 * t.deadlineMs) {
     return { kind: "kill", reason: deadlineReason(t.deadlineMs) };

@@ -59,6 +59,8 @@ export interface RunConfig {
   maxWatchMs?: number;
   exitGraceTicks: number;
   killGraceMs: number;
+  /** `--idle-timeout` (undefined: off). */
+  idleTimeoutMs?: number;
   agent: AgentTemplate;
   /** Bound on one provider poll; default {@linkcode pollTimeoutFor}(tickMs). */
   pollTimeoutMs?: number;
@@ -127,6 +129,8 @@ interface Flight {
   maxWatchMs: number;
   exitSeenAtTick?: number;
   warned: boolean;
+  /** The IDLE warning was emitted. */
+  idleWarned?: boolean;
   /** Set once a terminal decision was taken (its process may still be ending). */
   ending: boolean;
   /** The PR state of the last poll that worked. */
@@ -390,6 +394,9 @@ function decideFlight(
     exitGraceTicks: run.config.exitGraceTicks,
     warned: flight.warned,
     failedPolls: run.failedPolls,
+    idleMs: t - proc.lastOutputAt,
+    idleTimeoutMs: run.config.idleTimeoutMs,
+    idleWarned: flight.idleWarned,
   });
   switch (decision.kind) {
     case "watch":
@@ -403,6 +410,10 @@ function decideFlight(
       );
       break;
     }
+    case "idle":
+      flight.idleWarned = true;
+      deps.err(`warning: IDLE: ${flight.dispatch.gap.id} ${decision.message} (PID ${proc.pid})`);
+      break;
     case "kill":
       deps.out(`KILLING: ${flight.dispatch.gap.id} (${decision.reason}): PID ${proc.pid}`);
       finish(run, flight, { outcome: "killed", reason: decision.reason, siblings });
