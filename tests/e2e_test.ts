@@ -19,8 +19,9 @@ import {
   reflectionRows,
   scratchRepo,
 } from "./_e2e.ts";
-import { runMain } from "./_helpers.ts";
+import { ROOT, runMain } from "./_helpers.ts";
 import { terminateGroup } from "../lib/process/signal.ts";
+import { checkEvent, EVENT_FIELDS } from "../lib/watch/events.ts";
 
 const DIRECTIVE =
   /^dispatched gap=(\S+) effort=s domain=(\S+) outcome=(\w+) duration_s=\d+ parallel_siblings=\d+ pr_number=(Some\(\d+\)|None) notes=(.*)$/;
@@ -495,4 +496,76 @@ Deno.test("--idle-timeout: a silent agent gets one IDLE warning, then is killed 
   match(ran.stdout, /^OUTCOME: ID-HANG-1 killed duration_s=\d+ pr=none -- idle for 1s$/m);
   match(reflectionRows(s.db).get("ID-HANG-1")!.directive, / notes=idle for 1s$/);
   deepEqual(await pidsWithEnv(m.mark), []);
+});
+
+Deno.test("--events: every transition as one JSON line, each conforming to the documented schema", async () => {
+  await using s = await scratchRepo(backlogOf([["EV-SHIP-1"], ["EV-HANG-2"]]));
+  await using m = await marked();
+  const file = join(s.dir, "events.jsonl");
+  const ran = await orchestrate(s, ["--deadline", "s=1s", "--events", file], m.env);
+  equal(ran.code, 3, ran.stderr);
+  match(ran.stdout, /^DISPATCHED: EV-SHIP-1 /m, "the plain lines are still printed");
+  const idle = await orchestrate(
+    s,
+    ["--idle-timeout", "1s", "--events", file, "--backlog", await oneGap(s, "EV-HANG-3")],
+    m.env,
+  );
+  equal(idle.code, 3, idle.stderr);
+  const events = (await Deno.readTextFile(file)).trim().split("\n").map((l) => JSON.parse(l));
+  for (const e of events) deepEqual(checkEvent(e), [], JSON.stringify(e));
+  const names = new Set(events.map((e) => e.event));
+  for (
+    const name of [
+      "run_started",
+      "dispatched",
+      "pr_seen",
+      "deadline_warning",
+      "output_idle",
+      "outcome",
+      "run_finished",
+    ]
+  ) assert(names.has(name), `${name} was emitted`);
+  const ship = events.find((e) => e.event === "outcome" && e.gap_id === "EV-SHIP-1");
+  equal(ship.outcome, "shipped");
+  equal(typeof ship.lease_id, "number");
+  equal(new Set(events.map((e) => e.run_id)).size, 2, "one run id per run");
+  deepEqual(events.filter((e) => e.event === "run_finished").map((e) => e.exit_code), [3, 3]);
+  deepEqual(await pidsWithEnv(m.mark), []);
+});
+
+Deno.test("--events -: JSON lines on stdout instead of the plain lines", async () => {
+  await using s = await scratchRepo(backlogOf([["EVO-1"]]));
+  const ran = await orchestrate(s, ["--events", "-"]);
+  equal(ran.code, 0, ran.stderr);
+  const lines = ran.stdout.trim().split("\n");
+  const events = lines.map((l) => JSON.parse(l));
+  deepEqual(events.map((e) => e.event), [
+    "run_started",
+    "dispatched",
+    "pr_seen",
+    "outcome",
+    "run_finished",
+  ]);
+  for (const e of events) deepEqual(checkEvent(e), []);
+});
+
+/** A backlog file of the one gap `id`, beside the repo. */
+async function oneGap(s: { dir: string }, id: string): Promise<string> {
+  const path = join(s.dir, `${id}.yaml`);
+  await Deno.writeTextFile(path, backlogOf([[id]]));
+  return path;
+}
+
+Deno.test("the README's events table lists exactly the schema's events and fields", async () => {
+  const readme = await Deno.readTextFile(join(ROOT, "README.md"));
+  const section = readme.split("## Events (`--events FILE`)")[1].split("\n## ")[0];
+  const rows = new Map<string, string[]>();
+  for (const line of section.split("\n")) {
+    const m = /^\| `([a-z_]+)` +\| (.*) \|$/.exec(line);
+    if (m) rows.set(m[1], [...m[2].matchAll(/`([a-z_]+)`/g)].map((f) => f[1]));
+  }
+  deepEqual(
+    [...rows.entries()],
+    Object.entries(EVENT_FIELDS).map(([name, fields]) => [name, Object.keys(fields)]),
+  );
 });

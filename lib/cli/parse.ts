@@ -38,6 +38,8 @@ export interface DispatchOptions {
   maxWatchMs?: number;
   /** Silent this long: one IDLE warning; twice this long: killed (default off). */
   idleTimeoutMs?: number;
+  /** Append JSON events here; `-`: to stdout, instead of the plain lines. */
+  events?: string;
   /** Ticks to wait for a PR after an agent exits 0. */
   exitGraceTicks: number;
   /** Cap on dispatches per run (attempts, failures included). */
@@ -142,6 +144,8 @@ Dispatch flags:
   --max-watch DURATION  give up on an open PR after this (default 4x the gap's deadline)
   --idle-timeout D      an agent silent (no output) for D gets one IDLE warning, for 2x D is
                         killed like a deadline kill (default off)
+  --events FILE         append one JSON object per line for every transition (see README);
+                        '-' writes them to stdout instead of the plain lines
   --exit-grace N        ticks to wait for a PR after an agent exits 0 (default 2)
   --db PATH             reflection DB (default <repo>/sessions/chump_memory.db)
   --no-reflect          do not write reflection rows
@@ -154,7 +158,8 @@ status flags:      --db PATH  --repo-root PATH  --limit N (default 20)  --json
 reap flags:        --db PATH  --repo-root PATH  --kill-grace DURATION  --no-reflect
                    --pr-provider gh|git  --base-ref REF
 watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref REF  --tick D
-                   --kill-grace D  --max-watch D  --exit-grace N  --idle-timeout D  --no-reflect
+                   --kill-grace D  --max-watch D  --exit-grace N  --idle-timeout D  --events F
+                   --no-reflect
                    (each agent keeps the deadline it was dispatched with)
 
 Exit codes: 0 success (with --watch: every outcome shipped), 1 runtime failure,
@@ -194,6 +199,7 @@ const DISPATCH_SPEC: Spec = {
   "kill-grace": { type: "string" },
   "max-watch": { type: "string" },
   "idle-timeout": { type: "string" },
+  events: { type: "string" },
   "exit-grace": { type: "string" },
   "max-total": { type: "string" },
   "pr-provider": { type: "string" },
@@ -240,6 +246,7 @@ const WATCH_SPEC: Spec = {
   "kill-grace": { type: "string" },
   "max-watch": { type: "string" },
   "idle-timeout": { type: "string" },
+  events: { type: "string" },
   "exit-grace": { type: "string" },
   "no-reflect": { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -422,7 +429,7 @@ function toDispatch(v: Values): Result<DispatchOptions> {
   }
   const agentCmd = str(v, "agent-cmd");
   if (agentCmd !== undefined && agentCmd.trim() === "") return fail("--agent-cmd is empty");
-  for (const key of ["backlog", "repo-root", "base-ref", "db"]) {
+  for (const key of ["backlog", "repo-root", "base-ref", "db", "events"]) {
     if (str(v, key) === "") return fail(`--${key} is empty`);
   }
   return ok({
@@ -439,6 +446,7 @@ function toDispatch(v: Values): Result<DispatchOptions> {
     killGraceMs: killGrace.value,
     maxWatchMs,
     idleTimeoutMs,
+    events: str(v, "events"),
     exitGraceTicks: exitGrace.value,
     maxTotal,
     prProvider: provider,

@@ -97,9 +97,9 @@ export function writePaths(command: Command, paths: RunPaths, tmp = tempDir()): 
   switch (command.kind) {
     case "dispatch":
       if (command.options.dryRun) return [];
-      return [join(paths.repoRoot, ".claude"), dirname(paths.db), tmp];
+      return runWrites(command.options.events, paths, tmp);
     case "watch":
-      return [join(paths.repoRoot, ".claude"), dirname(paths.db), tmp];
+      return runWrites(command.options.events, paths, tmp);
     case "reap":
       return [dirname(paths.db), tmp];
     case "self-test":
@@ -107,6 +107,13 @@ export function writePaths(command: Command, paths: RunPaths, tmp = tempDir()): 
     default:
       return [];
   }
+}
+
+/** A real run writes its worktrees, its DB's directory, the temp dir and its events file. */
+function runWrites(events: string | undefined, paths: RunPaths, tmp: string): string[] {
+  const writes = [join(paths.repoRoot, ".claude"), dirname(paths.db), tmp];
+  if (events !== undefined && events !== "-") writes.push(resolve(events));
+  return writes;
 }
 
 /**

@@ -26,6 +26,7 @@ import { type AdoptedDispatch, adoptOrphans } from "../watch/adopt.ts";
 import type { Ledger } from "../store/ledger.ts";
 import type { ReflectionWriter } from "../store/writer.ts";
 import type { PrProvider } from "../watch/providers/types.ts";
+import { type Events, fileEvents, jsonLineEvents, NO_EVENTS } from "../watch/events.ts";
 import { agentTemplate, loadAndWarn } from "./dry_run.ts";
 import type { Gap } from "../backlog/load.ts";
 import type { AgentTemplate } from "../dispatch/agent.ts";
@@ -46,6 +47,7 @@ export async function runExecute(
   const prepared = await prepare(options, io, mode);
   if (typeof prepared === "number") return prepared;
   const { paths, gaps, startCommit, run } = prepared;
+  const { events, plain } = eventsOf(options, io);
   // Listening from here on: a Ctrl-C during the spool import or the reap below
   // lets them finish, then stops the run before it dispatches anything (exit 130).
   using interrupt = listenForInterrupts(io.err);
@@ -59,8 +61,14 @@ export async function runExecute(
     ? createGhProvider({ cwd: paths.repoRoot })
     : createGitProvider({ repoRoot: paths.repoRoot, baseRef: options.baseRef });
   try {
+    events.emit("run_started", {}, {
+      pid: Deno.pid,
+      watch: options.watch,
+      max_parallel: options.maxParallel,
+      adopt_only: mode.adoptOnly ?? false,
+    });
     const adopted = options.watch
-      ? await adoptAndReap(options, paths.repoRoot, { ledger, writer, provider, io })
+      ? await adoptAndReap(options, paths.repoRoot, { ledger, writer, provider, io: plain })
       : await noteOrphans(ledger, io);
     const result = await runDispatches(gaps, {
       repoRoot: paths.repoRoot,
@@ -84,17 +92,41 @@ export async function runExecute(
       writer,
       ledger,
       terminate: terminateGroup,
-      out: io.out,
+      out: plain.out,
       err: io.err,
       interrupt,
       logsDir: logsDirFor(paths.db),
       adopted,
+      events,
     });
-    report(result, options.watch, io, mode);
-    return runExitCode(result, options.watch);
+    report(result, options.watch, plain, mode);
+    const code = runExitCode(result, options.watch);
+    const n = (o: string) => result.outcomes.filter((x) => x.outcome === o).length;
+    events.emit("run_finished", {}, {
+      exit_code: code,
+      shipped: n("shipped"),
+      ci_failed: n("ci_failed"),
+      stalled: n("stalled"),
+      killed: n("killed"),
+      spawn_failures: result.failures.length,
+    });
+    return code;
   } finally {
     opened.value.close();
   }
+}
+
+/**
+ * Where this run's events go (`--events`), and the plain lines' output:
+ * with `--events -` the events take stdout and the plain lines are dropped.
+ */
+function eventsOf(options: DispatchOptions, io: Io): { events: Events; plain: Io } {
+  if (options.events === undefined) return { events: NO_EVENTS, plain: io };
+  const runId = crypto.randomUUID();
+  if (options.events === "-") {
+    return { events: jsonLineEvents(runId, io.out, io.err), plain: { ...io, out: () => {} } };
+  }
+  return { events: fileEvents(options.events, runId, io.err), plain: io };
 }
 
 /**
@@ -231,6 +263,9 @@ async function prepare(
     writes: [
       [paths.db, "the reflection DB and lease ledger"],
       [join(paths.repoRoot, ".claude", "worktrees"), "the worktrees"],
+      ...(options.events !== undefined && options.events !== "-"
+        ? [[options.events, "the events file"] as [string, string]]
+        : []),
     ],
   });
   if (problem) return fail(problem);

@@ -39,6 +39,7 @@ import { oneLine } from "../util/text.ts";
 import { settleOutcome } from "./settle.ts";
 import { outcomeLine, type RunResult } from "./summary.ts";
 import type { AdoptedDispatch } from "./adopt.ts";
+import { type Events, NO_EVENTS } from "./events.ts";
 import { groupOwner, processTable } from "../process/table.ts";
 
 export { outcomeLine, runExitCode, summaryLines } from "./summary.ts";
@@ -120,6 +121,8 @@ export interface RunDeps {
   logsDir?: string;
   /** Dispatches taken over from a gone orchestrator (watch/adopt.ts), watched from the start. */
   adopted?: readonly AdoptedDispatch[];
+  /** Where transitions are reported as JSON events (`--events`); none by default. */
+  events?: Events;
 }
 
 /** A dispatch being watched. */
@@ -192,6 +195,13 @@ export async function runDispatches(
     failedPolls: 0,
   };
   for (const a of deps.adopted ?? []) {
+    const d = a.dispatch;
+    events(run).emit("adopted", { gapId: d.gap.id, leaseId: d.leaseId }, {
+      pid: d.process.pid,
+      running_ms: run.now() - d.startedAt,
+      deadline_ms: a.deadlineMs,
+      ended: d.process.exitCode !== null,
+    });
     run.dispatched.add(a.dispatch.gap.id);
     run.inflight.set(a.dispatch.gap.id, {
       dispatch: a.dispatch,
@@ -241,6 +251,10 @@ export async function runDispatches(
   }
   await Promise.all([...run.endings]);
   return run.result;
+}
+
+function events(run: RunState): Events {
+  return run.deps.events ?? NO_EVENTS;
 }
 
 function stopped(run: RunState): boolean {
@@ -321,6 +335,13 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
     return false;
   }
   deps.out(`DISPATCHED: ${oneLine(gap.id)} in ${worktree} as PID ${r.value.process.pid}`);
+  events(run).emit("dispatched", { gapId: gap.id, leaseId: r.value.leaseId }, {
+    pid: r.value.process.pid,
+    worktree,
+    branch: r.value.branch,
+    backend: r.value.agent.label,
+    deadline_ms: deadlineMs,
+  });
   run.inflight.set(gap.id, {
     dispatch: r.value,
     deadlineMs,
@@ -360,6 +381,11 @@ async function tick(run: RunState): Promise<void> {
         oneLine(polled.error, 300)
       }; retrying next tick`,
     );
+    events(run).emit("retry", {}, {
+      provider: deps.provider.name,
+      reason: oneLine(polled.error, 300),
+      failed_polls: run.failedPolls,
+    });
   }
   const t = run.now();
   for (const flight of watched) {
@@ -383,6 +409,13 @@ function decideFlight(
   const proc = flight.dispatch.process;
   const exitCode = proc.exitCode;
   if (exitCode !== null && flight.exitSeenAtTick === undefined) flight.exitSeenAtTick = run.tickNo;
+  const ids = { gapId: flight.dispatch.gap.id, leaseId: flight.dispatch.leaseId };
+  if (
+    pr !== undefined && pr.state !== "none" &&
+    (pr.state !== flight.lastPr?.state || pr.number !== flight.lastPr?.number)
+  ) {
+    events(run).emit("pr_seen", ids, { pr_number: pr.number ?? null, state: pr.state });
+  }
   if (pr !== undefined) flight.lastPr = pr;
   const decision = decideTick({
     pr,
@@ -408,11 +441,21 @@ function decideFlight(
         `warning: STALLED: ${flight.dispatch.gap.id} ${decision.message}; ` +
           `last output ${quiet}s ago (PID ${proc.pid})`,
       );
+      events(run).emit("deadline_warning", ids, {
+        pid: proc.pid,
+        elapsed_ms: t - flight.dispatch.startedAt,
+        deadline_ms: flight.deadlineMs,
+      });
       break;
     }
     case "idle":
       flight.idleWarned = true;
       deps.err(`warning: IDLE: ${flight.dispatch.gap.id} ${decision.message} (PID ${proc.pid})`);
+      events(run).emit("output_idle", ids, {
+        pid: proc.pid,
+        idle_ms: t - proc.lastOutputAt,
+        idle_timeout_ms: run.config.idleTimeoutMs ?? 0,
+      });
       break;
     case "kill":
       deps.out(`KILLING: ${flight.dispatch.gap.id} (${decision.reason}): PID ${proc.pid}`);
@@ -508,6 +551,13 @@ function finish(
     };
     run.result.outcomes.push(record);
     deps.out(outcomeLine(record));
+    events(run).emit("outcome", { gapId: d.gap.id, leaseId: d.leaseId }, {
+      outcome: o.outcome,
+      duration_s: durationS,
+      pr_number: o.prNumber ?? null,
+      reason: o.reason,
+      worktree_kept: kept ?? null,
+    });
     run.inflight.delete(d.gap.id);
   })();
   run.endings.add(job);
@@ -522,6 +572,7 @@ function finish(
  */
 async function leaveAll(run: RunState): Promise<void> {
   run.result.interrupted = run.deps.interrupt?.signalName() ?? "SIGHUP";
+  events(run).emit("interrupted", {}, { signal: run.result.interrupted, left_running: true });
   await Promise.all([...run.endings]);
   run.result.leftRunning = [...run.inflight.values()].filter((f) => !f.ending).length;
 }
@@ -530,6 +581,7 @@ async function leaveAll(run: RunState): Promise<void> {
 async function interruptAll(run: RunState): Promise<void> {
   const name = run.deps.interrupt?.signalName() ?? "SIGINT";
   run.result.interrupted = name;
+  events(run).emit("interrupted", {}, { signal: name, left_running: false });
   const live = [...run.inflight.values()].filter((f) => !f.ending);
   const siblings = run.inflight.size - 1;
   for (const flight of live) {
