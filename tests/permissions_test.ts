@@ -20,7 +20,16 @@ import {
   writePaths,
 } from "../lib/cli/permissions.ts";
 
-const TOOL_TASKS = ["dispatch", "self-test", "reflections", "status", "reap", "watch", "demo"];
+const TOOL_TASKS = [
+  "dispatch",
+  "self-test",
+  "reflections",
+  "status",
+  "reap",
+  "watch",
+  "dashboard",
+  "demo",
+];
 
 function tasks(): Record<string, string> {
   return JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json"))).tasks;

@@ -31,7 +31,13 @@ import { fileURLToPath } from "node:url";
 import { EXIT } from "./io.ts";
 import { type Command, parseCli, PROGRAM } from "./parse.ts";
 import { resolvePaths } from "./paths.ts";
-import { extraRunFrom, permissionFlags, RELAUNCHED_ENV, writePaths } from "./permissions.ts";
+import {
+  extraRunFrom,
+  netHosts,
+  permissionFlags,
+  RELAUNCHED_ENV,
+  writePaths,
+} from "./permissions.ts";
 import { envVar } from "../util/env.ts";
 import { fail, ok, type Result } from "../util/result.ts";
 
@@ -177,6 +183,20 @@ export async function writesToGrant(command: Command): Promise<string[]> {
   return writes.some((path) => !mayWrite(path)) ? writes : [];
 }
 
+/** The hosts `command` listens on that this process may not (none in the compiled binary). */
+function netToGrant(command: Command): string[] {
+  if (Deno.build.standalone) return [];
+  const hosts = netHosts(command);
+  const granted = (host: string) => {
+    try {
+      return Deno.permissions.querySync({ name: "net", host }).state === "granted";
+    } catch {
+      return false;
+    }
+  };
+  return hosts.every(granted) ? [] : hosts;
+}
+
 function mayWrite(path: string): boolean {
   try {
     return Deno.permissions.querySync({ name: "write", path }).state === "granted";
@@ -197,13 +217,17 @@ function mayWrite(path: string): boolean {
  * // ["run", "--quiet", "--config=...", "--no-prompt", ..., ".../main.ts", "--self-test"]
  * ```
  */
-export function relaunchArgs(writes: readonly string[], argv: readonly string[]): string[] {
+export function relaunchArgs(
+  writes: readonly string[],
+  argv: readonly string[],
+  net: readonly string[] = [],
+): string[] {
   const extraRun = [...extraRunFrom(envVar("CHUMP_ALLOW_RUN")), Deno.execPath()];
   return [
     "run",
     "--quiet",
     `--config=${fileURLToPath(new URL("../../deno.json", import.meta.url))}`,
-    ...permissionFlags(writes, extraRun),
+    ...permissionFlags(writes, extraRun, [], net),
     fileURLToPath(new URL("../../main.ts", import.meta.url)),
     ...argv,
   ];
@@ -235,13 +259,14 @@ function relaunched(): boolean {
 export async function relaunch(
   writes: readonly string[],
   argv: readonly string[],
+  net: readonly string[] = [],
 ): Promise<Result<number>> {
   const deno = runnableDeno();
   if (!deno.ok) return fail(`cannot start the run that writes ${writes.join(", ")}: ${deno.error}`);
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(deno.value, {
-      args: relaunchArgs(writes, argv),
+      args: relaunchArgs(writes, argv, net),
       env: { [RELAUNCHED_ENV]: "1" },
       stdin: "inherit",
       stdout: "inherit",
@@ -292,8 +317,9 @@ export async function launch(
   const parsed = parseCli(argv);
   if (!parsed.ok) return await run(argv); // prints the usage error
   const writes = await writesToGrant(parsed.value);
-  if (writes.length === 0) return await run(argv);
-  const code = await relaunch(writes, argv);
+  const net = netToGrant(parsed.value);
+  if (writes.length === 0 && net.length === 0) return await run(argv);
+  const code = await relaunch(writes, argv, net);
   if (code.ok) return code.value;
   err(`${PROGRAM}: error: ${code.error}`);
   return EXIT.usage;

@@ -90,6 +90,18 @@ export type WatchFlags = Pick<
   "baseRef" | "deadlines" | "maxWatchMs" | "killGraceMs"
 >;
 
+/** Options of the `dashboard` subcommand. */
+export interface DashboardOptions {
+  repoRoot?: string;
+  db?: string;
+  /** Loopback only: `127.0.0.1` or `localhost`. */
+  host: string;
+  /** 0: any free port (printed). */
+  port: number;
+  /** How many of the newest leases the page shows. */
+  limit: number;
+}
+
 /** A parsed command line. */
 export type Command =
   | { kind: "help"; text: string }
@@ -100,7 +112,8 @@ export type Command =
   | { kind: "status"; options: StatusOptions }
   | { kind: "reap"; options: ReapOptions }
   /** Adopt and watch what gone orchestrators left; dispatch nothing (options as `--no-dry-run --watch`). */
-  | { kind: "watch"; options: DispatchOptions };
+  | { kind: "watch"; options: DispatchOptions }
+  | { kind: "dashboard"; options: DashboardOptions };
 
 /** The program's name in messages. */
 export const PROGRAM = "chump-orchestrator";
@@ -117,6 +130,7 @@ Usage:
   ${PROGRAM} watch [flags]           adopt the agents a stopped orchestrator left and watch
                                      them to an outcome (dispatches nothing new)
   ${PROGRAM} reap [flags]            end what a crashed orchestrator left (kills its agents)
+  ${PROGRAM} dashboard [flags]       serve a local web page of the fleet (and /metrics)
 
 Dispatch flags:
   --backlog PATH        backlog file, or directory of *.yaml files (default: docs/gaps.yaml
@@ -161,6 +175,8 @@ watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref
                    --kill-grace D  --max-watch D  --exit-grace N  --idle-timeout D  --events F
                    --no-reflect
                    (each agent keeps the deadline it was dispatched with)
+dashboard flags:   --db PATH  --repo-root PATH  --port N (default 8377; 0: any free port)
+                   --host 127.0.0.1|localhost  --limit N (default 50)
 
 Exit codes: 0 success (with --watch: every outcome shipped), 1 runtime failure,
 2 usage or input error, 3 --watch ended with an outcome other than shipped, 129 hung up
@@ -252,6 +268,15 @@ const WATCH_SPEC: Spec = {
   help: { type: "boolean", short: "h" },
 };
 
+const DASHBOARD_SPEC: Spec = {
+  db: { type: "string" },
+  "repo-root": { type: "string" },
+  port: { type: "string" },
+  host: { type: "string" },
+  limit: { type: "string" },
+  help: { type: "boolean", short: "h" },
+};
+
 type Values = Record<string, string | boolean | undefined>;
 
 /**
@@ -273,6 +298,8 @@ export function parseCli(argv: readonly string[]): Result<Command> {
       return parseSub(rest, STATUS_SPEC, "status", toStatus);
     case "reap":
       return parseSub(rest, REAP_SPEC, "reap", toReap);
+    case "dashboard":
+      return parseSub(rest, DASHBOARD_SPEC, "dashboard", toDashboard);
     case "watch":
       return parseSub(
         rest,
@@ -299,7 +326,7 @@ export function parseCli(argv: readonly string[]): Result<Command> {
 function parseSub<T>(
   argv: readonly string[],
   spec: Spec,
-  name: "reflections" | "status" | "reap" | "watch",
+  name: "reflections" | "status" | "reap" | "watch" | "dashboard",
   build: (v: Values) => Result<T>,
 ): Result<Command> {
   const parsed = parseFlags(argv, spec);
@@ -482,6 +509,25 @@ function toStatus(v: Values): Result<StatusOptions> {
     db: str(v, "db"),
     limit: limit.value,
     json: Boolean(v.json),
+  });
+}
+
+function toDashboard(v: Values): Result<DashboardOptions> {
+  const limit = count(v, "limit", 1, 50);
+  if (!limit.ok) return limit;
+  const port = count(v, "port", 0, 8377);
+  if (!port.ok) return port;
+  if (port.value > 65535) return fail(`--port must be at most 65535, got '${port.value}'`);
+  const host = str(v, "host") ?? "127.0.0.1";
+  if (host !== "127.0.0.1" && host !== "localhost") {
+    return fail(`--host must be 127.0.0.1 or localhost (the dashboard is local), got '${host}'`);
+  }
+  return ok({
+    repoRoot: str(v, "repo-root"),
+    db: str(v, "db"),
+    host,
+    port: port.value,
+    limit: limit.value,
   });
 }
 

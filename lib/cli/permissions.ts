@@ -2,7 +2,8 @@
  * Least privilege: the Deno permissions one run of the orchestrator needs,
  * and a one-line check that they were granted before anything is dispatched.
  *
- * - no network: agents and `gh` are separate processes with their own;
+ * - no network (agents and `gh` are separate processes with their own),
+ *   except the dashboard's one loopback address and port;
  * - run: `git`, `gh`, `bash` (claim scripts), `sh` (the per-agent waiter,
  *   and reading /proc, which Deno allows only under --allow-all), `ps` (the
  *   process table where /proc is missing) and `kill` (process groups), the agent presets
@@ -72,6 +73,27 @@ export function taskPermissionFlags(): string[] {
   ];
 }
 
+/** The only hosts the dashboard may listen on: it is local. */
+export const LOOPBACK = ["127.0.0.1", "localhost"];
+
+/**
+ * The network a command needs: the dashboard's loopback address and port
+ * (port 0: any port of that host); nothing for every other command.
+ *
+ * @example
+ * ```ts
+ * import { parseCli } from "./parse.ts";
+ *
+ * const command = parseCli(["dashboard", "--port", "8377"]);
+ * if (command.ok) netHosts(command.value); // ["127.0.0.1:8377"]
+ * ```
+ */
+export function netHosts(command: Command): string[] {
+  if (command.kind !== "dashboard") return [];
+  const { host, port } = command.options;
+  return [port === 0 ? host : `${host}:${port}`];
+}
+
 /** Where one run writes, resolved. */
 export interface RunPaths {
   repoRoot: string;
@@ -122,6 +144,7 @@ function runWrites(events: string | undefined, paths: RunPaths, tmp: string): st
  * @param writes paths to allow writing (none: no write permission at all)
  * @param extraRun programs added by the operator (`CHUMP_ALLOW_RUN`)
  * @param extraEnv variables to read beyond {@linkcode ALLOWED_ENV}
+ * @param net hosts (`host` or `host:port`) to allow listening on (the dashboard only)
  * @example
  * ```ts
  * permissionFlags(["/repo/.claude"], ["my-agent"]);
@@ -131,12 +154,14 @@ export function permissionFlags(
   writes: readonly string[],
   extraRun: readonly string[] = [],
   extraEnv: readonly string[] = [],
+  net: readonly string[] = [],
 ): string[] {
   const run = [...ALLOWED_RUN, ...extraRun.filter((c) => c !== "" && !ALLOWED_RUN.includes(c))];
   return [
     "--no-prompt",
     "--allow-read",
     ...(writes.length > 0 ? [`--allow-write=${writes.join(",")}`] : []),
+    ...(net.length > 0 ? [`--allow-net=${net.join(",")}`] : []),
     `--allow-env=${[...ALLOWED_ENV, ...extraEnv].join(",")}`,
     "--allow-sys=hostname",
     `--allow-run=${run.join(",")}`,
@@ -160,7 +185,10 @@ export const BINARY_NAME = "chump-orchestrator";
  */
 export function compiledPermissionFlags(extraRun: readonly string[] = []): string[] {
   // The binary is also its own demo agent (the self-test's), which reads a few more variables.
-  return [...permissionFlags([], [BINARY_NAME, ...extraRun], DEMO_AGENT_ENV), "--allow-write"];
+  return [
+    ...permissionFlags([], [BINARY_NAME, ...extraRun], DEMO_AGENT_ENV, LOOPBACK),
+    "--allow-write",
+  ];
 }
 
 /**

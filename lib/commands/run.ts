@@ -74,6 +74,10 @@ async function runCommand(command: Command, io: Io): Promise<number> {
       const { runReap } = await import("./reap.ts");
       return await runReap(command.options, io);
     }
+    case "dashboard": {
+      const { runDashboard } = await import("./dashboard.ts");
+      return await runDashboard(command.options, io);
+    }
     case "watch": {
       const { runExecute } = await import("./execute.ts");
       return await runExecute(command.options, io, { adoptOnly: true });

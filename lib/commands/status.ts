@@ -7,6 +7,7 @@
  * @module
  */
 import { EXIT, type Io } from "../cli/io.ts";
+import { ok, type Result } from "../util/result.ts";
 import { PROGRAM, type StatusOptions } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { formatTable } from "../cli/table.ts";
@@ -20,37 +21,52 @@ import {
   selfIdentity,
 } from "../store/ledger.ts";
 
+/** One lease as `status` (and the dashboard) shows it. */
+export interface StatusRow {
+  lease: number;
+  gap: string;
+  state: string;
+  outcome: string | null;
+  pid: number | null;
+  pidAlive: boolean;
+  orchestratorPid: number;
+  orchestratorAlive: boolean | null;
+  generation: number;
+  /** Who watches it: see {@linkcode watchState}. */
+  watch: string;
+  elapsedS: number;
+  worktree: string;
+  branch: string;
+  log: string | null;
+  startedAt: string;
+}
+
 /**
- * Show the ledger; returns the exit code.
+ * The newest `limit` leases of the DB at `db`, newest first, with liveness;
+ * undefined when nothing was ever recorded there; or one line saying why
+ * the ledger cannot be read.
  *
  * @example
- * ```ts ignore
- * const code = await runStatus({ db: "sessions/chump_memory.db", limit: 20, json: false }, io);
+ * ```ts
+ * const dir = Deno.makeTempDirSync();
+ * await readStatusRows(`${dir}/none.db`, 20); // { ok: true, value: undefined }
  * ```
  */
-export async function runStatus(options: StatusOptions, io: Io): Promise<number> {
-  const { db } = await resolvePaths(options);
+export async function readStatusRows(
+  db: string,
+  limit: number,
+): Promise<Result<StatusRow[] | undefined>> {
   const opened = openLedgerIfExists(db);
-  if (!opened.ok) {
-    io.err(`${PROGRAM}: error: ${opened.error}`);
-    return EXIT.failure;
-  }
-  if (!opened.value) {
-    if (options.json) return EXIT.ok;
-    io.out(`no dispatches recorded in ${db}`);
-    return EXIT.ok;
-  }
+  if (!opened.ok) return opened;
+  if (!opened.value) return ok(undefined);
   const ledger = opened.value;
   try {
     const self = selfIdentity();
     const table = await processTable({ fresh: true });
     const now = Date.now();
-    const leases = await ledger.list(options.limit);
-    if (!leases.ok) {
-      io.err(`${PROGRAM}: error: ${leases.error}`);
-      return EXIT.failure;
-    }
-    const rows = leases.value.map((l) => {
+    const leases = await ledger.list(limit);
+    if (!leases.ok) return leases;
+    return ok(leases.value.map((l) => {
       const owner = l.state === "ended" ? null : orchestratorAlive(l, self, table);
       return {
         lease: l.id,
@@ -69,45 +85,68 @@ export async function runStatus(options: StatusOptions, io: Io): Promise<number>
         log: l.logBase === null ? null : agentFiles(l.logBase).out,
         startedAt: new Date(l.startedMs).toISOString(),
       };
-    });
-    if (options.json) {
-      for (const r of rows) io.out(JSON.stringify(r));
-      return EXIT.ok;
-    }
-    io.out(formatTable(
-      [
-        "lease",
-        "gap",
-        "state",
-        "outcome",
-        "pid",
-        "alive",
-        "owner",
-        "watch",
-        "elapsed_s",
-        "worktree",
-        "branch",
-        "log",
-      ],
-      rows.map((r) => [
-        String(r.lease),
-        r.gap,
-        r.state === "running" && r.orchestratorAlive === false ? "orphaned" : r.state,
-        r.outcome ?? "",
-        r.pid === null ? "" : String(r.pid),
-        r.pid === null ? "" : r.pidAlive ? "yes" : "no",
-        `PID ${r.orchestratorPid}`,
-        r.watch,
-        String(r.elapsedS),
-        r.worktree,
-        r.branch,
-        r.log ?? "",
-      ]),
-    ));
-    return EXIT.ok;
+    }));
   } finally {
     ledger.close();
   }
+}
+
+/**
+ * Show the ledger; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * const code = await runStatus({ db: "sessions/chump_memory.db", limit: 20, json: false }, io);
+ * ```
+ */
+export async function runStatus(options: StatusOptions, io: Io): Promise<number> {
+  const { db } = await resolvePaths(options);
+  const read = await readStatusRows(db, options.limit);
+  if (!read.ok) {
+    io.err(`${PROGRAM}: error: ${read.error}`);
+    return EXIT.failure;
+  }
+  const rows = read.value;
+  if (!rows) {
+    if (options.json) return EXIT.ok;
+    io.out(`no dispatches recorded in ${db}`);
+    return EXIT.ok;
+  }
+  if (options.json) {
+    for (const r of rows) io.out(JSON.stringify(r));
+    return EXIT.ok;
+  }
+  io.out(formatTable(
+    [
+      "lease",
+      "gap",
+      "state",
+      "outcome",
+      "pid",
+      "alive",
+      "owner",
+      "watch",
+      "elapsed_s",
+      "worktree",
+      "branch",
+      "log",
+    ],
+    rows.map((r) => [
+      String(r.lease),
+      r.gap,
+      r.state === "running" && r.orchestratorAlive === false ? "orphaned" : r.state,
+      r.outcome ?? "",
+      r.pid === null ? "" : String(r.pid),
+      r.pid === null ? "" : r.pidAlive ? "yes" : "no",
+      `PID ${r.orchestratorPid}`,
+      r.watch,
+      String(r.elapsedS),
+      r.worktree,
+      r.branch,
+      r.log ?? "",
+    ]),
+  ));
+  return EXIT.ok;
 }
 
 /**

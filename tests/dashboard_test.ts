@@ -1,0 +1,111 @@
+/**
+ * The dashboard in a real browser: Debian's `chromium` (headless) loads the
+ * page served by the real CLI under the task's permissions, runs its script
+ * (which fetches /api/status) and the DOM it ends with is checked; /metrics
+ * likewise. `.ci/run` installs chromium when it is missing; here a missing
+ * chromium is a failure, never a skip.
+ */
+import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
+import { join } from "node:path";
+import { backlogOf, demoAgentCmd, killMarked, marked, orchestrate, scratchRepo } from "./_e2e.ts";
+import { ROOT, runMain, runProcess, scratch, taskArgs } from "./_helpers.ts";
+import { GIT_ID } from "../testkit/repo.ts";
+
+/** The page as Chromium leaves it after its scripts ran (3 s of virtual time). */
+async function browse(url: string): Promise<string> {
+  await using profile = await scratch("chump-chromium-");
+  const ran = await runProcess("chromium", [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    `--user-data-dir=${profile.path}`,
+    "--virtual-time-budget=3000",
+    "--dump-dom",
+    url,
+  ]).catch((e) => {
+    throw new Error(`chromium could not be started (.ci/run installs it): ${e}`);
+  });
+  equal(ran.code, 0, ran.stderr);
+  return ran.stdout;
+}
+
+Deno.test("the dashboard shows every lease and who watches it, in a real browser; /metrics counts them", async () => {
+  await using s = await scratchRepo(backlogOf([["DB-SHIP-1"], ["DB-HANG-2"]]));
+  await using m = await marked();
+  const shipped = await orchestrate(s, ["--backlog", await gapFile(s.dir, "DB-SHIP-1")], m.env);
+  equal(shipped.code, 0, shipped.stderr);
+  const detached = await runMain(
+    [
+      "--repo-root",
+      s.repo,
+      "--no-dry-run",
+      "--agent-cmd",
+      demoAgentCmd(),
+      "--backlog",
+      await gapFile(s.dir, "DB-HANG-2"),
+    ],
+    { env: { ...GIT_ID, ...m.env } },
+  );
+  equal(detached.code, 0, detached.stderr);
+  await m.ready("DB-HANG-2");
+
+  const server = new Deno.Command(Deno.execPath(), {
+    args: [...taskArgs("dispatch"), "dashboard", "--repo-root", s.repo, "--port", "0"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  try {
+    const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let first = "";
+    while (!first.includes("\n")) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      first += chunk.value;
+    }
+    const url = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(first)?.[1];
+    assert(url, `the dashboard says where it listens: ${first}`);
+
+    const dom = await browse(url);
+    const rows = [...dom.matchAll(/<tr data-gap="([^"]+)">(.*?)<\/tr>/g)].map((r) => [
+      r[1],
+      [...r[2].matchAll(/<td[^>]*>(.*?)<\/td>/g)].map((c) => c[1]),
+    ]);
+    deepEqual(rows.map(([gap]) => gap), ["DB-HANG-2", "DB-SHIP-1"]);
+    const cells = new Map(rows.map(([gap, c]) => [gap as string, c as string[]]));
+    deepEqual(cells.get("DB-SHIP-1")!.slice(2, 4), ["ended", "settled"]);
+    deepEqual(cells.get("DB-HANG-2")!.slice(2, 4), ["detached", "unwatched"]);
+    equal(cells.get("DB-HANG-2")![5], "yes", "its agent is alive");
+    equal(cells.get("DB-SHIP-1")![7], "shipped");
+    match(cells.get("DB-HANG-2")![8], /dispatch-logs\/2-db-hang-2\.out\.log$/);
+    match(dom, /<p id="totals">2 lease\(s\): settled 1, unwatched 1; outcomes: shipped 1<\/p>/);
+
+    const metrics = await browse(`${url}metrics`);
+    match(metrics, /chump_leases\{watch="unwatched"\} 1/);
+    match(metrics, /chump_agents_alive 1/);
+    match(metrics, /chump_reflections_total\{outcome="shipped"\} 1/);
+    await reader.cancel();
+  } finally {
+    server.kill("SIGTERM");
+    const status = await server.status;
+    await server.stderr.cancel();
+    await killMarked(m.mark);
+    equal(status.code, 0, "Ctrl-C (SIGTERM) stops the dashboard cleanly");
+  }
+});
+
+Deno.test("the dashboard is local: another --host is refused in one line", async () => {
+  const ran = await runMain(["dashboard", "--host", "0.0.0.0"]);
+  equal(ran.code, 2);
+  match(ran.stderr, /--host must be 127\.0\.0\.1 or localhost \(the dashboard is local\)/);
+});
+
+/** A backlog file of the one gap `id` in `dir`. */
+async function gapFile(dir: string, id: string): Promise<string> {
+  const path = join(dir, `${id}.yaml`);
+  await Deno.writeTextFile(path, backlogOf([[id]]));
+  return path;
+}
