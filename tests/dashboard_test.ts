@@ -109,3 +109,76 @@ async function gapFile(dir: string, id: string): Promise<string> {
   await Deno.writeTextFile(path, backlogOf([[id]]));
   return path;
 }
+
+Deno.test("logs prints an agent's output by gap or lease id; -f follows it until the agent ends", async () => {
+  await using s = await scratchRepo(backlogOf([["LG-1"]]));
+  await using m = await marked({ CHUMP_DEMO_PLAN: "LG-1=gate:fail" });
+  const ran = await runMain(
+    ["--repo-root", s.repo, "--no-dry-run", "--agent-cmd", demoAgentCmd()],
+    { env: { ...GIT_ID, ...m.env } },
+  );
+  equal(ran.code, 0, ran.stderr);
+  await m.ready("LG-1");
+  const logs = join(s.repo, "sessions", "dispatch-logs");
+  const before = await runMain(["logs", "LG-1", "--repo-root", s.repo]);
+  equal(before.code, 0, before.stderr);
+  deepEqual(before.stdout.trim().split("\n"), [
+    `==> ${join(logs, "1-lg-1.out.log")} <==`,
+    `==> ${join(logs, "1-lg-1.err.log")} <==`,
+  ]);
+  const follow = new Deno.Command(Deno.execPath(), {
+    args: [...taskArgs("dispatch"), "logs", "1", "-f", "--repo-root", s.repo],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  await Deno.writeTextFile(join(m.env.CHUMP_DEMO_READY_DIR, "LG-1.go"), "\n");
+  const followed = await follow;
+  equal(followed.code, 0, new TextDecoder().decode(followed.stderr));
+  const lines = new TextDecoder().decode(followed.stdout).trim().split("\n");
+  deepEqual(lines.slice(-2), [
+    `==> ${join(logs, "1-lg-1.err.log")} <==`,
+    "ERROR: demo failure for LG-1",
+  ]);
+  const unknown = await runMain(["logs", "NOPE-1", "--repo-root", s.repo]);
+  equal(unknown.code, 2);
+  match(unknown.stderr, /no dispatch of 'NOPE-1' \(a gap id or a lease id\)/);
+});
+
+Deno.test("status --watch redraws until Ctrl-C (here SIGTERM), exit 0", async () => {
+  await using s = await scratchRepo(backlogOf([["SW-1"]]));
+  const shipped = await orchestrate(s, []);
+  equal(shipped.code, 0, shipped.stderr);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      ...taskArgs("dispatch"),
+      "status",
+      "--watch",
+      "--interval",
+      "100ms",
+      "--repo-root",
+      s.repo,
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const row = /^ *1 +SW-1 +ended +shipped /gm;
+  while ((out.match(row) ?? []).length < 3) {
+    const chunk = await reader.read();
+    if (chunk.done) break;
+    out += chunk.value;
+  }
+  child.kill("SIGTERM");
+  await reader.cancel();
+  await child.stderr.cancel();
+  equal((await child.status).code, 0);
+  assert((out.match(row) ?? []).length >= 3, out);
+  assert((out.match(/^status at /gm) ?? []).length >= 3, out);
+});

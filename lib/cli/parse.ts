@@ -67,6 +67,9 @@ export interface StatusOptions {
   db?: string;
   limit: number;
   json: boolean;
+  /** `--watch`: redraw every `intervalMs` until Ctrl-C. */
+  watch?: boolean;
+  intervalMs?: number;
 }
 
 /** Options of the `reap` subcommand. */
@@ -102,6 +105,18 @@ export interface DashboardOptions {
   limit: number;
 }
 
+/** Options of the `logs` subcommand. */
+export interface LogsOptions {
+  repoRoot?: string;
+  db?: string;
+  /** A gap id (its newest dispatch) or a lease id (digits). */
+  target: string;
+  /** Keep printing what the agent writes until it ends. */
+  follow: boolean;
+  /** How many of the last lines of each file to print first. */
+  lines: number;
+}
+
 /** A parsed command line. */
 export type Command =
   | { kind: "help"; text: string }
@@ -113,7 +128,8 @@ export type Command =
   | { kind: "reap"; options: ReapOptions }
   /** Adopt and watch what gone orchestrators left; dispatch nothing (options as `--no-dry-run --watch`). */
   | { kind: "watch"; options: DispatchOptions }
-  | { kind: "dashboard"; options: DashboardOptions };
+  | { kind: "dashboard"; options: DashboardOptions }
+  | { kind: "logs"; options: LogsOptions };
 
 /** The program's name in messages. */
 export const PROGRAM = "chump-orchestrator";
@@ -131,6 +147,7 @@ Usage:
                                      them to an outcome (dispatches nothing new)
   ${PROGRAM} reap [flags]            end what a crashed orchestrator left (kills its agents)
   ${PROGRAM} dashboard [flags]       serve a local web page of the fleet (and /metrics)
+  ${PROGRAM} logs GAP|LEASE [flags]  print (-f: follow) an agent's output
 
 Dispatch flags:
   --backlog PATH        backlog file, or directory of *.yaml files (default: docs/gaps.yaml
@@ -169,12 +186,14 @@ Dispatch flags:
 
 reflections flags: --db PATH  --repo-root PATH  --limit N (default 20)  --outcome O  --gap ID  --json
 status flags:      --db PATH  --repo-root PATH  --limit N (default 20)  --json
+                   --watch [--interval D (default 2s)]: redraw until Ctrl-C
 reap flags:        --db PATH  --repo-root PATH  --kill-grace DURATION  --no-reflect
                    --pr-provider gh|git  --base-ref REF
 watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref REF  --tick D
                    --kill-grace D  --max-watch D  --exit-grace N  --idle-timeout D  --events F
                    --no-reflect
                    (each agent keeps the deadline it was dispatched with)
+logs flags:        --db PATH  --repo-root PATH  -f, --follow  --lines N (default 40)
 dashboard flags:   --db PATH  --repo-root PATH  --port N (default 8377; 0: any free port)
                    --host 127.0.0.1|localhost  --limit N (default 50)
 
@@ -240,6 +259,8 @@ const STATUS_SPEC: Spec = {
   "repo-root": { type: "string" },
   limit: { type: "string" },
   json: { type: "boolean" },
+  watch: { type: "boolean" },
+  interval: { type: "string" },
   help: { type: "boolean", short: "h" },
 };
 
@@ -265,6 +286,14 @@ const WATCH_SPEC: Spec = {
   events: { type: "string" },
   "exit-grace": { type: "string" },
   "no-reflect": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+};
+
+const LOGS_SPEC: Spec = {
+  db: { type: "string" },
+  "repo-root": { type: "string" },
+  follow: { type: "boolean", short: "f" },
+  lines: { type: "string" },
   help: { type: "boolean", short: "h" },
 };
 
@@ -300,6 +329,8 @@ export function parseCli(argv: readonly string[]): Result<Command> {
       return parseSub(rest, REAP_SPEC, "reap", toReap);
     case "dashboard":
       return parseSub(rest, DASHBOARD_SPEC, "dashboard", toDashboard);
+    case "logs":
+      return parseSub(rest, LOGS_SPEC, "logs", toLogs, true);
     case "watch":
       return parseSub(
         rest,
@@ -326,10 +357,11 @@ export function parseCli(argv: readonly string[]): Result<Command> {
 function parseSub<T>(
   argv: readonly string[],
   spec: Spec,
-  name: "reflections" | "status" | "reap" | "watch" | "dashboard",
+  name: "reflections" | "status" | "reap" | "watch" | "dashboard" | "logs",
   build: (v: Values) => Result<T>,
+  positional = false,
 ): Result<Command> {
-  const parsed = parseFlags(argv, spec);
+  const parsed = parseFlags(argv, spec, positional);
   if (!parsed.ok) return parsed;
   if (parsed.value.help) return ok({ kind: "help", text: USAGE });
   const options = build(parsed.value);
@@ -338,7 +370,7 @@ function parseSub<T>(
 }
 
 /** node:util parseArgs with one-line messages; `--flag -1` is read as a value. */
-function parseFlags(argv: readonly string[], spec: Spec): Result<Values> {
+function parseFlags(argv: readonly string[], spec: Spec, positional = false): Result<Values> {
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -355,10 +387,11 @@ function parseFlags(argv: readonly string[], spec: Spec): Result<Values> {
       strict: true,
       allowPositionals: true,
     });
-    if (positionals.length > 0) {
-      return fail(`unexpected argument '${positionals[0]}' (see --help)`);
+    if (positionals.length > (positional ? 1 : 0)) {
+      return fail(`unexpected argument '${positionals.at(-1)}' (see --help)`);
     }
-    return ok(values as Values);
+    // The one positional argument a command may take (`logs ID`), under a key no flag has.
+    return ok({ ...values, "": positionals[0] } as Values);
   } catch (e) {
     return fail(describeParseError(e));
   }
@@ -504,11 +537,32 @@ function toReflections(v: Values): Result<ReflectionsOptions> {
 function toStatus(v: Values): Result<StatusOptions> {
   const limit = count(v, "limit", 1, 20);
   if (!limit.ok) return limit;
+  const interval = duration(v, "interval", 2000, 100, MAX_TIMER_MS);
+  if (!interval.ok) return interval;
+  if (v.interval !== undefined && !v.watch) return fail("--interval goes with --watch");
   return ok({
     repoRoot: str(v, "repo-root"),
     db: str(v, "db"),
     limit: limit.value,
     json: Boolean(v.json),
+    watch: Boolean(v.watch),
+    intervalMs: interval.value,
+  });
+}
+
+function toLogs(v: Values): Result<LogsOptions> {
+  const target = str(v, "");
+  if (target === undefined || target.trim() === "") {
+    return fail("logs needs a gap id or a lease id (see --help)");
+  }
+  const lines = count(v, "lines", 0, 40);
+  if (!lines.ok) return lines;
+  return ok({
+    repoRoot: str(v, "repo-root"),
+    db: str(v, "db"),
+    target,
+    follow: Boolean(v.follow),
+    lines: lines.value,
   });
 }
 

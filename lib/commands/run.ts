@@ -74,6 +74,10 @@ async function runCommand(command: Command, io: Io): Promise<number> {
       const { runReap } = await import("./reap.ts");
       return await runReap(command.options, io);
     }
+    case "logs": {
+      const { runLogs } = await import("./logs.ts");
+      return await runLogs(command.options, io);
+    }
     case "dashboard": {
       const { runDashboard } = await import("./dashboard.ts");
       return await runDashboard(command.options, io);

@@ -8,6 +8,7 @@
  */
 import { EXIT, type Io } from "../cli/io.ts";
 import { ok, type Result } from "../util/result.ts";
+import { sleep } from "../util/sleep.ts";
 import { PROGRAM, type StatusOptions } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { formatTable } from "../cli/table.ts";
@@ -100,6 +101,31 @@ export async function readStatusRows(
  * ```
  */
 export async function runStatus(options: StatusOptions, io: Io): Promise<number> {
+  if (!options.watch) return await showStatus(options, io);
+  // Redraw until Ctrl-C: on a terminal in place (home, clear), else one block after another.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, onSignal);
+  const tty = Deno.stdout.isTerminal();
+  try {
+    while (!stop.signal.aborted) {
+      if (tty) io.out("\x1b[H\x1b[2J");
+      io.out(
+        `status at ${new Date().toISOString()} (every ${options.intervalMs} ms; Ctrl-C stops)`,
+      );
+      const code = await showStatus(options, io);
+      if (code !== EXIT.ok) return code;
+      if (!tty) io.out("");
+      await sleep(options.intervalMs ?? 2000, stop.signal);
+    }
+    return EXIT.ok;
+  } finally {
+    for (const s of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(s, onSignal);
+  }
+}
+
+/** One `status` listing. */
+async function showStatus(options: StatusOptions, io: Io): Promise<number> {
   const { db } = await resolvePaths(options);
   const read = await readStatusRows(db, options.limit);
   if (!read.ok) {
