@@ -2,8 +2,9 @@
  * Stderr flood: the real CLI (`main.ts` with the permissions of its
  * relaunch) watching one agent that writes 512 MB to stderr, against the
  * same run with an agent that writes nothing, in alternating rounds: the
- * orchestrator's peak RSS (target: at most 1.5x the quiet run's), and the
- * rate it drained the flood at.
+ * orchestrator's peak RSS (target: at most 1.5x the quiet run's) while it
+ * tails the agent's stderr log file (the agent writes to the file through
+ * its waiter, never to a pipe of ours), and the rate of the flood.
  *
  * @module
  */
@@ -89,7 +90,8 @@ export async function benchFlood(): Promise<Row[]> {
     ),
     {
       section: "stderr flood",
-      measure: "drain rate (agent's write time, the orchestrator reading every byte), last round",
+      measure:
+        "flood rate (the agent's own write time; it writes to its log file, which the orchestrator tails to the end), last round",
       result: m ? `${(rate / 1000).toFixed(2)} GB/s` : `unknown (${notes.slice(0, 80)})`,
       target: "",
     },

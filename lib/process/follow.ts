@@ -14,8 +14,8 @@ import type { StderrTail } from "./stderr_tail.ts";
 /** How often the files are looked at. */
 export const FOLLOW_MS = 500;
 
-/** Read at most this much per look, so one huge burst does not stall the loop. */
-const READ_CHUNK = 1 << 20;
+/** Bytes read at a time (one buffer per follower, reused). */
+const READ_CHUNK = 64 << 10;
 
 /** A running follower. */
 export interface LogFollower {
@@ -47,22 +47,35 @@ export function followLogs(files: AgentFiles, tail: StderrTail, since: number): 
   let errOffset = 0;
   let outSize = 0;
   let busy: Promise<void> | undefined;
+  // One open handle and one buffer for the whole life of the agent: a flood
+  // of stderr costs reads, not allocations.
+  let errFile: Deno.FsFile | undefined;
+  const buf = new Uint8Array(READ_CHUNK);
 
   const look = async () => {
     const err = await statOf(files.err);
     const out = await statOf(files.out);
-    const errSize = err.size;
-    if (errSize < errOffset) errOffset = 0; // truncated or replaced: start over
-    if (errSize > errOffset || out.size > outSize) {
+    if (err.size < errOffset) {
+      // Truncated or replaced: start over.
+      errOffset = 0;
+      errFile?.close();
+      errFile = undefined;
+    }
+    if (err.size > errOffset || out.size > outSize) {
       // When the file says (an adopting run reads files written long ago), else now.
       lastOutputAt = Math.max(lastOutputAt, err.mtime ?? 0, out.mtime ?? 0) || Date.now();
     }
     outSize = out.size;
-    while (errSize > errOffset) {
-      const chunk = await readAt(files.err, errOffset, Math.min(READ_CHUNK, errSize - errOffset));
-      if (chunk.length === 0) break;
-      tail.push(chunk);
-      errOffset += chunk.length;
+    if (err.size <= errOffset) return;
+    if (!errFile) {
+      errFile = await Deno.open(files.err);
+      await errFile.seek(errOffset, Deno.SeekMode.Start);
+    }
+    for (;;) {
+      const n = await errFile.read(buf);
+      if (n === null || n === 0) break;
+      tail.push(buf.subarray(0, n));
+      errOffset += n;
     }
   };
   const catchUp = () => {
@@ -81,6 +94,8 @@ export function followLogs(files: AgentFiles, tail: StderrTail, since: number): 
       clearInterval(timer);
       await busy;
       await catchUp();
+      errFile?.close();
+      errFile = undefined;
     },
   };
 }
@@ -93,18 +108,4 @@ async function statOf(path: string): Promise<{ size: number; mtime?: number }> {
   } catch {
     return { size: 0 };
   }
-}
-
-/** Up to `length` bytes of `path` from `offset`. */
-async function readAt(path: string, offset: number, length: number): Promise<Uint8Array> {
-  using file = await Deno.open(path);
-  await file.seek(offset, Deno.SeekMode.Start);
-  const buf = new Uint8Array(length);
-  let filled = 0;
-  while (filled < length) {
-    const n = await file.read(buf.subarray(filled));
-    if (n === null) break;
-    filled += n;
-  }
-  return buf.subarray(0, filled);
 }

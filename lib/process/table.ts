@@ -302,8 +302,22 @@ const UNKNOWN_TABLE: ProcessTable = {
  * ```
  */
 export async function identify(pid: number, fallback: string): Promise<string> {
+  if (Deno.build.os === "linux") {
+    // One small read of this pid's stat (a dispatch pays it per agent), not a whole listing.
+    const out = await runHelper("sh", ["-c", ONE_PID_SCRIPT, "sh", String(pid)], {
+      timeoutMs: LIST_TIMEOUT_MS,
+    });
+    if (out.started && out.code === 0 && !out.stopped) {
+      const [boot, stat] = new TextDecoder().decode(out.stdout).split("\n");
+      const row = parseProc(`${boot}\nbtime 0\n${stat}\n`)?.get(pid);
+      if (row) return row.zombie ? fallback : row.identity;
+    }
+  }
   return (await processTable({ fresh: true })).identityOf(pid) ?? fallback;
 }
+
+/** The boot id and the stat line of the pid given as `$1` (a number we produce, never data). */
+const ONE_PID_SCRIPT = 'cat /proc/sys/kernel/random/boot_id "/proc/$1/stat"';
 
 /**
  * `ps` etime, `[[dd-]hh:]mm:ss`, in seconds.
