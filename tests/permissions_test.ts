@@ -14,6 +14,7 @@ import {
   ALLOWED_RUN,
   compiledPermissionFlags,
   extraRunFrom,
+  netHosts,
   permissionFlags,
   RELAUNCHED_ENV,
   taskPermissionFlags,
@@ -115,7 +116,21 @@ Deno.test("the compiled binary: the same programs plus itself, the demo agent's 
     assert(env.includes(name), name);
   }
   assert(flags.includes("--allow-write"));
-  equal(flags.some((f) => /--allow-(net|all|ffi)|^-A$/.test(f)), false);
+  equal(flags.some((f) => /--allow-(all|ffi)|^-A$/.test(f)), false);
+  // The network: the dashboard's loopback only.
+  deepEqual(flags.filter((f) => f.startsWith("--allow-net")), ["--allow-net=127.0.0.1,localhost"]);
+});
+
+Deno.test("only the dashboard gets a network permission, for its one loopback address and port", () => {
+  deepEqual(netHosts(commandOf(["dashboard", "--port", "9000"])), ["127.0.0.1:9000"]);
+  deepEqual(netHosts(commandOf(["dashboard", "--host", "localhost", "--port", "0"])), [
+    "localhost",
+  ]);
+  for (
+    const args of [["--no-dry-run", "--watch"], ["watch"], ["status"], ["reap"], ["logs", "A-1"]]
+  ) {
+    deepEqual(netHosts(commandOf(args)), [], args.join(" "));
+  }
 });
 
 Deno.test("the self-test passes under exactly the self-test task's permissions", async () => {
