@@ -43,6 +43,13 @@ export interface Dispatch extends DispatchRequest {
   leaseGeneration: number;
   /** The agent's (waiter's) process identity, as recorded in the lease (see process/table.ts). */
   identity?: string;
+  /**
+   * Settles once the exact identity replaced the spawn-time one in
+   * `identity` and in the lease (it is learned off the dispatch's critical
+   * path: the next gap need not wait for it). Await it before relying on
+   * `identity`, and before the ledger closes.
+   */
+  identified?: Promise<void>;
   process: AgentProcess;
   /** ms since the epoch. */
   startedAt: number;
@@ -148,22 +155,30 @@ export async function dispatchGap(
   if (!started.ok) return await abandon(started.error, true);
 
   const proc = started.value;
-  const identity = await identify(proc.pid, proc.startTime);
   if (leaseId !== null) {
     // The agent runs either way; a ledger that cannot take the pid is reported by the caller.
+    // Its spawn-time identity first (durable at once), the exact one as soon as it is read.
     await ledger?.running(leaseId, {
       pid: proc.pid,
-      pidStart: identity,
+      pidStart: proc.startTime,
       detached: request.detached,
       logBase: files?.base,
     });
   }
-  return ok({
+  const dispatch: Dispatch = {
     ...request,
     leaseId,
     leaseGeneration: 0,
-    identity,
+    identity: proc.startTime,
     process: proc,
     startedAt: now(),
-  });
+  };
+  dispatch.identified = (async () => {
+    const exact = await identify(proc.pid, proc.startTime);
+    dispatch.identity = exact;
+    if (leaseId !== null && exact !== proc.startTime) {
+      await ledger?.identify(leaseId, proc.pid, exact);
+    }
+  })().catch(() => {});
+  return ok(dispatch);
 }

@@ -303,21 +303,48 @@ const UNKNOWN_TABLE: ProcessTable = {
  */
 export async function identify(pid: number, fallback: string): Promise<string> {
   if (Deno.build.os === "linux") {
-    // One small read of this pid's stat (a dispatch pays it per agent), not a whole listing.
-    const out = await runHelper("sh", ["-c", ONE_PID_SCRIPT, "sh", String(pid)], {
-      timeoutMs: LIST_TIMEOUT_MS,
-    });
-    if (out.started && out.code === 0 && !out.stopped) {
-      const [boot, stat] = new TextDecoder().decode(out.stdout).split("\n");
-      const row = parseProc(`${boot}\nbtime 0\n${stat}\n`)?.get(pid);
-      if (row) return row.zombie ? fallback : row.identity;
-    }
+    const row = await statOf(pid);
+    if (row) return row.zombie ? fallback : row.identity;
   }
   return (await processTable({ fresh: true })).identityOf(pid) ?? fallback;
 }
 
-/** The boot id and the stat line of the pid given as `$1` (a number we produce, never data). */
-const ONE_PID_SCRIPT = 'cat /proc/sys/kernel/random/boot_id "/proc/$1/stat"';
+/**
+ * Pids waiting for their stat line: asked for within {@linkcode BATCH_MS} of
+ * each other, they share one helper run (a dispatch round of many agents
+ * costs one or two, not one each).
+ */
+let batch: { pids: Set<number>; read: Promise<Map<number, Row> | undefined> } | undefined;
+
+/** How long a batch of pids waits for more before its stat lines are read. */
+const BATCH_MS = 20;
+
+/** The /proc row of one live pid, read in a batch with the others asked for meanwhile. */
+async function statOf(pid: number): Promise<Row | undefined> {
+  if (!batch) {
+    const pids = new Set<number>();
+    const read = (async () => {
+      await new Promise((r) => setTimeout(r, BATCH_MS));
+      batch = undefined;
+      const out = await runHelper("sh", ["-c", STAT_SCRIPT, "sh", ...[...pids].map(String)], {
+        timeoutMs: LIST_TIMEOUT_MS,
+      });
+      if (!out.started || out.stopped) return undefined;
+      const [boot, ...stats] = new TextDecoder().decode(out.stdout).split("\n");
+      return parseProc([boot, "btime 0", ...stats].join("\n"));
+    })();
+    batch = { pids, read };
+  }
+  batch.pids.add(pid);
+  return (await batch.read)?.get(pid);
+}
+
+/**
+ * The boot id, then the stat line of each pid given as an argument (numbers
+ * we produce, never data); a pid that is gone is skipped.
+ */
+const STAT_SCRIPT =
+  'cat /proc/sys/kernel/random/boot_id; for p; do cat "/proc/$p/stat"; done 2>/dev/null; exit 0';
 
 /**
  * `ps` etime, `[[dd-]hh:]mm:ss`, in seconds.

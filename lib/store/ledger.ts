@@ -143,6 +143,11 @@ export interface Ledger {
   /** The agent started: its pid, identity and files (only while the lease is `starting`). */
   running(id: number, started: Started): Promise<Result<void>>;
   /**
+   * Replace the agent's spawn-time identity with its exact one (see
+   * process/table.ts), while the lease is live and still names that pid.
+   */
+  identify(id: number, pid: number, identity: string): Promise<Result<void>>;
+  /**
    * End a dispatch that has no outcome to record (outcome null: it failed
    * before its agent ran); a lease that ended already is left as it is. An
    * outcome ends its lease with its reflection instead (writer.ts).
@@ -334,6 +339,14 @@ function ledgerOn(store: Store, self: Identity): Ledger {
           now(),
           id,
         );
+      });
+    },
+    async identify(id, pid, identity) {
+      return await attempt("record the agent's identity", (c) => {
+        c.statement(
+          `UPDATE chump_dispatch_leases SET pid_start = ?, updated_ms = ?
+            WHERE id = ? AND pid = ? AND state IN ('running', 'detached')`,
+        ).run(identity, now(), id, pid);
       });
     },
     async end(id, outcome, notes) {

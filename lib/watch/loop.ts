@@ -218,6 +218,7 @@ export async function runDispatches(
     // Unwatched agents keep running after we exit, unless the operator interrupted the dispatch.
     if (stopped(run) && !leaving(run)) await interruptAll(run);
     else run.result.detached = run.inflight.size;
+    await identified(run);
     return run.result;
   }
   while (run.inflight.size > 0) {
@@ -250,7 +251,13 @@ export async function runDispatches(
     else await interruptAll(run);
   }
   await Promise.all([...run.endings]);
+  await identified(run);
   return run.result;
+}
+
+/** Every exact identity still being learned is in the lease before the run returns. */
+async function identified(run: RunState): Promise<void> {
+  await Promise.all([...run.inflight.values()].map((f) => f.dispatch.identified));
 }
 
 function events(run: RunState): Events {
@@ -512,6 +519,7 @@ function finish(
     // or not: what it left in the background must not outlive its worktree.
     // An empty group is not signalled (terminate checks the process table),
     // nor one whose pid now belongs to another process (recycled).
+    await d.identified;
     const owner = groupOwner(await processTable({ fresh: true }), proc.pgid, d.identity);
     const t = owner === "none" ? { gone: true, escalated: false } : await deps.terminate(
       proc.pgid,
