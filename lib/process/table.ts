@@ -326,7 +326,8 @@ async function statOf(pid: number): Promise<Row | undefined> {
     const read = (async () => {
       await new Promise((r) => setTimeout(r, BATCH_MS));
       batch = undefined;
-      const out = await runHelper("sh", ["-c", STAT_SCRIPT, "sh", ...[...pids].map(String)], {
+      const paths = [...pids].map((p) => `/proc/${p}/stat`);
+      const out = await runHelper("sh", ["-c", STAT_SCRIPT, "sh", ...paths], {
         timeoutMs: LIST_TIMEOUT_MS,
       });
       if (!out.started || out.stopped) return undefined;
@@ -340,11 +341,10 @@ async function statOf(pid: number): Promise<Row | undefined> {
 }
 
 /**
- * The boot id, then the stat line of each pid given as an argument (numbers
- * we produce, never data); a pid that is gone is skipped.
+ * The boot id, then the stat files given as arguments (`/proc/<pid>/stat`,
+ * built from numbers we produce, never data); a pid that is gone is skipped.
  */
-const STAT_SCRIPT =
-  'cat /proc/sys/kernel/random/boot_id; for p; do cat "/proc/$p/stat"; done 2>/dev/null; exit 0';
+const STAT_SCRIPT = 'cat /proc/sys/kernel/random/boot_id; cat "$@" 2>/dev/null; exit 0';
 
 /**
  * `ps` etime, `[[dd-]hh:]mm:ss`, in seconds.
