@@ -1,6 +1,7 @@
 /**
  * Dispatch overhead: 16 gaps dispatched by the orchestrator (lease, worktree,
- * claim check, spawn, ledger updates) against a bare loop of
+ * claim check, spawn under the agent's waiter with its output in log files,
+ * ledger updates, the exact identity) against a bare loop of
  * `git worktree add` + spawn of the same agent, in alternating rounds (bare,
  * orchestrator, bare, ...), each run in a fresh scratch repo. Target: the
  * median per-round ratio <= 1.5 (see DISPATCH_TARGET).
@@ -109,6 +110,8 @@ async function orchestrated(repo: string, start: string): Promise<{ ms: number; 
         if (m) pids.push(Number(m[1]));
       },
       err: () => {},
+      // As a real run: each agent under its waiter, its output in log files.
+      logsDir: join(repo, "sessions", "dispatch-logs"),
     })
   );
   ledger.value.close();
@@ -133,7 +136,8 @@ export async function benchDispatch(): Promise<Row[]> {
   return [
     ratioRow(
       "dispatch",
-      `${N} gaps: orchestrator (lease, worktree, claim check, spawn) / bare git worktree add + ` +
+      `${N} gaps: orchestrator (lease, worktree, claim check, spawn under a waiter) / bare git ` +
+        `worktree add + ` +
         `spawn loop; ${ms(perGap)} per gap beyond it`,
       r,
       DISPATCH_TARGET,

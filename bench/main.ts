@@ -56,36 +56,81 @@ function machine(): string {
     `${Deno.build.target}, Deno ${Deno.version.deno}`;
 }
 
+/** One section's rows, or one row saying it failed. */
+async function runSection(name: string, tmp: string): Promise<Row[]> {
+  try {
+    return await SECTIONS[name](tmp);
+  } catch (e) {
+    return [{
+      section: name,
+      measure: "(section failed)",
+      result: (e instanceof Error ? e.message : String(e)).split("\n")[0],
+      target: "",
+      met: false,
+    }];
+  }
+}
+
+/**
+ * Run one section in a fresh Deno with the bench task's own flags: no section
+ * measures in a heap another one left behind (the 100,000-gap picker run
+ * leaves a large one, which slowed the in-process dispatch by 1.5x).
+ */
+async function isolated(name: string): Promise<Row[]> {
+  const task: string = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))).tasks.bench;
+  const [, ...args] = task.split(/\s+/).filter((w) => w !== "");
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [...args, "--section", name],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
+  try {
+    return JSON.parse(text) as Row[];
+  } catch {
+    return [{
+      section: name,
+      measure: "(section failed)",
+      result: `exit ${out.code}`,
+      target: "",
+      met: false,
+    }];
+  }
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { only: { type: "string" }, "no-write": { type: "boolean" } },
+    options: {
+      only: { type: "string" },
+      "no-write": { type: "boolean" },
+      section: { type: "string" },
+    },
   });
-  const names = values.only ? values.only.split(",") : Object.keys(SECTIONS);
   const tmp = join(ROOT, "bench", "tmp");
-  await Deno.mkdir(tmp, { recursive: true });
-  const rows: Row[] = [];
-  const started = performance.now();
+  if (values.section) {
+    // A child of the run below: one section, its rows as JSON on the last line.
+    await Deno.mkdir(tmp, { recursive: true });
+    console.log(JSON.stringify(await runSection(values.section, tmp)));
+    Deno.exit(0);
+  }
+  const names = values.only ? values.only.split(",") : Object.keys(SECTIONS);
   for (const name of names) {
-    const section = SECTIONS[name];
-    if (!section) {
+    if (!SECTIONS[name]) {
       console.error(
         `bench: unknown section '${name}' (one of ${Object.keys(SECTIONS).join(", ")})`,
       );
       Deno.exit(2);
     }
+  }
+  await Deno.mkdir(tmp, { recursive: true });
+  const rows: Row[] = [];
+  const started = performance.now();
+  for (const name of names) {
     console.error(`bench: ${name} ...`);
-    try {
-      rows.push(...await section(tmp));
-    } catch (e) {
-      rows.push({
-        section: name,
-        measure: "(section failed)",
-        result: (e instanceof Error ? e.message : String(e)).split("\n")[0],
-        target: "",
-        met: false,
-      });
-    }
+    rows.push(...await isolated(name));
   }
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
   const total = ((performance.now() - started) / 1000).toFixed(0);

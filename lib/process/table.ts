@@ -314,17 +314,23 @@ export async function identify(pid: number, fallback: string): Promise<string> {
  * each other, they share one helper run (a dispatch round of many agents
  * costs one or two, not one each).
  */
-let batch: { pids: Set<number>; read: Promise<Map<number, Row> | undefined> } | undefined;
+let batch:
+  | { pids: Set<number>; read: Promise<Map<number, Row> | undefined>; flush: () => void }
+  | undefined;
 
 /** How long a batch of pids waits for more before its stat lines are read. */
-const BATCH_MS = 20;
+const BATCH_MS = 100;
 
 /** The /proc row of one live pid, read in a batch with the others asked for meanwhile. */
 async function statOf(pid: number): Promise<Row | undefined> {
   if (!batch) {
     const pids = new Set<number>();
+    let flush = () => {};
+    const flushed = new Promise<void>((resolve) => (flush = resolve));
     const read = (async () => {
-      await new Promise((r) => setTimeout(r, BATCH_MS));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([flushed, new Promise((r) => (timer = setTimeout(r, BATCH_MS)))]);
+      clearTimeout(timer);
       batch = undefined;
       const paths = [...pids].map((p) => `/proc/${p}/stat`);
       const out = await runHelper("sh", ["-c", STAT_SCRIPT, "sh", ...paths], {
@@ -334,10 +340,23 @@ async function statOf(pid: number): Promise<Row | undefined> {
       const [boot, ...stats] = new TextDecoder().decode(out.stdout).split("\n");
       return parseProc([boot, "btime 0", ...stats].join("\n"));
     })();
-    batch = { pids, read };
+    batch = { pids, read, flush };
   }
   batch.pids.add(pid);
   return (await batch.read)?.get(pid);
+}
+
+/**
+ * Read the pending batch of {@linkcode identify} now instead of after its
+ * wait (a run that is about to return wants its identities recorded).
+ *
+ * @example
+ * ```ts
+ * flushIdentify(); // nothing pending: does nothing
+ * ```
+ */
+export function flushIdentify(): void {
+  batch?.flush();
 }
 
 /**

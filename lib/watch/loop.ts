@@ -40,7 +40,7 @@ import { settleOutcome } from "./settle.ts";
 import { outcomeLine, type RunResult } from "./summary.ts";
 import type { AdoptedDispatch } from "./adopt.ts";
 import { type Events, NO_EVENTS } from "./events.ts";
-import { groupOwner, processTable } from "../process/table.ts";
+import { flushIdentify, groupOwner, processTable } from "../process/table.ts";
 
 export { outcomeLine, runExitCode, summaryLines } from "./summary.ts";
 export type { OutcomeRecord, RunResult } from "./summary.ts";
@@ -257,6 +257,7 @@ export async function runDispatches(
 
 /** Every exact identity still being learned is in the lease before the run returns. */
 async function identified(run: RunState): Promise<void> {
+  flushIdentify();
   await Promise.all([...run.inflight.values()].map((f) => f.dispatch.identified));
 }
 
