@@ -268,6 +268,9 @@ export function openLedgerIfExists(
   return ok(opened.value && ledgerOn(opened.value, self));
 }
 
+/** How long recording an agent's exact identity waits out a locked DB before it gives up. */
+const IDENTIFY_LOCK_WAIT_MS = 500;
+
 const SELECT = "SELECT * FROM chump_dispatch_leases";
 const ACTIVE = `${SELECT} WHERE state IN ('starting', 'running', 'detached')`;
 
@@ -277,8 +280,12 @@ function ledgerOn(store: Store, self: Identity): Ledger {
     c.statement(sql).all(...params).map((r) => toLease(r as Record<string, unknown>));
 
   /** One operation under the lock policy, as a Result naming what failed. */
-  const attempt = async <T>(what: string, op: (c: Connection) => T): Promise<Result<T>> => {
-    const r = await store.run(op, { lockWaitMs: LEASE_LOCK_WAIT_MS });
+  const attempt = async <T>(
+    what: string,
+    op: (c: Connection) => T,
+    lockWaitMs = LEASE_LOCK_WAIT_MS,
+  ): Promise<Result<T>> => {
+    const r = await store.run(op, { lockWaitMs });
     return r.ok ? ok(r.value) : fail(`lease ledger (${store.path}): cannot ${what}: ${r.reason}`);
   };
 
@@ -342,12 +349,15 @@ function ledgerOn(store: Store, self: Identity): Ledger {
       });
     },
     async identify(id, pid, identity) {
+      // A refinement, not a record: it never holds the connection long on a locked DB
+      // (an outcome's reflection may be waiting behind it); skipped, the lease keeps the
+      // spawn-time identity, which still tells a reused pid apart.
       return await attempt("record the agent's identity", (c) => {
         c.statement(
           `UPDATE chump_dispatch_leases SET pid_start = ?, updated_ms = ?
             WHERE id = ? AND pid = ? AND state IN ('running', 'detached')`,
         ).run(identity, now(), id, pid);
-      });
+      }, IDENTIFY_LOCK_WAIT_MS);
     },
     async end(id, outcome, notes) {
       return await attempt("end the lease", (c) => {
