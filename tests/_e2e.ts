@@ -324,3 +324,32 @@ export async function waitUntilNoneMarked(mark: string): Promise<number[]> {
   }
   return left;
 }
+
+/** Let the gated demo agents (`gate:<then>`) of `ids` act: each gets its `.go` file. */
+export async function letGo(readyDir: string, ids: readonly string[]): Promise<void> {
+  for (const id of ids) await Deno.writeTextFile(join(readyDir, `${id}.go`), "\n");
+}
+
+/** `watch` on the scratch repo with the git provider and fast ticks. */
+export function watchRepo(
+  scratch: ScratchRepo,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Ran> {
+  return runMain(
+    ["watch", "--repo-root", scratch.repo, "--pr-provider", "git", "--tick", "100ms", ...args],
+    { env: { ...GIT_ID, ...env } },
+  );
+}
+
+/** Start the CLI (the `dispatch` task) with `args` in the background, its output piped. */
+export function startCli(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [...taskArgs("dispatch"), ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}

@@ -7,7 +7,15 @@
  */
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { backlogOf, demoAgentCmd, killMarked, marked, orchestrate, scratchRepo } from "./_e2e.ts";
+import {
+  backlogOf,
+  demoAgentCmd,
+  killMarked,
+  marked,
+  orchestrate,
+  scratchRepo,
+  startCli,
+} from "./_e2e.ts";
 import { ROOT, runMain, runProcess, scratch, taskArgs } from "./_helpers.ts";
 import { GIT_ID } from "../testkit/repo.ts";
 
@@ -50,14 +58,7 @@ Deno.test("the dashboard shows every lease and who watches it, in a real browser
   equal(detached.code, 0, detached.stderr);
   await m.ready("DB-HANG-2");
 
-  const server = new Deno.Command(Deno.execPath(), {
-    args: [...taskArgs("dispatch"), "dashboard", "--repo-root", s.repo, "--port", "0"],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const server = startCli(["dashboard", "--repo-root", s.repo, "--port", "0"]);
   try {
     const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let first = "";
@@ -151,22 +152,14 @@ Deno.test("status --watch redraws until Ctrl-C (here SIGTERM), exit 0", async ()
   await using s = await scratchRepo(backlogOf([["SW-1"]]));
   const shipped = await orchestrate(s, []);
   equal(shipped.code, 0, shipped.stderr);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      ...taskArgs("dispatch"),
-      "status",
-      "--watch",
-      "--interval",
-      "100ms",
-      "--repo-root",
-      s.repo,
-    ],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = startCli([
+    "status",
+    "--watch",
+    "--interval",
+    "100ms",
+    "--repo-root",
+    s.repo,
+  ]);
   let out = "";
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   const row = /^ *1 +SW-1 +ended +shipped /gm;

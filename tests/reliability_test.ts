@@ -9,6 +9,7 @@ import {
   exists,
   gitOk,
   leaseRows,
+  letGo,
   linesStarting,
   marked,
   orchestrate,
@@ -20,6 +21,7 @@ import {
   scratchRepo,
   waitForFile,
   waitUntilNoneMarked,
+  watchRepo,
 } from "./_e2e.ts";
 import { runMain } from "./_helpers.ts";
 import { sameProcessAlive } from "../lib/process/table.ts";
@@ -230,13 +232,8 @@ Deno.test("SIGHUP while watching leaves every agent running (exit 129); the next
   deepEqual(leaseRows(s.db).map((l) => l.state), ["running", "running"]);
   for (const pid of agents) equal(await sameProcessAlive(pid), true, "the agent runs on");
 
-  for (const id of ids) {
-    await Deno.writeTextFile(join(m.env.CHUMP_DEMO_READY_DIR, `${id}.go`), "\n");
-  }
-  const watched = await runMain(
-    ["watch", "--repo-root", s.repo, "--pr-provider", "git", "--tick", "100ms"],
-    { env: m.env },
-  );
+  await letGo(m.env.CHUMP_DEMO_READY_DIR, ids);
+  const watched = await watchRepo(s, [], m.env);
   equal(watched.code, 3, watched.stderr);
   const rows = reflectionRows(s.db);
   for (const id of ids) match(rows.get(id)!.directive, / notes=exit code 1$/, id);
@@ -260,13 +257,8 @@ Deno.test("closing the terminal (a hangup) leaves the agents running for adoptio
   equal(await sameProcessAlive(orchestrator), false, "the orchestrator exited");
   for (const pid of agents) equal(await sameProcessAlive(pid), true, "its agents run on");
 
-  for (const id of ids) {
-    await Deno.writeTextFile(join(m.env.CHUMP_DEMO_READY_DIR, `${id}.go`), "\n");
-  }
-  const watched = await runMain(
-    ["watch", "--repo-root", s.repo, "--pr-provider", "git", "--tick", "100ms"],
-    { env: m.env },
-  );
+  await letGo(m.env.CHUMP_DEMO_READY_DIR, ids);
+  const watched = await watchRepo(s, [], m.env);
   equal(watched.code, 3, watched.stderr);
   const rows = reflectionRows(s.db);
   match(rows.get("HUP-1")!.directive, / notes=exit code 1$/);
