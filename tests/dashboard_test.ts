@@ -13,6 +13,8 @@ import {
   killMarked,
   marked,
   orchestrate,
+  orchestrateInTerminal,
+  pidsWithEnv,
   scratchRepo,
   startCli,
 } from "./_e2e.ts";
@@ -174,4 +176,26 @@ Deno.test("status --watch redraws until Ctrl-C (here SIGTERM), exit 0", async ()
   equal((await child.status).code, 0);
   assert((out.match(row) ?? []).length >= 3, out);
   assert((out.match(/^status at /gm) ?? []).length >= 3, out);
+});
+
+Deno.test("--watch on a terminal draws a live table in place; the summary stays; --no-live keeps plain lines", async () => {
+  await using s = await scratchRepo(backlogOf([["LV-HANG-1"], ["LV-2"]]));
+  await using m = await marked();
+  const term = orchestrateInTerminal(s, ["--max-parallel", "2", "--deadline", "s=1s"], m.env);
+  await term.closed;
+  const screen = term.output();
+  match(screen, /gap +backend +state +elapsed\/deadline +idle +pr +last warning/);
+  match(screen, /LV-HANG-1 +custom:\S+ +running +\d+s\/1s \[[#-]{10}\] \d+%/);
+  match(screen, /running \d+ {2}shipped \d+ {2}failed \d+ {2}queued 0 {2}next tick in 0s/);
+  assert(screen.includes("\x1b[J"), "the table is redrawn in place");
+  // After the last erase of the table: the summary, which stays on screen.
+  const after = screen.slice(screen.lastIndexOf("\x1b[J"));
+  assert(after.includes("shipped=1  ci_failed=0  stalled=0  killed=1  spawn_failures=0"), after);
+  deepEqual(await pidsWithEnv(m.mark), []);
+
+  await using s2 = await scratchRepo(backlogOf([["LV-3"]]));
+  const plain = orchestrateInTerminal(s2, ["--no-live"], m.env);
+  await plain.closed;
+  equal(plain.output().includes("\x1b["), false, "no escape sequences with --no-live");
+  assert(plain.output().includes("shipped=1  ci_failed=0"), plain.output());
 });

@@ -40,6 +40,8 @@ export interface DispatchOptions {
   idleTimeoutMs?: number;
   /** Append JSON events here; `-`: to stdout, instead of the plain lines. */
   events?: string;
+  /** Plain lines only, even on a terminal (no live table). */
+  noLive?: boolean;
   /** Ticks to wait for a PR after an agent exits 0. */
   exitGraceTicks: number;
   /** Cap on dispatches per run (attempts, failures included). */
@@ -177,6 +179,7 @@ Dispatch flags:
                         killed like a deadline kill (default off)
   --events FILE         append one JSON object per line for every transition (see README);
                         '-' writes them to stdout instead of the plain lines
+  --no-live             with --watch on a terminal: plain lines only, no live table
   --exit-grace N        ticks to wait for a PR after an agent exits 0 (default 2)
   --db PATH             reflection DB (default <repo>/sessions/chump_memory.db)
   --no-reflect          do not write reflection rows
@@ -191,6 +194,7 @@ reap flags:        --db PATH  --repo-root PATH  --kill-grace DURATION  --no-refl
                    --pr-provider gh|git  --base-ref REF
 watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref REF  --tick D
                    --kill-grace D  --max-watch D  --exit-grace N  --idle-timeout D  --events F
+                   --no-live
                    --no-reflect
                    (each agent keeps the deadline it was dispatched with)
 logs flags:        --db PATH  --repo-root PATH  -f, --follow  --lines N (default 40)
@@ -235,6 +239,7 @@ const DISPATCH_SPEC: Spec = {
   "max-watch": { type: "string" },
   "idle-timeout": { type: "string" },
   events: { type: "string" },
+  "no-live": { type: "boolean" },
   "exit-grace": { type: "string" },
   "max-total": { type: "string" },
   "pr-provider": { type: "string" },
@@ -284,6 +289,7 @@ const WATCH_SPEC: Spec = {
   "max-watch": { type: "string" },
   "idle-timeout": { type: "string" },
   events: { type: "string" },
+  "no-live": { type: "boolean" },
   "exit-grace": { type: "string" },
   "no-reflect": { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -507,6 +513,7 @@ function toDispatch(v: Values): Result<DispatchOptions> {
     maxWatchMs,
     idleTimeoutMs,
     events: str(v, "events"),
+    noLive: Boolean(v["no-live"]),
     exitGraceTicks: exitGrace.value,
     maxTotal,
     prProvider: provider,

@@ -27,6 +27,7 @@ import type { Ledger } from "../store/ledger.ts";
 import type { ReflectionWriter } from "../store/writer.ts";
 import type { PrProvider } from "../watch/providers/types.ts";
 import { type Events, fileEvents, jsonLineEvents, NO_EVENTS } from "../watch/events.ts";
+import { createLiveView, type LiveView } from "../watch/live.ts";
 import { agentTemplate, loadAndWarn } from "./dry_run.ts";
 import type { Gap } from "../backlog/load.ts";
 import type { AgentTemplate } from "../dispatch/agent.ts";
@@ -47,7 +48,9 @@ export async function runExecute(
   const prepared = await prepare(options, io, mode);
   if (typeof prepared === "number") return prepared;
   const { paths, gaps, startCommit, run } = prepared;
-  const { events, plain } = eventsOf(options, io);
+  const { events, plain: lines } = eventsOf(options, io);
+  const live = liveViewOf(options);
+  const plain: Io = live ? { ...lines, out: (l) => live.line(l) } : lines;
   // Listening from here on: a Ctrl-C during the spool import or the reap below
   // lets them finish, then stops the run before it dispatches anything (exit 130).
   using interrupt = listenForInterrupts(io.err);
@@ -98,7 +101,9 @@ export async function runExecute(
       logsDir: logsDirFor(paths.db),
       adopted,
       events,
+      live,
     });
+    live?.close();
     report(result, options.watch, plain, mode);
     const code = runExitCode(result, options.watch);
     const n = (o: string) => result.outcomes.filter((x) => x.outcome === o).length;
@@ -114,6 +119,31 @@ export async function runExecute(
   } finally {
     opened.value.close();
   }
+}
+
+/**
+ * The live table, when it is wanted: `--watch`, stdout a terminal, no
+ * `--no-live`, and stdout not taken by `--events -`.
+ */
+function liveViewOf(options: DispatchOptions): LiveView | undefined {
+  if (!options.watch || options.noLive || options.events === "-") return undefined;
+  if (!Deno.stdout.isTerminal()) return undefined;
+  const encoder = new TextEncoder();
+  return createLiveView((text) => {
+    try {
+      let rest = encoder.encode(text);
+      while (rest.length > 0) rest = rest.subarray(Deno.stdout.writeSync(rest));
+    } catch {
+      // The terminal is gone (a hangup): nothing to draw on.
+    }
+  }, () => {
+    try {
+      // A terminal that does not say its size (0 columns) gets the classic 80.
+      return Deno.consoleSize().columns || 80;
+    } catch {
+      return 80;
+    }
+  });
 }
 
 /**

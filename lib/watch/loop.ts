@@ -40,6 +40,7 @@ import { settleOutcome } from "./settle.ts";
 import { outcomeLine, type RunResult } from "./summary.ts";
 import type { AdoptedDispatch } from "./adopt.ts";
 import { type Events, NO_EVENTS } from "./events.ts";
+import type { LiveRow, LiveView } from "./live.ts";
 import { flushIdentify, groupOwner, processTable } from "../process/table.ts";
 
 export { outcomeLine, runExitCode, summaryLines } from "./summary.ts";
@@ -123,6 +124,8 @@ export interface RunDeps {
   adopted?: readonly AdoptedDispatch[];
   /** Where transitions are reported as JSON events (`--events`); none by default. */
   events?: Events;
+  /** The live terminal view (a TTY without --no-live), redrawn at every tick and event. */
+  live?: LiveView;
 }
 
 /** A dispatch being watched. */
@@ -214,6 +217,7 @@ export async function runDispatches(
   // What ended while nobody watched is settled at once, before anything new starts.
   if (run.inflight.size > 0 && !stopped(run)) await tick(run);
   await fill(run);
+  redraw(run);
   if (!config.watch) {
     // Unwatched agents keep running after we exit, unless the operator interrupted the dispatch.
     if (stopped(run) && !leaving(run)) await interruptAll(run);
@@ -244,6 +248,7 @@ export async function runDispatches(
     // Let finished kills record before refilling, so slots free up as soon as possible.
     await Promise.race([Promise.all([...run.endings]), sleep(0)]);
     await fill(run);
+    redraw(run);
   }
   // Interrupted with nothing in flight (e.g. during a claim): still an interrupted run.
   if (stopped(run) && !run.result.interrupted) {
@@ -253,6 +258,43 @@ export async function runDispatches(
   await Promise.all([...run.endings]);
   await identified(run);
   return run.result;
+}
+
+/** Redraw the live view (when there is one) from the run's state now. */
+function redraw(run: RunState): void {
+  const live = run.deps.live;
+  if (!live) return;
+  const t = run.now();
+  const rows: LiveRow[] = [...run.inflight.values()].map((f) => {
+    const d = f.dispatch;
+    const code = d.process.exitCode;
+    const pr = f.lastPr;
+    return {
+      gapId: d.gap.id,
+      backend: d.agent.label,
+      state: f.ending ? "ending" : code === null ? "running" : `exited ${code}`,
+      elapsedMs: t - d.startedAt,
+      deadlineMs: f.deadlineMs,
+      idleMs: t - d.process.lastOutputAt,
+      pr: pr === undefined || pr.state === "none"
+        ? ""
+        : `${pr.number === undefined ? "" : `#${pr.number} `}${pr.state}`,
+      lastWarning: d.process.tail.lines().at(-1) ?? "",
+    };
+  });
+  const shipped = run.result.outcomes.filter((o) => o.outcome === "shipped").length;
+  live.frame(rows, {
+    running: run.inflight.size,
+    shipped,
+    failed: run.result.outcomes.length - shipped + run.result.failures.length,
+    queued: pickGaps(run.gaps, {
+      limit: Infinity,
+      order: run.config.order,
+      dispatched: run.dispatched,
+      shipped: run.shipped,
+    }).length,
+    nextTickMs: run.config.tickMs,
+  });
 }
 
 /** Every exact identity still being learned is in the lease before the run returns. */
@@ -559,7 +601,9 @@ function finish(
       kept,
     };
     run.result.outcomes.push(record);
+    run.inflight.delete(d.gap.id);
     deps.out(outcomeLine(record));
+    redraw(run);
     events(run).emit("outcome", { gapId: d.gap.id, leaseId: d.leaseId }, {
       outcome: o.outcome,
       duration_s: durationS,
@@ -567,7 +611,6 @@ function finish(
       reason: o.reason,
       worktree_kept: kept ?? null,
     });
-    run.inflight.delete(d.gap.id);
   })();
   run.endings.add(job);
   job.finally(() => run.endings.delete(job));

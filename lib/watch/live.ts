@@ -1,0 +1,148 @@
+/**
+ * The live terminal view of `--watch` (stdout a TTY, no `--no-live`): one
+ * table of the agents in flight, redrawn in place at every tick and every
+ * event, below the plain lines, which still scroll by as they always did
+ * (a plain line clears the table, prints, and the table is drawn again
+ * under it). Every frame is cut to the terminal's current width, so a line
+ * never wraps and a resize never leaves debris; the table is erased before
+ * the run's summary, which stays on screen.
+ *
+ * {@linkcode renderFrame} is pure; {@linkcode createLiveView} owns the
+ * cursor.
+ *
+ * @module
+ */
+import { roughDuration } from "../util/duration.ts";
+
+/** One agent in flight, as the view shows it. */
+export interface LiveRow {
+  gapId: string;
+  backend: string;
+  /** `running`, `exited N`, `ending`. */
+  state: string;
+  elapsedMs: number;
+  deadlineMs: number;
+  /** Since its last output. */
+  idleMs: number;
+  /** `#12 open`, `merged`, or blank. */
+  pr: string;
+  /** The newest WARN/ERROR line of its stderr, or blank. */
+  lastWarning: string;
+}
+
+/** The totals line. */
+export interface LiveTotals {
+  running: number;
+  shipped: number;
+  failed: number;
+  /** Pickable gaps not dispatched yet. */
+  queued: number;
+  /** Until the next tick. */
+  nextTickMs: number;
+}
+
+/**
+ * The frame's lines, each at most `width` characters.
+ *
+ * @example
+ * ```ts
+ * renderFrame([], { running: 0, shipped: 1, failed: 0, queued: 0, nextTickMs: 30_000 }, 80);
+ * // ["running 0  shipped 1  failed 0  queued 0  next tick in 30s"]
+ * ```
+ */
+export function renderFrame(rows: readonly LiveRow[], totals: LiveTotals, width: number): string[] {
+  const cut = (line: string) =>
+    line.length > width ? line.slice(0, Math.max(0, width - 1)) + "…" : line;
+  const lines: string[] = [];
+  if (rows.length > 0) {
+    const cells = rows.map((r) => [
+      r.gapId,
+      r.backend,
+      r.state,
+      `${roughDuration(r.elapsedMs)}/${roughDuration(r.deadlineMs)} ${
+        bar(r.elapsedMs / r.deadlineMs)
+      }`,
+      roughDuration(r.idleMs),
+      r.pr,
+      r.lastWarning,
+    ]);
+    const head = ["gap", "backend", "state", "elapsed/deadline", "idle", "pr", "last warning"];
+    const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+    const line = (c: string[]) =>
+      c.map((x, i) => i === c.length - 1 ? x : x.padEnd(widths[i])).join("  ");
+    lines.push(line(head), ...cells.map(line));
+  }
+  lines.push(
+    `running ${totals.running}  shipped ${totals.shipped}  failed ${totals.failed}  ` +
+      `queued ${totals.queued}  next tick in ${roughDuration(totals.nextTickMs)}`,
+  );
+  return lines.map((l) => cut(l.trimEnd()));
+}
+
+/** `[#####-----] 50%` for a fraction (over 100% shows as full, with the real percentage). */
+function bar(fraction: number): string {
+  const f = Math.max(0, fraction);
+  const filled = Math.min(10, Math.round(f * 10));
+  return `[${"#".repeat(filled)}${"-".repeat(10 - filled)}] ${Math.round(f * 100)}%`;
+}
+
+/** A live view writing to a terminal. */
+export interface LiveView {
+  /** A plain line: printed above the table, which is drawn again below it. */
+  line(text: string): void;
+  /** Redraw the table. */
+  frame(rows: readonly LiveRow[], totals: LiveTotals): void;
+  /** Erase the table (before the summary, which stays). */
+  close(): void;
+}
+
+/**
+ * A live view on `write` (raw text to the terminal), `width()` giving its
+ * current width.
+ *
+ * @example
+ * ```ts
+ * let screen = "";
+ * const view = createLiveView((t) => (screen += t), () => 80);
+ * view.line("DISPATCHED: A-1");
+ * view.close();
+ * ```
+ */
+export function createLiveView(write: (text: string) => void, width: () => number): LiveView {
+  let drawn = 0; // lines of the table on screen, under the cursor's line
+  let last: string[] = [];
+  const erase = () => {
+    // To the table's first line, then clear to the end of the screen.
+    if (drawn > 0) write(`\x1b[${drawn}F\x1b[J`);
+    drawn = 0;
+  };
+  const draw = (lines: string[]) => {
+    if (lines.length === 0) return;
+    write(lines.join("\n") + "\n");
+    drawn = lines.length;
+  };
+  let rowsNow: readonly LiveRow[] = [];
+  let totalsNow: LiveTotals | undefined;
+  return {
+    line(text) {
+      erase();
+      write(text + "\n");
+      // Drawn again at today's width: the terminal may have been resized since.
+      last = totalsNow === undefined ? [] : renderFrame(rowsNow, totalsNow, width());
+      draw(last);
+    },
+    frame(rows, totals) {
+      rowsNow = rows;
+      totalsNow = totals;
+      const next = renderFrame(rowsNow, totalsNow, width());
+      if (next.length === last.length && next.every((l, i) => l === last[i]) && drawn > 0) return;
+      erase();
+      last = next;
+      draw(last);
+    },
+    close() {
+      erase();
+      last = [];
+    },
+  };
+}
