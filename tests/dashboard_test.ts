@@ -60,7 +60,7 @@ Deno.test("the dashboard shows every lease and who watches it, in a real browser
   equal(detached.code, 0, detached.stderr);
   await m.ready("DB-HANG-2");
 
-  const server = startCli(["dashboard", "--repo-root", s.repo, "--port", "0"]);
+  const server = startCli(["serve", "--repo-root", s.repo, "--port", "0"]);
   try {
     const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let first = "";
@@ -101,7 +101,7 @@ Deno.test("the dashboard shows every lease and who watches it, in a real browser
 });
 
 Deno.test("the dashboard is local: another --host is refused in one line", async () => {
-  const ran = await runMain(["dashboard", "--host", "0.0.0.0"]);
+  const ran = await runMain(["serve", "--host", "0.0.0.0"]);
   equal(ran.code, 2);
   match(ran.stderr, /--host must be 127\.0\.0\.1 or localhost \(the dashboard is local\)/);
 });

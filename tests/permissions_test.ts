@@ -28,7 +28,7 @@ const TOOL_TASKS = [
   "status",
   "reap",
   "watch",
-  "dashboard",
+  "serve",
   "demo",
 ];
 
@@ -122,8 +122,8 @@ Deno.test("the compiled binary: the same programs plus itself, the demo agent's 
 });
 
 Deno.test("only the dashboard gets a network permission, for its one loopback address and port", () => {
-  deepEqual(netHosts(commandOf(["dashboard", "--port", "9000"])), ["127.0.0.1:9000"]);
-  deepEqual(netHosts(commandOf(["dashboard", "--host", "localhost", "--port", "0"])), [
+  deepEqual(netHosts(commandOf(["serve", "--port", "9000"])), ["127.0.0.1:9000"]);
+  deepEqual(netHosts(commandOf(["serve", "--host", "localhost", "--port", "0"])), [
     "localhost",
   ]);
   for (

@@ -95,7 +95,7 @@ export type WatchFlags = Pick<
   "baseRef" | "deadlines" | "maxWatchMs" | "killGraceMs"
 >;
 
-/** Options of the `dashboard` subcommand. */
+/** Options of the `serve` subcommand (the web dashboard). */
 export interface DashboardOptions {
   repoRoot?: string;
   db?: string;
@@ -130,7 +130,7 @@ export type Command =
   | { kind: "reap"; options: ReapOptions }
   /** Adopt and watch what gone orchestrators left; dispatch nothing (options as `--no-dry-run --watch`). */
   | { kind: "watch"; options: DispatchOptions }
-  | { kind: "dashboard"; options: DashboardOptions }
+  | { kind: "serve"; options: DashboardOptions }
   | { kind: "logs"; options: LogsOptions };
 
 /** The program's name in messages. */
@@ -148,7 +148,7 @@ Usage:
   ${PROGRAM} watch [flags]           adopt the agents a stopped orchestrator left and watch
                                      them to an outcome (dispatches nothing new)
   ${PROGRAM} reap [flags]            end what a crashed orchestrator left (kills its agents)
-  ${PROGRAM} dashboard [flags]       serve a local web page of the fleet (and /metrics)
+  ${PROGRAM} serve [flags]           serve a local web dashboard of the fleet (and /metrics)
   ${PROGRAM} logs GAP|LEASE [flags]  print (-f: follow) an agent's output
 
 Dispatch flags:
@@ -198,7 +198,7 @@ watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref
                    --no-reflect
                    (each agent keeps the deadline it was dispatched with)
 logs flags:        --db PATH  --repo-root PATH  -f, --follow  --lines N (default 40)
-dashboard flags:   --db PATH  --repo-root PATH  --port N (default 8377; 0: any free port)
+serve flags:       --db PATH  --repo-root PATH  --port N (default 8377; 0: any free port)
                    --host 127.0.0.1|localhost  --limit N (default 50)
 
 Exit codes: 0 success (with --watch: every outcome shipped), 1 runtime failure,
@@ -333,8 +333,8 @@ export function parseCli(argv: readonly string[]): Result<Command> {
       return parseSub(rest, STATUS_SPEC, "status", toStatus);
     case "reap":
       return parseSub(rest, REAP_SPEC, "reap", toReap);
-    case "dashboard":
-      return parseSub(rest, DASHBOARD_SPEC, "dashboard", toDashboard);
+    case "serve":
+      return parseSub(rest, DASHBOARD_SPEC, "serve", toDashboard);
     case "logs":
       return parseSub(rest, LOGS_SPEC, "logs", toLogs, true);
     case "watch":
@@ -363,7 +363,7 @@ export function parseCli(argv: readonly string[]): Result<Command> {
 function parseSub<T>(
   argv: readonly string[],
   spec: Spec,
-  name: "reflections" | "status" | "reap" | "watch" | "dashboard" | "logs",
+  name: "reflections" | "status" | "reap" | "watch" | "serve" | "logs",
   build: (v: Values) => Result<T>,
   positional = false,
 ): Result<Command> {

@@ -84,12 +84,12 @@ export const LOOPBACK = ["127.0.0.1", "localhost"];
  * ```ts
  * import { parseCli } from "./parse.ts";
  *
- * const command = parseCli(["dashboard", "--port", "8377"]);
+ * const command = parseCli(["serve", "--port", "8377"]);
  * if (command.ok) netHosts(command.value); // ["127.0.0.1:8377"]
  * ```
  */
 export function netHosts(command: Command): string[] {
-  if (command.kind !== "dashboard") return [];
+  if (command.kind !== "serve") return [];
   const { host, port } = command.options;
   return [port === 0 ? host : `${host}:${port}`];
 }

@@ -1,5 +1,5 @@
 /**
- * `dashboard`: a local web page of the fleet, served on loopback only. The
+ * `serve`: the dashboard, a local web page of the fleet, on loopback only. The
  * page (`/`) redraws itself from `/api/status` every two seconds: each
  * lease's gap, state, who watches it, agent pid and liveness, elapsed time,
  * outcome and log file, with totals; `/metrics` is the same in Prometheus'

@@ -78,7 +78,7 @@ async function runCommand(command: Command, io: Io): Promise<number> {
       const { runLogs } = await import("./logs.ts");
       return await runLogs(command.options, io);
     }
-    case "dashboard": {
+    case "serve": {
       const { runDashboard } = await import("./dashboard.ts");
       return await runDashboard(command.options, io);
     }

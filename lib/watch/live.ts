@@ -3,7 +3,8 @@
  * table of the agents in flight, redrawn in place at every tick and every
  * event, below the plain lines, which still scroll by as they always did
  * (a plain line clears the table, prints, and the table is drawn again
- * under it). Every frame is cut to the terminal's current width, so a line
+ * under it). A redraw overwrites the table line by line, never blanking it
+ * first, so it does not flicker. Every frame is cut to the terminal's current width, so a line
  * never wraps and a resize never leaves debris; the table is erased before
  * the run's summary, which stays on screen.
  *
@@ -136,9 +137,12 @@ export function createLiveView(write: (text: string) => void, width: () => numbe
       totalsNow = totals;
       const next = renderFrame(rowsNow, totalsNow, width());
       if (next.length === last.length && next.every((l, i) => l === last[i]) && drawn > 0) return;
-      erase();
+      // No flicker: overwrite the table line by line (each cleared just before it is
+      // written, never the whole table at once), then clear what a shorter one left.
+      const up = drawn > 0 ? `\x1b[${drawn}F` : "";
+      write(up + next.map((l) => `\x1b[2K${l}\n`).join("") + (next.length < drawn ? "\x1b[J" : ""));
+      drawn = next.length;
       last = next;
-      draw(last);
     },
     close() {
       erase();
