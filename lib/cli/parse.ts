@@ -99,8 +99,10 @@ export type WatchFlags = Pick<
 export interface DashboardOptions {
   repoRoot?: string;
   db?: string;
-  /** Loopback only: `127.0.0.1` or `localhost`. */
+  /** `127.0.0.1` or `localhost`; any other address only with a `token`. */
   host: string;
+  /** Required on every request (`Authorization: Bearer T` or `?token=T`) when set. */
+  token?: string;
   /** 0: any free port (printed). */
   port: number;
   /** How many of the newest leases the page shows. */
@@ -199,7 +201,7 @@ watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref
                    (each agent keeps the deadline it was dispatched with)
 logs flags:        --db PATH  --repo-root PATH  -f, --follow  --lines N (default 40)
 serve flags:       --db PATH  --repo-root PATH  --port N (default 8377; 0: any free port)
-                   --host 127.0.0.1|localhost  --limit N (default 50)
+                   --host H (default 127.0.0.1; another needs --token T)  --limit N (default 50)
 
 Exit codes: 0 success (with --watch: every outcome shipped), 1 runtime failure,
 2 usage or input error, 3 --watch ended with an outcome other than shipped, 129 hung up
@@ -308,6 +310,7 @@ const DASHBOARD_SPEC: Spec = {
   "repo-root": { type: "string" },
   port: { type: "string" },
   host: { type: "string" },
+  token: { type: "string" },
   limit: { type: "string" },
   help: { type: "boolean", short: "h" },
 };
@@ -580,13 +583,21 @@ function toDashboard(v: Values): Result<DashboardOptions> {
   if (!port.ok) return port;
   if (port.value > 65535) return fail(`--port must be at most 65535, got '${port.value}'`);
   const host = str(v, "host") ?? "127.0.0.1";
-  if (host !== "127.0.0.1" && host !== "localhost") {
-    return fail(`--host must be 127.0.0.1 or localhost (the dashboard is local), got '${host}'`);
+  const token = str(v, "token");
+  if (token !== undefined && token.length < 8) {
+    return fail("--token must be at least 8 characters");
   }
+  if (host !== "127.0.0.1" && host !== "localhost" && token === undefined) {
+    return fail(
+      `--host ${host} is not loopback: it needs --token T (checked on every request)`,
+    );
+  }
+  if (!/^[A-Za-z0-9.:-]+$/.test(host)) return fail(`--host '${host}' is not an address`);
   return ok({
     repoRoot: str(v, "repo-root"),
     db: str(v, "db"),
     host,
+    token,
     port: port.value,
     limit: limit.value,
   });

@@ -73,12 +73,12 @@ export function taskPermissionFlags(): string[] {
   ];
 }
 
-/** The only hosts the dashboard may listen on: it is local. */
+/** The hosts the compiled binary's dashboard may listen on (a task run grants exactly its own). */
 export const LOOPBACK = ["127.0.0.1", "localhost"];
 
 /**
- * The network a command needs: the dashboard's loopback address and port
- * (port 0: any port of that host); nothing for every other command.
+ * The network a command needs: the dashboard's address and port (port 0:
+ * any port of that host); nothing for every other command.
  *
  * @example
  * ```ts

@@ -1,5 +1,6 @@
 /**
- * `serve`: the dashboard, a local web page of the fleet, on loopback only. The
+ * `serve`: the dashboard, a web page of the fleet, on loopback by default
+ * (another address needs `--token`, checked on every request). The
  * page (`/`) redraws itself from `/api/status` every two seconds: each
  * lease's gap, state, who watches it, agent pid and liveness, elapsed time,
  * outcome and log file, with totals; `/metrics` is the same in Prometheus'
@@ -44,10 +45,19 @@ export async function runDashboard(options: DashboardOptions, io: Io): Promise<n
       port: options.port,
       signal: stop.signal,
       onListen: ({ port }) => {
-        io.out(`dashboard of ${db} at http://${options.host}:${port}/ (Ctrl-C to stop)`);
+        const query = options.token === undefined ? "" : "?token=<your token>";
+        io.out(`dashboard of ${db} at http://${options.host}:${port}/${query} (Ctrl-C to stop)`);
       },
       onError: (e) => new Response(`error: ${String(e).split("\n")[0]}\n`, { status: 500 }),
-    }, (request) => handle(request, db, options.limit));
+    }, (request) => {
+      if (options.token !== undefined && !authorized(request, options.token)) {
+        return new Response("401 unauthorized: give the token (?token=T or a Bearer header)\n", {
+          status: 401,
+          headers: { "www-authenticate": "Bearer" },
+        });
+      }
+      return handle(request, db, options.limit);
+    });
     await server.finished;
     return EXIT.ok;
   } catch (e) {
@@ -56,6 +66,20 @@ export async function runDashboard(options: DashboardOptions, io: Io): Promise<n
   } finally {
     for (const s of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(s, onSignal);
   }
+}
+
+/**
+ * Does `request` carry `token` (`Authorization: Bearer T`, or `?token=T` for
+ * a browser)? Compared in constant time.
+ */
+export function authorized(request: Request, token: string): boolean {
+  const bearer = /^Bearer (.+)$/.exec(request.headers.get("authorization") ?? "")?.[1];
+  const given = bearer ?? new URL(request.url).searchParams.get("token") ?? "";
+  const a = new TextEncoder().encode(given);
+  const b = new TextEncoder().encode(token);
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ b[i];
+  return diff === 0;
 }
 
 async function handle(request: Request, db: string, limit: number): Promise<Response> {
@@ -173,7 +197,9 @@ const cell = (text, cls) => {
 const elapsed = (s) => s < 60 ? s + "s" : s < 7200 ? Math.floor(s / 60) + "m" : Math.floor(s / 3600) + "h";
 async function draw() {
   try {
-    const s = await (await fetch("/api/status")).json();
+    const token = new URLSearchParams(location.search).get("token");
+    const url = "/api/status" + (token ? "?token=" + encodeURIComponent(token) : "");
+    const s = await (await fetch(url)).json();
     const body = document.getElementById("leases");
     body.replaceChildren(...s.leases.map((l) => {
       const tr = document.createElement("tr");
