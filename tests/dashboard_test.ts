@@ -86,6 +86,27 @@ Deno.test("the dashboard shows every lease and who watches it, in a real browser
     match(cells.get("DB-HANG-2")![8], /dispatch-logs\/2-db-hang-2\.out\.log$/);
     match(dom, /<p id="totals">2 lease\(s\): settled 1, unwatched 1; outcomes: shipped 1<\/p>/);
 
+    const reflections = await browse(`${url}api/reflections`);
+    match(reflections, /"gapId":"DB-SHIP-1","outcome":"shipped"/);
+
+    // A screenshot of the page as the browser drew it (README's docs/dashboard.png is one).
+    await using shots = await scratch("chump-shot-");
+    const png = join(shots.path, "dashboard.png");
+    await using profile = await scratch("chump-chromium-");
+    const shot = await runProcess("chromium", [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      `--user-data-dir=${profile.path}`,
+      "--virtual-time-budget=3000",
+      "--window-size=1200,360",
+      `--screenshot=${png}`,
+      url,
+    ]);
+    equal(shot.code, 0, shot.stderr);
+    deepEqual([...(await Deno.readFile(png)).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], "a PNG");
+
     const metrics = await browse(`${url}metrics`);
     match(metrics, /chump_leases\{watch="unwatched"\} 1/);
     match(metrics, /chump_agents_alive 1/);
@@ -235,6 +256,7 @@ Deno.test("--watch on a terminal draws a live table in place; the summary stays;
   // After the last erase of the table: the summary, which stays on screen.
   const after = screen.slice(screen.lastIndexOf("\x1b[J"));
   assert(after.includes("shipped=1  ci_failed=0  stalled=0  killed=1  spawn_failures=0"), after);
+  equal(/running \d+ {2}shipped/.test(after), false, "no table under the summary");
   deepEqual(await pidsWithEnv(m.mark), []);
 
   await using s2 = await scratchRepo(backlogOf([["LV-3"]]));

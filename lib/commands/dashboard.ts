@@ -4,7 +4,7 @@
  * page (`/`) redraws itself from `/api/status` every two seconds: each
  * lease's gap, state, who watches it, agent pid and liveness, elapsed time,
  * outcome and log file, with totals; `/metrics` is the same in Prometheus'
- * text format. Read-only, like `status`: it opens the DB read-only and works
+ * text format; `/api/reflections` the newest reflections as JSON. Read-only, like `status`: it opens the DB read-only and works
  * while runs go on in other terminals (or none: detached agents).
  *
  * @module
@@ -85,6 +85,10 @@ export function authorized(request: Request, token: string): boolean {
 async function handle(request: Request, db: string, limit: number): Promise<Response> {
   const path = new URL(request.url).pathname;
   if (path === "/") return new Response(PAGE, { headers: { "content-type": "text/html" } });
+  if (path === "/api/reflections") {
+    const rows = queryReflections(db, { limit });
+    return rows.ok ? Response.json(rows.value) : new Response(`${rows.error}\n`, { status: 503 });
+  }
   if (path !== "/api/status" && path !== "/metrics") {
     return new Response("not found\n", { status: 404 });
   }

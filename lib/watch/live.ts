@@ -93,7 +93,7 @@ export interface LiveView {
   line(text: string): void;
   /** Redraw the table. */
   frame(rows: readonly LiveRow[], totals: LiveTotals): void;
-  /** Erase the table (before the summary, which stays). */
+  /** Erase the table for good (before the summary, which stays); later lines are plain. */
   close(): void;
 }
 
@@ -122,17 +122,20 @@ export function createLiveView(write: (text: string) => void, width: () => numbe
     write(lines.join("\n") + "\n");
     drawn = lines.length;
   };
+  let closed = false;
   let rowsNow: readonly LiveRow[] = [];
   let totalsNow: LiveTotals | undefined;
   return {
     line(text) {
       erase();
       write(text + "\n");
+      if (closed) return;
       // Drawn again at today's width: the terminal may have been resized since.
       last = totalsNow === undefined ? [] : renderFrame(rowsNow, totalsNow, width());
       draw(last);
     },
     frame(rows, totals) {
+      if (closed) return;
       rowsNow = rows;
       totalsNow = totals;
       const next = renderFrame(rowsNow, totalsNow, width());
@@ -147,6 +150,7 @@ export function createLiveView(write: (text: string) => void, width: () => numbe
     close() {
       erase();
       last = [];
+      closed = true;
     },
   };
 }
