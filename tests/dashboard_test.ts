@@ -21,8 +21,8 @@ import {
 import { ROOT, runMain, runProcess, scratch, taskArgs } from "./_helpers.ts";
 import { GIT_ID } from "../testkit/repo.ts";
 
-/** The page as Chromium leaves it after its scripts ran (3 s of virtual time). */
-async function browse(url: string): Promise<string> {
+/** Run Debian's headless chromium on `url` (3 s of virtual time for its scripts) with `flags`. */
+async function chromium(url: string, flags: string[]): Promise<string> {
   await using profile = await scratch("chump-chromium-");
   const ran = await runProcess("chromium", [
     "--headless",
@@ -31,13 +31,18 @@ async function browse(url: string): Promise<string> {
     "--no-first-run",
     `--user-data-dir=${profile.path}`,
     "--virtual-time-budget=3000",
-    "--dump-dom",
+    ...flags,
     url,
   ]).catch((e) => {
     throw new Error(`chromium could not be started (.ci/run installs it): ${e}`);
   });
   equal(ran.code, 0, ran.stderr);
   return ran.stdout;
+}
+
+/** The page as Chromium leaves it after its scripts ran. */
+function browse(url: string): Promise<string> {
+  return chromium(url, ["--dump-dom"]);
 }
 
 Deno.test("the dashboard shows every lease and who watches it, in a real browser; /metrics counts them", async () => {
@@ -92,19 +97,7 @@ Deno.test("the dashboard shows every lease and who watches it, in a real browser
     // A screenshot of the page as the browser drew it (README's docs/dashboard.png is one).
     await using shots = await scratch("chump-shot-");
     const png = join(shots.path, "dashboard.png");
-    await using profile = await scratch("chump-chromium-");
-    const shot = await runProcess("chromium", [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      `--user-data-dir=${profile.path}`,
-      "--virtual-time-budget=3000",
-      "--window-size=1200,360",
-      `--screenshot=${png}`,
-      url,
-    ]);
-    equal(shot.code, 0, shot.stderr);
+    await chromium(url, ["--window-size=1200,360", `--screenshot=${png}`]);
     deepEqual([...(await Deno.readFile(png)).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], "a PNG");
 
     const metrics = await browse(`${url}metrics`);

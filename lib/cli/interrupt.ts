@@ -86,3 +86,28 @@ export function listenForInterrupts(say: (line: string) => void): Interrupt & Di
     },
   };
 }
+
+/**
+ * For commands that run until the operator stops them (`serve`, `logs -f`,
+ * `status --watch`): an abort signal that SIGINT or SIGTERM aborts, quietly,
+ * with the listeners removed when disposed. Stopping that way is the normal
+ * end of such a command, not an interrupted run.
+ *
+ * @example
+ * ```ts
+ * using stop = stopOnSignals();
+ * while (!stop.signal.aborted) break;
+ * ```
+ */
+export function stopOnSignals(): { signal: AbortSignal } & Disposable {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  return {
+    signal: stop.signal,
+    [Symbol.dispose]() {
+      for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    },
+  };
+}

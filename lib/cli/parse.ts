@@ -251,39 +251,39 @@ const DISPATCH_SPEC: Spec = {
   version: { type: "boolean" },
 };
 
-const REFLECTIONS_SPEC: Spec = {
+/** The flags every subcommand takes: where its DB is, and help. */
+const SUBCOMMAND_FLAGS: Spec = {
   db: { type: "string" },
   "repo-root": { type: "string" },
+  help: { type: "boolean", short: "h" },
+};
+
+const REFLECTIONS_SPEC: Spec = {
+  ...SUBCOMMAND_FLAGS,
   limit: { type: "string" },
   outcome: { type: "string" },
   gap: { type: "string" },
   json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
 };
 
 const STATUS_SPEC: Spec = {
-  db: { type: "string" },
-  "repo-root": { type: "string" },
+  ...SUBCOMMAND_FLAGS,
   limit: { type: "string" },
   json: { type: "boolean" },
   watch: { type: "boolean" },
   interval: { type: "string" },
-  help: { type: "boolean", short: "h" },
 };
 
 const REAP_SPEC: Spec = {
-  db: { type: "string" },
-  "repo-root": { type: "string" },
+  ...SUBCOMMAND_FLAGS,
   "kill-grace": { type: "string" },
   "base-ref": { type: "string" },
   "pr-provider": { type: "string" },
   "no-reflect": { type: "boolean" },
-  help: { type: "boolean", short: "h" },
 };
 
 const WATCH_SPEC: Spec = {
-  db: { type: "string" },
-  "repo-root": { type: "string" },
+  ...SUBCOMMAND_FLAGS,
   "base-ref": { type: "string" },
   "pr-provider": { type: "string" },
   tick: { type: "string" },
@@ -294,25 +294,20 @@ const WATCH_SPEC: Spec = {
   "no-live": { type: "boolean" },
   "exit-grace": { type: "string" },
   "no-reflect": { type: "boolean" },
-  help: { type: "boolean", short: "h" },
 };
 
 const LOGS_SPEC: Spec = {
-  db: { type: "string" },
-  "repo-root": { type: "string" },
+  ...SUBCOMMAND_FLAGS,
   follow: { type: "boolean", short: "f" },
   lines: { type: "string" },
-  help: { type: "boolean", short: "h" },
 };
 
 const DASHBOARD_SPEC: Spec = {
-  db: { type: "string" },
-  "repo-root": { type: "string" },
+  ...SUBCOMMAND_FLAGS,
   port: { type: "string" },
   host: { type: "string" },
   token: { type: "string" },
   limit: { type: "string" },
-  help: { type: "boolean", short: "h" },
 };
 
 type Values = Record<string, string | boolean | undefined>;

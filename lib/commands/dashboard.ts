@@ -10,6 +10,7 @@
  * @module
  */
 import { EXIT, type Io } from "../cli/io.ts";
+import { stopOnSignals } from "../cli/interrupt.ts";
 import { type DashboardOptions, PROGRAM } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { queryReflections } from "../store/query.ts";
@@ -36,9 +37,7 @@ export interface DashboardStatus {
  */
 export async function runDashboard(options: DashboardOptions, io: Io): Promise<number> {
   const { db } = await resolvePaths(options);
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, onSignal);
+  using stop = stopOnSignals();
   try {
     const server = Deno.serve({
       hostname: options.host,
@@ -63,8 +62,6 @@ export async function runDashboard(options: DashboardOptions, io: Io): Promise<n
   } catch (e) {
     io.err(`${PROGRAM}: error: cannot serve the dashboard: ${String(e).split("\n")[0]}`);
     return EXIT.failure;
-  } finally {
-    for (const s of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(s, onSignal);
   }
 }
 

@@ -9,6 +9,7 @@
  * @module
  */
 import { EXIT, type Io } from "../cli/io.ts";
+import { stopOnSignals } from "../cli/interrupt.ts";
 import { type LogsOptions, PROGRAM } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { FOLLOW_MS } from "../process/follow.ts";
@@ -41,26 +42,20 @@ export async function runLogs(options: LogsOptions, io: Io): Promise<number> {
     offsets.set(path, end);
   }
   if (!options.follow) return EXIT.ok;
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, onSignal);
-  try {
-    while (!stop.signal.aborted) {
-      // Read the status first: once it is there, what follows is the last of the output.
-      const ended = (await readStatus(files)) !== undefined;
-      for (const path of [files.out, files.err]) {
-        const { text, end } = await readFrom(path, offsets.get(path) ?? 0);
-        offsets.set(path, end);
-        if (text !== "") printer.text(path, text);
-      }
-      if (ended) break;
-      await sleep(FOLLOW_MS, stop.signal);
+  using stop = stopOnSignals();
+  while (!stop.signal.aborted) {
+    // Read the status first: once it is there, what follows is the last of the output.
+    const ended = (await readStatus(files)) !== undefined;
+    for (const path of [files.out, files.err]) {
+      const { text, end } = await readFrom(path, offsets.get(path) ?? 0);
+      offsets.set(path, end);
+      if (text !== "") printer.text(path, text);
     }
-    printer.flush();
-    return EXIT.ok;
-  } finally {
-    for (const s of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(s, onSignal);
+    if (ended) break;
+    await sleep(FOLLOW_MS, stop.signal);
   }
+  printer.flush();
+  return EXIT.ok;
 }
 
 /** The lease `target` names (digits: a lease id; else the gap's newest), or why none. */

@@ -7,6 +7,7 @@
  * @module
  */
 import { EXIT, type Io } from "../cli/io.ts";
+import { stopOnSignals } from "../cli/interrupt.ts";
 import { ok, type Result } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
 import { PROGRAM, type StatusOptions } from "../cli/parse.ts";
@@ -103,25 +104,19 @@ export async function readStatusRows(
 export async function runStatus(options: StatusOptions, io: Io): Promise<number> {
   if (!options.watch) return await showStatus(options, io);
   // Redraw until Ctrl-C: on a terminal in place (home, clear), else one block after another.
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, onSignal);
+  using stop = stopOnSignals();
   const tty = Deno.stdout.isTerminal();
-  try {
-    while (!stop.signal.aborted) {
-      if (tty) io.out("\x1b[H\x1b[2J");
-      io.out(
-        `status at ${new Date().toISOString()} (every ${options.intervalMs} ms; Ctrl-C stops)`,
-      );
-      const code = await showStatus(options, io);
-      if (code !== EXIT.ok) return code;
-      if (!tty) io.out("");
-      await sleep(options.intervalMs ?? 2000, stop.signal);
-    }
-    return EXIT.ok;
-  } finally {
-    for (const s of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(s, onSignal);
+  while (!stop.signal.aborted) {
+    if (tty) io.out("\x1b[H\x1b[2J");
+    io.out(
+      `status at ${new Date().toISOString()} (every ${options.intervalMs} ms; Ctrl-C stops)`,
+    );
+    const code = await showStatus(options, io);
+    if (code !== EXIT.ok) return code;
+    if (!tty) io.out("");
+    await sleep(options.intervalMs ?? 2000, stop.signal);
   }
+  return EXIT.ok;
 }
 
 /** One `status` listing. */

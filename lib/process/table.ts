@@ -303,7 +303,7 @@ const UNKNOWN_TABLE: ProcessTable = {
  */
 export async function identify(pid: number, fallback: string): Promise<string> {
   if (Deno.build.os === "linux") {
-    const row = await statOf(pid);
+    const row = await procRowOf(pid);
     if (row) return row.zombie ? fallback : row.identity;
   }
   return (await processTable({ fresh: true })).identityOf(pid) ?? fallback;
@@ -322,7 +322,7 @@ let batch:
 const BATCH_MS = 100;
 
 /** The /proc row of one live pid, read in a batch with the others asked for meanwhile. */
-async function statOf(pid: number): Promise<Row | undefined> {
+async function procRowOf(pid: number): Promise<Row | undefined> {
   if (!batch) {
     const pids = new Set<number>();
     let flush = () => {};
