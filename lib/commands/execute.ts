@@ -18,7 +18,13 @@ import { realSpawner } from "../process/spawn.ts";
 import { logsDirFor } from "../process/waiter.ts";
 import { terminateGroup } from "../process/signal.ts";
 import { openRunStore } from "../store/run_store.ts";
-import { runDispatches, runExitCode, type RunResult, summaryLines } from "../watch/loop.ts";
+import {
+  outcomeCounts,
+  runDispatches,
+  runExitCode,
+  type RunResult,
+  summaryLines,
+} from "../watch/loop.ts";
 import { checkGhAuth, createGhProvider } from "../watch/providers/gh.ts";
 import { createGitProvider } from "../watch/providers/git.ts";
 import { reapOrphans } from "../watch/reap.ts";
@@ -106,15 +112,7 @@ export async function runExecute(
     live?.close();
     report(result, options.watch, plain, mode);
     const code = runExitCode(result, options.watch);
-    const n = (o: string) => result.outcomes.filter((x) => x.outcome === o).length;
-    events.emit("run_finished", {}, {
-      exit_code: code,
-      shipped: n("shipped"),
-      ci_failed: n("ci_failed"),
-      stalled: n("stalled"),
-      killed: n("killed"),
-      spawn_failures: result.failures.length,
-    });
+    events.emit("run_finished", {}, { exit_code: code, ...outcomeCounts(result) });
     return code;
   } finally {
     opened.value.close();

@@ -37,13 +37,13 @@ import { assignSlugs, branchFor, worktreeFor } from "../dispatch/slug.ts";
 import { sleep } from "../util/sleep.ts";
 import { oneLine } from "../util/text.ts";
 import { settleOutcome } from "./settle.ts";
-import { outcomeLine, type RunResult } from "./summary.ts";
+import { outcomeCounts, outcomeLine, type RunResult } from "./summary.ts";
 import type { AdoptedDispatch } from "./adopt.ts";
 import { type Events, NO_EVENTS } from "./events.ts";
 import type { LiveRow, LiveView } from "./live.ts";
 import { flushIdentify, groupOwner, processTable } from "../process/table.ts";
 
-export { outcomeLine, runExitCode, summaryLines } from "./summary.ts";
+export { outcomeCounts, outcomeLine, runExitCode, summaryLines } from "./summary.ts";
 export type { OutcomeRecord, RunResult } from "./summary.ts";
 
 /** How the run behaves (from the CLI). */
@@ -205,14 +205,8 @@ export async function runDispatches(
       deadline_ms: a.deadlineMs,
       ended: d.process.exitCode !== null,
     });
-    run.dispatched.add(a.dispatch.gap.id);
-    run.inflight.set(a.dispatch.gap.id, {
-      dispatch: a.dispatch,
-      deadlineMs: a.deadlineMs,
-      maxWatchMs: a.maxWatchMs,
-      warned: false,
-      ending: false,
-    });
+    run.dispatched.add(d.gap.id);
+    startFlight(run, d, a.deadlineMs, a.maxWatchMs);
   }
   // What ended while nobody watched is settled at once, before anything new starts.
   if (run.inflight.size > 0 && !stopped(run)) await tick(run);
@@ -282,11 +276,11 @@ function redraw(run: RunState): void {
       lastWarning: d.process.tail.lines().at(-1) ?? "",
     };
   });
-  const shipped = run.result.outcomes.filter((o) => o.outcome === "shipped").length;
+  const n = outcomeCounts(run.result);
   live.frame(rows, {
     running: run.inflight.size,
-    shipped,
-    failed: run.result.outcomes.length - shipped + run.result.failures.length,
+    shipped: n.shipped,
+    failed: n.ci_failed + n.stalled + n.killed + n.spawn_failures,
     queued: pickGaps(run.gaps, {
       limit: Infinity,
       order: run.config.order,
@@ -392,14 +386,19 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
     backend: r.value.agent.label,
     deadline_ms: deadlineMs,
   });
-  run.inflight.set(gap.id, {
-    dispatch: r.value,
+  startFlight(run, r.value, deadlineMs, maxWatchMs);
+  return true;
+}
+
+/** Watch `dispatch` from now on (dispatched by this run, or adopted). */
+function startFlight(run: RunState, dispatch: Dispatch, deadlineMs: number, maxWatchMs: number) {
+  run.inflight.set(dispatch.gap.id, {
+    dispatch,
     deadlineMs,
     maxWatchMs,
     warned: false,
     ending: false,
   });
-  return true;
 }
 
 /** One tick: one provider poll for every watched branch, then a decision per dispatch. */

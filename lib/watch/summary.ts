@@ -55,6 +55,22 @@ export function outcomeLine(o: OutcomeRecord): string {
 }
 
 /**
+ * How many outcomes of each kind a run has had so far, and its dispatch
+ * failures: the totals line, the `run_finished` event and the live view.
+ *
+ * @example
+ * ```ts
+ * outcomeCounts({ outcomes: [], failures: [], detached: 0 }).shipped; // 0
+ * ```
+ */
+export function outcomeCounts(result: RunResult): Record<Outcome | "spawn_failures", number> {
+  const counts = { shipped: 0, ci_failed: 0, stalled: 0, killed: 0, spawn_failures: 0 };
+  for (const o of result.outcomes) counts[o.outcome]++;
+  counts.spawn_failures = result.failures.length;
+  return counts;
+}
+
+/**
  * The end-of-run summary: one line per gap, then the totals line of the contract.
  *
  * @example
@@ -71,10 +87,10 @@ export function summaryLines(result: RunResult): string[] {
   for (const f of result.failures) {
     lines.push(`  ${oneLine(f.gapId)} spawn_failed -- ${oneLine(f.reason, 300)}`);
   }
-  const n = (o: Outcome) => result.outcomes.filter((x) => x.outcome === o).length;
+  const n = outcomeCounts(result);
   lines.push(
-    `shipped=${n("shipped")}  ci_failed=${n("ci_failed")}  stalled=${n("stalled")}  ` +
-      `killed=${n("killed")}  spawn_failures=${result.failures.length}`,
+    `shipped=${n.shipped}  ci_failed=${n.ci_failed}  stalled=${n.stalled}  ` +
+      `killed=${n.killed}  spawn_failures=${n.spawn_failures}`,
   );
   const kept = result.outcomes.filter((o) => o.kept);
   if (kept.length > 0) {
