@@ -269,10 +269,20 @@ Deno.test("a base ref that does not resolve is a usage error, exit 2", async () 
   );
 });
 
-Deno.test("an agent flooding 200 MB of stderr leaves a 64-line tail in the notes", async () => {
+Deno.test("an agent flooding 200 MB of stderr leaves a 64-line tail in the notes and a capped log", async () => {
   await using s = await scratchRepo(backlogOf([["FLOOD-1"]]));
-  const ran = await orchestrate(s, [], { CHUMP_DEMO_PLAN: "FLOOD-1=flood:200" });
+  const ran = await orchestrate(s, ["--log-cap", "4"], { CHUMP_DEMO_PLAN: "FLOOD-1=flood:200" });
   equal(ran.code, 3, ran.stderr);
+  // The log keeps the newest output: between half the cap and the cap, ending where the agent did.
+  const log = join(s.repo, "sessions", "dispatch-logs", "1-flood-1.err.log");
+  const size = (await Deno.stat(log)).size;
+  assert(size >= 2 << 20 && size <= 4 << 20, `log size ${size}`);
+  const text = await Deno.readTextFile(log);
+  match(text, /\nFAIL: flood done after \d+ lines\n$/);
+  match(
+    text.slice(text.indexOf("\n") + 1, text.indexOf("\n") + 40),
+    /^(ERROR|info) flood line \d+/,
+  );
   const notes = reflectionRows(s.db).get("FLOOD-1")!.hypothesis.split("\n");
   equal(notes[0], "exit code 1");
   match(notes[1], /^backend=custom:/);

@@ -15,6 +15,7 @@ import {
   parseDuration,
 } from "../util/duration.ts";
 import type { PickOrder } from "../backlog/picker.ts";
+import { DEFAULT_LOG_CAP_BYTES } from "../process/log_cap.ts";
 import { fail, ok, type Result } from "../util/result.ts";
 
 /** Which PR-state provider the monitor asks. */
@@ -38,6 +39,8 @@ export interface DispatchOptions {
   maxWatchMs?: number;
   /** Silent this long: one IDLE warning; twice this long: killed (default off). */
   idleTimeoutMs?: number;
+  /** Each agent log file keeps at most this much, its newest half once over (default 32 MiB). */
+  logCapBytes: number;
   /** Append JSON events here; `-`: to stdout, instead of the plain lines. */
   events?: string;
   /** Plain lines only, even on a terminal (no live table). */
@@ -92,7 +95,7 @@ export interface ReapOptions {
  */
 export type WatchFlags = Pick<
   DispatchOptions,
-  "baseRef" | "deadlines" | "maxWatchMs" | "killGraceMs"
+  "baseRef" | "deadlines" | "maxWatchMs" | "killGraceMs" | "logCapBytes"
 >;
 
 /** Options of the `serve` subcommand (the web dashboard). */
@@ -179,6 +182,7 @@ Dispatch flags:
   --max-watch DURATION  give up on an open PR after this (default 4x the gap's deadline)
   --idle-timeout D      an agent silent (no output) for D gets one IDLE warning, for 2x D is
                         killed like a deadline kill (default off)
+  --log-cap MB          each agent log file keeps its newest output, at most MB (default 32)
   --events FILE         append one JSON object per line for every transition (see README);
                         '-' writes them to stdout instead of the plain lines
   --no-live             with --watch on a terminal: plain lines only, no live table
@@ -196,7 +200,7 @@ reap flags:        --db PATH  --repo-root PATH  --kill-grace DURATION  --no-refl
                    --pr-provider gh|git  --base-ref REF
 watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref REF  --tick D
                    --kill-grace D  --max-watch D  --exit-grace N  --idle-timeout D  --events F
-                   --no-live
+                   --log-cap MB  --no-live
                    --no-reflect
                    (each agent keeps the deadline it was dispatched with)
 logs flags:        --db PATH  --repo-root PATH  -f, --follow  --lines N (default 40)
@@ -240,6 +244,7 @@ const DISPATCH_SPEC: Spec = {
   "kill-grace": { type: "string" },
   "max-watch": { type: "string" },
   "idle-timeout": { type: "string" },
+  "log-cap": { type: "string" },
   events: { type: "string" },
   "no-live": { type: "boolean" },
   "exit-grace": { type: "string" },
@@ -290,6 +295,7 @@ const WATCH_SPEC: Spec = {
   "kill-grace": { type: "string" },
   "max-watch": { type: "string" },
   "idle-timeout": { type: "string" },
+  "log-cap": { type: "string" },
   events: { type: "string" },
   "no-live": { type: "boolean" },
   "exit-grace": { type: "string" },
@@ -476,6 +482,8 @@ function toDispatch(v: Values): Result<DispatchOptions> {
     if (!it.ok) return it;
     idleTimeoutMs = it.value;
   }
+  const logCapMb = count(v, "log-cap", 1, DEFAULT_LOG_CAP_BYTES / (1 << 20));
+  if (!logCapMb.ok) return logCapMb;
   const exitGrace = count(v, "exit-grace", 0, 2);
   if (!exitGrace.ok) return exitGrace;
   let maxTotal: number | undefined;
@@ -510,6 +518,7 @@ function toDispatch(v: Values): Result<DispatchOptions> {
     killGraceMs: killGrace.value,
     maxWatchMs,
     idleTimeoutMs,
+    logCapBytes: logCapMb.value * (1 << 20),
     events: str(v, "events"),
     noLive: Boolean(v["no-live"]),
     exitGraceTicks: exitGrace.value,

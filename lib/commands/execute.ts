@@ -105,6 +105,7 @@ export async function runExecute(
       err: io.err,
       interrupt,
       logsDir: logsDirFor(paths.db),
+      logCapBytes: options.logCapBytes,
       adopted,
       events,
       live,
@@ -174,6 +175,7 @@ export async function adoptAndReap(
     baseRef: options.baseRef,
     deadlines: options.deadlines,
     maxWatchMs: options.maxWatchMs,
+    logCapBytes: options.logCapBytes,
     out: io.out,
     err: io.err,
   });

@@ -78,6 +78,8 @@ export interface DispatchDeps {
    * process (process/waiter.ts); without, its output is piped to us.
    */
   logsDir?: string;
+  /** Cap of each log file while it is followed (default 32 MiB). */
+  logCapBytes?: number;
 }
 
 /**
@@ -135,7 +137,7 @@ export async function dispatchGap(
   if (!claimed.ok) return await abandon(claimed.error, true);
 
   const files = leaseId !== null && deps.logsDir !== undefined
-    ? agentFiles(join(deps.logsDir, `${leaseId}-${request.slug}`))
+    ? agentFiles(join(deps.logsDir, `${leaseId}-${request.slug}`), deps.logCapBytes)
     : undefined;
   const started = spawner.spawn({
     argv: agent.argv,

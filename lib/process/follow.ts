@@ -4,10 +4,13 @@
  * the agent runs, bounded memory), and any growth of either file is output
  * (the agent's last-output time). The files are written by the agent's
  * waiter (process/waiter.ts), so following can start late (an adopting run
- * reads them from the start) and nothing breaks when nobody follows.
+ * reads them from the start) and nothing breaks when nobody follows. A file
+ * over its cap (`AgentFiles.capBytes`, default 32 MiB) is trimmed to its
+ * newest half once read (process/log_cap.ts).
  *
  * @module
  */
+import { capLog, DEFAULT_LOG_CAP_BYTES } from "./log_cap.ts";
 import type { AgentFiles } from "./waiter.ts";
 import type { StderrTail } from "./stderr_tail.ts";
 
@@ -51,6 +54,7 @@ export function followLogs(files: AgentFiles, tail: StderrTail, since: number): 
   // of stderr costs reads, not allocations.
   let errFile: Deno.FsFile | undefined;
   const buf = new Uint8Array(READ_CHUNK);
+  const cap = files.capBytes ?? DEFAULT_LOG_CAP_BYTES;
 
   const look = async () => {
     const err = await statOf(files.err);
@@ -66,6 +70,7 @@ export function followLogs(files: AgentFiles, tail: StderrTail, since: number): 
       lastOutputAt = Math.max(lastOutputAt, err.mtime ?? 0, out.mtime ?? 0) || Date.now();
     }
     outSize = out.size;
+    if (outSize > cap) outSize = Math.max(0, outSize - await capLog(files.out, cap));
     if (err.size <= errOffset) return;
     if (!errFile) {
       errFile = await Deno.open(files.err);
@@ -76,6 +81,11 @@ export function followLogs(files: AgentFiles, tail: StderrTail, since: number): 
       if (n === null || n === 0) break;
       tail.push(buf.subarray(0, n));
       errOffset += n;
+    }
+    if (errOffset > cap) {
+      errOffset = Math.max(0, errOffset - await capLog(files.err, cap));
+      errFile.close();
+      errFile = undefined;
     }
   };
   const catchUp = () => {

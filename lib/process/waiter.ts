@@ -33,6 +33,8 @@ export interface AgentFiles {
   status: string;
   /** The prompt, the agent's stdin. */
   prompt: string;
+  /** Cap of each log file while followed (process/log_cap.ts); default 32 MiB. */
+  capBytes?: number;
 }
 
 /**
@@ -44,9 +46,10 @@ export interface AgentFiles {
  * // "/r/sessions/dispatch-logs/7-auto-013.status"
  * ```
  */
-export function agentFiles(base: string): AgentFiles {
+export function agentFiles(base: string, capBytes?: number): AgentFiles {
   return {
     base,
+    capBytes,
     out: `${base}.out.log`,
     err: `${base}.err.log`,
     status: `${base}.status`,

@@ -38,6 +38,8 @@ export interface AdoptDeps {
   /** For leases that predate recorded deadlines. */
   deadlines: Deadlines;
   maxWatchMs?: number;
+  /** Cap of each log file while it is followed (default 32 MiB). */
+  logCapBytes?: number;
   out: (line: string) => void;
   err: (line: string) => void;
   now?: () => number;
@@ -100,7 +102,7 @@ export async function adoptOrphans(deps: AdoptDeps): Promise<AdoptedDispatch[]> 
 function prepare(lease: Lease, generation: number, deps: AdoptDeps): AdoptedDispatch {
   const deadlineMs = lease.deadlineMs ?? deadlineFor(lease.effort, deps.deadlines);
   const maxWatchMs = lease.maxWatchMs ?? deps.maxWatchMs ?? 4 * deadlineMs;
-  const files = lease.logBase === null ? undefined : agentFiles(lease.logBase);
+  const files = lease.logBase === null ? undefined : agentFiles(lease.logBase, deps.logCapBytes);
   const process = adoptedProcess({
     pid: lease.pid!,
     identity: lease.pidStart,

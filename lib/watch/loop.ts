@@ -120,6 +120,8 @@ export interface RunDeps {
   now?: () => number;
   /** Where agents' log and status files go (see DispatchDeps.logsDir). */
   logsDir?: string;
+  /** Cap of each log file while it is followed (see DispatchDeps.logCapBytes). */
+  logCapBytes?: number;
   /** Dispatches taken over from a gone orchestrator (watch/adopt.ts), watched from the start. */
   adopted?: readonly AdoptedDispatch[];
   /** Where transitions are reported as JSON events (`--events`); none by default. */
