@@ -13,6 +13,7 @@ import {
   killMarked,
   marked,
   orchestrate,
+  orchestrateInBackground,
   orchestrateInTerminal,
   pidsWithEnv,
   scratchRepo,
@@ -20,32 +21,174 @@ import {
 } from "./_e2e.ts";
 import { ROOT, runMain, runProcess, scratch, taskArgs } from "./_helpers.ts";
 import { GIT_ID } from "../testkit/repo.ts";
+import puppeteer, { type Page } from "puppeteer-core";
 
-/** Run Debian's headless chromium on `url` (3 s of virtual time for its scripts) with `flags`. */
-async function chromium(url: string, flags: string[]): Promise<string> {
-  await using profile = await scratch("chump-chromium-");
-  const ran = await runProcess("chromium", [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    `--user-data-dir=${profile.path}`,
-    "--virtual-time-budget=3000",
-    ...flags,
-    url,
-  ]).catch((e) => {
+/** A page of Debian's headless chromium, driven by puppeteer-core over a pipe (no browser download). */
+async function openBrowser(): Promise<{ page: Page; [Symbol.asyncDispose](): Promise<void> }> {
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    pipe: true,
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run"],
+  }).catch((e) => {
     throw new Error(`chromium could not be started (.ci/run installs it): ${e}`);
   });
-  equal(ran.code, 0, ran.stderr);
-  return ran.stdout;
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1280, height: 720 });
+  return { page, [Symbol.asyncDispose]: () => browser.close() };
 }
 
-/** The page as Chromium leaves it after its scripts ran. */
-function browse(url: string): Promise<string> {
-  return chromium(url, ["--dump-dom"]);
+/** Debian's chromium, wherever PATH has it. */
+const CHROMIUM = await (async () => {
+  const found = await runProcess("sh", ["-c", "command -v chromium"]).catch(() => undefined);
+  return found?.stdout.trim() || "/usr/bin/chromium";
+})();
+
+/** What `pattern` finds in the first line `serve` prints (where it listens); never the token. */
+async function listening(server: Deno.ChildProcess, pattern: RegExp): Promise<string> {
+  const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let first = "";
+  while (!first.includes("\n")) {
+    const chunk = await reader.read();
+    if (chunk.done) break;
+    first += chunk.value;
+  }
+  reader.releaseLock();
+  const found = pattern.exec(first)?.[1];
+  assert(found, `the dashboard says where it listens: ${first}`);
+  equal(first.includes("s3cret"), false, "a token is never printed");
+  return found;
 }
 
-Deno.test("the dashboard shows every lease and who watches it, in a real browser; /metrics counts them", async () => {
+/** The text cells of each lease row, by gap. */
+async function leaseRows(page: Page): Promise<Map<string, string[]>> {
+  const rows = await page.$$eval("#leases tr", (trs) =>
+    trs.map((tr) =>
+      [
+        tr.getAttribute("data-gap")!,
+        [...tr.querySelectorAll("td")].map((td) => td.textContent ?? ""),
+      ] as [string, string[]]
+    ));
+  return new Map(rows);
+}
+
+/** Every sample of a Prometheus text exposition, checked line by line: name{labels} -> value. */
+function parsePrometheus(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  const types = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const type = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/
+      .exec(line);
+    if (type) {
+      types.set(type[1], type[2]);
+      continue;
+    }
+    if (/^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .+$/.test(line)) continue;
+    const m =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*",?)*\})? (-?[0-9.e+]+|\+Inf|NaN)$/
+        .exec(line);
+    assert(m, `a Prometheus sample line: ${JSON.stringify(line)}`);
+    const family = m[1].replace(/_(bucket|sum|count)$/, "");
+    assert(types.has(m[1]) || types.get(family) === "histogram", `TYPE declared before ${m[1]}`);
+    samples.set(m[1] + (m[2] ?? ""), Number(m[3]));
+  }
+  return samples;
+}
+
+Deno.test("the dashboard in Chromium: a live agent's row appears by the event stream, then its outcome; /metrics parses", async () => {
+  await using s = await scratchRepo(backlogOf([["DB-LIVE-1"], ["UI-FAIL-2"], ["API-SHIP-3"]]));
+  await using m = await marked({ CHUMP_DEMO_PLAN: "DB-LIVE-1=gate:ship,UI-FAIL-2=fail" });
+  const server = startCli(["serve", "--repo-root", s.repo, "--port", "0"]);
+  try {
+    const url = await listening(server, /(http:\/\/127\.0\.0\.1:\d+\/)/);
+    await using browser = await openBrowser();
+    const { page } = browser;
+    await page.goto(url);
+    await page.waitForFunction(
+      `document.getElementById("totals").textContent.startsWith("0 lease")`,
+    );
+
+    const run = orchestrateInBackground(s, ["--max-parallel", "3"], m.env);
+    await m.ready("DB-LIVE-1");
+    // The page never reloads: the row arrives by the event stream.
+    await page.waitForSelector('tr[data-gap="DB-LIVE-1"][data-state="running"]', {
+      timeout: 30_000,
+    });
+    const live = (await leaseRows(page)).get("DB-LIVE-1")!;
+    deepEqual(live.slice(1, 4), ["DB-LIVE-1", "running", "watched"]);
+    equal(live[5], "yes", "its agent is alive");
+    match(live[6], /^\d+s \/ 20m$/, "elapsed against the deadline");
+    match(await page.$eval("#log-title", (e) => e.textContent ?? ""), /^log of lease 1$/);
+    // The other two end while it runs: the picture of a fleet at work.
+    await page.waitForSelector('tr[data-gap="UI-FAIL-2"][data-state="ended"]', { timeout: 30_000 });
+    await page.waitForSelector('tr[data-gap="API-SHIP-3"][data-state="ended"]', {
+      timeout: 30_000,
+    });
+    await page.waitForFunction(
+      `document.querySelectorAll("#by-domain rect[data-key]").length === 2`,
+    );
+    await using shots = await scratch("chump-shot-");
+    const png = join(shots.path, "dashboard.png");
+    await page.screenshot({ path: png, fullPage: true });
+    deepEqual([...(await Deno.readFile(png)).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], "a PNG");
+    const shot = Deno.env.get("CHUMP_SCREENSHOT"); // how README's docs/dashboard.png is made
+    if (shot) await Deno.copyFile(png, shot);
+
+    await Deno.writeTextFile(join(m.env.CHUMP_DEMO_READY_DIR, "DB-LIVE-1.go"), "\n");
+    await page.waitForSelector('tr[data-gap="DB-LIVE-1"][data-state="ended"]', { timeout: 30_000 });
+    equal((await run.finished()).code, 3, "one agent failed: exit 3");
+    await page.waitForFunction(
+      `/outcomes: killed 1, shipped 2$/.test(document.getElementById("totals").textContent)`,
+    );
+    const ended = (await leaseRows(page)).get("DB-LIVE-1")!;
+    equal(ended[2], "ended");
+    equal(ended[9], "shipped");
+    equal(ended[11], "1-db-live-1.out.log");
+    // The charts: one bar per domain, effort and backend, as long as its ship rate.
+    deepEqual(
+      await page.$$eval(
+        "#by-domain rect[data-key]",
+        (r) => r.map((x) => [x.getAttribute("data-key"), x.getAttribute("width")]),
+      ),
+      [["api", "120"], ["db", "120"], ["ui", "0"]],
+    );
+    deepEqual(
+      await page.$$eval(
+        "#by-effort rect[data-key]",
+        (r) => r.map((x) => x.getAttribute("data-key")),
+      ),
+      ["s"],
+    );
+    match(
+      await page.$eval("#by-backend", (e) => e.textContent ?? ""),
+      /^custom:.*67% of 3median \d+s$/,
+    );
+    match(
+      await page.$eval("#counters", (e) => e.textContent ?? ""),
+      /^1 run\(s\), \d+ tick\(s\), 0 provider error\(s\), 0 reflection\(s\) spooled$/,
+    );
+
+    const metrics = parsePrometheus((await runProcess("curl", ["-sf", `${url}metrics`])).stdout);
+    equal(metrics.get('chump_reflections_total{outcome="shipped"}'), 2);
+    equal(metrics.get('chump_reflections_total{outcome="killed"}'), 1);
+    equal(metrics.get("chump_agents_alive"), 0);
+    assert(metrics.get("chump_ticks_total")! >= 1, "ticks are counted");
+    equal(metrics.get("chump_provider_errors_total"), 0);
+    equal(metrics.get("chump_reflections_spooled"), 0);
+    equal(metrics.get('chump_dispatch_duration_seconds_bucket{le="+Inf"}'), 3);
+    equal(metrics.get("chump_dispatch_duration_seconds_count"), 3);
+    const log = await runProcess("curl", ["-sf", `${url}api/log/1`]);
+    match(log.stdout, /==> .*1-db-live-1\.err\.log <==/);
+  } finally {
+    server.kill("SIGTERM");
+    const status = await server.status;
+    await server.stdout.cancel().catch(() => {});
+    await server.stderr.cancel();
+    equal(status.code, 0, "Ctrl-C (SIGTERM) stops the dashboard cleanly, open event streams too");
+  }
+});
+
+Deno.test("the dashboard shows detached agents and who watches them", async () => {
   await using s = await scratchRepo(backlogOf([["DB-SHIP-1"], ["DB-HANG-2"]]));
   await using m = await marked();
   const shipped = await orchestrate(s, ["--backlog", await gapFile(s.dir, "DB-SHIP-1")], m.env);
@@ -64,53 +207,38 @@ Deno.test("the dashboard shows every lease and who watches it, in a real browser
   );
   equal(detached.code, 0, detached.stderr);
   await m.ready("DB-HANG-2");
-
   const server = startCli(["serve", "--repo-root", s.repo, "--port", "0"]);
   try {
-    const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let first = "";
-    while (!first.includes("\n")) {
-      const chunk = await reader.read();
-      if (chunk.done) break;
-      first += chunk.value;
-    }
-    const url = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(first)?.[1];
-    assert(url, `the dashboard says where it listens: ${first}`);
-
-    const dom = await browse(url);
-    const rows = [...dom.matchAll(/<tr data-gap="([^"]+)">(.*?)<\/tr>/g)].map((r) => [
-      r[1],
-      [...r[2].matchAll(/<td[^>]*>(.*?)<\/td>/g)].map((c) => c[1]),
-    ]);
-    deepEqual(rows.map(([gap]) => gap), ["DB-HANG-2", "DB-SHIP-1"]);
-    const cells = new Map(rows.map(([gap, c]) => [gap as string, c as string[]]));
+    const url = await listening(server, /(http:\/\/127\.0\.0\.1:\d+\/)/);
+    await using browser = await openBrowser();
+    const { page } = browser;
+    await page.goto(url);
+    await page.waitForSelector('tr[data-gap="DB-HANG-2"]');
+    const cells = await leaseRows(page);
+    deepEqual([...cells.keys()], ["DB-HANG-2", "DB-SHIP-1"]);
     deepEqual(cells.get("DB-SHIP-1")!.slice(2, 4), ["ended", "settled"]);
     deepEqual(cells.get("DB-HANG-2")!.slice(2, 4), ["detached", "unwatched"]);
     equal(cells.get("DB-HANG-2")![5], "yes", "its agent is alive");
-    equal(cells.get("DB-SHIP-1")![7], "shipped");
-    match(cells.get("DB-HANG-2")![8], /dispatch-logs\/2-db-hang-2\.out\.log$/);
-    match(dom, /<p id="totals">2 lease\(s\): settled 1, unwatched 1; outcomes: shipped 1<\/p>/);
-
-    const reflections = await browse(`${url}api/reflections`);
-    match(reflections, /"gapId":"DB-SHIP-1","outcome":"shipped"/);
-
-    // A screenshot of the page as the browser drew it (README's docs/dashboard.png is one).
-    await using shots = await scratch("chump-shot-");
-    const png = join(shots.path, "dashboard.png");
-    await chromium(url, ["--window-size=1200,360", `--screenshot=${png}`]);
-    deepEqual([...(await Deno.readFile(png)).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], "a PNG");
-
-    const metrics = await browse(`${url}metrics`);
-    match(metrics, /chump_leases\{watch="unwatched"\} 1/);
-    match(metrics, /chump_agents_alive 1/);
-    match(metrics, /chump_reflections_total\{outcome="shipped"\} 1/);
-    await reader.cancel();
+    match(cells.get("DB-HANG-2")![7], /^\d+s$/, "how long it has been silent");
+    equal(cells.get("DB-HANG-2")![11], "2-db-hang-2.out.log");
+    match(
+      await page.$eval("#totals", (e) => e.textContent ?? ""),
+      /^2 lease\(s\): settled 1, unwatched 1; outcomes: shipped 1$/,
+    );
+    const reflections = JSON.parse(
+      (await runProcess("curl", ["-sf", `${url}api/reflections`])).stdout,
+    );
+    deepEqual(reflections.map((r: { gapId: string; outcome: string }) => [r.gapId, r.outcome]), [[
+      "DB-SHIP-1",
+      "shipped",
+    ]]);
   } finally {
     server.kill("SIGTERM");
     const status = await server.status;
+    await server.stdout.cancel().catch(() => {});
     await server.stderr.cancel();
     await killMarked(m.mark);
-    equal(status.code, 0, "Ctrl-C (SIGTERM) stops the dashboard cleanly");
+    equal(status.code, 0);
   }
 });
 
@@ -133,16 +261,7 @@ Deno.test("the dashboard off loopback needs a token, checked on every request (4
     "0",
   ]);
   try {
-    const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let first = "";
-    while (!first.includes("\n")) {
-      const chunk = await reader.read();
-      if (chunk.done) break;
-      first += chunk.value;
-    }
-    const port = /0\.0\.0\.0:(\d+)\//.exec(first)?.[1];
-    assert(port, first);
-    equal(first.includes(token), false, "the token is not printed");
+    const port = await listening(server, /0\.0\.0\.0:(\d+)\//);
     const code = async (args: string[]) =>
       (await runProcess("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", ...args])).stdout;
     const base = `http://127.0.0.1:${port}`;
@@ -151,15 +270,19 @@ Deno.test("the dashboard off loopback needs a token, checked on every request (4
     equal(await code([`${base}/api/status?token=wrong-token-42`]), "401");
     equal(await code(["-H", `Authorization: Bearer ${token}`, `${base}/api/status`]), "200");
     equal(await code([`${base}/metrics?token=${token}`]), "200");
-    // The page passes its token on to its own requests.
-    match(
-      await browse(`${base}/?token=${token}`),
-      /<p id="totals">0 lease\(s\): none; outcomes: none<\/p>/,
+    equal(await code([`${base}/api/events`]), "401", "the event stream too");
+    equal(await code([`${base}/api/log/1`]), "401");
+    // The page passes its token on to its own requests, the event stream included.
+    await using browser = await openBrowser();
+    await browser.page.goto(`${base}/?token=${token}`);
+    await browser.page.waitForFunction(
+      `document.getElementById("totals").textContent === "0 lease(s): none; outcomes: none" &&
+       document.getElementById("conn").textContent.startsWith("live")`,
     );
-    await reader.cancel();
   } finally {
     server.kill("SIGTERM");
     await server.status;
+    await server.stdout.cancel().catch(() => {});
     await server.stderr.cancel();
   }
 });

@@ -28,6 +28,7 @@ import { terminateGroup } from "../lib/process/signal.ts";
 import { selfCommand } from "../lib/process/self_command.ts";
 import { gitWorkspace } from "../lib/git/workspace.ts";
 import { createMemoryWriter } from "../lib/store/writer.ts";
+import { queryRunTotals } from "../lib/store/query.ts";
 import { DEFAULT_DEADLINES } from "../lib/util/duration.ts";
 import { createGhProvider } from "../lib/watch/providers/gh.ts";
 import type { PollOptions, PrProvider } from "../lib/watch/providers/types.ts";
@@ -174,6 +175,16 @@ Deno.test("a provider error is logged and retried next tick: failing once, then 
   );
   equal(await apiCalls(gh.log), 2);
   equal((await pidsWithEnv(m.mark)).length, 0);
+  // The run's row counts its ticks and the failed poll (serve's /metrics reads it) and says it ended.
+  const runs = queryRunTotals(s.db);
+  assert(runs.ok);
+  deepEqual({ ...runs.value, ticks: runs.value.ticks >= 2 }, {
+    runs: 1,
+    ticks: true,
+    providerErrors: 1,
+    writeFailures: 0,
+    liveAgents: 0,
+  });
 });
 
 Deno.test("an earlier attempt's closed PR does not end a re-dispatch of the same gap as ci_failed", async () => {

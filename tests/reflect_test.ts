@@ -756,6 +756,9 @@ Deno.test("reflections are listed newest first, filtered by outcome and exact ga
     priority: "high",
     scope: "auto",
     notes: "x\nbackend=claude",
+    effort: "m",
+    domain: "auto",
+    backend: "claude",
   });
 });
 

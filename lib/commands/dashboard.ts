@@ -1,11 +1,18 @@
 /**
  * `serve`: the dashboard, a web page of the fleet, on loopback by default
- * (another address needs `--token`, checked on every request). The
- * page (`/`) redraws itself from `/api/status` every two seconds: each
- * lease's gap, state, who watches it, agent pid and liveness, elapsed time,
- * outcome and log file, with totals; `/metrics` is the same in Prometheus'
- * text format; `/api/reflections` the newest reflections as JSON. Read-only, like `status`: it opens the DB read-only and works
- * while runs go on in other terminals (or none: detached agents).
+ * (another address needs `--token`, checked on every request, the event
+ * stream included). Routes:
+ *
+ * - `/`: the page (dashboard/page.ts, in the program: no network);
+ * - `/api/events`: server-sent events, a `status` event whenever the fleet
+ *   changes (looked at every second), which the page redraws from;
+ * - `/api/status`: the same status once, as JSON (dashboard/data.ts);
+ * - `/api/log/<lease>?lines=N`: the last lines of an agent's output;
+ * - `/api/reflections`: the newest reflections as JSON;
+ * - `/metrics`: Prometheus' text format.
+ *
+ * Read-only, like `status`: it opens the DB read-only and works while runs go
+ * on in other terminals (or none: detached agents).
  *
  * @module
  */
@@ -14,18 +21,11 @@ import { stopOnSignals } from "../cli/interrupt.ts";
 import { type DashboardOptions, PROGRAM } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { queryReflections } from "../store/query.ts";
-import { readStatusRows, type StatusRow } from "./status.ts";
-
-/** What `/api/status` returns. */
-export interface DashboardStatus {
-  db: string;
-  generatedAt: string;
-  leases: StatusRow[];
-  /** Leases per watch state (`watched`, `adopted`, `orphaned`, ...). */
-  byWatch: Record<string, number>;
-  /** Reflections per outcome (all time). */
-  outcomes: Record<string, number>;
-}
+import { dashboardStatus, metricsText } from "../dashboard/data.ts";
+import { PAGE } from "../dashboard/page.ts";
+import { sleep } from "../util/sleep.ts";
+import { findLease, lastLines } from "./logs.ts";
+import { agentFiles } from "../process/waiter.ts";
 
 /**
  * Serve the dashboard until SIGINT/SIGTERM; returns the exit code.
@@ -55,7 +55,7 @@ export async function runDashboard(options: DashboardOptions, io: Io): Promise<n
           headers: { "www-authenticate": "Bearer" },
         });
       }
-      return handle(request, db, options.limit);
+      return handle(request, { db, limit: options.limit, stop: stop.signal });
     });
     await server.finished;
     return EXIT.ok;
@@ -79,18 +79,31 @@ export function authorized(request: Request, token: string): boolean {
   return diff === 0;
 }
 
-async function handle(request: Request, db: string, limit: number): Promise<Response> {
-  const path = new URL(request.url).pathname;
+/** What a request is served from. */
+interface Served {
+  db: string;
+  limit: number;
+  /** Aborted when the server stops: event streams end with it. */
+  stop: AbortSignal;
+}
+
+async function handle(request: Request, served: Served): Promise<Response> {
+  const url = new URL(request.url);
+  const path = url.pathname;
+  const { db, limit } = served;
   if (path === "/") return new Response(PAGE, { headers: { "content-type": "text/html" } });
+  if (path === "/api/events") return eventStream(served);
   if (path === "/api/reflections") {
     const rows = queryReflections(db, { limit });
-    return rows.ok ? Response.json(rows.value) : new Response(`${rows.error}\n`, { status: 503 });
+    return rows.ok ? Response.json(rows.value) : unavailable(rows.error);
   }
+  const log = /^\/api\/log\/(\d+)$/.exec(path);
+  if (log) return await logTail(db, log[1], Number(url.searchParams.get("lines") ?? "40"));
   if (path !== "/api/status" && path !== "/metrics") {
     return new Response("not found\n", { status: 404 });
   }
   const status = await dashboardStatus(db, limit);
-  if (!status.ok) return new Response(`${status.error}\n`, { status: 503 });
+  if (!status.ok) return unavailable(status.error);
   if (path === "/metrics") {
     return new Response(metricsText(status.value), {
       headers: { "content-type": "text/plain; version=0.0.4" },
@@ -99,129 +112,82 @@ async function handle(request: Request, db: string, limit: number): Promise<Resp
   return Response.json(status.value);
 }
 
+function unavailable(why: string): Response {
+  return new Response(`${why}\n`, { status: 503 });
+}
+
+/** How often the event stream looks at the DB. */
+const STREAM_LOOK_MS = 1000;
+/** A comment line this often keeps idle connections (and proxies) open. */
+const KEEPALIVE_MS = 15_000;
+
 /**
- * The fleet now, from the DB at `db`.
- *
- * @example
- * ```ts
- * const dir = Deno.makeTempDirSync();
- * (await dashboardStatus(`${dir}/none.db`, 10)).ok; // true (no leases)
- * ```
+ * Server-sent events: a `status` event with the whole status whenever it
+ * differs from the last one sent (its time aside), a `failure` event when the
+ * DB cannot be read; until the client goes or the server stops.
  */
-export async function dashboardStatus(
-  db: string,
-  limit: number,
-): Promise<{ ok: true; value: DashboardStatus } | { ok: false; error: string }> {
-  const rows = await readStatusRows(db, limit);
-  if (!rows.ok) return rows;
-  const reflections = queryReflections(db, { limit: Number.MAX_SAFE_INTEGER });
-  if (!reflections.ok) return reflections;
-  const leases = rows.value ?? [];
-  // Keys in alphabetical order: the page and /metrics list them stably.
-  const count = (keys: string[]) => {
-    const out: Record<string, number> = {};
-    for (const k of [...keys].sort()) out[k] = (out[k] ?? 0) + 1;
-    return out;
-  };
-  return {
-    ok: true,
-    value: {
-      db,
-      generatedAt: new Date().toISOString(),
-      leases,
-      byWatch: count(leases.map((l) => l.watch)),
-      outcomes: count(reflections.value.map((r) => r.outcome)),
+function eventStream(served: Served): Response {
+  // The client going away cancels the body (request.signal is not used: it
+  // aborts on completion, not on a client that leaves).
+  const gone = new AbortController();
+  const done = AbortSignal.any([gone.signal, served.stop]);
+  const encoder = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    cancel() {
+      gone.abort();
     },
-  };
+    async start(controller) {
+      const send = (text: string) => {
+        try {
+          controller.enqueue(encoder.encode(text));
+        } catch {
+          gone.abort(); // closed under us
+        }
+      };
+      let last = "";
+      let quietSince = Date.now();
+      send("retry: 2000\n\n");
+      while (!done.aborted) {
+        const status = await dashboardStatus(served.db, served.limit);
+        if (done.aborted) break;
+        if (!status.ok) {
+          send(`event: failure\ndata: ${JSON.stringify(status.error)}\n\n`);
+        } else {
+          const key = JSON.stringify({ ...status.value, generatedAt: "" });
+          if (key !== last) {
+            last = key;
+            quietSince = Date.now();
+            send(`event: status\ndata: ${JSON.stringify(status.value)}\n\n`);
+          } else if (Date.now() - quietSince >= KEEPALIVE_MS) {
+            quietSince = Date.now();
+            send(": keep-alive\n\n");
+          }
+        }
+        await sleep(STREAM_LOOK_MS, done);
+      }
+      if (!gone.signal.aborted) controller.close();
+    },
+  });
+  return new Response(body, {
+    headers: {
+      "content-type": "text/event-stream",
+      "cache-control": "no-store",
+    },
+  });
 }
 
-/**
- * The status in Prometheus' text exposition format.
- *
- * @example
- * ```ts
- * metricsText({ db: "x", generatedAt: "", leases: [], byWatch: { watched: 2 }, outcomes: {} });
- * // includes 'chump_leases{watch="watched"} 2'
- * ```
- */
-export function metricsText(s: DashboardStatus): string {
-  const lines = [
-    "# HELP chump_leases Leases among the newest listed, by who watches them.",
-    "# TYPE chump_leases gauge",
-  ];
-  for (const [watch, n] of Object.entries(s.byWatch)) {
-    lines.push(`chump_leases{watch="${watch}"} ${n}`);
+/** The last `lines` lines of lease `id`'s stdout and stderr, as text. */
+async function logTail(db: string, id: string, lines: number): Promise<Response> {
+  const lease = await findLease(db, id);
+  if (typeof lease === "string") return new Response(`${lease}\n`, { status: 404 });
+  if (lease.logBase === null) return new Response(`lease ${id} kept no log files\n`);
+  const n = Number.isInteger(lines) && lines > 0 ? Math.min(lines, 1000) : 40;
+  const files = agentFiles(lease.logBase);
+  const parts: string[] = [];
+  for (const path of [files.out, files.err]) {
+    parts.push(`==> ${path} <==`, ...(await lastLines(path, n, 256 << 10)).lines);
   }
-  lines.push(
-    "# HELP chump_agents_alive Agents whose recorded process is alive.",
-    "# TYPE chump_agents_alive gauge",
-    `chump_agents_alive ${s.leases.filter((l) => l.state !== "ended" && l.pidAlive).length}`,
-    "# HELP chump_reflections_total Dispatch reflections written, by outcome.",
-    "# TYPE chump_reflections_total counter",
-  );
-  for (const outcome of ["shipped", "ci_failed", "stalled", "killed"]) {
-    lines.push(`chump_reflections_total{outcome="${outcome}"} ${s.outcomes[outcome] ?? 0}`);
-  }
-  return lines.join("\n") + "\n";
+  return new Response(parts.join("\n") + "\n", {
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
 }
-
-/** The page: static HTML whose script redraws the table from /api/status. */
-const PAGE = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>chump-orchestrator fleet</title>
-<style>
-body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; }
-table { border-collapse: collapse; }
-th, td { padding: 0.3em 0.7em; border-bottom: 1px solid #ddd; text-align: left; }
-.watched, .adopted { color: #0a6; } .orphaned { color: #c60; } .settled { color: #888; }
-#error { color: #c00; }
-</style>
-</head>
-<body>
-<h1>Fleet</h1>
-<p id="totals">loading...</p>
-<p id="error"></p>
-<table>
-<thead><tr><th>lease</th><th>gap</th><th>state</th><th>watch</th><th>pid</th><th>alive</th>
-<th>elapsed</th><th>outcome</th><th>log</th></tr></thead>
-<tbody id="leases"></tbody>
-</table>
-<script>
-const cell = (text, cls) => {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (cls) td.className = cls;
-  return td;
-};
-const elapsed = (s) => s < 60 ? s + "s" : s < 7200 ? Math.floor(s / 60) + "m" : Math.floor(s / 3600) + "h";
-async function draw() {
-  try {
-    const token = new URLSearchParams(location.search).get("token");
-    const url = "/api/status" + (token ? "?token=" + encodeURIComponent(token) : "");
-    const s = await (await fetch(url)).json();
-    const body = document.getElementById("leases");
-    body.replaceChildren(...s.leases.map((l) => {
-      const tr = document.createElement("tr");
-      tr.dataset.gap = l.gap;
-      tr.append(cell(l.lease), cell(l.gap), cell(l.state), cell(l.watch, l.watch),
-        cell(l.pid ?? ""), cell(l.pid === null ? "" : l.pidAlive ? "yes" : "no"),
-        cell(elapsed(l.elapsedS)), cell(l.outcome ?? ""), cell(l.log ?? ""));
-      return tr;
-    }));
-    const watch = Object.entries(s.byWatch).map(([k, n]) => k + " " + n).join(", ");
-    const out = Object.entries(s.outcomes).map(([k, n]) => k + " " + n).join(", ");
-    document.getElementById("totals").textContent =
-      s.leases.length + " lease(s): " + (watch || "none") + "; outcomes: " + (out || "none");
-    document.getElementById("error").textContent = "";
-  } catch (e) {
-    document.getElementById("error").textContent = "cannot read the status: " + e;
-  }
-}
-draw();
-setInterval(draw, 2000);
-</script>
-</body>
-</html>
-`;

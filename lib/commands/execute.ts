@@ -54,7 +54,8 @@ export async function runExecute(
   const prepared = await prepare(options, io, mode);
   if (typeof prepared === "number") return prepared;
   const { paths, gaps, startCommit, run } = prepared;
-  const { events, plain: lines } = eventsOf(options, io);
+  const runId = crypto.randomUUID();
+  const { events, plain: lines } = eventsOf(options, runId, io);
   const live = liveViewOf(options);
   const plain: Io = live ? { ...lines, out: (l) => live.line(l) } : lines;
   // Listening from here on: a Ctrl-C during the spool import or the reap below
@@ -106,6 +107,7 @@ export async function runExecute(
       interrupt,
       logsDir: logsDirFor(paths.db),
       logCapBytes: options.logCapBytes,
+      runId,
       adopted,
       events,
       live,
@@ -149,9 +151,12 @@ function liveViewOf(options: DispatchOptions): LiveView | undefined {
  * Where this run's events go (`--events`), and the plain lines' output:
  * with `--events -` the events take stdout and the plain lines are dropped.
  */
-function eventsOf(options: DispatchOptions, io: Io): { events: Events; plain: Io } {
+function eventsOf(
+  options: DispatchOptions,
+  runId: string,
+  io: Io,
+): { events: Events; plain: Io } {
   if (options.events === undefined) return { events: NO_EVENTS, plain: io };
-  const runId = crypto.randomUUID();
   if (options.events === "-") {
     return { events: jsonLineEvents(runId, io.out, io.err), plain: { ...io, out: () => {} } };
   }

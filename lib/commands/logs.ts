@@ -59,7 +59,7 @@ export async function runLogs(options: LogsOptions, io: Io): Promise<number> {
 }
 
 /** The lease `target` names (digits: a lease id; else the gap's newest), or why none. */
-async function findLease(db: string, target: string): Promise<Lease | string> {
+export async function findLease(db: string, target: string): Promise<Lease | string> {
   const opened = openLedgerIfExists(db);
   if (!opened.ok) return opened.error;
   if (!opened.value) return `no dispatches recorded in ${db}`;
@@ -105,8 +105,8 @@ function linePrinter(io: Io) {
 const MAX_TAIL_BYTES = 4 << 20;
 
 /**
- * The last `n` lines of `path` (read from at most its last 4 MiB) and its
- * size when read; none when it does not exist yet.
+ * The last `n` lines of `path` (read from at most its last `windowBytes`,
+ * default 4 MiB) and its size when read; none when it does not exist yet.
  *
  * @example
  * ```ts
@@ -116,6 +116,7 @@ const MAX_TAIL_BYTES = 4 << 20;
 export async function lastLines(
   path: string,
   n: number,
+  windowBytes = MAX_TAIL_BYTES,
 ): Promise<{ lines: string[]; end: number }> {
   let size: number;
   try {
@@ -123,7 +124,7 @@ export async function lastLines(
   } catch {
     return { lines: [], end: 0 };
   }
-  const start = Math.max(0, size - MAX_TAIL_BYTES);
+  const start = Math.max(0, size - windowBytes);
   const { text } = await readFrom(path, start, size);
   const lines = text.split("\n");
   if (lines.at(-1) === "") lines.pop();

@@ -13,6 +13,8 @@ import { sleep } from "../util/sleep.ts";
 import { PROGRAM, type StatusOptions } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { formatTable } from "../cli/table.ts";
+import { lastLines } from "./logs.ts";
+import { oneLine } from "../util/text.ts";
 import { processTable } from "../process/table.ts";
 import { agentFiles } from "../process/waiter.ts";
 import {
@@ -41,6 +43,14 @@ export interface StatusRow {
   branch: string;
   log: string | null;
   startedAt: string;
+  /** The soft deadline it was dispatched with, in seconds; null when unknown. */
+  deadlineS: number | null;
+  /** Seconds since its last output (live leases with log files; else null). */
+  idleS: number | null;
+  /** The last line of its stderr (live leases with log files; else null). */
+  lastLine: string | null;
+  /** Its PR as its watcher last saw it (`#12 open`), or null. */
+  pr: string | null;
 }
 
 /**
@@ -68,7 +78,8 @@ export async function readStatusRows(
     const now = Date.now();
     const leases = await ledger.list(limit);
     if (!leases.ok) return leases;
-    return ok(leases.value.map((l) => {
+    const activity = await Promise.all(leases.value.map((l) => activityOf(l, now)));
+    return ok(leases.value.map((l, i) => {
       const owner = l.state === "ended" ? null : orchestratorAlive(l, self, table);
       return {
         lease: l.id,
@@ -86,11 +97,35 @@ export async function readStatusRows(
         branch: l.branch,
         log: l.logBase === null ? null : agentFiles(l.logBase).out,
         startedAt: new Date(l.startedMs).toISOString(),
+        deadlineS: l.deadlineMs === null ? null : Math.round(l.deadlineMs / 1000),
+        ...activity[i],
+        pr: l.pr,
       };
     }));
   } finally {
     ledger.close();
   }
+}
+
+/** Bytes of a live agent's stderr read for its last line. */
+const LAST_LINE_WINDOW = 4096;
+
+/** How long a live lease's agent has been silent, and its last stderr line, from its files. */
+async function activityOf(
+  l: Lease,
+  now: number,
+): Promise<{ idleS: number | null; lastLine: string | null }> {
+  if (l.state === "ended" || l.logBase === null) return { idleS: null, lastLine: null };
+  const files = agentFiles(l.logBase);
+  const mtimes = await Promise.all(
+    [files.out, files.err].map((p) => Deno.stat(p).then((s) => s.mtime?.getTime() ?? 0, () => 0)),
+  );
+  const last = Math.max(l.startedMs, ...mtimes);
+  const { lines } = await lastLines(files.err, 1, LAST_LINE_WINDOW);
+  return {
+    idleS: Math.max(0, Math.round((now - last) / 1000)),
+    lastLine: lines.length === 0 ? null : oneLine(lines[0], 300),
+  };
 }
 
 /**

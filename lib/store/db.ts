@@ -62,8 +62,10 @@ export const BUSY_SLICE_MS = 200;
 const YIELD_MS = 15;
 
 /**
- * The lease table and its index: this program's own table, next to the
- * contract's two (which it never alters).
+ * The lease table and its index, and the runs table (one row per watching
+ * run, its counters kept by a heartbeat each tick, read by `serve`'s
+ * /metrics): this program's own tables, next to the contract's two (which it
+ * never alters).
  *
  * @example
  * ```ts
@@ -92,9 +94,22 @@ export const LEASE_SCHEMA = `CREATE TABLE IF NOT EXISTS chump_dispatch_leases (
   generation INTEGER NOT NULL DEFAULT 0,
   deadline_ms INTEGER,
   max_watch_ms INTEGER,
-  log_base TEXT
+  log_base TEXT,
+  pr TEXT
 );
-CREATE INDEX IF NOT EXISTS chump_dispatch_leases_state ON chump_dispatch_leases(state);`;
+CREATE INDEX IF NOT EXISTS chump_dispatch_leases_state ON chump_dispatch_leases(state);
+CREATE TABLE IF NOT EXISTS chump_runs (
+  run_id TEXT PRIMARY KEY,
+  host TEXT NOT NULL DEFAULT '',
+  pid INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL,
+  heartbeat_ms INTEGER NOT NULL,
+  ended_ms INTEGER,
+  ticks INTEGER NOT NULL DEFAULT 0,
+  provider_errors INTEGER NOT NULL DEFAULT 0,
+  write_failures INTEGER NOT NULL DEFAULT 0,
+  live_agents INTEGER NOT NULL DEFAULT 0
+);`;
 
 /**
  * Columns added to the lease table after its first release, with their
@@ -106,6 +121,7 @@ const LEASE_COLUMNS_ADDED: readonly [string, string][] = [
   ["deadline_ms", "INTEGER"],
   ["max_watch_ms", "INTEGER"],
   ["log_base", "TEXT"],
+  ["pr", "TEXT"],
 ];
 
 /** Add the lease columns an older DB lacks (idempotent). */

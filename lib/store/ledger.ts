@@ -64,6 +64,8 @@ export interface Lease {
   maxWatchMs: number | null;
   /** Path prefix of its log and status files (see process/waiter.ts); null: none kept. */
   logBase: string | null;
+  /** Its PR as last seen by its watcher (`#12 open`); null: none seen. */
+  pr: string | null;
 }
 
 /** What is known before the agent starts. */
@@ -130,6 +132,19 @@ export type Begun =
   | { begun: true; leaseId: number }
   | { begun: false; holder: Lease };
 
+/** One run's counters, as its heartbeat records them. */
+export interface RunBeat {
+  runId: string;
+  startedMs: number;
+  /** Set on the last beat, when the run ends. */
+  endedMs?: number;
+  ticks: number;
+  providerErrors: number;
+  /** Reflections that could not go to the DB (spooled, or printed). */
+  writeFailures: number;
+  liveAgents: number;
+}
+
 /** The lease ledger of one DB. */
 export interface Ledger {
   readonly path: string;
@@ -170,6 +185,13 @@ export interface Ledger {
   adopt(lease: Lease): Promise<Result<number | undefined>>;
   /** The newest `limit` leases, newest first. */
   list(limit: number): Promise<Result<Lease[]>>;
+  /**
+   * Record this run's counters now (an upsert of its `chump_runs` row). Best
+   * effort: waits at most a moment for a locked DB and reports nothing.
+   */
+  heartbeat(beat: RunBeat): Promise<void>;
+  /** The agent's PR as the last poll saw it (`#12 open`), for `status` and the dashboard. Best effort. */
+  notePr(id: number, pr: string): Promise<void>;
   close(): void;
 }
 
@@ -403,11 +425,43 @@ function ledgerOn(store: Store, self: Identity): Ledger {
         (c) => rows(c, `${SELECT} ORDER BY id DESC LIMIT ?`, limit),
       );
     },
+    async heartbeat(b) {
+      await attempt("record the run", (c) =>
+        c.statement(
+          `INSERT INTO chump_runs (run_id, host, pid, started_ms, heartbeat_ms, ended_ms, ticks,
+             provider_errors, write_failures, live_agents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(run_id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms,
+             ended_ms = excluded.ended_ms, ticks = excluded.ticks,
+             provider_errors = excluded.provider_errors,
+             write_failures = excluded.write_failures, live_agents = excluded.live_agents`,
+        ).run(
+          b.runId,
+          self.host,
+          self.pid,
+          b.startedMs,
+          now(),
+          b.endedMs ?? null,
+          b.ticks,
+          b.providerErrors,
+          b.writeFailures,
+          b.liveAgents,
+        ), HEARTBEAT_LOCK_WAIT_MS);
+    },
+    async notePr(id, pr) {
+      await attempt(
+        "record the PR",
+        (c) => c.statement("UPDATE chump_dispatch_leases SET pr = ? WHERE id = ?").run(pr, id),
+        HEARTBEAT_LOCK_WAIT_MS,
+      );
+    },
     close() {
       store.close();
     },
   };
 }
+
+/** A heartbeat is worth little next to a tick: it waits at most this long for a locked DB. */
+const HEARTBEAT_LOCK_WAIT_MS = 200;
 
 function toLease(r: Record<string, unknown>): Lease {
   const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
@@ -435,5 +489,6 @@ function toLease(r: Record<string, unknown>): Lease {
     deadlineMs: num(r.deadline_ms),
     maxWatchMs: num(r.max_watch_ms),
     logBase: str(r.log_base),
+    pr: str(r.pr),
   };
 }

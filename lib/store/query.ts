@@ -25,6 +25,11 @@ export interface ReflectionRow {
   priority: string;
   scope: string | null;
   notes: string;
+  /** From the directive (`effort=`, `domain=`); "" when it has none. */
+  effort: string;
+  domain: string;
+  /** From the notes' `backend=<label>` line; "" when they have none. */
+  backend: string;
 }
 
 /**
@@ -97,16 +102,21 @@ function rowsOf(
     const observed = parseObserved(text(raw.observed));
     if (outcome !== undefined && observed.outcome !== outcome) continue;
     const goal = text(raw.goal);
+    const directive = text(raw.directive);
+    const notes = text(raw.notes);
     rows.push({
       id,
       createdAt: text(raw.created_at),
       gapId: goal.startsWith(GOAL_PREFIX) ? goal.slice(GOAL_PREFIX.length) : goal,
       ...observed,
       outcomeClass: text(raw.outcome_class),
-      directive: text(raw.directive),
+      directive,
       priority: text(raw.priority),
       scope: raw.scope === null ? null : text(raw.scope),
-      notes: text(raw.notes),
+      notes,
+      effort: / effort=(\S+)/.exec(directive)?.[1] ?? "",
+      domain: / domain=(\S+)/.exec(directive)?.[1] ?? "",
+      backend: /^backend=(.+)$/m.exec(notes)?.[1] ?? "",
     });
     if (rows.length >= limit) break;
   }
@@ -135,4 +145,58 @@ function parseObserved(
     durationS: /^\d+$/.test(duration) ? Number(duration) : null,
     prNumber: pr ? Number(pr[1]) : null,
   };
+}
+
+/** The counters of the runs recorded in a DB (`chump_runs`, kept by each watching run's heartbeat). */
+export interface RunTotals {
+  runs: number;
+  ticks: number;
+  providerErrors: number;
+  writeFailures: number;
+  /** Agents in flight in runs that have not ended (as of their last heartbeat). */
+  liveAgents: number;
+}
+
+/**
+ * Totals over every run of the DB at `dbPath` (zeros when it has none).
+ *
+ * @example
+ * ```ts
+ * const dir = Deno.makeTempDirSync();
+ * queryRunTotals(`${dir}/none.db`); // { ok: true, value: { runs: 0, ticks: 0, ... } }
+ * ```
+ */
+export function queryRunTotals(dbPath: string): Result<RunTotals> {
+  const totals: RunTotals = {
+    runs: 0,
+    ticks: 0,
+    providerErrors: 0,
+    writeFailures: 0,
+    liveAgents: 0,
+  };
+  let db: DatabaseSync | undefined;
+  try {
+    db = openReader(dbPath);
+    const has = db?.prepare(
+      "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chump_runs'",
+    ).get();
+    if (db === undefined || has === undefined) return ok(totals);
+    const r = db.prepare(
+      `SELECT count(*) AS runs, total(ticks) AS ticks, total(provider_errors) AS pe,
+              total(write_failures) AS wf,
+              total(CASE WHEN ended_ms IS NULL THEN live_agents ELSE 0 END) AS live
+         FROM chump_runs`,
+    ).get()!;
+    return ok({
+      runs: Number(r.runs),
+      ticks: Number(r.ticks),
+      providerErrors: Number(r.pe),
+      writeFailures: Number(r.wf),
+      liveAgents: Number(r.live),
+    });
+  } catch (e) {
+    return fail(`cannot read runs from ${dbPath}: ${oneLine(errorMessage(e))}`);
+  } finally {
+    db?.close();
+  }
 }

@@ -128,6 +128,8 @@ export interface RunDeps {
   events?: Events;
   /** The live terminal view (a TTY without --no-live), redrawn at every tick and event. */
   live?: LiveView;
+  /** This run's id: with a ledger, a watching run's counters are recorded under it each tick. */
+  runId?: string;
 }
 
 /** A dispatch being watched. */
@@ -162,6 +164,11 @@ interface RunState {
   tickNo: number;
   /** Provider polls that failed in a row (0 after one that worked). */
   failedPolls: number;
+  /** Provider polls that failed, in all. */
+  providerErrors: number;
+  /** Reflections that did not reach the DB (spooled or printed). */
+  writeFailures: number;
+  startedMs: number;
 }
 
 /** How long to wait for an ended agent's output streams to close before writing its reflection. */
@@ -198,6 +205,9 @@ export async function runDispatches(
     attempts: 0,
     tickNo: 0,
     failedPolls: 0,
+    providerErrors: 0,
+    writeFailures: 0,
+    startedMs: (deps.now ?? Date.now)(),
   };
   for (const a of deps.adopted ?? []) {
     const d = a.dispatch;
@@ -232,6 +242,7 @@ export async function runDispatches(
       await sleep(config.tickMs, deps.interrupt?.stop);
     }
     if (!stopped(run)) await tick(run);
+    await heartbeat(run);
     if (stopped(run) && leaving(run)) {
       await leaveAll(run);
       break;
@@ -253,7 +264,23 @@ export async function runDispatches(
   }
   await Promise.all([...run.endings]);
   await identified(run);
+  await heartbeat(run, true);
   return run.result;
+}
+
+/** Record the run's counters in its `chump_runs` row (a watching run with a ledger and an id). */
+async function heartbeat(run: RunState, ended = false): Promise<void> {
+  const { ledger, runId } = run.deps;
+  if (!ledger || runId === undefined || !run.config.watch) return;
+  await ledger.heartbeat({
+    runId,
+    startedMs: run.startedMs,
+    endedMs: ended ? run.now() : undefined,
+    ticks: run.tickNo,
+    providerErrors: run.providerErrors,
+    writeFailures: run.writeFailures,
+    liveAgents: ended ? 0 : run.inflight.size,
+  });
 }
 
 /** Redraw the live view (when there is one) from the run's state now. */
@@ -272,9 +299,7 @@ function redraw(run: RunState): void {
       elapsedMs: t - d.startedAt,
       deadlineMs: f.deadlineMs,
       idleMs: t - d.process.lastOutputAt,
-      pr: pr === undefined || pr.state === "none"
-        ? ""
-        : `${pr.number === undefined ? "" : `#${pr.number} `}${pr.state}`,
+      pr: prLabel(pr),
       lastWarning: d.process.tail.lines().at(-1) ?? "",
     };
   });
@@ -291,6 +316,12 @@ function redraw(run: RunState): void {
     }).length,
     nextTickMs: run.config.tickMs,
   });
+}
+
+/** A PR as the live view and the ledger show it: `#12 open`; "" for none. */
+function prLabel(pr: PrState | undefined): string {
+  if (pr === undefined || pr.state === "none") return "";
+  return `${pr.number === undefined ? "" : `#${pr.number} `}${pr.state}`;
 }
 
 /** Every exact identity still being learned is in the lease before the run returns. */
@@ -427,6 +458,7 @@ async function tick(run: RunState): Promise<void> {
     run.failedPolls = 0;
   } else {
     run.failedPolls++;
+    run.providerErrors++;
     deps.err(
       `warning: PR provider ${deps.provider.name} failed: ${
         oneLine(polled.error, 300)
@@ -466,6 +498,10 @@ function decideFlight(
     (pr.state !== flight.lastPr?.state || pr.number !== flight.lastPr?.number)
   ) {
     events(run).emit("pr_seen", ids, { pr_number: pr.number ?? null, state: pr.state });
+  }
+  const label = prLabel(pr);
+  if (label !== "" && label !== prLabel(flight.lastPr) && flight.dispatch.leaseId !== null) {
+    run.deps.ledger?.notePr(flight.dispatch.leaseId, label).catch(() => {});
   }
   if (pr !== undefined) flight.lastPr = pr;
   const decision = decideTick({
@@ -576,7 +612,7 @@ function finish(
       );
     }
     await Promise.race([proc.exited, sleep(DRAIN_WAIT_MS)]);
-    const { kept } = await settleOutcome(deps, {
+    const { kept, stored } = await settleOutcome(deps, {
       gapId: d.gap.id,
       effort: d.gap.effort,
       leaseId: d.leaseId,
@@ -593,6 +629,7 @@ function finish(
       prNumber: o.prNumber,
     });
     if (o.outcome === "shipped") run.shipped.add(d.gap.id);
+    if (stored === "spool" || stored === "stderr") run.writeFailures++;
     const record = {
       gapId: d.gap.id,
       outcome: o.outcome,

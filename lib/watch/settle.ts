@@ -10,7 +10,7 @@
  */
 import { cleanUpWorktree, type Workspace } from "../git/workspace.ts";
 import { buildNotes, gapDomain, type Outcome } from "../store/reflection.ts";
-import type { ReflectionWriter } from "../store/writer.ts";
+import type { ReflectionWriter, WriteReceipt } from "../store/writer.ts";
 
 /** What settling needs. */
 export interface SettleDeps {
@@ -56,7 +56,7 @@ export interface Settlement {
 export async function settleOutcome(
   deps: SettleDeps,
   s: Settlement,
-): Promise<{ kept?: string; notes: string }> {
+): Promise<{ kept?: string; notes: string; stored: WriteReceipt["stored"] }> {
   const kept = await cleanUpWorktree(deps.workspace, s, { shipped: s.outcome === "shipped" });
   const notes = buildNotes(s.reason, s.backend, s.tail);
   const receipt = await deps.writer.write({
@@ -86,5 +86,5 @@ export async function settleOutcome(
   } else if (receipt.stored === "discarded" && receipt.leaseError) {
     deps.err(`warning: ${receipt.leaseError}`);
   }
-  return { kept, notes };
+  return { kept, notes, stored: receipt.stored };
 }
