@@ -26,7 +26,7 @@ const AGENTS = 200;
 const ROUNDS = 3;
 
 /** Start `n` sleeping agents under waiters; their waiter pids (= groups). */
-function startAgents(dir: string, n: number): number[] {
+export function startAgents(dir: string, n: number): number[] {
   const pids: number[] = [];
   for (let i = 0; i < n; i++) {
     const r = realSpawner.spawn({

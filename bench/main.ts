@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { benchAdopt } from "./adopt.ts";
 import { benchColdStart } from "./coldstart.ts";
+import { benchDashboard } from "./dashboard.ts";
 import { benchDispatch } from "./dispatch.ts";
 import { benchFlood } from "./flood.ts";
 import { benchInterrupt } from "./interrupt.ts";
@@ -31,6 +32,7 @@ const SECTIONS: Record<string, (tmp: string) => Promise<Row[]>> = {
   interrupt: benchInterrupt,
   coldstart: benchColdStart,
   adopt: benchAdopt,
+  dashboard: benchDashboard,
 };
 
 function table(rows: readonly Row[]): string[] {

@@ -145,9 +145,13 @@ async function showLog(lease) {
 }
 
 const events = new EventSource(withToken("/api/events"));
+let painted = false;
 events.addEventListener("status", (e) => {
   $("conn").textContent = "live: updated " + new Date().toLocaleTimeString();
   draw(JSON.parse(e.data));
+  // When the first fleet is on screen (the bench reads this mark).
+  if (!painted) requestAnimationFrame(() => performance.mark("chump-fleet-painted"));
+  painted = true;
 });
 events.addEventListener("failure", (e) => {
   $("error").textContent = "cannot read the status: " + JSON.parse(e.data);

@@ -1,0 +1,166 @@
+/**
+ * Dashboard: time to first paint with 200 live agents.
+ *
+ * A DB with 200 running leases (real agents: `sleep` under waiters, with
+ * log files) and 1,000 reflections over 5 domains, 4 efforts and 3 backends
+ * (the charts); `serve` on it, started like the task starts it; Debian's
+ * chromium (puppeteer-core, one browser) loads the page and the page marks
+ * the moment its first fleet is on screen (`chump-fleet-painted`, a frame
+ * after the first `status` event is drawn), read as ms since navigation
+ * start. The baseline, in alternating rounds, is the same page over an empty
+ * DB: the ratio is what 200 agents cost. The issue's target is absolute
+ * (< 500 ms); both are reported.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import puppeteer, { type Page } from "puppeteer-core";
+import { exactSelfIdentity, openLedger } from "../lib/store/ledger.ts";
+import { createSqliteWriter } from "../lib/store/writer.ts";
+import { startAgents } from "./adopt.ts";
+import {
+  alternate,
+  killGroups,
+  median,
+  ms,
+  ROOT,
+  type Row,
+  runProcess,
+  taskMainArgs,
+} from "./_util.ts";
+
+const AGENTS = 200;
+const REFLECTIONS = 1000;
+const ROUNDS = 7;
+const TARGET_MS = 500;
+
+/** A DB of `AGENTS` running leases naming `agents`, and `REFLECTIONS` reflections. */
+async function fleetDb(dir: string, agents: readonly number[]): Promise<string> {
+  const db = join(dir, "fleet", "chump_memory.db");
+  await Deno.mkdir(join(dir, "fleet"), { recursive: true });
+  const ledger = openLedger(db, await exactSelfIdentity());
+  if (!ledger.ok) throw new Error(ledger.error);
+  for (const [i, pid] of agents.entries()) {
+    const begun = await ledger.value.begin({
+      gapId: `FLEET-${i}`,
+      repoRoot: dir,
+      branch: `claude/fleet-${i}`,
+      worktree: join(dir, "wt", `fleet-${i}`),
+      baseCommit: "",
+      effort: "m",
+      backend: "claude",
+      deadlineMs: 3_600_000,
+    });
+    if (!begun.ok || !begun.value.begun) throw new Error("cannot set up the leases");
+    await ledger.value.running(begun.value.leaseId, {
+      pid,
+      detached: false,
+      logBase: join(dir, "logs", `${i}-bench`),
+    });
+  }
+  ledger.value.close();
+  const writer = createSqliteWriter(db);
+  const domains = ["auto", "cog", "infra", "eval", "mem"];
+  for (let i = 0; i < REFLECTIONS; i++) {
+    await writer.write({
+      gapId: `${domains[i % 5].toUpperCase()}-${i}`,
+      effort: ["s", "m", "l", "xl"][i % 4],
+      domain: domains[i % 5],
+      outcome: i % 3 === 0 ? "killed" : "shipped",
+      durationS: 60 + (i * 37) % 7200,
+      parallelSiblings: 3,
+      notes: `exit code 0\nbackend=${["claude", "chump-local", "custom:x"][i % 3]}`,
+    });
+  }
+  writer.close();
+  return db;
+}
+
+/** `serve` on `db`, as the task starts it; its address once it listens. */
+async function serve(db: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...taskMainArgs(), "serve", "--db", db, "--port", "0", "--limit", String(AGENTS)],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let first = "";
+  while (!first.includes("\n")) {
+    const chunk = await reader.read();
+    if (chunk.done) break;
+    first += chunk.value;
+  }
+  const url = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(first)?.[1];
+  if (!url) throw new Error(`serve did not say where it listens: ${first}`);
+  return {
+    url,
+    async stop() {
+      child.kill("SIGTERM");
+      await reader.cancel();
+      await child.status;
+    },
+  };
+}
+
+/** Load `url` afresh; ms from navigation start to the first fleet on screen. */
+async function firstPaint(page: Page, url: string): Promise<number> {
+  await page.goto("about:blank");
+  await page.goto(url);
+  await page.waitForFunction(
+    `performance.getEntriesByName("chump-fleet-painted").length > 0`,
+    { timeout: 30_000 },
+  );
+  return await page.evaluate(
+    `performance.getEntriesByName("chump-fleet-painted")[0].startTime`,
+  ) as number;
+}
+
+/** The dashboard rows. */
+export async function benchDashboard(tmp: string): Promise<Row[]> {
+  const dir = await Deno.makeTempDir({ dir: tmp, prefix: "dashboard-" });
+  const agents = startAgents(dir, AGENTS);
+  const chromium = (await runProcess("sh", ["-c", "command -v chromium"])).stdout.trim();
+  if (!chromium) throw new Error("chromium not found (apt-get install chromium)");
+  const browser = await puppeteer.launch({
+    executablePath: chromium,
+    pipe: true,
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run"],
+  });
+  const full = await serve(await fleetDb(dir, agents));
+  const empty = await serve(join(dir, "empty", "chump_memory.db"));
+  try {
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 900 });
+    const rows = await page.goto(full.url).then(() =>
+      page.waitForFunction(`document.querySelectorAll("#leases tr").length === ${AGENTS}`)
+    );
+    if (!rows) throw new Error("the page did not show the fleet");
+    const rounds = await alternate(
+      ROUNDS,
+      () => firstPaint(page, empty.url),
+      () => firstPaint(page, full.url),
+    );
+    const paint = median(rounds.candidate);
+    const ratio = median(rounds.ratios);
+    return [
+      {
+        section: "dashboard",
+        measure:
+          `first paint of the fleet, ${AGENTS} live agents + ${REFLECTIONS} reflections (${ROUNDS} rounds)`,
+        result: `${ms(paint)} (empty DB: ${ms(median(rounds.baseline))}, ${ratio.toFixed(2)}x)`,
+        spread: `${ms(Math.min(...rounds.candidate))}-${ms(Math.max(...rounds.candidate))}`,
+        target: `< ${TARGET_MS} ms`,
+        met: paint < TARGET_MS,
+        fix: "send the first status before the per-agent log reads (they are most of it)",
+      },
+    ];
+  } finally {
+    await full.stop();
+    await empty.stop();
+    await browser.close();
+    killGroups(agents);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
