@@ -14,20 +14,12 @@
  * @module
  */
 import { join } from "node:path";
-import puppeteer, { type Page } from "puppeteer-core";
+import type { Page } from "puppeteer-core";
+import { firstLine, openBrowser } from "../testkit/browser.ts";
 import { exactSelfIdentity, openLedger } from "../lib/store/ledger.ts";
 import { createSqliteWriter } from "../lib/store/writer.ts";
 import { startAgents } from "./adopt.ts";
-import {
-  alternate,
-  killGroups,
-  median,
-  ms,
-  ROOT,
-  type Row,
-  runProcess,
-  taskMainArgs,
-} from "./_util.ts";
+import { alternate, killGroups, median, ms, ROOT, type Row, taskMainArgs } from "./_util.ts";
 
 const AGENTS = 200;
 const REFLECTIONS = 1000;
@@ -85,20 +77,14 @@ async function serve(db: string): Promise<{ url: string; stop(): Promise<void> }
     stdout: "piped",
     stderr: "null",
   }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let first = "";
-  while (!first.includes("\n")) {
-    const chunk = await reader.read();
-    if (chunk.done) break;
-    first += chunk.value;
-  }
+  const first = await firstLine(child.stdout);
   const url = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(first)?.[1];
   if (!url) throw new Error(`serve did not say where it listens: ${first}`);
   return {
     url,
     async stop() {
       child.kill("SIGTERM");
-      await reader.cancel();
+      await child.stdout.cancel();
       await child.status;
     },
   };
@@ -121,18 +107,11 @@ async function firstPaint(page: Page, url: string): Promise<number> {
 export async function benchDashboard(tmp: string): Promise<Row[]> {
   const dir = await Deno.makeTempDir({ dir: tmp, prefix: "dashboard-" });
   const agents = startAgents(dir, AGENTS);
-  const chromium = (await runProcess("sh", ["-c", "command -v chromium"])).stdout.trim();
-  if (!chromium) throw new Error("chromium not found (apt-get install chromium)");
-  const browser = await puppeteer.launch({
-    executablePath: chromium,
-    pipe: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run"],
-  });
+  const browser = await openBrowser(1280, 900);
   const full = await serve(await fleetDb(dir, agents));
   const empty = await serve(join(dir, "empty", "chump_memory.db"));
   try {
-    const page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 900 });
+    const { page } = browser;
     const rows = await page.goto(full.url).then(() =>
       page.waitForFunction(`document.querySelectorAll("#leases tr").length === ${AGENTS}`)
     );
@@ -159,7 +138,7 @@ export async function benchDashboard(tmp: string): Promise<Row[]> {
   } finally {
     await full.stop();
     await empty.stop();
-    await browser.close();
+    await browser[Symbol.asyncDispose]();
     killGroups(agents);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

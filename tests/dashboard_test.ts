@@ -21,42 +21,43 @@ import {
 } from "./_e2e.ts";
 import { ROOT, runMain, runProcess, scratch, taskArgs } from "./_helpers.ts";
 import { GIT_ID } from "../testkit/repo.ts";
-import puppeteer, { type Page } from "puppeteer-core";
-
-/** A page of Debian's headless chromium, driven by puppeteer-core over a pipe (no browser download). */
-async function openBrowser(): Promise<{ page: Page; [Symbol.asyncDispose](): Promise<void> }> {
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    pipe: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run"],
-  }).catch((e) => {
-    throw new Error(`chromium could not be started (.ci/run installs it): ${e}`);
-  });
-  const page = await browser.newPage();
-  await page.setViewport({ width: 1280, height: 720 });
-  return { page, [Symbol.asyncDispose]: () => browser.close() };
-}
-
-/** Debian's chromium, wherever PATH has it. */
-const CHROMIUM = await (async () => {
-  const found = await runProcess("sh", ["-c", "command -v chromium"]).catch(() => undefined);
-  return found?.stdout.trim() || "/usr/bin/chromium";
-})();
+import type { Page } from "puppeteer-core";
+import { firstLine, openBrowser } from "../testkit/browser.ts";
 
 /** What `pattern` finds in the first line `serve` prints (where it listens); never the token. */
 async function listening(server: Deno.ChildProcess, pattern: RegExp): Promise<string> {
-  const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let first = "";
-  while (!first.includes("\n")) {
-    const chunk = await reader.read();
-    if (chunk.done) break;
-    first += chunk.value;
-  }
-  reader.releaseLock();
+  const first = await firstLine(server.stdout);
   const found = pattern.exec(first)?.[1];
   assert(found, `the dashboard says where it listens: ${first}`);
   equal(first.includes("s3cret"), false, "a token is never printed");
   return found;
+}
+
+/** `serve` on `repo` and a browser on its page; `stop` ends both, returning serve's exit code. */
+async function dashboardOf(
+  repo: string,
+): Promise<{ url: string; page: Page; stop(): Promise<number> }> {
+  const server = startCli(["serve", "--repo-root", repo, "--port", "0"]);
+  const url = await listening(server, /(http:\/\/127\.0\.0\.1:\d+\/)/);
+  const browser = await openBrowser();
+  await browser.page.goto(url);
+  return {
+    url,
+    page: browser.page,
+    async stop() {
+      await browser[Symbol.asyncDispose]();
+      return await stopServer(server);
+    },
+  };
+}
+
+/** SIGTERM (as Ctrl-C) to `serve`; its exit code. */
+async function stopServer(server: Deno.ChildProcess): Promise<number> {
+  server.kill("SIGTERM");
+  const status = await server.status;
+  await server.stdout.cancel().catch(() => {});
+  await server.stderr.cancel();
+  return status.code;
 }
 
 /** The text cells of each lease row, by gap. */
@@ -98,12 +99,8 @@ function parsePrometheus(text: string): Map<string, number> {
 Deno.test("the dashboard in Chromium: a live agent's row appears by the event stream, then its outcome; /metrics parses", async () => {
   await using s = await scratchRepo(backlogOf([["DB-LIVE-1"], ["UI-FAIL-2"], ["API-SHIP-3"]]));
   await using m = await marked({ CHUMP_DEMO_PLAN: "DB-LIVE-1=gate:ship,UI-FAIL-2=fail" });
-  const server = startCli(["serve", "--repo-root", s.repo, "--port", "0"]);
+  const { url, page, stop } = await dashboardOf(s.repo);
   try {
-    const url = await listening(server, /(http:\/\/127\.0\.0\.1:\d+\/)/);
-    await using browser = await openBrowser();
-    const { page } = browser;
-    await page.goto(url);
     await page.waitForFunction(
       `document.getElementById("totals").textContent.startsWith("0 lease")`,
     );
@@ -180,11 +177,7 @@ Deno.test("the dashboard in Chromium: a live agent's row appears by the event st
     const log = await runProcess("curl", ["-sf", `${url}api/log/1`]);
     match(log.stdout, /==> .*1-db-live-1\.err\.log <==/);
   } finally {
-    server.kill("SIGTERM");
-    const status = await server.status;
-    await server.stdout.cancel().catch(() => {});
-    await server.stderr.cancel();
-    equal(status.code, 0, "Ctrl-C (SIGTERM) stops the dashboard cleanly, open event streams too");
+    equal(await stop(), 0, "Ctrl-C (SIGTERM) stops the dashboard cleanly");
   }
 });
 
@@ -207,12 +200,8 @@ Deno.test("the dashboard shows detached agents and who watches them", async () =
   );
   equal(detached.code, 0, detached.stderr);
   await m.ready("DB-HANG-2");
-  const server = startCli(["serve", "--repo-root", s.repo, "--port", "0"]);
+  const { url, page, stop } = await dashboardOf(s.repo);
   try {
-    const url = await listening(server, /(http:\/\/127\.0\.0\.1:\d+\/)/);
-    await using browser = await openBrowser();
-    const { page } = browser;
-    await page.goto(url);
     await page.waitForSelector('tr[data-gap="DB-HANG-2"]');
     const cells = await leaseRows(page);
     deepEqual([...cells.keys()], ["DB-HANG-2", "DB-SHIP-1"]);
@@ -233,12 +222,9 @@ Deno.test("the dashboard shows detached agents and who watches them", async () =
       "shipped",
     ]]);
   } finally {
-    server.kill("SIGTERM");
-    const status = await server.status;
-    await server.stdout.cancel().catch(() => {});
-    await server.stderr.cancel();
+    const code = await stop();
     await killMarked(m.mark);
-    equal(status.code, 0);
+    equal(code, 0);
   }
 });
 
@@ -280,10 +266,7 @@ Deno.test("the dashboard off loopback needs a token, checked on every request (4
        document.getElementById("conn").textContent.startsWith("live")`,
     );
   } finally {
-    server.kill("SIGTERM");
-    await server.status;
-    await server.stdout.cancel().catch(() => {});
-    await server.stderr.cancel();
+    await stopServer(server);
   }
 });
 
