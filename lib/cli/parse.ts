@@ -16,6 +16,7 @@ import {
 } from "../util/duration.ts";
 import type { PickOrder } from "../backlog/picker.ts";
 import { DEFAULT_LOG_CAP_BYTES } from "../process/log_cap.ts";
+import type { Policy } from "../learn/policy.ts";
 import { fail, ok, type Result } from "../util/result.ts";
 
 /** Which PR-state provider the monitor asks. */
@@ -98,6 +99,21 @@ export type WatchFlags = Pick<
   "baseRef" | "deadlines" | "maxWatchMs" | "killGraceMs" | "logCapBytes"
 >;
 
+/** Options of the `route` subcommand. */
+export interface RouteOptions {
+  repoRoot?: string;
+  db?: string;
+  backlog?: string;
+  /** `--routing PATH` (default `<repo>/docs/dispatch/routing.yaml`). */
+  routing?: string;
+  gapId: string;
+  json: boolean;
+  learn: Policy;
+  seed?: number;
+  /** Only reflections this recent count (`--learn-window 30d`). */
+  learnWindowMs?: number;
+}
+
 /** Options of the `serve` subcommand (the web dashboard). */
 export interface DashboardOptions {
   repoRoot?: string;
@@ -136,7 +152,8 @@ export type Command =
   /** Adopt and watch what gone orchestrators left; dispatch nothing (options as `--no-dry-run --watch`). */
   | { kind: "watch"; options: DispatchOptions }
   | { kind: "serve"; options: DashboardOptions }
-  | { kind: "logs"; options: LogsOptions };
+  | { kind: "logs"; options: LogsOptions }
+  | { kind: "route"; options: RouteOptions };
 
 /** The program's name in messages. */
 export const PROGRAM = "chump-orchestrator";
@@ -155,6 +172,7 @@ Usage:
   ${PROGRAM} reap [flags]            end what a crashed orchestrator left (kills its agents)
   ${PROGRAM} serve [flags]           serve a local web dashboard of the fleet (and /metrics)
   ${PROGRAM} logs GAP|LEASE [flags]  print (-f: follow) an agent's output
+  ${PROGRAM} route GAP [flags]       print the cascade of agent backends a gap would be tried with
 
 Dispatch flags:
   --backlog PATH        backlog file, or directory of *.yaml files (default: docs/gaps.yaml
@@ -206,6 +224,8 @@ watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref
 logs flags:        --db PATH  --repo-root PATH  -f, --follow  --lines N (default 40)
 serve flags:       --db PATH  --repo-root PATH  --port N (default 8377; 0: any free port)
                    --host H (default 127.0.0.1; another needs --token T)  --limit N (default 50)
+route flags:       --db PATH  --repo-root PATH  --backlog PATH  --routing PATH  --json
+                   --learn fixed|thompson (default fixed)  --seed N  --learn-window D (e.g. 30d)
 
 Exit codes: 0 success (with --watch: every outcome shipped), 1 runtime failure,
 2 usage or input error, 3 --watch ended with an outcome other than shipped, 129 hung up
@@ -308,6 +328,16 @@ const LOGS_SPEC: Spec = {
   lines: { type: "string" },
 };
 
+const ROUTE_SPEC: Spec = {
+  ...SUBCOMMAND_FLAGS,
+  backlog: { type: "string" },
+  routing: { type: "string" },
+  json: { type: "boolean" },
+  learn: { type: "string" },
+  seed: { type: "string" },
+  "learn-window": { type: "string" },
+};
+
 const DASHBOARD_SPEC: Spec = {
   ...SUBCOMMAND_FLAGS,
   port: { type: "string" },
@@ -341,6 +371,8 @@ export function parseCli(argv: readonly string[]): Result<Command> {
       return parseSub(rest, DASHBOARD_SPEC, "serve", toDashboard);
     case "logs":
       return parseSub(rest, LOGS_SPEC, "logs", toLogs, true);
+    case "route":
+      return parseSub(rest, ROUTE_SPEC, "route", toRoute, true);
     case "watch":
       return parseSub(
         rest,
@@ -367,7 +399,7 @@ export function parseCli(argv: readonly string[]): Result<Command> {
 function parseSub<T>(
   argv: readonly string[],
   spec: Spec,
-  name: "reflections" | "status" | "reap" | "watch" | "serve" | "logs",
+  name: "reflections" | "status" | "reap" | "watch" | "serve" | "logs" | "route",
   build: (v: Values) => Result<T>,
   positional = false,
 ): Result<Command> {
@@ -578,6 +610,44 @@ function toLogs(v: Values): Result<LogsOptions> {
     follow: Boolean(v.follow),
     lines: lines.value,
   });
+}
+
+function toRoute(v: Values): Result<RouteOptions> {
+  const gapId = str(v, "");
+  if (gapId === undefined || gapId.trim() === "") return fail("route needs a gap id (see --help)");
+  const learn = learnFlags(v);
+  if (!learn.ok) return learn;
+  return ok({
+    repoRoot: str(v, "repo-root"),
+    db: str(v, "db"),
+    backlog: str(v, "backlog"),
+    routing: str(v, "routing"),
+    gapId,
+    json: Boolean(v.json),
+    ...learn.value,
+  });
+}
+
+/** `--learn fixed|thompson`, `--seed N`, `--learn-window D`. */
+function learnFlags(v: Values): Result<{ learn: Policy; seed?: number; learnWindowMs?: number }> {
+  const learn = str(v, "learn") ?? "fixed";
+  if (learn !== "fixed" && learn !== "thompson") {
+    return fail(`--learn must be fixed or thompson, got '${learn}'`);
+  }
+  let seed: number | undefined;
+  if (str(v, "seed") !== undefined) {
+    const s = count(v, "seed", 0, 0);
+    if (!s.ok) return s;
+    if (s.value > 0xffffffff) return fail(`--seed must be at most ${0xffffffff}`);
+    seed = s.value;
+  }
+  let learnWindowMs: number | undefined;
+  if (str(v, "learn-window") !== undefined) {
+    const w = duration(v, "learn-window", 0, 1, 3650 * 86_400_000);
+    if (!w.ok) return w;
+    learnWindowMs = w.value;
+  }
+  return ok({ learn, seed, learnWindowMs });
 }
 
 function toDashboard(v: Values): Result<DashboardOptions> {

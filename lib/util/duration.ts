@@ -13,6 +13,7 @@ const UNIT_MS: ReadonlyMap<string, number> = new Map([
   ["s", 1000],
   ["m", 60_000],
   ["h", 3_600_000],
+  ["d", 86_400_000],
 ]);
 
 /** Effort classes with a deadline of their own, smallest first. */
@@ -45,7 +46,7 @@ export function isEffort(text: string): text is Effort {
  * ```
  */
 export function parseDuration(text: string): Result<number> {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
   if (!m) return fail(`not a duration: '${text}' (use e.g. 500ms, 30s, 20m, 3h)`);
   const ms = Number(m[1]) * UNIT_MS.get(m[2] ?? "s")!;
   if (!Number.isFinite(ms)) return fail(`not a duration: '${text}'`);

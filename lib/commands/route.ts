@@ -1,0 +1,109 @@
+/**
+ * `route GAP-ID`: the cascade a run would try the gap with, in the order it
+ * would try it, and why: the route that matched (or the defaults), each
+ * arm's record on the scoreboard and, with `--learn thompson`, its draw.
+ * Read-only.
+ *
+ * @module
+ */
+import { loadBacklog } from "../backlog/load.ts";
+import { EXIT, type Io } from "../cli/io.ts";
+import { PROGRAM, type RouteOptions } from "../cli/parse.ts";
+import { resolvePaths } from "../cli/paths.ts";
+import { formatTable } from "../cli/table.ts";
+import { loadLearning } from "../learn/load.ts";
+import { orderCascade, seededRandom } from "../learn/policy.ts";
+import { routeGap } from "../learn/routing.ts";
+
+/**
+ * Print the cascade of one gap; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * await runRoute({ gapId: "COG-035", json: false, learn: "fixed" }, io);
+ * ```
+ */
+export async function runRoute(options: RouteOptions, io: Io): Promise<number> {
+  const usage = (line: string) => {
+    io.err(`${PROGRAM}: error: ${line}`);
+    return EXIT.usage;
+  };
+  const paths = await resolvePaths(options);
+  const backlog = await loadBacklog(paths.backlog);
+  if (!backlog.ok) return usage(backlog.error);
+  const gap = backlog.value.gaps.find((g) => g.id === options.gapId);
+  if (!gap) return usage(`no gap '${options.gapId}' in ${paths.backlog}`);
+  const learning = await loadLearning({
+    repoRoot: paths.repoRoot,
+    db: paths.db,
+    routing: options.routing,
+    windowMs: options.learnWindowMs,
+  });
+  if (!learning.ok) return usage(learning.error);
+  const { table, scoreboard } = learning.value;
+  for (const w of table?.warnings ?? []) io.err(`warning: ${w}`);
+  if (!table) {
+    const line = `no routing table at ${learning.value.routingPath}: ` +
+      "every gap goes to the run's one agent command (--agent-cmd, CHUMP_AGENT_CMD or the backend preset)";
+    if (options.json) io.out(JSON.stringify({ gapId: gap.id, table: null, cascade: [] }));
+    else io.out(line);
+    return EXIT.ok;
+  }
+  const routed = routeGap(gap, table);
+  const seed = options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
+  const ranked = orderCascade(
+    routed.candidates,
+    routed.taskClass,
+    scoreboard,
+    options.learn,
+    seededRandom(seed),
+  );
+  const routeText = routed.route
+    ? `route at ${table.path}:${routed.route.line}${
+      routed.route.why ? ` (${routed.route.why})` : ""
+    }`
+    : `default_candidates of ${table.path}`;
+  if (options.json) {
+    io.out(JSON.stringify({
+      gapId: gap.id,
+      priority: gap.priority,
+      effort: gap.effort,
+      taskClass: routed.taskClass,
+      table: table.path,
+      route: routed.route ? { line: routed.route.line, why: routed.route.why ?? null } : null,
+      policy: options.learn,
+      seed: options.learn === "thompson" ? seed : null,
+      scoreboardRows: scoreboard.rows,
+      cascade: ranked.map((r) => ({
+        arm: r.arm,
+        ...r.candidate,
+        successes: r.record.successes,
+        failures: r.record.failures,
+        basis: r.basis,
+        sample: r.sample ?? null,
+      })),
+    }));
+    return EXIT.ok;
+  }
+  io.out(
+    `${gap.id} (priority ${gap.priority || "-"}, effort ${gap.effort || "-"}, task class ${
+      routed.taskClass || "-"
+    }): ${routeText}`,
+  );
+  io.out(
+    `order: ${options.learn}${
+      options.learn === "thompson"
+        ? ` (seed ${seed}; Beta(shipped+1, other+1) per arm)`
+        : " (the file's)"
+    }; scoreboard of ${scoreboard.rows} reflection(s)`,
+  );
+  const rows = ranked.map((r, i) => [
+    String(i + 1),
+    r.arm,
+    r.candidate.why ?? "",
+    `${r.record.successes}/${r.record.successes + r.record.failures} shipped (${r.basis})`,
+    r.sample === undefined ? "" : r.sample.toFixed(3),
+  ]);
+  io.out(formatTable(["#", "arm", "why", "record", "draw"], rows));
+  return EXIT.ok;
+}

@@ -1,0 +1,88 @@
+/**
+ * Why a dispatch did not ship, as a class the cascade acts on: from the
+ * outcome, its reason and the stderr tail. `rate_limited` and `transient`
+ * are worth another candidate at once (after a backoff); the others are not
+ * retried in the same run. Pure.
+ *
+ * @module
+ */
+
+/** The failure classes, in the notes as `class=<name>`. */
+export type FailureClass = "rate_limited" | "transient" | "timeout" | "agent_error" | "no_pr";
+
+/** Classes that move a gap to the next candidate of its cascade. */
+export const RETRYABLE: ReadonlySet<FailureClass> = new Set(["rate_limited", "transient"]);
+
+const RATE_LIMITED =
+  /\b429\b|rate[ _-]?limit|too many requests|overloaded|quota|resource[ _-]?exhausted|usage limit/i;
+const TRANSIENT =
+  /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EPIPE|connection (reset|refused|closed)|socket hang ?up|network (error|is unreachable)|timed? ?out while|\b(HTTP|status)[ :]*5\d\d\b|\b5(00|02|03|04)\b[^\n]*(error|gateway|unavailable)|bad gateway|service unavailable|gateway time-?out|temporarily unavailable|internal server error/i;
+
+/**
+ * The class of a dispatch that did not ship; undefined for a shipped one or
+ * one that was interrupted (an operator's stop says nothing of the arm).
+ *
+ * @param outcome the contract's outcome
+ * @param reason the first line of the notes (`exit code 1`, `soft-deadline exceeded (...)`, ...)
+ * @param tail the stderr tail lines
+ * @example
+ * ```ts
+ * classify("killed", "exit code 1", ["ERROR: 429 Too Many Requests"]); // "rate_limited"
+ * classify("killed", "soft-deadline exceeded (1200s x 2)", []); // "timeout"
+ * ```
+ */
+export function classify(
+  outcome: string,
+  reason: string,
+  tail: readonly string[],
+): FailureClass | undefined {
+  if (outcome === "shipped") return undefined;
+  if (/^interrupted by|^orchestrator lost/.test(reason)) return undefined;
+  const text = [reason, ...tail].join("\n");
+  if (RATE_LIMITED.test(text)) return "rate_limited";
+  if (TRANSIENT.test(text)) return "transient";
+  if (/soft-deadline exceeded|^idle for|still open/.test(reason)) return "timeout";
+  if (/without a PR/.test(reason)) return "no_pr";
+  return "agent_error";
+}
+
+/**
+ * The wait before attempt `n + 1` of a gap, and an arm's n-th cool-down:
+ * min(10 s x 2^(n-1), 5 min).
+ *
+ * @example
+ * ```ts
+ * [1, 2, 3, 6, 7].map(backoffMs); // [10000, 20000, 40000, 300000, 300000]
+ * ```
+ */
+export function backoffMs(n: number): number {
+  return Math.min(10_000 * 2 ** Math.max(0, n - 1), 300_000);
+}
+
+/**
+ * Arms that are cooling down after a rate limit, fleet-wide for one run:
+ * each consecutive hit doubles the wait ({@linkcode backoffMs}); a success
+ * resets it. The clock is given.
+ */
+export class Cooldowns {
+  #hits = new Map<string, { n: number; until: number }>();
+
+  /** `arm` was rate limited at `now`: until when it cools down. */
+  hit(arm: string, now: number): number {
+    const n = (this.#hits.get(arm)?.n ?? 0) + 1;
+    const until = now + backoffMs(n);
+    this.#hits.set(arm, { n, until });
+    return until;
+  }
+
+  /** `arm` shipped: its next hit starts from the first wait again. */
+  success(arm: string): void {
+    this.#hits.delete(arm);
+  }
+
+  /** Until when `arm` cools down (ms since the epoch), or undefined when it does not at `now`. */
+  coolingUntil(arm: string, now: number): number | undefined {
+    const h = this.#hits.get(arm);
+    return h !== undefined && h.until > now ? h.until : undefined;
+  }
+}

@@ -1,0 +1,317 @@
+/**
+ * The routing table (`<repo>/docs/dispatch/routing.yaml`, Chump's format):
+ * which agent backends and models, in which order (a cascade), a gap is
+ * tried with. Reading and checking the file (a malformed one is one line
+ * `file:line: what`) and matching a gap to its route are here; both pure but
+ * for the file read.
+ *
+ * The format: `default_candidates:` (a list of candidates) and `routes:`
+ * (a list of `{ match, why, candidates }`; first matching route wins; a
+ * `match` has optional `priority` (string), `effort` (string or list) and
+ * `task_class` (string), all of which must match). A candidate has
+ * `backend` (`claude`, `chump-local`, or a name of `backends:`), optional
+ * `model`, `provider_pfx` and `why`; other keys (`model_class`, ...) are kept
+ * and ignored. Two additions of ours, both optional: `backends:` maps a name
+ * to a command template (`{model}` and `{prompt}` are filled in), and
+ * `task_classes:` maps a gap-id prefix to a task class, before the built-in
+ * `EVAL-`/`RESEARCH-` -> `research`, `COG-` -> `cognition`, `INFRA-` -> `coord`.
+ *
+ * @module
+ */
+import { parseYaml } from "../backlog/yaml.ts";
+import { fail, ok, type Result } from "../util/result.ts";
+
+/** One entry of a cascade: an agent backend, with its model and provider. */
+export interface Candidate {
+  backend: string;
+  model?: string;
+  /** The provider's label (`TOGETHER`, `GROQ`, ...), for logs and the provider's settings. */
+  providerPfx?: string;
+  why?: string;
+}
+
+/** What a route matches on (each absent key matches anything). */
+export interface RouteMatch {
+  priority?: string;
+  effort?: string[];
+  taskClass?: string;
+  /** Keys this version does not know: the route never matches (and a warning said so). */
+  unknown?: string[];
+}
+
+/** One route of the table. */
+export interface Route {
+  match: RouteMatch;
+  why?: string;
+  candidates: Candidate[];
+  /** 1-based line of the route in its file. */
+  line: number;
+}
+
+/** A loaded routing table. */
+export interface RoutingTable {
+  /** The file it came from. */
+  path: string;
+  defaultCandidates: Candidate[];
+  routes: Route[];
+  /** Gap-id prefix -> task class, tried before the built-in ones. */
+  taskClasses: [string, string][];
+  /** Backend name -> command template (the file's `backends:`). */
+  backends: Record<string, string>;
+  /** One line each (`file:line: what`), not fatal. */
+  warnings: string[];
+}
+
+/** The backends every table may name without defining them. */
+export const BUILTIN_BACKENDS: readonly string[] = ["claude", "chump-local"];
+
+/** Built-in task classes by gap-id prefix (Chump's). */
+const BUILTIN_TASK_CLASSES: readonly [string, string][] = [
+  ["EVAL-", "research"],
+  ["RESEARCH-", "research"],
+  ["COG-", "cognition"],
+  ["INFRA-", "coord"],
+];
+
+/** Where the routing table of `repoRoot` is by default. */
+export function defaultRoutingPath(repoRoot: string): string {
+  return `${repoRoot}/docs/dispatch/routing.yaml`;
+}
+
+/**
+ * Read and check the routing table at `path`; one line `path:line: what` when it is malformed.
+ *
+ * @example
+ * ```ts ignore
+ * const table = await loadRouting("docs/dispatch/routing.yaml");
+ * ```
+ */
+export async function loadRouting(path: string): Promise<Result<RoutingTable>> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    return fail(`${path}: cannot read the routing table: ${e instanceof Error ? e.message : e}`);
+  }
+  return parseRouting(text, path);
+}
+
+/**
+ * Check the text of a routing table.
+ *
+ * @example
+ * ```ts
+ * const t = parseRouting("default_candidates:\n  - { backend: claude }\n", "r.yaml");
+ * t.ok && t.value.defaultCandidates; // [{ backend: "claude" }]
+ * parseRouting("routes: 3\n", "r.yaml"); // fail("r.yaml:1: routes: must be a list")
+ * ```
+ */
+export function parseRouting(text: string, path: string): Result<RoutingTable> {
+  const parsed = parseYaml(text);
+  if (!parsed.ok) {
+    return fail(`${path}:${parsed.error.line ?? 1}: not valid YAML: ${parsed.error.reason}`);
+  }
+  const doc = parsed.value.value ?? {};
+  const lineOf = (o: unknown, fallback: number) =>
+    (o !== null && typeof o === "object" ? parsed.value.lineOf(o) : undefined) ?? fallback;
+  const at = (line: number, what: string) => fail(`${path}:${line}: ${what}`);
+  if (!isMap(doc)) return at(1, "a routing table is a mapping (default_candidates:, routes:)");
+  const warnings: string[] = [];
+
+  const backends: Record<string, string> = {};
+  if (doc.backends !== undefined) {
+    if (!isMap(doc.backends)) return at(lineOf(doc, 1), "backends: must map names to commands");
+    for (const [name, template] of Object.entries(doc.backends)) {
+      if (typeof template !== "string" || template.trim() === "") {
+        return at(lineOf(doc.backends, 1), `backends: ${name}: must be a command (a string)`);
+      }
+      backends[name] = template;
+    }
+  }
+  const known = new Set([...BUILTIN_BACKENDS, ...Object.keys(backends)]);
+
+  const taskClasses: [string, string][] = [];
+  if (doc.task_classes !== undefined) {
+    if (!isMap(doc.task_classes)) {
+      return at(lineOf(doc, 1), "task_classes: must map gap-id prefixes to task classes");
+    }
+    for (const [prefix, cls] of Object.entries(doc.task_classes)) {
+      if (typeof cls !== "string") {
+        return at(lineOf(doc.task_classes, 1), `task_classes: ${prefix}: must be a string`);
+      }
+      taskClasses.push([prefix, cls]);
+    }
+  }
+
+  const candidates = (list: unknown, line: number, where: string): Result<Candidate[]> => {
+    if (!Array.isArray(list) || list.length === 0) {
+      return fail(`${path}:${line}: ${where}: must be a non-empty list of candidates`);
+    }
+    const out: Candidate[] = [];
+    for (const [i, c] of list.entries()) {
+      const cl = lineOf(c, line);
+      if (!isMap(c)) return fail(`${path}:${cl}: ${where}[${i}]: a candidate is a mapping`);
+      if (typeof c.backend !== "string" || c.backend === "") {
+        return fail(`${path}:${cl}: ${where}[${i}]: backend: missing`);
+      }
+      if (!known.has(c.backend)) {
+        return fail(
+          `${path}:${cl}: ${where}[${i}]: unknown backend '${c.backend}' ` +
+            `(claude, chump-local, or a name under backends:)`,
+        );
+      }
+      const candidate: Candidate = { backend: c.backend };
+      for (
+        const [key, field] of [["model", "model"], ["provider_pfx", "providerPfx"], [
+          "why",
+          "why",
+        ]] as const
+      ) {
+        const v = c[key];
+        if (v === undefined || v === null) continue;
+        if (typeof v !== "string" && typeof v !== "number") {
+          return fail(`${path}:${cl}: ${where}[${i}]: ${key}: must be a string`);
+        }
+        candidate[field] = String(v);
+      }
+      out.push(candidate);
+    }
+    return ok(out);
+  };
+
+  let defaultCandidates: Candidate[] = [];
+  if (doc.default_candidates !== undefined) {
+    const d = candidates(doc.default_candidates, lineOf(doc, 1), "default_candidates");
+    if (!d.ok) return d;
+    defaultCandidates = d.value;
+  }
+
+  const routes: Route[] = [];
+  if (doc.routes !== undefined && doc.routes !== null) {
+    if (!Array.isArray(doc.routes)) return at(lineOf(doc, 1), "routes: must be a list");
+    for (const [i, r] of doc.routes.entries()) {
+      const line = lineOf(r, lineOf(doc, 1));
+      if (!isMap(r)) return at(line, `routes[${i}]: a route is a mapping (match:, candidates:)`);
+      const match = routeMatch(r.match);
+      if (typeof match === "string") return at(line, `routes[${i}]: match: ${match}`);
+      if (match.unknown) {
+        warnings.push(
+          `${path}:${line}: routes[${i}]: match: unknown key(s) ${match.unknown.join(", ")}: ` +
+            "this route never matches",
+        );
+      }
+      const c = candidates(r.candidates, line, `routes[${i}].candidates`);
+      if (!c.ok) return c;
+      routes.push({
+        match,
+        why: typeof r.why === "string" ? r.why : undefined,
+        candidates: c.value,
+        line,
+      });
+    }
+  }
+  if (defaultCandidates.length === 0 && routes.length === 0) {
+    return at(1, "no default_candidates and no routes: nothing to dispatch to");
+  }
+  return ok({ path, defaultCandidates, routes, taskClasses, backends, warnings });
+}
+
+/** A route's `match`, or why it is malformed. */
+function routeMatch(m: unknown): RouteMatch | string {
+  if (m === undefined || m === null) return {};
+  if (!isMap(m)) return "must be a mapping";
+  const out: RouteMatch = {};
+  const str = (v: unknown) =>
+    typeof v === "string" || typeof v === "number" ? String(v) : undefined;
+  for (const [key, v] of Object.entries(m)) {
+    if (key === "priority" || key === "task_class") {
+      const s = str(v);
+      if (s === undefined) return `${key}: must be a string`;
+      if (key === "priority") out.priority = s;
+      else out.taskClass = s;
+    } else if (key === "effort") {
+      const list = Array.isArray(v) ? v.map(str) : [str(v)];
+      if (list.length === 0 || list.some((e) => e === undefined)) {
+        return "effort: must be a string or a list of strings";
+      }
+      out.effort = list as string[];
+    } else {
+      (out.unknown ??= []).push(key);
+    }
+  }
+  return out;
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/**
+ * The task class of a gap id: the table's prefixes first, then the built-in
+ * ones; "" when none applies.
+ *
+ * @example
+ * ```ts
+ * taskClassOf("EVAL-074"); // "research"
+ * taskClassOf("AUTO-1"); // ""
+ * ```
+ */
+export function taskClassOf(gapId: string, table?: Pick<RoutingTable, "taskClasses">): string {
+  for (const [prefix, cls] of [...table?.taskClasses ?? [], ...BUILTIN_TASK_CLASSES]) {
+    if (gapId.startsWith(prefix)) return cls;
+  }
+  return "";
+}
+
+/** What a gap is routed to: its cascade in the file's order, and why. */
+export interface Routed {
+  taskClass: string;
+  /** The matching route; undefined: `default_candidates`. */
+  route?: Route;
+  candidates: Candidate[];
+}
+
+/**
+ * The first route whose match holds for the gap, else the defaults.
+ *
+ * @example
+ * ```ts
+ * const t = parseRouting(
+ *   "default_candidates: [{ backend: claude }]\n" +
+ *     "routes:\n  - match: { effort: [l, xl] }\n    candidates: [{ backend: chump-local }]\n",
+ *   "r.yaml",
+ * );
+ * if (t.ok) routeGap({ id: "A-1", priority: "P1", effort: "xl" }, t.value).candidates;
+ * // [{ backend: "chump-local" }]
+ * ```
+ */
+export function routeGap(
+  gap: { id: string; priority: string; effort: string },
+  table: RoutingTable,
+): Routed {
+  const taskClass = taskClassOf(gap.id, table);
+  for (const route of table.routes) {
+    const m = route.match;
+    if (m.unknown) continue;
+    if (m.priority !== undefined && m.priority !== gap.priority) continue;
+    if (m.effort !== undefined && !m.effort.includes(gap.effort)) continue;
+    if (m.taskClass !== undefined && m.taskClass !== taskClass) continue;
+    return { taskClass, route, candidates: route.candidates };
+  }
+  return { taskClass, candidates: table.defaultCandidates };
+}
+
+/**
+ * An arm's label: backend, then `/model` when set, `@provider` when set.
+ * The notes' `backend=` stays the backend's label; the arm is what the
+ * scoreboard counts.
+ *
+ * @example
+ * ```ts
+ * armOf({ backend: "chump-local", model: "openai/gpt-oss-120b", providerPfx: "GROQ" });
+ * // "chump-local/openai/gpt-oss-120b@GROQ"
+ * ```
+ */
+export function armOf(c: Candidate): string {
+  return `${c.backend}${c.model ? `/${c.model}` : ""}${c.providerPfx ? `@${c.providerPfx}` : ""}`;
+}

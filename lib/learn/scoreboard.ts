@@ -1,0 +1,105 @@
+/**
+ * The scoreboard: shipped and not-shipped dispatches per arm and per arm x
+ * task class, built from reflection rows (their notes' `backend=`, `model=`
+ * and `provider=` lines name the arm). Odd rows (no backend line, an outcome
+ * that is not one of the contract's, an unreadable time) are skipped, never
+ * an error. Pure over the rows.
+ *
+ * @module
+ */
+import type { ArmRecord, Scores } from "./policy.ts";
+import { type RoutingTable, taskClassOf } from "./routing.ts";
+
+/** What the scoreboard reads of a reflection. */
+export interface ScoredRow {
+  gapId: string;
+  outcome: string;
+  notes: string;
+  /** SQLite's `YYYY-MM-DD HH:MM:SS` (UTC). */
+  createdAt: string;
+}
+
+/** A scoreboard: {@linkcode Scores} and the rows it counted. */
+export interface Scoreboard extends Scores {
+  rows: number;
+  /** Every (arm, task class) cell with its record, for `route` and `lessons`. */
+  cells(): { arm: string; taskClass: string; record: ArmRecord }[];
+}
+
+const OUTCOMES = new Set(["shipped", "ci_failed", "stalled", "killed"]);
+
+/**
+ * The arm a reflection's notes name, or undefined without a `backend=` line.
+ *
+ * @example
+ * ```ts
+ * armOfNotes("exit code 1\nbackend=chump-local\nmodel=m1\nprovider=GROQ"); // "chump-local/m1@GROQ"
+ * ```
+ */
+export function armOfNotes(notes: string): string | undefined {
+  const field = (key: string) => new RegExp(`^${key}=(.*)$`, "m").exec(notes)?.[1]?.trim();
+  const backend = field("backend");
+  if (!backend) return undefined;
+  const model = field("model");
+  const provider = field("provider");
+  return `${backend}${model ? `/${model}` : ""}${provider ? `@${provider}` : ""}`;
+}
+
+/**
+ * Count `rows` (those at or after `sinceMs`, when given) per arm and task class.
+ *
+ * @example
+ * ```ts
+ * const row = { gapId: "COG-1", outcome: "shipped", notes: "backend=claude", createdAt: "2026-12-01 10:00:00" };
+ * scoreboardOf([row]).cell("claude", "cognition"); // { successes: 1, failures: 0 }
+ * ```
+ */
+export function scoreboardOf(
+  rows: readonly ScoredRow[],
+  options: { table?: Pick<RoutingTable, "taskClasses">; sinceMs?: number } = {},
+): Scoreboard {
+  const byCell = new Map<string, ArmRecord & { arm: string; taskClass: string }>();
+  const byArm = new Map<string, ArmRecord>();
+  let counted = 0;
+  for (const r of rows) {
+    if (!OUTCOMES.has(r.outcome)) continue;
+    const arm = armOfNotes(String(r.notes ?? ""));
+    if (arm === undefined) continue;
+    if (options.sinceMs !== undefined) {
+      const t = Date.parse(`${String(r.createdAt).replace(" ", "T")}Z`);
+      if (!(t >= options.sinceMs)) continue;
+    }
+    const taskClass = taskClassOf(String(r.gapId), options.table);
+    const key = `${arm}\u0000${taskClass}`;
+    const cell = byCell.get(key) ?? { arm, taskClass, successes: 0, failures: 0 };
+    const all = byArm.get(arm) ?? { successes: 0, failures: 0 };
+    if (r.outcome === "shipped") {
+      cell.successes++;
+      all.successes++;
+    } else {
+      cell.failures++;
+      all.failures++;
+    }
+    byCell.set(key, cell);
+    byArm.set(arm, all);
+    counted++;
+  }
+  const none = (): ArmRecord => ({ successes: 0, failures: 0 });
+  return {
+    rows: counted,
+    cell(arm, taskClass) {
+      const c = byCell.get(`${arm}\u0000${taskClass}`);
+      return c ? { successes: c.successes, failures: c.failures } : none();
+    },
+    arm(arm) {
+      return { ...(byArm.get(arm) ?? none()) };
+    },
+    cells() {
+      return [...byCell.values()].map((c) => ({
+        arm: c.arm,
+        taskClass: c.taskClass,
+        record: { successes: c.successes, failures: c.failures },
+      }));
+    },
+  };
+}

@@ -1,0 +1,412 @@
+/**
+ * The learning loop's decisions: the routing table (good, malformed, Chump's
+ * two real files), failure classes from real-shaped stderr lines, backoff and
+ * cool-downs on an injected clock, the scoreboard from a real SQLite DB, and
+ * exact Thompson orders with seeds.
+ */
+import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
+import { join } from "node:path";
+import { backoffMs, classify, Cooldowns } from "../lib/learn/classify.ts";
+import { loadLearning } from "../lib/learn/load.ts";
+import { orderCascade, sampleBeta, seededRandom } from "../lib/learn/policy.ts";
+import { armOf, loadRouting, parseRouting, routeGap, taskClassOf } from "../lib/learn/routing.ts";
+import { scoreboardOf } from "../lib/learn/scoreboard.ts";
+import { createSqliteWriter } from "../lib/store/writer.ts";
+import { ROOT, runMain, scratch } from "./_helpers.ts";
+
+/** Chump's own routing tables, two versions (copied from shared/fixtures/routing). */
+const FIXTURES = join(ROOT, "tests", "fixtures", "routing");
+const V1 = join(FIXTURES, "chump-routing-v1.yaml");
+const INFRA471 = join(FIXTURES, "chump-routing-infra471.yaml");
+
+const gap = (id: string, priority: string, effort: string) => ({ id, priority, effort });
+const arms = (r: { candidates: { backend: string; model?: string; providerPfx?: string }[] }) =>
+  r.candidates.map(armOf);
+
+const GROQ = "chump-local/openai/gpt-oss-120b@GROQ";
+const TOGETHER = "chump-local/meta-llama/Llama-3.3-70B-Instruct-Turbo-Free@TOGETHER";
+
+Deno.test("Chump's v1 table routes as its comments say", async () => {
+  const t = await loadRouting(V1);
+  assert(t.ok, t.ok ? "" : t.error);
+  const table = t.value;
+  deepEqual(arms(routeGap(gap("AUTO-1", "P2", "xs"), table)), [GROQ, TOGETHER], "xs: cheap models");
+  deepEqual(arms(routeGap(gap("AUTO-2", "P1", "l"), table)), ["claude"], "P1 large: frontier");
+  deepEqual(
+    arms(routeGap(gap("AUTO-3", "P2", "xl"), table)),
+    [TOGETHER, GROQ, "claude"],
+    "P2 xl: defaults",
+  );
+  deepEqual(arms(routeGap(gap("EVAL-074", "P2", "s"), table)), ["claude"], "research");
+  deepEqual(arms(routeGap(gap("RESEARCH-1", "P3", "m"), table)), ["claude"], "research");
+  deepEqual(arms(routeGap(gap("AUTO-4", "P2", "m"), table)), [TOGETHER, GROQ, "claude"]);
+  equal(
+    routeGap(gap("AUTO-2", "P1", "l"), table).route?.why,
+    "high-stakes large work needs frontier reasoning",
+  );
+  equal(routeGap(gap("AUTO-4", "P2", "m"), table).route, undefined, "no route: the defaults");
+});
+
+Deno.test("Chump's INFRA-471 table routes as its comments say; model_class is kept out of the way", async () => {
+  const t = await loadRouting(INFRA471);
+  assert(t.ok, t.ok ? "" : t.error);
+  const table = t.value;
+  deepEqual(table.warnings, []);
+  deepEqual(
+    arms(routeGap(gap("COG-035", "P2", "xs"), table)),
+    ["claude"],
+    "cognition always claude",
+  );
+  deepEqual(arms(routeGap(gap("EVAL-1", "P2", "xs"), table)), ["claude"], "research");
+  deepEqual(arms(routeGap(gap("AUTO-1", "P0", "l"), table)), ["claude"], "any l/xl");
+  deepEqual(arms(routeGap(gap("INFRA-9", "P2", "m"), table)), ["claude", GROQ, TOGETHER], "m");
+  deepEqual(arms(routeGap(gap("AUTO-2", "P1", "xs"), table)), [GROQ, TOGETHER], "xs");
+  deepEqual(arms(routeGap(gap("AUTO-3", "P1", "s"), table)), [GROQ, TOGETHER], "s, explicit");
+  deepEqual(arms(routeGap(gap("AUTO-4", "P1", ""), table)), [TOGETHER, GROQ, "claude"], "none");
+  equal(routeGap(gap("INFRA-9", "P2", "m"), table).taskClass, "coord");
+  equal(routeGap(gap("COG-035", "P2", "xs"), table).route?.line, 37);
+});
+
+Deno.test("task classes come from the id prefix; the file's task_classes come first", () => {
+  equal(taskClassOf("EVAL-1"), "research");
+  equal(taskClassOf("RESEARCH-1"), "research");
+  equal(taskClassOf("COG-1"), "cognition");
+  equal(taskClassOf("INFRA-1"), "coord");
+  equal(taskClassOf("AUTO-1"), "");
+  const t = parseRouting(
+    "task_classes: { 'AUTO-': research, 'COG-': coord }\ndefault_candidates: [{ backend: claude }]\n",
+    "r.yaml",
+  );
+  assert(t.ok);
+  equal(taskClassOf("AUTO-1", t.value), "research");
+  equal(taskClassOf("COG-1", t.value), "coord");
+});
+
+Deno.test("a later version of the format loads: unknown candidate keys are kept out of the way, unknown match keys never match", () => {
+  const t = parseRouting(
+    [
+      "version: 3",
+      "default_candidates:",
+      "  - { backend: claude, model_class: opus, cost_hint: 3 }",
+      "routes:",
+      "  - match: { effort: s, repo: other }",
+      "    candidates: [{ backend: chump-local }]",
+      "  - match: { effort: s }",
+      "    model_class: haiku",
+      "    candidates: [{ backend: mine, model: m1 }]",
+      "backends:",
+      "  mine: my-agent --model {model} {prompt}",
+    ].join("\n"),
+    "r.yaml",
+  );
+  assert(t.ok, t.ok ? "" : t.error);
+  deepEqual(t.value.warnings, [
+    "r.yaml:5: routes[0]: match: unknown key(s) repo: this route never matches",
+  ]);
+  deepEqual(arms(routeGap(gap("A-1", "P1", "s"), t.value)), ["mine/m1"]);
+  deepEqual(t.value.backends, { mine: "my-agent --model {model} {prompt}" });
+});
+
+Deno.test("a malformed routing table is one line with file:line", () => {
+  const cases: [string, string][] = [
+    ["routes: 3\n", "r.yaml:1: routes: must be a list"],
+    [
+      "default_candidates:\n  - { model: x }\n",
+      "r.yaml:2: default_candidates[0]: backend: missing",
+    ],
+    [
+      "default_candidates:\n  - { backend: claude }\n  - { backend: gpt9 }\n",
+      "r.yaml:3: default_candidates[1]: unknown backend 'gpt9' (claude, chump-local, or a name under backends:)",
+    ],
+    [
+      "routes:\n  - match: { effort: s }\n    candidates: []\n",
+      "r.yaml:2: routes[0].candidates: must be a non-empty list of candidates",
+    ],
+    [
+      "routes:\n  - match: [s]\n    candidates: [{ backend: claude }]\n",
+      "r.yaml:2: routes[0]: match: must be a mapping",
+    ],
+    ["default_candidates: [{ backend: claude }\n", "r.yaml:2: not valid YAML"],
+    ["{}\n", "r.yaml:1: no default_candidates and no routes: nothing to dispatch to"],
+  ];
+  for (const [text, expected] of cases) {
+    const r = parseRouting(text, "r.yaml");
+    equal(r.ok, false, text);
+    if (!r.ok) assert(r.error.startsWith(expected), `${r.error}\n  expected ${expected}`);
+    if (!r.ok) equal(r.error.includes("\n"), false);
+  }
+});
+
+Deno.test("failure classes from real-shaped stderr lines", () => {
+  const c = (reason: string, ...tail: string[]) => classify("killed", reason, tail);
+  equal(
+    c("exit code 1", 'ERROR: API Error: 429 {"type":"error","error":{"type":"rate_limit_error"}}'),
+    "rate_limited",
+  );
+  equal(
+    c(
+      "exit code 1",
+      'ERROR: API Error: 529 {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
+    ),
+    "rate_limited",
+  );
+  equal(c("exit code 1", "Error: Claude AI usage limit reached|1764864000"), "rate_limited");
+  equal(
+    c(
+      "exit code 1",
+      "ERROR groq: Rate limit reached for model `openai/gpt-oss-120b` in organization on tokens per minute (TPM)",
+    ),
+    "rate_limited",
+  );
+  equal(
+    c("exit code 1", "ERROR: insufficient_quota: You exceeded your current quota"),
+    "rate_limited",
+  );
+  equal(c("exit code 1", "ERROR: request failed: connect ECONNRESET 104.18.32.7:443"), "transient");
+  equal(c("exit code 1", "ERROR: API Error: 502 Bad Gateway"), "transient");
+  equal(c("exit code 1", "FAIL: HTTP 503 Service Unavailable from api.together.xyz"), "transient");
+  equal(c("exit code 1", "error: connection reset by peer"), "transient");
+  equal(c("soft-deadline exceeded (1200s x 2)", "WARN: still thinking"), "timeout");
+  equal(c("idle for 5m"), "timeout");
+  equal(classify("stalled", "PR #12 still open", []), "timeout");
+  equal(classify("stalled", "exited 0 without a PR", []), "no_pr");
+  equal(c("exit code 1", "ERROR: cargo test failed: 3 tests failed"), "agent_error");
+  equal(classify("ci_failed", "PR #7 closed without merge", []), "agent_error");
+  equal(classify("shipped", "", ["ERROR 429"]), undefined);
+  equal(c("interrupted by SIGINT", "ERROR 429"), undefined);
+});
+
+Deno.test("backoff doubles from 10 s to at most 5 min; a rate-limited arm cools down fleet-wide until a success", () => {
+  deepEqual([1, 2, 3, 4, 5, 6, 7].map(backoffMs), [10e3, 20e3, 40e3, 80e3, 160e3, 300e3, 300e3]);
+  const cd = new Cooldowns();
+  let now = 1_000_000;
+  equal(cd.coolingUntil("a", now), undefined);
+  equal(cd.hit("a", now), now + 10_000);
+  equal(cd.coolingUntil("a", now + 9_999), now + 10_000);
+  equal(cd.coolingUntil("a", now + 10_000), undefined, "over once the wait is");
+  equal(cd.coolingUntil("b", now), undefined, "per arm");
+  now += 10_000;
+  equal(cd.hit("a", now), now + 20_000, "a second hit waits twice as long");
+  cd.success("a");
+  equal(cd.coolingUntil("a", now), undefined);
+  equal(cd.hit("a", now), now + 10_000, "a success resets the wait");
+});
+
+Deno.test("Beta draws follow their means; a seed fixes the sequence", () => {
+  const random = seededRandom(42);
+  const draws = Array.from({ length: 4000 }, () => sampleBeta(9, 3, random));
+  const mean = draws.reduce((a, b) => a + b, 0) / draws.length;
+  assert(Math.abs(mean - 0.75) < 0.02, `mean ${mean}`);
+  assert(draws.every((d) => d > 0 && d < 1));
+  const small = Array.from({ length: 4000 }, () => sampleBeta(0.5, 0.5, random));
+  assert(small.every((d) => d >= 0 && d <= 1));
+  deepEqual(
+    Array.from({ length: 3 }, seededRandom(7)),
+    Array.from({ length: 3 }, seededRandom(7)),
+  );
+});
+
+Deno.test("the scoreboard from a real SQLite DB, and exact Thompson orders with seeds", async () => {
+  await using dir = await scratch("chump-learn-");
+  const db = join(dir.path, "sessions", "chump_memory.db");
+  const writer = createSqliteWriter(db);
+  const write = (gapId: string, outcome: string, notes: string) =>
+    writer.write({
+      gapId,
+      effort: "s",
+      domain: gapId.split("-")[0].toLowerCase(),
+      outcome: outcome as "shipped",
+      durationS: 60,
+      parallelSiblings: 0,
+      notes,
+    });
+  // GROQ ships coord work 8 times in 10; TOGETHER 1 in 10; claude has no record.
+  for (let i = 0; i < 10; i++) {
+    await write(
+      `INFRA-${i}`,
+      i < 8 ? "shipped" : "killed",
+      "exit code 0\nbackend=chump-local\nmodel=openai/gpt-oss-120b\nprovider=GROQ",
+    );
+    await write(
+      `INFRA-${10 + i}`,
+      i < 1 ? "shipped" : "killed",
+      `exit code 1\nbackend=chump-local\nmodel=meta-llama/Llama-3.3-70B-Instruct-Turbo-Free\nprovider=TOGETHER`,
+    );
+  }
+  // Odd rows never count and never crash it: no backend line, a strange outcome.
+  await write("INFRA-99", "shipped", "no backend here");
+  await write("INFRA-98", "exploded", "backend=claude");
+  // A different task class: GROQ fails research.
+  for (let i = 0; i < 6; i++) {
+    await write(
+      `EVAL-${i}`,
+      "killed",
+      "backend=chump-local\nmodel=openai/gpt-oss-120b\nprovider=GROQ",
+    );
+  }
+  writer.close();
+
+  const l = await loadLearning({ repoRoot: dir.path, db, routing: INFRA471 });
+  assert(l.ok, l.ok ? "" : l.error);
+  const { scoreboard, table } = l.value;
+  equal(scoreboard.rows, 26);
+  deepEqual(scoreboard.cell(GROQ, "coord"), { successes: 8, failures: 2 });
+  deepEqual(scoreboard.cell(GROQ, "research"), { successes: 0, failures: 6 });
+  deepEqual(scoreboard.arm(GROQ), { successes: 8, failures: 8 });
+  deepEqual(scoreboard.arm("claude"), { successes: 0, failures: 0 });
+
+  const routed = routeGap(gap("INFRA-50", "P2", "m"), table!);
+  deepEqual(arms(routed), ["claude", GROQ, TOGETHER]);
+  const fixed = orderCascade(
+    routed.candidates,
+    routed.taskClass,
+    scoreboard,
+    "fixed",
+    seededRandom(1),
+  );
+  deepEqual(fixed.map((r) => r.arm), ["claude", GROQ, TOGETHER], "fixed: the file's order");
+  const orders = [1, 2, 3, 4, 5].map((seed) =>
+    orderCascade(routed.candidates, routed.taskClass, scoreboard, "thompson", seededRandom(seed))
+      .map((r) => r.arm)
+  );
+  // Exact orders for these seeds (Beta(9,3) for GROQ, Beta(2,10) for TOGETHER, Beta(1,1) for claude).
+  deepEqual(orders, [
+    [GROQ, "claude", TOGETHER],
+    [GROQ, TOGETHER, "claude"],
+    [GROQ, "claude", TOGETHER],
+    [GROQ, "claude", TOGETHER],
+    [GROQ, "claude", TOGETHER],
+  ]);
+  // Over many seeds the uniform prior of an untried arm still wins now and then (exploration).
+  const firsts = Array.from(
+    { length: 400 },
+    (_, seed) =>
+      orderCascade(
+        routed.candidates,
+        routed.taskClass,
+        scoreboard,
+        "thompson",
+        seededRandom(seed),
+      )[0]
+        .arm,
+  );
+  const claudeFirst = firsts.filter((a) => a === "claude").length;
+  assert(claudeFirst > 20 && claudeFirst < 200, `claude first ${claudeFirst} times in 400`);
+  const ranked = orderCascade(
+    routed.candidates,
+    routed.taskClass,
+    scoreboard,
+    "thompson",
+    seededRandom(1),
+  );
+  deepEqual(ranked.find((r) => r.arm === GROQ)!.basis, "task class");
+  deepEqual(ranked.find((r) => r.arm === "claude")!.basis, "arm");
+  // A research gap: GROQ's 6 failures there, not its coord record.
+  const research = orderCascade(
+    [{ backend: "chump-local", model: "openai/gpt-oss-120b", providerPfx: "GROQ" }],
+    "research",
+    scoreboard,
+    "thompson",
+    seededRandom(1),
+  )[0];
+  deepEqual(research.record, { successes: 0, failures: 6 });
+  match(String(research.sample), /^0\./);
+  // A window that ends before every row: nothing counts.
+  const recent = await loadLearning({
+    repoRoot: dir.path,
+    db,
+    windowMs: 1000,
+    now: Date.now() + 3_600_000,
+  });
+  assert(recent.ok);
+  equal(recent.value.scoreboard.rows, 0);
+  equal(recent.value.table, undefined, "no routing file in this repo: no table");
+});
+
+Deno.test("odd reflection rows never crash the scoreboard", () => {
+  const rows = [
+    { gapId: "A-1", outcome: "shipped", notes: "backend=claude", createdAt: "not a time" },
+    { gapId: "A-2", outcome: "shipped", notes: null as unknown as string, createdAt: "" },
+    {
+      gapId: 7 as unknown as string,
+      outcome: "killed",
+      notes: "backend=x\nmodel=",
+      createdAt: "2026-01-01 00:00:00",
+    },
+  ];
+  const s = scoreboardOf(rows);
+  equal(s.rows, 2);
+  deepEqual(s.arm("x"), { successes: 0, failures: 1 });
+  equal(scoreboardOf(rows, { sinceMs: 0 }).rows, 1, "an unreadable time is not in any window");
+});
+
+Deno.test("route GAP prints the cascade in the order a run would try it; a malformed table is one line, exit 2", async () => {
+  await using dir = await scratch("chump-route-");
+  const repo = dir.path;
+  await Deno.mkdir(join(repo, "docs", "dispatch"), { recursive: true });
+  await Deno.copyFile(INFRA471, join(repo, "docs", "dispatch", "routing.yaml"));
+  await Deno.writeTextFile(
+    join(repo, "docs", "gaps.yaml"),
+    "gaps:\n  - { id: INFRA-9, title: t, priority: P1, effort: m, status: open }\n",
+  );
+  const text = await runMain(["route", "INFRA-9", "--repo-root", repo]);
+  equal(text.code, 0, text.stderr);
+  const lines = text.stdout.trimEnd().split("\n");
+  match(
+    lines[0],
+    /^INFRA-9 \(priority P1, effort m, task class coord\): route at .*routing\.yaml:59 /,
+  );
+  match(lines[1], /^order: fixed \(the file's\); scoreboard of 0 reflection\(s\)$/);
+  match(lines[3], /^1 +claude +sonnet-medium-work +0\/0 shipped \(arm\)$/);
+  match(lines[4], /^2 +chump-local\/openai\/gpt-oss-120b@GROQ +groq-medium-fallback/);
+
+  const json = await runMain([
+    "route",
+    "INFRA-9",
+    "--repo-root",
+    repo,
+    "--learn",
+    "thompson",
+    "--seed",
+    "3",
+    "--json",
+  ]);
+  equal(json.code, 0, json.stderr);
+  const r = JSON.parse(json.stdout);
+  equal(r.seed, 3);
+  equal(r.taskClass, "coord");
+  equal(r.cascade.length, 3);
+  const again = JSON.parse(
+    (await runMain([
+      "route",
+      "INFRA-9",
+      "--repo-root",
+      repo,
+      "--learn",
+      "thompson",
+      "--seed",
+      "3",
+      "--json",
+    ])).stdout,
+  );
+  deepEqual(again.cascade, r.cascade, "a seed makes the order reproducible");
+
+  await Deno.writeTextFile(
+    join(repo, "bad.yaml"),
+    "default_candidates:\n  - { backend: claude }\n  - { backend: gpt9 }\n",
+  );
+  const bad = await runMain([
+    "route",
+    "INFRA-9",
+    "--repo-root",
+    repo,
+    "--routing",
+    join(repo, "bad.yaml"),
+  ]);
+  equal(bad.code, 2);
+  equal(bad.stderr.trim().split("\n").length, 1, bad.stderr);
+  match(bad.stderr, /bad\.yaml:3: default_candidates\[1\]: unknown backend 'gpt9'/);
+  const unknown = await runMain(["route", "NOPE-1", "--repo-root", repo]);
+  equal(unknown.code, 2);
+  match(unknown.stderr, /no gap 'NOPE-1' in /);
+});
