@@ -55,6 +55,14 @@ export interface DispatchOptions {
   db?: string;
   /** Dry run: also say why each gap that was not picked was not. */
   explain: boolean;
+  /** `--routing PATH` (default `<repo>/docs/dispatch/routing.yaml`, when it exists). */
+  routing?: string;
+  /** How a routing table's cascades are ordered (`--learn`). */
+  learn: Policy;
+  seed?: number;
+  learnWindowMs?: number;
+  /** Attempts per gap per run when its cascade moves on (`--max-attempts`, default 3). */
+  maxAttempts: number;
 }
 
 /** Options of the `reflections` subcommand. */
@@ -207,6 +215,15 @@ Dispatch flags:
   --exit-grace N        ticks to wait for a PR after an agent exits 0 (default 2)
   --db PATH             reflection DB (default <repo>/sessions/chump_memory.db)
   --no-reflect          do not write reflection rows
+  --routing PATH        routing table: a cascade of agent backends/models per kind of gap
+                        (default docs/dispatch/routing.yaml under the repo root, when it
+                        exists; --agent-cmd and CHUMP_AGENT_CMD do without one)
+  --learn fixed|thompson
+                        cascade order: the file's, or Thompson sampling over the reflections
+  --seed N              seed of --learn thompson (reproducible orders)
+  --learn-window D      only reflections this recent count (e.g. 30d)
+  --max-attempts N      attempts per gap per run when a rate limit or a transient error
+                        moves it to the next arm of its cascade (default 3)
   --self-test           run the built-in end-to-end self-test
   -h, --help            show this help
   --version             print the version
@@ -272,6 +289,11 @@ const DISPATCH_SPEC: Spec = {
   "pr-provider": { type: "string" },
   "agent-cmd": { type: "string" },
   db: { type: "string" },
+  routing: { type: "string" },
+  learn: { type: "string" },
+  seed: { type: "string" },
+  "learn-window": { type: "string" },
+  "max-attempts": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 };
@@ -514,6 +536,10 @@ function toDispatch(v: Values): Result<DispatchOptions> {
     if (!it.ok) return it;
     idleTimeoutMs = it.value;
   }
+  const learn = learnFlags(v);
+  if (!learn.ok) return learn;
+  const maxAttempts = count(v, "max-attempts", 1, 3);
+  if (!maxAttempts.ok) return maxAttempts;
   const logCapMb = count(v, "log-cap", 1, DEFAULT_LOG_CAP_BYTES / (1 << 20));
   if (!logCapMb.ok) return logCapMb;
   const exitGrace = count(v, "exit-grace", 0, 2);
@@ -533,7 +559,7 @@ function toDispatch(v: Values): Result<DispatchOptions> {
   }
   const agentCmd = str(v, "agent-cmd");
   if (agentCmd !== undefined && agentCmd.trim() === "") return fail("--agent-cmd is empty");
-  for (const key of ["backlog", "repo-root", "base-ref", "db", "events"]) {
+  for (const key of ["backlog", "repo-root", "base-ref", "db", "events", "routing"]) {
     if (str(v, key) === "") return fail(`--${key} is empty`);
   }
   return ok({
@@ -559,6 +585,9 @@ function toDispatch(v: Values): Result<DispatchOptions> {
     agentCmd,
     db: str(v, "db"),
     explain: Boolean(v.explain),
+    routing: str(v, "routing"),
+    ...learn.value,
+    maxAttempts: maxAttempts.value,
   });
 }
 

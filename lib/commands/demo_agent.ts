@@ -21,6 +21,8 @@
  * - `stubborn`: ignore SIGTERM and sleep (only SIGKILL ends it)
  * - `flood:<MB>`: write MB megabytes to stderr (one ERROR line in ten), exit 1
  * - `sleep:<ms>:<then>`: wait, then behave as `<then>`
+ * - `rate-limited`: print an API's 429 rate-limit error, exit 1 (a cascade's retry)
+ * - `transient`: print a connection-reset error, exit 1
  * - `gate:<then>`: say it is ready, wait until `<ready dir>/<gap id>.go`
  *   exists, then behave as `<then>` (a test decides when an agent acts, e.g.
  *   after its orchestrator died)
@@ -59,6 +61,8 @@ export const BEHAVIOURS = [
   "flood",
   "sleep",
   "gate",
+  "rate-limited",
+  "transient",
 ] as const;
 
 /** Pushes race when agents ship in parallel; each retry re-fetches and rebases. */
@@ -133,6 +137,17 @@ async function act(behaviour: string, gapId: string): Promise<number> {
       return 0;
     case "fail":
       console.error(`ERROR: demo failure for ${gapId}`);
+      return 1;
+    case "rate-limited":
+      console.error(
+        'ERROR: API Error: 429 {"type":"error","error":{"type":"rate_limit_error",' +
+          '"message":"Number of requests has exceeded your rate limit"}}',
+      );
+      return 1;
+    case "transient":
+      console.error(
+        "ERROR: request to the model failed: read ECONNRESET (connection reset by peer)",
+      );
       return 1;
     case "fail-after-commit":
       await commit(cwd, gapId);

@@ -6,6 +6,11 @@
  * @module
  */
 import { join } from "node:path";
+import { armAgent } from "../dispatch/agent.ts";
+import { Cascade } from "../learn/cascade.ts";
+import { Cooldowns } from "../learn/classify.ts";
+import { loadLearning } from "../learn/load.ts";
+import { seededRandom } from "../learn/policy.ts";
 import { EXIT, type Io } from "../cli/io.ts";
 import { type DispatchOptions, PROGRAM, type WatchFlags } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
@@ -20,6 +25,7 @@ import { terminateGroup } from "../process/signal.ts";
 import { openRunStore } from "../store/run_store.ts";
 import {
   outcomeCounts,
+  type RunConfig,
   runDispatches,
   runExitCode,
   type RunResult,
@@ -95,6 +101,7 @@ export async function runExecute(
       killGraceMs: options.killGraceMs,
       idleTimeoutMs: options.idleTimeoutMs,
       agent: run.agent,
+      routing: prepared.routing,
     }, {
       workspace: gitWorkspace(paths.repoRoot),
       spawner: run.spawner,
@@ -237,6 +244,8 @@ interface Prepared {
   gaps: readonly Gap[];
   startCommit: string;
   run: ReturnType<typeof applyFaults>;
+  /** A routing table's cascades, when one is in use. */
+  routing?: RunConfig["routing"];
 }
 
 /**
@@ -271,6 +280,8 @@ async function prepare(
     template = agentTemplate(options, io);
     if (!template) return EXIT.usage;
   }
+  const routed = mode.adoptOnly ? undefined : await routingOf(options, io, paths);
+  if (typeof routed === "string") return fail(routed);
 
   if (await gitTopLevel(paths.repoRoot) === undefined) {
     return fail(`${paths.repoRoot} is not a git repository (pass --repo-root)`);
@@ -293,7 +304,9 @@ async function prepare(
     spawner: realSpawner,
   });
   const problem = preflight({
-    agent: faults.value.has("spawn_fail") || !template ? undefined : run.agent.words[0],
+    agents: faults.value.has("spawn_fail") || !template
+      ? []
+      : routed?.programs ?? [run.agent.words[0]],
     gh: options.watch && options.prProvider === "gh",
     writes: [
       [paths.db, "the reflection DB and lease ledger"],
@@ -314,7 +327,59 @@ async function prepare(
       );
     }
   }
-  return { paths, gaps, startCommit, run };
+  return { paths, gaps, startCommit, run, routing: routed?.routing };
+}
+
+/**
+ * The routing table's cascades for this run, when there is a table and no
+ * explicit agent command; with the programs its arms run (for the preflight).
+ * A malformed table (or a named one that cannot be read) is one line.
+ */
+async function routingOf(
+  options: DispatchOptions,
+  io: Io,
+  paths: { repoRoot: string; db: string },
+): Promise<{ routing: RunConfig["routing"]; programs: string[] } | string | undefined> {
+  const explicit = options.agentCmd !== undefined ||
+    (io.env("CHUMP_AGENT_CMD") ?? "").trim() !== "";
+  if (explicit) {
+    if (options.routing !== undefined) {
+      return "--routing conflicts with --agent-cmd / CHUMP_AGENT_CMD (the table chooses the agents)";
+    }
+    return undefined;
+  }
+  const learning = await loadLearning({
+    repoRoot: paths.repoRoot,
+    db: paths.db,
+    routing: options.routing,
+    windowMs: options.learnWindowMs,
+  });
+  if (!learning.ok) return learning.error;
+  const { table, scoreboard } = learning.value;
+  if (!table) return undefined;
+  for (const w of table.warnings) io.err(`warning: ${w}`);
+  const seed = options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
+  const programs = new Set<string>();
+  for (const c of [...table.defaultCandidates, ...table.routes.flatMap((r) => r.candidates)]) {
+    const agent = armAgent(c, "GAP", table.backends);
+    if (!agent.ok) return `${table.path}: ${agent.error}`;
+    programs.add(agent.value.argv[0]);
+  }
+  io.err(
+    `note: routing table ${table.path}: ${table.routes.length} route(s); order ${options.learn}` +
+      (options.learn === "thompson" ? ` (seed ${seed})` : "") +
+      `; scoreboard of ${scoreboard.rows} reflection(s); at most ${options.maxAttempts} ` +
+      "attempt(s) per gap",
+  );
+  const cascade = new Cascade({
+    table,
+    scores: scoreboard,
+    policy: options.learn,
+    random: seededRandom(seed),
+    maxAttempts: options.maxAttempts,
+    cooldowns: new Cooldowns(),
+  });
+  return { routing: { cascade, backends: table.backends }, programs: [...programs] };
 }
 
 /**
@@ -322,7 +387,7 @@ async function prepare(
  * write what it will write? The first problem, as one line.
  */
 function preflight(
-  needs: { agent?: string; gh: boolean; writes: [string, string][] },
+  needs: { agents: string[]; gh: boolean; writes: [string, string][] },
 ): string | undefined {
   const runs: [string, string, string?][] = [
     ["git", "git"],
@@ -337,7 +402,7 @@ function preflight(
       "install the GitHub CLI, or pass --pr-provider git",
     ]);
   }
-  if (needs.agent !== undefined) runs.push([needs.agent, "the agent command"]);
+  for (const agent of needs.agents) runs.push([agent, "the agent command"]);
   const cannot = firstCannotRun(runs);
   if (cannot) return cannot;
   for (const [path, what] of needs.writes) {

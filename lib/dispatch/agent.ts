@@ -18,6 +18,77 @@ export interface AgentCommand {
   stdin?: string;
   /** For notes: `claude`, `chump-local` or `custom:<program>`. */
   label: string;
+  /** Added to the agent's environment (an arm's model and provider). */
+  env?: Record<string, string>;
+  /** The arm's model and provider, when a routing table chose them (for notes: `model=`, `provider=`). */
+  model?: string;
+  provider?: string;
+}
+
+/** An arm of a routing table, as {@linkcode armAgent} takes it. */
+export interface ArmSpec {
+  backend: string;
+  model?: string;
+  providerPfx?: string;
+}
+
+/**
+ * OpenAI-compatible API bases of the providers Chump's routing tables name,
+ * given to a `chump-local` agent as `OPENAI_API_BASE` (and `OPENAI_BASE_URL`).
+ */
+export const PROVIDER_BASES: Readonly<Record<string, string>> = {
+  TOGETHER: "https://api.together.xyz/v1",
+  GROQ: "https://api.groq.com/openai/v1",
+  OPENROUTER: "https://openrouter.ai/api/v1",
+  OPENAI: "https://api.openai.com/v1",
+  DEEPSEEK: "https://api.deepseek.com/v1",
+  MISTRAL: "https://api.mistral.ai/v1",
+};
+
+/**
+ * The command of one arm for one gap: `claude` (with `--model M` when the arm
+ * names one), `chump-local` (`chump --execute-gap <ID>`, the model as
+ * `OPENAI_MODEL` and the provider as `CHUMP_PROVIDER` and its API base in the
+ * environment), or a name of the table's `backends:` (its template, `{model}`
+ * filled in; `{prompt}` as for `--agent-cmd`).
+ *
+ * @example
+ * ```ts
+ * const a = armAgent({ backend: "chump-local", model: "m1", providerPfx: "GROQ" }, "A-1", {});
+ * a.ok && a.value.env?.OPENAI_MODEL; // "m1"
+ * a.ok && a.value.argv; // ["chump", "--execute-gap", "A-1"]
+ * ```
+ */
+export function armAgent(
+  arm: ArmSpec,
+  gapId: string,
+  backends: Readonly<Record<string, string>>,
+): Result<AgentCommand> {
+  const chosen = { model: arm.model, provider: arm.providerPfx };
+  if (arm.backend === "claude") {
+    const words = arm.model ? [...CLAUDE, "--model", arm.model] : CLAUDE;
+    return ok({ ...agentCommandFor({ words, label: "claude" }, gapId), ...chosen });
+  }
+  if (arm.backend === "chump-local") {
+    const env: Record<string, string> = {};
+    if (arm.model) env.OPENAI_MODEL = arm.model;
+    if (arm.providerPfx) {
+      env.CHUMP_PROVIDER = arm.providerPfx;
+      const base = PROVIDER_BASES[arm.providerPfx.toUpperCase()];
+      if (base) env.OPENAI_API_BASE = env.OPENAI_BASE_URL = base;
+    }
+    const template = {
+      words: ["chump", "--execute-gap"],
+      label: "chump-local",
+      preset: "chump-local",
+    };
+    return ok({ ...agentCommandFor(template, gapId), env, ...chosen });
+  }
+  const text = backends[arm.backend];
+  if (text === undefined) return fail(`unknown backend '${arm.backend}'`);
+  const words = splitCommand(text.replaceAll("{model}", arm.model ?? ""));
+  if (!words.ok) return fail(`backend '${arm.backend}': ${words.error}`);
+  return ok({ ...agentCommandFor({ words: words.value, label: arm.backend }, gapId), ...chosen });
 }
 
 /** The placeholder replaced by the prompt inside an agent-command argument. */

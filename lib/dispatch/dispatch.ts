@@ -143,6 +143,7 @@ export async function dispatchGap(
     argv: agent.argv,
     cwd: worktree,
     env: {
+      ...agent.env,
       CHUMP_DISPATCH_DEPTH: "1",
       CHUMP_GAP_ID: gap.id,
       CHUMP_BRANCH: branch,

@@ -195,10 +195,11 @@ export function buildNotes(
   reason: string | undefined,
   backend: string,
   tail: readonly string[],
+  extra: readonly string[] = [],
 ): string {
   const lines: string[] = [];
   if (reason !== undefined && reason.trim() !== "") lines.push(reason);
-  lines.push(`backend=${backend}`, ...tail);
+  lines.push(`backend=${backend}`, ...extra, ...tail);
   return lines.join("\n");
 }
 

@@ -20,7 +20,15 @@
  *
  * @module
  */
-import { agentCommandFor, type AgentTemplate } from "../dispatch/agent.ts";
+import {
+  type AgentCommand,
+  agentCommandFor,
+  type AgentTemplate,
+  armAgent,
+} from "../dispatch/agent.ts";
+import type { Cascade } from "../learn/cascade.ts";
+import { classify } from "../learn/classify.ts";
+import { formatDuration } from "../util/duration.ts";
 import type { Gap } from "../backlog/load.ts";
 import { deadlineFor, type Deadlines } from "../util/duration.ts";
 import { type Dispatch, dispatchGap } from "../dispatch/dispatch.ts";
@@ -66,6 +74,12 @@ export interface RunConfig {
   agent: AgentTemplate;
   /** Bound on one provider poll; default {@linkcode pollTimeoutFor}(tickMs). */
   pollTimeoutMs?: number;
+  /**
+   * A routing table's cascades (learn/cascade.ts): each gap's attempts go to
+   * the arms it gives, instead of `agent`; `backends` are the table's own
+   * command templates.
+   */
+  routing?: { cascade: Cascade; backends: Readonly<Record<string, string>> };
 }
 
 /** A poll is never cut shorter than this: a healthy `gh api graphql` can take seconds. */
@@ -145,6 +159,8 @@ interface Flight {
   ending: boolean;
   /** The PR state of the last poll that worked. */
   lastPr?: PrState;
+  /** The arm and attempt number, when a routing table chose them. */
+  arm?: { arm: string; attempt: number };
 }
 
 /** Everything one run keeps between its steps. */
@@ -169,6 +185,8 @@ interface RunState {
   /** Reflections that did not reach the DB (spooled or printed). */
   writeFailures: number;
   startedMs: number;
+  /** Gaps waiting for their next attempt (a retry's backoff, or every arm cooling down). */
+  waiting: Map<string, { gap: Gap; at: number }>;
 }
 
 /** How long to wait for an ended agent's output streams to close before writing its reflection. */
@@ -208,6 +226,7 @@ export async function runDispatches(
     providerErrors: 0,
     writeFailures: 0,
     startedMs: (deps.now ?? Date.now)(),
+    waiting: new Map(),
   };
   for (const a of deps.adopted ?? []) {
     const d = a.dispatch;
@@ -231,8 +250,12 @@ export async function runDispatches(
     await identified(run);
     return run.result;
   }
-  while (run.inflight.size > 0) {
-    if ([...run.inflight.values()].every((f) => f.ending)) {
+  while (run.inflight.size > 0 || run.waiting.size > 0) {
+    if (run.inflight.size === 0) {
+      // Only gaps waiting for their next attempt: sleep until the first is due.
+      const due = Math.min(...[...run.waiting.values()].map((w) => w.at)) - run.now();
+      await sleep(Math.max(0, Math.min(config.tickMs, due)), deps.interrupt?.stop);
+    } else if ([...run.inflight.values()].every((f) => f.ending)) {
       // Only endings in progress: they need no tick; refill as soon as they are done.
       await Promise.race([
         Promise.all([...run.endings]),
@@ -294,7 +317,7 @@ function redraw(run: RunState): void {
     const pr = f.lastPr;
     return {
       gapId: d.gap.id,
-      backend: d.agent.label,
+      backend: f.arm?.arm ?? d.agent.label,
       state: f.ending ? "ending" : code === null ? "running" : `exited ${code}`,
       elapsedMs: t - d.startedAt,
       deadlineMs: f.deadlineMs,
@@ -352,6 +375,16 @@ async function fill(run: RunState): Promise<void> {
       ? free
       : Math.min(free, config.maxTotal - run.attempts);
     if (budget <= 0) return;
+    // Gaps whose next attempt is due go first (they were picked already).
+    const due = [...run.waiting.values()].filter((w) => w.at <= run.now()).slice(0, budget);
+    if (due.length > 0) {
+      for (const w of due) {
+        if (stopped(run)) return;
+        run.waiting.delete(w.gap.id);
+        if (await dispatchOne(run, w.gap)) run.attempts++;
+      }
+      continue;
+    }
     const options = {
       limit: budget,
       order: config.order,
@@ -383,6 +416,14 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
   const worktree = worktreeFor(config.repoRoot, slug);
   const deadlineMs = deadlineFor(gap.effort, config.deadlines);
   const maxWatchMs = config.maxWatchMs ?? 4 * deadlineMs;
+  const chosen = chooseAgent(run, gap);
+  if (chosen === undefined) return false;
+  if (!chosen.ok) {
+    run.result.failures.push({ gapId: gap.id, reason: chosen.error });
+    deps.out(`DISPATCH-FAILED: ${oneLine(gap.id)}: ${oneLine(chosen.error, 500)}`);
+    return true;
+  }
+  const { agent, arm } = chosen;
   const r = await dispatchGap(
     {
       gap,
@@ -391,7 +432,7 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
       worktree,
       startCommit: config.startCommit,
       baseRef: config.baseRef,
-      agent: agentCommandFor(config.agent, gap.id),
+      agent,
       detached: !config.watch,
       deadlineMs,
       maxWatchMs,
@@ -418,19 +459,59 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
     branch: r.value.branch,
     backend: r.value.agent.label,
     deadline_ms: deadlineMs,
+    arm: arm?.arm ?? null,
+    attempt: arm?.attempt ?? 1,
   });
-  startFlight(run, r.value, deadlineMs, maxWatchMs);
+  startFlight(run, r.value, deadlineMs, maxWatchMs, arm);
   return true;
 }
 
+/**
+ * The agent of the gap's next attempt: the run's one agent, or with a
+ * routing table the next arm of its cascade. Undefined: every arm it may use
+ * cools down, so it waits (and says so once).
+ */
+function chooseAgent(
+  run: RunState,
+  gap: Gap,
+):
+  | { ok: true; agent: AgentCommand; arm?: Flight["arm"] }
+  | { ok: false; error: string }
+  | undefined {
+  const routing = run.config.routing;
+  if (!routing) return { ok: true, agent: agentCommandFor(run.config.agent, gap.id) };
+  const next = routing.cascade.next(gap, run.now());
+  if (next.kind === "none") return { ok: true, agent: agentCommandFor(run.config.agent, gap.id) };
+  if (next.kind === "wait") {
+    run.waiting.set(gap.id, { gap, at: next.until });
+    run.deps.out(
+      `WAITING: ${oneLine(gap.id)}: every arm left in its cascade cools down; next try in ${
+        formatDuration(Math.max(0, next.until - run.now()))
+      }`,
+    );
+    return undefined;
+  }
+  const { pick, attempt } = next.attempt;
+  const agent = armAgent(pick.candidate, gap.id, routing.backends);
+  if (!agent.ok) return agent;
+  return { ok: true, agent: agent.value, arm: { arm: pick.arm, attempt } };
+}
+
 /** Watch `dispatch` from now on (dispatched by this run, or adopted). */
-function startFlight(run: RunState, dispatch: Dispatch, deadlineMs: number, maxWatchMs: number) {
+function startFlight(
+  run: RunState,
+  dispatch: Dispatch,
+  deadlineMs: number,
+  maxWatchMs: number,
+  arm?: Flight["arm"],
+) {
   run.inflight.set(dispatch.gap.id, {
     dispatch,
     deadlineMs,
     maxWatchMs,
     warned: false,
     ending: false,
+    arm,
   });
 }
 
@@ -612,6 +693,17 @@ function finish(
       );
     }
     await Promise.race([proc.exited, sleep(DRAIN_WAIT_MS)]);
+    const tail = proc.tail.lines();
+    // With a routing table: the arm's lines in the notes, and what the outcome means for the cascade.
+    const cls = flight.arm ? classify(o.outcome, o.reason, tail) : undefined;
+    const extra = flight.arm
+      ? [
+        ...(d.agent.model ? [`model=${d.agent.model}`] : []),
+        ...(d.agent.provider ? [`provider=${d.agent.provider}`] : []),
+        `attempt=${flight.arm.attempt}`,
+        ...(cls ? [`class=${cls}`] : []),
+      ]
+      : [];
     const { kept, stored } = await settleOutcome(deps, {
       gapId: d.gap.id,
       effort: d.gap.effort,
@@ -623,13 +715,18 @@ function finish(
       outcome: o.outcome,
       reason: o.reason,
       backend: d.agent.label,
-      tail: proc.tail.lines(),
+      extra,
+      tail,
       durationS,
       parallelSiblings: o.siblings,
       prNumber: o.prNumber,
     });
     if (o.outcome === "shipped") run.shipped.add(d.gap.id);
     if (stored === "spool" || stored === "stderr") run.writeFailures++;
+    const now = run.now();
+    const next = flight.arm && config.routing && !stopped(run)
+      ? config.routing.cascade.outcome(d.gap.id, flight.arm.arm, cls, o.outcome === "shipped", now)
+      : undefined;
     const record = {
       gapId: d.gap.id,
       outcome: o.outcome,
@@ -637,10 +734,34 @@ function finish(
       prNumber: o.prNumber,
       reason: o.reason,
       kept,
+      retried: next?.retryAt !== undefined,
     };
     run.result.outcomes.push(record);
     run.inflight.delete(d.gap.id);
     deps.out(outcomeLine(record));
+    if (next?.cooling) {
+      deps.out(
+        `COOLDOWN: ${next.cooling.arm} is rate limited: no new dispatch to it for ${
+          formatDuration(Math.max(0, next.cooling.until - now))
+        }`,
+      );
+    }
+    if (next?.retryAt !== undefined && flight.arm) {
+      const waitMs = Math.max(0, next.retryAt - now);
+      run.waiting.set(d.gap.id, { gap: d.gap, at: next.retryAt });
+      deps.out(
+        `RETRY: ${
+          oneLine(d.gap.id)
+        }: attempt ${flight.arm.attempt} on ${flight.arm.arm} was ${cls}; ` +
+          `the next arm of its cascade in ${formatDuration(waitMs)}`,
+      );
+      events(run).emit("requeued", { gapId: d.gap.id, leaseId: d.leaseId }, {
+        attempt: flight.arm.attempt,
+        class: cls ?? "",
+        arm: flight.arm.arm,
+        wait_ms: waitMs,
+      });
+    }
     redraw(run);
     events(run).emit("outcome", { gapId: d.gap.id, leaseId: d.leaseId }, {
       outcome: o.outcome,

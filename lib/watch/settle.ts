@@ -36,6 +36,8 @@ export interface Settlement {
   reason: string;
   /** The agent backend's label. */
   backend: string;
+  /** `key=value` lines after `backend=` (a routed arm's `model=`, `attempt=`, `class=`, ...). */
+  extra?: readonly string[];
   /** The stderr tail, oldest first. */
   tail: readonly string[];
   durationS: number;
@@ -58,7 +60,7 @@ export async function settleOutcome(
   s: Settlement,
 ): Promise<{ kept?: string; notes: string; stored: WriteReceipt["stored"] }> {
   const kept = await cleanUpWorktree(deps.workspace, s, { shipped: s.outcome === "shipped" });
-  const notes = buildNotes(s.reason, s.backend, s.tail);
+  const notes = buildNotes(s.reason, s.backend, s.tail, s.extra);
   const receipt = await deps.writer.write({
     gapId: s.gapId,
     effort: s.effort || "unknown",

@@ -17,6 +17,8 @@ export interface OutcomeRecord {
   reason: string;
   /** Set when the worktree was kept: where and why. */
   kept?: string;
+  /** The gap went on to the next arm of its cascade: this outcome is not its last. */
+  retried?: boolean;
 }
 
 /** What a run did. */
@@ -108,7 +110,7 @@ export function summaryLines(result: RunResult): string[] {
 /**
  * Exit code of a run (CONTRACT §6): 130 interrupted, 129 hung up (agents
  * left running for adoption), 1 a dispatch failed, 3 a watched outcome other
- * than shipped, else 0.
+ * than shipped (an attempt that a retry on the next arm followed does not count), else 0.
  *
  * @example
  * ```ts
@@ -120,6 +122,6 @@ export function summaryLines(result: RunResult): string[] {
 export function runExitCode(result: RunResult, watch: boolean): number {
   if (result.interrupted) return result.interrupted === "SIGHUP" ? 129 : 130;
   if (result.failures.length > 0) return 1;
-  if (watch && result.outcomes.some((o) => o.outcome !== "shipped")) return 3;
+  if (watch && result.outcomes.some((o) => o.outcome !== "shipped" && !o.retried)) return 3;
   return 0;
 }

@@ -1,0 +1,102 @@
+/**
+ * The cascade end to end, with real processes, git and SQLite: a gap whose
+ * first arm is rate limited goes on to the next arm of its routing table
+ * after the backoff, and both attempts have their reflection rows.
+ */
+import { deepEqual, equal, match } from "node:assert/strict";
+import { join } from "node:path";
+import { backlogOf, demoAgentCmd, pidsWithEnv, scratchRepo } from "./_e2e.ts";
+import { runMain } from "./_helpers.ts";
+import { GIT_ID } from "../testkit/repo.ts";
+import { queryReflections } from "../lib/store/query.ts";
+import { checkEvent } from "../lib/watch/events.ts";
+
+Deno.test("a rate-limited agent is retried on the next arm of its cascade; both attempts are reflected", async () => {
+  await using s = await scratchRepo(backlogOf([["CASC-1"]]));
+  await Deno.mkdir(join(s.repo, "docs", "dispatch"), { recursive: true });
+  const demo = demoAgentCmd();
+  await Deno.writeTextFile(
+    join(s.repo, "docs", "dispatch", "routing.yaml"),
+    [
+      "backends:",
+      `  busy: "${demo.replaceAll('"', '\\"')} --behaviour rate-limited"`,
+      `  spare: "${demo.replaceAll('"', '\\"')} --behaviour ship"`,
+      "default_candidates:",
+      "  - { backend: busy, model: model-a, provider_pfx: P1, why: first }",
+      "  - { backend: spare, model: model-b, why: second }",
+      "",
+    ].join("\n"),
+  );
+  const mark = crypto.randomUUID();
+  const events = join(s.dir, "events.jsonl");
+  const ran = await runMain(
+    [
+      "--repo-root",
+      s.repo,
+      "--no-dry-run",
+      "--watch",
+      "--pr-provider",
+      "git",
+      "--tick",
+      "100ms",
+      "--kill-grace",
+      "1s",
+      "--events",
+      events,
+    ],
+    { env: { ...GIT_ID, CHUMP_TEST_MARK: mark } },
+  );
+  equal(ran.code, 0, `${ran.stdout}\n${ran.stderr}`);
+  match(
+    ran.stderr,
+    /note: routing table .*routing\.yaml: 0 route\(s\); order fixed; scoreboard of 0 reflection\(s\); at most 3 attempt\(s\) per gap/,
+  );
+  const lines = ran.stdout.split("\n");
+  match(lines.find((l) => l.startsWith("OUTCOME: CASC-1 killed"))!, /-- exit code 1$/);
+  deepEqual(lines.filter((l) => /^(COOLDOWN|RETRY):/.test(l)), [
+    "COOLDOWN: busy/model-a@P1 is rate limited: no new dispatch to it for 10s",
+    "RETRY: CASC-1: attempt 1 on busy/model-a@P1 was rate_limited; the next arm of its cascade in 10s",
+  ]);
+  match(lines.find((l) => l.startsWith("OUTCOME: CASC-1 shipped"))!, /^OUTCOME: CASC-1 shipped/);
+
+  const rows = queryReflections(s.db, { limit: 10 });
+  if (!rows.ok) throw new Error(rows.error);
+  const [second, first] = rows.value;
+  equal(rows.value.length, 2);
+  equal(first.outcome, "killed");
+  deepEqual(first.notes.split("\n").slice(0, 6), [
+    "exit code 1",
+    "backend=busy",
+    "model=model-a",
+    "provider=P1",
+    "attempt=1",
+    "class=rate_limited",
+  ]);
+  match(first.notes.split("\n")[6], /^ERROR: API Error: 429 /);
+  equal(second.outcome, "shipped");
+  deepEqual(second.notes.split("\n"), ["backend=spare", "model=model-b", "attempt=2"]);
+
+  const emitted = (await Deno.readTextFile(events)).trim().split("\n").map((l) => JSON.parse(l));
+  for (const e of emitted) deepEqual(checkEvent(e), [], JSON.stringify(e));
+  const requeued = emitted.find((e) => e.event === "requeued");
+  deepEqual(
+    { ...requeued, ts: "", run_id: "" },
+    {
+      event: "requeued",
+      v: requeued.v,
+      ts: "",
+      run_id: "",
+      gap_id: "CASC-1",
+      lease_id: 1,
+      attempt: 1,
+      class: "rate_limited",
+      arm: "busy/model-a@P1",
+      wait_ms: 10_000,
+    },
+  );
+  deepEqual(
+    emitted.filter((e) => e.event === "dispatched").map((e) => [e.arm, e.attempt, e.backend]),
+    [["busy/model-a@P1", 1, "busy"], ["spare/model-b", 2, "spare"]],
+  );
+  deepEqual(await pidsWithEnv(`CHUMP_TEST_MARK=${mark}`), []);
+});
