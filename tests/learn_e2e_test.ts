@@ -64,17 +64,23 @@ Deno.test("a rate-limited agent is retried on the next arm of its cascade; both 
   const [second, first] = rows.value;
   equal(rows.value.length, 2);
   equal(first.outcome, "killed");
-  deepEqual(first.notes.split("\n").slice(0, 6), [
+  deepEqual(first.notes.split("\n").slice(0, 7), [
     "exit code 1",
     "backend=busy",
     "model=model-a",
     "provider=P1",
     "attempt=1",
     "class=rate_limited",
+    "lessons=0",
   ]);
-  match(first.notes.split("\n")[6], /^ERROR: API Error: 429 /);
+  match(first.notes.split("\n")[7], /^ERROR: API Error: 429 /);
   equal(second.outcome, "shipped");
-  deepEqual(second.notes.split("\n"), ["backend=spare", "model=model-b", "attempt=2"]);
+  deepEqual(second.notes.split("\n"), [
+    "backend=spare",
+    "model=model-b",
+    "attempt=2",
+    "lessons=0",
+  ]);
 
   const emitted = (await Deno.readTextFile(events)).trim().split("\n").map((l) => JSON.parse(l));
   for (const e of emitted) deepEqual(checkEvent(e), [], JSON.stringify(e));

@@ -63,6 +63,10 @@ export interface DispatchOptions {
   learnWindowMs?: number;
   /** Attempts per gap per run when its cascade moves on (`--max-attempts`, default 3). */
   maxAttempts: number;
+  /** `--deadline` was given: no adaptive deadlines. */
+  deadlinesExplicit?: boolean;
+  /** `--no-lessons`: prompts get no lessons block (notes say `lessons=0`). */
+  noLessons?: boolean;
 }
 
 /** Options of the `reflections` subcommand. */
@@ -106,6 +110,13 @@ export type WatchFlags = Pick<
   DispatchOptions,
   "baseRef" | "deadlines" | "maxWatchMs" | "killGraceMs" | "logCapBytes"
 >;
+
+/** Options of the `lessons` subcommand. */
+export interface LessonsOptions {
+  repoRoot?: string;
+  db?: string;
+  json: boolean;
+}
 
 /** Options of the `route` subcommand. */
 export interface RouteOptions {
@@ -161,7 +172,8 @@ export type Command =
   | { kind: "watch"; options: DispatchOptions }
   | { kind: "serve"; options: DashboardOptions }
   | { kind: "logs"; options: LogsOptions }
-  | { kind: "route"; options: RouteOptions };
+  | { kind: "route"; options: RouteOptions }
+  | { kind: "lessons"; options: LessonsOptions };
 
 /** The program's name in messages. */
 export const PROGRAM = "chump-orchestrator";
@@ -181,6 +193,7 @@ Usage:
   ${PROGRAM} serve [flags]           serve a local web dashboard of the fleet (and /metrics)
   ${PROGRAM} logs GAP|LEASE [flags]  print (-f: follow) an agent's output
   ${PROGRAM} route GAP [flags]       print the cascade of agent backends a gap would be tried with
+  ${PROGRAM} lessons [flags]         what the reflections teach, per domain x effort x arm
 
 Dispatch flags:
   --backlog PATH        backlog file, or directory of *.yaml files (default: docs/gaps.yaml
@@ -203,7 +216,8 @@ Dispatch flags:
   --pr-provider gh|git  where PR state comes from (default gh; git = local merges)
   --tick DURATION       monitor interval (default 30s); durations take ms, s, m, h
                         (at most 24h)
-  --deadline LIST       soft deadlines by effort (default s=20m,m=60m,l=180m,xl=360m)
+  --deadline LIST       soft deadlines by effort (default s=20m,m=60m,l=180m,xl=360m; without
+                        it an effort with 10+ shipped reflections gets 1.5x their p90)
   --kill-grace DURATION SIGTERM -> SIGKILL grace (default 30s)
   --max-watch DURATION  give up on an open PR after this (default 4x the gap's deadline)
   --idle-timeout D      an agent silent (no output) for D gets one IDLE warning, for 2x D is
@@ -224,6 +238,7 @@ Dispatch flags:
   --learn-window D      only reflections this recent count (e.g. 30d)
   --max-attempts N      attempts per gap per run when a rate limit or a transient error
                         moves it to the next arm of its cascade (default 3)
+  --no-lessons          prompts get no block of lessons from earlier dispatches of their domain
   --self-test           run the built-in end-to-end self-test
   -h, --help            show this help
   --version             print the version
@@ -241,6 +256,7 @@ watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref
 logs flags:        --db PATH  --repo-root PATH  -f, --follow  --lines N (default 40)
 serve flags:       --db PATH  --repo-root PATH  --port N (default 8377; 0: any free port)
                    --host H (default 127.0.0.1; another needs --token T)  --limit N (default 50)
+lessons flags:     --db PATH  --repo-root PATH  --json
 route flags:       --db PATH  --repo-root PATH  --backlog PATH  --routing PATH  --json
                    --learn fixed|thompson (default fixed)  --seed N  --learn-window D (e.g. 30d)
 
@@ -294,6 +310,7 @@ const DISPATCH_SPEC: Spec = {
   seed: { type: "string" },
   "learn-window": { type: "string" },
   "max-attempts": { type: "string" },
+  "no-lessons": { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 };
@@ -350,6 +367,11 @@ const LOGS_SPEC: Spec = {
   lines: { type: "string" },
 };
 
+const LESSONS_SPEC: Spec = {
+  ...SUBCOMMAND_FLAGS,
+  json: { type: "boolean" },
+};
+
 const ROUTE_SPEC: Spec = {
   ...SUBCOMMAND_FLAGS,
   backlog: { type: "string" },
@@ -395,6 +417,13 @@ export function parseCli(argv: readonly string[]): Result<Command> {
       return parseSub(rest, LOGS_SPEC, "logs", toLogs, true);
     case "route":
       return parseSub(rest, ROUTE_SPEC, "route", toRoute, true);
+    case "lessons":
+      return parseSub(
+        rest,
+        LESSONS_SPEC,
+        "lessons",
+        (v) => ok({ repoRoot: str(v, "repo-root"), db: str(v, "db"), json: Boolean(v.json) }),
+      );
     case "watch":
       return parseSub(
         rest,
@@ -421,7 +450,7 @@ export function parseCli(argv: readonly string[]): Result<Command> {
 function parseSub<T>(
   argv: readonly string[],
   spec: Spec,
-  name: "reflections" | "status" | "reap" | "watch" | "serve" | "logs" | "route",
+  name: "reflections" | "status" | "reap" | "watch" | "serve" | "logs" | "route" | "lessons",
   build: (v: Values) => Result<T>,
   positional = false,
 ): Result<Command> {
@@ -573,6 +602,7 @@ function toDispatch(v: Values): Result<DispatchOptions> {
     order,
     tickMs: tick.value,
     deadlines,
+    deadlinesExplicit: dl !== undefined,
     killGraceMs: killGrace.value,
     maxWatchMs,
     idleTimeoutMs,
@@ -588,6 +618,7 @@ function toDispatch(v: Values): Result<DispatchOptions> {
     routing: str(v, "routing"),
     ...learn.value,
     maxAttempts: maxAttempts.value,
+    noLessons: Boolean(v["no-lessons"]),
   });
 }
 

@@ -11,6 +11,10 @@ import { Cascade } from "../learn/cascade.ts";
 import { Cooldowns } from "../learn/classify.ts";
 import { loadLearning } from "../learn/load.ts";
 import { seededRandom } from "../learn/policy.ts";
+import { adaptiveDeadlines, deadlinesLine } from "../learn/deadlines.ts";
+import { promptLessons } from "../learn/lessons.ts";
+import { queryReflections } from "../store/query.ts";
+import { gapDomain } from "../store/reflection.ts";
 import { EXIT, type Io } from "../cli/io.ts";
 import { type DispatchOptions, PROGRAM, type WatchFlags } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
@@ -102,6 +106,7 @@ export async function runExecute(
       idleTimeoutMs: options.idleTimeoutMs,
       agent: run.agent,
       routing: prepared.routing,
+      ...prepared.learned,
     }, {
       workspace: gitWorkspace(paths.repoRoot),
       spawner: run.spawner,
@@ -246,6 +251,8 @@ interface Prepared {
   run: ReturnType<typeof applyFaults>;
   /** A routing table's cascades, when one is in use. */
   routing?: RunConfig["routing"];
+  /** Adaptive deadlines and lessons, from the reflections. */
+  learned?: Pick<RunConfig, "deadlineOf" | "lessonsFor" | "lessonsOff">;
 }
 
 /**
@@ -282,6 +289,7 @@ async function prepare(
   }
   const routed = mode.adoptOnly ? undefined : await routingOf(options, io, paths);
   if (typeof routed === "string") return fail(routed);
+  const learned = mode.adoptOnly ? undefined : learnedOf(options, io, paths.db);
 
   if (await gitTopLevel(paths.repoRoot) === undefined) {
     return fail(`${paths.repoRoot} is not a git repository (pass --repo-root)`);
@@ -327,7 +335,38 @@ async function prepare(
       );
     }
   }
-  return { paths, gaps, startCommit, run, routing: routed?.routing };
+  return { paths, gaps, startCommit, run, routing: routed?.routing, learned };
+}
+
+/**
+ * What the reflections teach this run: adaptive deadlines (unless
+ * `--deadline` was given; the run says which it uses and why) and each
+ * domain's lessons for the prompts (unless `--no-lessons`).
+ */
+function learnedOf(
+  options: DispatchOptions,
+  io: Io,
+  db: string,
+): Pick<RunConfig, "deadlineOf" | "lessonsFor" | "lessonsOff"> {
+  const read = queryReflections(db, { limit: Number.MAX_SAFE_INTEGER });
+  if (!read.ok) io.err(`warning: ${read.error}; no adaptive deadlines or lessons in this run`);
+  const rows = read.ok ? read.value : [];
+  const out: Pick<RunConfig, "deadlineOf" | "lessonsFor" | "lessonsOff"> = {};
+  if (!options.deadlinesExplicit) {
+    const adaptive = adaptiveDeadlines(rows, options.deadlines);
+    if (rows.length > 0) io.err(`note: ${deadlinesLine(adaptive)}`);
+    out.deadlineOf = (gap) => adaptive.of(gap.effort, gapDomain(gap.id));
+  }
+  if (options.noLessons) out.lessonsOff = true;
+  else {
+    const byDomain = new Map<string, string[]>();
+    out.lessonsFor = (gap) => {
+      const domain = gapDomain(gap.id);
+      if (!byDomain.has(domain)) byDomain.set(domain, promptLessons(rows, domain));
+      return byDomain.get(domain)!;
+    };
+  }
+  return out;
 }
 
 /**

@@ -78,6 +78,10 @@ async function runCommand(command: Command, io: Io): Promise<number> {
       const { runLogs } = await import("./logs.ts");
       return await runLogs(command.options, io);
     }
+    case "lessons": {
+      const { runLessons } = await import("./lessons.ts");
+      return await runLessons(command.options, io);
+    }
     case "route": {
       const { runRoute } = await import("./route.ts");
       return await runRoute(command.options, io);

@@ -63,11 +63,12 @@ export function armAgent(
   arm: ArmSpec,
   gapId: string,
   backends: Readonly<Record<string, string>>,
+  lessons: readonly string[] = [],
 ): Result<AgentCommand> {
   const chosen = { model: arm.model, provider: arm.providerPfx };
   if (arm.backend === "claude") {
     const words = arm.model ? [...CLAUDE, "--model", arm.model] : CLAUDE;
-    return ok({ ...agentCommandFor({ words, label: "claude" }, gapId), ...chosen });
+    return ok({ ...agentCommandFor({ words, label: "claude" }, gapId, lessons), ...chosen });
   }
   if (arm.backend === "chump-local") {
     const env: Record<string, string> = {};
@@ -82,13 +83,16 @@ export function armAgent(
       label: "chump-local",
       preset: "chump-local",
     };
-    return ok({ ...agentCommandFor(template, gapId), env, ...chosen });
+    return ok({ ...agentCommandFor(template, gapId, lessons), env, ...chosen });
   }
   const text = backends[arm.backend];
   if (text === undefined) return fail(`unknown backend '${arm.backend}'`);
   const words = splitCommand(text.replaceAll("{model}", arm.model ?? ""));
   if (!words.ok) return fail(`backend '${arm.backend}': ${words.error}`);
-  return ok({ ...agentCommandFor({ words: words.value, label: arm.backend }, gapId), ...chosen });
+  return ok({
+    ...agentCommandFor({ words: words.value, label: arm.backend }, gapId, lessons),
+    ...chosen,
+  });
 }
 
 /** The placeholder replaced by the prompt inside an agent-command argument. */
@@ -219,8 +223,14 @@ export function resolveAgentTemplate(source: AgentSource): Result<AgentTemplate>
  * agentCommandFor({ words: ["claude", "-p"], label: "claude" }, "AUTO-013");
  * ```
  */
-export function agentCommandFor(template: AgentTemplate, gapId: string): AgentCommand {
-  const prompt = buildPrompt(gapId);
+export function agentCommandFor(
+  template: AgentTemplate,
+  gapId: string,
+  lessons: readonly string[] = [],
+): AgentCommand {
+  const prompt = lessons.length === 0
+    ? buildPrompt(gapId)
+    : `${buildPrompt(gapId)}\n\n${lessons.join("\n")}`;
   const words = template.preset === "chump-local" ? [...template.words, gapId] : template.words;
   const hasPlaceholder = words.some((w) => w.includes(PROMPT_PLACEHOLDER));
   const argv = words.map((w) => w.replaceAll(PROMPT_PLACEHOLDER, prompt));

@@ -80,6 +80,15 @@ export interface RunConfig {
    * command templates.
    */
   routing?: { cascade: Cascade; backends: Readonly<Record<string, string>> };
+  /** A gap's soft deadline (adaptive deadlines); default: `deadlines` by its effort. */
+  deadlineOf?: (gap: Gap) => number;
+  /**
+   * The lessons block of a gap's prompt (learn/lessons.ts). Its line count
+   * goes into the notes (`lessons=<n>`) when lessons were given, when a
+   * routing table is in use, or with `lessonsOff` (`--no-lessons`: 0).
+   */
+  lessonsFor?: (gap: Gap) => string[];
+  lessonsOff?: boolean;
 }
 
 /** A poll is never cut shorter than this: a healthy `gh api graphql` can take seconds. */
@@ -161,6 +170,8 @@ interface Flight {
   lastPr?: PrState;
   /** The arm and attempt number, when a routing table chose them. */
   arm?: { arm: string; attempt: number };
+  /** Lessons lines its prompt was given, when the notes say so. */
+  lessons?: number;
 }
 
 /** Everything one run keeps between its steps. */
@@ -414,7 +425,7 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
   const { config, deps } = run;
   const slug = run.slugs.get(gap.id)!;
   const worktree = worktreeFor(config.repoRoot, slug);
-  const deadlineMs = deadlineFor(gap.effort, config.deadlines);
+  const deadlineMs = config.deadlineOf?.(gap) ?? deadlineFor(gap.effort, config.deadlines);
   const maxWatchMs = config.maxWatchMs ?? 4 * deadlineMs;
   const chosen = chooseAgent(run, gap);
   if (chosen === undefined) return false;
@@ -423,7 +434,7 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
     deps.out(`DISPATCH-FAILED: ${oneLine(gap.id)}: ${oneLine(chosen.error, 500)}`);
     return true;
   }
-  const { agent, arm } = chosen;
+  const { agent, arm, lessons } = chosen;
   const r = await dispatchGap(
     {
       gap,
@@ -463,6 +474,8 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
     attempt: arm?.attempt ?? 1,
   });
   startFlight(run, r.value, deadlineMs, maxWatchMs, arm);
+  const flight = run.inflight.get(gap.id);
+  if (flight) flight.lessons = lessons;
   return true;
 }
 
@@ -475,13 +488,20 @@ function chooseAgent(
   run: RunState,
   gap: Gap,
 ):
-  | { ok: true; agent: AgentCommand; arm?: Flight["arm"] }
+  | { ok: true; agent: AgentCommand; arm?: Flight["arm"]; lessons?: number }
   | { ok: false; error: string }
   | undefined {
-  const routing = run.config.routing;
-  if (!routing) return { ok: true, agent: agentCommandFor(run.config.agent, gap.id) };
+  const { routing, lessonsOff } = run.config;
+  const given = run.config.lessonsFor?.(gap) ?? [];
+  const lessons = given.length > 0 || routing || lessonsOff ? given.length : undefined;
+  const plain = () => ({
+    ok: true as const,
+    agent: agentCommandFor(run.config.agent, gap.id, given),
+    lessons,
+  });
+  if (!routing) return plain();
   const next = routing.cascade.next(gap, run.now());
-  if (next.kind === "none") return { ok: true, agent: agentCommandFor(run.config.agent, gap.id) };
+  if (next.kind === "none") return plain();
   if (next.kind === "wait") {
     run.waiting.set(gap.id, { gap, at: next.until });
     run.deps.out(
@@ -492,9 +512,9 @@ function chooseAgent(
     return undefined;
   }
   const { pick, attempt } = next.attempt;
-  const agent = armAgent(pick.candidate, gap.id, routing.backends);
+  const agent = armAgent(pick.candidate, gap.id, routing.backends, given);
   if (!agent.ok) return agent;
-  return { ok: true, agent: agent.value, arm: { arm: pick.arm, attempt } };
+  return { ok: true, agent: agent.value, arm: { arm: pick.arm, attempt }, lessons };
 }
 
 /** Watch `dispatch` from now on (dispatched by this run, or adopted). */
@@ -696,14 +716,17 @@ function finish(
     const tail = proc.tail.lines();
     // With a routing table: the arm's lines in the notes, and what the outcome means for the cascade.
     const cls = flight.arm ? classify(o.outcome, o.reason, tail) : undefined;
-    const extra = flight.arm
-      ? [
-        ...(d.agent.model ? [`model=${d.agent.model}`] : []),
-        ...(d.agent.provider ? [`provider=${d.agent.provider}`] : []),
-        `attempt=${flight.arm.attempt}`,
-        ...(cls ? [`class=${cls}`] : []),
-      ]
-      : [];
+    const extra = [
+      ...(flight.arm
+        ? [
+          ...(d.agent.model ? [`model=${d.agent.model}`] : []),
+          ...(d.agent.provider ? [`provider=${d.agent.provider}`] : []),
+          `attempt=${flight.arm.attempt}`,
+          ...(cls ? [`class=${cls}`] : []),
+        ]
+        : []),
+      ...(flight.lessons !== undefined ? [`lessons=${flight.lessons}`] : []),
+    ];
     const { kept, stored } = await settleOutcome(deps, {
       gapId: d.gap.id,
       effort: d.gap.effort,

@@ -1,0 +1,62 @@
+/**
+ * `lessons`: what the reflections teach, per domain x effort x arm:
+ * dispatches, ship rate, median and p90 duration, kills and stalls, and the
+ * most frequent failure lines (numbers, paths and hashes folded). Read-only.
+ *
+ * @module
+ */
+import { EXIT, type Io } from "../cli/io.ts";
+import { type LessonsOptions, PROGRAM } from "../cli/parse.ts";
+import { resolvePaths } from "../cli/paths.ts";
+import { formatTable } from "../cli/table.ts";
+import { lessonsTable } from "../learn/lessons.ts";
+import { queryReflections } from "../store/query.ts";
+import { roughDuration } from "../util/duration.ts";
+
+/**
+ * Print the lessons of a DB; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * await runLessons({ json: false }, io);
+ * ```
+ */
+export async function runLessons(options: LessonsOptions, io: Io): Promise<number> {
+  const { db } = await resolvePaths(options);
+  const rows = queryReflections(db, { limit: Number.MAX_SAFE_INTEGER });
+  if (!rows.ok) {
+    io.err(`${PROGRAM}: error: ${rows.error}`);
+    return EXIT.failure;
+  }
+  const cells = lessonsTable(rows.value);
+  if (options.json) {
+    io.out(JSON.stringify(cells));
+    return EXIT.ok;
+  }
+  if (cells.length === 0) {
+    io.out(`no dispatch reflections in ${db} yet`);
+    return EXIT.ok;
+  }
+  const secs = (s: number | null) => s === null ? "-" : roughDuration(s * 1000);
+  io.out(formatTable(
+    ["domain", "effort", "arm", "dispatches", "shipped", "median", "p90", "killed", "stalled"],
+    cells.map((c) => [
+      c.domain,
+      c.effort,
+      c.arm,
+      String(c.dispatches),
+      `${c.shipped} (${Math.round(100 * c.shipRate)}%)`,
+      secs(c.medianS),
+      secs(c.p90S),
+      String(c.killed),
+      String(c.stalled),
+    ]),
+  ));
+  const withFailures = cells.filter((c) => c.failures.length > 0);
+  if (withFailures.length > 0) io.out("\nmost frequent failure lines:");
+  for (const c of withFailures) {
+    io.out(`${c.domain} ${c.effort} ${c.arm}:`);
+    for (const f of c.failures) io.out(`  (${f.count}x) ${f.line}`);
+  }
+  return EXIT.ok;
+}

@@ -1,0 +1,180 @@
+/**
+ * Adaptive deadlines and lessons: the pure rules, the `lessons` command on a
+ * real DB, and a real run whose agent's prompt carries its domain's lessons
+ * (`lessons=<n>` in the notes; `--no-lessons` for the other arm of an A/B).
+ */
+import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
+import { join } from "node:path";
+import { adaptiveDeadlines, deadlinesLine, percentile } from "../lib/learn/deadlines.ts";
+import { lessonsTable, normaliseFailure, promptLessons } from "../lib/learn/lessons.ts";
+import { DEFAULT_DEADLINES } from "../lib/util/duration.ts";
+import { queryReflections } from "../lib/store/query.ts";
+import { backlogOf, orchestrate, scratchRepo } from "./_e2e.ts";
+import { runMain } from "./_helpers.ts";
+
+const shippedRow = (effort: string, domain: string, durationS: number) => ({
+  effort,
+  domain,
+  outcome: "shipped",
+  durationS,
+});
+
+Deno.test("deadlines adapt per effort (and per domain x effort) from 10 shipped rows; clamped; else configured", () => {
+  equal(percentile([5, 1, 4, 2, 3], 0.9), 5);
+  const rows = [
+    // s: 10 shipped, p90 = 900 s -> 1.5 x 900 = 22.5 min, under the cap of 40 min.
+    ...Array.from({ length: 10 }, (_, i) => shippedRow("s", "auto", 100 * i)),
+    // m: 9 shipped only -> configured.
+    ...Array.from({ length: 9 }, () => shippedRow("m", "auto", 60)),
+    // xs: 10 quick ones -> the 5 min floor.
+    ...Array.from({ length: 10 }, () => shippedRow("xs", "cog", 30)),
+    // l: 10 slow ones -> the cap, 2 x 180 min.
+    ...Array.from({ length: 10 }, () => shippedRow("l", "cog", 6 * 3600)),
+    // failures and unknown durations never count.
+    { effort: "m", domain: "auto", outcome: "killed", durationS: 99_999 },
+    { effort: "m", domain: "auto", outcome: "shipped", durationS: null },
+  ];
+  const d = adaptiveDeadlines(rows, DEFAULT_DEADLINES);
+  equal(d.of("s", "other"), 1.5 * 800 * 1000, "p90 of 0..900 by 100 is 800");
+  equal(d.of("m", "auto"), DEFAULT_DEADLINES.m);
+  equal(d.of("xs", "zzz"), 5 * 60_000);
+  equal(d.of("l", "cog"), 2 * DEFAULT_DEADLINES.l);
+  equal(d.of("S", "auto"), 1.5 * 800 * 1000, "efforts compare case-insensitively");
+  // A domain x effort cell with its own 10 shipped rows gets its own deadline.
+  const cell = adaptiveDeadlines([
+    ...rows,
+    ...Array.from({ length: 10 }, () => shippedRow("s", "infra", 1200)),
+  ], DEFAULT_DEADLINES);
+  equal(
+    cell.of("s", "infra"),
+    30 * 60_000,
+    "1.5 x 1200 s, under the cap of 2 x 20 min",
+  );
+});
+
+Deno.test("the deadlines line says where each deadline came from", () => {
+  const rows = Array.from({ length: 10 }, () => shippedRow("xs", "cog", 30));
+  const line = deadlinesLine(adaptiveDeadlines(rows, DEFAULT_DEADLINES));
+  match(
+    line,
+    /^deadlines: xs=5m \(p90 of 10 shipped x 1\.5, at the 5 min floor\), s=20m \(configured \(0 shipped, fewer than 10\)\)/,
+  );
+  match(line, /cog\/xs=5m \(p90 of 10 shipped x 1\.5, at the 5 min floor\)$/);
+});
+
+Deno.test("failure lines fold numbers, paths and hashes; lessons group by domain x effort x arm", () => {
+  equal(
+    normaliseFailure(
+      "ERROR: test failed in src/learn/policy.rs:88:9 after 12.5s (commit 3f9a2c1d)",
+    ),
+    "ERROR: test failed in <path> after <n>s (commit <hash>)",
+  );
+  equal(normaliseFailure("FAIL: cannot open /tmp/x/y.txt"), "FAIL: cannot open <path>");
+  equal(
+    normaliseFailure("error[E0599]: no method named `foo` found"),
+    "error[E0599]: no method named `foo` found",
+  );
+  const row = (gapId: string, outcome: string, durationS: number, notes: string) => ({
+    gapId,
+    outcome,
+    durationS,
+    notes,
+    effort: "s",
+    domain: gapId.split("-")[0].toLowerCase(),
+  });
+  const rows = [
+    row(
+      "AUTO-1",
+      "killed",
+      100,
+      "exit code 1\nbackend=claude\nattempt=1\nERROR: cargo test: 3 failed in src/a.rs",
+    ),
+    row(
+      "AUTO-2",
+      "killed",
+      200,
+      "exit code 2\nbackend=claude\nERROR: cargo test: 5 failed in src/b.rs",
+    ),
+    row("AUTO-3", "shipped", 300, "backend=claude"),
+    row("AUTO-4", "stalled", 400, "exited 0 without a PR\nbackend=chump-local\nmodel=m"),
+  ];
+  const table = lessonsTable(rows);
+  deepEqual(
+    table.map((c) => [c.domain, c.effort, c.arm, c.dispatches, c.shipped, c.killed, c.stalled]),
+    [
+      ["auto", "s", "chump-local/m", 1, 0, 0, 1],
+      ["auto", "s", "claude", 3, 1, 2, 0],
+    ],
+  );
+  deepEqual(table[1].failures, [
+    { line: "ERROR: cargo test: <n> failed in <path>", count: 2 },
+    { line: "exit code <n>", count: 2 },
+  ]);
+  equal(table[1].medianS, 200);
+  equal(table[1].p90S, 300);
+  const block = promptLessons(rows, "auto");
+  deepEqual(block, [
+    "--- lessons from earlier dispatches (chump-orchestrator) ---",
+    "Earlier dispatches of auto gaps: 1 of 4 shipped (25%).",
+    "Their most frequent failures, avoid them:",
+    "- (2x) ERROR: cargo test: <n> failed in <path>",
+    "- (2x) exit code <n>",
+    "- (1x) exited <n> without a PR",
+    "--- end of lessons ---",
+  ]);
+  deepEqual(promptLessons(rows, "cog"), [], "no record: no block");
+  const many = Array.from(
+    { length: 30 },
+    (_, i) => row(`AUTO-${i}`, "killed", 1, `backend=claude\nERROR kind ${"x".repeat(i)}`),
+  );
+  assert(promptLessons(many, "auto").length <= 10, "at most 10 lines");
+});
+
+Deno.test("a run's prompts carry their domain's lessons (lessons=<n> in the notes); --no-lessons turns them off; 'lessons' reads the DB", async () => {
+  await using s = await scratchRepo(backlogOf([["LS-FAIL-1"], ["LS-2"], ["LS-3"]]));
+  const only = async (id: string) => {
+    const path = join(s.dir, `${id}.yaml`);
+    await Deno.writeTextFile(path, backlogOf([[id]]));
+    return ["--backlog", path];
+  };
+  const first = await orchestrate(s, await only("LS-FAIL-1"));
+  equal(first.code, 3, first.stderr);
+  const second = await orchestrate(s, await only("LS-2"));
+  equal(second.code, 0, second.stderr);
+  const logs = join(s.repo, "sessions", "dispatch-logs");
+  const prompt = await Deno.readTextFile(join(logs, "2-ls-2.prompt"));
+  match(
+    prompt,
+    /^You are an autonomous coding agent dispatched by chump-orchestrator to close gap LS-2\./,
+  );
+  match(
+    prompt,
+    /\n\n--- lessons from earlier dispatches \(chump-orchestrator\) ---\nEarlier dispatches of ls gaps: 0 of 1 shipped \(0%\)\.\nTheir most frequent failures, avoid them:\n- \(1x\) ERROR: demo failure for LS-FAIL-<n>\n- \(1x\) exit code <n>\n--- end of lessons ---\n?$/,
+  );
+  const third = await orchestrate(s, [...await only("LS-3"), "--no-lessons"]);
+  equal(third.code, 0, third.stderr);
+  equal((await Deno.readTextFile(join(logs, "3-ls-3.prompt"))).includes("lessons"), false);
+  const rows = queryReflections(s.db, { limit: 10 });
+  assert(rows.ok);
+  const notes = new Map(rows.value.map((r) => [r.gapId, r.notes.split("\n")]));
+  deepEqual(notes.get("LS-FAIL-1")!.slice(0, 2), [
+    "exit code 1",
+    `backend=${notes.get("LS-FAIL-1")![1].slice(8)}`,
+  ]);
+  equal(
+    notes.get("LS-FAIL-1")!.some((l) => l.startsWith("lessons=")),
+    false,
+    "no record, no table: no line",
+  );
+  equal(notes.get("LS-2")!.at(-1), "lessons=6");
+  equal(notes.get("LS-3")!.at(-1), "lessons=0", "--no-lessons says so, for an A/B");
+
+  const text = await runMain(["lessons", "--repo-root", s.repo]);
+  equal(text.code, 0, text.stderr);
+  const lines = text.stdout.trimEnd().split("\n");
+  match(lines[0], /^domain +effort +arm +dispatches +shipped +median +p90 +killed +stalled$/);
+  match(lines[1], /^ls +s +custom:\S+ +3 +2 \(67%\) +\S+ +\S+ +1 +0$/);
+  assert(lines.includes("  (1x) ERROR: demo failure for LS-FAIL-<n>"), text.stdout);
+  const json = JSON.parse((await runMain(["lessons", "--repo-root", s.repo, "--json"])).stdout);
+  equal(json[0].dispatches, 3);
+});
