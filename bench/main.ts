@@ -18,6 +18,7 @@ import { benchDashboard } from "./dashboard.ts";
 import { benchDispatch } from "./dispatch.ts";
 import { benchFlood } from "./flood.ts";
 import { benchInterrupt } from "./interrupt.ts";
+import { benchLearning } from "./learning.ts";
 import { benchMonitor } from "./monitor.ts";
 import { benchPicker } from "./picker.ts";
 import { benchReflect } from "./reflect.ts";
@@ -33,6 +34,7 @@ const SECTIONS: Record<string, (tmp: string) => Promise<Row[]>> = {
   coldstart: benchColdStart,
   adopt: benchAdopt,
   dashboard: benchDashboard,
+  learning: benchLearning,
 };
 
 function table(rows: readonly Row[]): string[] {

@@ -43,6 +43,8 @@ Deno.test("a rate-limited agent is retried on the next arm of its cascade; both 
       "1s",
       "--events",
       events,
+      "--learn",
+      "fixed",
     ],
     { env: { ...GIT_ID, CHUMP_TEST_MARK: mark } },
   );

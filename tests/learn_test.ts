@@ -349,7 +349,7 @@ Deno.test("route GAP prints the cascade in the order a run would try it; a malfo
     join(repo, "docs", "gaps.yaml"),
     "gaps:\n  - { id: INFRA-9, title: t, priority: P1, effort: m, status: open }\n",
   );
-  const text = await runMain(["route", "INFRA-9", "--repo-root", repo]);
+  const text = await runMain(["route", "INFRA-9", "--repo-root", repo, "--learn", "fixed"]);
   equal(text.code, 0, text.stderr);
   const lines = text.stdout.trimEnd().split("\n");
   match(
@@ -409,4 +409,21 @@ Deno.test("route GAP prints the cascade in the order a run would try it; a malfo
   const unknown = await runMain(["route", "NOPE-1", "--repo-root", repo]);
   equal(unknown.code, 2);
   match(unknown.stderr, /no gap 'NOPE-1' in /);
+});
+
+Deno.test("route without --learn draws with Thompson sampling (the default) and says its seed", async () => {
+  await using dir = await scratch("chump-route-");
+  await Deno.mkdir(join(dir.path, "docs", "dispatch"), { recursive: true });
+  await Deno.copyFile(V1, join(dir.path, "docs", "dispatch", "routing.yaml"));
+  await Deno.writeTextFile(
+    join(dir.path, "docs", "gaps.yaml"),
+    "gaps:\n  - { id: AUTO-1, title: t, priority: P2, effort: s, status: open }\n",
+  );
+  const ran = await runMain(["route", "AUTO-1", "--repo-root", dir.path]);
+  equal(ran.code, 0, ran.stderr);
+  match(
+    ran.stdout,
+    /\norder: thompson \(seed \d+; Beta\(shipped\+1, other\+1\) per arm\); scoreboard of 0 reflection\(s\)\n/,
+  );
+  equal((ran.stdout.match(/ 0\.\d{3}$/gm) ?? []).length, 3, "each of the 3 arms has its draw");
 });

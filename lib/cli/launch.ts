@@ -176,7 +176,7 @@ function sameFile(a: string, b: string): boolean {
  * ```
  */
 export async function writesToGrant(command: Command): Promise<string[]> {
-  if (Deno.build.standalone || !("options" in command)) return [];
+  if (Deno.build.standalone || !("options" in command) || command.kind === "simulate") return [];
   if (writePaths(command, { repoRoot: "/", db: "/db" }).length === 0) return [];
   const { repoRoot, db } = await resolvePaths(command.options);
   const writes = writePaths(command, { repoRoot, db: resolve(db) });

@@ -111,6 +111,18 @@ export type WatchFlags = Pick<
   "baseRef" | "deadlines" | "maxWatchMs" | "killGraceMs" | "logCapBytes"
 >;
 
+/** Options of the `simulate` subcommand. */
+export interface SimulateOptions {
+  world: string;
+  policy: "fixed" | "thompson" | "oracle";
+  dispatches: number;
+  seed: number;
+  json: boolean;
+  /** `--fixed-deadlines`: the world's configured deadlines, never adapted. */
+  fixedDeadlines: boolean;
+  maxAttempts: number;
+}
+
 /** Options of the `lessons` subcommand. */
 export interface LessonsOptions {
   repoRoot?: string;
@@ -173,7 +185,8 @@ export type Command =
   | { kind: "serve"; options: DashboardOptions }
   | { kind: "logs"; options: LogsOptions }
   | { kind: "route"; options: RouteOptions }
-  | { kind: "lessons"; options: LessonsOptions };
+  | { kind: "lessons"; options: LessonsOptions }
+  | { kind: "simulate"; options: SimulateOptions };
 
 /** The program's name in messages. */
 export const PROGRAM = "chump-orchestrator";
@@ -194,6 +207,7 @@ Usage:
   ${PROGRAM} logs GAP|LEASE [flags]  print (-f: follow) an agent's output
   ${PROGRAM} route GAP [flags]       print the cascade of agent backends a gap would be tried with
   ${PROGRAM} lessons [flags]         what the reflections teach, per domain x effort x arm
+  ${PROGRAM} simulate --world FILE   the learning loop on a simulated world (see README)
 
 Dispatch flags:
   --backlog PATH        backlog file, or directory of *.yaml files (default: docs/gaps.yaml
@@ -233,7 +247,8 @@ Dispatch flags:
                         (default docs/dispatch/routing.yaml under the repo root, when it
                         exists; --agent-cmd and CHUMP_AGENT_CMD do without one)
   --learn fixed|thompson
-                        cascade order: the file's, or Thompson sampling over the reflections
+                        cascade order: Thompson sampling over the reflections (the default),
+                        or the file's
   --seed N              seed of --learn thompson (reproducible orders)
   --learn-window D      only reflections this recent count (e.g. 30d)
   --max-attempts N      attempts per gap per run when a rate limit or a transient error
@@ -257,8 +272,10 @@ logs flags:        --db PATH  --repo-root PATH  -f, --follow  --lines N (default
 serve flags:       --db PATH  --repo-root PATH  --port N (default 8377; 0: any free port)
                    --host H (default 127.0.0.1; another needs --token T)  --limit N (default 50)
 lessons flags:     --db PATH  --repo-root PATH  --json
+simulate flags:    --world FILE  --policy fixed|thompson|oracle (default thompson)
+                   --dispatches N (default 500)  --seed S (default 1)  --fixed-deadlines  --json
 route flags:       --db PATH  --repo-root PATH  --backlog PATH  --routing PATH  --json
-                   --learn fixed|thompson (default fixed)  --seed N  --learn-window D (e.g. 30d)
+                   --learn fixed|thompson (default thompson)  --seed N  --learn-window D (e.g. 30d)
 
 Exit codes: 0 success (with --watch: every outcome shipped), 1 runtime failure,
 2 usage or input error, 3 --watch ended with an outcome other than shipped, 129 hung up
@@ -367,6 +384,17 @@ const LOGS_SPEC: Spec = {
   lines: { type: "string" },
 };
 
+const SIMULATE_SPEC: Spec = {
+  world: { type: "string" },
+  policy: { type: "string" },
+  dispatches: { type: "string" },
+  seed: { type: "string" },
+  json: { type: "boolean" },
+  "fixed-deadlines": { type: "boolean" },
+  "max-attempts": { type: "string" },
+  help: { type: "boolean", short: "h" },
+};
+
 const LESSONS_SPEC: Spec = {
   ...SUBCOMMAND_FLAGS,
   json: { type: "boolean" },
@@ -417,6 +445,8 @@ export function parseCli(argv: readonly string[]): Result<Command> {
       return parseSub(rest, LOGS_SPEC, "logs", toLogs, true);
     case "route":
       return parseSub(rest, ROUTE_SPEC, "route", toRoute, true);
+    case "simulate":
+      return parseSub(rest, SIMULATE_SPEC, "simulate", toSimulate);
     case "lessons":
       return parseSub(
         rest,
@@ -450,7 +480,16 @@ export function parseCli(argv: readonly string[]): Result<Command> {
 function parseSub<T>(
   argv: readonly string[],
   spec: Spec,
-  name: "reflections" | "status" | "reap" | "watch" | "serve" | "logs" | "route" | "lessons",
+  name:
+    | "reflections"
+    | "status"
+    | "reap"
+    | "watch"
+    | "serve"
+    | "logs"
+    | "route"
+    | "lessons"
+    | "simulate",
   build: (v: Values) => Result<T>,
   positional = false,
 ): Result<Command> {
@@ -672,6 +711,32 @@ function toLogs(v: Values): Result<LogsOptions> {
   });
 }
 
+function toSimulate(v: Values): Result<SimulateOptions> {
+  const world = str(v, "world");
+  if (world === undefined || world.trim() === "") {
+    return fail("simulate needs --world FILE (see --help)");
+  }
+  const policy = str(v, "policy") ?? "thompson";
+  if (policy !== "fixed" && policy !== "thompson" && policy !== "oracle") {
+    return fail(`--policy must be fixed, thompson or oracle, got '${policy}'`);
+  }
+  const dispatches = count(v, "dispatches", 1, 500);
+  if (!dispatches.ok) return dispatches;
+  const seed = count(v, "seed", 0, 1);
+  if (!seed.ok) return seed;
+  const maxAttempts = count(v, "max-attempts", 1, 3);
+  if (!maxAttempts.ok) return maxAttempts;
+  return ok({
+    world,
+    policy,
+    dispatches: dispatches.value,
+    seed: seed.value,
+    json: Boolean(v.json),
+    fixedDeadlines: Boolean(v["fixed-deadlines"]),
+    maxAttempts: maxAttempts.value,
+  });
+}
+
 function toRoute(v: Values): Result<RouteOptions> {
   const gapId = str(v, "");
   if (gapId === undefined || gapId.trim() === "") return fail("route needs a gap id (see --help)");
@@ -690,7 +755,8 @@ function toRoute(v: Values): Result<RouteOptions> {
 
 /** `--learn fixed|thompson`, `--seed N`, `--learn-window D`. */
 function learnFlags(v: Values): Result<{ learn: Policy; seed?: number; learnWindowMs?: number }> {
-  const learn = str(v, "learn") ?? "fixed";
+  // Thompson by default: on the simulator it beat the file's order on every shipped world (README).
+  const learn = str(v, "learn") ?? "thompson";
   if (learn !== "fixed" && learn !== "thompson") {
     return fail(`--learn must be fixed or thompson, got '${learn}'`);
   }

@@ -289,7 +289,6 @@ async function prepare(
   }
   const routed = mode.adoptOnly ? undefined : await routingOf(options, io, paths);
   if (typeof routed === "string") return fail(routed);
-  const learned = mode.adoptOnly ? undefined : learnedOf(options, io, paths.db);
 
   if (await gitTopLevel(paths.repoRoot) === undefined) {
     return fail(`${paths.repoRoot} is not a git repository (pass --repo-root)`);
@@ -311,6 +310,7 @@ async function prepare(
     deadlines: options.deadlines,
     spawner: realSpawner,
   });
+  const learned = mode.adoptOnly ? undefined : learnedOf(options, io, paths.db, run.deadlines);
   const problem = preflight({
     agents: faults.value.has("spawn_fail") || !template
       ? []
@@ -347,13 +347,15 @@ function learnedOf(
   options: DispatchOptions,
   io: Io,
   db: string,
+  deadlines: DispatchOptions["deadlines"],
 ): Pick<RunConfig, "deadlineOf" | "lessonsFor" | "lessonsOff"> {
   const read = queryReflections(db, { limit: Number.MAX_SAFE_INTEGER });
   if (!read.ok) io.err(`warning: ${read.error}; no adaptive deadlines or lessons in this run`);
   const rows = read.ok ? read.value : [];
   const out: Pick<RunConfig, "deadlineOf" | "lessonsFor" | "lessonsOff"> = {};
-  if (!options.deadlinesExplicit) {
-    const adaptive = adaptiveDeadlines(rows, options.deadlines);
+  // Deadlines given (--deadline, or a fault's) are kept as given.
+  if (!options.deadlinesExplicit && deadlines === options.deadlines) {
+    const adaptive = adaptiveDeadlines(rows, deadlines);
     if (rows.length > 0) io.err(`note: ${deadlinesLine(adaptive)}`);
     out.deadlineOf = (gap) => adaptive.of(gap.effort, gapDomain(gap.id));
   }

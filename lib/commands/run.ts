@@ -78,6 +78,10 @@ async function runCommand(command: Command, io: Io): Promise<number> {
       const { runLogs } = await import("./logs.ts");
       return await runLogs(command.options, io);
     }
+    case "simulate": {
+      const { runSimulate } = await import("./simulate.ts");
+      return await runSimulate(command.options, io);
+    }
     case "lessons": {
       const { runLessons } = await import("./lessons.ts");
       return await runLessons(command.options, io);

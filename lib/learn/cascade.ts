@@ -23,6 +23,8 @@ export interface CascadeOptions {
   /** Attempts per gap per run (default 3). */
   maxAttempts: number;
   cooldowns: Cooldowns;
+  /** Reorders a fresh cascade (the simulator's oracle, which knows the arms' odds). */
+  order?: (ranked: Ranked[], taskClass: string) => Ranked[];
 }
 
 /** The arm a gap's next attempt goes to. */
@@ -75,13 +77,14 @@ export class Cascade {
     if (!state) {
       const routed = routeGap(gap, this.#o.table);
       if (routed.candidates.length === 0) return { kind: "none" };
-      const ranked = orderCascade(
+      const ordered = orderCascade(
         routed.candidates,
         routed.taskClass,
         this.#o.scores,
         this.#o.policy,
         this.#o.random,
       );
+      const ranked = this.#o.order?.(ordered, routed.taskClass) ?? ordered;
       state = { ranked, taskClass: routed.taskClass, index: -1, attempts: 0 };
       this.#gaps.set(gap.id, state);
     }
@@ -101,6 +104,11 @@ export class Cascade {
     }
     // Only cooling candidates are left (or none, which the caller never asks after `outcome`).
     return { kind: "wait", until: Number.isFinite(wait) ? wait : now };
+  }
+
+  /** The gap's cascade as ordered at its first attempt (empty before it). */
+  candidatesOf(gapId: string): readonly Ranked[] {
+    return this.#gaps.get(gapId)?.ranked ?? [];
   }
 
   /**

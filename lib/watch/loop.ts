@@ -385,7 +385,10 @@ async function fill(run: RunState): Promise<void> {
     const budget = config.maxTotal === undefined
       ? free
       : Math.min(free, config.maxTotal - run.attempts);
-    if (budget <= 0) return;
+    if (budget <= 0) {
+      if (config.maxTotal !== undefined && run.attempts >= config.maxTotal) dropWaiting(run);
+      return;
+    }
     // Gaps whose next attempt is due go first (they were picked already).
     const due = [...run.waiting.values()].filter((w) => w.at <= run.now()).slice(0, budget);
     if (due.length > 0) {
@@ -414,6 +417,16 @@ async function fill(run: RunState): Promise<void> {
       if (await dispatchOne(run, gap)) run.attempts++;
     }
   }
+}
+
+/** The --max-total budget is spent: gaps waiting for another attempt get none in this run. */
+function dropWaiting(run: RunState): void {
+  for (const { gap } of run.waiting.values()) {
+    run.deps.out(
+      `NO-RETRY: ${oneLine(gap.id)}: --max-total reached; its next attempt is left for a later run`,
+    );
+  }
+  run.waiting.clear();
 }
 
 /**

@@ -1,0 +1,49 @@
+/**
+ * `simulate --world FILE`: the learning loop's decisions on a simulated
+ * world (learn/simulate.ts): ships, agent-hours, ships per agent-hour,
+ * wasted agent-minutes, rate-limit hits and regret against the arms' hidden
+ * odds. No processes, no git, nothing written.
+ *
+ * @module
+ */
+import { EXIT, type Io } from "../cli/io.ts";
+import { PROGRAM, type SimulateOptions } from "../cli/parse.ts";
+import { loadWorld, simulate } from "../learn/simulate.ts";
+
+/**
+ * Run one simulation and print what it measured; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * await runSimulate({ world: "examples/worlds/chump.yaml", policy: "thompson", dispatches: 500, seed: 1, json: false }, io);
+ * ```
+ */
+export async function runSimulate(options: SimulateOptions, io: Io): Promise<number> {
+  const world = await loadWorld(options.world);
+  if (!world.ok) {
+    io.err(`${PROGRAM}: error: ${world.error}`);
+    return EXIT.usage;
+  }
+  const r = simulate(world.value, {
+    policy: options.policy,
+    dispatches: options.dispatches,
+    seed: options.seed,
+    adaptiveDeadlines: !options.fixedDeadlines,
+    maxAttempts: options.maxAttempts,
+  });
+  if (options.json) {
+    io.out(JSON.stringify(r));
+    return EXIT.ok;
+  }
+  io.out(
+    `${options.world}: policy ${r.policy}, seed ${r.seed}, ${
+      r.adaptiveDeadlines ? "adaptive" : "fixed"
+    } deadlines; ${r.dispatches} dispatches in ${r.runs} run(s), ${r.hours} h simulated`,
+  );
+  io.out(
+    `ships ${r.ships}  agent-hours ${r.agent_hours}  ships/agent-hour ${r.ships_per_agent_hour}  ` +
+      `wasted agent-minutes ${r.wasted_agent_minutes}  rate-limit hits ${r.rate_limit_hits}  ` +
+      `regret ${r.regret}`,
+  );
+  return EXIT.ok;
+}
