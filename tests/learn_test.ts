@@ -7,6 +7,7 @@
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { backoffMs, classify, Cooldowns } from "../lib/learn/classify.ts";
+import { Cascade } from "../lib/learn/cascade.ts";
 import { loadLearning } from "../lib/learn/load.ts";
 import { orderCascade, sampleBeta, seededRandom } from "../lib/learn/policy.ts";
 import { armOf, loadRouting, parseRouting, routeGap, taskClassOf } from "../lib/learn/routing.ts";
@@ -426,4 +427,71 @@ Deno.test("route without --learn draws with Thompson sampling (the default) and 
     /\norder: thompson \(seed \d+; Beta\(shipped\+1, other\+1\) per arm\); scoreboard of 0 reflection\(s\)\n/,
   );
   equal((ran.stdout.match(/ 0\.\d{3}$/gm) ?? []).length, 3, "each of the 3 arms has its draw");
+});
+
+Deno.test("a cascade on an injected clock: retryable classes move on after the backoff, a cooling arm is skipped, then waited for", () => {
+  const t = parseRouting(
+    "default_candidates:\n  - { backend: claude, model: a }\n  - { backend: claude, model: b }\n  - { backend: claude, model: c }\n",
+    "r.yaml",
+  );
+  assert(t.ok);
+  const none = { successes: 0, failures: 0 };
+  const cooldowns = new Cooldowns();
+  const cascade = new Cascade({
+    table: t.value,
+    scores: { cell: () => none, arm: () => none },
+    policy: "fixed",
+    random: seededRandom(1),
+    maxAttempts: 3,
+    cooldowns,
+  });
+  const g = gap("A-1", "P1", "s");
+  let now = 1_000_000;
+  const first = cascade.next(g, now);
+  assert(first.kind === "attempt");
+  equal(first.attempt.pick.arm, "claude/a");
+  equal(first.attempt.attempt, 1);
+  // Rate limited: arm a cools down 10 s, and the gap goes on to b after 10 s.
+  deepEqual(cascade.outcome("A-1", "claude/a", "rate_limited", false, now), {
+    cooling: { arm: "claude/a", until: now + 10_000 },
+    retryAt: now + 10_000,
+  });
+  // Another gap meanwhile skips the cooling arm a.
+  const other = cascade.next(gap("B-2", "P1", "s"), now + 1);
+  assert(other.kind === "attempt");
+  equal(other.attempt.pick.arm, "claude/b");
+  now += 10_000;
+  const second = cascade.next(g, now);
+  assert(second.kind === "attempt");
+  deepEqual([second.attempt.pick.arm, second.attempt.attempt], ["claude/b", 2]);
+  // A transient failure: on to c after 20 s (the second wait doubles).
+  deepEqual(cascade.outcome("A-1", "claude/b", "transient", false, now), { retryAt: now + 20_000 });
+  // Not retried: an agent error, or a cascade at its last arm, or out of attempts.
+  deepEqual(cascade.outcome("B-2", "claude/b", "agent_error", false, now), {});
+  const third = cascade.next(g, now + 20_000);
+  assert(third.kind === "attempt");
+  equal(third.attempt.pick.arm, "claude/c");
+  deepEqual(cascade.outcome("A-1", "claude/c", "transient", false, now + 20_000), {});
+  // Every arm left cooling: the gap waits until the first is free again.
+  const c2 = new Cooldowns();
+  const waitCascade = new Cascade({
+    table: t.value,
+    scores: { cell: () => none, arm: () => none },
+    policy: "fixed",
+    random: seededRandom(1),
+    maxAttempts: 3,
+    cooldowns: c2,
+  });
+  c2.hit("claude/a", now);
+  c2.hit("claude/b", now + 5_000);
+  c2.hit("claude/c", now + 2_000);
+  deepEqual(waitCascade.next(gap("C-3", "P1", "s"), now + 1_000), {
+    kind: "wait",
+    until: now + 10_000,
+  });
+  // A ship resets the arm's cool-down.
+  c2.success("claude/a");
+  const after = waitCascade.next(gap("C-3", "P1", "s"), now + 1_000);
+  assert(after.kind === "attempt");
+  equal(after.attempt.pick.arm, "claude/a");
 });
