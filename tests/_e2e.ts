@@ -43,8 +43,11 @@ export function orchestrate(
   return runMain(watchArgs(scratch, args), { cwd: ROOT, env: { ...GIT_ID, ...env } });
 }
 
-/** The CLI arguments of {@linkcode orchestrate}. */
-function watchArgs(scratch: ScratchRepo, args: string[]): string[] {
+/**
+ * The CLI arguments of {@linkcode orchestrate}; without `agent`, no
+ * `--agent-cmd` (the repo's routing table chooses the agents).
+ */
+export function watchArgs(scratch: ScratchRepo, args: string[], agent = true): string[] {
   return [
     "--repo-root",
     scratch.repo,
@@ -56,8 +59,7 @@ function watchArgs(scratch: ScratchRepo, args: string[]): string[] {
     "100ms",
     "--kill-grace",
     "1s",
-    "--agent-cmd",
-    demoAgentCmd(),
+    ...(agent ? ["--agent-cmd", demoAgentCmd()] : []),
     ...args,
   ];
 }

@@ -5,7 +5,7 @@
  */
 import { deepEqual, equal, match } from "node:assert/strict";
 import { join } from "node:path";
-import { backlogOf, demoAgentCmd, pidsWithEnv, scratchRepo } from "./_e2e.ts";
+import { backlogOf, demoAgentCmd, pidsWithEnv, scratchRepo, watchArgs } from "./_e2e.ts";
 import { runMain } from "./_helpers.ts";
 import { GIT_ID } from "../testkit/repo.ts";
 import { queryReflections } from "../lib/store/query.ts";
@@ -30,22 +30,7 @@ Deno.test("a rate-limited agent is retried on the next arm of its cascade; both 
   const mark = crypto.randomUUID();
   const events = join(s.dir, "events.jsonl");
   const ran = await runMain(
-    [
-      "--repo-root",
-      s.repo,
-      "--no-dry-run",
-      "--watch",
-      "--pr-provider",
-      "git",
-      "--tick",
-      "100ms",
-      "--kill-grace",
-      "1s",
-      "--events",
-      events,
-      "--learn",
-      "fixed",
-    ],
+    watchArgs(s, ["--events", events, "--learn", "fixed"], false),
     { env: { ...GIT_ID, CHUMP_TEST_MARK: mark } },
   );
   equal(ran.code, 0, `${ran.stdout}\n${ran.stderr}`);

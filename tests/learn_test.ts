@@ -361,35 +361,14 @@ Deno.test("route GAP prints the cascade in the order a run would try it; a malfo
   match(lines[3], /^1 +claude +sonnet-medium-work +0\/0 shipped \(arm\)$/);
   match(lines[4], /^2 +chump-local\/openai\/gpt-oss-120b@GROQ +groq-medium-fallback/);
 
-  const json = await runMain([
-    "route",
-    "INFRA-9",
-    "--repo-root",
-    repo,
-    "--learn",
-    "thompson",
-    "--seed",
-    "3",
-    "--json",
-  ]);
+  const seeded = ["route", "INFRA-9", "--repo-root", repo, "--learn", "thompson", "--seed", "3"];
+  const json = await runMain([...seeded, "--json"]);
   equal(json.code, 0, json.stderr);
   const r = JSON.parse(json.stdout);
   equal(r.seed, 3);
   equal(r.taskClass, "coord");
   equal(r.cascade.length, 3);
-  const again = JSON.parse(
-    (await runMain([
-      "route",
-      "INFRA-9",
-      "--repo-root",
-      repo,
-      "--learn",
-      "thompson",
-      "--seed",
-      "3",
-      "--json",
-    ])).stdout,
-  );
+  const again = JSON.parse((await runMain([...seeded, "--json"])).stdout);
   deepEqual(again.cascade, r.cascade, "a seed makes the order reproducible");
 
   await Deno.writeTextFile(
@@ -436,15 +415,17 @@ Deno.test("a cascade on an injected clock: retryable classes move on after the b
   );
   assert(t.ok);
   const none = { successes: 0, failures: 0 };
-  const cooldowns = new Cooldowns();
-  const cascade = new Cascade({
-    table: t.value,
-    scores: { cell: () => none, arm: () => none },
-    policy: "fixed",
-    random: seededRandom(1),
-    maxAttempts: 3,
-    cooldowns,
-  });
+  /** A fixed-order cascade of the three arms with no record, cooling on `cooldowns`. */
+  const cascadeOf = (cooldowns: Cooldowns) =>
+    new Cascade({
+      table: t.value,
+      scores: { cell: () => none, arm: () => none },
+      policy: "fixed",
+      random: seededRandom(1),
+      maxAttempts: 3,
+      cooldowns,
+    });
+  const cascade = cascadeOf(new Cooldowns());
   const g = gap("A-1", "P1", "s");
   let now = 1_000_000;
   const first = cascade.next(g, now);
@@ -474,14 +455,7 @@ Deno.test("a cascade on an injected clock: retryable classes move on after the b
   deepEqual(cascade.outcome("A-1", "claude/c", "transient", false, now + 20_000), {});
   // Every arm left cooling: the gap waits until the first is free again.
   const c2 = new Cooldowns();
-  const waitCascade = new Cascade({
-    table: t.value,
-    scores: { cell: () => none, arm: () => none },
-    policy: "fixed",
-    random: seededRandom(1),
-    maxAttempts: 3,
-    cooldowns: c2,
-  });
+  const waitCascade = cascadeOf(c2);
   c2.hit("claude/a", now);
   c2.hit("claude/b", now + 5_000);
   c2.hit("claude/c", now + 2_000);
