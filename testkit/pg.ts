@@ -1,0 +1,88 @@
+/**
+ * A throwaway PostgreSQL cluster for tests and benches: Debian's
+ * `postgresql` binaries (`.ci/run` installs the package when it is missing),
+ * `initdb` into a temp dir (as the `postgres` user when this runs as root:
+ * initdb refuses root), `pg_ctl start` on a free loopback port with trust
+ * auth, and a URL to it; disposing of it stops the cluster and removes the
+ * dir. Set `CHUMP_TEST_PG_URL` to use a running server instead.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { runProcess } from "./process.ts";
+
+/** A running cluster. */
+export interface Cluster {
+  url: string;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Where Debian keeps the server binaries (the newest version installed). */
+async function binDir(): Promise<string> {
+  const found = await runProcess("sh", [
+    "-c",
+    "ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1",
+  ]);
+  const dir = found.stdout.trim();
+  if (!dir) {
+    throw new Error(
+      "no PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql)",
+    );
+  }
+  return dir;
+}
+
+/** A free loopback port, as the kernel hands one out. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/**
+ * Start a throwaway cluster (or use `CHUMP_TEST_PG_URL`).
+ *
+ * @example
+ * ```ts ignore
+ * await using pg = await throwawayCluster();
+ * console.log(pg.url); // postgres://chump@127.0.0.1:40123/postgres
+ * ```
+ */
+export async function throwawayCluster(): Promise<Cluster> {
+  const given = Deno.env.get("CHUMP_TEST_PG_URL");
+  if (given) return { url: given, [Symbol.asyncDispose]: async () => {} };
+  const bin = await binDir();
+  const dir = await Deno.makeTempDir({ prefix: "chump-pg-" });
+  const root = Deno.uid() === 0;
+  const as = (program: string, args: string[]) =>
+    root
+      ? runProcess("runuser", ["-u", "postgres", "--", join(bin, program), ...args])
+      : runProcess(join(bin, program), args);
+  if (root) await runProcess("chown", ["postgres", dir]);
+  const data = join(dir, "data");
+  const init = await as("initdb", ["-D", data, "-A", "trust", "-U", "chump", "--no-sync"]);
+  if (init.code !== 0) throw new Error(`initdb failed: ${init.stderr.trim().split("\n").at(-1)}`);
+  const port = freePort();
+  const started = await as("pg_ctl", [
+    "-D",
+    data,
+    "-l",
+    join(dir, "server.log"),
+    "-o",
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+    "-w",
+    "start",
+  ]);
+  if (started.code !== 0) {
+    const log = await Deno.readTextFile(join(dir, "server.log")).catch(() => "");
+    throw new Error(`pg_ctl start failed: ${(started.stderr + log).trim().split("\n").at(-1)}`);
+  }
+  return {
+    url: `postgres://chump@127.0.0.1:${port}/postgres`,
+    async [Symbol.asyncDispose]() {
+      await as("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
