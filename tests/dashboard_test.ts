@@ -115,7 +115,13 @@ Deno.test("the dashboard in Chromium: a live agent's row appears by the event st
     deepEqual(live.slice(1, 4), ["DB-LIVE-1", "running", "watched"]);
     equal(live[5], "yes", "its agent is alive");
     match(live[6], /^\d+s \/ 20m$/, "elapsed against the deadline");
-    match(await page.$eval("#log-title", (e) => e.textContent ?? ""), /^log of lease 1$/);
+    // A click on its row shows its log tail.
+    await page.click('tr[data-gap="DB-LIVE-1"]');
+    await page.waitForFunction(
+      `document.getElementById("log-title").textContent === "log of lease " + ` +
+        `document.querySelector('tr[data-gap="DB-LIVE-1"]').dataset.lease`,
+    );
+    match(await page.$eval("#log", (e) => e.textContent ?? ""), /==> .*-db-live-1\.err\.log <==/);
     // The other two end while it runs: the picture of a fleet at work.
     await page.waitForSelector('tr[data-gap="UI-FAIL-2"][data-state="ended"]', { timeout: 30_000 });
     await page.waitForSelector('tr[data-gap="API-SHIP-3"][data-state="ended"]', {
