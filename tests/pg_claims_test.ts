@@ -1,8 +1,9 @@
 /**
  * The PostgreSQL claim table on a real server (a throwaway cluster of
  * Debian's postgresql, testkit/pg.ts): processes racing for the same gaps
- * each win a gap at most once between them; an ended lease frees its gap for
- * exactly one new claim; the schema is created once and versioned.
+ * each win a gap at most once between them; a lease that ended without
+ * shipping frees its gap for exactly one new claim, a shipped one never; the
+ * schema is created once and versioned.
  */
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
@@ -63,13 +64,19 @@ Deno.test("6 processes racing for 30 gaps: each gap is claimed exactly once; an 
     deepEqual(again, { ok: true, value: undefined }, "a live lease holds it");
     const fresh = await claims.value.claim("NEW-1");
     assert(fresh.ok && fresh.value !== undefined);
-    // End it: the gap is free for exactly one new claim among racers.
-    const ended = await claims.value.end(fresh.value!, "shipped");
+    // End it (not shipped): the gap is free for exactly one new claim among racers.
+    const ended = await claims.value.end(fresh.value!, "killed");
     assert(ended.ok);
     const round = await race(pg.url, 4, 0, "b");
     deepEqual(round, [[], [], [], []]);
     const second = await Promise.all([1, 2, 3].map(() => claims.value.claim("NEW-1")));
-    equal(second.filter((r) => r.ok && r.value !== undefined).length, 1);
+    const won = second.filter((r) => r.ok && r.value !== undefined);
+    equal(won.length, 1);
+    // Shipped: done for the whole fleet, never claimed again.
+    assert((await claims.value.end((won[0] as { value: number }).value, "shipped")).ok);
+    deepEqual(await claims.value.claim("NEW-1"), { ok: true, value: undefined });
+    const held = await claims.value.liveGapIds();
+    assert(held.ok && held.value.has("NEW-1"), "a shipped gap is held for the fleet");
     assert((await claims.value.heartbeat()).ok);
   } finally {
     await claims.value.close();

@@ -33,8 +33,10 @@ import { type Command, parseCli, PROGRAM } from "./parse.ts";
 import { resolvePaths } from "./paths.ts";
 import {
   extraRunFrom,
+  ledgerUrlOf,
   netHosts,
   permissionFlags,
+  PG_ENV,
   RELAUNCHED_ENV,
   writePaths,
 } from "./permissions.ts";
@@ -221,13 +223,14 @@ export function relaunchArgs(
   writes: readonly string[],
   argv: readonly string[],
   net: readonly string[] = [],
+  env: readonly string[] = [],
 ): string[] {
   const extraRun = [...extraRunFrom(envVar("CHUMP_ALLOW_RUN")), Deno.execPath()];
   return [
     "run",
     "--quiet",
     `--config=${fileURLToPath(new URL("../../deno.json", import.meta.url))}`,
-    ...permissionFlags(writes, extraRun, [], net),
+    ...permissionFlags(writes, extraRun, env, net),
     fileURLToPath(new URL("../../main.ts", import.meta.url)),
     ...argv,
   ];
@@ -260,13 +263,14 @@ export async function relaunch(
   writes: readonly string[],
   argv: readonly string[],
   net: readonly string[] = [],
+  env: readonly string[] = [],
 ): Promise<Result<number>> {
   const deno = runnableDeno();
   if (!deno.ok) return fail(`cannot start the run that writes ${writes.join(", ")}: ${deno.error}`);
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(deno.value, {
-      args: relaunchArgs(writes, argv, net),
+      args: relaunchArgs(writes, argv, net, env),
       env: { [RELAUNCHED_ENV]: "1" },
       stdin: "inherit",
       stdout: "inherit",
@@ -319,7 +323,7 @@ export async function launch(
   const writes = await writesToGrant(parsed.value);
   const net = netToGrant(parsed.value);
   if (writes.length === 0 && net.length === 0) return await run(argv);
-  const code = await relaunch(writes, argv, net);
+  const code = await relaunch(writes, argv, net, ledgerUrlOf(parsed.value) ? PG_ENV : []);
   if (code.ok) return code.value;
   err(`${PROGRAM}: error: ${code.error}`);
   return EXIT.usage;

@@ -67,6 +67,10 @@ export interface DispatchOptions {
   deadlinesExplicit?: boolean;
   /** `--no-lessons`: prompts get no lessons block (notes say `lessons=0`). */
   noLessons?: boolean;
+  /** `--ledger postgres://...`: claims shared with the orchestrators of other hosts. */
+  ledger?: string;
+  /** `--host-id NAME`: this host's name in the shared ledger (default the host name). */
+  hostId?: string;
 }
 
 /** Options of the `reflections` subcommand. */
@@ -254,6 +258,9 @@ Dispatch flags:
   --max-attempts N      attempts per gap per run when a rate limit or a transient error
                         moves it to the next arm of its cascade (default 3)
   --no-lessons          prompts get no block of lessons from earlier dispatches of their domain
+  --ledger URL          claims shared with other hosts' orchestrators in PostgreSQL
+                        (postgres://...; default $CHUMP_LEDGER_URL): a gap runs on one host only
+  --host-id NAME        this host's name in the shared ledger (default the host name)
   --self-test           run the built-in end-to-end self-test
   -h, --help            show this help
   --version             print the version
@@ -328,6 +335,8 @@ const DISPATCH_SPEC: Spec = {
   "learn-window": { type: "string" },
   "max-attempts": { type: "string" },
   "no-lessons": { type: "boolean" },
+  ledger: { type: "string" },
+  "host-id": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 };
@@ -627,7 +636,18 @@ function toDispatch(v: Values): Result<DispatchOptions> {
   }
   const agentCmd = str(v, "agent-cmd");
   if (agentCmd !== undefined && agentCmd.trim() === "") return fail("--agent-cmd is empty");
-  for (const key of ["backlog", "repo-root", "base-ref", "db", "events", "routing"]) {
+  for (
+    const key of [
+      "backlog",
+      "repo-root",
+      "base-ref",
+      "db",
+      "events",
+      "routing",
+      "ledger",
+      "host-id",
+    ]
+  ) {
     if (str(v, key) === "") return fail(`--${key} is empty`);
   }
   return ok({
@@ -658,6 +678,8 @@ function toDispatch(v: Values): Result<DispatchOptions> {
     ...learn.value,
     maxAttempts: maxAttempts.value,
     noLessons: Boolean(v["no-lessons"]),
+    ledger: str(v, "ledger"),
+    hostId: str(v, "host-id"),
   });
 }
 

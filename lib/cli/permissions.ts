@@ -40,8 +40,68 @@ export const ALLOWED_ENV = [
   "CHUMP_DISPATCH_DEPTH",
   "CHUMP_FAULT_INJECT",
   "CHUMP_ALLOW_RUN",
+  "CHUMP_LEDGER_URL",
   RELAUNCHED_ENV,
 ];
+
+/** What the PostgreSQL driver reads from the environment (granted only to a run with `--ledger`). */
+export const PG_ENV = [
+  "PGAPPNAME",
+  "PGDATABASE",
+  "PGHOST",
+  "PGPASSWORD",
+  "PGPORT",
+  "PGTARGETSESSIONATTRS",
+  "PGUSER",
+  "PGUSERNAME",
+  // Each default option of the driver, read as PG<OPTION> when not given.
+  "PGMAX",
+  "PGSSL",
+  "PGIDLE_TIMEOUT",
+  "PGCONNECT_TIMEOUT",
+  "PGMAX_LIFETIME",
+  "PGMAX_PIPELINE",
+  "PGBACKOFF",
+  "PGKEEP_ALIVE",
+  "PGPREPARE",
+  "PGDEBUG",
+  "PGFETCH_TYPES",
+  "PGPUBLICATIONS",
+  "PGTARGET_SESSION_ATTRS",
+  "LOGNAME",
+  "USER",
+  "USERNAME",
+];
+
+/**
+ * The shared ledger's URL of a dispatch run: `--ledger`, else `CHUMP_LEDGER_URL`.
+ *
+ * @example
+ * ```ts ignore
+ * ledgerUrlOf(command); // "postgres://chump@db:5432/chump"
+ * ```
+ */
+export function ledgerUrlOf(command: Command): string | undefined {
+  if (command.kind !== "dispatch" || command.options.dryRun) return undefined;
+  let env: string | undefined;
+  try {
+    env = Deno.env.get("CHUMP_LEDGER_URL") || undefined;
+  } catch {
+    env = undefined;
+  }
+  return command.options.ledger ?? env;
+}
+
+/** `host:port` of a database URL (port 5432 when it has none), or undefined when it is not one. */
+export function dbHostPort(url: string): string | undefined {
+  try {
+    const u = new URL(url);
+    if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") return undefined;
+    return `${u.hostname.replace(/^\[|\]$/g, "")}:${u.port || "5432"}`;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Programs the task process itself may run: `git` (the repo root), `sh`
@@ -89,6 +149,11 @@ export const LOOPBACK = ["127.0.0.1", "localhost"];
  * ```
  */
 export function netHosts(command: Command): string[] {
+  const ledger = ledgerUrlOf(command);
+  if (ledger !== undefined) {
+    const hostPort = dbHostPort(ledger);
+    return hostPort === undefined ? [] : [hostPort];
+  }
   if (command.kind !== "serve") return [];
   const { host, port } = command.options;
   return [port === 0 ? host : `${host}:${port}`];

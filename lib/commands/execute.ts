@@ -6,6 +6,7 @@
  * @module
  */
 import { join } from "node:path";
+import type { Claims } from "../store/pg/claims.ts";
 import { armAgent } from "../dispatch/agent.ts";
 import { Cascade } from "../learn/cascade.ts";
 import { Cooldowns } from "../learn/classify.ts";
@@ -77,6 +78,11 @@ export async function runExecute(
     return EXIT.failure;
   }
   const { ledger, writer } = opened.value;
+  const shared = mode.adoptOnly ? undefined : await sharedClaims(options, io, runId);
+  if (shared === null) {
+    opened.value.close();
+    return EXIT.failure;
+  }
   const provider = options.prProvider === "gh"
     ? createGhProvider({ cwd: paths.repoRoot })
     : createGitProvider({ repoRoot: paths.repoRoot, baseRef: options.baseRef });
@@ -120,6 +126,7 @@ export async function runExecute(
       logsDir: logsDirFor(paths.db),
       logCapBytes: options.logCapBytes,
       runId,
+      shared,
       adopted,
       events,
       live,
@@ -130,8 +137,35 @@ export async function runExecute(
     events.emit("run_finished", {}, { exit_code: code, ...outcomeCounts(result) });
     return code;
   } finally {
+    await shared?.close();
     opened.value.close();
   }
+}
+
+/**
+ * The shared ledger of `--ledger` / `CHUMP_LEDGER_URL` (undefined: none;
+ * null: it cannot be opened, said in one line).
+ */
+async function sharedClaims(
+  options: DispatchOptions,
+  io: Io,
+  runId: string,
+): Promise<Claims | undefined | null> {
+  const url = options.ledger ?? (io.env("CHUMP_LEDGER_URL") || undefined);
+  if (url === undefined) return undefined;
+  const { openClaims } = await import("../store/pg/claims.ts");
+  let host = "";
+  try {
+    host = Deno.hostname();
+  } catch {
+    host = "unknown-host";
+  }
+  const claims = await openClaims(url, options.hostId ?? host, runId);
+  if (!claims.ok) {
+    io.err(`${PROGRAM}: error: ${claims.error}`);
+    return null;
+  }
+  return claims.value;
 }
 
 /**

@@ -44,6 +44,7 @@ import type { ReflectionWriter } from "../store/writer.ts";
 import { assignSlugs, branchFor, worktreeFor } from "../dispatch/slug.ts";
 import { sleep } from "../util/sleep.ts";
 import { oneLine } from "../util/text.ts";
+import type { Result } from "../util/result.ts";
 import { settleOutcome } from "./settle.ts";
 import { outcomeCounts, outcomeLine, type RunResult } from "./summary.ts";
 import type { AdoptedDispatch } from "./adopt.ts";
@@ -153,6 +154,17 @@ export interface RunDeps {
   live?: LiveView;
   /** This run's id: with a ledger, a watching run's counters are recorded under it each tick. */
   runId?: string;
+  /** Claims shared with other hosts' orchestrators (`--ledger`, store/pg/claims.ts). */
+  shared?: SharedClaims;
+}
+
+/** The claims of a ledger shared by several hosts: a gap runs on one host only. */
+export interface SharedClaims {
+  /** This host's lease of the gap, or undefined when another host's live lease holds it. */
+  claim(gapId: string): Promise<Result<number | undefined>>;
+  end(id: number, outcome: string): Promise<Result<void>>;
+  liveGapIds(): Promise<Result<Set<string>>>;
+  heartbeat(): Promise<Result<void>>;
 }
 
 /** A dispatch being watched. */
@@ -172,6 +184,8 @@ interface Flight {
   arm?: { arm: string; attempt: number };
   /** Lessons lines its prompt was given, when the notes say so. */
   lessons?: number;
+  /** Its lease in the shared ledger (`--ledger`). */
+  sharedId?: number;
 }
 
 /** Everything one run keeps between its steps. */
@@ -305,6 +319,7 @@ export async function runDispatches(
 /** Record the run's counters in its `chump_runs` row (a watching run with a ledger and an id). */
 async function heartbeat(run: RunState, ended = false): Promise<void> {
   const { ledger, runId } = run.deps;
+  await run.deps.shared?.heartbeat();
   if (!ledger || runId === undefined || !run.config.watch) return;
   await ledger.heartbeat({
     runId,
@@ -407,7 +422,10 @@ async function fill(run: RunState): Promise<void> {
     };
     // Leases cost a process listing: only look when there is something to pick.
     if (pickGaps(run.gaps, options).length === 0) return;
-    const picks = pickGaps(run.gaps, { ...options, leased: await deps.ledger?.liveGapIds() });
+    const leased = new Set(await deps.ledger?.liveGapIds() ?? []);
+    const elsewhere = await deps.shared?.liveGapIds();
+    if (elsewhere?.ok) { for (const id of elsewhere.value) leased.add(id); }
+    const picks = pickGaps(run.gaps, { ...options, leased });
     if (picks.length === 0) return;
     for (const gap of picks) {
       if (stopped(run)) return;
@@ -448,6 +466,23 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
     return true;
   }
   const { agent, arm, lessons } = chosen;
+  let sharedId: number | undefined;
+  if (deps.shared) {
+    const claimed = await deps.shared.claim(gap.id);
+    if (!claimed.ok) {
+      run.result.failures.push({ gapId: gap.id, reason: claimed.error });
+      deps.out(`DISPATCH-FAILED: ${oneLine(gap.id)}: ${oneLine(claimed.error, 500)}`);
+      return true;
+    }
+    if (claimed.value === undefined) {
+      deps.err(
+        `note: ${oneLine(gap.id)} is held by another host's orchestrator (shared ledger); ` +
+          "picking the next gap",
+      );
+      return false;
+    }
+    sharedId = claimed.value;
+  }
   const r = await dispatchGap(
     {
       gap,
@@ -463,6 +498,9 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
     },
     deps,
   );
+  if (!r.ok || "taken" in r.value) {
+    if (sharedId !== undefined) await deps.shared?.end(sharedId, "not dispatched");
+  }
   if (!r.ok) {
     run.result.failures.push({ gapId: gap.id, reason: r.error });
     deps.out(`DISPATCH-FAILED: ${oneLine(gap.id)}: ${oneLine(r.error, 500)}`);
@@ -488,7 +526,10 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
   });
   startFlight(run, r.value, deadlineMs, maxWatchMs, arm);
   const flight = run.inflight.get(gap.id);
-  if (flight) flight.lessons = lessons;
+  if (flight) {
+    flight.lessons = lessons;
+    flight.sharedId = sharedId;
+  }
   return true;
 }
 
@@ -759,6 +800,10 @@ function finish(
     });
     if (o.outcome === "shipped") run.shipped.add(d.gap.id);
     if (stored === "spool" || stored === "stderr") run.writeFailures++;
+    if (flight.sharedId !== undefined) {
+      const ended = await deps.shared?.end(flight.sharedId, o.outcome);
+      if (ended && !ended.ok) deps.err(`warning: ${ended.error}`);
+    }
     const now = run.now();
     const next = flight.arm && config.routing && !stopped(run)
       ? config.routing.cascade.outcome(d.gap.id, flight.arm.arm, cls, o.outcome === "shipped", now)

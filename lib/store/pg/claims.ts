@@ -48,7 +48,10 @@ export interface Claims {
   claim(gapId: string): Promise<Result<number | undefined>>;
   /** End lease `id` with `outcome` (only while it is live). */
   end(id: number, outcome: string): Promise<Result<void>>;
-  /** Gap ids with a live lease, any host. */
+  /**
+   * Gap ids no host may take now: those with a live lease, and those that
+   * shipped (done for the whole fleet, whatever a host's copy of the backlog says).
+   */
   liveGapIds(): Promise<Result<Set<string>>>;
   /** Record that this run is alive now. */
   heartbeat(): Promise<Result<void>>;
@@ -102,9 +105,11 @@ export async function openClaims(
   return ok({
     claim: (gapId) =>
       attempt("claim a gap", async () => {
+        // Not a gap that shipped (on any host): the INSERT's own check, in the same statement.
         const rows = await sql`
           INSERT INTO chump_pg_leases (gap_id, host_id, run_id, state)
-          VALUES (${gapId}, ${hostId}, ${runId}, 'starting')
+          SELECT ${gapId}, ${hostId}, ${runId}, 'starting'
+          WHERE NOT EXISTS (SELECT 1 FROM chump_pg_leases WHERE gap_id = ${gapId} AND outcome = 'shipped')
           ON CONFLICT (gap_id) WHERE state IN ('starting', 'running', 'detached', 'suspect')
           DO NOTHING RETURNING id`;
         return rows.length === 1 ? Number(rows[0].id) : undefined;
@@ -116,8 +121,9 @@ export async function openClaims(
       }),
     liveGapIds: () =>
       attempt("read the leases", async () => {
-        const rows = await sql`SELECT gap_id FROM chump_pg_leases
-                               WHERE state IN ('starting', 'running', 'detached', 'suspect')`;
+        const rows = await sql`SELECT DISTINCT gap_id FROM chump_pg_leases
+                               WHERE state IN ('starting', 'running', 'detached', 'suspect')
+                                  OR outcome = 'shipped'`;
         return new Set(rows.map((r) => String(r.gap_id)));
       }),
     heartbeat: () =>
