@@ -22,6 +22,9 @@ import { git as runGit, type GitOutput, gitReason } from "../../git/git.ts";
 import { fail, ok } from "../../util/result.ts";
 import type { PrProvider, PrState } from "./types.ts";
 
+/** Where the provider keeps its copy of the base branch of a remote (`<this>/<remote>/<branch>`). */
+export const PROVIDER_REFS = "refs/chump-orchestrator/base";
+
 /** A poll that takes longer than this fails, unless the poll gives its own bound. */
 export const DEFAULT_GIT_TIMEOUT_MS = 60_000;
 
@@ -73,14 +76,19 @@ export function createGitProvider(options: GitProviderOptions): PrProvider {
       const remotes = await git(["remote"], repoRoot);
       if (remotes.code !== 0) return fail(`git: cannot list remotes: ${gitReason(remotes)}`);
       const upstream = remoteBranchOf(baseRef, remotes.stdout.split("\n").map((r) => r.trim()));
+      let mergedInto = baseRef;
       if (upstream !== undefined) {
         const { remote, branch } = upstream;
+        // Into a ref of our own, not refs/remotes/<remote>/<branch>: agents fetch that one from
+        // their worktrees (refs are shared), and two fetches of one ref fail on its lock.
+        mergedInto = `${PROVIDER_REFS}/${remote}/${branch}`;
         const fetched = await git([
           "fetch",
           "--quiet",
           "--no-tags",
+          "--no-write-fetch-head",
           remote,
-          `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`,
+          `+refs/heads/${branch}:${mergedInto}`,
         ], repoRoot);
         if (fetched.code !== 0) {
           return fail(`git: fetch ${remote} ${branch} failed: ${gitReason(fetched)}`);
@@ -90,7 +98,7 @@ export function createGitProvider(options: GitProviderOptions): PrProvider {
       const names = [...new Set(branches.map((b) => b.branch))];
       const listed = await git([
         "for-each-ref",
-        `--merged=${baseRef}`,
+        `--merged=${mergedInto}`,
         "--format=%(objectname) %(refname)",
         ...names.map((n) => `refs/heads/${n}`),
       ], repoRoot);
