@@ -13,6 +13,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { benchAdopt } from "./adopt.ts";
+import { benchClaims } from "./claims.ts";
 import { benchColdStart } from "./coldstart.ts";
 import { benchDashboard } from "./dashboard.ts";
 import { benchDispatch } from "./dispatch.ts";
@@ -35,6 +36,7 @@ const SECTIONS: Record<string, (tmp: string) => Promise<Row[]>> = {
   adopt: benchAdopt,
   dashboard: benchDashboard,
   learning: benchLearning,
+  claims: benchClaims,
 };
 
 function table(rows: readonly Row[]): string[] {

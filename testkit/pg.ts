@@ -14,6 +14,10 @@ import { runProcess } from "./process.ts";
 /** A running cluster. */
 export interface Cluster {
   url: string;
+  /** Stop the server at once (`pg_ctl stop -m immediate`), as a crash or a restart would. */
+  stop(): Promise<void>;
+  /** Start it again on the same port. */
+  start(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -51,7 +55,10 @@ function freePort(): number {
  */
 export async function throwawayCluster(): Promise<Cluster> {
   const given = Deno.env.get("CHUMP_TEST_PG_URL");
-  if (given) return { url: given, [Symbol.asyncDispose]: async () => {} };
+  if (given) {
+    const cannot = () => Promise.reject(new Error("CHUMP_TEST_PG_URL: cannot stop a given server"));
+    return { url: given, stop: cannot, start: cannot, [Symbol.asyncDispose]: async () => {} };
+  }
   const bin = await binDir();
   const dir = await Deno.makeTempDir({ prefix: "chump-pg-" });
   const root = Deno.uid() === 0;
@@ -64,24 +71,32 @@ export async function throwawayCluster(): Promise<Cluster> {
   const init = await as("initdb", ["-D", data, "-A", "trust", "-U", "chump", "--no-sync"]);
   if (init.code !== 0) throw new Error(`initdb failed: ${init.stderr.trim().split("\n").at(-1)}`);
   const port = freePort();
-  const started = await as("pg_ctl", [
-    "-D",
-    data,
-    "-l",
-    join(dir, "server.log"),
-    "-o",
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
-    "-w",
-    "start",
-  ]);
-  if (started.code !== 0) {
-    const log = await Deno.readTextFile(join(dir, "server.log")).catch(() => "");
-    throw new Error(`pg_ctl start failed: ${(started.stderr + log).trim().split("\n").at(-1)}`);
-  }
+  const start = async () => {
+    const started = await as("pg_ctl", [
+      "-D",
+      data,
+      "-l",
+      join(dir, "server.log"),
+      "-o",
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+      "-w",
+      "start",
+    ]);
+    if (started.code !== 0) {
+      const log = await Deno.readTextFile(join(dir, "server.log")).catch(() => "");
+      throw new Error(`pg_ctl start failed: ${(started.stderr + log).trim().split("\n").at(-1)}`);
+    }
+  };
+  const stop = async () => {
+    await as("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]);
+  };
+  await start();
   return {
     url: `postgres://chump@127.0.0.1:${port}/postgres`,
+    stop,
+    start,
     async [Symbol.asyncDispose]() {
-      await as("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]);
+      await stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };

@@ -30,7 +30,7 @@ await Promise.all(gaps.map(async (g) => {
     console.error(r.error);
     Deno.exit(1);
   }
-  if (r.value !== undefined) won.push(g);
+  if (r.value.won) won.push(g);
 }));
 await claims.value.close();
 console.log(JSON.stringify(won));

@@ -61,20 +61,20 @@ Deno.test("6 processes racing for 30 gaps: each gap is claimed exactly once; an 
     assert(live.ok);
     equal(live.value.size, 30);
     const again = await claims.value.claim("G-7");
-    deepEqual(again, { ok: true, value: undefined }, "a live lease holds it");
+    deepEqual(again, { ok: true, value: { won: false, why: "held" } }, "a live lease holds it");
     const fresh = await claims.value.claim("NEW-1");
-    assert(fresh.ok && fresh.value !== undefined);
+    assert(fresh.ok && fresh.value.won);
     // End it (not shipped): the gap is free for exactly one new claim among racers.
-    const ended = await claims.value.end(fresh.value!, "killed");
+    const ended = await claims.value.end(fresh.value.id, "killed");
     assert(ended.ok);
     const round = await race(pg.url, 4, 0, "b");
     deepEqual(round, [[], [], [], []]);
     const second = await Promise.all([1, 2, 3].map(() => claims.value.claim("NEW-1")));
-    const won = second.filter((r) => r.ok && r.value !== undefined);
+    const won = second.flatMap((r) => r.ok && r.value.won ? [r.value.id] : []);
     equal(won.length, 1);
     // Shipped: done for the whole fleet, never claimed again.
-    assert((await claims.value.end((won[0] as { value: number }).value, "shipped")).ok);
-    deepEqual(await claims.value.claim("NEW-1"), { ok: true, value: undefined });
+    assert((await claims.value.end(won[0], "shipped")).ok);
+    deepEqual(await claims.value.claim("NEW-1"), { ok: true, value: { won: false, why: "held" } });
     const held = await claims.value.liveGapIds();
     assert(held.ok && held.value.has("NEW-1"), "a shipped gap is held for the fleet");
     assert((await claims.value.heartbeat()).ok);
@@ -88,7 +88,7 @@ Deno.test("the schema is versioned; an unreachable server is one line naming it,
   const claims = await openClaims(pg.url, "h", "r");
   assert(claims.ok);
   await claims.value.close();
-  equal(PG_SCHEMA_VERSION, 1);
+  equal(PG_SCHEMA_VERSION, 2);
   const port = new URL(pg.url).port;
   const down = await openClaims(`postgres://chump:s3cret@127.0.0.1:1/postgres`, "h", "r");
   equal(down.ok, false);

@@ -71,6 +71,12 @@ export interface DispatchOptions {
   ledger?: string;
   /** `--host-id NAME`: this host's name in the shared ledger (default the host name). */
   hostId?: string;
+  /** `--lease-ttl D`: a shared lease whose run is silent this long is suspect (default 5 min). */
+  leaseTtlMs?: number;
+  /** `--take-over-after D`: another host may take over a lease suspect this long (default never). */
+  takeOverAfterMs?: number;
+  /** `--fleet-max N`: at most N live leases in the whole fleet (default no cap). */
+  fleetMax?: number;
 }
 
 /** Options of the `reflections` subcommand. */
@@ -261,6 +267,11 @@ Dispatch flags:
   --ledger URL          claims shared with other hosts' orchestrators in PostgreSQL
                         (postgres://...; default $CHUMP_LEDGER_URL): a gap runs on one host only
   --host-id NAME        this host's name in the shared ledger (default the host name)
+  --lease-ttl D         a shared lease whose orchestrator has not heartbeat for D is suspect:
+                        held, never re-dispatched automatically (default 5m)
+  --take-over-after D   another host may re-dispatch a gap suspect for D (default: never); the
+                        old owner, if it returns, ends its agent and writes no reflection
+  --fleet-max N         at most N live agents in the whole fleet (with --ledger)
   --self-test           run the built-in end-to-end self-test
   -h, --help            show this help
   --version             print the version
@@ -273,7 +284,7 @@ reap flags:        --db PATH  --repo-root PATH  --kill-grace DURATION  --no-refl
 watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref REF  --tick D
                    --kill-grace D  --max-watch D  --exit-grace N  --idle-timeout D  --events F
                    --log-cap MB  --no-live
-                   --no-reflect
+                   --no-reflect  --ledger URL  --host-id NAME  --lease-ttl D
                    (each agent keeps the deadline it was dispatched with)
 logs flags:        --db PATH  --repo-root PATH  -f, --follow  --lines N (default 40)
 serve flags:       --db PATH  --repo-root PATH  --port N (default 8377; 0: any free port)
@@ -337,6 +348,9 @@ const DISPATCH_SPEC: Spec = {
   "no-lessons": { type: "boolean" },
   ledger: { type: "string" },
   "host-id": { type: "string" },
+  "lease-ttl": { type: "string" },
+  "take-over-after": { type: "string" },
+  "fleet-max": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 };
@@ -385,6 +399,9 @@ const WATCH_SPEC: Spec = {
   "no-live": { type: "boolean" },
   "exit-grace": { type: "string" },
   "no-reflect": { type: "boolean" },
+  ledger: { type: "string" },
+  "host-id": { type: "string" },
+  "lease-ttl": { type: "string" },
 };
 
 const LOGS_SPEC: Spec = {
@@ -636,6 +653,8 @@ function toDispatch(v: Values): Result<DispatchOptions> {
   }
   const agentCmd = str(v, "agent-cmd");
   if (agentCmd !== undefined && agentCmd.trim() === "") return fail("--agent-cmd is empty");
+  const fleet = fleetFlags(v);
+  if (!fleet.ok) return fleet;
   for (
     const key of [
       "backlog",
@@ -680,7 +699,31 @@ function toDispatch(v: Values): Result<DispatchOptions> {
     noLessons: Boolean(v["no-lessons"]),
     ledger: str(v, "ledger"),
     hostId: str(v, "host-id"),
+    ...fleet.value,
   });
+}
+
+/** `--lease-ttl`, `--take-over-after`, `--fleet-max` (the run says when there is no shared ledger). */
+function fleetFlags(
+  v: Values,
+): Result<Pick<DispatchOptions, "leaseTtlMs" | "takeOverAfterMs" | "fleetMax">> {
+  const out: Pick<DispatchOptions, "leaseTtlMs" | "takeOverAfterMs" | "fleetMax"> = {};
+  if (str(v, "lease-ttl") !== undefined) {
+    const d = duration(v, "lease-ttl", 0, 1000, MAX_TIMER_MS);
+    if (!d.ok) return d;
+    out.leaseTtlMs = d.value;
+  }
+  if (str(v, "take-over-after") !== undefined) {
+    const d = duration(v, "take-over-after", 0, 0, MAX_TIMER_MS);
+    if (!d.ok) return d;
+    out.takeOverAfterMs = d.value;
+  }
+  if (str(v, "fleet-max") !== undefined) {
+    const n = count(v, "fleet-max", 1, 0);
+    if (!n.ok) return n;
+    out.fleetMax = n.value;
+  }
+  return ok(out);
 }
 
 function toReflections(v: Values): Result<ReflectionsOptions> {

@@ -82,14 +82,18 @@ export const PG_ENV = [
  * ```
  */
 export function ledgerUrlOf(command: Command): string | undefined {
+  if (command.kind === "watch") return command.options.ledger ?? ledgerEnv();
   if (command.kind !== "dispatch" || command.options.dryRun) return undefined;
-  let env: string | undefined;
+  return command.options.ledger ?? ledgerEnv();
+}
+
+/** `CHUMP_LEDGER_URL`, when it is set and may be read. */
+function ledgerEnv(): string | undefined {
   try {
-    env = Deno.env.get("CHUMP_LEDGER_URL") || undefined;
+    return Deno.env.get("CHUMP_LEDGER_URL") || undefined;
   } catch {
-    env = undefined;
+    return undefined;
   }
-  return command.options.ledger ?? env;
 }
 
 /** `host:port` of a database URL (port 5432 when it has none), or undefined when it is not one. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import type { Claims } from "../store/pg/claims.ts";
+import type { Fleet } from "../store/pg/fleet.ts";
 import { armAgent } from "../dispatch/agent.ts";
 import { Cascade } from "../learn/cascade.ts";
 import { Cooldowns } from "../learn/classify.ts";
@@ -77,12 +77,16 @@ export async function runExecute(
     io.err(`${PROGRAM}: error: ${opened.error}`);
     return EXIT.failure;
   }
-  const { ledger, writer } = opened.value;
-  const shared = mode.adoptOnly ? undefined : await sharedClaims(options, io, runId);
+  const { ledger } = opened.value;
+  const shared = await joinFleet(options, io, runId, paths.db);
   if (shared === null) {
     opened.value.close();
     return EXIT.failure;
   }
+  // With a shared ledger, each outcome goes there first (and is spooled when it cannot).
+  const writer = shared
+    ? shared.writer(opened.value.writer, ledger, options.reflect)
+    : opened.value.writer;
   const provider = options.prProvider === "gh"
     ? createGhProvider({ cwd: paths.repoRoot })
     : createGitProvider({ repoRoot: paths.repoRoot, baseRef: options.baseRef });
@@ -142,30 +146,59 @@ export async function runExecute(
   }
 }
 
+/** The shared ledger's URL: `--ledger`, else `CHUMP_LEDGER_URL`; undefined: none. */
+export function ledgerUrl(options: Pick<DispatchOptions, "ledger">, io: Io): string | undefined {
+  return options.ledger ?? (io.env("CHUMP_LEDGER_URL") || undefined);
+}
+
+/** This host's name in the shared ledger: `--host-id`, else the host name. */
+export function hostIdOf(options: Pick<DispatchOptions, "hostId">): string {
+  if (options.hostId !== undefined) return options.hostId;
+  try {
+    return Deno.hostname();
+  } catch {
+    return "unknown-host";
+  }
+}
+
 /**
- * The shared ledger of `--ledger` / `CHUMP_LEDGER_URL` (undefined: none;
- * null: it cannot be opened, said in one line).
+ * Join the shared ledger of `--ledger` / `CHUMP_LEDGER_URL` (undefined: none;
+ * null: it cannot be opened, said in one line). Rows it cannot take wait in
+ * `<db>.pg-spool.jsonl`.
  */
-async function sharedClaims(
+async function joinFleet(
   options: DispatchOptions,
   io: Io,
   runId: string,
-): Promise<Claims | undefined | null> {
-  const url = options.ledger ?? (io.env("CHUMP_LEDGER_URL") || undefined);
-  if (url === undefined) return undefined;
-  const { openClaims } = await import("../store/pg/claims.ts");
-  let host = "";
-  try {
-    host = Deno.hostname();
-  } catch {
-    host = "unknown-host";
+  db: string,
+): Promise<Fleet | undefined | null> {
+  const url = ledgerUrl(options, io);
+  if (url === undefined) {
+    const fleetOnly = [
+      options.leaseTtlMs !== undefined && "--lease-ttl",
+      options.takeOverAfterMs !== undefined && "--take-over-after",
+      options.fleetMax !== undefined && "--fleet-max",
+    ].filter(Boolean);
+    if (fleetOnly.length > 0) {
+      io.err(`warning: ${fleetOnly.join(", ")} apply to a shared ledger; without --ledger they do nothing`);
+    }
+    return undefined;
   }
-  const claims = await openClaims(url, options.hostId ?? host, runId);
-  if (!claims.ok) {
-    io.err(`${PROGRAM}: error: ${claims.error}`);
+  const { openFleet } = await import("../store/pg/fleet.ts");
+  const fleet = await openFleet(url, {
+    hostId: hostIdOf(options),
+    runId,
+    spoolPath: `${db}.pg-spool.jsonl`,
+    err: io.err,
+    leaseTtlMs: options.leaseTtlMs,
+    takeOverAfterMs: options.takeOverAfterMs,
+    fleetMax: options.fleetMax,
+  });
+  if (!fleet.ok) {
+    io.err(`${PROGRAM}: error: ${fleet.error}`);
     return null;
   }
-  return claims.value;
+  return fleet.value;
 }
 
 /**

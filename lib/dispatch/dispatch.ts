@@ -34,6 +34,8 @@ export interface DispatchRequest {
   /** Its soft deadline and watch limit, recorded in the lease (an adopter keeps them). */
   deadlineMs?: number;
   maxWatchMs?: number;
+  /** Its lease in the shared ledger (`--ledger`), recorded in the local one for an adopter. */
+  sharedLeaseId?: number;
 }
 
 /** A dispatch whose agent is running. */
@@ -113,6 +115,7 @@ export async function dispatchGap(
       backend: agent.label,
       deadlineMs: request.deadlineMs,
       maxWatchMs: request.maxWatchMs,
+      sharedId: request.sharedLeaseId,
     });
     if (!lease.ok) return lease;
     if (!lease.value.begun) return ok({ taken: lease.value.holder });

@@ -95,7 +95,8 @@ export const LEASE_SCHEMA = `CREATE TABLE IF NOT EXISTS chump_dispatch_leases (
   deadline_ms INTEGER,
   max_watch_ms INTEGER,
   log_base TEXT,
-  pr TEXT
+  pr TEXT,
+  shared_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS chump_dispatch_leases_state ON chump_dispatch_leases(state);
 CREATE TABLE IF NOT EXISTS chump_runs (
@@ -122,6 +123,7 @@ const LEASE_COLUMNS_ADDED: readonly [string, string][] = [
   ["max_watch_ms", "INTEGER"],
   ["log_base", "TEXT"],
   ["pr", "TEXT"],
+  ["shared_id", "INTEGER"],
 ];
 
 /** Add the lease columns an older DB lacks (idempotent). */

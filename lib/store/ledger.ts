@@ -66,6 +66,8 @@ export interface Lease {
   logBase: string | null;
   /** Its PR as last seen by its watcher (`#12 open`); null: none seen. */
   pr: string | null;
+  /** Its lease in the shared ledger (`--ledger`, store/pg/); null: none. */
+  sharedId: number | null;
 }
 
 /** What is known before the agent starts. */
@@ -74,7 +76,7 @@ export type NewLease =
     Lease,
     "gapId" | "repoRoot" | "branch" | "worktree" | "baseCommit" | "effort" | "backend"
   >
-  & Partial<Pick<Lease, "deadlineMs" | "maxWatchMs">>;
+  & Partial<Pick<Lease, "deadlineMs" | "maxWatchMs" | "sharedId">>;
 
 /** What {@linkcode Ledger.running} records once the agent started. */
 export interface Started {
@@ -333,8 +335,8 @@ function ledgerOn(store: Store, self: Identity): Ledger {
           const r = c.statement(
             `INSERT INTO chump_dispatch_leases (gap_id, repo_root, branch, worktree, base_commit,
                effort, backend, orchestrator_pid, orchestrator_start, host, state, started_ms,
-               updated_ms, deadline_ms, max_watch_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'starting', ?, ?, ?, ?)`,
+               updated_ms, deadline_ms, max_watch_ms, shared_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?)`,
           ).run(
             lease.gapId,
             lease.repoRoot,
@@ -350,6 +352,7 @@ function ledgerOn(store: Store, self: Identity): Ledger {
             t,
             lease.deadlineMs ?? null,
             lease.maxWatchMs ?? null,
+            lease.sharedId ?? null,
           );
           return { begun: true, leaseId: Number(r.lastInsertRowid) };
         }));
@@ -490,5 +493,6 @@ function toLease(r: Record<string, unknown>): Lease {
     maxWatchMs: num(r.max_watch_ms),
     logBase: str(r.log_base),
     pr: str(r.pr),
+    sharedId: num(r.shared_id),
   };
 }

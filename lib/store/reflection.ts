@@ -52,6 +52,12 @@ export interface DispatchReflection {
    * the lease's is not written (exactly one reflection per dispatch).
    */
   leaseGeneration?: number;
+  /**
+   * Its lease in the shared PostgreSQL ledger (`--ledger`): the fleet writer
+   * (store/pg/fleet.ts) records the row there too, in the transaction that
+   * ends that lease, and only while this host still holds it.
+   */
+  sharedLeaseId?: number;
 }
 
 /**

@@ -214,6 +214,7 @@ export function spoolLine(r: DispatchReflection, createdAt: string, db: string):
     notes: r.notes,
     leaseId: r.leaseId ?? null,
     ...(r.leaseGeneration === undefined ? {} : { leaseGeneration: r.leaseGeneration }),
+    ...(r.sharedLeaseId === undefined ? {} : { sharedLeaseId: r.sharedLeaseId }),
     created_at: createdAt,
     db,
   });
@@ -251,6 +252,9 @@ export function parseSpoolLine(
       Number.isInteger(v.leaseGeneration)
     ? v.leaseGeneration
     : undefined;
+  const sharedLeaseId = typeof v.sharedLeaseId === "number" && Number.isInteger(v.sharedLeaseId)
+    ? v.sharedLeaseId
+    : undefined;
   const createdAt = v.created_at as string;
   if (!/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(createdAt)) return undefined;
   return {
@@ -265,6 +269,7 @@ export function parseSpoolLine(
       notes: v.notes as string,
       leaseId,
       leaseGeneration,
+      ...(sharedLeaseId === undefined ? {} : { sharedLeaseId }),
     },
     createdAt,
     db: v.db as string,
@@ -327,7 +332,7 @@ export async function appendToSpool(path: string, line: string): Promise<void> {
 }
 
 /** What becomes of one spool line. */
-type Verdict = "drop" | "keep" | "foreign" | "bad";
+export type Verdict = "drop" | "keep" | "foreign" | "bad";
 
 /**
  * Decide each line of a spool under its lock (`drop` it, `keep` it or leave a
@@ -335,7 +340,7 @@ type Verdict = "drop" | "keep" | "foreign" | "bad";
  * with the lines kept, or remove it when none are left. `undefined` when the
  * spool does not exist.
  */
-async function rewriteSpool(
+export async function rewriteSpool(
   path: string,
   decide: (line: string) => Promise<Verdict>,
 ): Promise<Record<Verdict, number> | undefined> {

@@ -120,6 +120,7 @@ function prepare(lease: Lease, generation: number, deps: AdoptDeps): AdoptedDisp
     detached: false,
     leaseId: lease.id,
     leaseGeneration: generation,
+    sharedLeaseId: lease.sharedId ?? undefined,
     identity: lease.pidStart ?? undefined,
     process,
     startedAt: lease.startedMs,

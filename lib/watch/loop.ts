@@ -45,6 +45,7 @@ import { assignSlugs, branchFor, worktreeFor } from "../dispatch/slug.ts";
 import { sleep } from "../util/sleep.ts";
 import { oneLine } from "../util/text.ts";
 import type { Result } from "../util/result.ts";
+import type { Beat, Claimed } from "../store/pg/claims.ts";
 import { settleOutcome } from "./settle.ts";
 import { outcomeCounts, outcomeLine, type RunResult } from "./summary.ts";
 import type { AdoptedDispatch } from "./adopt.ts";
@@ -158,14 +159,23 @@ export interface RunDeps {
   shared?: SharedClaims;
 }
 
-/** The claims of a ledger shared by several hosts: a gap runs on one host only. */
+/**
+ * The claims of a ledger shared by several hosts (store/pg/claims.ts): a gap
+ * runs on one host only; each outcome ends its shared lease through the
+ * writer (store/pg/fleet.ts).
+ */
 export interface SharedClaims {
-  /** This host's lease of the gap, or undefined when another host's live lease holds it. */
-  claim(gapId: string): Promise<Result<number | undefined>>;
+  /** This host's lease of the gap, or why not (another host holds it, the fleet is full). */
+  claim(gapId: string): Promise<Result<Claimed>>;
+  /** End a claim whose gap was not dispatched after all. */
   end(id: number, outcome: string): Promise<Result<void>>;
   liveGapIds(): Promise<Result<Set<string>>>;
-  heartbeat(): Promise<Result<void>>;
+  /** Alive now; re-own `held` and learn which were taken over, and which leases are suspect. */
+  heartbeat(held?: readonly number[], ended?: boolean): Promise<Result<Beat>>;
 }
+
+/** How long claims may keep failing (the shared ledger down) before a gap is given up. */
+export const CLAIM_GIVE_UP_MS = 5 * 60_000;
 
 /** A dispatch being watched. */
 interface Flight {
@@ -184,8 +194,8 @@ interface Flight {
   arm?: { arm: string; attempt: number };
   /** Lessons lines its prompt was given, when the notes say so. */
   lessons?: number;
-  /** Its lease in the shared ledger (`--ledger`). */
-  sharedId?: number;
+  /** Its shared lease was taken over by this host (`--ledger`): it ends without a reflection. */
+  lostTo?: string;
 }
 
 /** Everything one run keeps between its steps. */
@@ -212,6 +222,8 @@ interface RunState {
   startedMs: number;
   /** Gaps waiting for their next attempt (a retry's backoff, or every arm cooling down). */
   waiting: Map<string, { gap: Gap; at: number }>;
+  /** The shared ledger (`--ledger`): since when claims fail, whether it is known down or full. */
+  fleet: { failingSince?: number; down?: boolean; full?: boolean; suspects: Set<number> };
 }
 
 /** How long to wait for an ended agent's output streams to close before writing its reflection. */
@@ -252,6 +264,7 @@ export async function runDispatches(
     writeFailures: 0,
     startedMs: (deps.now ?? Date.now)(),
     waiting: new Map(),
+    fleet: { suspects: new Set() },
   };
   for (const a of deps.adopted ?? []) {
     const d = a.dispatch;
@@ -319,7 +332,7 @@ export async function runDispatches(
 /** Record the run's counters in its `chump_runs` row (a watching run with a ledger and an id). */
 async function heartbeat(run: RunState, ended = false): Promise<void> {
   const { ledger, runId } = run.deps;
-  await run.deps.shared?.heartbeat();
+  await fleetBeat(run, ended);
   if (!ledger || runId === undefined || !run.config.watch) return;
   await ledger.heartbeat({
     runId,
@@ -330,6 +343,59 @@ async function heartbeat(run: RunState, ended = false): Promise<void> {
     writeFailures: run.writeFailures,
     liveAgents: ended ? 0 : run.inflight.size,
   });
+}
+
+/**
+ * The shared ledger's heartbeat (`--ledger`): re-own this run's leases, end
+ * the flights whose lease another host took over (no reflection: the taker
+ * records its own dispatch), and say once which gaps are suspect.
+ */
+async function fleetBeat(run: RunState, ended: boolean): Promise<void> {
+  const { shared, out, err } = run.deps;
+  if (!shared) return;
+  const held = [...run.inflight.values()]
+    .filter((f) => !f.ending && f.dispatch.sharedLeaseId !== undefined)
+    .map((f) => f.dispatch.sharedLeaseId!);
+  const beat = await shared.heartbeat(held, ended);
+  if (!beat.ok) {
+    if (!run.fleet.down) err(`warning: ${beat.error}; retried every tick`);
+    run.fleet.down = true;
+    return;
+  }
+  ledgerAnswers(run);
+  for (const lost of beat.value.lost) {
+    const flight = [...run.inflight.values()].find((f) =>
+      f.dispatch.sharedLeaseId === lost.id && !f.ending
+    );
+    if (!flight) continue;
+    const by = lost.takenBy ?? "another host";
+    flight.lostTo = by;
+    out(
+      `LOST: ${oneLine(lost.gapId)}: ${oneLine(by)} took over its lease in the shared ledger; ` +
+        `ending its agent (PID ${flight.dispatch.process.pid}), no reflection from this host`,
+    );
+    finish(run, flight, {
+      outcome: "killed",
+      reason: `lease taken over by ${by}`,
+      siblings: run.inflight.size - 1,
+    });
+  }
+  for (const s of beat.value.suspect) {
+    if (run.fleet.suspects.has(s.id)) continue;
+    run.fleet.suspects.add(s.id);
+    out(
+      `SUSPECT: ${oneLine(s.gapId)} is held by ${
+        oneLine(s.host)
+      }, whose orchestrator stopped heartbeating; ` +
+        "not dispatched here while it is suspect",
+    );
+  }
+}
+
+/** The shared ledger answered: say so once when it had not. */
+function ledgerAnswers(run: RunState): void {
+  if (run.fleet.down) run.deps.err("note: the shared ledger answers again");
+  run.fleet.down = false;
 }
 
 /** Redraw the live view (when there is one) from the run's state now. */
@@ -411,9 +477,12 @@ async function fill(run: RunState): Promise<void> {
         if (stopped(run)) return;
         run.waiting.delete(w.gap.id);
         if (await dispatchOne(run, w.gap)) run.attempts++;
+        if (run.fleet.full || run.fleet.down) return;
       }
       continue;
     }
+    // The shared ledger is full or silent: the gaps waiting for it go first when it frees.
+    if (run.fleet.full || run.fleet.down) return;
     const options = {
       limit: budget,
       order: config.order,
@@ -433,6 +502,7 @@ async function fill(run: RunState): Promise<void> {
       // took first is not ours to retry, and costs no --max-total slot.
       run.dispatched.add(gap.id);
       if (await dispatchOne(run, gap)) run.attempts++;
+      if (run.fleet.full || run.fleet.down) return;
     }
   }
 }
@@ -468,20 +538,9 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
   const { agent, arm, lessons } = chosen;
   let sharedId: number | undefined;
   if (deps.shared) {
-    const claimed = await deps.shared.claim(gap.id);
-    if (!claimed.ok) {
-      run.result.failures.push({ gapId: gap.id, reason: claimed.error });
-      deps.out(`DISPATCH-FAILED: ${oneLine(gap.id)}: ${oneLine(claimed.error, 500)}`);
-      return true;
-    }
-    if (claimed.value === undefined) {
-      deps.err(
-        `note: ${oneLine(gap.id)} is held by another host's orchestrator (shared ledger); ` +
-          "picking the next gap",
-      );
-      return false;
-    }
-    sharedId = claimed.value;
+    const claimed = await claimShared(run, deps.shared, gap);
+    if (typeof claimed === "boolean") return claimed;
+    sharedId = claimed;
   }
   const r = await dispatchGap(
     {
@@ -495,6 +554,7 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
       detached: !config.watch,
       deadlineMs,
       maxWatchMs,
+      sharedLeaseId: sharedId,
     },
     deps,
   );
@@ -526,11 +586,63 @@ async function dispatchOne(run: RunState, gap: Gap): Promise<boolean> {
   });
   startFlight(run, r.value, deadlineMs, maxWatchMs, arm);
   const flight = run.inflight.get(gap.id);
-  if (flight) {
-    flight.lessons = lessons;
-    flight.sharedId = sharedId;
-  }
+  if (flight) flight.lessons = lessons;
   return true;
+}
+
+/**
+ * Claim `gap` in the shared ledger: its lease id, or what `dispatchOne`
+ * returns instead (false: not an attempt; another host holds it, or it
+ * waits for a fleet slot or for the ledger to answer; true: given up).
+ */
+async function claimShared(
+  run: RunState,
+  shared: SharedClaims,
+  gap: Gap,
+): Promise<number | boolean> {
+  const { deps, config } = run;
+  const claimed = await shared.claim(gap.id);
+  const retryAt = run.now() + Math.max(config.tickMs, 1000);
+  if (!claimed.ok) {
+    run.fleet.failingSince ??= run.now();
+    if (run.now() - run.fleet.failingSince > CLAIM_GIVE_UP_MS) {
+      run.result.failures.push({ gapId: gap.id, reason: claimed.error });
+      deps.out(`DISPATCH-FAILED: ${oneLine(gap.id)}: ${oneLine(claimed.error, 500)}`);
+      return true;
+    }
+    if (!run.fleet.down) deps.err(`warning: ${claimed.error}; claims are retried every tick`);
+    run.fleet.down = true;
+    run.waiting.set(gap.id, { gap, at: retryAt });
+    return false;
+  }
+  run.fleet.failingSince = undefined;
+  ledgerAnswers(run);
+  const c = claimed.value;
+  if (!c.won && c.why === "fleet-full") {
+    if (!run.fleet.full) {
+      deps.out(`FLEET-FULL: the whole fleet is at --fleet-max; waiting for a slot`);
+    }
+    run.fleet.full = true;
+    run.waiting.set(gap.id, { gap, at: retryAt });
+    return false;
+  }
+  if (!c.won) {
+    deps.err(
+      `note: ${oneLine(gap.id)} is held by another host's orchestrator (shared ledger); ` +
+        "picking the next gap",
+    );
+    return false;
+  }
+  run.fleet.full = false;
+  if (c.tookOver) {
+    deps.out(
+      `TAKEOVER: ${oneLine(gap.id)} from ${
+        oneLine(c.tookOver.host)
+      } (its orchestrator stopped heartbeating; ` +
+        `generation ${c.tookOver.generation} -> ${c.generation})`,
+    );
+  }
+  return c.id;
 }
 
 /**
@@ -786,6 +898,7 @@ function finish(
       effort: d.gap.effort,
       leaseId: d.leaseId,
       leaseGeneration: d.leaseGeneration,
+      sharedLeaseId: d.sharedLeaseId,
       worktree: d.worktree,
       branch: d.branch,
       startCommit: d.startCommit,
@@ -800,9 +913,11 @@ function finish(
     });
     if (o.outcome === "shipped") run.shipped.add(d.gap.id);
     if (stored === "spool" || stored === "stderr") run.writeFailures++;
-    if (flight.sharedId !== undefined) {
-      const ended = await deps.shared?.end(flight.sharedId, o.outcome);
-      if (ended && !ended.ok) deps.err(`warning: ${ended.error}`);
+    if (flight.lostTo !== undefined) {
+      // Taken over by another host: not an outcome of this run (the taker records its dispatch).
+      run.inflight.delete(d.gap.id);
+      redraw(run);
+      return;
     }
     const now = run.now();
     const next = flight.arm && config.routing && !stopped(run)

@@ -117,6 +117,7 @@ export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
       effort: lease.effort,
       leaseId: lease.id,
       leaseGeneration: lease.generation,
+      sharedLeaseId: lease.sharedId ?? undefined,
       worktree: lease.worktree,
       branch: lease.branch,
       startCommit: lease.baseCommit,

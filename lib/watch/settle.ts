@@ -28,6 +28,8 @@ export interface Settlement {
   leaseId: number | null;
   /** The lease's generation when this outcome was decided (see DispatchReflection). */
   leaseGeneration?: number;
+  /** Its lease in the shared ledger (`--ledger`): the fleet writer records it there too. */
+  sharedLeaseId?: number;
   worktree: string;
   branch: string;
   startCommit: string;
@@ -72,6 +74,7 @@ export async function settleOutcome(
     notes,
     leaseId: s.leaseId ?? undefined,
     leaseGeneration: s.leaseGeneration,
+    sharedLeaseId: s.sharedLeaseId,
   });
   if (receipt.stored === "spool") {
     deps.err(

@@ -1,66 +1,102 @@
 /**
- * The shared claim table of several orchestrators (issue 13's first step):
- * a lease of a gap lives in PostgreSQL, and claiming one is one INSERT that a
- * unique partial index on the live lease of a gap lets at most one host win
- * (`ON CONFLICT DO NOTHING`), whatever the timing; each run heartbeats its
- * row. The schema is created idempotently under an advisory lock and
- * versioned (`chump_pg_schema`). The driver is `postgres` (porsager), which
- * works under Deno's npm support and `deno compile`.
+ * The shared claim table of several orchestrators: a lease of a gap lives in
+ * PostgreSQL, and claiming one is one INSERT that a unique partial index on
+ * the live lease of a gap lets at most one host win (`ON CONFLICT DO
+ * NOTHING`), whatever the timing.
+ *
+ * Liveness across hosts: each run heartbeats its row every tick; a live
+ * lease whose run has not heartbeat for the lease TTL is marked `suspect`
+ * (still held: never re-dispatched automatically). With a take-over delay, a
+ * lease suspect for that long may be claimed by another host: the old row
+ * becomes `taken_over` and the new one gets the next generation, in one
+ * transaction. That is the fence: the old owner's heartbeat (which re-owns
+ * its leases only while they are live) and its reflection (written only in
+ * the transaction that ends a live lease, pg/reflections.ts) both find its
+ * lease gone, so it ends its agent and writes nothing. `--fleet-max` caps
+ * the live leases of the whole fleet, counted under an advisory lock.
  *
  * @module
  */
-import postgres from "postgres";
-import { errorMessage, fail, ok, type Result } from "../../util/result.ts";
-import { oneLine } from "../../util/text.ts";
+import type { Result } from "../../util/result.ts";
+import { LIVE_LIST, openPg, type PgLedger } from "./connect.ts";
 
-/** The schema version this code creates and reads. */
-export const PG_SCHEMA_VERSION = 1;
+export { PG_SCHEMA_VERSION, redact } from "./connect.ts";
 
-/** Lease states in which a gap is held. */
-export const LIVE_STATES: readonly string[] = ["starting", "running", "detached", "suspect"];
+/** How this host claims. */
+export interface ClaimOptions {
+  /** A live lease whose run has not heartbeat for this long is `suspect` (default 5 min). */
+  leaseTtlMs?: number;
+  /** Another host may take over a lease suspect for this long (default: never). */
+  takeOverAfterMs?: number;
+  /** At most this many live leases in the whole fleet (default: no cap). */
+  fleetMax?: number;
+}
 
-const SCHEMA = [
-  `CREATE TABLE IF NOT EXISTS chump_pg_schema (version integer NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS chump_pg_leases (
-     id bigserial PRIMARY KEY,
-     gap_id text NOT NULL,
-     host_id text NOT NULL,
-     run_id text NOT NULL,
-     generation integer NOT NULL DEFAULT 1,
-     state text NOT NULL,
-     outcome text,
-     started_at timestamptz NOT NULL DEFAULT now(),
-     updated_at timestamptz NOT NULL DEFAULT now()
-   )`,
-  `CREATE UNIQUE INDEX IF NOT EXISTS chump_pg_leases_live ON chump_pg_leases (gap_id)
-     WHERE state IN ('starting', 'running', 'detached', 'suspect')`,
-  `CREATE TABLE IF NOT EXISTS chump_pg_runs (
-     run_id text PRIMARY KEY,
-     host_id text NOT NULL,
-     started_at timestamptz NOT NULL DEFAULT now(),
-     heartbeat_at timestamptz NOT NULL DEFAULT now()
-   )`,
-];
+/** The default lease TTL: 5 minutes. */
+export const DEFAULT_LEASE_TTL_MS = 5 * 60_000;
+
+/** What a claim came to. */
+export type Claimed =
+  | {
+    won: true;
+    id: number;
+    generation: number;
+    /** The suspect lease this claim took over (its host and generation). */
+    tookOver?: { host: string; generation: number };
+  }
+  | { won: false; why: "held" | "fleet-full" };
+
+/** A lease of this run that is no longer its own (taken over, or ended by someone else). */
+export interface LostLease {
+  id: number;
+  gapId: string;
+  state: string;
+  /** The host that took it over, when one did. */
+  takenBy: string | null;
+}
+
+/** A suspect lease of the fleet: its owner's run stopped heartbeating. */
+export interface SuspectLease {
+  id: number;
+  gapId: string;
+  host: string;
+  /** How long it has been suspect. */
+  suspectMs: number;
+}
+
+/** What a heartbeat learned. */
+export interface Beat {
+  /** Leases this run held that another host took over (or that ended elsewhere). */
+  lost: LostLease[];
+  /** Every suspect lease of the fleet now. */
+  suspect: SuspectLease[];
+}
 
 /** The claim table of one database, for one host and run. */
 export interface Claims {
-  /** Claim `gapId` for this run: its lease id, or undefined when a live lease of another holds it. */
-  claim(gapId: string): Promise<Result<number | undefined>>;
-  /** End lease `id` with `outcome` (only while it is live). */
+  readonly pg: PgLedger;
+  /** Claim `gapId` for this run (taking over a suspect lease when the options allow it). */
+  claim(gapId: string): Promise<Result<Claimed>>;
+  /** End lease `id` without a reflection (it was never dispatched), only while it is live. */
   end(id: number, outcome: string): Promise<Result<void>>;
   /**
-   * Gap ids no host may take now: those with a live lease, and those that
-   * shipped (done for the whole fleet, whatever a host's copy of the backlog says).
+   * Gap ids no host may take now: those with a live lease (but suspect ones
+   * this host may take over), and those that shipped (done for the whole
+   * fleet, whatever a host's copy of the backlog says).
    */
   liveGapIds(): Promise<Result<Set<string>>>;
-  /** Record that this run is alive now. */
-  heartbeat(): Promise<Result<void>>;
+  /**
+   * Record that this run is alive; re-own `held` (this run's leases: after an
+   * adoption, or a pause that made them suspect) while they are live, and
+   * say which are lost; mark the leases of silent runs suspect.
+   * `ended`: the run is over (its row says so).
+   */
+  heartbeat(held?: readonly number[], ended?: boolean): Promise<Result<Beat>>;
   close(): Promise<void>;
 }
 
 /**
- * Connect to `url`, create the schema if missing (one host at a time), and
- * refuse a database whose schema is newer than this code.
+ * Connect to `url` (creating the schema if missing) as `hostId`'s run `runId`.
  *
  * @example
  * ```ts ignore
@@ -71,79 +107,149 @@ export async function openClaims(
   url: string,
   hostId: string,
   runId: string,
+  options: ClaimOptions = {},
 ): Promise<Result<Claims>> {
-  const sql = postgres(url, { max: 4, onnotice: () => {}, connect_timeout: 10 });
-  const failed = (what: string, e: unknown) =>
-    fail(`PostgreSQL ledger (${redact(url)}): cannot ${what}: ${oneLine(errorMessage(e), 300)}`);
-  try {
-    await sql.begin(async (tx) => {
-      await tx`SELECT pg_advisory_xact_lock(7233019)`;
-      for (const statement of SCHEMA) await tx.unsafe(statement);
-      const [row] = await tx`SELECT max(version) AS v FROM chump_pg_schema`;
-      const version = row.v === null ? null : Number(row.v);
-      if (version === null) {
-        await tx`INSERT INTO chump_pg_schema (version) VALUES (${PG_SCHEMA_VERSION})`;
-      } else if (version > PG_SCHEMA_VERSION) {
-        throw new Error(
-          `its schema is version ${version}, newer than this program's ${PG_SCHEMA_VERSION}`,
-        );
-      }
-      await tx`INSERT INTO chump_pg_runs (run_id, host_id) VALUES (${runId}, ${hostId})
-               ON CONFLICT (run_id) DO UPDATE SET heartbeat_at = now()`;
-    });
-  } catch (e) {
-    await sql.end({ timeout: 1 }).catch(() => {});
-    return failed("open it", e);
-  }
-  const attempt = async <T>(what: string, op: () => Promise<T>): Promise<Result<T>> => {
-    try {
-      return ok(await op());
-    } catch (e) {
-      return failed(what, e);
-    }
-  };
-  return ok({
-    claim: (gapId) =>
-      attempt("claim a gap", async () => {
-        // Not a gap that shipped (on any host): the INSERT's own check, in the same statement.
-        const rows = await sql`
-          INSERT INTO chump_pg_leases (gap_id, host_id, run_id, state)
-          SELECT ${gapId}, ${hostId}, ${runId}, 'starting'
-          WHERE NOT EXISTS (SELECT 1 FROM chump_pg_leases WHERE gap_id = ${gapId} AND outcome = 'shipped')
-          ON CONFLICT (gap_id) WHERE state IN ('starting', 'running', 'detached', 'suspect')
-          DO NOTHING RETURNING id`;
-        return rows.length === 1 ? Number(rows[0].id) : undefined;
-      }),
-    end: (id, outcome) =>
-      attempt("end a lease", async () => {
-        await sql`UPDATE chump_pg_leases SET state = 'ended', outcome = ${outcome}, updated_at = now()
-                  WHERE id = ${id} AND state IN ('starting', 'running', 'detached', 'suspect')`;
-      }),
-    liveGapIds: () =>
-      attempt("read the leases", async () => {
-        const rows = await sql`SELECT DISTINCT gap_id FROM chump_pg_leases
-                               WHERE state IN ('starting', 'running', 'detached', 'suspect')
-                                  OR outcome = 'shipped'`;
-        return new Set(rows.map((r) => String(r.gap_id)));
-      }),
-    heartbeat: () =>
-      attempt("heartbeat", async () => {
-        await sql`UPDATE chump_pg_runs SET heartbeat_at = now() WHERE run_id = ${runId}`;
-      }),
-    async close() {
-      await sql.end({ timeout: 5 }).catch(() => {});
-    },
+  const opened = await openPg(url);
+  if (!opened.ok) return opened;
+  const pg = opened.value;
+  const registered = await pg.attempt("register this run", async () => {
+    await pg.sql`INSERT INTO chump_pg_runs (run_id, host_id) VALUES (${runId}, ${hostId})
+                 ON CONFLICT (run_id) DO UPDATE SET heartbeat_at = now(), ended_at = NULL`;
   });
+  if (!registered.ok) {
+    await pg.close();
+    return registered;
+  }
+  return { ok: true, value: claimsOn(pg, hostId, runId, options) };
 }
 
-/**
- * A database URL without its password, for messages.
- *
- * @example
- * ```ts
- * redact("postgres://u:secret@h:5432/db"); // "postgres://u:***@h:5432/db"
- * ```
- */
-export function redact(url: string): string {
-  return url.replace(/^(\w+:\/\/[^:/@]+:)[^@]*@/, "$1***@");
+/** The claims of `hostId`'s run `runId` on an open ledger. */
+export function claimsOn(
+  pg: PgLedger,
+  hostId: string,
+  runId: string,
+  options: ClaimOptions = {},
+): Claims {
+  const { sql } = pg;
+  const ttlS = (options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS) / 1000;
+  const takeOverS = options.takeOverAfterMs === undefined
+    ? null
+    : options.takeOverAfterMs / 1000;
+  return {
+    pg,
+    claim: (gapId) =>
+      pg.attempt("claim a gap", () =>
+        sql.begin(async (tx): Promise<Claimed> => {
+          if (options.fleetMax !== undefined) {
+            await tx`SELECT pg_advisory_xact_lock(7233020)`;
+            const [row] = await tx.unsafe(
+              `SELECT count(*)::int AS n FROM chump_pg_leases WHERE state IN (${LIVE_LIST})`,
+            );
+            if (row.n >= options.fleetMax) return { won: false, why: "fleet-full" };
+          }
+          let tookOver: { host: string; generation: number } | undefined;
+          if (takeOverS !== null) {
+            const [old] = await tx`UPDATE chump_pg_leases
+                SET state = 'taken_over', taken_by = ${hostId}, updated_at = now()
+                WHERE gap_id = ${gapId} AND state = 'suspect'
+                  AND suspect_at < now() - make_interval(secs => ${takeOverS})
+                RETURNING host_id, generation`;
+            if (old) tookOver = { host: String(old.host_id), generation: Number(old.generation) };
+          }
+          // Not a gap that shipped (on any host): the INSERT's own check, in the same statement.
+          const rows = await tx.unsafe(
+            `INSERT INTO chump_pg_leases (gap_id, host_id, run_id, state, generation)
+             SELECT $1, $2, $3, 'starting', $4
+             WHERE NOT EXISTS (SELECT 1 FROM chump_pg_leases WHERE gap_id = $1 AND outcome = 'shipped')
+             ON CONFLICT (gap_id) WHERE state IN (${LIVE_LIST}) DO NOTHING
+             RETURNING id, generation`,
+            [gapId, hostId, runId, (tookOver?.generation ?? 0) + 1],
+          );
+          if (rows.length !== 1) {
+            // Held by this very run: a claim whose commit went through while its answer was
+            // lost (the connection dropped), retried. It is ours.
+            const [own] = await tx.unsafe(
+              `SELECT id, generation FROM chump_pg_leases
+               WHERE gap_id = $1 AND run_id = $2 AND state IN (${LIVE_LIST})`,
+              [gapId, runId],
+            );
+            if (own === undefined) return { won: false, why: "held" };
+            return { won: true, id: Number(own.id), generation: Number(own.generation) };
+          }
+          return {
+            won: true,
+            id: Number(rows[0].id),
+            generation: Number(rows[0].generation),
+            ...(tookOver ? { tookOver } : {}),
+          };
+        })),
+    end: (id, outcome) =>
+      pg.attempt("end a lease", async () => {
+        await sql.unsafe(
+          `UPDATE chump_pg_leases SET state = 'ended', outcome = $1, updated_at = now()
+           WHERE id = $2 AND state IN (${LIVE_LIST})`,
+          [outcome, id],
+        );
+      }),
+    liveGapIds: () =>
+      pg.attempt("read the leases", async () => {
+        const rows = await sql.unsafe(
+          `SELECT DISTINCT gap_id FROM chump_pg_leases
+           WHERE (state IN (${LIVE_LIST})
+                  AND NOT (state = 'suspect' AND $1::float8 IS NOT NULL
+                           AND suspect_at < now() - make_interval(secs => $1::float8)))
+              OR outcome = 'shipped'`,
+          [takeOverS],
+        );
+        return new Set(rows.map((r) => String(r.gap_id)));
+      }),
+    heartbeat: (held = [], ended = false) =>
+      pg.attempt("heartbeat", async (): Promise<Beat> => {
+        await sql`INSERT INTO chump_pg_runs (run_id, host_id) VALUES (${runId}, ${hostId})
+                  ON CONFLICT (run_id) DO UPDATE SET heartbeat_at = now(),
+                    ended_at = ${ended ? sql`now()` : null}`;
+        const ids = [...held];
+        let lost: LostLease[] = [];
+        if (ids.length > 0) {
+          const kept = await sql.unsafe(
+            `UPDATE chump_pg_leases
+             SET run_id = $1, state = 'running', suspect_at = NULL, updated_at = now()
+             WHERE id = ANY($2::bigint[]) AND state IN (${LIVE_LIST})
+             RETURNING id`,
+            [runId, ids],
+          );
+          const mine = new Set(kept.map((r) => Number(r.id)));
+          const gone = ids.filter((id) => !mine.has(id));
+          if (gone.length > 0) {
+            const rows = await sql`SELECT id, gap_id, state, taken_by FROM chump_pg_leases
+                                   WHERE id = ANY(${gone}::bigint[])`;
+            lost = rows.map((r) => ({
+              id: Number(r.id),
+              gapId: String(r.gap_id),
+              state: String(r.state),
+              takenBy: r.taken_by === null ? null : String(r.taken_by),
+            }));
+          }
+        }
+        await sql`UPDATE chump_pg_leases AS l
+                  SET state = 'suspect', suspect_at = now(), updated_at = now()
+                  FROM chump_pg_runs AS r
+                  WHERE l.run_id = r.run_id AND l.state IN ('starting', 'running', 'detached')
+                    AND r.heartbeat_at < now() - make_interval(secs => ${ttlS})`;
+        const suspect = await sql`
+          SELECT id, gap_id, host_id,
+                 (extract(epoch FROM now() - suspect_at) * 1000)::bigint AS ms
+          FROM chump_pg_leases WHERE state = 'suspect' ORDER BY id`;
+        return {
+          lost,
+          suspect: suspect.map((r) => ({
+            id: Number(r.id),
+            gapId: String(r.gap_id),
+            host: String(r.host_id),
+            suspectMs: Number(r.ms),
+          })),
+        };
+      }),
+    close: () => pg.close(),
+  };
 }

@@ -1,0 +1,151 @@
+/**
+ * The PostgreSQL connection of the shared ledger (`--ledger postgres://...`):
+ * connecting, the schema (created idempotently under an advisory lock, so
+ * one host at a time; versioned in `chump_pg_schema`; a database of a newer
+ * version is refused), and failures as one line without the password.
+ *
+ * Tables: `chump_pg_leases` (one row per claim of a gap by a host; a unique
+ * partial index on the live lease of a gap lets one host hold it),
+ * `chump_pg_runs` (one row per orchestrator run, heartbeat each tick), and
+ * the contract's two reflection tables with the same columns as in SQLite,
+ * for the whole fleet. The driver is `postgres` (porsager), which works under
+ * Deno's npm support and `deno compile`.
+ *
+ * @module
+ */
+import postgres from "postgres";
+import { errorMessage, fail, ok, type Result } from "../../util/result.ts";
+import { oneLine } from "../../util/text.ts";
+
+/** The schema version this code creates and reads. */
+export const PG_SCHEMA_VERSION = 2;
+
+/** Lease states in which a gap is held (a unique index lets one lease of a gap be in them). */
+export const LIVE_STATES: readonly string[] = ["starting", "running", "detached", "suspect"];
+
+/** The SQL list of {@linkcode LIVE_STATES}, for statements and the index. */
+export const LIVE_LIST = LIVE_STATES.map((s) => `'${s}'`).join(", ");
+
+/** `created_at` as SQLite's `datetime('now')` writes it (UTC, `YYYY-MM-DD HH:MM:SS`). */
+const NOW_TEXT = `to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')`;
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS chump_pg_schema (version integer NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS chump_pg_leases (
+     id bigserial PRIMARY KEY,
+     gap_id text NOT NULL,
+     host_id text NOT NULL,
+     run_id text NOT NULL,
+     generation integer NOT NULL DEFAULT 1,
+     state text NOT NULL,
+     outcome text,
+     started_at timestamptz NOT NULL DEFAULT now(),
+     updated_at timestamptz NOT NULL DEFAULT now()
+   )`,
+  // Version 2: suspect leases, take-over (fencing by generation), the reflection a lease ended with.
+  `ALTER TABLE chump_pg_leases ADD COLUMN IF NOT EXISTS suspect_at timestamptz`,
+  `ALTER TABLE chump_pg_leases ADD COLUMN IF NOT EXISTS taken_by text`,
+  `ALTER TABLE chump_pg_leases ADD COLUMN IF NOT EXISTS reflection_id bigint`,
+  `CREATE UNIQUE INDEX IF NOT EXISTS chump_pg_leases_live ON chump_pg_leases (gap_id)
+     WHERE state IN (${LIVE_LIST})`,
+  `CREATE INDEX IF NOT EXISTS chump_pg_leases_run ON chump_pg_leases (run_id)`,
+  `CREATE TABLE IF NOT EXISTS chump_pg_runs (
+     run_id text PRIMARY KEY,
+     host_id text NOT NULL,
+     started_at timestamptz NOT NULL DEFAULT now(),
+     heartbeat_at timestamptz NOT NULL DEFAULT now()
+   )`,
+  `ALTER TABLE chump_pg_runs ADD COLUMN IF NOT EXISTS ended_at timestamptz`,
+  // The contract's two tables, the same columns as in SQLite (store/reflection.ts).
+  `CREATE TABLE IF NOT EXISTS chump_reflections (
+     id bigserial PRIMARY KEY, episode_id bigint, task_id bigint,
+     intended_goal text NOT NULL DEFAULT '', observed_outcome text NOT NULL DEFAULT '',
+     outcome_class text NOT NULL DEFAULT 'failure', error_pattern text,
+     hypothesis text NOT NULL DEFAULT '', surprisal_at_reflect double precision,
+     confidence_at_reflect double precision, created_at text NOT NULL DEFAULT ${NOW_TEXT})`,
+  `CREATE TABLE IF NOT EXISTS chump_improvement_targets (
+     id bigserial PRIMARY KEY, reflection_id bigint NOT NULL,
+     directive text NOT NULL, priority text NOT NULL DEFAULT 'medium', scope text,
+     actioned_as text, created_at text NOT NULL DEFAULT ${NOW_TEXT})`,
+];
+
+/** A connection pool to the shared ledger. */
+export type Sql = postgres.Sql;
+
+/** An open shared ledger: its pool and how to describe its failures. */
+export interface PgLedger {
+  sql: Sql;
+  /** The URL without its password, for messages. */
+  name: string;
+  /** Run `op`; a thrown error becomes one line: `PostgreSQL ledger (<url>): cannot <what>: <why>`. */
+  attempt<T>(what: string, op: () => Promise<T>): Promise<Result<T>>;
+  close(): Promise<void>;
+}
+
+/**
+ * Connect to `url`, create or upgrade the schema (one host at a time), and
+ * refuse a database whose schema is newer than this code. Fails in one line
+ * without the password.
+ *
+ * @example
+ * ```ts ignore
+ * const pg = await openPg("postgres://chump@127.0.0.1:5432/chump");
+ * ```
+ */
+export async function openPg(url: string): Promise<Result<PgLedger>> {
+  const name = redact(url);
+  const sql = postgres(url, {
+    max: 4,
+    onnotice: () => {},
+    connect_timeout: 10,
+    idle_timeout: 60,
+  });
+  const describe = (what: string, e: unknown) =>
+    `PostgreSQL ledger (${name}): cannot ${what}: ${oneLine(errorMessage(e), 300)}`;
+  try {
+    await sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(7233019)`;
+      await tx.unsafe(SCHEMA[0]);
+      const [row] = await tx`SELECT max(version) AS v FROM chump_pg_schema`;
+      const version = row.v === null ? null : Number(row.v);
+      if (version !== null && version > PG_SCHEMA_VERSION) {
+        throw new Error(
+          `its schema is version ${version}, newer than this program's ${PG_SCHEMA_VERSION}`,
+        );
+      }
+      if (version === PG_SCHEMA_VERSION) return;
+      for (const statement of SCHEMA.slice(1)) await tx.unsafe(statement);
+      await tx`DELETE FROM chump_pg_schema`;
+      await tx`INSERT INTO chump_pg_schema (version) VALUES (${PG_SCHEMA_VERSION})`;
+    });
+  } catch (e) {
+    await sql.end({ timeout: 1 }).catch(() => {});
+    return fail(describe("open it", e));
+  }
+  return ok({
+    sql,
+    name,
+    async attempt(what, op) {
+      try {
+        return ok(await op());
+      } catch (e) {
+        return fail(describe(what, e));
+      }
+    },
+    async close() {
+      await sql.end({ timeout: 5 }).catch(() => {});
+    },
+  });
+}
+
+/**
+ * A database URL without its password, for messages.
+ *
+ * @example
+ * ```ts
+ * redact("postgres://u:secret@h:5432/db"); // "postgres://u:***@h:5432/db"
+ * ```
+ */
+export function redact(url: string): string {
+  return url.replace(/^(\w+:\/\/[^:/@]+:)[^@]*@/, "$1***@");
+}

@@ -1,0 +1,155 @@
+/**
+ * One host's view of the shared ledger (`--ledger`): its claims
+ * (pg/claims.ts) and the writer that records each outcome in the fleet's
+ * reflection tables as well as in the local SQLite DB (which the contract's
+ * readers depend on).
+ *
+ * Order of an outcome: the shared ledger first, in the transaction that ends
+ * the shared lease (pg/reflections.ts); then the local DB. A lease another
+ * host took over gets no reflection in either store (its local lease ends
+ * with a note). A ledger that cannot be reached never loses a row: the row
+ * goes to the local DB and to a spool next to it (`<db>.pg-spool.jsonl`),
+ * replayed at each heartbeat until the ledger takes it (idempotent: a lease
+ * remembers the reflection it ended with).
+ *
+ * @module
+ */
+import type { DatabaseSync } from "node:sqlite";
+import type { Ledger } from "../ledger.ts";
+import { appendToSpool, parseSpoolLine, rewriteSpool, spoolLine, sqliteNow } from "../spool.ts";
+import type { ReflectionWriter } from "../writer.ts";
+import type { Result } from "../../util/result.ts";
+import { type Beat, type ClaimOptions, type Claims, openClaims } from "./claims.ts";
+import { fleetReflections, recordShared } from "./reflections.ts";
+
+/** How this host joins the fleet. */
+export interface FleetOptions extends ClaimOptions {
+  hostId: string;
+  runId: string;
+  /** Where rows the ledger could not take wait (`<db>.pg-spool.jsonl`). */
+  spoolPath: string;
+  /** Warnings and notes, one line each. */
+  err: (line: string) => void;
+}
+
+/** The shared ledger as one run uses it. */
+export interface Fleet extends Omit<Claims, "heartbeat"> {
+  /** The claims' heartbeat, after replaying the spool (see {@linkcode Claims.heartbeat}). */
+  heartbeat(held?: readonly number[], ended?: boolean): Promise<Result<Beat>>;
+  /**
+   * `local` with the fleet in front: an outcome of a shared lease goes to the
+   * ledger first (see the module notes); `ledger` ends the local lease of an
+   * outcome that lost its shared lease. `reflect: false` (`--no-reflect`)
+   * ends shared leases without rows.
+   */
+  writer(local: ReflectionWriter, ledger?: Ledger, reflect?: boolean): ReflectionWriter;
+  /** Every host's dispatch reflections, as an in-memory SQLite DB of the contract's schema. */
+  reflections(): Promise<Result<DatabaseSync>>;
+  /** Replay the spool now: rows it moved to the ledger, rows left. */
+  replay(): Promise<{ replayed: number; left: number }>;
+}
+
+/**
+ * Join the fleet of the ledger at `url`: connect (one line on failure), then
+ * replay what an earlier run of this host spooled.
+ *
+ * @example
+ * ```ts ignore
+ * const fleet = await openFleet(url, { hostId: "a", runId, spoolPath: `${db}.pg-spool.jsonl`, err });
+ * ```
+ */
+export async function openFleet(url: string, options: FleetOptions): Promise<Result<Fleet>> {
+  const opened = await openClaims(url, options.hostId, options.runId, options);
+  if (!opened.ok) return opened;
+  const claims = opened.value;
+  const { pg } = claims;
+  const { spoolPath, err } = options;
+
+  async function replay(): Promise<{ replayed: number; left: number }> {
+    let blocked = false;
+    let counts;
+    try {
+      counts = await rewriteSpool(spoolPath, async (line) => {
+        const row = parseSpoolLine(line);
+        if (row === undefined || row.reflection.sharedLeaseId === undefined) return "bad";
+        if (row.db !== pg.name) return "foreign";
+        if (blocked) return "keep";
+        const done = await recordShared(
+          pg,
+          row.reflection.sharedLeaseId,
+          row.reflection,
+          row.createdAt,
+        );
+        if (done.ok) return "drop";
+        blocked = true;
+        return "keep";
+      });
+    } catch (e) {
+      err(`warning: cannot replay ${spoolPath}: ${e instanceof Error ? e.message : String(e)}`);
+      return { replayed: 0, left: 0 };
+    }
+    if (counts === undefined) return { replayed: 0, left: 0 };
+    if (counts.drop > 0) {
+      err(`note: ${counts.drop} spooled reflection(s) replayed to the shared ledger`);
+    }
+    return { replayed: counts.drop, left: counts.keep };
+  }
+
+  async function spool(r: Parameters<ReflectionWriter["write"]>[0], why: string) {
+    try {
+      await appendToSpool(spoolPath, spoolLine(r, sqliteNow(), pg.name));
+      err(
+        `warning: reflection for ${r.gapId} kept in ${spoolPath} for the shared ledger (${why}); ` +
+          "replayed when it answers again",
+      );
+    } catch (e) {
+      err(
+        `warning: reflection for ${r.gapId} reached only the local DB: the shared ledger failed ` +
+          `(${why}) and ${spoolPath} could not be written (${
+            e instanceof Error ? e.message : String(e)
+          })`,
+      );
+    }
+  }
+
+  await replay();
+  return {
+    ok: true,
+    value: {
+      ...claims,
+      async heartbeat(held, ended) {
+        const beat = await claims.heartbeat(held, ended);
+        if (beat.ok) await replay();
+        return beat;
+      },
+      replay,
+      reflections: () => fleetReflections(pg),
+      writer(local, ledger, reflect = true) {
+        return {
+          async write(r) {
+            if (r.sharedLeaseId === undefined) return await local.write(r);
+            if (!reflect) {
+              const ended = await claims.end(r.sharedLeaseId, r.outcome);
+              if (!ended.ok) err(`warning: ${ended.error}`);
+              return await local.write(r);
+            }
+            const done = await recordShared(pg, r.sharedLeaseId, r);
+            if (done.ok && done.value === "superseded") {
+              if (r.leaseId !== undefined) {
+                await ledger?.end(
+                  r.leaseId,
+                  null,
+                  "taken over by another host (shared ledger); no reflection from this host",
+                );
+              }
+              return { stored: "superseded" };
+            }
+            if (!done.ok) await spool(r, done.error);
+            return await local.write(r);
+          },
+          close: () => local.close(),
+        };
+      },
+    },
+  };
+}
