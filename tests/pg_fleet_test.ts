@@ -1,57 +1,262 @@
 /**
- * Several orchestrators, one backlog, one PostgreSQL ledger: three clones of
- * one origin stand for three machines (each with its own worktrees and its
- * own SQLite DB), each runs the real CLI with `--ledger` and its own
- * `--host-id`; every gap is dispatched exactly once across them.
+ * Several orchestrators, one backlog, one PostgreSQL ledger: clones of one
+ * origin stand for machines (each with its own worktrees and its own SQLite
+ * DB), each runs the real CLI with `--ledger` and its own `--host-id`.
+ * Every gap is dispatched exactly once across them, the fleet never runs
+ * more agents than its caps, each dispatch has one reflection in both
+ * stores; a killed host's gaps stay held while suspect, are taken over once
+ * with `--take-over-after`, and the returning owner writes nothing; a
+ * database stopped mid-run loses no reflection and dispatches nothing twice.
  */
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { backlogOf, reflectionRows, scratchRepo, watchArgs } from "./_e2e.ts";
-import { runMain } from "./_helpers.ts";
+import { DatabaseSync } from "node:sqlite";
+import postgres from "postgres";
+import {
+  backlogOf,
+  linesStarting,
+  marked,
+  orchestrateInBackground,
+  type ScratchRepo,
+  scratchRepo,
+  waitUntilNoneMarked,
+  watchArgs,
+} from "./_e2e.ts";
+import { type Ran, runMain } from "./_helpers.ts";
 import { GIT_ID, gitOk } from "../testkit/repo.ts";
 import { throwawayCluster } from "../testkit/pg.ts";
 
-Deno.test("3 orchestrators (3 host ids) over one PostgreSQL ledger and one 12-gap backlog: every gap dispatched exactly once", async () => {
-  await using pg = await throwawayCluster();
-  const ids = Array.from({ length: 12 }, (_, i): [string] => [`FL-${i + 1}`]);
-  await using s = await scratchRepo(backlogOf(ids));
-  const machines = [s.repo];
-  for (const name of ["b", "c"]) {
-    const clone = join(s.dir, `machine-${name}`);
-    await gitOk(["clone", "--quiet", s.origin, clone], s.dir);
-    machines.push(clone);
+/** The scratch repo and `count - 1` more clones of its origin: one checkout per machine. */
+async function machines(s: ScratchRepo, count: number): Promise<ScratchRepo[]> {
+  const out = [s];
+  for (let i = 1; i < count; i++) {
+    const repo = join(s.dir, `machine-${i}`);
+    await gitOk(["clone", "--quiet", s.origin, repo], s.dir);
+    out.push({ ...s, repo, db: join(repo, "sessions", "chump_memory.db") });
   }
-  const runs = await Promise.all(machines.map((repo, i) =>
-    runMain(
-      watchArgs({ ...s, repo }, [
-        "--ledger",
-        pg.url,
-        "--host-id",
-        `host-${i}`,
-        "--max-parallel",
-        "2",
-      ]),
-      { env: GIT_ID },
-    )
-  ));
+  return out;
+}
+
+/** Run one orchestrator per machine at once, each with its host id `host-<i>`. */
+function fleetRun(
+  hosts: readonly ScratchRepo[],
+  url: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Ran[]> {
+  return Promise.all(
+    hosts.map((m, i) =>
+      runMain(watchArgs(m, ["--ledger", url, "--host-id", `host-${i}`, ...args]), {
+        env: { ...GIT_ID, ...env },
+      })
+    ),
+  );
+}
+
+/** The gap ids of `DISPATCHED:` lines. */
+function dispatchedIn(text: string): string[] {
+  return [...text.matchAll(/^DISPATCHED: (\S+) /gm)].map((m) => m[1]);
+}
+
+/** The dispatch reflections of one local DB, as gap ids (one per row). */
+function localReflections(db: string): string[] {
+  const conn = new DatabaseSync(db, { readOnly: true });
+  try {
+    return conn.prepare(
+      "SELECT intended_goal AS g FROM chump_reflections r JOIN chump_improvement_targets t ON t.reflection_id = r.id ORDER BY r.id",
+    ).all().map((r) => String(r.g).replace(/^ship gap /, ""));
+  } catch {
+    return [];
+  } finally {
+    conn.close();
+  }
+}
+
+/** The ledger's rows: reflections (gap ids, one per row joined with its target) and leases. */
+async function ledgerRows(url: string) {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const reflections = await sql`
+      SELECT r.intended_goal AS g FROM chump_reflections r
+      JOIN chump_improvement_targets t ON t.reflection_id = r.id ORDER BY r.id`;
+    const leases = await sql`
+      SELECT gap_id, host_id, state, outcome, generation,
+             extract(epoch FROM started_at) * 1000 AS started,
+             extract(epoch FROM updated_at) * 1000 AS ended
+      FROM chump_pg_leases ORDER BY id`;
+    return {
+      reflections: reflections.map((r) => String(r.g).replace(/^ship gap /, "")),
+      leases: leases.map((l) => ({
+        gap: String(l.gap_id),
+        host: String(l.host_id),
+        state: String(l.state),
+        outcome: l.outcome === null ? null : String(l.outcome),
+        generation: Number(l.generation),
+        started: Number(l.started),
+        ended: Number(l.ended),
+      })),
+    };
+  } finally {
+    await sql.end();
+  }
+}
+
+/** The most leases live at one time (each from its claim to its end, by the server's clock). */
+function maxOverlap(leases: readonly { started: number; ended: number }[]): number {
+  const edges = leases.flatMap((l) => [[l.started, 1], [l.ended, -1]] as const)
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let live = 0;
+  let most = 0;
+  for (const [, d] of edges) most = Math.max(most, live += d);
+  return most;
+}
+
+const sorted = (xs: readonly string[]) => [...xs].sort();
+
+Deno.test("3 orchestrators x --max-parallel 4 over one PostgreSQL ledger and one 30-gap backlog: each gap dispatched once, at most 12 at a time, one reflection per dispatch in both stores", async () => {
+  await using pg = await throwawayCluster();
+  const ids = Array.from({ length: 30 }, (_, i) => `FL-${i + 1}`);
+  await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
+  const hosts = await machines(s, 3);
+  const runs = await fleetRun(hosts, pg.url, ["--max-parallel", "4"]);
   const dispatched: string[] = [];
   for (const [i, ran] of runs.entries()) {
     equal(ran.code, 0, `host-${i}:\n${ran.stdout}\n${ran.stderr}`);
-    for (const m of ran.stdout.matchAll(/^DISPATCHED: (\S+) /gm)) dispatched.push(m[1]);
+    const mine = dispatchedIn(ran.stdout);
+    dispatched.push(...mine);
+    // Each machine's own DB holds exactly the reflections of what it ran.
+    deepEqual(sorted(localReflections(hosts[i].db)), sorted(mine), `host-${i}`);
   }
-  deepEqual(
-    [...dispatched].sort(),
-    ids.flat().sort(),
-    `each gap once, on one host: ${runs.map((r) => r.stdout).join("\n")}`,
-  );
-  // Each machine's own DB holds the reflections of what it ran: 12 in all.
-  const rows = machines.map((repo) =>
-    reflectionRows(join(repo, "sessions", "chump_memory.db")).size
-  );
-  equal(rows.reduce((a, b) => a + b, 0), 12);
+  deepEqual(sorted(dispatched), sorted(ids), "each gap once, on one host");
+  const ledger = await ledgerRows(pg.url);
+  deepEqual(sorted(ledger.reflections), sorted(ids), "one reflection per dispatch in the ledger");
+  equal(ledger.leases.length, 30);
+  assert(ledger.leases.every((l) => l.state === "ended" && l.outcome === "shipped"));
+  const most = maxOverlap(ledger.leases);
+  assert(most <= 12 && most >= 2, `at most 12 live at a time, saw ${most}`);
+});
+
+Deno.test("--fleet-max 3 with 3 orchestrators x --max-parallel 4: never more than 3 live leases in the fleet, every gap once", async () => {
+  await using pg = await throwawayCluster();
+  const ids = Array.from({ length: 9 }, (_, i) => `FM-${i + 1}`);
+  await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
+  const hosts = await machines(s, 3);
+  const runs = await fleetRun(hosts, pg.url, ["--max-parallel", "4", "--fleet-max", "3"], {
+    CHUMP_DEMO_PLAN: ids.map((id) => `${id}=sleep:300:ship`).join(","),
+  });
+  for (const [i, ran] of runs.entries()) equal(ran.code, 0, `host-${i}:\n${ran.stderr}`);
+  deepEqual(sorted(runs.flatMap((r) => dispatchedIn(r.stdout))), sorted(ids));
+  const ledger = await ledgerRows(pg.url);
+  const most = maxOverlap(ledger.leases);
+  assert(most <= 3, `at most 3 live at a time, saw ${most}`);
   assert(
-    runs.some((r) => /held by another host's orchestrator|DISPATCHED/.test(r.stdout + r.stderr)),
+    runs.some((r) => r.stdout.includes("FLEET-FULL: the whole fleet is at --fleet-max")),
+    "some host waited for a slot",
   );
+});
+
+Deno.test("a SIGKILLed host's gaps stay held while suspect; --take-over-after re-dispatches each exactly once; the returning owner ends its agents and writes no reflection", async () => {
+  await using pg = await throwawayCluster();
+  const ids = ["TK-1", "TK-2", "TK-3"];
+  await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
+  const [a, b, c] = await machines(s, 3);
+  await using m = await marked();
+  const gated = { ...m.env, CHUMP_DEMO_PLAN: ids.map((id) => `${id}=gate:ship`).join(",") };
+  const ledger = ["--ledger", pg.url, "--lease-ttl", "1s"];
+  const owner = orchestrateInBackground(
+    a,
+    [...ledger, "--host-id", "host-a", "--max-parallel", "3"],
+    gated,
+  );
+  await owner.waitFor(/^DISPATCHED: /, 3);
+  for (const id of ids) await m.ready(id);
+  owner.signal("SIGKILL");
+  await owner.finished();
+
+  // Host b, without take-over: the gaps are held (suspect once host-a is silent for the TTL).
+  const seen = new Set<string>();
+  for (let i = 0; i < 60 && seen.size < 3; i++) {
+    const ran = await runMain(watchArgs(b, [...ledger, "--host-id", "host-b"]), { env: GIT_ID });
+    equal(ran.code, 0, ran.stderr);
+    deepEqual(dispatchedIn(ran.stdout), [], "nothing of host-a's is dispatched while suspect");
+    for (const l of linesStarting(ran.stdout, "SUSPECT: ")) seen.add(l.split(" ")[1]);
+  }
+  deepEqual(sorted([...seen]), ids, "every gap of host-a reported suspect");
+
+  // Hosts b and c at once, with take-over after 1s of suspicion: each gap re-dispatched exactly
+  // once (the first rounds may come before the second of suspicion is up).
+  const taken: string[] = [];
+  for (let i = 0; i < 60 && taken.length < 3; i++) {
+    const round = await Promise.all([b, c].map((host, j) =>
+      runMain(
+        watchArgs(host, [...ledger, "--host-id", `host-${"bc"[j]}`, "--take-over-after", "1s"]),
+        { env: { ...GIT_ID, ...m.env } },
+      )
+    ));
+    for (const ran of round) {
+      equal(ran.code, 0, `${ran.stdout}\n${ran.stderr}`);
+      const mine = dispatchedIn(ran.stdout);
+      taken.push(...mine);
+      equal(linesStarting(ran.stdout, "TAKEOVER: ").length, mine.length, ran.stdout);
+    }
+  }
+  deepEqual(sorted(taken), ids, "each taken over exactly once");
+
+  // host-a comes back: it adopts its agents, finds its leases taken over, ends them, writes nothing.
+  const back = await runMain(
+    watchArgs(a, [...ledger, "--host-id", "host-a"]),
+    { env: { ...GIT_ID, ...m.env } },
+  );
+  equal(back.code, 0, `${back.stdout}\n${back.stderr}`);
+  equal(linesStarting(back.stdout, "ADOPTED: ").length, 3, back.stdout);
+  deepEqual(
+    sorted(linesStarting(back.stdout, "LOST: ").map((l) => l.split(" ")[1].replace(/:$/, ""))),
+    ids,
+    back.stdout,
+  );
+  deepEqual(dispatchedIn(back.stdout), []);
+  deepEqual(localReflections(a.db), [], "the old owner wrote no reflection");
+  deepEqual(await waitUntilNoneMarked(m.mark), [], "its agents were ended");
+  const rows = await ledgerRows(pg.url);
+  deepEqual(sorted(rows.reflections), ids, "one reflection per gap in the ledger: the taker's");
+  deepEqual(sorted([...localReflections(b.db), ...localReflections(c.db)]), ids);
+  for (const id of ids) {
+    const leases = rows.leases.filter((l) => l.gap === id);
+    deepEqual(leases.map((l) => [l.host === "host-a", l.state, l.generation]), [
+      [true, "taken_over", 1],
+      [false, "ended", 2],
+    ]);
+  }
+});
+
+Deno.test("the database stopped mid-run: claims wait, outcomes are spooled and replayed; no lost reflection, no double dispatch", async () => {
+  await using pg = await throwawayCluster();
+  const ids = Array.from({ length: 8 }, (_, i) => `DR-${i + 1}`);
+  await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
+  const hosts = await machines(s, 2);
+  await using m = await marked({
+    CHUMP_DEMO_PLAN: ids.map((id) => `${id}=sleep:1500:ship`).join(","),
+  });
+  const runs = hosts.map((h, i) =>
+    orchestrateInBackground(h, ["--ledger", pg.url, "--host-id", `host-${i}`], m.env)
+  );
+  await Promise.all(runs.map((r) => r.waitFor(/^DISPATCHED: /, 2)));
+  await pg.stop();
+  // While it is down, an agent ends: its reflection waits in the spool.
+  await Promise.race(
+    runs.map((r) => r.waitFor(/for the shared ledger .*replayed when it answers/)),
+  );
+  await pg.start();
+  const done = await Promise.all(runs.map((r) => r.finished()));
+  for (const [i, ran] of done.entries()) {
+    equal(ran.code, 0, `host-${i}:\n${ran.stdout}\n${ran.stderr}`);
+  }
+  const all = done.flatMap((r) => dispatchedIn(r.stdout));
+  deepEqual(sorted(all), sorted(ids), "each gap dispatched once");
+  assert(done.some((r) => /spooled reflection\(s\) replayed to the shared ledger/.test(r.stderr)));
+  const rows = await ledgerRows(pg.url);
+  deepEqual(sorted(rows.reflections), sorted(ids), "no reflection lost or doubled in the ledger");
+  deepEqual(sorted(hosts.flatMap((h) => localReflections(h.db))), sorted(ids));
 });
 
 Deno.test("--ledger to a server that is not there: one line naming it (no password), exit 1, nothing dispatched", async () => {

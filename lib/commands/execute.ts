@@ -180,7 +180,11 @@ async function joinFleet(
       options.fleetMax !== undefined && "--fleet-max",
     ].filter(Boolean);
     if (fleetOnly.length > 0) {
-      io.err(`warning: ${fleetOnly.join(", ")} apply to a shared ledger; without --ledger they do nothing`);
+      io.err(
+        `warning: ${
+          fleetOnly.join(", ")
+        } apply to a shared ledger; without --ledger they do nothing`,
+      );
     }
     return undefined;
   }

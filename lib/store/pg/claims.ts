@@ -132,9 +132,7 @@ export function claimsOn(
 ): Claims {
   const { sql } = pg;
   const ttlS = (options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS) / 1000;
-  const takeOverS = options.takeOverAfterMs === undefined
-    ? null
-    : options.takeOverAfterMs / 1000;
+  const takeOverS = options.takeOverAfterMs === undefined ? null : options.takeOverAfterMs / 1000;
   return {
     pg,
     claim: (gapId) =>

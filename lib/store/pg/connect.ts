@@ -13,6 +13,7 @@
  *
  * @module
  */
+import process from "node:process";
 import postgres from "postgres";
 import { errorMessage, fail, ok, type Result } from "../../util/result.ts";
 import { oneLine } from "../../util/text.ts";
@@ -93,12 +94,16 @@ export interface PgLedger {
  * ```
  */
 export async function openPg(url: string): Promise<Result<PgLedger>> {
+  quietTimerWarnings();
   const name = redact(url);
   const sql = postgres(url, {
     max: 4,
     onnotice: () => {},
     connect_timeout: 10,
     idle_timeout: 60,
+    // Between reconnects after a failure, in seconds: at most 1 (the driver's default grows to
+    // 20, which would hold every tick of a run that long while the server is away).
+    backoff: (attempts: number) => Math.min(0.05 * 2 ** attempts, 1),
   });
   const describe = (what: string, e: unknown) =>
     `PostgreSQL ledger (${name}): cannot ${what}: ${oneLine(errorMessage(e), 300)}`;
@@ -135,6 +140,22 @@ export async function openPg(url: string): Promise<Result<PgLedger>> {
     async close() {
       await sql.end({ timeout: 5 }).catch(() => {});
     },
+  });
+}
+
+let quieted = false;
+
+/**
+ * The driver sets negative timers while it reconnects, and Node's compat
+ * layer prints a two-line `TimeoutNegativeWarning` for each (the timer runs
+ * at once, as meant): drop those; other process warnings still print, in one line.
+ */
+function quietTimerWarnings(): void {
+  if (quieted) return;
+  quieted = true;
+  process.removeAllListeners("warning");
+  process.on("warning", (w: Error) => {
+    if (w.name !== "TimeoutNegativeWarning") console.error(`warning: ${oneLine(w.message)}`);
   });
 }
 

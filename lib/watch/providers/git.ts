@@ -80,13 +80,15 @@ export function createGitProvider(options: GitProviderOptions): PrProvider {
       if (upstream !== undefined) {
         const { remote, branch } = upstream;
         // Into a ref of our own, not refs/remotes/<remote>/<branch>: agents fetch that one from
-        // their worktrees (refs are shared), and two fetches of one ref fail on its lock.
+        // their worktrees (refs are shared), and two fetches of one ref fail on its lock. An
+        // empty --refmap stops git's opportunistic update of that remote-tracking ref too.
         mergedInto = `${PROVIDER_REFS}/${remote}/${branch}`;
         const fetched = await git([
           "fetch",
           "--quiet",
           "--no-tags",
           "--no-write-fetch-head",
+          "--refmap=",
           remote,
           `+refs/heads/${branch}:${mergedInto}`,
         ], repoRoot);
