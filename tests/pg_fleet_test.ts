@@ -134,6 +134,20 @@ Deno.test("3 orchestrators x --max-parallel 4 over one PostgreSQL ledger and one
   assert(ledger.leases.every((l) => l.state === "ended" && l.outcome === "shipped"));
   const most = maxOverlap(ledger.leases);
   assert(most <= 12 && most >= 2, `at most 12 live at a time, saw ${most}`);
+
+  // The readers see the whole fleet with --ledger, one machine without.
+  const fleet = await runMain(
+    ["reflections", "--repo-root", s.repo, "--ledger", pg.url, "--json", "--limit", "100"],
+  );
+  equal(fleet.code, 0, fleet.stderr);
+  deepEqual(sorted(fleet.stdout.trim().split("\n").map((l) => JSON.parse(l).gapId)), sorted(ids));
+  const local = await runMain(["reflections", "--repo-root", s.repo, "--json", "--limit", "100"]);
+  equal(local.stdout.trim().split("\n").length, dispatchedIn(runs[0].stdout).length);
+  const lessons = await runMain(["lessons", "--repo-root", s.repo, "--ledger", pg.url, "--json"]);
+  equal(lessons.code, 0, lessons.stderr);
+  const cells = JSON.parse(lessons.stdout) as { dispatches: number; shipped: number }[];
+  equal(cells.reduce((n, c) => n + c.dispatches, 0), 30);
+  equal(cells.reduce((n, c) => n + c.shipped, 0), 30);
 });
 
 Deno.test("--fleet-max 3 with 3 orchestrators x --max-parallel 4: never more than 3 live leases in the fleet, every gap once", async () => {

@@ -87,6 +87,8 @@ export interface ReflectionsOptions {
   outcome?: string;
   gap?: string;
   json: boolean;
+  /** `--ledger URL`: the whole fleet's reflections, from the shared ledger. */
+  ledger?: string;
 }
 
 /** Options of the `status` subcommand. */
@@ -138,6 +140,8 @@ export interface LessonsOptions {
   repoRoot?: string;
   db?: string;
   json: boolean;
+  /** `--ledger URL`: the whole fleet's reflections, from the shared ledger. */
+  ledger?: string;
 }
 
 /** Options of the `route` subcommand. */
@@ -153,6 +157,8 @@ export interface RouteOptions {
   seed?: number;
   /** Only reflections this recent count (`--learn-window 30d`). */
   learnWindowMs?: number;
+  /** `--ledger URL`: the whole fleet's reflections, from the shared ledger. */
+  ledger?: string;
 }
 
 /** Options of the `serve` subcommand (the web dashboard). */
@@ -277,6 +283,7 @@ Dispatch flags:
   --version             print the version
 
 reflections flags: --db PATH  --repo-root PATH  --limit N (default 20)  --outcome O  --gap ID  --json
+                   --ledger URL: the whole fleet's, from the shared ledger
 status flags:      --db PATH  --repo-root PATH  --limit N (default 20)  --json
                    --watch [--interval D (default 2s)]: redraw until Ctrl-C
 reap flags:        --db PATH  --repo-root PATH  --kill-grace DURATION  --no-reflect
@@ -289,11 +296,12 @@ watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref
 logs flags:        --db PATH  --repo-root PATH  -f, --follow  --lines N (default 40)
 serve flags:       --db PATH  --repo-root PATH  --port N (default 8377; 0: any free port)
                    --host H (default 127.0.0.1; another needs --token T)  --limit N (default 50)
-lessons flags:     --db PATH  --repo-root PATH  --json
+lessons flags:     --db PATH  --repo-root PATH  --json  --ledger URL (the whole fleet's)
 simulate flags:    --world FILE  --policy fixed|thompson|oracle (default thompson)
                    --dispatches N (default 500)  --seed S (default 1)  --fixed-deadlines  --json
 route flags:       --db PATH  --repo-root PATH  --backlog PATH  --routing PATH  --json
                    --learn fixed|thompson (default thompson)  --seed N  --learn-window D (e.g. 30d)
+                   --ledger URL (learn from the whole fleet's reflections)
 
 Exit codes: 0 success (with --watch: every outcome shipped), 1 runtime failure,
 2 usage or input error, 3 --watch ended with an outcome other than shipped, 129 hung up
@@ -364,6 +372,7 @@ const SUBCOMMAND_FLAGS: Spec = {
 
 const REFLECTIONS_SPEC: Spec = {
   ...SUBCOMMAND_FLAGS,
+  ledger: { type: "string" },
   limit: { type: "string" },
   outcome: { type: "string" },
   gap: { type: "string" },
@@ -423,11 +432,13 @@ const SIMULATE_SPEC: Spec = {
 
 const LESSONS_SPEC: Spec = {
   ...SUBCOMMAND_FLAGS,
+  ledger: { type: "string" },
   json: { type: "boolean" },
 };
 
 const ROUTE_SPEC: Spec = {
   ...SUBCOMMAND_FLAGS,
+  ledger: { type: "string" },
   backlog: { type: "string" },
   routing: { type: "string" },
   json: { type: "boolean" },
@@ -478,7 +489,13 @@ export function parseCli(argv: readonly string[]): Result<Command> {
         rest,
         LESSONS_SPEC,
         "lessons",
-        (v) => ok({ repoRoot: str(v, "repo-root"), db: str(v, "db"), json: Boolean(v.json) }),
+        (v) =>
+          ok({
+            repoRoot: str(v, "repo-root"),
+            db: str(v, "db"),
+            json: Boolean(v.json),
+            ledger: str(v, "ledger"),
+          }),
       );
     case "watch":
       return parseSub(
@@ -741,6 +758,7 @@ function toReflections(v: Values): Result<ReflectionsOptions> {
     outcome,
     gap: str(v, "gap"),
     json: Boolean(v.json),
+    ledger: str(v, "ledger"),
   });
 }
 
@@ -814,6 +832,7 @@ function toRoute(v: Values): Result<RouteOptions> {
     routing: str(v, "routing"),
     gapId,
     json: Boolean(v.json),
+    ledger: str(v, "ledger"),
     ...learn.value,
   });
 }

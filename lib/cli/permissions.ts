@@ -83,6 +83,10 @@ export const PG_ENV = [
  */
 export function ledgerUrlOf(command: Command): string | undefined {
   if (command.kind === "watch") return command.options.ledger ?? ledgerEnv();
+  // Readers look at the fleet only when asked to (`--ledger`); the local DB otherwise.
+  if (command.kind === "reflections" || command.kind === "lessons" || command.kind === "route") {
+    return command.options.ledger;
+  }
   if (command.kind !== "dispatch" || command.options.dryRun) return undefined;
   return command.options.ledger ?? ledgerEnv();
 }

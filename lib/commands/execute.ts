@@ -14,7 +14,8 @@ import { loadLearning } from "../learn/load.ts";
 import { seededRandom } from "../learn/policy.ts";
 import { adaptiveDeadlines, deadlinesLine } from "../learn/deadlines.ts";
 import { promptLessons } from "../learn/lessons.ts";
-import { queryReflections } from "../store/query.ts";
+import { queryReflections, type ReflectionSource } from "../store/query.ts";
+import { reflectionSource } from "./sources.ts";
 import { gapDomain } from "../store/reflection.ts";
 import { EXIT, type Io } from "../cli/io.ts";
 import { type DispatchOptions, PROGRAM, type WatchFlags } from "../cli/parse.ts";
@@ -358,7 +359,18 @@ async function prepare(
     template = agentTemplate(options, io);
     if (!template) return EXIT.usage;
   }
-  const routed = mode.adoptOnly ? undefined : await routingOf(options, io, paths);
+  // What the run learns from: the local reflections, or with a shared ledger the whole fleet's.
+  const reflections = await reflectionSource(
+    mode.adoptOnly ? undefined : ledgerUrl(options, io),
+    paths.db,
+  );
+  if (!reflections.ok) {
+    io.err(`${PROGRAM}: error: ${reflections.error}`);
+    return EXIT.failure;
+  }
+  using _closed = { [Symbol.dispose]: () => reflections.value.close() };
+  const source = reflections.value.source;
+  const routed = mode.adoptOnly ? undefined : await routingOf(options, io, paths, source);
   if (typeof routed === "string") return fail(routed);
 
   if (await gitTopLevel(paths.repoRoot) === undefined) {
@@ -381,7 +393,7 @@ async function prepare(
     deadlines: options.deadlines,
     spawner: realSpawner,
   });
-  const learned = mode.adoptOnly ? undefined : learnedOf(options, io, paths.db, run.deadlines);
+  const learned = mode.adoptOnly ? undefined : learnedOf(options, io, source, run.deadlines);
   const problem = preflight({
     agents: faults.value.has("spawn_fail") || !template
       ? []
@@ -417,7 +429,7 @@ async function prepare(
 function learnedOf(
   options: DispatchOptions,
   io: Io,
-  db: string,
+  db: ReflectionSource,
   deadlines: DispatchOptions["deadlines"],
 ): Pick<RunConfig, "deadlineOf" | "lessonsFor" | "lessonsOff"> {
   const read = queryReflections(db, { limit: Number.MAX_SAFE_INTEGER });
@@ -450,7 +462,8 @@ function learnedOf(
 async function routingOf(
   options: DispatchOptions,
   io: Io,
-  paths: { repoRoot: string; db: string },
+  paths: { repoRoot: string },
+  reflections: ReflectionSource,
 ): Promise<{ routing: RunConfig["routing"]; programs: string[] } | string | undefined> {
   const explicit = options.agentCmd !== undefined ||
     (io.env("CHUMP_AGENT_CMD") ?? "").trim() !== "";
@@ -462,7 +475,7 @@ async function routingOf(
   }
   const learning = await loadLearning({
     repoRoot: paths.repoRoot,
-    db: paths.db,
+    db: reflections,
     routing: options.routing,
     windowMs: options.learnWindowMs,
   });

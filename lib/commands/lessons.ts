@@ -10,7 +10,8 @@ import { type LessonsOptions, PROGRAM } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { formatTable } from "../cli/table.ts";
 import { lessonsTable } from "../learn/lessons.ts";
-import { queryReflections } from "../store/query.ts";
+import { queryReflections, sourceName } from "../store/query.ts";
+import { reflectionSource } from "./sources.ts";
 import { roughDuration } from "../util/duration.ts";
 
 /**
@@ -23,7 +24,14 @@ import { roughDuration } from "../util/duration.ts";
  */
 export async function runLessons(options: LessonsOptions, io: Io): Promise<number> {
   const { db } = await resolvePaths(options);
-  const rows = queryReflections(db, { limit: Number.MAX_SAFE_INTEGER });
+  const opened = await reflectionSource(options.ledger, db);
+  if (!opened.ok) {
+    io.err(`${PROGRAM}: error: ${opened.error}`);
+    return EXIT.failure;
+  }
+  const { source } = opened.value;
+  const rows = queryReflections(source, { limit: Number.MAX_SAFE_INTEGER });
+  opened.value.close();
   if (!rows.ok) {
     io.err(`${PROGRAM}: error: ${rows.error}`);
     return EXIT.failure;
@@ -34,7 +42,7 @@ export async function runLessons(options: LessonsOptions, io: Io): Promise<numbe
     return EXIT.ok;
   }
   if (cells.length === 0) {
-    io.out(`no dispatch reflections in ${db} yet`);
+    io.out(`no dispatch reflections in ${sourceName(source)} yet`);
     return EXIT.ok;
   }
   const secs = (s: number | null) => s === null ? "-" : roughDuration(s * 1000);

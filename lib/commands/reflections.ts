@@ -8,7 +8,8 @@ import { EXIT, type Io } from "../cli/io.ts";
 import { PROGRAM, type ReflectionsOptions } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { formatTable } from "../cli/table.ts";
-import { queryReflections } from "../store/query.ts";
+import { queryReflections, sourceName } from "../store/query.ts";
+import { reflectionSource } from "./sources.ts";
 import { oneLine } from "../util/text.ts";
 
 /**
@@ -21,11 +22,18 @@ import { oneLine } from "../util/text.ts";
  */
 export async function runReflections(options: ReflectionsOptions, io: Io): Promise<number> {
   const { db } = await resolvePaths(options);
-  const read = queryReflections(db, {
+  const opened = await reflectionSource(options.ledger, db);
+  if (!opened.ok) {
+    io.err(`${PROGRAM}: error: ${opened.error}`);
+    return EXIT.failure;
+  }
+  const { source } = opened.value;
+  const read = queryReflections(source, {
     limit: options.limit,
     outcome: options.outcome,
     gapId: options.gap,
   });
+  opened.value.close();
   if (!read.ok) {
     io.err(`${PROGRAM}: error: ${read.error}`);
     return EXIT.failure;
@@ -36,7 +44,7 @@ export async function runReflections(options: ReflectionsOptions, io: Io): Promi
     return EXIT.ok;
   }
   if (rows.length === 0) {
-    io.out(`no dispatch reflections in ${db}`);
+    io.out(`no dispatch reflections in ${sourceName(source)}`);
     return EXIT.ok;
   }
   io.out(formatTable(

@@ -6,7 +6,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import { queryReflections } from "../store/query.ts";
+import { queryReflections, type ReflectionSource } from "../store/query.ts";
 import { fail, ok, type Result } from "../util/result.ts";
 import { defaultRoutingPath, loadRouting, type RoutingTable } from "./routing.ts";
 import { type Scoreboard, scoreboardOf } from "./scoreboard.ts";
@@ -31,7 +31,8 @@ export interface Learning {
  */
 export async function loadLearning(options: {
   repoRoot: string;
-  db: string;
+  /** The reflections: the local DB, or the fleet's (`--ledger`). */
+  db: ReflectionSource;
   routing?: string;
   /** Count only reflections this recent. */
   windowMs?: number;

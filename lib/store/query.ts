@@ -39,6 +39,7 @@ export interface ReflectionRow {
  * opened read-only; a missing DB (or one without the tables) has no rows and
  * is not created.
  *
+ * @param source the DB file, or an open DB (see {@linkcode ReflectionSource})
  * @returns the rows, or one line `cannot read reflections from <db>: <why>`
  * @example
  * ```ts
@@ -47,19 +48,39 @@ export interface ReflectionRow {
  * ```
  */
 export function queryReflections(
-  dbPath: string,
+  source: ReflectionSource,
   filter: { limit: number; outcome?: string; gapId?: string },
 ): Result<ReflectionRow[]> {
   if (!(filter.limit > 0)) return ok([]);
+  if (typeof source !== "string") return ok(rowsOf(source.db, filter));
   let db: DatabaseSync | undefined;
   try {
-    db = openReader(dbPath);
+    db = openReader(source);
     return ok(db === undefined ? [] : rowsOf(db, filter));
   } catch (e) {
-    return fail(`cannot read reflections from ${dbPath}: ${oneLine(errorMessage(e))}`);
+    return fail(`cannot read reflections from ${source}: ${oneLine(errorMessage(e))}`);
   } finally {
     db?.close();
   }
+}
+
+/**
+ * Where reflections are read from: a DB file (opened read-only, closed after
+ * each query), or an open DB of the same schema (the fleet's reflections
+ * from the shared ledger, store/pg/reflections.ts) with a name for messages.
+ */
+export type ReflectionSource = string | { db: DatabaseSync; name: string };
+
+/**
+ * The name of a source, for messages.
+ *
+ * @example
+ * ```ts
+ * sourceName("/repo/sessions/chump_memory.db"); // "/repo/sessions/chump_memory.db"
+ * ```
+ */
+export function sourceName(source: ReflectionSource): string {
+  return typeof source === "string" ? source : source.name;
 }
 
 function rowsOf(

@@ -21,7 +21,7 @@ import {
   targetPriority,
 } from "../reflection.ts";
 import type { Result } from "../../util/result.ts";
-import { LIVE_STATES, type PgLedger } from "./connect.ts";
+import { LIVE_STATES, openPg, type PgLedger } from "./connect.ts";
 
 /** What became of a reflection sent to the shared ledger. */
 export type SharedRecord =
@@ -137,4 +137,29 @@ export function fleetReflections(pg: PgLedger): Promise<Result<DatabaseSync>> {
     db.exec("COMMIT");
     return db;
   });
+}
+
+/**
+ * The fleet's reflections from the ledger at `url`, read once (connect,
+ * copy, disconnect): an open in-memory DB for the readers of
+ * store/query.ts, named after the ledger (without its password).
+ *
+ * @example
+ * ```ts ignore
+ * const fleet = await readFleetReflections("postgres://chump@db:5432/chump");
+ * if (fleet.ok) queryReflections(fleet.value, { limit: 20 });
+ * ```
+ */
+export async function readFleetReflections(
+  url: string,
+): Promise<Result<{ db: DatabaseSync; name: string }>> {
+  const opened = await openPg(url);
+  if (!opened.ok) return opened;
+  try {
+    const db = await fleetReflections(opened.value);
+    if (!db.ok) return db;
+    return { ok: true, value: { db: db.value, name: `the shared ledger ${opened.value.name}` } };
+  } finally {
+    await opened.value.close();
+  }
 }
