@@ -133,6 +133,27 @@ Deno.test("only the dashboard gets a network permission, for its one loopback ad
   }
 });
 
+Deno.test("with --ledger, a command's network is the database's host:port (and the dashboard's own address)", () => {
+  const url = "postgres://chump:pw@db.example:6543/chump";
+  for (
+    const args of [
+      ["--no-dry-run", "--watch", "--ledger", url],
+      ["watch", "--ledger", url],
+      ["status", "--ledger", url],
+      ["reflections", "--ledger", url],
+      ["lessons", "--ledger", url],
+    ]
+  ) {
+    deepEqual(netHosts(commandOf(args)), ["db.example:6543"], args.join(" "));
+  }
+  deepEqual(netHosts(commandOf(["serve", "--port", "9000", "--ledger", url])), [
+    "127.0.0.1:9000",
+    "db.example:6543",
+  ]);
+  // A dry run touches no database.
+  deepEqual(netHosts(commandOf(["--ledger", url])), []);
+});
+
 Deno.test("the self-test passes under exactly the self-test task's permissions", async () => {
   const out = await runProcess(Deno.execPath(), ["task", "--quiet", "self-test"], {
     cwd: ROOT,

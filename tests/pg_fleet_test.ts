@@ -19,12 +19,14 @@ import {
   orchestrateInBackground,
   type ScratchRepo,
   scratchRepo,
+  startCli,
   waitUntilNoneMarked,
   watchArgs,
 } from "./_e2e.ts";
 import { type Ran, runMain } from "./_helpers.ts";
 import { GIT_ID, gitOk } from "../testkit/repo.ts";
 import { throwawayCluster } from "../testkit/pg.ts";
+import { firstLine } from "../testkit/browser.ts";
 
 /** The scratch repo and `count - 1` more clones of its origin: one checkout per machine. */
 async function machines(s: ScratchRepo, count: number): Promise<ScratchRepo[]> {
@@ -148,6 +150,19 @@ Deno.test("3 orchestrators x --max-parallel 4 over one PostgreSQL ledger and one
   const cells = JSON.parse(lessons.stdout) as { dispatches: number; shipped: number }[];
   equal(cells.reduce((n, c) => n + c.dispatches, 0), 30);
   equal(cells.reduce((n, c) => n + c.shipped, 0), 30);
+  // The dashboard's outcomes and charts with --ledger: the fleet's.
+  const server = startCli(["serve", "--repo-root", s.repo, "--port", "0", "--ledger", pg.url]);
+  try {
+    const at = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(await firstLine(server.stdout))?.[1];
+    assert(at, "serve says where it listens");
+    const status = await (await fetch(`${at}api/status`)).json();
+    deepEqual(status.outcomes, { shipped: 30 });
+  } finally {
+    server.kill("SIGTERM");
+    await server.status;
+    await server.stdout.cancel().catch(() => {});
+    await server.stderr.cancel().catch(() => {});
+  }
 });
 
 Deno.test("--fleet-max 3 with 3 orchestrators x --max-parallel 4: never more than 3 live leases in the fleet, every gap once", async () => {
@@ -233,6 +248,15 @@ Deno.test("a SIGKILLed host's gaps stay held while suspect; --take-over-after re
   deepEqual(await waitUntilNoneMarked(m.mark), [], "its agents were ended");
   const rows = await ledgerRows(pg.url);
   deepEqual(sorted(rows.reflections), ids, "one reflection per gap in the ledger: the taker's");
+  // `status --ledger`: the fleet's leases, each taken-over one with its taker.
+  const status = await runMain(["status", "--ledger", pg.url, "--json"]);
+  equal(status.code, 0, status.stderr);
+  const fleet = status.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  deepEqual(
+    sorted(fleet.filter((l) => l.state === "taken_over").map((l) => `${l.gapId} ${l.host}`)),
+    ids.map((id) => `${id} host-a`),
+  );
+  assert(fleet.every((l) => l.state !== "taken_over" || /^host-[bc]$/.test(l.takenBy)));
   deepEqual(sorted([...localReflections(b.db), ...localReflections(c.db)]), ids);
   for (const id of ids) {
     const leases = rows.leases.filter((l) => l.gap === id);

@@ -100,6 +100,8 @@ export interface StatusOptions {
   /** `--watch`: redraw every `intervalMs` until Ctrl-C. */
   watch?: boolean;
   intervalMs?: number;
+  /** `--ledger URL`: the whole fleet's leases, from the shared ledger. */
+  ledger?: string;
 }
 
 /** Options of the `reap` subcommand. */
@@ -173,6 +175,8 @@ export interface DashboardOptions {
   port: number;
   /** How many of the newest leases the page shows. */
   limit: number;
+  /** `--ledger URL`: outcomes and charts of the whole fleet, from the shared ledger. */
+  ledger?: string;
 }
 
 /** Options of the `logs` subcommand. */
@@ -286,6 +290,7 @@ reflections flags: --db PATH  --repo-root PATH  --limit N (default 20)  --outcom
                    --ledger URL: the whole fleet's, from the shared ledger
 status flags:      --db PATH  --repo-root PATH  --limit N (default 20)  --json
                    --watch [--interval D (default 2s)]: redraw until Ctrl-C
+                   --ledger URL: the whole fleet's leases (host, state, generation, heartbeat)
 reap flags:        --db PATH  --repo-root PATH  --kill-grace DURATION  --no-reflect
                    --pr-provider gh|git  --base-ref REF
 watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref REF  --tick D
@@ -296,6 +301,7 @@ watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref
 logs flags:        --db PATH  --repo-root PATH  -f, --follow  --lines N (default 40)
 serve flags:       --db PATH  --repo-root PATH  --port N (default 8377; 0: any free port)
                    --host H (default 127.0.0.1; another needs --token T)  --limit N (default 50)
+                   --ledger URL (outcomes and charts of the whole fleet)
 lessons flags:     --db PATH  --repo-root PATH  --json  --ledger URL (the whole fleet's)
 simulate flags:    --world FILE  --policy fixed|thompson|oracle (default thompson)
                    --dispatches N (default 500)  --seed S (default 1)  --fixed-deadlines  --json
@@ -381,6 +387,7 @@ const REFLECTIONS_SPEC: Spec = {
 
 const STATUS_SPEC: Spec = {
   ...SUBCOMMAND_FLAGS,
+  ledger: { type: "string" },
   limit: { type: "string" },
   json: { type: "boolean" },
   watch: { type: "boolean" },
@@ -449,6 +456,7 @@ const ROUTE_SPEC: Spec = {
 
 const DASHBOARD_SPEC: Spec = {
   ...SUBCOMMAND_FLAGS,
+  ledger: { type: "string" },
   port: { type: "string" },
   host: { type: "string" },
   token: { type: "string" },
@@ -775,6 +783,7 @@ function toStatus(v: Values): Result<StatusOptions> {
     json: Boolean(v.json),
     watch: Boolean(v.watch),
     intervalMs: interval.value,
+    ledger: str(v, "ledger"),
   });
 }
 
@@ -884,6 +893,7 @@ function toDashboard(v: Values): Result<DashboardOptions> {
     token,
     port: port.value,
     limit: limit.value,
+    ledger: str(v, "ledger"),
   });
 }
 

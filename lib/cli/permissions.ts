@@ -84,7 +84,10 @@ export const PG_ENV = [
 export function ledgerUrlOf(command: Command): string | undefined {
   if (command.kind === "watch") return command.options.ledger ?? ledgerEnv();
   // Readers look at the fleet only when asked to (`--ledger`); the local DB otherwise.
-  if (command.kind === "reflections" || command.kind === "lessons" || command.kind === "route") {
+  if (
+    command.kind === "reflections" || command.kind === "lessons" || command.kind === "route" ||
+    command.kind === "status" || command.kind === "serve"
+  ) {
     return command.options.ledger;
   }
   if (command.kind !== "dispatch" || command.options.dryRun) return undefined;
@@ -146,7 +149,8 @@ export const LOOPBACK = ["127.0.0.1", "localhost"];
 
 /**
  * The network a command needs: the dashboard's address and port (port 0:
- * any port of that host); nothing for every other command.
+ * any port of that host), and the shared ledger's host:port when the command
+ * uses one; nothing for every other command.
  *
  * @example
  * ```ts
@@ -158,13 +162,11 @@ export const LOOPBACK = ["127.0.0.1", "localhost"];
  */
 export function netHosts(command: Command): string[] {
   const ledger = ledgerUrlOf(command);
-  if (ledger !== undefined) {
-    const hostPort = dbHostPort(ledger);
-    return hostPort === undefined ? [] : [hostPort];
-  }
-  if (command.kind !== "serve") return [];
+  const hostPort = ledger === undefined ? undefined : dbHostPort(ledger);
+  const db = hostPort === undefined ? [] : [hostPort];
+  if (command.kind !== "serve") return db;
   const { host, port } = command.options;
-  return [port === 0 ? host : `${host}:${port}`];
+  return [port === 0 ? host : `${host}:${port}`, ...db];
 }
 
 /** Where one run writes, resolved. */

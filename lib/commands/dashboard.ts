@@ -20,8 +20,9 @@ import { EXIT, type Io } from "../cli/io.ts";
 import { stopOnSignals } from "../cli/interrupt.ts";
 import { type DashboardOptions, PROGRAM } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
-import { queryReflections } from "../store/query.ts";
-import { dashboardStatus, metricsText } from "../dashboard/data.ts";
+import { queryReflections, type ReflectionSource } from "../store/query.ts";
+import { type DashboardStatus, dashboardStatus, metricsText } from "../dashboard/data.ts";
+import { ok, type Result } from "../util/result.ts";
 import { PAGE } from "../dashboard/page.ts";
 import { sleep } from "../util/sleep.ts";
 import { findLease, lastLines } from "./logs.ts";
@@ -38,6 +39,14 @@ import { agentFiles } from "../process/waiter.ts";
 export async function runDashboard(options: DashboardOptions, io: Io): Promise<number> {
   const { db } = await resolvePaths(options);
   using stop = stopOnSignals();
+  const fleet = options.ledger === undefined
+    ? undefined
+    : (await import("../store/pg/reflections.ts")).fleetReflectionsCache(
+      options.ledger,
+      FLEET_REFRESH_MS,
+    );
+  const reflections = async (): Promise<Result<ReflectionSource>> =>
+    fleet ? await fleet.get() : ok(db);
   try {
     const server = Deno.serve({
       hostname: options.host,
@@ -55,9 +64,10 @@ export async function runDashboard(options: DashboardOptions, io: Io): Promise<n
           headers: { "www-authenticate": "Bearer" },
         });
       }
-      return handle(request, { db, limit: options.limit, stop: stop.signal });
+      return handle(request, { db, reflections, limit: options.limit, stop: stop.signal });
     });
     await server.finished;
+    await fleet?.close();
     return EXIT.ok;
   } catch (e) {
     io.err(`${PROGRAM}: error: cannot serve the dashboard: ${String(e).split("\n")[0]}`);
@@ -79,9 +89,14 @@ export function authorized(request: Request, token: string): boolean {
   return diff === 0;
 }
 
+/** How often `serve --ledger` re-reads the fleet's reflections. */
+const FLEET_REFRESH_MS = 5000;
+
 /** What a request is served from. */
 interface Served {
   db: string;
+  /** Where outcomes and charts come from: the DB, or the fleet's reflections (`--ledger`). */
+  reflections: () => Promise<Result<ReflectionSource>>;
   limit: number;
   /** Aborted when the server stops: event streams end with it. */
   stop: AbortSignal;
@@ -94,7 +109,9 @@ async function handle(request: Request, served: Served): Promise<Response> {
   if (path === "/") return new Response(PAGE, { headers: { "content-type": "text/html" } });
   if (path === "/api/events") return eventStream(served);
   if (path === "/api/reflections") {
-    const rows = queryReflections(db, { limit });
+    const source = await served.reflections();
+    if (!source.ok) return unavailable(source.error);
+    const rows = queryReflections(source.value, { limit });
     return rows.ok ? Response.json(rows.value) : unavailable(rows.error);
   }
   const log = /^\/api\/log\/(\d+)$/.exec(path);
@@ -102,7 +119,7 @@ async function handle(request: Request, served: Served): Promise<Response> {
   if (path !== "/api/status" && path !== "/metrics") {
     return new Response("not found\n", { status: 404 });
   }
-  const status = await dashboardStatus(db, limit);
+  const status = await statusOf(served);
   if (!status.ok) return unavailable(status.error);
   if (path === "/metrics") {
     return new Response(metricsText(status.value), {
@@ -110,6 +127,13 @@ async function handle(request: Request, served: Served): Promise<Response> {
     });
   }
   return Response.json(status.value);
+}
+
+/** The status the page and /metrics show, with the reflections of the served source. */
+async function statusOf(served: Served): Promise<Result<DashboardStatus>> {
+  const source = await served.reflections();
+  if (!source.ok) return source;
+  return await dashboardStatus(served.db, served.limit, source.value);
 }
 
 function unavailable(why: string): Response {
@@ -148,7 +172,7 @@ function eventStream(served: Served): Response {
       let quietSince = Date.now();
       send("retry: 2000\n\n");
       while (!done.aborted) {
-        const status = await dashboardStatus(served.db, served.limit);
+        const status = await statusOf(served);
         if (done.aborted) break;
         if (!status.ok) {
           send(`event: failure\ndata: ${JSON.stringify(status.error)}\n\n`);

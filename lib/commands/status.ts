@@ -156,6 +156,7 @@ export async function runStatus(options: StatusOptions, io: Io): Promise<number>
 
 /** One `status` listing. */
 async function showStatus(options: StatusOptions, io: Io): Promise<number> {
+  if (options.ledger !== undefined) return await showFleet(options.ledger, options, io);
   const { db } = await resolvePaths(options);
   const read = await readStatusRows(db, options.limit);
   if (!read.ok) {
@@ -200,6 +201,39 @@ async function showStatus(options: StatusOptions, io: Io): Promise<number> {
       r.worktree,
       r.branch,
       r.log ?? "",
+    ]),
+  ));
+  return EXIT.ok;
+}
+
+/** `status --ledger`: the whole fleet's leases from the shared ledger, newest first. */
+async function showFleet(url: string, options: StatusOptions, io: Io): Promise<number> {
+  const { listFleetLeases } = await import("../store/pg/claims.ts");
+  const read = await listFleetLeases(url, options.limit);
+  if (!read.ok) {
+    io.err(`${PROGRAM}: error: ${read.error}`);
+    return EXIT.failure;
+  }
+  if (options.json) {
+    for (const l of read.value) io.out(JSON.stringify(l));
+    return EXIT.ok;
+  }
+  if (read.value.length === 0) {
+    io.out("no dispatches recorded in the shared ledger");
+    return EXIT.ok;
+  }
+  io.out(formatTable(
+    ["lease", "gap", "host", "state", "outcome", "gen", "elapsed_s", "heartbeat_s", "taken_by"],
+    read.value.map((l) => [
+      String(l.id),
+      l.gapId,
+      l.host,
+      l.state,
+      l.outcome ?? "",
+      String(l.generation),
+      String(l.elapsedS),
+      l.heartbeatAgeS === null ? "" : String(l.heartbeatAgeS),
+      l.takenBy ?? "",
     ]),
   ));
   return EXIT.ok;

@@ -13,6 +13,7 @@ import {
   queryReflections,
   queryRunTotals,
   type ReflectionRow,
+  type ReflectionSource,
   type RunTotals,
 } from "../store/query.ts";
 import { spoolPaths } from "../store/spool.ts";
@@ -61,7 +62,9 @@ export interface DashboardStatus {
 export const DURATION_BUCKETS_S: readonly number[] = [60, 300, 900, 1800, 3600, 7200, 14400, 28800];
 
 /**
- * The fleet now, from the DB at `db` (the newest `limit` leases).
+ * The fleet now, from the DB at `db` (the newest `limit` leases), with the
+ * outcomes and charts of `source` (the same DB, or the whole fleet's
+ * reflections with `serve --ledger`).
  *
  * @example
  * ```ts
@@ -69,10 +72,14 @@ export const DURATION_BUCKETS_S: readonly number[] = [60, 300, 900, 1800, 3600, 
  * (await dashboardStatus(`${dir}/none.db`, 10)).ok; // true (nothing recorded)
  * ```
  */
-export async function dashboardStatus(db: string, limit: number): Promise<Result<DashboardStatus>> {
+export async function dashboardStatus(
+  db: string,
+  limit: number,
+  source: ReflectionSource = db,
+): Promise<Result<DashboardStatus>> {
   const rows = await readStatusRows(db, limit);
   if (!rows.ok) return rows;
-  const reflections = queryReflections(db, { limit: Number.MAX_SAFE_INTEGER });
+  const reflections = queryReflections(source, { limit: Number.MAX_SAFE_INTEGER });
   if (!reflections.ok) return reflections;
   const runs = queryRunTotals(db);
   if (!runs.ok) return runs;

@@ -251,3 +251,60 @@ export function claimsOn(
     close: () => pg.close(),
   };
 }
+
+/** One lease of the fleet, as `status --ledger` shows it. */
+export interface FleetLease {
+  id: number;
+  gapId: string;
+  host: string;
+  state: string;
+  outcome: string | null;
+  generation: number;
+  /** The host that took it over, when one did. */
+  takenBy: string | null;
+  startedAt: string;
+  /** Seconds from its claim to its end (or to now, while live). */
+  elapsedS: number;
+  /** Seconds since its run's last heartbeat. */
+  heartbeatAgeS: number | null;
+}
+
+/**
+ * The newest `limit` leases of the fleet, newest first (one connection, closed after).
+ *
+ * @example
+ * ```ts ignore
+ * const leases = await listFleetLeases("postgres://chump@db:5432/chump", 20);
+ * ```
+ */
+export async function listFleetLeases(url: string, limit: number): Promise<Result<FleetLease[]>> {
+  const opened = await openPg(url);
+  if (!opened.ok) return opened;
+  const pg = opened.value;
+  try {
+    return await pg.attempt("read the leases", async () => {
+      const rows = await pg.sql`
+        SELECT l.id, l.gap_id, l.host_id, l.state, l.outcome, l.generation, l.taken_by,
+               l.started_at,
+               extract(epoch FROM (CASE WHEN l.state IN ('ended', 'taken_over') THEN l.updated_at
+                                        ELSE now() END) - l.started_at)::bigint AS elapsed,
+               extract(epoch FROM now() - r.heartbeat_at)::bigint AS beat
+        FROM chump_pg_leases l LEFT JOIN chump_pg_runs r ON r.run_id = l.run_id
+        ORDER BY l.id DESC LIMIT ${limit}`;
+      return rows.map((r) => ({
+        id: Number(r.id),
+        gapId: String(r.gap_id),
+        host: String(r.host_id),
+        state: String(r.state),
+        outcome: r.outcome === null ? null : String(r.outcome),
+        generation: Number(r.generation),
+        takenBy: r.taken_by === null ? null : String(r.taken_by),
+        startedAt: new Date(r.started_at).toISOString(),
+        elapsedS: Number(r.elapsed),
+        heartbeatAgeS: r.beat === null ? null : Number(r.beat),
+      }));
+    });
+  } finally {
+    await pg.close();
+  }
+}

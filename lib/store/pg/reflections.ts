@@ -163,3 +163,58 @@ export async function readFleetReflections(
     await opened.value.close();
   }
 }
+
+/** The fleet's reflections kept fresh for a long-running reader (`serve --ledger`). */
+export interface FleetReflectionsCache {
+  /** The newest copy, re-read when older than the refresh period (the last good one on a failure). */
+  get(): Promise<Result<{ db: DatabaseSync; name: string }>>;
+  close(): Promise<void>;
+}
+
+/**
+ * Keep a copy of the fleet's reflections from the ledger at `url`, re-read
+ * at most every `refreshMs` over one connection. A replaced copy is closed
+ * one refresh later, so a reader still holding it finishes first.
+ *
+ * @example
+ * ```ts ignore
+ * const cache = fleetReflectionsCache("postgres://chump@db:5432/chump", 5000);
+ * const copy = await cache.get();
+ * ```
+ */
+export function fleetReflectionsCache(url: string, refreshMs: number): FleetReflectionsCache {
+  let pg: PgLedger | undefined;
+  let current: { db: DatabaseSync; name: string } | undefined;
+  let previous: DatabaseSync | undefined;
+  let readAt = 0;
+  let pending: Promise<Result<{ db: DatabaseSync; name: string }>> | undefined;
+  const refresh = async (): Promise<Result<{ db: DatabaseSync; name: string }>> => {
+    if (pg === undefined) {
+      const opened = await openPg(url);
+      if (!opened.ok) return current ? { ok: true, value: current } : opened;
+      pg = opened.value;
+    }
+    const db = await fleetReflections(pg);
+    if (!db.ok) return current ? { ok: true, value: current } : db;
+    previous?.close();
+    previous = current?.db;
+    current = { db: db.value, name: `the shared ledger ${pg.name}` };
+    readAt = Date.now();
+    return { ok: true, value: current };
+  };
+  return {
+    get() {
+      if (current && Date.now() - readAt < refreshMs) {
+        return Promise.resolve({ ok: true, value: current });
+      }
+      pending ??= refresh().finally(() => (pending = undefined));
+      return pending;
+    },
+    async close() {
+      await pending;
+      previous?.close();
+      current?.db.close();
+      await pg?.close();
+    },
+  };
+}
