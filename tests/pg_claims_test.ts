@@ -64,12 +64,21 @@ Deno.test("6 processes racing for 30 gaps: each gap is claimed exactly once; an 
     deepEqual(again, { ok: true, value: { won: false, why: "held" } }, "a live lease holds it");
     const fresh = await claims.value.claim("NEW-1");
     assert(fresh.ok && fresh.value.won);
+    // The same run claiming again (its first answer lost with a connection): its own lease back.
+    deepEqual(await claims.value.claim("NEW-1"), fresh);
     // End it (not shipped): the gap is free for exactly one new claim among racers.
     const ended = await claims.value.end(fresh.value.id, "killed");
     assert(ended.ok);
     const round = await race(pg.url, 4, 0, "b");
     deepEqual(round, [[], [], [], []]);
-    const second = await Promise.all([1, 2, 3].map(() => claims.value.claim("NEW-1")));
+    // Three other runs at once (a run's own live lease is its own: a retried claim gets it back).
+    const others = await Promise.all([1, 2, 3].map(async (i) => {
+      const c = await openClaims(pg.url, `other-${i}`, `other-run-${i}`);
+      assert(c.ok);
+      return c.value;
+    }));
+    const second = await Promise.all(others.map((c) => c.claim("NEW-1")));
+    await Promise.all(others.map((c) => c.close()));
     const won = second.flatMap((r) => r.ok && r.value.won ? [r.value.id] : []);
     equal(won.length, 1);
     // Shipped: done for the whole fleet, never claimed again.
