@@ -267,6 +267,28 @@ Deno.test("a SIGKILLed host's gaps stay held while suspect; --take-over-after re
   }
 });
 
+Deno.test("reap --ledger: a crashed host's dispatch is reaped once, its shared lease ended with its reflection in both stores", async () => {
+  await using pg = await throwawayCluster();
+  await using s = await scratchRepo(backlogOf([["RP-1"]]));
+  await using m = await marked({ CHUMP_DEMO_PLAN: "RP-1=gate:ship" });
+  const ledger = ["--ledger", pg.url, "--host-id", "host-a"];
+  const owner = orchestrateInBackground(s, ledger, m.env);
+  await owner.waitFor(/^DISPATCHED: /);
+  await m.ready("RP-1");
+  owner.signal("SIGKILL");
+  await owner.finished();
+  const reaped = await runMain(
+    ["reap", "--repo-root", s.repo, "--pr-provider", "git", "--kill-grace", "1s", ...ledger],
+    { env: GIT_ID },
+  );
+  equal(reaped.code, 0, `${reaped.stdout}\n${reaped.stderr}`);
+  deepEqual(await waitUntilNoneMarked(m.mark), [], "its agent was ended");
+  deepEqual(localReflections(s.db), ["RP-1"]);
+  const rows = await ledgerRows(pg.url);
+  deepEqual(rows.reflections, ["RP-1"]);
+  deepEqual(rows.leases.map((l) => [l.gap, l.state, l.outcome]), [["RP-1", "ended", "killed"]]);
+});
+
 Deno.test("the database stopped mid-run: claims wait, outcomes are spooled and replayed; no lost reflection, no double dispatch", async () => {
   await using pg = await throwawayCluster();
   const ids = Array.from({ length: 8 }, (_, i) => `DR-${i + 1}`);

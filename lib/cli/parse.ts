@@ -113,6 +113,10 @@ export interface ReapOptions {
   baseRef: string;
   /** Asked once whether reaped branches' PRs merged or closed meanwhile. */
   prProvider: ProviderName;
+  /** `--ledger URL`: reaped outcomes end their shared leases and go to the fleet's tables too. */
+  ledger?: string;
+  /** `--host-id NAME`: this host's name in the shared ledger. */
+  hostId?: string;
 }
 
 /**
@@ -292,7 +296,7 @@ status flags:      --db PATH  --repo-root PATH  --limit N (default 20)  --json
                    --watch [--interval D (default 2s)]: redraw until Ctrl-C
                    --ledger URL: the whole fleet's leases (host, state, generation, heartbeat)
 reap flags:        --db PATH  --repo-root PATH  --kill-grace DURATION  --no-reflect
-                   --pr-provider gh|git  --base-ref REF
+                   --pr-provider gh|git  --base-ref REF  --ledger URL  --host-id NAME
 watch flags:       --db PATH  --repo-root PATH  --pr-provider gh|git  --base-ref REF  --tick D
                    --kill-grace D  --max-watch D  --exit-grace N  --idle-timeout D  --events F
                    --log-cap MB  --no-live
@@ -396,6 +400,8 @@ const STATUS_SPEC: Spec = {
 
 const REAP_SPEC: Spec = {
   ...SUBCOMMAND_FLAGS,
+  ledger: { type: "string" },
+  "host-id": { type: "string" },
   "kill-grace": { type: "string" },
   "base-ref": { type: "string" },
   "pr-provider": { type: "string" },
@@ -911,5 +917,7 @@ function toReap(v: Values): Result<ReapOptions> {
     reflect: !v["no-reflect"],
     baseRef: str(v, "base-ref") ?? "origin/main",
     prProvider: provider,
+    ledger: str(v, "ledger"),
+    hostId: str(v, "host-id"),
   });
 }

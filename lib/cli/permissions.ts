@@ -82,7 +82,9 @@ export const PG_ENV = [
  * ```
  */
 export function ledgerUrlOf(command: Command): string | undefined {
-  if (command.kind === "watch") return command.options.ledger ?? ledgerEnv();
+  if (command.kind === "watch" || command.kind === "reap") {
+    return command.options.ledger ?? ledgerEnv();
+  }
   // Readers look at the fleet only when asked to (`--ledger`); the local DB otherwise.
   if (
     command.kind === "reflections" || command.kind === "lessons" || command.kind === "route" ||

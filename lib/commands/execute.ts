@@ -6,7 +6,6 @@
  * @module
  */
 import { join } from "node:path";
-import type { Fleet } from "../store/pg/fleet.ts";
 import { armAgent } from "../dispatch/agent.ts";
 import { Cascade } from "../learn/cascade.ts";
 import { Cooldowns } from "../learn/classify.ts";
@@ -15,7 +14,7 @@ import { seededRandom } from "../learn/policy.ts";
 import { adaptiveDeadlines, deadlinesLine } from "../learn/deadlines.ts";
 import { promptLessons } from "../learn/lessons.ts";
 import { queryReflections, type ReflectionSource } from "../store/query.ts";
-import { reflectionSource } from "./sources.ts";
+import { joinFleet, ledgerUrl, reflectionSource } from "./sources.ts";
 import { gapDomain } from "../store/reflection.ts";
 import { EXIT, type Io } from "../cli/io.ts";
 import { type DispatchOptions, PROGRAM, type WatchFlags } from "../cli/parse.ts";
@@ -145,65 +144,6 @@ export async function runExecute(
     await shared?.close();
     opened.value.close();
   }
-}
-
-/** The shared ledger's URL: `--ledger`, else `CHUMP_LEDGER_URL`; undefined: none. */
-export function ledgerUrl(options: Pick<DispatchOptions, "ledger">, io: Io): string | undefined {
-  return options.ledger ?? (io.env("CHUMP_LEDGER_URL") || undefined);
-}
-
-/** This host's name in the shared ledger: `--host-id`, else the host name. */
-export function hostIdOf(options: Pick<DispatchOptions, "hostId">): string {
-  if (options.hostId !== undefined) return options.hostId;
-  try {
-    return Deno.hostname();
-  } catch {
-    return "unknown-host";
-  }
-}
-
-/**
- * Join the shared ledger of `--ledger` / `CHUMP_LEDGER_URL` (undefined: none;
- * null: it cannot be opened, said in one line). Rows it cannot take wait in
- * `<db>.pg-spool.jsonl`.
- */
-async function joinFleet(
-  options: DispatchOptions,
-  io: Io,
-  runId: string,
-  db: string,
-): Promise<Fleet | undefined | null> {
-  const url = ledgerUrl(options, io);
-  if (url === undefined) {
-    const fleetOnly = [
-      options.leaseTtlMs !== undefined && "--lease-ttl",
-      options.takeOverAfterMs !== undefined && "--take-over-after",
-      options.fleetMax !== undefined && "--fleet-max",
-    ].filter(Boolean);
-    if (fleetOnly.length > 0) {
-      io.err(
-        `warning: ${
-          fleetOnly.join(", ")
-        } apply to a shared ledger; without --ledger they do nothing`,
-      );
-    }
-    return undefined;
-  }
-  const { openFleet } = await import("../store/pg/fleet.ts");
-  const fleet = await openFleet(url, {
-    hostId: hostIdOf(options),
-    runId,
-    spoolPath: `${db}.pg-spool.jsonl`,
-    err: io.err,
-    leaseTtlMs: options.leaseTtlMs,
-    takeOverAfterMs: options.takeOverAfterMs,
-    fleetMax: options.fleetMax,
-  });
-  if (!fleet.ok) {
-    io.err(`${PROGRAM}: error: ${fleet.error}`);
-    return null;
-  }
-  return fleet.value;
 }
 
 /**

@@ -14,6 +14,7 @@ import { openRunStore } from "../store/run_store.ts";
 import { reapOrphans } from "../watch/reap.ts";
 import { createGhProvider } from "../watch/providers/gh.ts";
 import { createGitProvider } from "../watch/providers/git.ts";
+import { joinFleet } from "./sources.ts";
 
 /**
  * Reap; returns the exit code.
@@ -40,10 +41,18 @@ export async function runReap(options: ReapOptions, io: Io): Promise<number> {
     io.err(`${PROGRAM}: error: ${store.error}`);
     return EXIT.failure;
   }
+  // With a shared ledger, reaped outcomes end their shared leases and reach the fleet's tables.
+  const fleet = await joinFleet(options, io, crypto.randomUUID(), db);
+  if (fleet === null) {
+    store.value.close();
+    return EXIT.failure;
+  }
   try {
     const reaped = await reapOrphans({
       ledger: store.value.ledger,
-      writer: store.value.writer,
+      writer: fleet
+        ? fleet.writer(store.value.writer, store.value.ledger, options.reflect)
+        : store.value.writer,
       terminate: terminateGroup,
       killGraceMs: options.killGraceMs,
       out: io.out,
@@ -59,6 +68,8 @@ export async function runReap(options: ReapOptions, io: Io): Promise<number> {
     );
     return EXIT.ok;
   } finally {
+    await fleet?.heartbeat([], true);
+    await fleet?.close();
     store.value.close();
   }
 }

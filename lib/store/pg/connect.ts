@@ -50,6 +50,8 @@ const SCHEMA = [
   `CREATE UNIQUE INDEX IF NOT EXISTS chump_pg_leases_live ON chump_pg_leases (gap_id)
      WHERE state IN (${LIVE_LIST})`,
   `CREATE INDEX IF NOT EXISTS chump_pg_leases_run ON chump_pg_leases (run_id)`,
+  // A claim's "shipped on any host?" check and the fleet's lease listing look gaps up by id.
+  `CREATE INDEX IF NOT EXISTS chump_pg_leases_gap ON chump_pg_leases (gap_id)`,
   `CREATE TABLE IF NOT EXISTS chump_pg_runs (
      run_id text PRIMARY KEY,
      host_id text NOT NULL,
