@@ -27,6 +27,7 @@ import { type Ran, runMain } from "./_helpers.ts";
 import { GIT_ID, gitOk } from "../testkit/repo.ts";
 import { throwawayCluster } from "../testkit/pg.ts";
 import { firstLine } from "../testkit/browser.ts";
+import { checkEvent } from "../lib/watch/events.ts";
 
 /** The scratch repo and `count - 1` more clones of its origin: one checkout per machine. */
 async function machines(s: ScratchRepo, count: number): Promise<ScratchRepo[]> {
@@ -232,9 +233,17 @@ Deno.test("a SIGKILLed host's gaps stay held while suspect; --take-over-after re
   deepEqual(sorted(taken), ids, "each taken over exactly once");
 
   // host-a comes back: it adopts its agents, finds its leases taken over, ends them, writes nothing.
+  const eventsFile = join(s.dir, "back.events.jsonl");
   const back = await runMain(
-    watchArgs(a, [...ledger, "--host-id", "host-a"]),
+    watchArgs(a, [...ledger, "--host-id", "host-a", "--events", eventsFile]),
     { env: { ...GIT_ID, ...m.env } },
+  );
+  const events = (await Deno.readTextFile(eventsFile)).trim().split("\n").map((l) => JSON.parse(l));
+  for (const e of events) deepEqual(checkEvent(e), [], JSON.stringify(e));
+  deepEqual(
+    sorted(events.filter((e) => e.event === "lost").map((e) => e.gap_id)),
+    ids,
+    "a lost event per gap",
   );
   equal(back.code, 0, `${back.stdout}\n${back.stderr}`);
   equal(linesStarting(back.stdout, "ADOPTED: ").length, 3, back.stdout);

@@ -52,6 +52,9 @@ export const EVENT_FIELDS: Readonly<Record<string, Readonly<Record<string, Field
     worktree_kept: "string?",
   },
   interrupted: { signal: "string", left_running: "boolean" },
+  suspect: { host: "string", suspect_ms: "number" },
+  taken_over: { from_host: "string", generation: "number" },
+  lost: { taken_by: "string?", pid: "number" },
   run_finished: {
     exit_code: "number",
     shipped: "number",

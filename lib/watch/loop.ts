@@ -370,6 +370,10 @@ async function fleetBeat(run: RunState, ended: boolean): Promise<void> {
     if (!flight) continue;
     const by = lost.takenBy ?? "another host";
     flight.lostTo = by;
+    events(run).emit("lost", { gapId: lost.gapId, leaseId: flight.dispatch.leaseId }, {
+      taken_by: lost.takenBy,
+      pid: flight.dispatch.process.pid,
+    });
     out(
       `LOST: ${oneLine(lost.gapId)}: ${oneLine(by)} took over its lease in the shared ledger; ` +
         `ending its agent (PID ${flight.dispatch.process.pid}), no reflection from this host`,
@@ -383,6 +387,7 @@ async function fleetBeat(run: RunState, ended: boolean): Promise<void> {
   for (const s of beat.value.suspect) {
     if (run.fleet.suspects.has(s.id)) continue;
     run.fleet.suspects.add(s.id);
+    events(run).emit("suspect", { gapId: s.gapId }, { host: s.host, suspect_ms: s.suspectMs });
     out(
       `SUSPECT: ${oneLine(s.gapId)} is held by ${
         oneLine(s.host)
@@ -635,6 +640,10 @@ async function claimShared(
   }
   run.fleet.full = false;
   if (c.tookOver) {
+    events(run).emit("taken_over", { gapId: gap.id }, {
+      from_host: c.tookOver.host,
+      generation: c.generation,
+    });
     deps.out(
       `TAKEOVER: ${oneLine(gap.id)} from ${
         oneLine(c.tookOver.host)
