@@ -1,8 +1,8 @@
 /**
  * A throwaway PostgreSQL cluster for tests and benches: Debian's
  * `postgresql` binaries (`.ci/run` installs the package when it is missing),
- * `initdb` into a temp dir (as the `postgres` user when this runs as root:
- * initdb refuses root), `pg_ctl start` on a free loopback port with trust
+ * `initdb` once per process (as the `postgres` user when this runs as root:
+ * initdb refuses root), a copy of it per cluster in a temp dir, `pg_ctl start` on a free loopback port with trust
  * auth, and a URL to it; disposing of it stops the cluster and removes the
  * dir. Set `CHUMP_TEST_PG_URL` to use a running server instead.
  *
@@ -44,6 +44,47 @@ function freePort(): number {
   return port;
 }
 
+const ROOT = Deno.uid() === 0;
+
+/** Run `program` as the server's user: `postgres` when this runs as root (initdb refuses root). */
+function asServerUser(program: string, args: string[]) {
+  return ROOT
+    ? runProcess("runuser", ["-u", "postgres", "--", program, ...args])
+    : runProcess(program, args);
+}
+
+let templateDir: Promise<string> | undefined;
+
+/** This process's initdb'd data directory, made once and removed when the process ends. */
+function template(bin: string): Promise<string> {
+  templateDir ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "chump-pg-template-" });
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // gone already
+      }
+    });
+    if (ROOT) await runProcess("chown", ["postgres", dir]);
+    const data = join(dir, "data");
+    const init = await asServerUser(join(bin, "initdb"), [
+      "-D",
+      data,
+      "-A",
+      "trust",
+      "-U",
+      "chump",
+      "--no-sync",
+    ]);
+    if (init.code !== 0) {
+      throw new Error(`initdb failed: ${init.stderr.trim().split("\n").at(-1)}`);
+    }
+    return data;
+  })();
+  return templateDir;
+}
+
 /**
  * Start a throwaway cluster (or use `CHUMP_TEST_PG_URL`).
  *
@@ -61,15 +102,12 @@ export async function throwawayCluster(): Promise<Cluster> {
   }
   const bin = await binDir();
   const dir = await Deno.makeTempDir({ prefix: "chump-pg-" });
-  const root = Deno.uid() === 0;
-  const as = (program: string, args: string[]) =>
-    root
-      ? runProcess("runuser", ["-u", "postgres", "--", join(bin, program), ...args])
-      : runProcess(join(bin, program), args);
-  if (root) await runProcess("chown", ["postgres", dir]);
+  const as = (program: string, args: string[]) => asServerUser(join(bin, program), args);
+  if (ROOT) await runProcess("chown", ["postgres", dir]);
   const data = join(dir, "data");
-  const init = await as("initdb", ["-D", data, "-A", "trust", "-U", "chump", "--no-sync"]);
-  if (init.code !== 0) throw new Error(`initdb failed: ${init.stderr.trim().split("\n").at(-1)}`);
+  // A copy of this process's one initdb: a cluster costs a copy, not an initdb, per test.
+  const copied = await asServerUser("cp", ["-a", await template(bin), data]);
+  if (copied.code !== 0) throw new Error(`cp of the template failed: ${copied.stderr.trim()}`);
   const port = freePort();
   const start = async () => {
     const started = await as("pg_ctl", [
