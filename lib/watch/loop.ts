@@ -285,7 +285,14 @@ export async function runDispatches(
     // Unwatched agents keep running after we exit, unless the operator interrupted the dispatch.
     if (stopped(run) && !leaving(run)) await interruptAll(run);
     else run.result.detached = run.inflight.size;
+    for (const { gap } of run.waiting.values()) {
+      deps.err(
+        `note: ${oneLine(gap.id)} was not dispatched: it waits (for a fleet slot, the shared ` +
+          "ledger or a cooling arm), and a run without --watch does not wait",
+      );
+    }
     await identified(run);
+    await heartbeat(run, true);
     return run.result;
   }
   while (run.inflight.size > 0 || run.waiting.size > 0) {
