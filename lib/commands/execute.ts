@@ -14,7 +14,7 @@ import { seededRandom } from "../learn/policy.ts";
 import { adaptiveDeadlines, deadlinesLine } from "../learn/deadlines.ts";
 import { promptLessons } from "../learn/lessons.ts";
 import { queryReflections, type ReflectionSource } from "../store/query.ts";
-import { joinFleet, ledgerUrl, reflectionSource } from "./sources.ts";
+import { joinFleet, ledgerUrl, openReflections } from "./sources.ts";
 import { gapDomain } from "../store/reflection.ts";
 import { EXIT, type Io } from "../cli/io.ts";
 import { type DispatchOptions, PROGRAM, type WatchFlags } from "../cli/parse.ts";
@@ -300,16 +300,13 @@ async function prepare(
     if (!template) return EXIT.usage;
   }
   // What the run learns from: the local reflections, or with a shared ledger the whole fleet's.
-  const reflections = await reflectionSource(
+  using reflections = await openReflections(
     mode.adoptOnly ? undefined : ledgerUrl(options, io),
     paths.db,
+    io,
   );
-  if (!reflections.ok) {
-    io.err(`${PROGRAM}: error: ${reflections.error}`);
-    return EXIT.failure;
-  }
-  using _closed = { [Symbol.dispose]: () => reflections.value.close() };
-  const source = reflections.value.source;
+  if (!reflections) return EXIT.failure;
+  const source = reflections.source;
   const routed = mode.adoptOnly ? undefined : await routingOf(options, io, paths, source);
   if (typeof routed === "string") return fail(routed);
 

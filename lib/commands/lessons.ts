@@ -11,7 +11,7 @@ import { resolvePaths } from "../cli/paths.ts";
 import { formatTable } from "../cli/table.ts";
 import { lessonsTable } from "../learn/lessons.ts";
 import { queryReflections, sourceName } from "../store/query.ts";
-import { reflectionSource } from "./sources.ts";
+import { openReflections } from "./sources.ts";
 import { roughDuration } from "../util/duration.ts";
 
 /**
@@ -24,14 +24,10 @@ import { roughDuration } from "../util/duration.ts";
  */
 export async function runLessons(options: LessonsOptions, io: Io): Promise<number> {
   const { db } = await resolvePaths(options);
-  const opened = await reflectionSource(options.ledger, db);
-  if (!opened.ok) {
-    io.err(`${PROGRAM}: error: ${opened.error}`);
-    return EXIT.failure;
-  }
-  const { source } = opened.value;
+  using reflections = await openReflections(options.ledger, db, io);
+  if (!reflections) return EXIT.failure;
+  const { source } = reflections;
   const rows = queryReflections(source, { limit: Number.MAX_SAFE_INTEGER });
-  opened.value.close();
   if (!rows.ok) {
     io.err(`${PROGRAM}: error: ${rows.error}`);
     return EXIT.failure;

@@ -9,7 +9,7 @@ import { PROGRAM, type ReflectionsOptions } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { formatTable } from "../cli/table.ts";
 import { queryReflections, sourceName } from "../store/query.ts";
-import { reflectionSource } from "./sources.ts";
+import { openReflections } from "./sources.ts";
 import { oneLine } from "../util/text.ts";
 
 /**
@@ -22,18 +22,14 @@ import { oneLine } from "../util/text.ts";
  */
 export async function runReflections(options: ReflectionsOptions, io: Io): Promise<number> {
   const { db } = await resolvePaths(options);
-  const opened = await reflectionSource(options.ledger, db);
-  if (!opened.ok) {
-    io.err(`${PROGRAM}: error: ${opened.error}`);
-    return EXIT.failure;
-  }
-  const { source } = opened.value;
+  using reflections = await openReflections(options.ledger, db, io);
+  if (!reflections) return EXIT.failure;
+  const { source } = reflections;
   const read = queryReflections(source, {
     limit: options.limit,
     outcome: options.outcome,
     gapId: options.gap,
   });
-  opened.value.close();
   if (!read.ok) {
     io.err(`${PROGRAM}: error: ${read.error}`);
     return EXIT.failure;

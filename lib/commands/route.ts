@@ -12,7 +12,7 @@ import { PROGRAM, type RouteOptions } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { formatTable } from "../cli/table.ts";
 import { loadLearning } from "../learn/load.ts";
-import { reflectionSource } from "./sources.ts";
+import { openReflections } from "./sources.ts";
 import { orderCascade, seededRandom } from "../learn/policy.ts";
 import { routeGap } from "../learn/routing.ts";
 
@@ -34,18 +34,14 @@ export async function runRoute(options: RouteOptions, io: Io): Promise<number> {
   if (!backlog.ok) return usage(backlog.error);
   const gap = backlog.value.gaps.find((g) => g.id === options.gapId);
   if (!gap) return usage(`no gap '${options.gapId}' in ${paths.backlog}`);
-  const opened = await reflectionSource(options.ledger, paths.db);
-  if (!opened.ok) {
-    io.err(`${PROGRAM}: error: ${opened.error}`);
-    return EXIT.failure;
-  }
+  using reflections = await openReflections(options.ledger, paths.db, io);
+  if (!reflections) return EXIT.failure;
   const learning = await loadLearning({
     repoRoot: paths.repoRoot,
-    db: opened.value.source,
+    db: reflections.source,
     routing: options.routing,
     windowMs: options.learnWindowMs,
   });
-  opened.value.close();
   if (!learning.ok) return usage(learning.error);
   const { table, scoreboard } = learning.value;
   for (const w of table?.warnings ?? []) io.err(`warning: ${w}`);

@@ -10,26 +10,35 @@ import type { Io } from "../cli/io.ts";
 import { type DispatchOptions, PROGRAM } from "../cli/parse.ts";
 import type { Fleet } from "../store/pg/fleet.ts";
 import type { ReflectionSource } from "../store/query.ts";
-import type { Result } from "../util/result.ts";
+
+/** Reflections opened for reading; disposing releases what was opened (the fleet's copy). */
+export interface OpenReflections extends Disposable {
+  source: ReflectionSource;
+}
 
 /**
- * The reflections of `db`, or of the fleet when `ledger` is given; `close`
- * releases what was opened.
+ * The reflections of `db`, or of the fleet when `ledger` is given; undefined
+ * after one line on `io.err` when the ledger cannot be read.
  *
  * @example
  * ```ts ignore
- * const source = await reflectionSource(undefined, "/repo/sessions/chump_memory.db");
+ * using reflections = await openReflections(undefined, "/repo/sessions/chump_memory.db", io);
+ * if (!reflections) return EXIT.failure;
  * ```
  */
-export async function reflectionSource(
+export async function openReflections(
   ledger: string | undefined,
   db: string,
-): Promise<Result<{ source: ReflectionSource; close(): void }>> {
-  if (ledger === undefined) return { ok: true, value: { source: db, close() {} } };
+  io: Io,
+): Promise<OpenReflections | undefined> {
+  if (ledger === undefined) return { source: db, [Symbol.dispose]() {} };
   const { readFleetReflections } = await import("../store/pg/reflections.ts");
   const fleet = await readFleetReflections(ledger);
-  if (!fleet.ok) return fleet;
-  return { ok: true, value: { source: fleet.value, close: () => fleet.value.db.close() } };
+  if (!fleet.ok) {
+    io.err(`${PROGRAM}: error: ${fleet.error}`);
+    return undefined;
+  }
+  return { source: fleet.value, [Symbol.dispose]: () => fleet.value.db.close() };
 }
 
 /** The shared ledger's URL: `--ledger`, else `CHUMP_LEDGER_URL`; undefined: none. */

@@ -18,7 +18,8 @@ import type { DatabaseSync } from "node:sqlite";
 import type { Ledger } from "../ledger.ts";
 import { appendToSpool, parseSpoolLine, rewriteSpool, spoolLine, sqliteNow } from "../spool.ts";
 import type { ReflectionWriter } from "../writer.ts";
-import type { Result } from "../../util/result.ts";
+import { errorMessage, type Result } from "../../util/result.ts";
+import type { DispatchReflection } from "../reflection.ts";
 import { type Beat, type ClaimOptions, type Claims, openClaims } from "./claims.ts";
 import { fleetReflections, recordShared } from "./reflections.ts";
 
@@ -85,7 +86,7 @@ export async function openFleet(url: string, options: FleetOptions): Promise<Res
         return "keep";
       });
     } catch (e) {
-      err(`warning: cannot replay ${spoolPath}: ${e instanceof Error ? e.message : String(e)}`);
+      err(`warning: cannot replay ${spoolPath}: ${errorMessage(e)}`);
       return { replayed: 0, left: 0 };
     }
     if (counts === undefined) return { replayed: 0, left: 0 };
@@ -95,7 +96,7 @@ export async function openFleet(url: string, options: FleetOptions): Promise<Res
     return { replayed: counts.drop, left: counts.keep };
   }
 
-  async function spool(r: Parameters<ReflectionWriter["write"]>[0], why: string) {
+  async function spool(r: DispatchReflection, why: string) {
     try {
       await appendToSpool(spoolPath, spoolLine(r, sqliteNow(), pg.name));
       err(
@@ -105,9 +106,7 @@ export async function openFleet(url: string, options: FleetOptions): Promise<Res
     } catch (e) {
       err(
         `warning: reflection for ${r.gapId} reached only the local DB: the shared ledger failed ` +
-          `(${why}) and ${spoolPath} could not be written (${
-            e instanceof Error ? e.message : String(e)
-          })`,
+          `(${why}) and ${spoolPath} could not be written (${errorMessage(e)})`,
       );
     }
   }
