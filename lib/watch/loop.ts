@@ -194,7 +194,7 @@ interface Flight {
   arm?: { arm: string; attempt: number };
   /** Lessons lines its prompt was given, when the notes say so. */
   lessons?: number;
-  /** Its shared lease was taken over by this host (`--ledger`): it ends without a reflection. */
+  /** The host that took its shared lease over (`--ledger`): it ends without a reflection. */
   lostTo?: string;
 }
 
@@ -404,6 +404,11 @@ async function fleetBeat(run: RunState, ended: boolean): Promise<void> {
   }
 }
 
+/** The shared ledger is full or silent: no claim can succeed until a later tick. */
+function fleetWaits(run: RunState): boolean {
+  return run.fleet.full === true || run.fleet.down === true;
+}
+
 /** The shared ledger answered: say so once when it had not. */
 function ledgerAnswers(run: RunState): void {
   if (run.fleet.down) run.deps.err("note: the shared ledger answers again");
@@ -489,12 +494,12 @@ async function fill(run: RunState): Promise<void> {
         if (stopped(run)) return;
         run.waiting.delete(w.gap.id);
         if (await dispatchOne(run, w.gap)) run.attempts++;
-        if (run.fleet.full || run.fleet.down) return;
+        if (fleetWaits(run)) return;
       }
       continue;
     }
     // The shared ledger is full or silent: the gaps waiting for it go first when it frees.
-    if (run.fleet.full || run.fleet.down) return;
+    if (fleetWaits(run)) return;
     const options = {
       limit: budget,
       order: config.order,
@@ -514,7 +519,7 @@ async function fill(run: RunState): Promise<void> {
       // took first is not ours to retry, and costs no --max-total slot.
       run.dispatched.add(gap.id);
       if (await dispatchOne(run, gap)) run.attempts++;
-      if (run.fleet.full || run.fleet.down) return;
+      if (fleetWaits(run)) return;
     }
   }
 }

@@ -14,14 +14,13 @@
  *
  * @module
  */
-import type { DatabaseSync } from "node:sqlite";
 import type { Ledger } from "../ledger.ts";
 import { appendToSpool, parseSpoolLine, rewriteSpool, spoolLine, sqliteNow } from "../spool.ts";
 import type { ReflectionWriter } from "../writer.ts";
 import { errorMessage, type Result } from "../../util/result.ts";
 import type { DispatchReflection } from "../reflection.ts";
 import { type Beat, type ClaimOptions, type Claims, openClaims } from "./claims.ts";
-import { fleetReflections, recordShared } from "./reflections.ts";
+import { recordShared } from "./reflections.ts";
 
 /** How this host joins the fleet. */
 export interface FleetOptions extends ClaimOptions {
@@ -44,8 +43,6 @@ export interface Fleet extends Omit<Claims, "heartbeat"> {
    * ends shared leases without rows.
    */
   writer(local: ReflectionWriter, ledger?: Ledger, reflect?: boolean): ReflectionWriter;
-  /** Every host's dispatch reflections, as an in-memory SQLite DB of the contract's schema. */
-  reflections(): Promise<Result<DatabaseSync>>;
   /** Replay the spool now: rows it moved to the ledger, rows left. */
   replay(): Promise<{ replayed: number; left: number }>;
 }
@@ -122,7 +119,6 @@ export async function openFleet(url: string, options: FleetOptions): Promise<Res
         return beat;
       },
       replay,
-      reflections: () => fleetReflections(pg),
       writer(local, ledger, reflect = true) {
         return {
           async write(r) {
