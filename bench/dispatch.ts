@@ -18,7 +18,7 @@ import { realSpawner } from "../lib/process/spawn.ts";
 import { terminateGroup } from "../lib/process/signal.ts";
 import { createGitProvider } from "../lib/watch/providers/git.ts";
 import { createNoopWriter } from "../lib/store/writer.ts";
-import { runDispatches } from "../lib/watch/loop.ts";
+import { runDispatches } from "../lib/watch/run.ts";
 import { parseBacklogText } from "../lib/backlog/load.ts";
 import {
   alternate,

@@ -1,5 +1,5 @@
 /**
- * The learning loop on the simulator (lib/learn/simulate.ts): the shipped
+ * The learning loop on the simulator (lib/sim/simulate.ts): the shipped
  * example worlds, 20 seeds each, 500 dispatches per simulation. Ships per
  * agent-hour of `thompson` against `fixed` (the routing file's order) and
  * against the oracle (which knows the arms' hidden odds); wasted
@@ -10,7 +10,7 @@
  * @module
  */
 import { join } from "node:path";
-import { loadWorld, type SimPolicy, type SimResult, simulate } from "../lib/learn/simulate.ts";
+import { loadWorld, type SimPolicy, type SimResult, simulate } from "../lib/sim/simulate.ts";
 import { ROOT, type Row } from "./_util.ts";
 
 const SEEDS = Array.from({ length: 20 }, (_, i) => i + 1);

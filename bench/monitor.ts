@@ -16,7 +16,8 @@ import { terminateGroup } from "../lib/process/signal.ts";
 import { createGhProvider } from "../lib/watch/providers/gh.ts";
 import { createNoopWriter } from "../lib/store/writer.ts";
 import { ok } from "../lib/util/result.ts";
-import { type Interrupt, runDispatches } from "../lib/watch/loop.ts";
+import type { Interrupt } from "../lib/process/interrupt.ts";
+import { runDispatches } from "../lib/watch/run.ts";
 import { alternate, cpuMs, ms, ratioRow, ROOT, type Row } from "./_util.ts";
 import { createLiveView } from "../lib/watch/live.ts";
 

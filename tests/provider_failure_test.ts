@@ -32,12 +32,8 @@ import { queryRunTotals } from "../lib/store/query.ts";
 import { DEFAULT_DEADLINES } from "../lib/util/duration.ts";
 import { createGhProvider } from "../lib/watch/providers/gh.ts";
 import type { PollOptions, PrProvider } from "../lib/watch/providers/types.ts";
-import {
-  MAX_POLL_TIMEOUT_MS,
-  MIN_POLL_TIMEOUT_MS,
-  pollTimeoutFor,
-  runDispatches,
-} from "../lib/watch/loop.ts";
+import { MAX_POLL_TIMEOUT_MS, MIN_POLL_TIMEOUT_MS, pollTimeoutFor } from "../lib/watch/state.ts";
+import { runDispatches } from "../lib/watch/run.ts";
 
 const FAKE_GH_DIR = fileURLToPath(new URL("./fake_gh", import.meta.url));
 

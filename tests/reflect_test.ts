@@ -1,8 +1,8 @@
+import { armOfNotes, decodeNotes, encodeNotes } from "../lib/store/notes.ts";
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { join } from "node:path";
 import {
-  buildNotes,
   directive,
   type DispatchReflection,
   gapDomain,
@@ -198,11 +198,40 @@ Deno.test("durations and counts are written as whole non-negative numbers", () =
 
 Deno.test("notes: the reason if any, then backend=<label>, then the stderr tail, one a line", () => {
   equal(
-    buildNotes("exit code 1", "claude", ["ERROR x", "WARN y"]),
+    encodeNotes({ reason: "exit code 1", backend: "claude", tail: ["ERROR x", "WARN y"] }),
     "exit code 1\nbackend=claude\nERROR x\nWARN y",
   );
-  equal(buildNotes(undefined, "chump-local", []), "backend=chump-local");
-  equal(buildNotes("", "claude", ["PANIC"]), "backend=claude\nPANIC");
+  equal(encodeNotes({ backend: "chump-local" }), "backend=chump-local");
+  equal(encodeNotes({ reason: "", backend: "claude", tail: ["PANIC"] }), "backend=claude\nPANIC");
+});
+
+Deno.test("notes: routing facts go after backend= in one order and read back the same", () => {
+  const notes = encodeNotes({
+    reason: "exit code 1",
+    backend: "chump-local",
+    model: "m1",
+    provider: "GROQ",
+    attempt: 2,
+    class: "rate_limited",
+    lessons: 0,
+    tail: ["ERROR: 429", "  indented=1"],
+  });
+  equal(
+    notes,
+    "exit code 1\nbackend=chump-local\nmodel=m1\nprovider=GROQ\nattempt=2\n" +
+      "class=rate_limited\nlessons=0\nERROR: 429\n  indented=1",
+  );
+  deepEqual(decodeNotes(notes), {
+    backend: "chump-local",
+    model: "m1",
+    provider: "GROQ",
+    attempt: 2,
+    class: "rate_limited",
+    lessons: 0,
+    text: ["exit code 1", "ERROR: 429"],
+  });
+  equal(armOfNotes(notes), "chump-local/m1@GROQ");
+  equal(armOfNotes("exit code 1"), undefined);
 });
 
 Deno.test("the memory writer keeps copies; the noop writer discards", async () => {
@@ -212,7 +241,7 @@ Deno.test("the memory writer keeps copies; the noop writer discards", async () =
   r.gapId = "CHANGED-1";
   deepEqual(memory.rows, [reflection()]);
   deepEqual(await createNoopWriter().write(r), { stored: "discarded" });
-  equal(describeReceipt({ stored: "db" }), undefined);
+  equal(describeReceipt({ stored: "db" }, { gapId: "A-1", leaseId: 1 }), undefined);
 });
 
 // --- SQLite -----------------------------------------------------------------
@@ -404,7 +433,10 @@ Deno.test("a lock held past lockWaitMs spools the row; importSpool moves it in w
   if (receipt.stored !== "spool") return;
   equal(receipt.path, `${db}.spool.jsonl`);
   match(receipt.reason, /database is locked \(waited \d+ ms\)/);
-  match(describeReceipt(receipt) ?? "", /^reflection spooled to .*chump_memory\.db\.spool\.jsonl /);
+  match(
+    describeReceipt(receipt, { gapId: "B-2", leaseId: null }) ?? "",
+    /^warning: reflection for B-2 spooled to .*chump_memory\.db\.spool\.jsonl /,
+  );
   const [spooled] = await jsonLines(receipt.path);
   match(String(spooled.created_at), SQLITE_TIME);
   equal(count(db, "chump_reflections"), 1);

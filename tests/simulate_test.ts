@@ -5,7 +5,7 @@
  */
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { loadWorld, simulate } from "../lib/learn/simulate.ts";
+import { loadWorld, simulate } from "../lib/sim/simulate.ts";
 import { ROOT, runMain, scratch } from "./_helpers.ts";
 
 const CHUMP = join(ROOT, "examples", "worlds", "chump.yaml");

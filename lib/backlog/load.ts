@@ -12,7 +12,7 @@
  * @module
  */
 import { join } from "node:path";
-import { parseYaml } from "./yaml.ts";
+import { isMap, parseYaml } from "./yaml.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { EFFORTS, isEffort } from "../util/duration.ts";
 import { oneLine } from "../util/text.ts";
@@ -137,7 +137,7 @@ export function parseBacklogText(
   if (Array.isArray(doc)) {
     list = doc;
     listLine = 1;
-  } else if (isMapping(doc)) {
+  } else if (isMap(doc)) {
     if (Object.hasOwn(doc, "gaps")) {
       const g = doc.gaps;
       listLine = lineOf(doc);
@@ -160,7 +160,7 @@ export function parseBacklogText(
   const gaps: Gap[] = [];
   for (let i = 0; i < list.length; i++) {
     const item = list[i];
-    if (!isMapping(item)) {
+    if (!isMap(item)) {
       return fail(
         `${file}:${listLine ?? 1}: gap #${i + 1} of the list is not a mapping (found ${
           kindOf(item)
@@ -341,10 +341,6 @@ function describeReadError(path: string, e: unknown): string {
   }
   if (e instanceof Deno.errors.IsADirectory) return `cannot read backlog ${path}: is a directory`;
   return `cannot read backlog ${path}: ${errorMessage(e)}`;
-}
-
-function isMapping(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function isScalar(v: unknown): v is string | number | boolean {

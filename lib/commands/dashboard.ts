@@ -17,7 +17,7 @@
  * @module
  */
 import { EXIT, type Io } from "../cli/io.ts";
-import { stopOnSignals } from "../cli/interrupt.ts";
+import { stopOnSignals } from "../process/interrupt.ts";
 import { type DashboardOptions, PROGRAM } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { queryReflections, type ReflectionSource } from "../store/query.ts";

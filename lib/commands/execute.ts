@@ -20,7 +20,7 @@ import { EXIT, type Io } from "../cli/io.ts";
 import { type DispatchOptions, PROGRAM, type WatchFlags } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { firstCannotRun, missingWrite } from "../cli/permissions.ts";
-import { listenForInterrupts } from "../cli/interrupt.ts";
+import { listenForInterrupts } from "../process/interrupt.ts";
 import { gitWorkspace } from "../git/workspace.ts";
 import { applyFaults, type Fault, parseFaults } from "../dispatch/faults.ts";
 import { gitTopLevel, resolveCommit } from "../git/git.ts";
@@ -28,14 +28,9 @@ import { realSpawner } from "../process/spawn.ts";
 import { logsDirFor } from "../process/waiter.ts";
 import { terminateGroup } from "../process/signal.ts";
 import { openRunStore } from "../store/run_store.ts";
-import {
-  outcomeCounts,
-  type RunConfig,
-  runDispatches,
-  runExitCode,
-  type RunResult,
-  summaryLines,
-} from "../watch/loop.ts";
+import { runDispatches } from "../watch/run.ts";
+import type { RunConfig } from "../watch/state.ts";
+import { outcomeCounts, runExitCode, type RunResult, summaryLines } from "../watch/summary.ts";
 import { checkGhAuth, createGhProvider } from "../watch/providers/gh.ts";
 import { createGitProvider } from "../watch/providers/git.ts";
 import { reapOrphans } from "../watch/reap.ts";

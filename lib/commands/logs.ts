@@ -9,7 +9,7 @@
  * @module
  */
 import { EXIT, type Io } from "../cli/io.ts";
-import { stopOnSignals } from "../cli/interrupt.ts";
+import { stopOnSignals } from "../process/interrupt.ts";
 import { type LogsOptions, PROGRAM } from "../cli/parse.ts";
 import { resolvePaths } from "../cli/paths.ts";
 import { FOLLOW_MS } from "../process/follow.ts";

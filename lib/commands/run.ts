@@ -53,7 +53,7 @@ async function runCommand(command: Command, io: Io): Promise<number> {
       }
     case "self-test": {
       const { runSelfTest } = await import("./self_test.ts");
-      const { listenForInterrupts } = await import("../cli/interrupt.ts");
+      const { listenForInterrupts } = await import("../process/interrupt.ts");
       using interrupt = listenForInterrupts(io.err);
       // The self-test's repo is a temp dir removed at its end: nothing is left to adopt.
       const { stop, hurry, signalName } = interrupt;

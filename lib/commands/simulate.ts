@@ -1,6 +1,6 @@
 /**
  * `simulate --world FILE`: the learning loop's decisions on a simulated
- * world (learn/simulate.ts): ships, agent-hours, ships per agent-hour,
+ * world (sim/simulate.ts): ships, agent-hours, ships per agent-hour,
  * wasted agent-minutes, rate-limit hits and regret against the arms' hidden
  * odds. No processes, no git, nothing written.
  *
@@ -8,7 +8,7 @@
  */
 import { EXIT, type Io } from "../cli/io.ts";
 import { PROGRAM, type SimulateOptions } from "../cli/parse.ts";
-import { loadWorld, simulate } from "../learn/simulate.ts";
+import { loadWorld, simulate } from "../sim/simulate.ts";
 
 /**
  * Run one simulation and print what it measured; returns the exit code.

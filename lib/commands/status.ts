@@ -7,7 +7,7 @@
  * @module
  */
 import { EXIT, type Io } from "../cli/io.ts";
-import { stopOnSignals } from "../cli/interrupt.ts";
+import { stopOnSignals } from "../process/interrupt.ts";
 import { ok, type Result } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
 import { PROGRAM, type StatusOptions } from "../cli/parse.ts";

@@ -18,9 +18,12 @@ import { identify } from "../process/table.ts";
 import { agentFiles } from "../process/waiter.ts";
 import { join } from "node:path";
 
+/** What a dispatch knows of its gap (an adopted one knows only what its lease recorded). */
+export type GapRef = Pick<Gap, "id" | "effort">;
+
 /** One gap about to be dispatched. */
 export interface DispatchRequest {
-  gap: Gap;
+  gap: GapRef;
   slug: string;
   branch: string;
   worktree: string;
@@ -58,12 +61,13 @@ export interface Dispatch extends DispatchRequest {
 }
 
 /**
- * The gap was taken by another orchestrator's live lease between the pick
- * and the lease: a lost race, not a failure (nothing was made).
+ * What a dispatch came to when no step failed: its agent runs, or the gap
+ * was taken by another orchestrator's live lease between the pick and the
+ * lease (a lost race, not a failure: nothing was made).
  */
-export interface Taken {
-  taken: Lease;
-}
+export type Dispatched =
+  | { kind: "started"; dispatch: Dispatch }
+  | { kind: "taken"; holder: Lease };
 
 /** What {@linkcode dispatchGap} needs. */
 export interface DispatchDeps {
@@ -87,8 +91,8 @@ export interface DispatchDeps {
 /**
  * Dispatch one gap: lease, worktree, claim, spawn, in that order.
  *
- * @returns the running dispatch, {@linkcode Taken} when a live lease of
- * another orchestrator holds the gap, or one line saying which step failed
+ * @returns the running dispatch, or the live lease of another orchestrator
+ * that holds the gap, or one line saying which step failed
  * @example
  * ```ts
  * declare const request: DispatchRequest;
@@ -99,7 +103,7 @@ export interface DispatchDeps {
 export async function dispatchGap(
   request: DispatchRequest,
   deps: DispatchDeps,
-): Promise<Result<Dispatch | Taken>> {
+): Promise<Result<Dispatched>> {
   const { workspace, spawner, ledger, now = Date.now } = deps;
   const { gap, branch, worktree, startCommit, agent } = request;
 
@@ -118,7 +122,7 @@ export async function dispatchGap(
       sharedId: request.sharedLeaseId,
     });
     if (!lease.ok) return lease;
-    if (!lease.value.begun) return ok({ taken: lease.value.holder });
+    if (!lease.value.begun) return ok({ kind: "taken", holder: lease.value.holder });
     leaseId = lease.value.leaseId;
   }
   const abandon = async (why: string, madeWorktree: boolean): Promise<Result<never>> => {
@@ -186,5 +190,5 @@ export async function dispatchGap(
       await ledger?.identify(leaseId, proc.pid, exact);
     }
   })().catch(() => {});
-  return ok(dispatch);
+  return ok({ kind: "started", dispatch });
 }

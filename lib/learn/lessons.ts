@@ -9,7 +9,7 @@
  * @module
  */
 import { percentile } from "./deadlines.ts";
-import { armOfNotes } from "./scoreboard.ts";
+import { armOfNotes, decodeNotes } from "../store/notes.ts";
 
 /** What lessons read of a reflection. */
 export interface LessonRow {
@@ -70,11 +70,9 @@ export function normaliseFailure(line: string): string {
     .trim();
 }
 
-/** The failure lines of one reflection's notes: its reason and its stderr tail, not its `key=value` lines. */
+/** The failure lines of one reflection's notes: its reason and its stderr tail, not its facts. */
 function failureLines(notes: string): string[] {
-  return String(notes ?? "").split("\n").filter((l) =>
-    l.trim() !== "" && !/^[a-z_]+=/.test(l.trim())
-  );
+  return decodeNotes(notes).text;
 }
 
 function frequent(lines: readonly string[], top: number): FrequentLine[] {

@@ -18,7 +18,8 @@
  *
  * @module
  */
-import { parseYaml } from "../backlog/yaml.ts";
+import { armLabel } from "../store/notes.ts";
+import { isMap, parseYaml } from "../backlog/yaml.ts";
 import { fail, ok, type Result } from "../util/result.ts";
 
 /** One entry of a cascade: an agent backend, with its model and provider. */
@@ -242,10 +243,6 @@ function routeMatch(m: unknown): RouteMatch | string {
   return out;
 }
 
-function isMap(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
 /**
  * The task class of a gap id: the table's prefixes first, then the built-in
  * ones; "" when none applies.
@@ -313,5 +310,5 @@ export function routeGap(
  * ```
  */
 export function armOf(c: Candidate): string {
-  return `${c.backend}${c.model ? `/${c.model}` : ""}${c.providerPfx ? `@${c.providerPfx}` : ""}`;
+  return armLabel({ backend: c.backend, model: c.model, provider: c.providerPfx });
 }

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { armOfNotes } from "../store/notes.ts";
 import type { ArmRecord, Scores } from "./policy.ts";
 import { type RoutingTable, taskClassOf } from "./routing.ts";
 
@@ -27,23 +28,6 @@ export interface Scoreboard extends Scores {
 }
 
 const OUTCOMES = new Set(["shipped", "ci_failed", "stalled", "killed"]);
-
-/**
- * The arm a reflection's notes name, or undefined without a `backend=` line.
- *
- * @example
- * ```ts
- * armOfNotes("exit code 1\nbackend=chump-local\nmodel=m1\nprovider=GROQ"); // "chump-local/m1@GROQ"
- * ```
- */
-export function armOfNotes(notes: string): string | undefined {
-  const field = (key: string) => new RegExp(`^${key}=(.*)$`, "m").exec(notes)?.[1]?.trim();
-  const backend = field("backend");
-  if (!backend) return undefined;
-  const model = field("model");
-  const provider = field("provider");
-  return `${backend}${model ? `/${model}` : ""}${provider ? `@${provider}` : ""}`;
-}
 
 /**
  * Count `rows` (those at or after `sinceMs`, when given) per arm and task class.

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { decodeNotes } from "./notes.ts";
 import type { DatabaseSync, SQLOutputValue } from "node:sqlite";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { controlsToSpaces as oneLine } from "../util/text.ts";
@@ -137,7 +138,7 @@ function rowsOf(
       notes,
       effort: / effort=(\S+)/.exec(directive)?.[1] ?? "",
       domain: / domain=(\S+)/.exec(directive)?.[1] ?? "",
-      backend: /^backend=(.+)$/m.exec(notes)?.[1] ?? "",
+      backend: decodeNotes(notes).backend ?? "",
     });
     if (rows.length >= limit) break;
   }

@@ -181,34 +181,6 @@ export function targetPriority(outcome: Outcome): "high" | "medium" | "low" {
   return "low";
 }
 
-/**
- * Notes text, one item a line: the reason (when there is one), then
- * `backend=<label>`, then the stderr tail lines. The reason goes first
- * because the directive carries only the first line.
- *
- * @param reason why the dispatch ended (`exit code 1`, ...); blank means none
- * @param backend the agent backend's label
- * @param tail the stderr tail, oldest first
- * @returns the lines joined with `\n`
- *
- * @example
- * ```ts
- * buildNotes("exit code 1", "claude", ["ERROR x"]); // "exit code 1\nbackend=claude\nERROR x"
- * buildNotes(undefined, "claude", []); // "backend=claude"
- * ```
- */
-export function buildNotes(
-  reason: string | undefined,
-  backend: string,
-  tail: readonly string[],
-  extra: readonly string[] = [],
-): string {
-  const lines: string[] = [];
-  if (reason !== undefined && reason.trim() !== "") lines.push(reason);
-  lines.push(`backend=${backend}`, ...extra, ...tail);
-  return lines.join("\n");
-}
-
 /** The first line of notes, trimmed (the seed's `lines().next().trim()`). */
 function firstLine(notes: string): string {
   return String(notes).split("\n", 1)[0].trim();

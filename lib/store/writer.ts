@@ -32,24 +32,38 @@ export type WriteReceipt =
   | { stored: "stderr"; reason: string };
 
 /**
- * One line for the operator when a reflection did not reach the DB, or
- * `undefined` when there is nothing to say.
+ * One line for the operator about where the reflection of `gapId` went, or
+ * `undefined` when there is nothing to say (it is in the DB, or dropped as
+ * `--no-reflect` asked).
  *
  * @example
  * ```ts
- * describeReceipt({ stored: "spool", path: "/r/x.db.spool.jsonl", reason: "database is locked" });
- * // "reflection spooled to /r/x.db.spool.jsonl (database is locked); the next run imports it"
- * describeReceipt({ stored: "db" }); // undefined
+ * describeReceipt(
+ *   { stored: "spool", path: "/r/x.db.spool.jsonl", reason: "database is locked" },
+ *   { gapId: "A-1", leaseId: 3 },
+ * );
+ * // "warning: reflection for A-1 spooled to /r/x.db.spool.jsonl (database is locked); its lease ends when the spool is imported"
+ * describeReceipt({ stored: "db" }, { gapId: "A-1", leaseId: 3 }); // undefined
  * ```
  */
-export function describeReceipt(receipt: WriteReceipt): string | undefined {
-  if (receipt.stored === "spool") {
-    return `reflection spooled to ${receipt.path} (${receipt.reason}); the next run imports it`;
+export function describeReceipt(
+  receipt: WriteReceipt,
+  of: { gapId: string; leaseId: number | null | undefined },
+): string | undefined {
+  switch (receipt.stored) {
+    case "spool":
+      return `warning: reflection for ${of.gapId} spooled to ${receipt.path} (${receipt.reason}); ` +
+        "its lease ends when the spool is imported";
+    case "stderr":
+      return `warning: reflection for ${of.gapId} printed above, not stored (${receipt.reason})`;
+    case "superseded":
+      return `note: ${of.gapId} (lease ${of.leaseId}) was taken over or recorded by another ` +
+        "orchestrator; its outcome is not written twice";
+    case "discarded":
+      return receipt.leaseError ? `warning: ${receipt.leaseError}` : undefined;
+    default:
+      return undefined;
   }
-  if (receipt.stored === "stderr") {
-    return `reflection not stored (${receipt.reason}); it was printed as REFLECTION-NOT-STORED`;
-  }
-  return undefined;
 }
 
 /** A sink for terminal outcomes. `write` never throws. */

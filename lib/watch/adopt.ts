@@ -15,12 +15,11 @@
  *   the original dispatch, with the deadline it was dispatched with. When it
  *   ended while nobody watched, its recorded exit status (or "not recorded")
  *   and its PR state settle it at the first tick. A recycled pid is never
- *   taken for the agent, and never signalled (see watch/loop.ts `finish`).
+ *   taken for the agent, and never signalled (see watch/finish.ts).
  *
  * @module
  */
 import { basename } from "node:path";
-import type { Gap } from "../backlog/load.ts";
 import type { Dispatch } from "../dispatch/dispatch.ts";
 import { adoptedProcess, pollAdopted } from "../process/adopted.ts";
 import { EXIT_UNRECORDED } from "../process/spawn.ts";
@@ -42,7 +41,6 @@ export interface AdoptDeps {
   logCapBytes?: number;
   out: (line: string) => void;
   err: (line: string) => void;
-  now?: () => number;
 }
 
 /** One adopted dispatch, ready for the watch loop. */
@@ -62,7 +60,6 @@ export interface AdoptedDispatch {
  * ```
  */
 export async function adoptOrphans(deps: AdoptDeps): Promise<AdoptedDispatch[]> {
-  const now = deps.now ?? Date.now;
   const orphans = (await deps.ledger.orphans({ detached: true }))
     .filter((l) => l.pid !== null && l.repoRoot === deps.repoRoot);
   const adopted: AdoptedDispatch[] = [];
@@ -80,7 +77,7 @@ export async function adoptOrphans(deps: AdoptDeps): Promise<AdoptedDispatch[]> 
   await pollAdopted();
   for (const a of adopted) {
     const d = a.dispatch;
-    const running = roughDuration(now() - d.startedAt);
+    const running = roughDuration(Date.now() - d.startedAt);
     const code = d.process.exitCode;
     if (code !== null) {
       const status = code === EXIT_UNRECORDED ? "exit status not recorded" : `exit code ${code}`;
@@ -110,7 +107,7 @@ function prepare(lease: Lease, generation: number, deps: AdoptDeps): AdoptedDisp
     files,
   });
   const dispatch: Dispatch = {
-    gap: gapOf(lease),
+    gap: { id: lease.gapId, effort: lease.effort },
     slug: basename(lease.worktree),
     branch: lease.branch,
     worktree: lease.worktree,
@@ -126,19 +123,4 @@ function prepare(lease: Lease, generation: number, deps: AdoptDeps): AdoptedDisp
     startedAt: lease.startedMs,
   };
   return { dispatch, deadlineMs, maxWatchMs };
-}
-
-/** The little of its gap a lease remembers. */
-function gapOf(lease: Lease): Gap {
-  return {
-    id: lease.gapId,
-    title: "",
-    priority: "",
-    effort: lease.effort,
-    status: "",
-    dependsOn: [],
-    file: "",
-    line: 0,
-    fields: {},
-  };
 }

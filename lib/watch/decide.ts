@@ -230,7 +230,15 @@ function exitReason(code: number): string {
   return code < 0 ? "exit status not recorded (the agent ended unwatched)" : `exit code ${code}`;
 }
 
-function deadlineReason(deadlineMs: number): string {
+/**
+ * The reason of a deadline kill (the contract's): `soft-deadline exceeded (<N>s x 2)`.
+ *
+ * @example
+ * ```ts
+ * deadlineReason(1_200_000); // "soft-deadline exceeded (1200s x 2)"
+ * ```
+ */
+export function deadlineReason(deadlineMs: number): string {
   return `soft-deadline exceeded (${Math.round(deadlineMs / 1000)}s x 2)`;
 }
 

@@ -27,7 +27,7 @@ export const COMMON_FIELDS: Readonly<Record<string, FieldType>> = {
 };
 
 /** Each event's own fields, beyond {@linkcode COMMON_FIELDS}. */
-export const EVENT_FIELDS: Readonly<Record<string, Readonly<Record<string, FieldType>>>> = {
+export const EVENT_FIELDS = {
   run_started: { pid: "number", watch: "boolean", max_parallel: "number", adopt_only: "boolean" },
   adopted: { pid: "number", running_ms: "number", deadline_ms: "number", ended: "boolean" },
   dispatched: {
@@ -63,19 +63,35 @@ export const EVENT_FIELDS: Readonly<Record<string, Readonly<Record<string, Field
     killed: "number",
     spawn_failures: "number",
   },
-};
+} as const satisfies Readonly<Record<string, Readonly<Record<string, FieldType>>>>;
 
 /** An event's name. */
 export type EventName = keyof typeof EVENT_FIELDS;
 
+/** The TypeScript type of a {@linkcode FieldType}. */
+type ValueOf<T extends FieldType> = T extends "string" ? string
+  : T extends "number" ? number
+  : T extends "boolean" ? boolean
+  : T extends "string?" ? string | null
+  : number | null;
+
+/** The own fields of event `N`, typed by the schema. */
+export type EventFields<N extends EventName> = {
+  -readonly [K in keyof (typeof EVENT_FIELDS)[N]]: (typeof EVENT_FIELDS)[N][K] extends FieldType
+    ? ValueOf<(typeof EVENT_FIELDS)[N][K]>
+    : never;
+};
+
+/** The ids an event names (null where they do not apply). */
+export interface EventIds {
+  gapId?: string;
+  leaseId?: number | null;
+}
+
 /** Where a run's events go. */
 export interface Events {
   /** Emit one event; never throws (a sink that fails goes quiet after one warning). */
-  emit(
-    event: EventName,
-    ids: { gapId?: string; leaseId?: number | null },
-    fields: Record<string, unknown>,
-  ): void;
+  emit<N extends EventName>(event: N, ids: EventIds, fields: EventFields<N>): void;
 }
 
 /** Events nobody listens to. */
@@ -148,8 +164,9 @@ export function fileEvents(path: string, runId: string, warn: (line: string) => 
  * ```
  */
 export function checkEvent(e: Record<string, unknown>): string[] {
-  const own = EVENT_FIELDS[String(e.event)];
-  if (!own) return [`unknown event '${String(e.event)}'`];
+  const name = String(e.event);
+  if (!Object.hasOwn(EVENT_FIELDS, name)) return [`unknown event '${name}'`];
+  const own: Readonly<Record<string, FieldType>> = EVENT_FIELDS[name as EventName];
   const schema = { ...COMMON_FIELDS, ...own };
   const problems: string[] = [];
   for (const [key, type] of Object.entries(schema)) {

@@ -22,7 +22,10 @@ import { decideReaped } from "./decide.ts";
 import { groupOwner, processTable } from "../process/table.ts";
 import type { TerminateResult } from "../process/signal.ts";
 import type { ReflectionWriter } from "../store/writer.ts";
-import { settleOutcome } from "./settle.ts";
+import { settle } from "./finish.ts";
+import { encodeNotes } from "../store/notes.ts";
+import { gapDomain } from "../store/reflection.ts";
+import { describeReceipt } from "../store/writer.ts";
 import { oneLine } from "../util/text.ts";
 
 /** The note a reaped dispatch's reflection starts with (unless its PR decided the outcome). */
@@ -39,7 +42,6 @@ export interface ReapDeps {
   killGraceMs: number;
   out: (line: string) => void;
   err: (line: string) => void;
-  now?: () => number;
   /** Asked once for all reaped branches; without one every reaped dispatch is `killed`. */
   provider?: PrProvider;
 }
@@ -64,11 +66,10 @@ export interface Reaped {
  * ```
  */
 export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
-  const { ledger, now = Date.now } = deps;
-  const orphans = await ledger.orphans();
+  const orphans = await deps.ledger.orphans();
   const adopted: Lease[] = [];
   for (const lease of orphans) {
-    const taken = await ledger.adopt(lease);
+    const taken = await deps.ledger.adopt(lease);
     if (!taken.ok) {
       deps.err(`warning: ${taken.error}`);
       continue;
@@ -82,72 +83,90 @@ export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
     const siblings = orphans.filter((o) =>
       o.id !== lease.id && o.orchestratorPid === lease.orchestratorPid
     ).length;
+    reaped.push(await reapOne(deps, lease, prs?.get(lease.branch), siblings));
+  }
+  return reaped;
+}
 
-    let agentEnded = false;
-    let groupEnded = false;
-    if (lease.pid !== null) {
-      const table = await processTable({ fresh: true });
-      // The agent itself, provably ours (pid and start time); or, once it is
-      // gone, what it left in its process group (pgid = its pid). A live
-      // process with that pid but another start time means the number was
-      // reused: its group is not ours.
-      const owner = groupOwner(table, lease.pid, lease.pidStart);
-      agentEnded = owner === "agent";
-      groupEnded = owner === "leftovers";
-      if (agentEnded || groupEnded) {
-        const t = await deps.terminate(lease.pid, { graceMs: deps.killGraceMs });
-        if (!t.gone) {
-          const who = agentEnded ? "agent PID" : "process group";
-          deps.err(
-            `warning: ${who} ${lease.pid} of ${lease.gapId} did not go away` +
-              (t.reason ? `: ${t.reason}` : ""),
-          );
-        }
-      }
-    } else {
-      deps.err(
-        `warning: lease ${lease.id} (${lease.gapId}) never recorded its agent's pid; ` +
-          "if an agent was started it cannot be proven ours and is left alone",
-      );
-    }
-    const decision = decideReaped(prs?.get(lease.branch), ORCHESTRATOR_LOST);
-    const gone = !(await exists(lease.worktree));
-    const { kept } = await settleOutcome({ ...deps, workspace: gitWorkspace(lease.repoRoot) }, {
+/** Reap one lease taken over: end its agent, record its outcome, say what was done. */
+async function reapOne(
+  deps: ReapDeps,
+  lease: Lease,
+  pr: PrState | undefined,
+  siblings: number,
+): Promise<Reaped> {
+  const { agentEnded, groupEnded } = await endAgent(deps, lease);
+  const decision = decideReaped(pr, ORCHESTRATOR_LOST);
+  const gone = !(await exists(lease.worktree));
+  const { kept, receipt } = await settle(
+    { ...deps, workspace: gitWorkspace(lease.repoRoot) },
+    { worktree: lease.worktree, branch: lease.branch, startCommit: lease.baseCommit },
+    {
       gapId: lease.gapId,
-      effort: lease.effort,
+      effort: lease.effort || "unknown",
+      domain: gapDomain(lease.gapId),
+      outcome: decision.outcome,
+      durationS: Math.max(0, Math.floor((Date.now() - lease.startedMs) / 1000)),
+      parallelSiblings: siblings,
+      prNumber: decision.prNumber,
+      notes: encodeNotes({ reason: decision.reason, backend: lease.backend || "unknown" }),
       leaseId: lease.id,
       leaseGeneration: lease.generation,
       sharedLeaseId: lease.sharedId ?? undefined,
-      worktree: lease.worktree,
-      branch: lease.branch,
-      startCommit: lease.baseCommit,
-      outcome: decision.outcome,
-      reason: decision.reason,
-      backend: lease.backend || "unknown",
-      tail: [],
-      durationS: Math.max(0, Math.floor((now() - lease.startedMs) / 1000)),
-      parallelSiblings: siblings,
-      prNumber: decision.prNumber,
-    });
-    const decided = decision.outcome === "killed"
-      ? ""
-      : `; ${decision.outcome}${
-        decision.prNumber === undefined ? "" : ` (PR #${decision.prNumber})`
-      }`;
-    const worktree = gone
-      ? `worktree already gone${kept ? `; kept: ${kept}` : ""}`
-      : kept
-      ? `worktree kept: ${kept}`
-      : "worktree removed";
-    deps.out(
-      `REAPED: ${
-        oneLine(lease.gapId)
-      } (lease ${lease.id}, orchestrator PID ${lease.orchestratorPid}): ` +
-        `${agentNote(lease.pid, agentEnded, groupEnded)}${decided}; ${worktree}`,
+    },
+  );
+  const note = describeReceipt(receipt, { gapId: lease.gapId, leaseId: lease.id });
+  if (note) deps.err(note);
+  const decided = decision.outcome === "killed"
+    ? ""
+    : `; ${decision.outcome}${
+      decision.prNumber === undefined ? "" : ` (PR #${decision.prNumber})`
+    }`;
+  const worktree = gone
+    ? `worktree already gone${kept ? `; kept: ${kept}` : ""}`
+    : kept
+    ? `worktree kept: ${kept}`
+    : "worktree removed";
+  deps.out(
+    `REAPED: ${
+      oneLine(lease.gapId)
+    } (lease ${lease.id}, orchestrator PID ${lease.orchestratorPid}): ` +
+      `${agentNote(lease.pid, agentEnded, groupEnded)}${decided}; ${worktree}`,
+  );
+  return { lease, agentEnded, kept };
+}
+
+/**
+ * End the lease's agent when it still runs and is provably ours (pid and
+ * start time), or, once it is gone, what it left in its process group (pgid
+ * = its pid). A live process with that pid but another start time means the
+ * number was reused: its group is not ours.
+ */
+async function endAgent(
+  deps: ReapDeps,
+  lease: Lease,
+): Promise<{ agentEnded: boolean; groupEnded: boolean }> {
+  if (lease.pid === null) {
+    deps.err(
+      `warning: lease ${lease.id} (${lease.gapId}) never recorded its agent's pid; ` +
+        "if an agent was started it cannot be proven ours and is left alone",
     );
-    reaped.push({ lease, agentEnded, kept });
+    return { agentEnded: false, groupEnded: false };
   }
-  return reaped;
+  const owner = groupOwner(await processTable({ fresh: true }), lease.pid, lease.pidStart);
+  const agentEnded = owner === "agent";
+  const groupEnded = owner === "leftovers";
+  if (agentEnded || groupEnded) {
+    const t = await deps.terminate(lease.pid, { graceMs: deps.killGraceMs });
+    if (!t.gone) {
+      const who = agentEnded ? "agent PID" : "process group";
+      deps.err(
+        `warning: ${who} ${lease.pid} of ${lease.gapId} did not go away` +
+          (t.reason ? `: ${t.reason}` : ""),
+      );
+    }
+  }
+  return { agentEnded, groupEnded };
 }
 
 /** What became of a reaped lease's agent, for its REAPED line. */

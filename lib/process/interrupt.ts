@@ -10,7 +10,19 @@
  *
  * @module
  */
-import type { Interrupt } from "../watch/loop.ts";
+
+/**
+ * Asks a run to stop: `stop` first (stop picking, end agents), `hurry` to
+ * skip the kill grace; with `leave` (a hangup) the agents are not ended but
+ * left running for the next watching run to adopt.
+ */
+export interface Interrupt {
+  readonly stop: AbortSignal;
+  readonly hurry: AbortSignal;
+  readonly leave?: AbortSignal;
+  /** `SIGINT` or `SIGTERM` once stopped. */
+  readonly signalName: () => string | undefined;
+}
 
 const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 

@@ -1,0 +1,135 @@
+/**
+ * The reflection notes protocol, both ways, in one place: a dispatch's
+ * routing facts travel inside the contract's free-text notes (CONTRACT §5:
+ * the reason line first, then `backend=<label>`, then the stderr tail) as
+ * `key=value` lines after `backend=`: `model=`, `provider=`, `attempt=`,
+ * `class=`, `lessons=`. {@linkcode encodeNotes} writes them,
+ * {@linkcode decodeNotes} reads them back (from rows of any age: every fact
+ * but the backend may be missing), and {@linkcode armLabel} names the arm
+ * they describe (`backend/model@provider`). Pure.
+ *
+ * @module
+ */
+
+/** What a dispatch's notes say. */
+export interface Notes {
+  /** Why it ended (`exit code 1`, ...); blank or absent for none. */
+  reason?: string;
+  /** The agent backend's label (`claude`, `chump-local`, `custom:<program>`). */
+  backend: string;
+  /** The routed arm's model and provider. */
+  model?: string;
+  provider?: string;
+  /** Which attempt of the gap this was (a routing table's cascade). */
+  attempt?: number;
+  /** The failure class (learn/classify.ts). */
+  class?: string;
+  /** How many lessons lines its prompt was given. */
+  lessons?: number;
+  /** The stderr tail, oldest first. */
+  tail?: readonly string[];
+}
+
+/** The facts' keys, in the order they are written after `backend=`. */
+const FACTS = ["model", "provider", "attempt", "class", "lessons"] as const;
+
+/**
+ * The notes text: one item a line.
+ *
+ * @example
+ * ```ts
+ * encodeNotes({ reason: "exit code 1", backend: "claude", tail: ["ERROR x"] });
+ * // "exit code 1\nbackend=claude\nERROR x"
+ * encodeNotes({ backend: "chump-local", model: "m1", attempt: 2 });
+ * // "backend=chump-local\nmodel=m1\nattempt=2"
+ * ```
+ */
+export function encodeNotes(n: Notes): string {
+  const lines: string[] = [];
+  if (n.reason !== undefined && n.reason.trim() !== "") lines.push(n.reason);
+  lines.push(`backend=${n.backend}`);
+  for (const key of FACTS) {
+    const value = n[key];
+    if (value !== undefined && value !== "") lines.push(`${key}=${value}`);
+  }
+  lines.push(...(n.tail ?? []));
+  return lines.join("\n");
+}
+
+/** What {@linkcode decodeNotes} reads from notes of any age. */
+export interface DecodedNotes {
+  /** Absent when the notes have no `backend=` line (not a dispatch's, or too old). */
+  backend?: string;
+  model?: string;
+  provider?: string;
+  attempt?: number;
+  class?: string;
+  lessons?: number;
+  /** The lines that are not `key=value` facts: the reason and the stderr tail. */
+  text: string[];
+}
+
+/**
+ * Read notes back: each fact from its first `key=value` line, and the other
+ * non-blank lines.
+ *
+ * @example
+ * ```ts
+ * const n = decodeNotes("exit code 1\nbackend=chump-local\nmodel=m1\nERROR: 429");
+ * n.backend; // "chump-local"
+ * n.text; // ["exit code 1", "ERROR: 429"]
+ * ```
+ */
+export function decodeNotes(notes: string): DecodedNotes {
+  const out: DecodedNotes = { text: [] };
+  const seen = new Set<string>();
+  for (const line of String(notes ?? "").split("\n")) {
+    const trimmed = line.trim();
+    if (trimmed === "") continue;
+    if (!/^[a-z_]+=/.test(trimmed)) {
+      out.text.push(line);
+      continue;
+    }
+    // A fact starts its line; an indented `key=value` is neither a fact nor text.
+    const m = /^([a-z_]+)=/.exec(line);
+    if (!m) continue;
+    const key = m[1];
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const value = line.slice(line.indexOf("=") + 1).trim();
+    if (key === "backend" || key === "model" || key === "provider" || key === "class") {
+      if (value !== "") out[key] = value;
+    } else if (key === "attempt" || key === "lessons") {
+      if (/^\d+$/.test(value)) out[key] = Number(value);
+    }
+  }
+  return out;
+}
+
+/**
+ * An arm's label: the backend, then `/model` when set, `@provider` when set.
+ *
+ * @example
+ * ```ts
+ * armLabel({ backend: "chump-local", model: "m1", provider: "GROQ" }); // "chump-local/m1@GROQ"
+ * armLabel({ backend: "claude" }); // "claude"
+ * ```
+ */
+export function armLabel(arm: { backend: string; model?: string; provider?: string }): string {
+  return `${arm.backend}${arm.model ? `/${arm.model}` : ""}${
+    arm.provider ? `@${arm.provider}` : ""
+  }`;
+}
+
+/**
+ * The arm a reflection's notes name, or undefined without a `backend=` line.
+ *
+ * @example
+ * ```ts
+ * armOfNotes("exit code 1\nbackend=chump-local\nmodel=m1\nprovider=GROQ"); // "chump-local/m1@GROQ"
+ * ```
+ */
+export function armOfNotes(notes: string): string | undefined {
+  const n = decodeNotes(notes);
+  return n.backend === undefined ? undefined : armLabel({ ...n, backend: n.backend });
+}

@@ -1,0 +1,174 @@
+/**
+ * Filling free slots: the steps of watch/schedule.ts applied (due retries
+ * first, then new picks, the `--max-total` budget), and starting one gap:
+ * choose its agent (watch/routing.ts), claim it in the shared ledger when
+ * there is one (watch/fleet_gate.ts), dispatch it (dispatch/dispatch.ts) and
+ * watch it from then on. A gap is picked once per run, whatever happens; a
+ * gap another orchestrator took first is not ours to retry and costs no
+ * `--max-total` slot.
+ *
+ * @module
+ */
+import type { Gap } from "../backlog/load.ts";
+import { pickGaps } from "../backlog/picker.ts";
+import { type Dispatch, dispatchGap } from "../dispatch/dispatch.ts";
+import { branchFor, worktreeFor } from "../dispatch/slug.ts";
+import { deadlineFor } from "../util/duration.ts";
+import { chooseAgent } from "./routing.ts";
+import { fillStep } from "./schedule.ts";
+import { type Flight, type RunState, stopped } from "./state.ts";
+
+/**
+ * Pick and dispatch until the slots (or the `--max-total` budget) are used up.
+ *
+ * @example
+ * ```ts ignore
+ * await fill(run);
+ * ```
+ */
+export async function fill(run: RunState): Promise<void> {
+  const { config, queue } = run;
+  while (!stopped(run)) {
+    const room = {
+      free: config.maxParallel - run.flights.size,
+      left: config.maxTotal === undefined ? undefined : config.maxTotal - queue.attempts,
+    };
+    const step = fillStep(room, queue.waiting, run.now(), run.fleet?.holds ?? false);
+    switch (step.kind) {
+      case "done":
+        return;
+      case "spent":
+        for (const { gap } of queue.waiting.values()) {
+          run.report.report({ kind: "no_retry", gapId: gap.id });
+        }
+        queue.waiting.clear();
+        return;
+      case "retry":
+        queue.waiting.delete(step.gap.id);
+        if (await start(run, step.gap)) queue.attempts++;
+        if (run.fleet?.holds) return;
+        continue;
+      case "pick":
+        if (!await pickAndStart(run, step.limit)) return;
+    }
+  }
+}
+
+/** Pick up to `limit` new gaps and start them; false when there was nothing to pick (or the fleet holds). */
+async function pickAndStart(run: RunState, limit: number): Promise<boolean> {
+  const { config, queue } = run;
+  const options = {
+    limit,
+    order: config.order,
+    dispatched: queue.dispatched,
+    shipped: queue.shipped,
+  };
+  // Leases cost a process listing: only look when there is something to pick.
+  if (pickGaps(queue.gaps, options).length === 0) return false;
+  const leased = new Set(await run.deps.ledger?.liveGapIds() ?? []);
+  for (const id of await run.fleet?.liveGapIds() ?? []) leased.add(id);
+  const picks = pickGaps(queue.gaps, { ...options, leased });
+  if (picks.length === 0) return false;
+  for (const gap of picks) {
+    if (stopped(run)) return false;
+    queue.dispatched.add(gap.id);
+    if (await start(run, gap)) queue.attempts++;
+    if (run.fleet?.holds) return false;
+  }
+  return true;
+}
+
+/**
+ * Start one gap; a failure is reported and counted, a success starts its
+ * flight. Returns whether this was an attempt (false: it waits, or another
+ * orchestrator holds it).
+ */
+async function start(run: RunState, gap: Gap): Promise<boolean> {
+  const { config, deps } = run;
+  const slug = run.queue.slugs.get(gap.id)!;
+  const worktree = worktreeFor(config.repoRoot, slug);
+  const deadlineMs = config.deadlineOf?.(gap) ?? deadlineFor(gap.effort, config.deadlines);
+  const maxWatchMs = config.maxWatchMs ?? 4 * deadlineMs;
+  const choice = chooseAgent(config, gap, run.now());
+  if (choice.kind === "wait") {
+    run.queue.waiting.set(gap.id, { gap, at: choice.until });
+    run.report.report({ kind: "cooling_wait", gapId: gap.id, inMs: choice.until - run.now() });
+    return false;
+  }
+  if (choice.kind === "error") return failed(run, gap, choice.error);
+  let sharedLeaseId: number | undefined;
+  if (run.fleet) {
+    const claim = await run.fleet.claim(gap.id, config.tickMs);
+    if (claim.kind === "give_up") return failed(run, gap, claim.error);
+    if (claim.kind === "wait") run.queue.waiting.set(gap.id, { gap, at: claim.at });
+    if (claim.kind !== "won") return false;
+    sharedLeaseId = claim.leaseId;
+  }
+  const r = await dispatchGap({
+    gap,
+    slug,
+    branch: branchFor(slug),
+    worktree,
+    startCommit: config.startCommit,
+    baseRef: config.baseRef,
+    agent: choice.agent,
+    detached: !config.watch,
+    deadlineMs,
+    maxWatchMs,
+    sharedLeaseId,
+  }, deps);
+  if (!r.ok || r.value.kind === "taken") {
+    if (sharedLeaseId !== undefined) await run.fleet?.release(sharedLeaseId);
+  }
+  if (!r.ok) return failed(run, gap, r.error);
+  if (r.value.kind === "taken") {
+    const holder = r.value.holder;
+    run.report.report({
+      kind: "taken_locally",
+      gapId: gap.id,
+      leaseId: holder.id,
+      orchestratorPid: holder.orchestratorPid,
+    });
+    return false;
+  }
+  const d = r.value.dispatch;
+  watch(run, d, { gap, deadlineMs, maxWatchMs, arm: choice.arm, lessons: choice.lessons });
+  run.report.report({
+    kind: "dispatched",
+    gapId: gap.id,
+    leaseId: d.leaseId,
+    fields: {
+      pid: d.process.pid,
+      worktree,
+      branch: d.branch,
+      backend: d.agent.label,
+      deadline_ms: deadlineMs,
+      arm: choice.arm?.arm ?? null,
+      attempt: choice.arm?.attempt ?? 1,
+    },
+  });
+  return true;
+}
+
+/** A dispatch failed: counted, reported; it was an attempt. */
+function failed(run: RunState, gap: Gap, reason: string): boolean {
+  run.result.failures.push({ gapId: gap.id, reason });
+  run.report.report({ kind: "dispatch_failed", gapId: gap.id, reason });
+  return true;
+}
+
+/**
+ * Watch `dispatch` from now on (dispatched by this run, or adopted).
+ *
+ * @example
+ * ```ts ignore
+ * watch(run, dispatch, { deadlineMs, maxWatchMs });
+ * ```
+ */
+export function watch(
+  run: RunState,
+  dispatch: Dispatch,
+  f: Pick<Flight, "gap" | "deadlineMs" | "maxWatchMs" | "arm" | "lessons">,
+): void {
+  run.flights.set(dispatch.gap.id, { dispatch, ...f, warned: false, ending: false });
+}

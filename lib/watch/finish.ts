@@ -1,0 +1,180 @@
+/**
+ * Finishing a dispatch: end its agent's process group (the agent, or what
+ * it left running after it exited) -> wait for its output to drain ->
+ * classify the failure -> settle (the worktree rule, then ONE store call
+ * that writes the reflection and ends the lease in one transaction) ->
+ * record the outcome in the run and say what the cascade does next. A
+ * flight finishes in the background, so one agent's kill grace never delays
+ * the others. {@linkcode settle} is the one way every path records an
+ * outcome (the run, and `reap`): work is never deleted and a reflection is
+ * never lost (the writer spools what the DB refuses, with its lease, so the
+ * import that records the row ends the lease with it).
+ *
+ * @module
+ */
+import { classify } from "../learn/classify.ts";
+import type { Dispatch } from "../dispatch/dispatch.ts";
+import { cleanUpWorktree, type Workspace } from "../git/workspace.ts";
+import { groupOwner } from "../process/table.ts";
+import { encodeNotes } from "../store/notes.ts";
+import { type DispatchReflection, gapDomain, type Outcome } from "../store/reflection.ts";
+import type { ReflectionWriter, WriteReceipt } from "../store/writer.ts";
+import { sleep } from "../util/sleep.ts";
+import { afterOutcome } from "./routing.ts";
+import { type Flight, type RunState, stopped } from "./state.ts";
+import type { OutcomeRecord } from "./summary.ts";
+
+/** How long to wait for an ended agent's output streams to close before writing its reflection. */
+const DRAIN_WAIT_MS = 2000;
+
+/** How a flight ends. */
+export interface Ending {
+  outcome: Outcome;
+  /** Why (`exit code 1`, ...); blank for none. */
+  reason: string;
+  prNumber?: number;
+  /** Other dispatches in flight when it was decided. */
+  siblings: number;
+}
+
+/**
+ * Finish `flight` in the background (the run awaits `run.endings`).
+ *
+ * @example
+ * ```ts ignore
+ * finish(run, flight, { outcome: "killed", reason: "exit code 1", siblings: 0 });
+ * ```
+ */
+export function finish(run: RunState, flight: Flight, o: Ending): void {
+  flight.ending = true;
+  const durationS = Math.max(0, Math.floor((run.now() - flight.dispatch.startedAt) / 1000));
+  const job = endFlight(run, flight, o, durationS);
+  run.endings.add(job);
+  job.finally(() => run.endings.delete(job));
+}
+
+async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: number) {
+  const d = flight.dispatch;
+  await endGroup(run, d);
+  await Promise.race([d.process.exited, sleep(DRAIN_WAIT_MS)]);
+  const tail = d.process.tail.lines();
+  // With a routing table: the arm's facts in the notes, and what the outcome means for the cascade.
+  const cls = flight.arm ? classify(o.outcome, o.reason, tail) : undefined;
+  const notes = encodeNotes({
+    reason: o.reason,
+    backend: d.agent.label,
+    ...(flight.arm
+      ? {
+        model: d.agent.model,
+        provider: d.agent.provider,
+        attempt: flight.arm.attempt,
+        class: cls,
+      }
+      : {}),
+    lessons: flight.lessons,
+    tail,
+  });
+  const { kept, receipt } = await settle(run.deps, d, reflectionOf(d, o, durationS, notes));
+  run.report.report({ kind: "stored", gapId: d.gap.id, leaseId: d.leaseId, receipt });
+  if (o.outcome === "shipped") run.queue.shipped.add(d.gap.id);
+  if (receipt.stored === "spool" || receipt.stored === "stderr") run.counters.writeFailures++;
+  run.flights.delete(d.gap.id);
+  if (flight.lostTo !== undefined) {
+    // Taken over by another host: not an outcome of this run (the taker records its dispatch).
+    run.report.redraw();
+    return;
+  }
+  const routing = run.config.routing;
+  const after = flight.arm && routing && !stopped(run)
+    ? afterOutcome(routing, d.gap.id, flight.arm, cls, o.outcome === "shipped", run.now())
+    : undefined;
+  const record: OutcomeRecord = {
+    gapId: d.gap.id,
+    outcome: o.outcome,
+    durationS,
+    prNumber: o.prNumber,
+    reason: o.reason,
+    kept,
+    retried: after?.retryAt !== undefined,
+  };
+  run.result.outcomes.push(record);
+  if (after?.retryAt !== undefined && flight.gap) {
+    run.queue.waiting.set(d.gap.id, { gap: flight.gap, at: after.retryAt });
+  }
+  run.report.report({ kind: "outcome", record, leaseId: d.leaseId, next: after?.next ?? {} });
+}
+
+/**
+ * End the dispatch's whole process group, whether the agent itself still
+ * runs or not: what it left in the background must not outlive its
+ * worktree. An empty group is not signalled, nor one whose pid now belongs
+ * to another process (recycled).
+ */
+async function endGroup(run: RunState, d: Dispatch): Promise<void> {
+  const proc = d.process;
+  await d.identified;
+  const owner = groupOwner(await run.processes.table(), proc.pgid, d.identity);
+  if (owner === "none") return;
+  const t = await run.deps.terminate(proc.pgid, {
+    graceMs: run.config.killGraceMs,
+    skipGrace: run.deps.interrupt?.hurry,
+  });
+  if (!t.gone) {
+    run.report.report({
+      kind: "group_survived",
+      gapId: d.gap.id,
+      pgid: proc.pgid,
+      reason: t.reason,
+    });
+  }
+}
+
+/** The reflection of a dispatch of this run. */
+function reflectionOf(
+  d: Dispatch,
+  o: Ending,
+  durationS: number,
+  notes: string,
+): DispatchReflection {
+  return {
+    gapId: d.gap.id,
+    effort: d.gap.effort || "unknown",
+    domain: gapDomain(d.gap.id),
+    outcome: o.outcome,
+    durationS,
+    parallelSiblings: o.siblings,
+    prNumber: o.prNumber,
+    notes,
+    leaseId: d.leaseId ?? undefined,
+    leaseGeneration: d.leaseGeneration,
+    sharedLeaseId: d.sharedLeaseId,
+  };
+}
+
+/** What settling needs. */
+export interface SettleDeps {
+  workspace: Workspace;
+  /** Records the reflection and ends the lease (with `--no-reflect`: only ends the lease). */
+  writer: ReflectionWriter;
+}
+
+/**
+ * Record one outcome: the worktree rule, then the reflection and the lease
+ * end together.
+ *
+ * @param where the dispatch's worktree, branch and start commit
+ * @param r the reflection (its lease ids say which lease it ends)
+ * @returns where the worktree was kept and why (undefined: removed), and where the row went
+ * @example
+ * ```ts ignore
+ * const { kept, receipt } = await settle(deps, dispatch, reflection);
+ * ```
+ */
+export async function settle(
+  deps: SettleDeps,
+  where: { worktree: string; branch: string; startCommit: string },
+  r: DispatchReflection,
+): Promise<{ kept?: string; receipt: WriteReceipt }> {
+  const kept = await cleanUpWorktree(deps.workspace, where, { shipped: r.outcome === "shipped" });
+  return { kept, receipt: await deps.writer.write(r) };
+}

@@ -1,0 +1,261 @@
+/**
+ * Everything a run reports, said once per transition: {@linkcode render}
+ * (pure) turns a {@linkcode Transition} into its plain lines (stdout or
+ * stderr) and its JSON event; {@linkcode RunObserver} writes them and redraws
+ * the live view. No step of the run writes a line, an event or a frame itself.
+ *
+ * @module
+ */
+import { formatDuration } from "../util/duration.ts";
+import { oneLine } from "../util/text.ts";
+import type { EventFields, EventIds, EventName, Events } from "./events.ts";
+import type { LiveRow, LiveTotals, LiveView } from "./live.ts";
+import { outcomeLine, type OutcomeRecord } from "./summary.ts";
+import { describeReceipt, type WriteReceipt } from "../store/writer.ts";
+
+/** One transition of a run, with what its report needs. */
+export type Transition =
+  | { kind: "adopted"; ids: EventIds } & Fields<"adopted">
+  | { kind: "dispatched"; gapId: string; leaseId: number | null } & Fields<"dispatched">
+  | { kind: "dispatch_failed"; gapId: string; reason: string }
+  | { kind: "taken_locally"; gapId: string; leaseId: number; orchestratorPid: number }
+  | { kind: "cooling_wait"; gapId: string; inMs: number }
+  | { kind: "claims_failing"; error: string }
+  | { kind: "fleet_full" }
+  | { kind: "held_elsewhere"; gapId: string }
+  | { kind: "taken_over"; gapId: string; fromGeneration: number } & Fields<"taken_over">
+  | { kind: "ledger_down"; error: string }
+  | { kind: "ledger_back" }
+  | { kind: "lost"; gapId: string; leaseId: number | null; by: string } & Fields<"lost">
+  | { kind: "suspect"; gapId: string } & Fields<"suspect">
+  | { kind: "provider_failed" } & Fields<"retry">
+  | { kind: "pr_seen"; ids: EventIds } & Fields<"pr_seen">
+  | { kind: "deadline_warning"; ids: EventIds; message: string; quietS: number }
+    & Fields<
+      "deadline_warning"
+    >
+  | { kind: "output_idle"; ids: EventIds; message: string } & Fields<"output_idle">
+  | { kind: "killing"; gapId: string; reason: string; pid: number }
+  | { kind: "group_survived"; gapId: string; pgid: number; reason?: string }
+  | { kind: "stored"; gapId: string; leaseId: number | null; receipt: WriteReceipt }
+  | { kind: "outcome"; record: OutcomeRecord; leaseId: number | null; next: Next }
+  | { kind: "no_retry"; gapId: string }
+  | { kind: "not_dispatched"; gapId: string }
+  | { kind: "interrupted" } & Fields<"interrupted">;
+
+/** What follows an outcome with a routing table (watch/routing.ts). */
+export interface Next {
+  /** The arm now cooling down (a rate limit), and for how long. */
+  cooling?: { arm: string; forMs: number };
+  /** The gap goes on to the next arm of its cascade after `waitMs`. */
+  retry?: { attempt: number; arm: string; cls: string; waitMs: number };
+}
+
+type Fields<N extends EventName> = { fields: EventFields<N> };
+
+/** The lines and the event of one transition. */
+export interface Rendered {
+  out: string[];
+  err: string[];
+  events: { name: EventName; ids: EventIds; fields: Record<string, unknown> }[];
+}
+
+type Renderers = { [K in Transition["kind"]]: (t: Extract<Transition, { kind: K }>) => Rendered };
+
+const said = (out: string[], err: string[] = [], events: Rendered["events"] = []): Rendered => ({
+  out,
+  err,
+  events,
+});
+const event = <N extends EventName>(name: N, ids: EventIds, fields: EventFields<N>) => ({
+  name,
+  ids,
+  fields,
+});
+
+const RENDERERS: Renderers = {
+  adopted: (t) => said([], [], [event("adopted", t.ids, t.fields)]),
+  dispatched: (t) =>
+    said([`DISPATCHED: ${oneLine(t.gapId)} in ${t.fields.worktree} as PID ${t.fields.pid}`], [], [
+      event("dispatched", { gapId: t.gapId, leaseId: t.leaseId }, t.fields),
+    ]),
+  dispatch_failed: (t) => said([`DISPATCH-FAILED: ${oneLine(t.gapId)}: ${oneLine(t.reason, 500)}`]),
+  taken_locally: (t) =>
+    said([], [
+      `note: ${oneLine(t.gapId)} was just taken by another orchestrator (lease ${t.leaseId}, ` +
+      `orchestrator PID ${t.orchestratorPid}); picking the next gap`,
+    ]),
+  cooling_wait: (t) =>
+    said([
+      `WAITING: ${oneLine(t.gapId)}: every arm left in its cascade cools down; next try in ${
+        formatDuration(Math.max(0, t.inMs))
+      }`,
+    ]),
+  claims_failing: (t) => said([], [`warning: ${t.error}; claims are retried every tick`]),
+  fleet_full: () => said([`FLEET-FULL: the whole fleet is at --fleet-max; waiting for a slot`]),
+  held_elsewhere: (t) =>
+    said([], [
+      `note: ${oneLine(t.gapId)} is held by another host's orchestrator (shared ledger); ` +
+      "picking the next gap",
+    ]),
+  taken_over: (t) =>
+    said(
+      [
+        `TAKEOVER: ${oneLine(t.gapId)} from ${oneLine(t.fields.from_host)} (its orchestrator ` +
+        `stopped heartbeating; generation ${t.fromGeneration} -> ${t.fields.generation})`,
+      ],
+      [],
+      [event("taken_over", { gapId: t.gapId }, t.fields)],
+    ),
+  ledger_down: (t) => said([], [`warning: ${t.error}; retried every tick`]),
+  ledger_back: () => said([], ["note: the shared ledger answers again"]),
+  lost: (t) =>
+    said(
+      [
+        `LOST: ${oneLine(t.gapId)}: ${oneLine(t.by)} took over its lease in the shared ledger; ` +
+        `ending its agent (PID ${t.fields.pid}), no reflection from this host`,
+      ],
+      [],
+      [event("lost", { gapId: t.gapId, leaseId: t.leaseId }, t.fields)],
+    ),
+  suspect: (t) =>
+    said(
+      [
+        `SUSPECT: ${oneLine(t.gapId)} is held by ${oneLine(t.fields.host)}, whose orchestrator ` +
+        "stopped heartbeating; not dispatched here while it is suspect",
+      ],
+      [],
+      [event("suspect", { gapId: t.gapId }, t.fields)],
+    ),
+  provider_failed: (t) =>
+    said([], [
+      `warning: PR provider ${t.fields.provider} failed: ${t.fields.reason}; retrying next tick`,
+    ], [event("retry", {}, t.fields)]),
+  pr_seen: (t) => said([], [], [event("pr_seen", t.ids, t.fields)]),
+  deadline_warning: (t) =>
+    said([], [
+      `warning: STALLED: ${t.ids.gapId} ${t.message}; last output ${t.quietS}s ago ` +
+      `(PID ${t.fields.pid})`,
+    ], [event("deadline_warning", t.ids, t.fields)]),
+  output_idle: (t) =>
+    said([], [`warning: IDLE: ${t.ids.gapId} ${t.message} (PID ${t.fields.pid})`], [
+      event("output_idle", t.ids, t.fields),
+    ]),
+  killing: (t) => said([`KILLING: ${t.gapId} (${t.reason}): PID ${t.pid}`]),
+  group_survived: (t) =>
+    said([], [
+      `warning: process group ${t.pgid} of ${t.gapId} did not go away` +
+      (t.reason ? `: ${oneLine(t.reason, 300)}` : ""),
+    ]),
+  stored: (t) => {
+    const note = describeReceipt(t.receipt, t);
+    return said([], note === undefined ? [] : [note]);
+  },
+  outcome: renderOutcome,
+  no_retry: (t) =>
+    said([
+      `NO-RETRY: ${
+        oneLine(t.gapId)
+      }: --max-total reached; its next attempt is left for a later run`,
+    ]),
+  not_dispatched: (t) =>
+    said([], [
+      `note: ${oneLine(t.gapId)} was not dispatched: it waits (for a fleet slot, the shared ` +
+      "ledger or a cooling arm), and a run without --watch does not wait",
+    ]),
+  interrupted: (t) => said([], [], [event("interrupted", {}, t.fields)]),
+};
+
+/** A terminal outcome: its OUTCOME line, then what the cascade does next. */
+function renderOutcome(t: Extract<Transition, { kind: "outcome" }>): Rendered {
+  const { record, next } = t;
+  const ids = { gapId: record.gapId, leaseId: t.leaseId };
+  const out = [outcomeLine(record)];
+  const events: Rendered["events"] = [];
+  if (next.cooling) {
+    out.push(
+      `COOLDOWN: ${next.cooling.arm} is rate limited: no new dispatch to it for ${
+        formatDuration(Math.max(0, next.cooling.forMs))
+      }`,
+    );
+  }
+  if (next.retry) {
+    const r = next.retry;
+    out.push(
+      `RETRY: ${oneLine(record.gapId)}: attempt ${r.attempt} on ${r.arm} was ${r.cls}; ` +
+        `the next arm of its cascade in ${formatDuration(r.waitMs)}`,
+    );
+    events.push(
+      event("requeued", ids, { attempt: r.attempt, class: r.cls, arm: r.arm, wait_ms: r.waitMs }),
+    );
+  }
+  events.push(event("outcome", ids, {
+    outcome: record.outcome,
+    duration_s: record.durationS,
+    pr_number: record.prNumber ?? null,
+    reason: record.reason,
+    worktree_kept: record.kept ?? null,
+  }));
+  return said(out, [], events);
+}
+
+/**
+ * The lines and events of a transition (pure).
+ *
+ * @example
+ * ```ts
+ * render({ kind: "fleet_full" }).out;
+ * // ["FLEET-FULL: the whole fleet is at --fleet-max; waiting for a slot"]
+ * ```
+ */
+export function render(t: Transition): Rendered {
+  return (RENDERERS[t.kind] as (t: Transition) => Rendered)(t);
+}
+
+/** What the live view shows now. */
+export interface Frame {
+  rows: LiveRow[];
+  totals: LiveTotals;
+}
+
+/** Where a run's reports go. */
+export interface ObserverSinks {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  events: Events;
+  live?: LiveView;
+}
+
+/** Writes each transition's lines and events, then redraws the live view. */
+export class RunObserver {
+  #sinks: ObserverSinks;
+  #frame: () => Frame;
+
+  /**
+   * @param sinks the plain lines' outputs, the events, the live view (if any)
+   * @param frame what the live view shows now (called only when there is one)
+   */
+  constructor(sinks: ObserverSinks, frame: () => Frame) {
+    this.#sinks = sinks;
+    this.#frame = frame;
+  }
+
+  /** Report one transition. */
+  report(t: Transition): void {
+    const r = render(t);
+    for (const line of r.out) this.#sinks.out(line);
+    for (const line of r.err) this.#sinks.err(line);
+    for (const e of r.events) {
+      this.#sinks.events.emit(e.name, e.ids, e.fields as EventFields<typeof e.name>);
+    }
+    this.redraw();
+  }
+
+  /** Redraw the live view (when there is one): the run's state changed. */
+  redraw(): void {
+    const live = this.#sinks.live;
+    if (!live) return;
+    const { rows, totals } = this.#frame();
+    live.frame(rows, totals);
+  }
+}
