@@ -3,7 +3,7 @@
  * error becomes one line on stderr; nothing here a test would want.
  *
  * Under `deno task` this process has no write access: a command that writes
- * starts main.ts once more with exactly its write paths (lib/cli/launch.ts);
+ * starts main.ts once more with exactly its write paths (lib/commands/launch.ts);
  * the rest runs here. The demo agent (`demo-agent`, what the self-test
  * dispatches) loads only its own module, so each agent starts fast and
  * without the YAML parser.
@@ -25,7 +25,7 @@ if (import.meta.main) {
       // was, so relative paths (and messages about them) mean what they typed.
       const initCwd = envVar("INIT_CWD");
       if (initCwd) Deno.chdir(initCwd);
-      const { launch } = await import("./lib/cli/launch.ts");
+      const { launch } = await import("./lib/commands/launch.ts");
       const { runCli } = await import("./lib/commands/run.ts");
       const io = {
         out: (line: string) => print(console.log, line),

@@ -14,7 +14,7 @@
  */
 import { cpuUsage } from "node:process";
 import { join } from "node:path";
-import { permissionFlags, taskPermissionFlags } from "../lib/cli/permissions.ts";
+import { permissionFlags, taskPermissionFlags } from "../lib/commands/permissions.ts";
 
 import { ROOT, runProcess } from "../testkit/process.ts";
 
@@ -132,7 +132,7 @@ export function ratioRow(
 
 /**
  * `deno run` arguments that start main.ts as a run writing `writes` is
- * started after the relaunch (lib/cli/launch.ts): `permissionFlags`, this
+ * started after the relaunch (lib/commands/launch.ts): `permissionFlags`, this
  * Deno allowed to run itself.
  */
 export function mainArgs(writes: string[], extraRun: string[] = []): string[] {

@@ -1,7 +1,7 @@
 /**
  * `deno task compile`: build the standalone `chump-orchestrator` binary with
  * `deno compile`, embedding the program, the self-test backlog and the same
- * permissions the tasks grant (lib/cli/permissions.ts).
+ * permissions the tasks grant (lib/commands/permissions.ts).
  *
  * ```
  * deno task compile                 # this machine's target -> dist/chump-orchestrator
@@ -21,10 +21,10 @@
 import { parseArgs } from "node:util";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BINARY_NAME, compiledPermissionFlags, extraRunFrom } from "../lib/cli/permissions.ts";
+import { BINARY_NAME, compiledPermissionFlags, extraRunFrom } from "../lib/commands/permissions.ts";
 import { VERSION } from "../lib/cli/parse.ts";
 import { envVar } from "../lib/util/env.ts";
-import { runnableDeno } from "../lib/cli/launch.ts";
+import { runnableDeno } from "../lib/commands/launch.ts";
 import { errorMessage } from "../lib/util/result.ts";
 
 /** Every target `deno compile --target` supports. */

@@ -1,7 +1,7 @@
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { parseCli } from "../lib/cli/parse.ts";
 import { deadlineFor, DEFAULT_DEADLINES } from "../lib/util/duration.ts";
-import { assignSlugs } from "../lib/dispatch/slug.ts";
+import { assignSlugs } from "../lib/git/slug.ts";
 import { join } from "node:path";
 import { backlogOf, exists, scratchRepo } from "./_e2e.ts";
 import { FIXTURE, runMain, scratch } from "./_helpers.ts";
@@ -16,16 +16,18 @@ Deno.test("defaults are the seed's: dry run, 2 in parallel, origin/main, gh, ref
   const r = parseCli([]);
   if (!r.ok || r.value.kind !== "dispatch") throw new Error("expected dispatch");
   const o = r.value.options;
-  equal(o.dryRun, true);
+  equal(o.noDryRun, false);
   equal(o.maxParallel, 2);
   equal(o.baseRef, "origin/main");
   equal(o.prProvider, "gh");
-  equal(o.reflect, true);
+  equal(o.noReflect, false);
   equal(o.order, "priority");
   equal(o.tickMs, 30_000);
   equal(o.killGraceMs, 30_000);
   equal(o.exitGraceTicks, 2);
-  deepEqual(o.deadlines, {
+  equal(o.logCapBytes, 32 << 20);
+  equal(o.deadlines, undefined, "no --deadline: the contract's, adapted from the reflections");
+  deepEqual(DEFAULT_DEADLINES, {
     xs: 1_200_000,
     s: 1_200_000,
     m: 3_600_000,
@@ -38,7 +40,7 @@ Deno.test("--no-dry-run and --execute both dispatch for real", () => {
   for (const flag of ["--no-dry-run", "--execute"]) {
     const r = parseCli([flag, "--watch"]);
     if (!r.ok || r.value.kind !== "dispatch") throw new Error("expected dispatch");
-    equal(r.value.options.dryRun, false);
+    equal(r.value.options.noDryRun, true);
     equal(r.value.options.watch, true);
   }
 });
@@ -59,10 +61,10 @@ Deno.test("durations and deadlines take ms, s, m and h", () => {
   equal(o.tickMs, 250);
   equal(o.killGraceMs, 2000);
   equal(o.maxWatchMs, 3_600_000);
-  equal(o.deadlines.s, 60_000);
-  equal(o.deadlines.xs, 60_000);
-  equal(o.deadlines.l, 7_200_000);
-  equal(o.deadlines.m, 3_600_000);
+  equal(o.deadlines?.s, 60_000);
+  equal(o.deadlines?.xs, 60_000);
+  equal(o.deadlines?.l, 7_200_000);
+  equal(o.deadlines?.m, 3_600_000);
 });
 
 Deno.test("bad flag values are one line naming the flag", () => {
@@ -362,7 +364,7 @@ Deno.test("a dry run gives a pick the slug a real run gives it, collisions with 
 Deno.test("watch takes the monitor's flags and means --no-dry-run --watch; dispatch flags are refused", () => {
   const r = parseCli(["watch", "--tick", "5s", "--kill-grace", "2s", "--exit-grace", "1"]);
   assert(r.ok && r.value.kind === "watch");
-  equal(r.value.options.dryRun, false);
+  equal(r.value.options.noDryRun, true);
   equal(r.value.options.watch, true);
   equal(r.value.options.tickMs, 5000);
   equal(r.value.options.killGraceMs, 2000);

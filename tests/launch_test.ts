@@ -8,8 +8,8 @@
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { sameProcessAlive } from "../lib/process/table.ts";
 import { delimiter, dirname, join } from "node:path";
-import { chooseDeno, type DenoFacts, PROC_SELF_EXE } from "../lib/cli/launch.ts";
-import { TASK_RUN, taskPermissionFlags } from "../lib/cli/permissions.ts";
+import { chooseDeno, type DenoFacts, PROC_SELF_EXE } from "../lib/commands/launch.ts";
+import { TASK_RUN, taskPermissionFlags } from "../lib/commands/permissions.ts";
 import { type Ran, ROOT, runProcess, scratch } from "./_helpers.ts";
 import {
   backlogOf,

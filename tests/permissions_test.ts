@@ -19,7 +19,7 @@ import {
   RELAUNCHED_ENV,
   taskPermissionFlags,
   writePaths,
-} from "../lib/cli/permissions.ts";
+} from "../lib/commands/permissions.ts";
 
 const TOOL_TASKS = [
   "dispatch",

@@ -6,7 +6,7 @@ import {
   branchFor,
   MAX_SLUG_LENGTH,
   worktreeFor,
-} from "../lib/dispatch/slug.ts";
+} from "../lib/git/slug.ts";
 
 Deno.test("ids are lowercased and '_' becomes '-', as the seed", () => {
   equal(baseSlug("AUTO_013"), "auto-013");

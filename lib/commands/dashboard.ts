@@ -16,16 +16,17 @@
  *
  * @module
  */
-import { EXIT, type Io } from "../cli/io.ts";
+import { EXIT, type Exit, type Io, runtimeError } from "../cli/io.ts";
+import type { DashboardOptions } from "../cli/catalog.ts";
 import { stopOnSignals } from "../process/interrupt.ts";
-import { type DashboardOptions, PROGRAM } from "../cli/parse.ts";
-import { resolvePaths } from "../cli/paths.ts";
+import { resolvePaths } from "./paths.ts";
 import { queryReflections, type ReflectionSource } from "../store/query.ts";
 import { type DashboardStatus, dashboardStatus, metricsText } from "../dashboard/data.ts";
 import { ok, type Result } from "../util/result.ts";
 import { PAGE } from "../dashboard/page.ts";
 import { sleep } from "../util/sleep.ts";
-import { findLease, lastLines } from "./logs.ts";
+import { lastLines } from "../process/log_read.ts";
+import { findLease } from "../store/ledger.ts";
 import { agentFiles } from "../process/waiter.ts";
 
 /**
@@ -36,7 +37,7 @@ import { agentFiles } from "../process/waiter.ts";
  * await runDashboard({ port: 8377, host: "127.0.0.1", limit: 50 }, io);
  * ```
  */
-export async function runDashboard(options: DashboardOptions, io: Io): Promise<number> {
+export async function runDashboard(options: DashboardOptions, io: Io): Promise<Exit> {
   const { db } = await resolvePaths(options);
   using stop = stopOnSignals();
   const fleet = options.ledger === undefined
@@ -68,10 +69,9 @@ export async function runDashboard(options: DashboardOptions, io: Io): Promise<n
     });
     await server.finished;
     await fleet?.close();
-    return EXIT.ok;
+    return ok(EXIT.ok);
   } catch (e) {
-    io.err(`${PROGRAM}: error: cannot serve the dashboard: ${String(e).split("\n")[0]}`);
-    return EXIT.failure;
+    return runtimeError(`cannot serve the dashboard: ${String(e).split("\n")[0]}`);
   }
 }
 
@@ -202,8 +202,9 @@ function eventStream(served: Served): Response {
 
 /** The last `lines` lines of lease `id`'s stdout and stderr, as text. */
 async function logTail(db: string, id: string, lines: number): Promise<Response> {
-  const lease = await findLease(db, id);
-  if (typeof lease === "string") return new Response(`${lease}\n`, { status: 404 });
+  const found = await findLease(db, id);
+  if (!found.ok) return new Response(`${found.error}\n`, { status: 404 });
+  const lease = found.value;
   if (lease.logBase === null) return new Response(`lease ${id} kept no log files\n`);
   const n = Number.isInteger(lines) && lines > 0 ? Math.min(lines, 1000) : 40;
   const files = agentFiles(lease.logBase);

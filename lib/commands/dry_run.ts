@@ -5,72 +5,25 @@
  *
  * @module
  */
-import type { Backlog } from "../backlog/load.ts";
-import { loadBacklog } from "../backlog/load.ts";
 import { pickableGaps } from "../backlog/picker.ts";
 import { explainLines, renderPlan } from "../backlog/plan.ts";
-import { type AgentTemplate, resolveAgentTemplate } from "../dispatch/agent.ts";
-import { EXIT, type Io } from "../cli/io.ts";
-import type { DispatchOptions } from "../cli/parse.ts";
-import { PROGRAM } from "../cli/parse.ts";
-import { resolvePaths } from "../cli/paths.ts";
-import { assignSlugs, worktreeFor } from "../dispatch/slug.ts";
+import { EXIT, type Exit, type Io } from "../cli/io.ts";
+import type { DispatchOptions } from "../cli/catalog.ts";
+import { ok } from "../util/result.ts";
+import { resolvePaths } from "./paths.ts";
+import { agentTemplate, loadAndWarn } from "./_sources.ts";
+import { assignSlugs, worktreeFor } from "../git/slug.ts";
 import { openLedgerIfExists } from "../store/ledger.ts";
 
-/** Warnings printed per run before they are summarised (a 100k-gap backlog can have thousands). */
-const MAX_WARNINGS_SHOWN = 50;
-
-/**
- * Load a backlog and print its warnings; on failure print the one-line error.
- *
- * @returns the backlog, or undefined after printing why not
- */
-export async function loadAndWarn(
-  path: string,
-  io: Io,
-  isDefault = false,
-): Promise<Backlog | undefined> {
-  const loaded = await loadBacklog(path);
-  if (!loaded.ok) {
-    const hint = isDefault && loaded.error.startsWith("backlog not found")
-      ? " (the default is docs/gaps.yaml under the repo root; pass --backlog PATH)"
-      : "";
-    io.err(`${PROGRAM}: error: ${loaded.error}${hint}`);
-    return undefined;
-  }
-  const { warnings } = loaded.value;
-  for (const w of warnings.slice(0, MAX_WARNINGS_SHOWN)) io.err(`warning: ${w}`);
-  if (warnings.length > MAX_WARNINGS_SHOWN) {
-    io.err(`warning: ... and ${warnings.length - MAX_WARNINGS_SHOWN} more warnings`);
-  }
-  return loaded.value;
-}
-
-/**
- * The run's agent template (`--agent-cmd`, `CHUMP_AGENT_CMD`, the backend
- * preset), its warning printed; undefined after one error line.
- */
-export function agentTemplate(options: DispatchOptions, io: Io): AgentTemplate | undefined {
-  const agent = resolveAgentTemplate({
-    agentCmd: options.agentCmd,
-    envCmd: io.env("CHUMP_AGENT_CMD"),
-    backend: io.env("CHUMP_DISPATCH_BACKEND"),
-  });
-  if (!agent.ok) {
-    io.err(`${PROGRAM}: error: ${agent.error}`);
-    return undefined;
-  }
-  if (agent.value.warning) io.err(`warning: ${agent.value.warning}`);
-  return agent.value;
-}
-
 /** Print what a run with these options would dispatch. */
-export async function runDryRun(options: DispatchOptions, io: Io): Promise<number> {
+export async function runDryRun(options: DispatchOptions, io: Io): Promise<Exit> {
   const paths = await resolvePaths(options);
-  const backlog = await loadAndWarn(paths.backlog, io, paths.defaultBacklog);
-  if (!backlog) return EXIT.usage;
+  const loaded = await loadAndWarn(paths.backlog, io, paths.defaultBacklog);
+  if (!loaded.ok) return loaded;
+  const backlog = loaded.value;
   // What a real run would refuse, a dry run refuses too.
-  if (!agentTemplate(options, io)) return EXIT.usage;
+  const template = agentTemplate(options, io);
+  if (!template.ok) return template;
   if (options.watch) {
     io.err(
       "note: this is a dry run, so nothing is watched; add --no-dry-run to dispatch and watch",
@@ -107,7 +60,7 @@ export async function runDryRun(options: DispatchOptions, io: Io): Promise<numbe
     });
     for (const line of why) io.out(line);
   }
-  return EXIT.ok;
+  return ok(EXIT.ok);
 }
 
 /** Gap ids held by live leases, read without creating the DB. */

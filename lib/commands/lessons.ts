@@ -5,13 +5,14 @@
  *
  * @module
  */
-import { EXIT, type Io } from "../cli/io.ts";
-import { type LessonsOptions, PROGRAM } from "../cli/parse.ts";
-import { resolvePaths } from "../cli/paths.ts";
+import { EXIT, type Exit, type Io, runtimeError } from "../cli/io.ts";
+import type { LessonsOptions } from "../cli/catalog.ts";
+import { ok } from "../util/result.ts";
+import { resolvePaths } from "./paths.ts";
 import { formatTable } from "../cli/table.ts";
 import { lessonsTable } from "../learn/lessons.ts";
 import { queryReflections, sourceName } from "../store/query.ts";
-import { openReflections } from "./sources.ts";
+import { openReflections } from "./_sources.ts";
 import { roughDuration } from "../util/duration.ts";
 
 /**
@@ -22,24 +23,22 @@ import { roughDuration } from "../util/duration.ts";
  * await runLessons({ json: false }, io);
  * ```
  */
-export async function runLessons(options: LessonsOptions, io: Io): Promise<number> {
+export async function runLessons(options: LessonsOptions, io: Io): Promise<Exit> {
   const { db } = await resolvePaths(options);
-  using reflections = await openReflections(options.ledger, db, io);
-  if (!reflections) return EXIT.failure;
+  const opened = await openReflections(options.ledger, db);
+  if (!opened.ok) return opened;
+  using reflections = opened.value;
   const { source } = reflections;
   const rows = queryReflections(source, { limit: Number.MAX_SAFE_INTEGER });
-  if (!rows.ok) {
-    io.err(`${PROGRAM}: error: ${rows.error}`);
-    return EXIT.failure;
-  }
+  if (!rows.ok) return runtimeError(rows.error);
   const cells = lessonsTable(rows.value);
   if (options.json) {
     io.out(JSON.stringify(cells));
-    return EXIT.ok;
+    return ok(EXIT.ok);
   }
   if (cells.length === 0) {
     io.out(`no dispatch reflections in ${sourceName(source)} yet`);
-    return EXIT.ok;
+    return ok(EXIT.ok);
   }
   const secs = (s: number | null) => s === null ? "-" : roughDuration(s * 1000);
   io.out(formatTable(
@@ -62,5 +61,5 @@ export async function runLessons(options: LessonsOptions, io: Io): Promise<numbe
     io.out(`${c.domain} ${c.effort} ${c.arm}:`);
     for (const f of c.failures) io.out(`  (${f.count}x) ${f.line}`);
   }
-  return EXIT.ok;
+  return ok(EXIT.ok);
 }

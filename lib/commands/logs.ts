@@ -8,29 +8,28 @@
  *
  * @module
  */
-import { EXIT, type Io } from "../cli/io.ts";
+import { EXIT, type Exit, type Io, runtimeError, usageError } from "../cli/io.ts";
+import type { LogsOptions } from "../cli/catalog.ts";
 import { stopOnSignals } from "../process/interrupt.ts";
-import { type LogsOptions, PROGRAM } from "../cli/parse.ts";
-import { resolvePaths } from "../cli/paths.ts";
+import { resolvePaths } from "./paths.ts";
 import { FOLLOW_MS } from "../process/follow.ts";
+import { lastLines, readFrom } from "../process/log_read.ts";
 import { agentFiles, readStatus } from "../process/waiter.ts";
-import { type Lease, openLedgerIfExists } from "../store/ledger.ts";
+import { findLease } from "../store/ledger.ts";
+import { ok } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
 
 /** Print (and follow) one dispatch's output; returns the exit code. */
-export async function runLogs(options: LogsOptions, io: Io): Promise<number> {
+export async function runLogs(options: LogsOptions, io: Io): Promise<Exit> {
   const { db } = await resolvePaths(options);
-  const lease = await findLease(db, options.target);
-  if (typeof lease === "string") {
-    io.err(`${PROGRAM}: error: ${lease}`);
-    return EXIT.usage;
-  }
+  const found = await findLease(db, options.target);
+  if (!found.ok) return usageError(found.error);
+  const lease = found.value;
   if (lease.logBase === null) {
-    io.err(
-      `${PROGRAM}: error: lease ${lease.id} (${lease.gapId}) kept no log files ` +
+    return runtimeError(
+      `lease ${lease.id} (${lease.gapId}) kept no log files ` +
         "(dispatched by an older version, or its agent never started)",
     );
-    return EXIT.failure;
   }
   const files = agentFiles(lease.logBase);
   const printer = linePrinter(io);
@@ -41,7 +40,7 @@ export async function runLogs(options: LogsOptions, io: Io): Promise<number> {
     for (const line of lines) io.out(line);
     offsets.set(path, end);
   }
-  if (!options.follow) return EXIT.ok;
+  if (!options.follow) return ok(EXIT.ok);
   using stop = stopOnSignals();
   while (!stop.signal.aborted) {
     // Read the status first: once it is there, what follows is the last of the output.
@@ -55,23 +54,7 @@ export async function runLogs(options: LogsOptions, io: Io): Promise<number> {
     await sleep(FOLLOW_MS, stop.signal);
   }
   printer.flush();
-  return EXIT.ok;
-}
-
-/** The lease `target` names (digits: a lease id; else the gap's newest), or why none. */
-export async function findLease(db: string, target: string): Promise<Lease | string> {
-  const opened = openLedgerIfExists(db);
-  if (!opened.ok) return opened.error;
-  if (!opened.value) return `no dispatches recorded in ${db}`;
-  try {
-    const all = await opened.value.list(Number.MAX_SAFE_INTEGER);
-    if (!all.ok) return all.error;
-    const byId = /^\d+$/.test(target) ? all.value.find((l) => l.id === Number(target)) : undefined;
-    const found = byId ?? all.value.find((l) => l.gapId === target);
-    return found ?? `no dispatch of '${target}' (a gap id or a lease id) in ${db}`;
-  } finally {
-    opened.value.close();
-  }
+  return ok(EXIT.ok);
 }
 
 /** Prints whole lines under `==> path <==` headers, a new header when the file changes. */
@@ -99,64 +82,4 @@ function linePrinter(io: Io) {
       partial.clear();
     },
   };
-}
-
-/** Longest tail read when looking for the last lines of a file. */
-const MAX_TAIL_BYTES = 4 << 20;
-
-/**
- * The last `n` lines of `path` (read from at most its last `windowBytes`,
- * default 4 MiB) and its size when read; none when it does not exist yet.
- *
- * @example
- * ```ts
- * await lastLines("/nonexistent", 10); // { lines: [], end: 0 }
- * ```
- */
-export async function lastLines(
-  path: string,
-  n: number,
-  windowBytes = MAX_TAIL_BYTES,
-): Promise<{ lines: string[]; end: number }> {
-  let size: number;
-  try {
-    size = (await Deno.stat(path)).size;
-  } catch {
-    return { lines: [], end: 0 };
-  }
-  const start = Math.max(0, size - windowBytes);
-  const { text } = await readFrom(path, start, size);
-  const lines = text.split("\n");
-  if (lines.at(-1) === "") lines.pop();
-  if (start > 0) lines.shift(); // a line cut by the window
-  return { lines: n === 0 ? [] : lines.slice(-n), end: size };
-}
-
-/** The text of `path` from `offset` (to `until`, or its end), and where it stopped. */
-async function readFrom(
-  path: string,
-  offset: number,
-  until?: number,
-): Promise<{ text: string; end: number }> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path);
-  } catch {
-    return { text: "", end: offset };
-  }
-  try {
-    const size = until ?? (await file.stat()).size;
-    if (size <= offset) return { text: "", end: size < offset ? 0 : offset };
-    await file.seek(offset, Deno.SeekMode.Start);
-    const buf = new Uint8Array(size - offset);
-    let filled = 0;
-    while (filled < buf.length) {
-      const got = await file.read(buf.subarray(filled));
-      if (got === null) break;
-      filled += got;
-    }
-    return { text: new TextDecoder().decode(buf.subarray(0, filled)), end: offset + filled };
-  } finally {
-    file.close();
-  }
 }

@@ -5,53 +5,50 @@
  *
  * @module
  */
-import { EXIT, type Io } from "../cli/io.ts";
-import { PROGRAM, type ReapOptions } from "../cli/parse.ts";
-import { resolvePaths } from "../cli/paths.ts";
+import { EXIT, type Exit, type Io, runtimeError } from "../cli/io.ts";
+import type { ReapOptions } from "../cli/catalog.ts";
+import { ok } from "../util/result.ts";
+import { resolvePaths } from "./paths.ts";
 import { terminateGroup } from "../process/signal.ts";
 import { openLedgerIfExists } from "../store/ledger.ts";
 import { openRunStore } from "../store/run_store.ts";
 import { reapOrphans } from "../watch/reap.ts";
 import { createGhProvider } from "../watch/providers/gh.ts";
 import { createGitProvider } from "../watch/providers/git.ts";
-import { joinFleet } from "./sources.ts";
+import { joinFleet } from "./_sources.ts";
 
 /**
  * Reap; returns the exit code.
  *
  * @example
  * ```ts ignore
- * const code = await runReap({ db: "sessions/chump_memory.db", killGraceMs: 30_000, reflect: true }, io);
+ * const exit = await runReap(options, io);
  * ```
  */
-export async function runReap(options: ReapOptions, io: Io): Promise<number> {
+export async function runReap(options: ReapOptions, io: Io): Promise<Exit> {
   const { db, repoRoot } = await resolvePaths(options);
   const exists = openLedgerIfExists(db);
-  if (!exists.ok) {
-    io.err(`${PROGRAM}: error: ${exists.error}`);
-    return EXIT.failure;
-  }
+  if (!exists.ok) return runtimeError(exists.error);
   if (!exists.value) {
     io.out(`nothing to reap: no dispatches recorded in ${db}`);
-    return EXIT.ok;
+    return ok(EXIT.ok);
   }
   exists.value.close();
-  const store = await openRunStore(db, { reflect: options.reflect, err: io.err });
-  if (!store.ok) {
-    io.err(`${PROGRAM}: error: ${store.error}`);
-    return EXIT.failure;
-  }
+  const reflect = !options.noReflect;
+  const store = await openRunStore(db, { reflect, err: io.err });
+  if (!store.ok) return runtimeError(store.error);
   // With a shared ledger, reaped outcomes end their shared leases and reach the fleet's tables.
-  const fleet = await joinFleet(options, io, crypto.randomUUID(), db);
-  if (fleet === null) {
+  const joined = await joinFleet(options, io, crypto.randomUUID(), db);
+  if (!joined.ok) {
     store.value.close();
-    return EXIT.failure;
+    return joined;
   }
+  const fleet = joined.value;
   try {
     const reaped = await reapOrphans({
       ledger: store.value.ledger,
       writer: fleet
-        ? fleet.writer(store.value.writer, store.value.ledger, options.reflect)
+        ? fleet.writer(store.value.writer, store.value.ledger, reflect)
         : store.value.writer,
       terminate: terminateGroup,
       killGraceMs: options.killGraceMs,
@@ -66,7 +63,7 @@ export async function runReap(options: ReapOptions, io: Io): Promise<number> {
         ? "nothing to reap: every recorded dispatch has a live orchestrator or has ended"
         : `reaped ${reaped.length} dispatch(es) left behind by a crashed orchestrator`,
     );
-    return EXIT.ok;
+    return ok(EXIT.ok);
   } finally {
     await fleet?.heartbeat([], true);
     await fleet?.close();

@@ -4,12 +4,13 @@
  *
  * @module
  */
-import { EXIT, type Io } from "../cli/io.ts";
-import { PROGRAM, type ReflectionsOptions } from "../cli/parse.ts";
-import { resolvePaths } from "../cli/paths.ts";
+import { EXIT, type Exit, type Io, runtimeError } from "../cli/io.ts";
+import type { ReflectionsOptions } from "../cli/catalog.ts";
+import { ok } from "../util/result.ts";
+import { resolvePaths } from "./paths.ts";
 import { formatTable } from "../cli/table.ts";
 import { queryReflections, sourceName } from "../store/query.ts";
-import { openReflections } from "./sources.ts";
+import { openReflections } from "./_sources.ts";
 import { oneLine } from "../util/text.ts";
 
 /**
@@ -20,28 +21,26 @@ import { oneLine } from "../util/text.ts";
  * const code = await runReflections({ db: "sessions/chump_memory.db", limit: 20, json: true }, io);
  * ```
  */
-export async function runReflections(options: ReflectionsOptions, io: Io): Promise<number> {
+export async function runReflections(options: ReflectionsOptions, io: Io): Promise<Exit> {
   const { db } = await resolvePaths(options);
-  using reflections = await openReflections(options.ledger, db, io);
-  if (!reflections) return EXIT.failure;
+  const opened = await openReflections(options.ledger, db);
+  if (!opened.ok) return opened;
+  using reflections = opened.value;
   const { source } = reflections;
   const read = queryReflections(source, {
     limit: options.limit,
     outcome: options.outcome,
     gapId: options.gap,
   });
-  if (!read.ok) {
-    io.err(`${PROGRAM}: error: ${read.error}`);
-    return EXIT.failure;
-  }
+  if (!read.ok) return runtimeError(read.error);
   const rows = read.value;
   if (options.json) {
     for (const r of rows) io.out(JSON.stringify(r));
-    return EXIT.ok;
+    return ok(EXIT.ok);
   }
   if (rows.length === 0) {
     io.out(`no dispatch reflections in ${sourceName(source)}`);
-    return EXIT.ok;
+    return ok(EXIT.ok);
   }
   io.out(formatTable(
     ["id", "created_at", "gap", "outcome", "duration_s", "pr", "priority", "notes"],
@@ -56,5 +55,5 @@ export async function runReflections(options: ReflectionsOptions, io: Io): Promi
       oneLine(r.notes.split("\n")[0] ?? "", 60),
     ]),
   ));
-  return EXIT.ok;
+  return ok(EXIT.ok);
 }

@@ -7,13 +7,14 @@
  * @module
  */
 import { loadBacklog } from "../backlog/load.ts";
-import { EXIT, type Io } from "../cli/io.ts";
-import { PROGRAM, type RouteOptions } from "../cli/parse.ts";
-import { resolvePaths } from "../cli/paths.ts";
+import { EXIT, type Exit, type Io, usageError } from "../cli/io.ts";
+import type { RouteOptions } from "../cli/catalog.ts";
+import { ok } from "../util/result.ts";
+import { resolvePaths } from "./paths.ts";
 import { formatTable } from "../cli/table.ts";
 import { loadLearning } from "../learn/load.ts";
-import { openReflections } from "./sources.ts";
-import { orderCascade, seededRandom } from "../learn/policy.ts";
+import { openReflections } from "./_sources.ts";
+import { orderCascade, runSeed, seededRandom } from "../learn/policy.ts";
 import { routeGap } from "../learn/routing.ts";
 
 /**
@@ -24,25 +25,22 @@ import { routeGap } from "../learn/routing.ts";
  * await runRoute({ gapId: "COG-035", json: false, learn: "fixed" }, io);
  * ```
  */
-export async function runRoute(options: RouteOptions, io: Io): Promise<number> {
-  const usage = (line: string) => {
-    io.err(`${PROGRAM}: error: ${line}`);
-    return EXIT.usage;
-  };
+export async function runRoute(options: RouteOptions, io: Io): Promise<Exit> {
   const paths = await resolvePaths(options);
   const backlog = await loadBacklog(paths.backlog);
-  if (!backlog.ok) return usage(backlog.error);
+  if (!backlog.ok) return usageError(backlog.error);
   const gap = backlog.value.gaps.find((g) => g.id === options.gapId);
-  if (!gap) return usage(`no gap '${options.gapId}' in ${paths.backlog}`);
-  using reflections = await openReflections(options.ledger, paths.db, io);
-  if (!reflections) return EXIT.failure;
+  if (!gap) return usageError(`no gap '${options.gapId}' in ${paths.backlog}`);
+  const opened = await openReflections(options.ledger, paths.db);
+  if (!opened.ok) return opened;
+  using reflections = opened.value;
   const learning = await loadLearning({
     repoRoot: paths.repoRoot,
     db: reflections.source,
     routing: options.routing,
     windowMs: options.learnWindowMs,
   });
-  if (!learning.ok) return usage(learning.error);
+  if (!learning.ok) return usageError(learning.error);
   const { table, scoreboard } = learning.value;
   for (const w of table?.warnings ?? []) io.err(`warning: ${w}`);
   if (!table) {
@@ -50,10 +48,10 @@ export async function runRoute(options: RouteOptions, io: Io): Promise<number> {
       "every gap goes to the run's one agent command (--agent-cmd, CHUMP_AGENT_CMD or the backend preset)";
     if (options.json) io.out(JSON.stringify({ gapId: gap.id, table: null, cascade: [] }));
     else io.out(line);
-    return EXIT.ok;
+    return ok(EXIT.ok);
   }
   const routed = routeGap(gap, table);
-  const seed = options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
+  const seed = runSeed(options.seed);
   const ranked = orderCascade(
     routed.candidates,
     routed.taskClass,
@@ -86,7 +84,7 @@ export async function runRoute(options: RouteOptions, io: Io): Promise<number> {
         sample: r.sample ?? null,
       })),
     }));
-    return EXIT.ok;
+    return ok(EXIT.ok);
   }
   io.out(
     `${gap.id} (priority ${gap.priority || "-"}, effort ${gap.effort || "-"}, task class ${
@@ -108,5 +106,5 @@ export async function runRoute(options: RouteOptions, io: Io): Promise<number> {
     r.sample === undefined ? "" : r.sample.toFixed(3),
   ]);
   io.out(formatTable(["#", "arm", "why", "record", "draw"], rows));
-  return EXIT.ok;
+  return ok(EXIT.ok);
 }

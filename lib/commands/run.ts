@@ -1,15 +1,18 @@
 /**
- * The program behind the CLI: command -> work -> exit code. Output goes
- * through an injected {@linkcode Io} so tests can run it in-process.
+ * The program behind the CLI: command line -> command -> exit code. Output
+ * goes through an injected {@linkcode Io} so tests can run it in-process. A
+ * command returns its exit code or a {@linkcode Failure}; this is the one
+ * place a failure is printed (cli/io.ts `errorLine`).
  *
  * Each command's module is imported when it runs: a dry run (the default,
  * and what a cold start costs) loads neither the dispatcher nor the monitor.
  *
  * @module
  */
-import { EXIT, type Io } from "../cli/io.ts";
-import { type Command, parseCli, PROGRAM, VERSION } from "../cli/parse.ts";
-import { dropWritesIfReadOnly } from "../cli/permissions.ts";
+import { errorLine, EXIT, type Exit, type Io, PROGRAM } from "../cli/io.ts";
+import { type Command, parseCli, VERSION } from "../cli/parse.ts";
+import { ok } from "../util/result.ts";
+import { dropWritesIfReadOnly } from "./permissions.ts";
 
 /**
  * Run a command line to completion.
@@ -28,75 +31,49 @@ import { dropWritesIfReadOnly } from "../cli/permissions.ts";
 export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   const parsed = parseCli(argv);
   if (!parsed.ok) {
-    io.err(`${PROGRAM}: error: ${parsed.error}`);
+    io.err(errorLine(parsed.error));
     return EXIT.usage;
   }
   if (Deno.build.standalone) dropWritesIfReadOnly(parsed.value);
-  return await runCommand(parsed.value, io);
+  const done = await runCommand(parsed.value, io);
+  if (done.ok) return done.value;
+  io.err(errorLine(done.error.message));
+  return done.error.code;
 }
 
-async function runCommand(command: Command, io: Io): Promise<number> {
+async function runCommand(command: Command, io: Io): Promise<Exit> {
   switch (command.kind) {
     case "help":
       io.out(command.text);
-      return EXIT.ok;
+      return ok(EXIT.ok);
     case "version":
       io.out(`${PROGRAM} ${VERSION}`);
-      return EXIT.ok;
+      return ok(EXIT.ok);
     case "dispatch":
-      if (command.options.dryRun) {
-        const { runDryRun } = await import("./dry_run.ts");
-        return await runDryRun(command.options, io);
-      } else {
-        const { runExecute } = await import("./execute.ts");
-        return await runExecute(command.options, io);
-      }
-    case "self-test": {
-      const { runSelfTest } = await import("./self_test.ts");
-      const { listenForInterrupts } = await import("../process/interrupt.ts");
-      using interrupt = listenForInterrupts(io.err);
-      // The self-test's repo is a temp dir removed at its end: nothing is left to adopt.
-      const { stop, hurry, signalName } = interrupt;
-      return await runSelfTest(io, {
-        maxParallel: command.options.maxParallel,
-        interrupt: { stop, hurry, signalName },
+      return command.options.noDryRun
+        ? await (await import("./execute.ts")).runExecute(command.options, io)
+        : await (await import("./dry_run.ts")).runDryRun(command.options, io);
+    case "watch":
+      return await (await import("./execute.ts")).runExecute(command.options, io, {
+        adoptOnly: true,
       });
-    }
-    case "reflections": {
-      const { runReflections } = await import("./reflections.ts");
-      return await runReflections(command.options, io);
-    }
-    case "status": {
-      const { runStatus } = await import("./status.ts");
-      return await runStatus(command.options, io);
-    }
-    case "reap": {
-      const { runReap } = await import("./reap.ts");
-      return await runReap(command.options, io);
-    }
-    case "logs": {
-      const { runLogs } = await import("./logs.ts");
-      return await runLogs(command.options, io);
-    }
-    case "simulate": {
-      const { runSimulate } = await import("./simulate.ts");
-      return await runSimulate(command.options, io);
-    }
-    case "lessons": {
-      const { runLessons } = await import("./lessons.ts");
-      return await runLessons(command.options, io);
-    }
-    case "route": {
-      const { runRoute } = await import("./route.ts");
-      return await runRoute(command.options, io);
-    }
-    case "serve": {
-      const { runDashboard } = await import("./dashboard.ts");
-      return await runDashboard(command.options, io);
-    }
-    case "watch": {
-      const { runExecute } = await import("./execute.ts");
-      return await runExecute(command.options, io, { adoptOnly: true });
-    }
+    case "self-test":
+      return await (await import("./self_test.ts")).runSelfTestCommand(command.options, io);
+    case "reflections":
+      return await (await import("./reflections.ts")).runReflections(command.options, io);
+    case "status":
+      return await (await import("./status.ts")).runStatus(command.options, io);
+    case "reap":
+      return await (await import("./reap.ts")).runReap(command.options, io);
+    case "logs":
+      return await (await import("./logs.ts")).runLogs(command.options, io);
+    case "simulate":
+      return await (await import("./simulate.ts")).runSimulate(command.options, io);
+    case "lessons":
+      return await (await import("./lessons.ts")).runLessons(command.options, io);
+    case "route":
+      return await (await import("./route.ts")).runRoute(command.options, io);
+    case "serve":
+      return await (await import("./dashboard.ts")).runDashboard(command.options, io);
   }
 }

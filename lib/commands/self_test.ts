@@ -16,14 +16,39 @@ import { createGitProvider } from "../watch/providers/git.ts";
 import { realSpawner } from "../process/spawn.ts";
 import { terminateGroup } from "../process/signal.ts";
 import { createSqliteWriter } from "../store/writer.ts";
-import { errorMessage } from "../util/result.ts";
-import type { Interrupt } from "../process/interrupt.ts";
+import { errorMessage, ok } from "../util/result.ts";
+import { type Interrupt, listenForInterrupts } from "../process/interrupt.ts";
+import type { Exit, Io } from "../cli/io.ts";
+import type { DispatchOptions } from "../cli/catalog.ts";
 import { runDispatches } from "../watch/run.ts";
 import { runExitCode, summaryLines } from "../watch/summary.ts";
 import { selfCommand } from "../process/self_command.ts";
-import { firstCannotRun } from "../cli/permissions.ts";
+import { firstCannotRun } from "./permissions.ts";
 import { gitWorkspace } from "../git/workspace.ts";
 import { DEFAULT_DEADLINES } from "../util/duration.ts";
+
+/**
+ * `--self-test` from the command line: the self-test, stopped by SIGINT or
+ * SIGTERM (its repo is a temp dir removed at its end: nothing is left to adopt).
+ *
+ * @example
+ * ```ts ignore
+ * const exit = await runSelfTestCommand({ maxParallel: 2 }, io);
+ * ```
+ */
+export async function runSelfTestCommand(
+  options: Pick<DispatchOptions, "maxParallel">,
+  io: Io,
+): Promise<Exit> {
+  using interrupt = listenForInterrupts(io.err);
+  const { stop, hurry, signalName } = interrupt;
+  return ok(
+    await runSelfTest(io, {
+      maxParallel: options.maxParallel,
+      interrupt: { stop, hurry, signalName },
+    }),
+  );
+}
 
 /** The seed's synthetic backlog (`fixtures/synthetic-backlog.yaml`), embedded. */
 export const SELF_TEST_BACKLOG = `# Four noop gaps for chump-orchestrator --self-test.

@@ -6,8 +6,9 @@
  *
  * @module
  */
-import { EXIT, type Io } from "../cli/io.ts";
-import { PROGRAM, type SimulateOptions } from "../cli/parse.ts";
+import { EXIT, type Exit, type Io, usageError } from "../cli/io.ts";
+import type { SimulateOptions } from "../cli/catalog.ts";
+import { ok } from "../util/result.ts";
 import { loadWorld, simulate } from "../sim/simulate.ts";
 
 /**
@@ -18,12 +19,9 @@ import { loadWorld, simulate } from "../sim/simulate.ts";
  * await runSimulate({ world: "examples/worlds/chump.yaml", policy: "thompson", dispatches: 500, seed: 1, json: false }, io);
  * ```
  */
-export async function runSimulate(options: SimulateOptions, io: Io): Promise<number> {
+export async function runSimulate(options: SimulateOptions, io: Io): Promise<Exit> {
   const world = await loadWorld(options.world);
-  if (!world.ok) {
-    io.err(`${PROGRAM}: error: ${world.error}`);
-    return EXIT.usage;
-  }
+  if (!world.ok) return usageError(world.error);
   const r = simulate(world.value, {
     policy: options.policy,
     dispatches: options.dispatches,
@@ -33,7 +31,7 @@ export async function runSimulate(options: SimulateOptions, io: Io): Promise<num
   });
   if (options.json) {
     io.out(JSON.stringify(r));
-    return EXIT.ok;
+    return ok(EXIT.ok);
   }
   io.out(
     `${options.world}: policy ${r.policy}, seed ${r.seed}, ${
@@ -45,5 +43,5 @@ export async function runSimulate(options: SimulateOptions, io: Io): Promise<num
       `wasted agent-minutes ${r.wasted_agent_minutes}  rate-limit hits ${r.rate_limit_hits}  ` +
       `regret ${r.regret}`,
   );
-  return EXIT.ok;
+  return ok(EXIT.ok);
 }

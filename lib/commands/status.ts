@@ -6,127 +6,14 @@
  *
  * @module
  */
-import { EXIT, type Io } from "../cli/io.ts";
-import { stopOnSignals } from "../process/interrupt.ts";
-import { ok, type Result } from "../util/result.ts";
-import { sleep } from "../util/sleep.ts";
-import { PROGRAM, type StatusOptions } from "../cli/parse.ts";
-import { resolvePaths } from "../cli/paths.ts";
+import { EXIT, type Exit, type Io, runtimeError } from "../cli/io.ts";
+import type { StatusOptions } from "../cli/catalog.ts";
 import { formatTable } from "../cli/table.ts";
-import { lastLines } from "./logs.ts";
-import { oneLine } from "../util/text.ts";
-import { processTable } from "../process/table.ts";
-import { agentFiles } from "../process/waiter.ts";
-import {
-  agentAlive,
-  type Lease,
-  openLedgerIfExists,
-  orchestratorAlive,
-  selfIdentity,
-} from "../store/ledger.ts";
-
-/** One lease as `status` (and the dashboard) shows it. */
-export interface StatusRow {
-  lease: number;
-  gap: string;
-  state: string;
-  outcome: string | null;
-  pid: number | null;
-  pidAlive: boolean;
-  orchestratorPid: number;
-  orchestratorAlive: boolean | null;
-  generation: number;
-  /** Who watches it: see {@linkcode watchState}. */
-  watch: string;
-  elapsedS: number;
-  worktree: string;
-  branch: string;
-  log: string | null;
-  startedAt: string;
-  /** The soft deadline it was dispatched with, in seconds; null when unknown. */
-  deadlineS: number | null;
-  /** Seconds since its last output (live leases with log files; else null). */
-  idleS: number | null;
-  /** The last line of its stderr (live leases with log files; else null). */
-  lastLine: string | null;
-  /** Its PR as its watcher last saw it (`#12 open`), or null. */
-  pr: string | null;
-}
-
-/**
- * The newest `limit` leases of the DB at `db`, newest first, with liveness;
- * undefined when nothing was ever recorded there; or one line saying why
- * the ledger cannot be read.
- *
- * @example
- * ```ts
- * const dir = Deno.makeTempDirSync();
- * await readStatusRows(`${dir}/none.db`, 20); // { ok: true, value: undefined }
- * ```
- */
-export async function readStatusRows(
-  db: string,
-  limit: number,
-): Promise<Result<StatusRow[] | undefined>> {
-  const opened = openLedgerIfExists(db);
-  if (!opened.ok) return opened;
-  if (!opened.value) return ok(undefined);
-  const ledger = opened.value;
-  try {
-    const self = selfIdentity();
-    const table = await processTable({ fresh: true });
-    const now = Date.now();
-    const leases = await ledger.list(limit);
-    if (!leases.ok) return leases;
-    const activity = await Promise.all(leases.value.map((l) => activityOf(l, now)));
-    return ok(leases.value.map((l, i) => {
-      const owner = l.state === "ended" ? null : orchestratorAlive(l, self, table);
-      return {
-        lease: l.id,
-        gap: l.gapId,
-        state: l.state,
-        outcome: l.outcome,
-        pid: l.pid,
-        pidAlive: agentAlive(l, table),
-        orchestratorPid: l.orchestratorPid,
-        orchestratorAlive: owner,
-        generation: l.generation,
-        watch: watchState(l, owner),
-        elapsedS: Math.round(((l.state === "ended" ? l.updatedMs : now) - l.startedMs) / 1000),
-        worktree: l.worktree,
-        branch: l.branch,
-        log: l.logBase === null ? null : agentFiles(l.logBase).out,
-        startedAt: new Date(l.startedMs).toISOString(),
-        deadlineS: l.deadlineMs === null ? null : Math.round(l.deadlineMs / 1000),
-        ...activity[i],
-        pr: l.pr,
-      };
-    }));
-  } finally {
-    ledger.close();
-  }
-}
-
-/** Bytes of a live agent's stderr read for its last line. */
-const LAST_LINE_WINDOW = 4096;
-
-/** How long a live lease's agent has been silent, and its last stderr line, from its files. */
-async function activityOf(
-  l: Lease,
-  now: number,
-): Promise<{ idleS: number | null; lastLine: string | null }> {
-  if (l.state === "ended" || l.logBase === null) return { idleS: null, lastLine: null };
-  const files = agentFiles(l.logBase);
-  const mtimes = await Promise.all(
-    [files.out, files.err].map((p) => Deno.stat(p).then((s) => s.mtime?.getTime() ?? 0, () => 0)),
-  );
-  const last = Math.max(l.startedMs, ...mtimes);
-  const { lines } = await lastLines(files.err, 1, LAST_LINE_WINDOW);
-  return {
-    idleS: Math.max(0, Math.round((now - last) / 1000)),
-    lastLine: lines.length === 0 ? null : oneLine(lines[0], 300),
-  };
-}
+import { stopOnSignals } from "../process/interrupt.ts";
+import { ok } from "../util/result.ts";
+import { sleep } from "../util/sleep.ts";
+import { readStatusRows } from "../watch/status.ts";
+import { resolvePaths } from "./paths.ts";
 
 /**
  * Show the ledger; returns the exit code.
@@ -136,7 +23,7 @@ async function activityOf(
  * const code = await runStatus({ db: "sessions/chump_memory.db", limit: 20, json: false }, io);
  * ```
  */
-export async function runStatus(options: StatusOptions, io: Io): Promise<number> {
+export async function runStatus(options: StatusOptions, io: Io): Promise<Exit> {
   if (!options.watch) return await showStatus(options, io);
   // Redraw until Ctrl-C: on a terminal in place (home, clear), else one block after another.
   using stop = stopOnSignals();
@@ -146,32 +33,29 @@ export async function runStatus(options: StatusOptions, io: Io): Promise<number>
     io.out(
       `status at ${new Date().toISOString()} (every ${options.intervalMs} ms; Ctrl-C stops)`,
     );
-    const code = await showStatus(options, io);
-    if (code !== EXIT.ok) return code;
+    const shown = await showStatus(options, io);
+    if (!shown.ok) return shown;
     if (!tty) io.out("");
-    await sleep(options.intervalMs ?? 2000, stop.signal);
+    await sleep(options.intervalMs, stop.signal);
   }
-  return EXIT.ok;
+  return ok(EXIT.ok);
 }
 
 /** One `status` listing. */
-async function showStatus(options: StatusOptions, io: Io): Promise<number> {
+async function showStatus(options: StatusOptions, io: Io): Promise<Exit> {
   if (options.ledger !== undefined) return await showFleet(options.ledger, options, io);
   const { db } = await resolvePaths(options);
   const read = await readStatusRows(db, options.limit);
-  if (!read.ok) {
-    io.err(`${PROGRAM}: error: ${read.error}`);
-    return EXIT.failure;
-  }
+  if (!read.ok) return runtimeError(read.error);
   const rows = read.value;
   if (!rows) {
-    if (options.json) return EXIT.ok;
+    if (options.json) return ok(EXIT.ok);
     io.out(`no dispatches recorded in ${db}`);
-    return EXIT.ok;
+    return ok(EXIT.ok);
   }
   if (options.json) {
     for (const r of rows) io.out(JSON.stringify(r));
-    return EXIT.ok;
+    return ok(EXIT.ok);
   }
   io.out(formatTable(
     [
@@ -203,24 +87,21 @@ async function showStatus(options: StatusOptions, io: Io): Promise<number> {
       r.log ?? "",
     ]),
   ));
-  return EXIT.ok;
+  return ok(EXIT.ok);
 }
 
 /** `status --ledger`: the whole fleet's leases from the shared ledger, newest first. */
-async function showFleet(url: string, options: StatusOptions, io: Io): Promise<number> {
+async function showFleet(url: string, options: StatusOptions, io: Io): Promise<Exit> {
   const { listFleetLeases } = await import("../store/pg/claims.ts");
   const read = await listFleetLeases(url, options.limit);
-  if (!read.ok) {
-    io.err(`${PROGRAM}: error: ${read.error}`);
-    return EXIT.failure;
-  }
+  if (!read.ok) return runtimeError(read.error);
   if (options.json) {
     for (const l of read.value) io.out(JSON.stringify(l));
-    return EXIT.ok;
+    return ok(EXIT.ok);
   }
   if (read.value.length === 0) {
     io.out("no dispatches recorded in the shared ledger");
-    return EXIT.ok;
+    return ok(EXIT.ok);
   }
   io.out(formatTable(
     ["lease", "gap", "host", "state", "outcome", "gen", "elapsed_s", "heartbeat_s", "taken_by"],
@@ -236,18 +117,5 @@ async function showFleet(url: string, options: StatusOptions, io: Io): Promise<n
       l.takenBy ?? "",
     ]),
   ));
-  return EXIT.ok;
-}
-
-/**
- * Who watches a lease: `settled` (ended, its outcome recorded), `watched` by
- * the run that dispatched it, `adopted` by a later run, `unwatched`
- * (dispatched without --watch), or `orphaned` (its orchestrator is gone:
- * `watch` adopts it, `reap` ends it).
- */
-function watchState(l: Lease, ownerAlive: boolean | null): string {
-  if (l.state === "ended") return "settled";
-  if (l.state === "detached") return "unwatched";
-  if (ownerAlive === false) return "orphaned";
-  return l.generation > 0 ? "adopted" : "watched";
+  return ok(EXIT.ok);
 }

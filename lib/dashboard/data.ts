@@ -1,6 +1,6 @@
 /**
  * What the dashboard shows, read from one DB: the leases with liveness and
- * activity (commands/status.ts), outcome counts, ship rate and duration per
+ * activity (watch/status.ts), outcome counts, ship rate and duration per
  * domain, effort and backend, the duration histogram, the runs' counters
  * (ticks, provider errors, reflection write failures: `chump_runs`) and the
  * rows waiting in the spool; and the same as Prometheus text. The grouping
@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { readStatusRows, type StatusRow } from "../commands/status.ts";
+import { readStatusRows, type StatusRow } from "../watch/status.ts";
 import {
   queryReflections,
   queryRunTotals,

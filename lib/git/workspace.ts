@@ -7,7 +7,7 @@
  * @module
  */
 import { join, relative, resolve } from "node:path";
-import { WORKTREES_DIR } from "../dispatch/slug.ts";
+import { WORKTREES_DIR } from "./slug.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { runHelper } from "../process/helper.ts";
 import { commitsBeyond, git, gitReason } from "./git.ts";

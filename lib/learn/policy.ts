@@ -82,6 +82,18 @@ export function orderCascade(
 }
 
 /**
+ * The seed of a run's (or `route`'s) draws: the one given (`--seed`), else a fresh random one.
+ *
+ * @example
+ * ```ts
+ * runSeed(7); // 7
+ * ```
+ */
+export function runSeed(given?: number): number {
+  return given ?? crypto.getRandomValues(new Uint32Array(1))[0];
+}
+
+/**
  * A seeded source of uniform numbers (mulberry32): the same seed, the same sequence.
  *
  * @example

@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { hostName } from "../util/env.ts";
 import { identify, type ProcessTable, processTable, selfStartTime } from "../process/table.ts";
 import { fail, ok, type Result } from "../util/result.ts";
 import {
@@ -105,13 +106,8 @@ export interface Identity {
  * ```
  */
 export function selfIdentity(): Identity {
-  let host = "";
-  try {
-    host = Deno.hostname();
-  } catch {
-    // Without --allow-sys=hostname leases are still checked by pid + start time.
-  }
-  return { pid: Deno.pid, start: selfStartTime(), host };
+  // Without --allow-sys=hostname (host ""), leases are still checked by pid + start time.
+  return { pid: Deno.pid, start: selfStartTime(), host: hostName() };
 }
 
 /**
@@ -495,4 +491,30 @@ function toLease(r: Record<string, unknown>): Lease {
     pr: str(r.pr),
     sharedId: num(r.shared_id),
   };
+}
+
+/**
+ * The lease `target` names in the DB at `db` (digits: a lease id; else the
+ * gap's newest), or why there is none.
+ *
+ * @example
+ * ```ts
+ * const dir = Deno.makeTempDirSync();
+ * const found = await findLease(`${dir}/none.db`, "A-1");
+ * // found.ok === false: "no dispatches recorded in .../none.db"
+ * ```
+ */
+export async function findLease(db: string, target: string): Promise<Result<Lease>> {
+  const opened = openLedgerIfExists(db);
+  if (!opened.ok) return opened;
+  if (!opened.value) return fail(`no dispatches recorded in ${db}`);
+  try {
+    const all = await opened.value.list(Number.MAX_SAFE_INTEGER);
+    if (!all.ok) return all;
+    const byId = /^\d+$/.test(target) ? all.value.find((l) => l.id === Number(target)) : undefined;
+    const found = byId ?? all.value.find((l) => l.gapId === target);
+    return found ? ok(found) : fail(`no dispatch of '${target}' (a gap id or a lease id) in ${db}`);
+  } finally {
+    opened.value.close();
+  }
 }

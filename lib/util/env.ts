@@ -38,3 +38,21 @@ export function envVar(name: string): string | undefined {
 export function tempDir(): string {
   return envVar("TMPDIR") ?? "/tmp";
 }
+
+/**
+ * This host's name, or "" when it may not be read (without `--allow-sys=hostname`).
+ *
+ * @example
+ * ```ts
+ * import { hostName } from "./env.ts";
+ *
+ * typeof hostName(); // "string"
+ * ```
+ */
+export function hostName(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "";
+  }
+}

@@ -41,3 +41,27 @@ const CONTROLS = /[\p{Cc}\u2028\u2029]/gu;
 export function controlsToSpaces(text: string): string {
   return String(text).replace(CONTROLS, " ");
 }
+
+/**
+ * Fold `text` into lines of at most `width` characters, at spaces (a word
+ * longer than `width` stays whole); a newline in `text` always breaks.
+ *
+ * @example
+ * ```ts
+ * wrap("one two three", 8); // ["one two", "three"]
+ * ```
+ */
+export function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const paragraph of text.split("\n")) {
+    let line = "";
+    for (const word of paragraph.split(" ").filter((w) => w !== "")) {
+      if (line !== "" && line.length + 1 + word.length > width) {
+        lines.push(line);
+        line = word;
+      } else line = line === "" ? word : `${line} ${word}`;
+    }
+    lines.push(line);
+  }
+  return lines;
+}

@@ -12,7 +12,7 @@
 import type { Gap } from "../backlog/load.ts";
 import { pickGaps } from "../backlog/picker.ts";
 import { type Dispatch, dispatchGap } from "../dispatch/dispatch.ts";
-import { branchFor, worktreeFor } from "../dispatch/slug.ts";
+import { branchFor, worktreeFor } from "../git/slug.ts";
 import { deadlineFor } from "../util/duration.ts";
 import { chooseAgent } from "./routing.ts";
 import { fillStep } from "./schedule.ts";

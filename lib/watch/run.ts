@@ -18,7 +18,7 @@
  */
 import type { Gap } from "../backlog/load.ts";
 import { pickGaps } from "../backlog/picker.ts";
-import { assignSlugs } from "../dispatch/slug.ts";
+import { assignSlugs } from "../git/slug.ts";
 import { flushIdentify, processTable } from "../process/table.ts";
 import { sleep } from "../util/sleep.ts";
 import { fill, watch } from "./fill.ts";

@@ -17,7 +17,7 @@
  * @module
  */
 import { dirname, join, resolve } from "node:path";
-import type { Command } from "./parse.ts";
+import type { Command } from "../cli/parse.ts";
 import { envVar, tempDir } from "../util/env.ts";
 import { DEMO_AGENT_ENV } from "../process/self_command.ts";
 
@@ -25,7 +25,7 @@ import { DEMO_AGENT_ENV } from "../process/self_command.ts";
 export const ALLOWED_RUN = ["git", "gh", "bash", "sh", "ps", "kill", "claude", "chump", "deno"];
 
 /**
- * Marks the second Deno of a relaunch (lib/cli/launch.ts), so it never
+ * Marks the second Deno of a relaunch (lib/commands/launch.ts), so it never
  * relaunches again even when a write path could not be granted.
  */
 export const RELAUNCHED_ENV = "CHUMP_RELAUNCHED";
@@ -92,7 +92,7 @@ export function ledgerUrlOf(command: Command): string | undefined {
   ) {
     return command.options.ledger;
   }
-  if (command.kind !== "dispatch" || command.options.dryRun) return undefined;
+  if (command.kind !== "dispatch" || !command.options.noDryRun) return undefined;
   return command.options.ledger ?? ledgerEnv();
 }
 
@@ -120,7 +120,7 @@ export function dbHostPort(url: string): string | undefined {
  * Programs the task process itself may run: `git` (the repo root), `sh`
  * and `ps` (liveness in `status` and the dry run's lease check) and this Deno, by
  * name and as `/proc/self/exe` (Linux), to start a command that writes again
- * with its write paths (lib/cli/launch.ts).
+ * with its write paths (lib/commands/launch.ts).
  */
 export const TASK_RUN = ["git", "sh", "ps", "deno", "/proc/self/exe"];
 
@@ -156,7 +156,7 @@ export const LOOPBACK = ["127.0.0.1", "localhost"];
  *
  * @example
  * ```ts
- * import { parseCli } from "./parse.ts";
+ * import { parseCli } from "../cli/parse.ts";
  *
  * const command = parseCli(["serve", "--port", "8377"]);
  * if (command.ok) netHosts(command.value); // ["127.0.0.1:8377"]
@@ -183,7 +183,7 @@ export interface RunPaths {
  * @example
  * ```ts
  * import { writePaths } from "./permissions.ts";
- * import { parseCli } from "./parse.ts";
+ * import { parseCli } from "../cli/parse.ts";
  *
  * const command = parseCli(["--no-dry-run"]);
  * if (command.ok) {
@@ -195,7 +195,7 @@ export interface RunPaths {
 export function writePaths(command: Command, paths: RunPaths, tmp = tempDir()): string[] {
   switch (command.kind) {
     case "dispatch":
-      if (command.options.dryRun) return [];
+      if (!command.options.noDryRun) return [];
       return runWrites(command.options.events, paths, tmp);
     case "watch":
       return runWrites(command.options.events, paths, tmp);

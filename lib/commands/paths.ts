@@ -1,7 +1,7 @@
 /**
  * Where a run works: the repo root (the git top level of `--repo-root`, else
  * of the cwd; else that directory itself), its backlog and its DB. Small on
- * purpose: the launch (lib/cli/launch.ts) needs it before a command runs.
+ * purpose: the launch (lib/commands/launch.ts) needs it before a command runs.
  *
  * @module
  */

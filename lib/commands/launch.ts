@@ -28,8 +28,8 @@
  */
 import { delimiter, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { EXIT } from "./io.ts";
-import { type Command, parseCli, PROGRAM } from "./parse.ts";
+import { errorLine, EXIT } from "../cli/io.ts";
+import { type Command, parseCli } from "../cli/parse.ts";
 import { resolvePaths } from "./paths.ts";
 import {
   extraRunFrom,
@@ -41,7 +41,7 @@ import {
   writePaths,
 } from "./permissions.ts";
 import { envVar } from "../util/env.ts";
-import { fail, ok, type Result } from "../util/result.ts";
+import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 
 /** The Linux path of the running executable, usable under `--allow-run=/proc/self/exe`. */
 export const PROC_SELF_EXE = "/proc/self/exe";
@@ -277,8 +277,7 @@ export async function relaunch(
       stderr: "inherit",
     }).spawn();
   } catch (e) {
-    const message = e instanceof Error ? e.message.split("\n")[0] : String(e);
-    return fail(`cannot start ${deno.value}: ${message}`);
+    return fail(`cannot start ${deno.value}: ${errorMessage(e).split("\n")[0]}`);
   }
   const passOn = (signal: Deno.Signal) => () => {
     try {
@@ -325,6 +324,6 @@ export async function launch(
   if (writes.length === 0 && net.length === 0) return await run(argv);
   const code = await relaunch(writes, argv, net, ledgerUrlOf(parsed.value) ? PG_ENV : []);
   if (code.ok) return code.value;
-  err(`${PROGRAM}: error: ${code.error}`);
+  err(errorLine(code.error));
   return EXIT.usage;
 }

@@ -1,0 +1,508 @@
+/**
+ * Every flag of the program, declared once (cli/flags.ts), in small option
+ * sets that commands compose, and every command's line in the usage: its
+ * name, what it does, the flags it takes, its positional argument. The
+ * parser and the help text (cli/parse.ts) read this table; the options type
+ * of each command is derived from its flags. Pure data.
+ *
+ * @module
+ */
+import { type Deadlines, parseDeadlines } from "../util/duration.ts";
+import { fail, ok } from "../util/result.ts";
+import {
+  choiceFlag,
+  countFlag,
+  customFlag,
+  durationFlag,
+  type OptionsOf,
+  readCount,
+  switchFlag,
+  textFlag,
+  withFallback,
+} from "./flags.ts";
+
+/**
+ * Longest duration a flag that feeds a timer takes (`--tick`, `--kill-grace`).
+ * Timers hold at most 2^31-1 ms (~24.8 days); beyond that they fire at once,
+ * every millisecond. A day is far past any sensible tick or grace.
+ */
+export const MAX_TIMER_MS = 24 * 3_600_000;
+
+/** `--log-cap`'s default: each agent log file keeps at most 32 MiB (process/log_cap.ts's default). */
+export const DEFAULT_LOG_CAP_MB = 32;
+
+const HELP = switchFlag("help", "help", "show this help", { short: "h" });
+const DB = textFlag("db", "db", "PATH", "reflection DB (default <repo>/sessions/chump_memory.db)");
+const REPO_ROOT = textFlag(
+  "repoRoot",
+  "repo-root",
+  "PATH",
+  "repository to work in (default: the git top level of the cwd)",
+);
+const JSON_LINES = switchFlag("json", "json", "JSON (one object per line) instead of a table");
+const LEDGER = textFlag(
+  "ledger",
+  "ledger",
+  "URL",
+  "the shared ledger (postgres://...; default $CHUMP_LEDGER_URL for a run): claims shared " +
+    "with other hosts' orchestrators, and the whole fleet's reflections and leases",
+);
+const HOST_ID = textFlag(
+  "hostId",
+  "host-id",
+  "NAME",
+  "this host's name in the shared ledger (default the host name)",
+);
+const LIMIT = countFlag("limit", "limit", "N", "how many, newest first (default 20)", {
+  min: 1,
+  fallback: 20,
+});
+
+/** Where a command reads and writes: every subcommand takes these. */
+export const PATH_FLAGS = [DB, REPO_ROOT, HELP] as const;
+
+const BACKLOG = textFlag(
+  "backlog",
+  "backlog",
+  "PATH",
+  "backlog file, or directory of *.yaml files (default: docs/gaps.yaml under the repo root)",
+);
+
+/** What the backlog is and how it is picked from. */
+export const PICK_FLAGS = [
+  BACKLOG,
+  countFlag("maxParallel", "max-parallel", "N", "agents at once / gaps picked (default 2)", {
+    min: 1,
+    fallback: 2,
+  }),
+  choiceFlag(
+    "order",
+    "order",
+    ["priority", "file"],
+    "'priority' or 'file'",
+    "pick order (default priority: P0, P1, P2, ties in file order)",
+    "priority",
+  ),
+  countFlag("maxTotal", "max-total", "N", "at most N dispatches in this run (default: no cap)", {
+    min: 1,
+  }),
+  customFlag(
+    "agentCmd",
+    "agent-cmd",
+    "CMD",
+    "agent command; {prompt} is replaced by the prompt, else the prompt goes to stdin " +
+      "(default: $CHUMP_AGENT_CMD, else the backend preset from $CHUMP_DISPATCH_BACKEND: " +
+      "claude | chump-local)",
+    undefined as string | undefined,
+    (t) => t.trim() === "" ? fail("--agent-cmd is empty") : ok(t),
+  ),
+] as const;
+
+const BASE_REF = textFlag(
+  "baseRef",
+  "base-ref",
+  "REF",
+  "branch point for new worktrees (default origin/main)",
+  "origin/main",
+);
+const PR_PROVIDER = choiceFlag(
+  "prProvider",
+  "pr-provider",
+  ["gh", "git"],
+  "'gh' or 'git'",
+  "where PR state comes from (default gh; git = local merges)",
+  "gh",
+);
+const KILL_GRACE = durationFlag(
+  "killGraceMs",
+  "kill-grace",
+  "D",
+  "SIGTERM -> SIGKILL grace (default 30s)",
+  { min: 0, max: MAX_TIMER_MS, fallback: 30_000 },
+);
+const NO_REFLECT = switchFlag("noReflect", "no-reflect", "do not write reflection rows");
+
+/** How agents are watched to an outcome. */
+export const MONITOR_FLAGS = [
+  BASE_REF,
+  PR_PROVIDER,
+  durationFlag(
+    "tickMs",
+    "tick",
+    "D",
+    "monitor interval (default 30s); durations take ms, s, m, h (at most 24h)",
+    { min: 1, max: MAX_TIMER_MS, fallback: 30_000 },
+  ),
+  KILL_GRACE,
+  durationFlag(
+    "maxWatchMs",
+    "max-watch",
+    "D",
+    "give up on an open PR after this (default 4x the gap's deadline)",
+    { min: 1 },
+  ),
+  durationFlag(
+    "idleTimeoutMs",
+    "idle-timeout",
+    "D",
+    "an agent silent (no output) for D gets one IDLE warning, for 2x D is killed like a " +
+      "deadline kill (default off)",
+    { min: 1, max: MAX_TIMER_MS },
+  ),
+  countFlag(
+    "exitGraceTicks",
+    "exit-grace",
+    "N",
+    "ticks to wait for a PR after an agent exits 0 (default 2)",
+    { min: 0, fallback: 2 },
+  ),
+  customFlag(
+    "logCapBytes",
+    "log-cap",
+    "MB",
+    `each agent log file keeps its newest output, at most MB (default ${DEFAULT_LOG_CAP_MB})`,
+    DEFAULT_LOG_CAP_MB * (1 << 20),
+    (t) => {
+      const mb = readCount("log-cap", t, 1);
+      return mb.ok ? ok(mb.value * (1 << 20)) : mb;
+    },
+  ),
+  textFlag(
+    "events",
+    "events",
+    "FILE",
+    "append one JSON object per line for every transition (see README); '-' writes them to " +
+      "stdout instead of the plain lines",
+  ),
+  switchFlag("noLive", "no-live", "with --watch on a terminal: plain lines only, no live table"),
+  NO_REFLECT,
+] as const;
+
+const ROUTING = textFlag(
+  "routing",
+  "routing",
+  "PATH",
+  "routing table: a cascade of agent backends/models per kind of gap (default " +
+    "docs/dispatch/routing.yaml under the repo root, when it exists; --agent-cmd and " +
+    "CHUMP_AGENT_CMD do without one)",
+);
+const LEARN = choiceFlag(
+  "learn",
+  "learn",
+  ["fixed", "thompson"],
+  "fixed or thompson",
+  // Thompson by default: on the simulator it beat the file's order on every shipped world (README).
+  "cascade order: Thompson sampling over the reflections (the default), or the file's",
+  "thompson",
+);
+const SEED = countFlag("seed", "seed", "N", "seed of --learn thompson (reproducible orders)", {
+  min: 0,
+  max: 0xffffffff,
+});
+const LEARN_WINDOW = durationFlag(
+  "learnWindowMs",
+  "learn-window",
+  "D",
+  "only reflections this recent count (e.g. 30d)",
+  { min: 1, max: 3650 * 86_400_000 },
+);
+const MAX_ATTEMPTS = countFlag(
+  "maxAttempts",
+  "max-attempts",
+  "N",
+  "attempts per gap per run when a rate limit or a transient error moves it to the next " +
+    "arm of its cascade (default 3)",
+  { min: 1, fallback: 3 },
+);
+
+/** The routing table, the learning loop and the deadlines it adapts. */
+export const LEARN_FLAGS = [
+  ROUTING,
+  LEARN,
+  SEED,
+  LEARN_WINDOW,
+  MAX_ATTEMPTS,
+  switchFlag(
+    "noLessons",
+    "no-lessons",
+    "prompts get no block of lessons from earlier dispatches of their domain",
+  ),
+  customFlag(
+    "deadlines",
+    "deadline",
+    "LIST",
+    "soft deadlines by effort (default s=20m,m=60m,l=180m,xl=360m; without it an effort with " +
+      "10+ shipped reflections gets 1.5x their p90)",
+    undefined as Deadlines | undefined,
+    (t) => parseDeadlines(t),
+  ),
+] as const;
+
+const LEASE_TTL = durationFlag(
+  "leaseTtlMs",
+  "lease-ttl",
+  "D",
+  "a shared lease whose orchestrator has not heartbeat for D is suspect: held, never " +
+    "re-dispatched automatically (default 5m)",
+  { min: 1000, max: MAX_TIMER_MS },
+);
+
+/** Several hosts on one shared ledger (`--ledger`). */
+export const FLEET_FLAGS = [
+  LEDGER,
+  HOST_ID,
+  LEASE_TTL,
+  durationFlag(
+    "takeOverAfterMs",
+    "take-over-after",
+    "D",
+    "another host may re-dispatch a gap suspect for D (default: never); the old owner, if it " +
+      "returns, ends its agent and writes no reflection",
+    { min: 0, max: MAX_TIMER_MS },
+  ),
+  countFlag(
+    "fleetMax",
+    "fleet-max",
+    "N",
+    "at most N live agents in the whole fleet (with --ledger)",
+    { min: 1 },
+  ),
+] as const;
+
+/** The main command's own: dry run or not, watch, explain, self-test, version. */
+export const MODE_FLAGS = [
+  switchFlag("dryRun", "dry-run", "only print what would be dispatched (the default)"),
+  switchFlag("explain", "explain", "with a dry run: one line per gap not picked, saying why"),
+  switchFlag("noDryRun", "no-dry-run", "really create worktrees and start agents", {
+    aliases: ["execute"],
+  }),
+  switchFlag(
+    "watch",
+    "watch",
+    "with --no-dry-run: watch every agent to a terminal outcome, refilling from the backlog " +
+      "as agents finish (without --no-dry-run it is still a dry run, and says so)",
+  ),
+  switchFlag("selfTest", "self-test", "run the whole pipeline on a built-in 4-gap backlog"),
+  switchFlag("version", "version", "print the version"),
+] as const;
+
+/** The main command: a dry run, a real run (`--no-dry-run`), or the self-test. */
+export const DISPATCH_FLAGS = [
+  ...PICK_FLAGS,
+  ...MODE_FLAGS,
+  REPO_ROOT,
+  DB,
+  ...MONITOR_FLAGS,
+  ...LEARN_FLAGS,
+  ...FLEET_FLAGS,
+  HELP,
+] as const;
+
+/** `watch`: adopt and watch what stopped orchestrators left; the monitor's flags. */
+export const WATCH_FLAGS = [
+  ...PATH_FLAGS,
+  ...MONITOR_FLAGS,
+  LEDGER,
+  HOST_ID,
+  LEASE_TTL,
+] as const;
+
+export const REFLECTIONS_FLAGS = [
+  ...PATH_FLAGS,
+  LIMIT,
+  choiceFlag(
+    "outcome",
+    "outcome",
+    ["shipped", "ci_failed", "stalled", "killed"],
+    "one of shipped, ci_failed, stalled, killed",
+    "only this outcome",
+    undefined,
+  ),
+  textFlag("gap", "gap", "ID", "only this gap's"),
+  JSON_LINES,
+  LEDGER,
+] as const;
+
+export const STATUS_FLAGS = [
+  ...PATH_FLAGS,
+  LIMIT,
+  JSON_LINES,
+  switchFlag("watch", "watch", "redraw every --interval until Ctrl-C"),
+  durationFlag("intervalMs", "interval", "D", "with --watch: how often (default 2s)", {
+    min: 100,
+    max: MAX_TIMER_MS,
+    fallback: 2000,
+  }),
+  LEDGER,
+] as const;
+
+export const REAP_FLAGS = [
+  ...PATH_FLAGS,
+  KILL_GRACE,
+  NO_REFLECT,
+  PR_PROVIDER,
+  BASE_REF,
+  LEDGER,
+  HOST_ID,
+] as const;
+
+export const LOGS_FLAGS = [
+  ...PATH_FLAGS,
+  switchFlag("follow", "follow", "keep printing what the agent writes until it ends", {
+    short: "f",
+  }),
+  countFlag("lines", "lines", "N", "last lines of each file printed first (default 40)", {
+    min: 0,
+    fallback: 40,
+  }),
+] as const;
+
+export const SERVE_FLAGS = [
+  ...PATH_FLAGS,
+  countFlag("port", "port", "N", "port (default 8377; 0: any free port, printed)", {
+    min: 0,
+    max: 65535,
+    fallback: 8377,
+  }),
+  textFlag(
+    "host",
+    "host",
+    "H",
+    "address to listen on (default 127.0.0.1; another than loopback needs --token)",
+    "127.0.0.1",
+  ),
+  textFlag(
+    "token",
+    "token",
+    "T",
+    "required on every request (Authorization: Bearer T or ?token=T)",
+  ),
+  withFallback(LIMIT, 50, "how many of the newest leases the page shows (default 50)"),
+  LEDGER,
+] as const;
+
+export const LESSONS_FLAGS = [...PATH_FLAGS, JSON_LINES, LEDGER] as const;
+
+export const ROUTE_FLAGS = [
+  ...PATH_FLAGS,
+  BACKLOG,
+  ROUTING,
+  LEARN,
+  SEED,
+  LEARN_WINDOW,
+  JSON_LINES,
+  LEDGER,
+] as const;
+
+export const SIMULATE_FLAGS = [
+  textFlag("world", "world", "FILE", "the world to simulate (see README)"),
+  choiceFlag(
+    "policy",
+    "policy",
+    ["fixed", "thompson", "oracle"],
+    "fixed, thompson or oracle",
+    "cascade order (default thompson; oracle knows the world's odds)",
+    "thompson",
+  ),
+  countFlag("dispatches", "dispatches", "N", "how many dispatches (default 500)", {
+    min: 1,
+    fallback: 500,
+  }),
+  withFallback(SEED, 1, "the world's and the policy's seed (default 1)"),
+  JSON_LINES,
+  switchFlag(
+    "fixedDeadlines",
+    "fixed-deadlines",
+    "the world's configured deadlines, never adapted",
+  ),
+  MAX_ATTEMPTS,
+  HELP,
+] as const;
+
+export type DispatchOptions = OptionsOf<typeof DISPATCH_FLAGS>;
+export type WatchOptions = OptionsOf<typeof WATCH_FLAGS>;
+export type ReflectionsOptions = OptionsOf<typeof REFLECTIONS_FLAGS>;
+export type StatusOptions = OptionsOf<typeof STATUS_FLAGS>;
+export type ReapOptions = OptionsOf<typeof REAP_FLAGS>;
+export type LogsOptions = OptionsOf<typeof LOGS_FLAGS> & { target: string };
+export type DashboardOptions = OptionsOf<typeof SERVE_FLAGS>;
+export type LessonsOptions = OptionsOf<typeof LESSONS_FLAGS>;
+export type RouteOptions = OptionsOf<typeof ROUTE_FLAGS> & { gapId: string };
+export type SimulateOptions = OptionsOf<typeof SIMULATE_FLAGS> & { world: string };
+
+/** A subcommand's line in the usage, its flags, its positional argument. */
+export interface CommandSpec {
+  /** `status`; the main command is the program's name alone. */
+  readonly name: string;
+  /** What follows the program's name in the usage (`logs GAP|LEASE [flags]`). */
+  readonly usage: string;
+  readonly summary: string;
+  // deno-lint-ignore no-explicit-any
+  readonly flags: readonly import("./flags.ts").Flag<string, any>[];
+  /** Its one positional argument: the line said when it is missing. */
+  readonly positional?: { key: string; missing: string };
+}
+
+/** The subcommands, in the usage's order. */
+export const SUBCOMMANDS = {
+  reflections: {
+    name: "reflections",
+    usage: "reflections [flags]",
+    summary: "list dispatch reflections, newest first",
+    flags: REFLECTIONS_FLAGS,
+  },
+  status: {
+    name: "status",
+    usage: "status [flags]",
+    summary: "list live and recent dispatches from the lease ledger",
+    flags: STATUS_FLAGS,
+  },
+  watch: {
+    name: "watch",
+    usage: "watch [flags]",
+    summary: "adopt the agents a stopped orchestrator left and watch them to an outcome " +
+      "(dispatches nothing new; each agent keeps the deadline it was dispatched with)",
+    flags: WATCH_FLAGS,
+  },
+  reap: {
+    name: "reap",
+    usage: "reap [flags]",
+    summary: "end what a crashed orchestrator left (kills its agents)",
+    flags: REAP_FLAGS,
+  },
+  serve: {
+    name: "serve",
+    usage: "serve [flags]",
+    summary: "serve a local web dashboard of the fleet (and /metrics)",
+    flags: SERVE_FLAGS,
+  },
+  logs: {
+    name: "logs",
+    usage: "logs GAP|LEASE [flags]",
+    summary: "print (-f: follow) an agent's output",
+    flags: LOGS_FLAGS,
+    positional: { key: "target", missing: "logs needs a gap id or a lease id (see --help)" },
+  },
+  route: {
+    name: "route",
+    usage: "route GAP [flags]",
+    summary: "print the cascade of agent backends a gap would be tried with",
+    flags: ROUTE_FLAGS,
+    positional: { key: "gapId", missing: "route needs a gap id (see --help)" },
+  },
+  lessons: {
+    name: "lessons",
+    usage: "lessons [flags]",
+    summary: "what the reflections teach, per domain x effort x arm",
+    flags: LESSONS_FLAGS,
+  },
+  simulate: {
+    name: "simulate",
+    usage: "simulate --world FILE",
+    summary: "the learning loop on a simulated world (see README)",
+    flags: SIMULATE_FLAGS,
+  },
+} as const satisfies Record<string, CommandSpec>;
+
+/** A subcommand's name. */
+export type SubcommandName = keyof typeof SUBCOMMANDS;
