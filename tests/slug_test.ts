@@ -1,12 +1,6 @@
 import { equal, ok as assert } from "node:assert/strict";
 import { basename, dirname } from "node:path";
-import {
-  assignSlugs,
-  baseSlug,
-  branchFor,
-  MAX_SLUG_LENGTH,
-  worktreeFor,
-} from "../lib/git/slug.ts";
+import { assignSlugs, baseSlug, branchFor, MAX_SLUG_LENGTH, worktreeFor } from "../lib/git/slug.ts";
 
 Deno.test("ids are lowercased and '_' becomes '-', as the seed", () => {
   equal(baseSlug("AUTO_013"), "auto-013");
