@@ -15,9 +15,10 @@
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { realSpawner } from "../lib/process/spawn.ts";
-import { processTable } from "../lib/process/table.ts";
+import { Processes, readTable } from "../lib/process/table.ts";
 import { agentFiles } from "../lib/process/waiter.ts";
-import { exactSelfIdentity, type Identity, openLedger } from "../lib/store/ledger.ts";
+import { openLedger } from "../lib/store/ledger.ts";
+import { exactSelfIdentity, type Identity, processLiveness } from "../lib/process/liveness.ts";
 import { adoptOrphans } from "../lib/watch/adopt.ts";
 import { DEFAULT_DEADLINES } from "../lib/util/duration.ts";
 import { alternate, killGroups, ms, ratioRow, type Row, runProcess } from "./_util.ts";
@@ -107,13 +108,13 @@ async function waiterMemory(tmp: string): Promise<Row[]> {
 /** A DB whose `AGENTS` leases belong to a gone orchestrator and name live agents. */
 async function orphanDb(dir: string, round: number, agents: readonly number[]): Promise<string> {
   const db = join(dir, `round-${round}.db`);
-  const self = await exactSelfIdentity();
+  const self = await exactSelfIdentity(new Processes());
   const dead = new Deno.Command("true").spawn();
   await dead.status;
   const gone: Identity = { pid: dead.pid, start: "proc:gone:1", host: self.host };
-  const ledger = openLedger(db, gone);
+  const ledger = openLedger(db, processLiveness(gone));
   if (!ledger.ok) throw new Error(ledger.error);
-  const table = await processTable({ fresh: true });
+  const table = await readTable();
   for (const [i, pid] of agents.entries()) {
     const begun = await ledger.value.begin({
       gapId: `AD-${round}-${i}`,
@@ -139,13 +140,13 @@ async function orphanDb(dir: string, round: number, agents: readonly number[]): 
 async function adoptionTime(tmp: string): Promise<Row[]> {
   const dir = await Deno.makeTempDir({ dir: tmp, prefix: "adopt-" });
   const agents = startAgents(dir, AGENTS);
-  const self = await exactSelfIdentity();
+  const self = await exactSelfIdentity(new Processes());
   let round = 0;
   try {
     const rounds = await alternate(ROUNDS, async () => {
       const db = await orphanDb(dir, ++round, agents);
       const t0 = performance.now();
-      await processTable({ fresh: true });
+      await readTable();
       const conn = new DatabaseSync(db);
       const cas = conn.prepare(
         `UPDATE chump_dispatch_leases SET orchestrator_pid = ?, generation = generation + 1
@@ -156,11 +157,12 @@ async function adoptionTime(tmp: string): Promise<Row[]> {
       return performance.now() - t0;
     }, async () => {
       const db = await orphanDb(dir, ++round, agents);
-      const ledger = openLedger(db, self);
+      const ledger = openLedger(db, processLiveness(self));
       if (!ledger.ok) throw new Error(ledger.error);
       const t0 = performance.now();
       const adopted = await adoptOrphans({
         ledger: ledger.value,
+        processes: new Processes(),
         repoRoot: dir,
         baseRef: "origin/main",
         deadlines: DEFAULT_DEADLINES,

@@ -14,7 +14,9 @@
  */
 import { join } from "node:path";
 import { openClaims } from "../lib/store/pg/claims.ts";
-import { exactSelfIdentity, openLedger } from "../lib/store/ledger.ts";
+import { openLedger } from "../lib/store/ledger.ts";
+import { exactSelfIdentity, processLiveness } from "../lib/process/liveness.ts";
+import { Processes } from "../lib/process/table.ts";
 
 const [store, target, host, first, count, dir] = Deno.args;
 
@@ -34,7 +36,7 @@ async function open(): Promise<{ claim: Claim; close: () => Promise<void> }> {
       close: () => claims.value.close(),
     };
   }
-  const ledger = openLedger(target, await exactSelfIdentity());
+  const ledger = openLedger(target, processLiveness(await exactSelfIdentity(new Processes())));
   if (!ledger.ok) throw new Error(ledger.error);
   return {
     claim: async (gapId) => {

@@ -16,7 +16,9 @@
 import { join } from "node:path";
 import type { Page } from "puppeteer-core";
 import { firstLine, openBrowser } from "../testkit/browser.ts";
-import { exactSelfIdentity, openLedger } from "../lib/store/ledger.ts";
+import { openLedger } from "../lib/store/ledger.ts";
+import { exactSelfIdentity, processLiveness } from "../lib/process/liveness.ts";
+import { Processes } from "../lib/process/table.ts";
 import { createSqliteWriter } from "../lib/store/writer.ts";
 import { startAgents } from "./adopt.ts";
 import { alternate, killGroups, median, ms, ROOT, type Row, taskMainArgs } from "./_util.ts";
@@ -30,7 +32,7 @@ const TARGET_MS = 500;
 async function fleetDb(dir: string, agents: readonly number[]): Promise<string> {
   const db = join(dir, "fleet", "chump_memory.db");
   await Deno.mkdir(join(dir, "fleet"), { recursive: true });
-  const ledger = openLedger(db, await exactSelfIdentity());
+  const ledger = openLedger(db, processLiveness(await exactSelfIdentity(new Processes())));
   if (!ledger.ok) throw new Error(ledger.error);
   for (const [i, pid] of agents.entries()) {
     const begun = await ledger.value.begin({

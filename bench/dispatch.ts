@@ -14,8 +14,10 @@ import { gitWorkspace } from "../lib/git/workspace.ts";
 import { DEFAULT_DEADLINES } from "../lib/util/duration.ts";
 import { resolveCommit } from "../lib/git/git.ts";
 import { openLedger } from "../lib/store/ledger.ts";
+import { processLiveness } from "../lib/process/liveness.ts";
 import { realSpawner } from "../lib/process/spawn.ts";
 import { terminateGroup } from "../lib/process/signal.ts";
+import { Processes } from "../lib/process/table.ts";
 import { createGitProvider } from "../lib/watch/providers/git.ts";
 import { createNoopWriter } from "../lib/store/writer.ts";
 import { runDispatches } from "../lib/watch/run.ts";
@@ -82,7 +84,7 @@ async function orchestrated(repo: string, start: string): Promise<{ ms: number; 
   if (!backlog.ok) throw new Error(backlog.error);
   const agent = resolveAgentTemplate({ agentCmd: AGENT.join(" ") });
   if (!agent.ok) throw new Error(agent.error);
-  const ledger = openLedger(join(repo, "sessions", "chump_memory.db"));
+  const ledger = openLedger(join(repo, "sessions", "chump_memory.db"), processLiveness());
   if (!ledger.ok) throw new Error(ledger.error);
   const pids: number[] = [];
   const t = await timed(() =>
@@ -105,6 +107,7 @@ async function orchestrated(repo: string, start: string): Promise<{ ms: number; 
       writer: createNoopWriter(),
       ledger: ledger.value,
       terminate: terminateGroup,
+      processes: new Processes(),
       out: (l) => {
         const m = / as PID (\d+)$/.exec(l);
         if (m) pids.push(Number(m[1]));

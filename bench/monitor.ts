@@ -13,6 +13,7 @@ import type { Workspace } from "../lib/git/workspace.ts";
 import { DEFAULT_DEADLINES } from "../lib/util/duration.ts";
 import { realSpawner } from "../lib/process/spawn.ts";
 import { terminateGroup } from "../lib/process/signal.ts";
+import { Processes } from "../lib/process/table.ts";
 import { createGhProvider } from "../lib/watch/providers/gh.ts";
 import { createNoopWriter } from "../lib/store/writer.ts";
 import { ok } from "../lib/util/result.ts";
@@ -131,6 +132,7 @@ async function monitorRun(tmp: string, live: boolean): Promise<MonitorRun> {
     },
     writer: createNoopWriter(),
     terminate: terminateGroup,
+    processes: new Processes(),
     out: (l) => {
       if (l.startsWith("DISPATCHED: ")) dispatched++;
     },

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Processes, readTable } from "../lib/process/table.ts";
 
 /** The project root. */
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -61,4 +62,28 @@ export async function pidsWithEnv(marker: string): Promise<number[]> {
   return out.stdout.split("\n").filter((l) => l !== "")
     .map((l) => Number(l.split("/")[2]))
     .filter((pid) => pid !== Deno.pid);
+}
+
+/**
+ * Is `pid` running, and (with `start`) that very process? From a fresh listing.
+ *
+ * @example
+ * ```ts ignore
+ * await sameProcessAlive(Deno.pid); // true
+ * ```
+ */
+export async function sameProcessAlive(pid: number, start?: string): Promise<boolean> {
+  return (await readTable()).alive(pid, start);
+}
+
+/**
+ * Does any non-zombie process belong to process group `pgid`?
+ *
+ * @example
+ * ```ts ignore
+ * await groupAlive(agent.pgid);
+ * ```
+ */
+export function groupAlive(pgid: number): Promise<boolean> {
+  return new Processes().groupAlive(pgid);
 }

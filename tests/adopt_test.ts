@@ -21,7 +21,8 @@ import {
 import { ROOT, runMain, runProcess, taskArgs } from "./_helpers.ts";
 import { GIT_ID } from "../testkit/repo.ts";
 import { openLedger } from "../lib/store/ledger.ts";
-import { processTable } from "../lib/process/table.ts";
+import { readTable } from "../lib/process/table.ts";
+import { processLiveness } from "../lib/process/liveness.ts";
 import type { Result } from "../lib/util/result.ts";
 
 /** `watch` on the scratch repo with the git provider (ticks of 1h: only the first one runs). */
@@ -91,7 +92,7 @@ Deno.test("adoption (a): SIGKILL the orchestrator; one agent ships, one fails, o
   // While nobody watches: one ships, one fails with an ERROR line, one runs on.
   await release(readyDir, "AD-SHIP-1", logs);
   await release(readyDir, "AD-FAIL-2", logs);
-  const table = await processTable({ fresh: true });
+  const table = await readTable();
   assert(table.alive(pids.get("AD-HANG-3")!), "the hanging agent outlived its orchestrator");
   const status = await runMain(["status", "--repo-root", s.repo, "--json"]);
   deepEqual(
@@ -219,8 +220,8 @@ Deno.test("adoption (c): two `watch` runs racing for the same leases, 20 times, 
 
 Deno.test("adoption (c'): 20 in-process races for one lease: exactly one adopter wins each", async () => {
   await using s = await scratchRepo(backlogOf([]));
-  const a = openLedger(s.db, { pid: 999_999_991, start: "1", host: "" });
-  const b = openLedger(s.db, { pid: 999_999_992, start: "1", host: "" });
+  const a = openLedger(s.db, processLiveness({ pid: 999_999_991, start: "1", host: "" }));
+  const b = openLedger(s.db, processLiveness({ pid: 999_999_992, start: "1", host: "" }));
   assert(a.ok && b.ok);
   try {
     for (let i = 0; i < 20; i++) {
@@ -268,7 +269,7 @@ Deno.test("adoption (d): a pid recycled by an unrelated process is never adopted
   }).spawn();
   try {
     await Deno.remove(statusFile);
-    const table = await processTable({ fresh: true });
+    const table = await readTable();
     const real = table.identityOf(stranger.pid)!;
     const other = real.replace(/:(\d+)$/, (_, t) => `:${Number(t) + 1}`);
     const db = new DatabaseSync(s.db);
@@ -280,7 +281,7 @@ Deno.test("adoption (d): a pid recycled by an unrelated process is never adopted
     equal(watched.stdout.includes(`as PID ${stranger.pid}`), false, watched.stdout);
     match(watched.stdout, /^ADOPTED: RY-FAIL-1 \(lease 1\): its agent ended while unwatched/m);
     match(reflectionRows(s.db).get("RY-FAIL-1")!.directive, / notes=exit status not recorded/);
-    assert((await processTable({ fresh: true })).alive(stranger.pid, real), "never signalled");
+    assert((await readTable()).alive(stranger.pid, real), "never signalled");
   } finally {
     stranger.kill("SIGKILL");
     await stranger.status;

@@ -5,6 +5,7 @@
  */
 import { deepEqual, doesNotMatch, equal, match } from "node:assert/strict";
 import { openLedger } from "../lib/store/ledger.ts";
+import { processLiveness } from "../lib/process/liveness.ts";
 import { sleep } from "../lib/util/sleep.ts";
 import {
   backlogOf,
@@ -18,7 +19,7 @@ import { blockedOnLock, CAN_SEE_WAITS, holdLock } from "./_lock.ts";
 
 /** Create the DB and its tables, so that only the lease write has to wait on a held lock. */
 function createDb(db: string): void {
-  const ledger = openLedger(db);
+  const ledger = openLedger(db, processLiveness());
   if (!ledger.ok) throw new Error(ledger.error);
   ledger.value.close();
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
-import { sameProcessAlive } from "../lib/process/table.ts";
+import { sameProcessAlive } from "../testkit/process.ts";
 import { delimiter, dirname, join } from "node:path";
 import { chooseDeno, type DenoFacts, PROC_SELF_EXE } from "../lib/commands/launch.ts";
 import { TASK_RUN, taskPermissionFlags } from "../lib/commands/permissions.ts";

@@ -1,6 +1,6 @@
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { type AgentProcess, realSpawner, type SpawnRequest } from "../lib/process/spawn.ts";
-import { groupAlive, sameProcessAlive } from "../lib/process/table.ts";
+import { groupAlive, sameProcessAlive } from "../testkit/process.ts";
 import { signalGroup, type SignalSent, terminateGroup } from "../lib/process/signal.ts";
 
 /** The process group of `pid` as `ps` reports it, or undefined when it is not running (zombies are not). */
@@ -225,9 +225,10 @@ Deno.test("under a narrow --allow-run (sleep, ps, kill) agents are ended; a comm
       import { terminateGroup } from ${
         JSON.stringify(new URL("../lib/process/signal.ts", import.meta.url).href)
       };
-      import { groupAlive } from ${
+      import { Processes } from ${
         JSON.stringify(new URL("../lib/process/table.ts", import.meta.url).href)
       };
+      const groupAlive = (pgid) => new Processes().groupAlive(pgid);
       const denied = realSpawner.spawn({ argv: ["ls"], cwd: "/", env: {} });
       const r = realSpawner.spawn({ argv: ["sleep", "30"], cwd: "/", env: {} });
       if (!r.ok) throw new Error(r.error);

@@ -22,7 +22,8 @@ import {
   scratchRepo,
 } from "./_e2e.ts";
 import { gap } from "./_helpers.ts";
-import { sameProcessAlive } from "../lib/process/table.ts";
+import { Processes } from "../lib/process/table.ts";
+import { sameProcessAlive } from "../testkit/process.ts";
 import { realSpawner } from "../lib/process/spawn.ts";
 import { terminateGroup } from "../lib/process/signal.ts";
 import { selfCommand } from "../lib/process/self_command.ts";
@@ -262,6 +263,7 @@ Deno.test("the loop bounds every poll: a hung gh is cut at the bound, the next t
     provider,
     writer,
     terminate: terminateGroup,
+    processes: new Processes(),
     out: (l) => out.push(l),
     err: (l) => err.push(l),
     interrupt: { stop: stop.signal, hurry: stop.signal, signalName: () => undefined },

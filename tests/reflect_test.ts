@@ -20,6 +20,7 @@ import {
 import { importSpool, spoolPaths } from "../lib/store/spool.ts";
 import { queryReflections } from "../lib/store/query.ts";
 import { openLedger } from "../lib/store/ledger.ts";
+import { processLiveness } from "../lib/process/liveness.ts";
 import { holdLock } from "./_lock.ts";
 
 /** CONTRACT §5, copied as written there. */
@@ -815,7 +816,7 @@ Deno.test("a spooled row carries its lease id; the import ends that lease with t
   if (receipt.stored !== "spool") return;
   equal((await jsonLines(receipt.path))[0].leaseId, 1);
   await Deno.remove(join(dir.path, "sub"));
-  const ledger = openLedger(db);
+  const ledger = openLedger(db, processLiveness());
   ok(ledger.ok);
   const begun = await ledger.value.begin({
     gapId: "L-1",

@@ -24,7 +24,7 @@ import {
   watchRepo,
 } from "./_e2e.ts";
 import { runMain } from "./_helpers.ts";
-import { sameProcessAlive } from "../lib/process/table.ts";
+import { sameProcessAlive } from "../testkit/process.ts";
 
 // SIGINT as a terminal sends it (to the process group); SIGTERM to the task's
 // process alone, which passes it on.

@@ -7,7 +7,9 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
-import { type Identity, openLedger, selfIdentity } from "../lib/store/ledger.ts";
+import { type Ledger, openLedger } from "../lib/store/ledger.ts";
+import { openRunStore } from "../lib/store/run_store.ts";
+import { type Identity, processLiveness, selfIdentity } from "../lib/process/liveness.ts";
 import type { DispatchReflection } from "../lib/store/reflection.ts";
 import { importSpool } from "../lib/store/spool.ts";
 import { createSqliteWriter } from "../lib/store/writer.ts";
@@ -58,13 +60,13 @@ function reflections(db: string): number {
 
 /** A ledger for `db`, failing the test when it cannot be opened. */
 function ledgerOf(db: string, self?: Identity) {
-  const l = openLedger(db, self);
+  const l = openLedger(db, processLiveness(self));
   if (!l.ok) throw new Error(l.error);
   return l.value;
 }
 
 /** Begin a lease for `gapId` and return its id. */
-async function begin(ledger: ReturnType<typeof ledgerOf>, gapId: string): Promise<number> {
+async function begin(ledger: Ledger, gapId: string): Promise<number> {
   const r = await ledger.begin({ gapId, ...NEW_LEASE });
   if (!r.ok || !r.value.begun) throw new Error(`begin ${gapId}: ${JSON.stringify(r)}`);
   return r.value.leaseId;
@@ -80,13 +82,14 @@ async function deadIdentity(): Promise<Identity> {
 // --- one connection, one lock policy ----------------------------------------
 
 Deno.test({
-  name: "the ledger and the reflection writer of a DB share one connection",
+  name: "a run's ledger and reflection writer share one connection",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
     await using dir = await scratch();
     const db = join(dir.path, "chump_memory.db");
-    const ledger = ledgerOf(db);
-    const writer = createSqliteWriter(db);
+    const store = await openRunStore(db, { err: () => {}, liveness: processLiveness() });
+    if (!store.ok) throw new Error(store.error);
+    const { ledger, writer } = store.value;
     const leaseId = await begin(ledger, "S-1");
     deepEqual(await writer.write(reflection({ leaseId })), { stored: "db" });
     // Open file descriptors of this process on the DB file (ls: /proc needs --allow-all).
@@ -95,8 +98,7 @@ Deno.test({
       l.endsWith(` ${db}`)
     );
     equal(fds.length, 1, fds.join("\n"));
-    writer.close();
-    ledger.close();
+    store.value.close();
   },
 });
 

@@ -6,8 +6,12 @@ import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { realSpawner } from "../lib/process/spawn.ts";
 import { agentFiles, readStatus } from "../lib/process/waiter.ts";
-import { groupOwner, identify, parseProc, processTable } from "../lib/process/table.ts";
-import { adoptedProcess } from "../lib/process/adopted.ts";
+import { groupOwner, parseProc, Processes, readTable } from "../lib/process/table.ts";
+import { AdoptedAgents } from "../lib/process/adopted.ts";
+
+const identify = (pid: number, fallback: string) => new Processes().identify(pid, fallback);
+const adoptedProcess = (a: Parameters<AdoptedAgents["adopt"]>[0]) =>
+  new AdoptedAgents(new Processes()).adopt(a);
 import { EXIT_UNRECORDED } from "../lib/process/spawn.ts";
 import { scratch } from "./_helpers.ts";
 
@@ -32,7 +36,7 @@ Deno.test("identity on Linux is exact (start ticks + boot id): another start or 
   if (Deno.build.os !== "linux") throw new Error("this test reads /proc: Linux only");
   const mine = await identify(Deno.pid, "0");
   match(mine, /^proc:[0-9a-f-]+:\d+$/);
-  const table = await processTable({ fresh: true });
+  const table = await readTable();
   equal(table.alive(Deno.pid, mine), true);
   const [, boot, ticks] = mine.split(":");
   equal(table.alive(Deno.pid, `proc:${boot}:${Number(ticks) + 1}`), false, "one tick off");
@@ -41,7 +45,7 @@ Deno.test("identity on Linux is exact (start ticks + boot id): another start or 
   const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
   try {
     const epoch = Math.floor(Date.now() / 1000);
-    const now = await processTable({ fresh: true });
+    const now = await readTable();
     equal(now.alive(child.pid, String(epoch)), true);
     equal(now.alive(child.pid, String(epoch - 3600)), false);
   } finally {
@@ -56,9 +60,9 @@ Deno.test("a clock step never makes a live process look dead (no wall clock in t
   const real = Date.now;
   try {
     Date.now = () => real() + 86_400_000; // a day ahead
-    equal((await processTable({ fresh: true })).alive(Deno.pid, mine), true);
+    equal((await readTable()).alive(Deno.pid, mine), true);
     Date.now = () => real() - 86_400_000; // a day behind
-    equal((await processTable({ fresh: true })).alive(Deno.pid, mine), true);
+    equal((await readTable()).alive(Deno.pid, mine), true);
   } finally {
     Date.now = real;
   }
@@ -67,7 +71,7 @@ Deno.test("a clock step never makes a live process look dead (no wall clock in t
 Deno.test("groupOwner: a recycled pid (same number, another identity) is nobody's to signal", async () => {
   const child = new Deno.Command("sleep", { args: ["30"], detached: true }).spawn();
   try {
-    const table = await processTable({ fresh: true });
+    const table = await readTable();
     const id = table.identityOf(child.pid)!;
     equal(groupOwner(table, child.pid, id), "agent");
     equal(groupOwner(table, child.pid, `${id}9`), "none");

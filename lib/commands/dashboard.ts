@@ -27,6 +27,7 @@ import { PAGE } from "../dashboard/page.ts";
 import { sleep } from "../util/sleep.ts";
 import { lastLines } from "../process/log_read.ts";
 import { findLease } from "../store/ledger.ts";
+import { processLiveness } from "../process/liveness.ts";
 import { agentFiles } from "../process/waiter.ts";
 
 /**
@@ -202,7 +203,7 @@ function eventStream(served: Served): Response {
 
 /** The last `lines` lines of lease `id`'s stdout and stderr, as text. */
 async function logTail(db: string, id: string, lines: number): Promise<Response> {
-  const found = await findLease(db, id);
+  const found = await findLease(db, id, processLiveness());
   if (!found.ok) return new Response(`${found.error}\n`, { status: 404 });
   const lease = found.value;
   if (lease.logBase === null) return new Response(`lease ${id} kept no log files\n`);

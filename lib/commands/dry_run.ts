@@ -13,6 +13,7 @@ import { ok } from "../util/result.ts";
 import { resolvePaths } from "./paths.ts";
 import { agentTemplate, loadAndWarn } from "./_sources.ts";
 import { assignSlugs, worktreeFor } from "../git/slug.ts";
+import { processLiveness } from "../process/liveness.ts";
 import { openLedgerIfExists } from "../store/ledger.ts";
 
 /** Print what a run with these options would dispatch. */
@@ -65,14 +66,17 @@ export async function runDryRun(options: DispatchOptions, io: Io): Promise<Exit>
 
 /** Gap ids held by live leases, read without creating the DB. */
 async function leasedGaps(db: string, io: Io): Promise<Set<string>> {
-  const ledger = openLedgerIfExists(db);
+  const ledger = openLedgerIfExists(db, processLiveness());
   if (!ledger.ok) {
     io.err(`warning: ${ledger.error}; leases not checked`);
     return new Set();
   }
   if (!ledger.value) return new Set();
   try {
-    return await ledger.value.liveGapIds();
+    const live = await ledger.value.liveGapIds();
+    if (live.ok) return live.value;
+    io.err(`warning: ${live.error}; leases not checked`);
+    return new Set();
   } finally {
     ledger.value.close();
   }

@@ -10,7 +10,9 @@ import type { DispatchOptions } from "../cli/catalog.ts";
 import { type Exit, type Io, PROGRAM, runtimeError } from "../cli/io.ts";
 import { gitWorkspace } from "../git/workspace.ts";
 import { listenForInterrupts } from "../process/interrupt.ts";
-import { terminateGroup } from "../process/signal.ts";
+import { exactSelfIdentity, processLiveness } from "../process/liveness.ts";
+import { terminateGroup, type TerminateOptions } from "../process/signal.ts";
+import { Processes } from "../process/table.ts";
 import { logsDirFor } from "../process/waiter.ts";
 import type { Ledger } from "../store/ledger.ts";
 import { openRunStore } from "../store/run_store.ts";
@@ -56,7 +58,9 @@ export async function runExecute(
   // lets them finish, then stops the run before it dispatches anything (exit 130).
   using interrupt = listenForInterrupts(io.err);
   const reflect = !options.noReflect;
-  const opened = await openRunStore(paths.db, { reflect, err: io.err });
+  const processes = new Processes();
+  const liveness = processLiveness(await exactSelfIdentity(processes), processes);
+  const opened = await openRunStore(paths.db, { reflect, err: io.err, liveness });
   if (!opened.ok) return runtimeError(opened.error);
   const joined = await joinFleet(options, io, runId, paths.db);
   if (!joined.ok) {
@@ -74,6 +78,7 @@ export async function runExecute(
       writer,
       shared,
       interrupt,
+      processes,
     });
     return ok(code);
   } finally {
@@ -89,6 +94,7 @@ interface Held {
   writer: ReflectionWriter;
   shared?: Parameters<typeof runDispatches>[2]["shared"];
   interrupt: Parameters<typeof runDispatches>[2]["interrupt"];
+  processes: Processes;
 }
 
 /** The run itself: adopt (or note orphans), dispatch and watch, report; its exit code. */
@@ -138,7 +144,8 @@ async function execute(
     provider,
     writer: held.writer,
     ledger: held.ledger,
-    terminate: terminateGroup,
+    terminate: terminatorOf(held.processes),
+    processes: held.processes,
     out: plain.out,
     err: io.err,
     interrupt: held.interrupt,
@@ -206,11 +213,12 @@ function eventsOf(
 async function adoptAndReap(
   options: DispatchOptions,
   repoRoot: string,
-  store: { ledger: Ledger; writer: ReflectionWriter; provider: PrProvider; io: Io },
+  store: Held & { provider: PrProvider; io: Io },
 ): Promise<AdoptedDispatch[]> {
-  const { ledger, writer, provider, io } = store;
+  const { ledger, writer, provider, io, processes } = store;
   const adopted = await adoptOrphans({
     ledger,
+    processes,
     repoRoot,
     baseRef: options.baseRef,
     deadlines: options.deadlines ?? DEFAULT_DEADLINES,
@@ -222,7 +230,8 @@ async function adoptAndReap(
   const reaped = await reapOrphans({
     ledger,
     writer,
-    terminate: terminateGroup,
+    processes,
+    terminate: terminatorOf(processes),
     killGraceMs: options.killGraceMs,
     out: io.out,
     err: io.err,
@@ -237,13 +246,20 @@ async function adoptAndReap(
 /** A run that does not watch leaves others' agents alone, and says how to pick them up. */
 async function noteOrphans(ledger: Ledger, io: Io): Promise<undefined> {
   const orphans = await ledger.orphans();
-  if (orphans.length > 0) {
+  if (!orphans.ok) io.err(`warning: ${orphans.error}; unwatched dispatches not looked for`);
+  else if (orphans.value.length > 0) {
     io.err(
-      `note: ${orphans.length} dispatch(es) of a stopped orchestrator are unwatched: ` +
+      `note: ${orphans.value.length} dispatch(es) of a stopped orchestrator are unwatched: ` +
         `'${PROGRAM} watch' adopts them, '${PROGRAM} reap' ends them`,
     );
   }
   return undefined;
+}
+
+/** Ending a group, on the run's process table (its kills share their listings). */
+function terminatorOf(processes: Processes) {
+  return (pgid: number, o: Omit<TerminateOptions, "processes">) =>
+    terminateGroup(pgid, { ...o, processes });
 }
 
 /** The run's closing lines on stdout. */

@@ -16,13 +16,14 @@ import { FOLLOW_MS } from "../process/follow.ts";
 import { lastLines, readFrom } from "../process/log_read.ts";
 import { agentFiles, readStatus } from "../process/waiter.ts";
 import { findLease } from "../store/ledger.ts";
+import { processLiveness } from "../process/liveness.ts";
 import { ok } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
 
 /** Print (and follow) one dispatch's output; returns the exit code. */
 export async function runLogs(options: LogsOptions, io: Io): Promise<Exit> {
   const { db } = await resolvePaths(options);
-  const found = await findLease(db, options.target);
+  const found = await findLease(db, options.target, processLiveness());
   if (!found.ok) return usageError(found.error);
   const lease = found.value;
   if (lease.logBase === null) {

@@ -9,7 +9,9 @@ import { EXIT, type Exit, type Io, runtimeError } from "../cli/io.ts";
 import type { ReapOptions } from "../cli/catalog.ts";
 import { ok } from "../util/result.ts";
 import { resolvePaths } from "./paths.ts";
+import { exactSelfIdentity, processLiveness } from "../process/liveness.ts";
 import { terminateGroup } from "../process/signal.ts";
+import { Processes } from "../process/table.ts";
 import { openLedgerIfExists } from "../store/ledger.ts";
 import { openRunStore } from "../store/run_store.ts";
 import { reapOrphans } from "../watch/reap.ts";
@@ -27,7 +29,9 @@ import { joinFleet } from "./_sources.ts";
  */
 export async function runReap(options: ReapOptions, io: Io): Promise<Exit> {
   const { db, repoRoot } = await resolvePaths(options);
-  const exists = openLedgerIfExists(db);
+  const processes = new Processes();
+  const liveness = processLiveness(await exactSelfIdentity(processes), processes);
+  const exists = openLedgerIfExists(db, liveness);
   if (!exists.ok) return runtimeError(exists.error);
   if (!exists.value) {
     io.out(`nothing to reap: no dispatches recorded in ${db}`);
@@ -35,7 +39,7 @@ export async function runReap(options: ReapOptions, io: Io): Promise<Exit> {
   }
   exists.value.close();
   const reflect = !options.noReflect;
-  const store = await openRunStore(db, { reflect, err: io.err });
+  const store = await openRunStore(db, { reflect, err: io.err, liveness });
   if (!store.ok) return runtimeError(store.error);
   // With a shared ledger, reaped outcomes end their shared leases and reach the fleet's tables.
   const joined = await joinFleet(options, io, crypto.randomUUID(), db);
@@ -50,7 +54,8 @@ export async function runReap(options: ReapOptions, io: Io): Promise<Exit> {
       writer: fleet
         ? fleet.writer(store.value.writer, store.value.ledger, reflect)
         : store.value.writer,
-      terminate: terminateGroup,
+      processes,
+      terminate: (pgid, o) => terminateGroup(pgid, { ...o, processes }),
       killGraceMs: options.killGraceMs,
       out: io.out,
       err: io.err,

@@ -11,11 +11,12 @@ import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { parseBacklogText } from "../backlog/load.ts";
 import { git, gitReason, resolveCommit } from "../git/git.ts";
-import { openLedger } from "../store/ledger.ts";
+import { openRunStore } from "../store/run_store.ts";
+import { exactSelfIdentity, processLiveness } from "../process/liveness.ts";
+import { Processes } from "../process/table.ts";
 import { createGitProvider } from "../watch/providers/git.ts";
 import { realSpawner } from "../process/spawn.ts";
 import { terminateGroup } from "../process/signal.ts";
-import { createSqliteWriter } from "../store/writer.ts";
 import { errorMessage, ok } from "../util/result.ts";
 import { type Interrupt, listenForInterrupts } from "../process/interrupt.ts";
 import type { Exit, Io } from "../cli/io.ts";
@@ -157,9 +158,11 @@ async function selfTestIn(
   if (!startCommit) return "origin/main does not resolve in the scratch repo";
 
   const db = join(repo, "sessions", "chump_memory.db");
-  const ledger = openLedger(db);
-  if (!ledger.ok) return ledger.error;
-  const writer = createSqliteWriter(db);
+  const processes = new Processes();
+  const liveness = processLiveness(await exactSelfIdentity(processes), processes);
+  const store = await openRunStore(db, { err: io.err, liveness });
+  if (!store.ok) return store.error;
+  const { ledger, writer } = store.value;
   try {
     const result = await runDispatches(parsed.value.gaps, {
       repoRoot: repo,
@@ -178,8 +181,9 @@ async function selfTestIn(
       spawner: realSpawner,
       provider: createGitProvider({ repoRoot: repo, baseRef: "origin/main" }),
       writer,
-      ledger: ledger.value,
-      terminate: terminateGroup,
+      ledger,
+      processes,
+      terminate: (pgid, o) => terminateGroup(pgid, { ...o, processes }),
       out: io.out,
       err: io.err,
       interrupt: options.interrupt,
@@ -194,8 +198,7 @@ async function selfTestIn(
       return `not every gap shipped: ${bad.join("; ")}`;
     }
   } finally {
-    writer.close();
-    ledger.value.close();
+    store.value.close();
   }
   return verifyRows(db);
 }

@@ -14,7 +14,7 @@ import { cleanUpWorktree, type Workspace } from "../git/workspace.ts";
 import type { Lease, Ledger } from "../store/ledger.ts";
 import type { AgentProcess, Spawner } from "../process/spawn.ts";
 import { fail, ok, type Result } from "../util/result.ts";
-import { identify } from "../process/table.ts";
+import type { Processes } from "../process/table.ts";
 import { agentFiles } from "../process/waiter.ts";
 import { join } from "node:path";
 
@@ -75,6 +75,8 @@ export interface DispatchDeps {
   spawner: Spawner;
   /** Absent only in tests that do not care about leases. */
   ledger?: Ledger;
+  /** The run's process table: each agent's exact identity is read through it. */
+  processes: Processes;
   now?: () => number;
   /** `stop` aborting (the run was interrupted) ends a claim script at once. */
   interrupt?: { readonly stop: AbortSignal };
@@ -184,7 +186,7 @@ export async function dispatchGap(
     startedAt: now(),
   };
   dispatch.identified = (async () => {
-    const exact = await identify(proc.pid, proc.startTime);
+    const exact = await deps.processes.identify(proc.pid, proc.startTime);
     dispatch.identity = exact;
     if (leaseId !== null && exact !== proc.startTime) {
       await ledger?.identify(leaseId, proc.pid, exact);

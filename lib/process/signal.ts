@@ -18,7 +18,7 @@ import { errorMessage } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
 import { oneLine } from "../util/text.ts";
 import { runHelper } from "./helper.ts";
-import { groupAlive, processTable } from "./table.ts";
+import { Processes } from "./table.ts";
 
 /**
  * How {@linkcode terminateGroup} went.
@@ -69,6 +69,8 @@ export interface TerminateOptions {
   skipGrace?: AbortSignal;
   /** How a signal is sent (default {@linkcode signalGroup}). */
   send?: GroupSignaller;
+  /** The process table to poll (default a new one; a run passes its own so kills share listings). */
+  processes?: Processes;
 }
 
 /**
@@ -116,13 +118,14 @@ export async function terminateGroup(
   pgid: number,
   options: TerminateOptions,
 ): Promise<TerminateResult> {
-  const { graceMs, skipGrace, send = signalGroup } = options;
-  if (!(await isForeignGroup(pgid))) {
+  const { graceMs, skipGrace, send = signalGroup, processes = new Processes() } = options;
+  const groupAlive = (g: number) => processes.groupAlive(g);
+  if (!(await isForeignGroup(processes, pgid))) {
     return { escalated: false, gone: false, reason: `refusing to signal process group ${pgid}` };
   }
   if (!(await groupAlive(pgid))) return { escalated: false, gone: true };
 
-  const term = await sendPersistently(send, pgid, "SIGTERM", skipGrace);
+  const term = await sendPersistently(processes, send, pgid, "SIGTERM", skipGrace);
   if (term === "gone") return { escalated: false, gone: true };
   if (term === "sent") {
     const graceEnd = performance.now() + Math.max(0, graceMs);
@@ -133,7 +136,7 @@ export async function terminateGroup(
   // SIGTERM sent and the grace over, or SIGTERM failed: nothing left to wait for.
   if (!(await groupAlive(pgid))) return { escalated: false, gone: true };
 
-  const kill = await sendPersistently(send, pgid, "SIGKILL");
+  const kill = await sendPersistently(processes, send, pgid, "SIGKILL");
   if (kill === "gone") return { escalated: true, gone: true };
   if (kill !== "sent") {
     if (!(await groupAlive(pgid))) return { escalated: false, gone: true };
@@ -142,7 +145,7 @@ export async function terminateGroup(
   const killEnd = performance.now() + KILL_WAIT_MS;
   while ((await groupAlive(pgid)) && performance.now() < killEnd) await sleep(POLL_MS);
   if (!(await groupAlive(pgid))) return { escalated: true, gone: true };
-  const table = await processTable({ fresh: true });
+  const table = await processes.table({ fresh: true });
   if (!table.groupAlive(pgid)) return { escalated: true, gone: true };
   return {
     escalated: true,
@@ -159,6 +162,7 @@ export async function terminateGroup(
  * `hurry` aborting stops retrying (the caller moves on to SIGKILL).
  */
 async function sendPersistently(
+  processes: Processes,
   send: GroupSignaller,
   pgid: number,
   signal: Deno.Signal,
@@ -175,7 +179,7 @@ async function sendPersistently(
       return { failed: `${result.failed} (tried ${tries}x)` };
     }
     await sleep(RETRY_PAUSE_MS * 2 ** (tries - 1), hurry);
-    if (!(await groupAlive(pgid))) return "gone";
+    if (!(await processes.groupAlive(pgid))) return "gone";
   }
 }
 
@@ -229,8 +233,8 @@ export async function signalGroup(pgid: number, signal: Deno.Signal): Promise<Si
 }
 
 /** A group we may signal: a real id, and not the one the orchestrator itself runs in. */
-async function isForeignGroup(pgid: number): Promise<boolean> {
+async function isForeignGroup(processes: Processes, pgid: number): Promise<boolean> {
   if (!Number.isInteger(pgid) || pgid <= 1 || pgid === Deno.pid) return false;
-  const own = (await processTable()).ownGroup;
+  const own = (await processes.table()).ownGroup;
   return own === undefined || own !== pgid;
 }

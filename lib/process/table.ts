@@ -24,41 +24,6 @@
 import { runHelper } from "./helper.ts";
 
 /**
- * True while any non-zombie process belongs to process group `pgid`
- * (unknown counts as alive: never conclude a group is gone without seeing it).
- *
- * @param pgid a process-group id
- * @returns whether the group still has a live member
- * @example
- * ```ts
- * declare const agent: { pgid: number };
- * if (await groupAlive(agent.pgid)) console.log("still running");
- * ```
- */
-export async function groupAlive(pgid: number): Promise<boolean> {
-  if (!Number.isInteger(pgid) || pgid <= 0) return false;
-  return (await processTable()).groupAlive(pgid);
-}
-
-/**
- * True when `pid` runs (not a zombie) and, when `startTime` is given, is the
- * process of that identity (see the module doc): not a reused pid. Unknown
- * (no listing) counts as alive.
- *
- * @param pid a process id, e.g. from a lease
- * @param startTime its identity as recorded (see {@linkcode identify})
- * @returns whether that very process is still alive
- * @example
- * ```ts
- * declare const lease: { pid: number; pidStart: string };
- * if (!(await sameProcessAlive(lease.pid, lease.pidStart))) console.log("agent gone");
- * ```
- */
-export async function sameProcessAlive(pid: number, startTime?: string): Promise<boolean> {
-  return (await processTable({ fresh: true })).alive(pid, startTime);
-}
-
-/**
  * Where only `ps` is there (no /proc): how far a recorded start (epoch
  * seconds from our wall clock, taken just after the spawn or at our
  * runtime's start) may be from `ps`'s (now minus
@@ -72,7 +37,7 @@ export const START_TOLERANCE_S = 3;
 /**
  * When this process's runtime started (`performance.timeOrigin`, a moment
  * after the kernel started it), in whole epoch seconds: the fallback
- * identity where the process table gives none (see {@linkcode identify}).
+ * identity where the process table gives none (see {@linkcode Processes.identify}).
  *
  * @example
  * ```ts
@@ -101,32 +66,88 @@ export interface ProcessTable {
   readonly unknown: boolean;
 }
 
-/** The `ps` run in flight, shared by every caller that asks meanwhile (a kill polls every 25 ms). */
-let inFlight: Promise<ProcessTable> | undefined;
-
 /**
- * A snapshot of the process table. Callers that ask while a listing is
- * being taken share it (it may have started a moment before they asked, so a
- * process spawned in that moment can be missing: fine for polling a dying
- * group); `fresh` takes a new listing. A finished listing is never reused. Read with `ps -A -o pid=,pgid=,stat=,etime=`
- * (Linux and macOS alike): Deno lets a program read /proc only under
- * `--allow-all`, so `ps` keeps the orchestrator within `--allow-run=...,ps`.
- *
- * @example
- * ```ts
- * declare const lease: { pid: number; pidStart: string };
- * const table = await processTable();
- * table.alive(lease.pid, lease.pidStart);
- * ```
+ * The process table as one run (or one command) asks it, with what is
+ * shared between its callers: a listing being taken is shared by everyone
+ * who asks meanwhile (a kill polls every 25 ms, several kills at once share
+ * their listings), and exact identities asked for together are read in one
+ * helper run. Created at the edge (a command), passed down; nothing of it
+ * is module state.
  */
-export function processTable(options: { fresh?: boolean } = {}): Promise<ProcessTable> {
-  if (options.fresh) return readTable();
-  if (inFlight) return inFlight;
-  const table = readTable().finally(() => {
-    inFlight = undefined;
-  });
-  inFlight = table;
-  return table;
+export class Processes {
+  /** The listing in flight, shared by every caller that asks meanwhile. */
+  #inFlight?: Promise<ProcessTable>;
+  /** Pids waiting for their stat line (see {@linkcode Processes.identify}). */
+  #batch?: Batch;
+
+  /**
+   * A snapshot of the process table. Callers that ask while a listing is
+   * being taken share it (it may have started a moment before they asked,
+   * so a process spawned in that moment can be missing: fine for polling a
+   * dying group); `fresh` takes a new listing. A finished listing is never
+   * reused. Read with `ps -A -o pid=,pgid=,stat=,etime=` (Linux and macOS
+   * alike) or /proc through a helper: Deno lets a program read /proc only
+   * under `--allow-all`.
+   */
+  table(options: { fresh?: boolean } = {}): Promise<ProcessTable> {
+    if (options.fresh) return readTable();
+    if (this.#inFlight) return this.#inFlight;
+    const table = readTable().finally(() => {
+      this.#inFlight = undefined;
+    });
+    this.#inFlight = table;
+    return table;
+  }
+
+  /**
+   * True while any non-zombie process belongs to process group `pgid`
+   * (unknown counts as alive: never conclude a group is gone without seeing it).
+   */
+  async groupAlive(pgid: number): Promise<boolean> {
+    if (!Number.isInteger(pgid) || pgid <= 0) return false;
+    return (await this.table()).groupAlive(pgid);
+  }
+
+  /**
+   * The identity of live process `pid` (see the module doc), from a fresh
+   * listing; falls back to `fallback` (epoch seconds) when the process is
+   * already gone or the listing failed. Pids asked for within
+   * {@linkcode BATCH_MS} of each other share one helper run (a dispatch
+   * round of many agents costs one or two, not one each).
+   */
+  async identify(pid: number, fallback: string): Promise<string> {
+    if (Deno.build.os === "linux") {
+      const row = await this.#procRowOf(pid);
+      if (row) return row.zombie ? fallback : row.identity;
+    }
+    return (await this.table({ fresh: true })).identityOf(pid) ?? fallback;
+  }
+
+  /** Read the pending batch of {@linkcode Processes.identify} now instead of after its wait. */
+  flushIdentify(): void {
+    this.#batch?.flush();
+  }
+
+  /** The /proc row of one live pid, read in a batch with the others asked for meanwhile. */
+  async #procRowOf(pid: number): Promise<Row | undefined> {
+    this.#batch ??= this.#newBatch();
+    this.#batch.pids.add(pid);
+    return (await this.#batch.read)?.get(pid);
+  }
+
+  #newBatch(): Batch {
+    const pids = new Set<number>();
+    let flush = () => {};
+    const flushed = new Promise<void>((resolve) => (flush = resolve));
+    const read = (async () => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([flushed, new Promise((r) => (timer = setTimeout(r, BATCH_MS)))]);
+      clearTimeout(timer);
+      this.#batch = undefined;
+      return await readStats([...pids]);
+    })();
+    return { pids, read, flush };
+  }
 }
 
 /** A listing that takes longer than this is not trusted: every answer is "alive". */
@@ -152,7 +173,15 @@ interface Row {
   identity: string;
 }
 
-async function readTable(): Promise<ProcessTable> {
+/**
+ * A fresh listing of the process table.
+ *
+ * @example
+ * ```ts
+ * (await readTable()).alive(Deno.pid); // true
+ * ```
+ */
+export async function readTable(): Promise<ProcessTable> {
   if (Deno.build.os === "linux") {
     const rows = await readProc();
     if (rows) return tableOf(rows);
@@ -270,7 +299,7 @@ function sameStart(row: Row, recorded: string): boolean {
  * @example
  * ```ts
  * declare const lease: { pid: number; pidStart: string };
- * const table = await processTable({ fresh: true });
+ * const table = await readTable();
  * if (groupOwner(table, lease.pid, lease.pidStart) !== "none") console.log("ours to end");
  * ```
  */
@@ -291,72 +320,25 @@ const UNKNOWN_TABLE: ProcessTable = {
   identityOf: () => undefined,
 };
 
-/**
- * The identity of live process `pid` (see the module doc), from a fresh
- * listing; falls back to `fallback` (epoch seconds) when the process is
- * already gone or the listing failed.
- *
- * @example
- * ```ts
- * await identify(Deno.pid, "0"); // e.g. "proc:5f1c...:123456"
- * ```
- */
-export async function identify(pid: number, fallback: string): Promise<string> {
-  if (Deno.build.os === "linux") {
-    const row = await procRowOf(pid);
-    if (row) return row.zombie ? fallback : row.identity;
-  }
-  return (await processTable({ fresh: true })).identityOf(pid) ?? fallback;
-}
-
-/**
- * Pids waiting for their stat line: asked for within {@linkcode BATCH_MS} of
- * each other, they share one helper run (a dispatch round of many agents
- * costs one or two, not one each).
- */
-let batch:
-  | { pids: Set<number>; read: Promise<Map<number, Row> | undefined>; flush: () => void }
-  | undefined;
-
 /** How long a batch of pids waits for more before its stat lines are read. */
 const BATCH_MS = 100;
 
-/** The /proc row of one live pid, read in a batch with the others asked for meanwhile. */
-async function procRowOf(pid: number): Promise<Row | undefined> {
-  if (!batch) {
-    const pids = new Set<number>();
-    let flush = () => {};
-    const flushed = new Promise<void>((resolve) => (flush = resolve));
-    const read = (async () => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([flushed, new Promise((r) => (timer = setTimeout(r, BATCH_MS)))]);
-      clearTimeout(timer);
-      batch = undefined;
-      const paths = [...pids].map((p) => `/proc/${p}/stat`);
-      const out = await runHelper("sh", ["-c", STAT_SCRIPT, "sh", ...paths], {
-        timeoutMs: LIST_TIMEOUT_MS,
-      });
-      if (!out.started || out.stopped) return undefined;
-      const [boot, ...stats] = new TextDecoder().decode(out.stdout).split("\n");
-      return parseProc([boot, "btime 0", ...stats].join("\n"));
-    })();
-    batch = { pids, read, flush };
-  }
-  batch.pids.add(pid);
-  return (await batch.read)?.get(pid);
+/** Pids whose stat lines are read together, and the read. */
+interface Batch {
+  pids: Set<number>;
+  read: Promise<Map<number, Row> | undefined>;
+  flush: () => void;
 }
 
-/**
- * Read the pending batch of {@linkcode identify} now instead of after its
- * wait (a run that is about to return wants its identities recorded).
- *
- * @example
- * ```ts
- * flushIdentify(); // nothing pending: does nothing
- * ```
- */
-export function flushIdentify(): void {
-  batch?.flush();
+/** The /proc rows of `pids` (with the boot id), in one helper run. */
+async function readStats(pids: number[]): Promise<Map<number, Row> | undefined> {
+  const paths = pids.map((p) => `/proc/${p}/stat`);
+  const out = await runHelper("sh", ["-c", STAT_SCRIPT, "sh", ...paths], {
+    timeoutMs: LIST_TIMEOUT_MS,
+  });
+  if (!out.started || out.stopped) return undefined;
+  const [boot, ...stats] = new TextDecoder().decode(out.stdout).split("\n");
+  return parseProc([boot, "btime 0", ...stats].join("\n"));
 }
 
 /**

@@ -10,7 +10,7 @@ import { decodeNotes } from "./notes.ts";
 import type { DatabaseSync, SQLOutputValue } from "node:sqlite";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { controlsToSpaces as oneLine } from "../util/text.ts";
-import { openReader } from "./db.ts";
+import { openReader } from "./reader.ts";
 import { DISPATCH_ERROR_PATTERN, GOAL_PREFIX } from "./reflection.ts";
 
 /** One row of `chump-orchestrator reflections`. */

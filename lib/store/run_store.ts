@@ -7,7 +7,9 @@
  *
  * @module
  */
-import { exactSelfIdentity, type Identity, type Ledger, openLedger } from "./ledger.ts";
+import type { Liveness } from "../process/liveness.ts";
+import { openStore } from "./connection.ts";
+import { type Ledger, openLedger } from "./ledger.ts";
 import { importSpool, type SpoolImport } from "./spool.ts";
 import { createSqliteWriter, type ReflectionWriter, type SqliteWriterOptions } from "./writer.ts";
 import { fail, ok, type Result } from "../util/result.ts";
@@ -25,20 +27,25 @@ export interface RunStore {
 export interface RunStoreOptions extends SqliteWriterOptions {
   /** Where to report the import (one line each). */
   err: (line: string) => void;
-  /** Who leases are recorded for (default this process). */
-  self?: Identity;
+  /** Whose leases are alive, and who this orchestrator is (process/liveness.ts). */
+  liveness: Liveness;
 }
 
 /**
- * Open the ledger and the writer of the DB at `dbPath` and, when reflecting,
- * import its spool (each row with the end of its lease, in one transaction),
+ * Open the ledger and the writer of the DB at `dbPath` on one connection
+ * and, when reflecting, import its spool (each row with the end of its lease, in one transaction),
  * saying what was imported and what is still waiting.
  *
  * @returns the store, or one line when the DB cannot be opened at all
  * @example
  * ```ts
+ * import { processLiveness } from "../process/liveness.ts";
+ *
  * const dir = Deno.makeTempDirSync();
- * const store = await openRunStore(`${dir}/chump_memory.db`, { err: console.error });
+ * const store = await openRunStore(`${dir}/chump_memory.db`, {
+ *   err: console.error,
+ *   liveness: processLiveness(),
+ * });
  * if (store.ok) store.value.close();
  * ```
  */
@@ -47,11 +54,15 @@ export async function openRunStore(
   options: RunStoreOptions,
 ): Promise<Result<RunStore>> {
   const { err, reflect = true } = options;
-  const ledger = openLedger(dbPath, options.self ?? await exactSelfIdentity());
-  if (!ledger.ok) return fail(ledger.error);
+  const store = openStore(dbPath);
+  const ledger = openLedger(dbPath, options.liveness, store);
+  if (!ledger.ok) {
+    store.close();
+    return fail(ledger.error);
+  }
   let imported: SpoolImport | undefined;
   if (reflect) {
-    imported = await importSpool(dbPath, options);
+    imported = await importSpool(dbPath, { ...options, store });
     if (imported.imported > 0) {
       err(`imported ${imported.imported} spooled reflection(s) into ${dbPath}`);
     }
@@ -64,14 +75,6 @@ export async function openRunStore(
     }
     for (const e of imported.errors) err(`warning: spool: ${e}`);
   }
-  const writer = createSqliteWriter(dbPath, options);
-  return ok({
-    ledger: ledger.value,
-    writer,
-    imported,
-    close() {
-      writer.close();
-      ledger.value.close();
-    },
-  });
+  const writer = createSqliteWriter(dbPath, { ...options, store });
+  return ok({ ledger: ledger.value, writer, imported, close: () => store.close() });
 }

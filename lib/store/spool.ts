@@ -16,10 +16,22 @@ import { dirname, join } from "node:path";
 import { tempDir } from "../util/env.ts";
 import { errorMessage } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
-import { controlsToSpaces as oneLine } from "../util/text.ts";
-import { absolute, LOCK_WAIT_MS, openStore, recordOutcome } from "./db.ts";
+import { controlsToSpaces } from "../util/text.ts";
+import { absolute, LOCK_WAIT_MS, openStore, type Store } from "./connection.ts";
+import { recordOutcome } from "./outcome.ts";
 import { type DispatchReflection, type Outcome, OUTCOMES } from "./reflection.ts";
-import type { SqliteWriterOptions } from "./writer.ts";
+
+/** Where a DB's spool is, and how the import uses the DB. */
+export interface SpoolOptions {
+  /** Total time to keep retrying a locked DB (default 5000 ms). */
+  lockWaitMs?: number;
+  /** Where rows the DB cannot take go; default `<db>.spool.jsonl`. */
+  spoolPath?: string;
+  /** Fallback spool when spoolPath is not writable; default in the temp dir, named after the DB. */
+  fallbackSpoolPath?: string;
+  /** The DB's connection to use (default: one opened for the import, and closed after it). */
+  store?: Store;
+}
 
 /** Attempts to append to a spool file an importer keeps replacing, before giving up on it. */
 const SPOOL_APPEND_ATTEMPTS = 20;
@@ -37,7 +49,7 @@ const SPOOL_APPEND_ATTEMPTS = 20;
  */
 export function spoolPaths(
   dbPath: string,
-  options: Pick<SqliteWriterOptions, "spoolPath" | "fallbackSpoolPath"> = {},
+  options: Pick<SpoolOptions, "spoolPath" | "fallbackSpoolPath"> = {},
 ): { spoolPath: string; fallbackSpoolPath: string } {
   const {
     spoolPath = `${dbPath}.spool.jsonl`,
@@ -65,7 +77,7 @@ export function spoolPaths(
  * be read or rewritten is left as it was and named in `errors`.
  *
  * @param dbPath the reflection DB
- * @param options the same spool options as the writer's
+ * @param options the spool's paths (the writer's), the lock wait, the connection
  * @returns rows imported, this DB's rows still spooled, other DBs' rows left
  * alone, malformed lines set aside, the spool files that existed, one line
  * per spool that could not be processed, and the leases the import ended
@@ -81,7 +93,7 @@ export function spoolPaths(
  */
 export async function importSpool(
   dbPath: string,
-  options: SqliteWriterOptions = {},
+  options: SpoolOptions = {},
 ): Promise<SpoolImport> {
   const { lockWaitMs = LOCK_WAIT_MS } = options;
   const total: SpoolImport = {
@@ -97,12 +109,12 @@ export async function importSpool(
   try {
     paths = spoolPaths(dbPath, options);
   } catch (e) {
-    total.errors.push(`no spool path: ${oneLine(errorMessage(e))}`);
+    total.errors.push(`no spool path: ${controlsToSpaces(errorMessage(e))}`);
     return total;
   }
   const { spoolPath, fallbackSpoolPath } = paths;
   const db = absolute(dbPath);
-  const store = openStore(dbPath);
+  const store = options.store ?? openStore(dbPath);
   let blocked = false;
   try {
     for (const path of unique([spoolPath, fallbackSpoolPath])) {
@@ -129,7 +141,7 @@ export async function importSpool(
         });
       } catch (e) {
         total.paths.push(path);
-        total.errors.push(`${path}: ${oneLine(errorMessage(e))}`);
+        total.errors.push(`${path}: ${controlsToSpaces(errorMessage(e))}`);
         continue;
       }
       if (counts === undefined) continue;
@@ -140,7 +152,7 @@ export async function importSpool(
       total.bad += counts.bad;
     }
   } finally {
-    store.close();
+    if (options.store === undefined) store.close();
   }
   return total;
 }

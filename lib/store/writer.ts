@@ -1,11 +1,11 @@
 /**
  * Reflection writers: where a terminal outcome goes. The SQLite writer
  * records the reflection's rows AND the end of its lease in one transaction
- * (db.ts `recordOutcome`), so a crash never leaves a reflection with a live
+ * (store/outcome.ts), so a crash never leaves a reflection with a live
  * lease (which a reap would take for an orphan and reflect on twice).
  *
  * Writers never throw and never lose a row: a locked DB is waited on (see
- * db.ts), then the row goes to a spool file next to the DB (or in the temp
+ * store/connection.ts), then the row goes to a spool file next to the DB (or in the temp
  * dir when that is not writable, or as a last resort to stderr) with its
  * lease id, and the next import records both, again in one transaction
  * (see spool.ts).
@@ -13,10 +13,18 @@
  * @module
  */
 import { errorMessage } from "../util/result.ts";
-import { controlsToSpaces as oneLine } from "../util/text.ts";
-import { absolute, LEASE_LOCK_WAIT_MS, LOCK_WAIT_MS, openStore, recordOutcome } from "./db.ts";
+import { controlsToSpaces } from "../util/text.ts";
+import { absolute, LEASE_LOCK_WAIT_MS, LOCK_WAIT_MS, openStore } from "./connection.ts";
+import { recordOutcome } from "./outcome.ts";
 import type { DispatchReflection } from "./reflection.ts";
-import { appendToSpool, spoolLine, spoolPaths, sqliteNow, unique } from "./spool.ts";
+import {
+  appendToSpool,
+  spoolLine,
+  type SpoolOptions,
+  spoolPaths,
+  sqliteNow,
+  unique,
+} from "./spool.ts";
 
 /**
  * Where a written reflection ended up. With `db` its lease (if any) ended
@@ -124,23 +132,17 @@ export function createMemoryWriter(): ReflectionWriter & { rows: DispatchReflect
 }
 
 /** Options of {@linkcode createSqliteWriter}. */
-export interface SqliteWriterOptions {
+export interface SqliteWriterOptions extends SpoolOptions {
   /** Write reflection rows (default true); false (`--no-reflect`) only ends leases. */
   reflect?: boolean;
-  /** Total time to keep retrying a locked DB before spooling (default 5000 ms). */
-  lockWaitMs?: number;
-  /** Where to write when the DB cannot take a row; default `<db>.spool.jsonl`. */
-  spoolPath?: string;
-  /** Fallback spool when spoolPath is not writable; default in the temp dir, named after the DB. */
-  fallbackSpoolPath?: string;
   /** Last resort output (default console.error). */
   stderr?: (line: string) => void;
 }
 
 /**
- * The production writer, on the DB's shared connection (db.ts: opened on the
- * first write, reopened only after a failure, WAL mode, the schema created if
- * missing): both rows of a reflection and the end of its lease in one
+ * The production writer, on a connection to the DB (its own, or
+ * `options.store`; store/connection.ts: opened on the first write, reopened
+ * only after a failure, WAL mode, the schema created if missing): both rows of a reflection and the end of its lease in one
  * transaction. A locked DB is waited on up to `lockWaitMs`; any other failure
  * (unwritable, corrupt, disk full) spools at once. Every write tries the DB
  * first again. With `reflect: false` it only ends leases (waiting up to
@@ -171,7 +173,7 @@ export function createSqliteWriter(
     lockWaitMs = LOCK_WAIT_MS,
     stderr = (line: string) => console.error(line),
   } = options;
-  const store = openStore(dbPath);
+  const store = options.store ?? openStore(dbPath);
   let spools: string[] | undefined;
 
   async function spool(r: DispatchReflection, dbReason: string): Promise<WriteReceipt> {
@@ -182,7 +184,7 @@ export function createSqliteWriter(
         const { spoolPath, fallbackSpoolPath } = spoolPaths(dbPath, options);
         spools = unique([spoolPath, fallbackSpoolPath]);
       } catch (e) {
-        reasons.push(`no spool path: ${oneLine(errorMessage(e))}`);
+        reasons.push(`no spool path: ${controlsToSpaces(errorMessage(e))}`);
       }
     }
     for (const path of spools ?? []) {
@@ -190,7 +192,7 @@ export function createSqliteWriter(
         await appendToSpool(path, line);
         return { stored: "spool", path, reason: reasons.join("; ") };
       } catch (e) {
-        reasons.push(`spool ${path}: ${oneLine(errorMessage(e))}`);
+        reasons.push(`spool ${path}: ${controlsToSpaces(errorMessage(e))}`);
       }
     }
     try {
@@ -219,12 +221,12 @@ export function createSqliteWriter(
         if (done.ok) return { stored: done.value === "superseded" ? "superseded" : "db" };
         reason = done.reason;
       } catch (e) {
-        reason = oneLine(errorMessage(e));
+        reason = controlsToSpaces(errorMessage(e));
       }
       return await spool(r, reason);
     },
     close() {
-      store.close();
+      if (options.store === undefined) store.close();
     },
   };
 }

@@ -21,7 +21,8 @@
  */
 import { basename } from "node:path";
 import type { Dispatch } from "../dispatch/dispatch.ts";
-import { adoptedProcess, pollAdopted } from "../process/adopted.ts";
+import { AdoptedAgents } from "../process/adopted.ts";
+import type { Processes } from "../process/table.ts";
 import { EXIT_UNRECORDED } from "../process/spawn.ts";
 import { agentFiles } from "../process/waiter.ts";
 import type { Lease, Ledger } from "../store/ledger.ts";
@@ -39,6 +40,8 @@ export interface AdoptDeps {
   maxWatchMs?: number;
   /** Cap of each log file while it is followed (default 32 MiB). */
   logCapBytes?: number;
+  /** The run's process table (adopted agents are looked at through it). */
+  processes: Processes;
   out: (line: string) => void;
   err: (line: string) => void;
 }
@@ -60,8 +63,13 @@ export interface AdoptedDispatch {
  * ```
  */
 export async function adoptOrphans(deps: AdoptDeps): Promise<AdoptedDispatch[]> {
-  const orphans = (await deps.ledger.orphans({ detached: true }))
-    .filter((l) => l.pid !== null && l.repoRoot === deps.repoRoot);
+  const found = await deps.ledger.orphans({ detached: true });
+  if (!found.ok) {
+    deps.err(`warning: ${found.error}; nothing adopted`);
+    return [];
+  }
+  const orphans = found.value.filter((l) => l.pid !== null && l.repoRoot === deps.repoRoot);
+  const agents = new AdoptedAgents(deps.processes);
   const adopted: AdoptedDispatch[] = [];
   for (const lease of orphans) {
     const taken = await deps.ledger.adopt(lease);
@@ -70,11 +78,11 @@ export async function adoptOrphans(deps: AdoptDeps): Promise<AdoptedDispatch[]> 
       continue;
     }
     if (taken.value === undefined) continue; // another run took it first, or it ended
-    adopted.push(prepare(lease, taken.value, deps));
+    adopted.push(prepare(lease, taken.value, deps, agents));
   }
   if (adopted.length === 0) return adopted;
   // Learn at once which ended while nobody watched (their first tick decides them).
-  await pollAdopted();
+  await agents.poll();
   for (const a of adopted) {
     const d = a.dispatch;
     const running = roughDuration(Date.now() - d.startedAt);
@@ -96,11 +104,16 @@ export async function adoptOrphans(deps: AdoptDeps): Promise<AdoptedDispatch[]> 
 }
 
 /** The dispatch of an adopted lease, as the watch loop knows its own. */
-function prepare(lease: Lease, generation: number, deps: AdoptDeps): AdoptedDispatch {
+function prepare(
+  lease: Lease,
+  generation: number,
+  deps: AdoptDeps,
+  agents: AdoptedAgents,
+): AdoptedDispatch {
   const deadlineMs = lease.deadlineMs ?? deadlineFor(lease.effort, deps.deadlines);
   const maxWatchMs = lease.maxWatchMs ?? deps.maxWatchMs ?? 4 * deadlineMs;
   const files = lease.logBase === null ? undefined : agentFiles(lease.logBase, deps.logCapBytes);
-  const process = adoptedProcess({
+  const process = agents.adopt({
     pid: lease.pid!,
     identity: lease.pidStart,
     startedMs: lease.startedMs,

@@ -65,8 +65,7 @@ async function pickAndStart(run: RunState, limit: number): Promise<boolean> {
   };
   // Leases cost a process listing: only look when there is something to pick.
   if (pickGaps(queue.gaps, options).length === 0) return false;
-  const leased = new Set(await run.deps.ledger?.liveGapIds() ?? []);
-  for (const id of await run.fleet?.liveGapIds() ?? []) leased.add(id);
+  const leased = await leasedGaps(run);
   const picks = pickGaps(queue.gaps, { ...options, leased });
   if (picks.length === 0) return false;
   for (const gap of picks) {
@@ -76,6 +75,19 @@ async function pickAndStart(run: RunState, limit: number): Promise<boolean> {
     if (run.fleet?.holds) return false;
   }
   return true;
+}
+
+/**
+ * Gaps held by live leases, this host's and (with a shared ledger) the
+ * fleet's. A ledger that cannot be read is said, and the pick goes on as if
+ * nothing were leased: the lease itself still refuses a held gap.
+ */
+async function leasedGaps(run: RunState): Promise<Set<string>> {
+  const local = await run.deps.ledger?.liveGapIds();
+  if (local && !local.ok) run.report.report({ kind: "leases_unread", error: local.error });
+  const leased = local?.ok ? local.value : new Set<string>();
+  for (const id of await run.fleet?.liveGapIds() ?? []) leased.add(id);
+  return leased;
 }
 
 /**

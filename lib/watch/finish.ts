@@ -113,7 +113,8 @@ async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: nu
 async function endGroup(run: RunState, d: Dispatch): Promise<void> {
   const proc = d.process;
   await d.identified;
-  const owner = groupOwner(await run.processes.table(), proc.pgid, d.identity);
+  const table = await run.deps.processes.table({ fresh: true });
+  const owner = groupOwner(table, proc.pgid, d.identity);
   if (owner === "none") return;
   const t = await run.deps.terminate(proc.pgid, {
     graceMs: run.config.killGraceMs,

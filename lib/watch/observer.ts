@@ -40,6 +40,7 @@ export type Transition =
   | { kind: "stored"; gapId: string; leaseId: number | null; receipt: WriteReceipt }
   | { kind: "outcome"; record: OutcomeRecord; leaseId: number | null; next: Next }
   | { kind: "no_retry"; gapId: string }
+  | { kind: "leases_unread"; error: string }
   | { kind: "not_dispatched"; gapId: string }
   | { kind: "interrupted" } & Fields<"interrupted">;
 
@@ -157,6 +158,11 @@ const RENDERERS: Renderers = {
       `NO-RETRY: ${
         oneLine(t.gapId)
       }: --max-total reached; its next attempt is left for a later run`,
+    ]),
+  leases_unread: (t) =>
+    said([], [
+      `warning: ${t.error}; picking as if no gap were leased (a held gap is still refused ` +
+      "when its lease is taken)",
     ]),
   not_dispatched: (t) =>
     said([], [

@@ -19,7 +19,7 @@ import { gitWorkspace } from "../git/workspace.ts";
 import type { Lease, Ledger } from "../store/ledger.ts";
 import type { PrProvider, PrState } from "./providers/types.ts";
 import { decideReaped } from "./decide.ts";
-import { groupOwner, processTable } from "../process/table.ts";
+import { groupOwner, type Processes } from "../process/table.ts";
 import type { TerminateResult } from "../process/signal.ts";
 import type { ReflectionWriter } from "../store/writer.ts";
 import { settle } from "./finish.ts";
@@ -40,6 +40,8 @@ export interface ReapDeps {
   writer: ReflectionWriter;
   terminate: (pgid: number, options: { graceMs: number }) => Promise<TerminateResult>;
   killGraceMs: number;
+  /** The process table (whose agents still run). */
+  processes: Processes;
   out: (line: string) => void;
   err: (line: string) => void;
   /** Asked once for all reaped branches; without one every reaped dispatch is `killed`. */
@@ -66,7 +68,12 @@ export interface Reaped {
  * ```
  */
 export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
-  const orphans = await deps.ledger.orphans();
+  const found = await deps.ledger.orphans();
+  if (!found.ok) {
+    deps.err(`warning: ${found.error}; nothing reaped`);
+    return [];
+  }
+  const orphans = found.value;
   const adopted: Lease[] = [];
   for (const lease of orphans) {
     const taken = await deps.ledger.adopt(lease);
@@ -153,7 +160,8 @@ async function endAgent(
     );
     return { agentEnded: false, groupEnded: false };
   }
-  const owner = groupOwner(await processTable({ fresh: true }), lease.pid, lease.pidStart);
+  const table = await deps.processes.table({ fresh: true });
+  const owner = groupOwner(table, lease.pid, lease.pidStart);
   const agentEnded = owner === "agent";
   const groupEnded = owner === "leftovers";
   if (agentEnded || groupEnded) {

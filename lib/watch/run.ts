@@ -19,7 +19,6 @@
 import type { Gap } from "../backlog/load.ts";
 import { pickGaps } from "../backlog/picker.ts";
 import { assignSlugs } from "../git/slug.ts";
-import { flushIdentify, processTable } from "../process/table.ts";
 import { sleep } from "../util/sleep.ts";
 import { fill, watch } from "./fill.ts";
 import { finish } from "./finish.ts";
@@ -93,7 +92,6 @@ function newRun(gaps: readonly Gap[], config: RunConfig, deps: RunDeps): RunStat
     config,
     deps,
     now,
-    processes: deps.processes ?? { table: () => processTable({ fresh: true }), flushIdentify },
     report,
     flights: new Map(),
     endings: new Set(),
@@ -216,7 +214,7 @@ async function interruptAll(run: RunState): Promise<void> {
 
 /** Every exact identity still being learned is in the lease before the run returns. */
 async function identified(run: RunState): Promise<void> {
-  run.processes.flushIdentify();
+  run.deps.processes.flushIdentify();
   await Promise.all([...run.flights.values()].map((f) => f.dispatch.identified));
 }
 

@@ -18,7 +18,7 @@ import type { PickOrder } from "../backlog/picker.ts";
 import type { Spawner } from "../process/spawn.ts";
 import type { TerminateResult } from "../process/signal.ts";
 import type { Interrupt } from "../process/interrupt.ts";
-import type { ProcessTable } from "../process/table.ts";
+import type { Processes } from "../process/table.ts";
 import type { PrProvider, PrState } from "./providers/types.ts";
 import type { ReflectionWriter } from "../store/writer.ts";
 import type { Result } from "../util/result.ts";
@@ -69,14 +69,6 @@ export interface RunConfig {
   lessonsOff?: boolean;
 }
 
-/** The process facts the run reads (process/table.ts), injected so tests and benches may fake them. */
-export interface ProcessFacts {
-  /** A fresh process table. */
-  table(): Promise<ProcessTable>;
-  /** Read at once every exact identity that is still being learned in the background. */
-  flushIdentify(): void;
-}
-
 /** Everything with side effects, injected. */
 export interface RunDeps {
   workspace: Workspace;
@@ -93,8 +85,8 @@ export interface RunDeps {
   interrupt?: Interrupt;
   /** The clock (default `Date.now`). */
   now?: () => number;
-  /** The process table (default process/table.ts). */
-  processes?: ProcessFacts;
+  /** The run's process table (process/table.ts), shared by its kills and identities. */
+  processes: Processes;
   /** Where agents' log and status files go (see DispatchDeps.logsDir). */
   logsDir?: string;
   /** Cap of each log file while it is followed (see DispatchDeps.logCapBytes). */
@@ -182,7 +174,6 @@ export interface RunState {
   readonly config: RunConfig;
   readonly deps: RunDeps;
   readonly now: () => number;
-  readonly processes: ProcessFacts;
   readonly report: RunObserver;
   /** Dispatches in the air, by gap id. */
   readonly flights: Map<string, Flight>;

@@ -7,16 +7,16 @@
  *
  * @module
  */
-import { processTable } from "../process/table.ts";
-import { agentFiles } from "../process/waiter.ts";
-import { lastLines } from "../process/log_read.ts";
+import { readTable } from "../process/table.ts";
 import {
   agentAlive,
-  type Lease,
-  openLedgerIfExists,
   orchestratorAlive,
+  processLiveness,
   selfIdentity,
-} from "../store/ledger.ts";
+} from "../process/liveness.ts";
+import { agentFiles } from "../process/waiter.ts";
+import { lastLines } from "../process/log_read.ts";
+import { type Lease, openLedgerIfExists } from "../store/ledger.ts";
 import { ok, type Result } from "../util/result.ts";
 import { oneLine } from "../util/text.ts";
 
@@ -63,13 +63,13 @@ export async function readStatusRows(
   db: string,
   limit: number,
 ): Promise<Result<StatusRow[] | undefined>> {
-  const opened = openLedgerIfExists(db);
+  const self = selfIdentity();
+  const opened = openLedgerIfExists(db, processLiveness(self));
   if (!opened.ok) return opened;
   if (!opened.value) return ok(undefined);
   const ledger = opened.value;
   try {
-    const self = selfIdentity();
-    const table = await processTable({ fresh: true });
+    const table = await readTable();
     const now = Date.now();
     const leases = await ledger.list(limit);
     if (!leases.ok) return leases;

@@ -1,0 +1,123 @@
+/**
+ * A lease as the ledger keeps it (one row of `chump_dispatch_leases` per
+ * dispatch, store/schema.ts), what is recorded at each step of a dispatch,
+ * and one run's counters (`chump_runs`). Types and the row reader; the
+ * ledger itself is store/ledger.ts.
+ *
+ * @module
+ */
+
+/** Where a dispatch is in its life. */
+export type LeaseState = "starting" | "running" | "detached" | "ended";
+
+/** One row of the ledger. */
+export interface Lease {
+  id: number;
+  gapId: string;
+  repoRoot: string;
+  branch: string;
+  worktree: string;
+  baseCommit: string;
+  effort: string;
+  backend: string;
+  pid: number | null;
+  pidStart: string | null;
+  orchestratorPid: number;
+  orchestratorStart: string | null;
+  host: string;
+  state: LeaseState;
+  outcome: string | null;
+  notes: string | null;
+  /** ms since the epoch. */
+  startedMs: number;
+  /** ms since the epoch. */
+  updatedMs: number;
+  /** 0 when dispatched, +1 each time an orchestrator takes the lease over (adoption, reap). */
+  generation: number;
+  /** The soft deadline it was dispatched with; null in leases of older versions. */
+  deadlineMs: number | null;
+  /** How long it may be watched; null in leases of older versions. */
+  maxWatchMs: number | null;
+  /** Path prefix of its log and status files (see process/waiter.ts); null: none kept. */
+  logBase: string | null;
+  /** Its PR as last seen by its watcher (`#12 open`); null: none seen. */
+  pr: string | null;
+  /** Its lease in the shared ledger (`--ledger`, store/pg/); null: none. */
+  sharedId: number | null;
+}
+
+/** What is known before the agent starts. */
+export type NewLease =
+  & Pick<
+    Lease,
+    "gapId" | "repoRoot" | "branch" | "worktree" | "baseCommit" | "effort" | "backend"
+  >
+  & Partial<Pick<Lease, "deadlineMs" | "maxWatchMs" | "sharedId">>;
+
+/** What {@linkcode Ledger.running} records once the agent started. */
+export interface Started {
+  pid: number;
+  /** Its identity (see process/table.ts). */
+  pidStart?: string;
+  /** Nobody watches it (dispatched without --watch). */
+  detached: boolean;
+  /** Where its log and status files are, when kept. */
+  logBase?: string;
+}
+
+/** What {@linkcode Ledger.begin} found: the gap is ours now, or a live lease holds it. */
+export type Begun =
+  | { begun: true; leaseId: number }
+  | { begun: false; holder: Lease };
+
+/** One run's counters, as its heartbeat records them. */
+export interface RunBeat {
+  runId: string;
+  startedMs: number;
+  /** Set on the last beat, when the run ends. */
+  endedMs?: number;
+  ticks: number;
+  providerErrors: number;
+  /** Reflections that could not go to the DB (spooled, or printed). */
+  writeFailures: number;
+  liveAgents: number;
+}
+
+/**
+ * A lease from its DB row.
+ *
+ * @example
+ * ```ts ignore
+ * const lease = toLease(statement.get(id));
+ * ```
+ */
+export function toLease(r: Record<string, unknown>): Lease {
+  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
+  return {
+    id: Number(r.id),
+    gapId: String(r.gap_id),
+    repoRoot: String(r.repo_root),
+    branch: String(r.branch),
+    worktree: String(r.worktree),
+    baseCommit: String(r.base_commit ?? ""),
+    effort: String(r.effort ?? ""),
+    backend: String(r.backend ?? ""),
+    pid: num(r.pid),
+    pidStart: str(r.pid_start),
+    orchestratorPid: Number(r.orchestrator_pid),
+    orchestratorStart: str(r.orchestrator_start),
+    host: String(r.host ?? ""),
+    state: String(r.state) as LeaseState,
+    outcome: str(r.outcome),
+    notes: str(r.notes),
+    startedMs: Number(r.started_ms),
+    updatedMs: Number(r.updated_ms),
+    generation: num(r.generation) ?? 0,
+    deadlineMs: num(r.deadline_ms),
+    maxWatchMs: num(r.max_watch_ms),
+    logBase: str(r.log_base),
+    pr: str(r.pr),
+    sharedId: num(r.shared_id),
+  };
+}

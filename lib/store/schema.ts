@@ -1,0 +1,105 @@
+/**
+ * The DB's schema: the contract's two tables (store/reflection.ts, never
+ * altered), and this program's own: the lease table and the runs table,
+ * with the columns added since their first release (an older DB gets them
+ * on open).
+ *
+ * @module
+ */
+import type { DatabaseSync } from "node:sqlite";
+import { REFLECTION_SCHEMA } from "./reflection.ts";
+
+/**
+ * The lease table and its index, and the runs table (one row per watching
+ * run, its counters kept by a heartbeat each tick, read by `serve`'s
+ * /metrics): this program's own tables, next to the contract's two (which it
+ * never alters).
+ *
+ * @example
+ * ```ts
+ * LEASE_SCHEMA.startsWith("CREATE TABLE IF NOT EXISTS chump_dispatch_leases"); // true
+ * ```
+ */
+export const LEASE_SCHEMA = `CREATE TABLE IF NOT EXISTS chump_dispatch_leases (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  gap_id TEXT NOT NULL,
+  repo_root TEXT NOT NULL,
+  branch TEXT NOT NULL,
+  worktree TEXT NOT NULL,
+  base_commit TEXT NOT NULL DEFAULT '',
+  effort TEXT NOT NULL DEFAULT '',
+  backend TEXT NOT NULL DEFAULT '',
+  pid INTEGER,
+  pid_start TEXT,
+  orchestrator_pid INTEGER NOT NULL,
+  orchestrator_start TEXT,
+  host TEXT NOT NULL DEFAULT '',
+  state TEXT NOT NULL,
+  outcome TEXT,
+  notes TEXT,
+  started_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  generation INTEGER NOT NULL DEFAULT 0,
+  deadline_ms INTEGER,
+  max_watch_ms INTEGER,
+  log_base TEXT,
+  pr TEXT,
+  shared_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS chump_dispatch_leases_state ON chump_dispatch_leases(state);
+CREATE TABLE IF NOT EXISTS chump_runs (
+  run_id TEXT PRIMARY KEY,
+  host TEXT NOT NULL DEFAULT '',
+  pid INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL,
+  heartbeat_ms INTEGER NOT NULL,
+  ended_ms INTEGER,
+  ticks INTEGER NOT NULL DEFAULT 0,
+  provider_errors INTEGER NOT NULL DEFAULT 0,
+  write_failures INTEGER NOT NULL DEFAULT 0,
+  live_agents INTEGER NOT NULL DEFAULT 0
+);`;
+
+/**
+ * Columns added to the lease table after its first release, with their
+ * definitions: a DB made by an older version gets them on open (the old rows
+ * read as generation 0, no recorded deadline, no log files).
+ */
+const LEASE_COLUMNS_ADDED: readonly [string, string][] = [
+  ["generation", "INTEGER NOT NULL DEFAULT 0"],
+  ["deadline_ms", "INTEGER"],
+  ["max_watch_ms", "INTEGER"],
+  ["log_base", "TEXT"],
+  ["pr", "TEXT"],
+  ["shared_id", "INTEGER"],
+];
+
+/** Add the lease columns an older DB lacks (idempotent). */
+function migrateLeases(handle: DatabaseSync): void {
+  const have = new Set(
+    handle.prepare("PRAGMA table_info(chump_dispatch_leases)").all().map((r) => String(r.name)),
+  );
+  for (const [name, definition] of LEASE_COLUMNS_ADDED) {
+    if (!have.has(name)) {
+      handle.exec(`ALTER TABLE chump_dispatch_leases ADD COLUMN ${name} ${definition}`);
+    }
+  }
+}
+
+/**
+ * Create what is missing (WAL mode, every table, the added columns) on a
+ * freshly opened handle.
+ *
+ * @example
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ *
+ * applySchema(new DatabaseSync(":memory:"));
+ * ```
+ */
+export function applySchema(handle: DatabaseSync): void {
+  handle.exec("PRAGMA journal_mode = WAL");
+  handle.exec(REFLECTION_SCHEMA);
+  handle.exec(LEASE_SCHEMA);
+  migrateLeases(handle);
+}
