@@ -1,7 +1,6 @@
 /**
  * Every flag of the program, declared once (cli/flags.ts), in small option
- * sets that commands compose, and every command's line in the usage: its
- * name, what it does, the flags it takes, its positional argument. The
+ * sets that commands compose (cli/commands.ts lists each subcommand's). The
  * parser and the help text (cli/parse.ts) read this table; the options type
  * of each command is derived from its flags. Pure data.
  *
@@ -18,7 +17,6 @@ import {
   readCount,
   switchFlag,
   textFlag,
-  withFallback,
 } from "./flags.ts";
 
 /**
@@ -31,29 +29,38 @@ export const MAX_TIMER_MS = 24 * 3_600_000;
 /** `--log-cap`'s default: each agent log file keeps at most 32 MiB (process/log_cap.ts's default). */
 export const DEFAULT_LOG_CAP_MB = 32;
 
-const HELP = switchFlag("help", "help", "show this help", { short: "h" });
-const DB = textFlag("db", "db", "PATH", "reflection DB (default <repo>/sessions/chump_memory.db)");
-const REPO_ROOT = textFlag(
+export const HELP = switchFlag("help", "help", "show this help", { short: "h" });
+export const DB = textFlag(
+  "db",
+  "db",
+  "PATH",
+  "reflection DB (default <repo>/sessions/chump_memory.db)",
+);
+export const REPO_ROOT = textFlag(
   "repoRoot",
   "repo-root",
   "PATH",
   "repository to work in (default: the git top level of the cwd)",
 );
-const JSON_LINES = switchFlag("json", "json", "JSON (one object per line) instead of a table");
-const LEDGER = textFlag(
+export const JSON_LINES = switchFlag(
+  "json",
+  "json",
+  "JSON (one object per line) instead of a table",
+);
+export const LEDGER = textFlag(
   "ledger",
   "ledger",
   "URL",
   "the shared ledger (postgres://...; default $CHUMP_LEDGER_URL for a run): claims shared " +
     "with other hosts' orchestrators, and the whole fleet's reflections and leases",
 );
-const HOST_ID = textFlag(
+export const HOST_ID = textFlag(
   "hostId",
   "host-id",
   "NAME",
   "this host's name in the shared ledger (default the host name)",
 );
-const LIMIT = countFlag("limit", "limit", "N", "how many, newest first (default 20)", {
+export const LIMIT = countFlag("limit", "limit", "N", "how many, newest first (default 20)", {
   min: 1,
   fallback: 20,
 });
@@ -61,7 +68,7 @@ const LIMIT = countFlag("limit", "limit", "N", "how many, newest first (default 
 /** Where a command reads and writes: every subcommand takes these. */
 export const PATH_FLAGS = [DB, REPO_ROOT, HELP] as const;
 
-const BACKLOG = textFlag(
+export const BACKLOG = textFlag(
   "backlog",
   "backlog",
   "PATH",
@@ -98,14 +105,14 @@ export const PICK_FLAGS = [
   ),
 ] as const;
 
-const BASE_REF = textFlag(
+export const BASE_REF = textFlag(
   "baseRef",
   "base-ref",
   "REF",
   "branch point for new worktrees (default origin/main)",
   "origin/main",
 );
-const PR_PROVIDER = choiceFlag(
+export const PR_PROVIDER = choiceFlag(
   "prProvider",
   "pr-provider",
   ["gh", "git"],
@@ -113,14 +120,14 @@ const PR_PROVIDER = choiceFlag(
   "where PR state comes from (default gh; git = local merges)",
   "gh",
 );
-const KILL_GRACE = durationFlag(
+export const KILL_GRACE = durationFlag(
   "killGraceMs",
   "kill-grace",
   "D",
   "SIGTERM -> SIGKILL grace (default 30s)",
   { min: 0, max: MAX_TIMER_MS, fallback: 30_000 },
 );
-const NO_REFLECT = switchFlag("noReflect", "no-reflect", "do not write reflection rows");
+export const NO_REFLECT = switchFlag("noReflect", "no-reflect", "do not write reflection rows");
 
 /** How agents are watched to an outcome. */
 export const MONITOR_FLAGS = [
@@ -178,7 +185,7 @@ export const MONITOR_FLAGS = [
   NO_REFLECT,
 ] as const;
 
-const ROUTING = textFlag(
+export const ROUTING = textFlag(
   "routing",
   "routing",
   "PATH",
@@ -186,7 +193,7 @@ const ROUTING = textFlag(
     "docs/dispatch/routing.yaml under the repo root, when it exists; --agent-cmd and " +
     "CHUMP_AGENT_CMD do without one)",
 );
-const LEARN = choiceFlag(
+export const LEARN = choiceFlag(
   "learn",
   "learn",
   ["fixed", "thompson"],
@@ -195,18 +202,24 @@ const LEARN = choiceFlag(
   "cascade order: Thompson sampling over the reflections (the default), or the file's",
   "thompson",
 );
-const SEED = countFlag("seed", "seed", "N", "seed of --learn thompson (reproducible orders)", {
-  min: 0,
-  max: 0xffffffff,
-});
-const LEARN_WINDOW = durationFlag(
+export const SEED = countFlag(
+  "seed",
+  "seed",
+  "N",
+  "seed of --learn thompson (reproducible orders)",
+  {
+    min: 0,
+    max: 0xffffffff,
+  },
+);
+export const LEARN_WINDOW = durationFlag(
   "learnWindowMs",
   "learn-window",
   "D",
   "only reflections this recent count (e.g. 30d)",
   { min: 1, max: 3650 * 86_400_000 },
 );
-const MAX_ATTEMPTS = countFlag(
+export const MAX_ATTEMPTS = countFlag(
   "maxAttempts",
   "max-attempts",
   "N",
@@ -238,7 +251,7 @@ export const LEARN_FLAGS = [
   ),
 ] as const;
 
-const LEASE_TTL = durationFlag(
+export const LEASE_TTL = durationFlag(
   "leaseTtlMs",
   "lease-ttl",
   "D",
@@ -298,211 +311,5 @@ export const DISPATCH_FLAGS = [
   HELP,
 ] as const;
 
-/** `watch`: adopt and watch what stopped orchestrators left; the monitor's flags. */
-export const WATCH_FLAGS = [
-  ...PATH_FLAGS,
-  ...MONITOR_FLAGS,
-  LEDGER,
-  HOST_ID,
-  LEASE_TTL,
-] as const;
-
-export const REFLECTIONS_FLAGS = [
-  ...PATH_FLAGS,
-  LIMIT,
-  choiceFlag(
-    "outcome",
-    "outcome",
-    ["shipped", "ci_failed", "stalled", "killed"],
-    "one of shipped, ci_failed, stalled, killed",
-    "only this outcome",
-    undefined,
-  ),
-  textFlag("gap", "gap", "ID", "only this gap's"),
-  JSON_LINES,
-  LEDGER,
-] as const;
-
-export const STATUS_FLAGS = [
-  ...PATH_FLAGS,
-  LIMIT,
-  JSON_LINES,
-  switchFlag("watch", "watch", "redraw every --interval until Ctrl-C"),
-  durationFlag("intervalMs", "interval", "D", "with --watch: how often (default 2s)", {
-    min: 100,
-    max: MAX_TIMER_MS,
-    fallback: 2000,
-  }),
-  LEDGER,
-] as const;
-
-export const REAP_FLAGS = [
-  ...PATH_FLAGS,
-  KILL_GRACE,
-  NO_REFLECT,
-  PR_PROVIDER,
-  BASE_REF,
-  LEDGER,
-  HOST_ID,
-] as const;
-
-export const LOGS_FLAGS = [
-  ...PATH_FLAGS,
-  switchFlag("follow", "follow", "keep printing what the agent writes until it ends", {
-    short: "f",
-  }),
-  countFlag("lines", "lines", "N", "last lines of each file printed first (default 40)", {
-    min: 0,
-    fallback: 40,
-  }),
-] as const;
-
-export const SERVE_FLAGS = [
-  ...PATH_FLAGS,
-  countFlag("port", "port", "N", "port (default 8377; 0: any free port, printed)", {
-    min: 0,
-    max: 65535,
-    fallback: 8377,
-  }),
-  textFlag(
-    "host",
-    "host",
-    "H",
-    "address to listen on (default 127.0.0.1; another than loopback needs --token)",
-    "127.0.0.1",
-  ),
-  textFlag(
-    "token",
-    "token",
-    "T",
-    "required on every request (Authorization: Bearer T or ?token=T)",
-  ),
-  withFallback(LIMIT, 50, "how many of the newest leases the page shows (default 50)"),
-  LEDGER,
-] as const;
-
-export const LESSONS_FLAGS = [...PATH_FLAGS, JSON_LINES, LEDGER] as const;
-
-export const ROUTE_FLAGS = [
-  ...PATH_FLAGS,
-  BACKLOG,
-  ROUTING,
-  LEARN,
-  SEED,
-  LEARN_WINDOW,
-  JSON_LINES,
-  LEDGER,
-] as const;
-
-export const SIMULATE_FLAGS = [
-  textFlag("world", "world", "FILE", "the world to simulate (see README)"),
-  choiceFlag(
-    "policy",
-    "policy",
-    ["fixed", "thompson", "oracle"],
-    "fixed, thompson or oracle",
-    "cascade order (default thompson; oracle knows the world's odds)",
-    "thompson",
-  ),
-  countFlag("dispatches", "dispatches", "N", "how many dispatches (default 500)", {
-    min: 1,
-    fallback: 500,
-  }),
-  withFallback(SEED, 1, "the world's and the policy's seed (default 1)"),
-  JSON_LINES,
-  switchFlag(
-    "fixedDeadlines",
-    "fixed-deadlines",
-    "the world's configured deadlines, never adapted",
-  ),
-  MAX_ATTEMPTS,
-  HELP,
-] as const;
-
+/** The main command's options. */
 export type DispatchOptions = OptionsOf<typeof DISPATCH_FLAGS>;
-export type WatchOptions = OptionsOf<typeof WATCH_FLAGS>;
-export type ReflectionsOptions = OptionsOf<typeof REFLECTIONS_FLAGS>;
-export type StatusOptions = OptionsOf<typeof STATUS_FLAGS>;
-export type ReapOptions = OptionsOf<typeof REAP_FLAGS>;
-export type LogsOptions = OptionsOf<typeof LOGS_FLAGS> & { target: string };
-export type DashboardOptions = OptionsOf<typeof SERVE_FLAGS>;
-export type LessonsOptions = OptionsOf<typeof LESSONS_FLAGS>;
-export type RouteOptions = OptionsOf<typeof ROUTE_FLAGS> & { gapId: string };
-export type SimulateOptions = OptionsOf<typeof SIMULATE_FLAGS> & { world: string };
-
-/** A subcommand's line in the usage, its flags, its positional argument. */
-export interface CommandSpec {
-  /** `status`; the main command is the program's name alone. */
-  readonly name: string;
-  /** What follows the program's name in the usage (`logs GAP|LEASE [flags]`). */
-  readonly usage: string;
-  readonly summary: string;
-  // deno-lint-ignore no-explicit-any
-  readonly flags: readonly import("./flags.ts").Flag<string, any>[];
-  /** Its one positional argument: the line said when it is missing. */
-  readonly positional?: { key: string; missing: string };
-}
-
-/** The subcommands, in the usage's order. */
-export const SUBCOMMANDS = {
-  reflections: {
-    name: "reflections",
-    usage: "reflections [flags]",
-    summary: "list dispatch reflections, newest first",
-    flags: REFLECTIONS_FLAGS,
-  },
-  status: {
-    name: "status",
-    usage: "status [flags]",
-    summary: "list live and recent dispatches from the lease ledger",
-    flags: STATUS_FLAGS,
-  },
-  watch: {
-    name: "watch",
-    usage: "watch [flags]",
-    summary: "adopt the agents a stopped orchestrator left and watch them to an outcome " +
-      "(dispatches nothing new; each agent keeps the deadline it was dispatched with)",
-    flags: WATCH_FLAGS,
-  },
-  reap: {
-    name: "reap",
-    usage: "reap [flags]",
-    summary: "end what a crashed orchestrator left (kills its agents)",
-    flags: REAP_FLAGS,
-  },
-  serve: {
-    name: "serve",
-    usage: "serve [flags]",
-    summary: "serve a local web dashboard of the fleet (and /metrics)",
-    flags: SERVE_FLAGS,
-  },
-  logs: {
-    name: "logs",
-    usage: "logs GAP|LEASE [flags]",
-    summary: "print (-f: follow) an agent's output",
-    flags: LOGS_FLAGS,
-    positional: { key: "target", missing: "logs needs a gap id or a lease id (see --help)" },
-  },
-  route: {
-    name: "route",
-    usage: "route GAP [flags]",
-    summary: "print the cascade of agent backends a gap would be tried with",
-    flags: ROUTE_FLAGS,
-    positional: { key: "gapId", missing: "route needs a gap id (see --help)" },
-  },
-  lessons: {
-    name: "lessons",
-    usage: "lessons [flags]",
-    summary: "what the reflections teach, per domain x effort x arm",
-    flags: LESSONS_FLAGS,
-  },
-  simulate: {
-    name: "simulate",
-    usage: "simulate --world FILE",
-    summary: "the learning loop on a simulated world (see README)",
-    flags: SIMULATE_FLAGS,
-  },
-} as const satisfies Record<string, CommandSpec>;
-
-/** A subcommand's name. */
-export type SubcommandName = keyof typeof SUBCOMMANDS;

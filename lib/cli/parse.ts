@@ -1,6 +1,6 @@
 /**
  * Command line -> a typed command (pure: no I/O), from the flag table of
- * cli/catalog.ts: the parser, the defaults and the help text all come from
+ * cli/catalog.ts and cli/commands.ts: the parser, the defaults and the help text all come from
  * it. Every bad flag or value becomes one line that names it; the CLI edge
  * (commands/run.ts) prints it and exits 2. `demo-agent` is not parsed here:
  * main.ts starts it before anything else loads.
@@ -9,10 +9,9 @@
  */
 import { fail, ok, type Result } from "../util/result.ts";
 import { wrap } from "../util/text.ts";
+import { DISPATCH_FLAGS, type DispatchOptions } from "./catalog.ts";
 import {
   type DashboardOptions,
-  DISPATCH_FLAGS,
-  type DispatchOptions,
   type LessonsOptions,
   type LogsOptions,
   type ReapOptions,
@@ -22,21 +21,9 @@ import {
   type StatusOptions,
   type SubcommandName,
   SUBCOMMANDS,
-} from "./catalog.ts";
+} from "./commands.ts";
 import { defaultsOf, flagHelp, flagList, parseFlags } from "./flags.ts";
 import { EXIT_CODES_TEXT, PROGRAM } from "./io.ts";
-
-export type {
-  DashboardOptions,
-  DispatchOptions,
-  LessonsOptions,
-  LogsOptions,
-  ReapOptions,
-  ReflectionsOptions,
-  RouteOptions,
-  SimulateOptions,
-  StatusOptions,
-} from "./catalog.ts";
 
 /** A parsed command line. */
 export type Command =

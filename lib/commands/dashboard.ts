@@ -17,7 +17,7 @@
  * @module
  */
 import { EXIT, type Exit, type Io, runtimeError } from "../cli/io.ts";
-import type { DashboardOptions } from "../cli/catalog.ts";
+import type { DashboardOptions } from "../cli/commands.ts";
 import { stopOnSignals } from "../process/interrupt.ts";
 import { resolvePaths } from "./paths.ts";
 import { queryReflections, type ReflectionSource } from "../store/query.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import { EXIT, type Exit, type Io, runtimeError } from "../cli/io.ts";
-import type { LessonsOptions } from "../cli/catalog.ts";
+import type { LessonsOptions } from "../cli/commands.ts";
 import { ok } from "../util/result.ts";
 import { resolvePaths } from "./paths.ts";
 import { formatTable } from "../cli/table.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 import { EXIT, type Exit, type Io, runtimeError, usageError } from "../cli/io.ts";
-import type { LogsOptions } from "../cli/catalog.ts";
+import type { LogsOptions } from "../cli/commands.ts";
 import { stopOnSignals } from "../process/interrupt.ts";
 import { resolvePaths } from "./paths.ts";
 import { FOLLOW_MS } from "../process/follow.ts";

@@ -8,7 +8,7 @@
  */
 import { loadBacklog } from "../backlog/load.ts";
 import { EXIT, type Exit, type Io, usageError } from "../cli/io.ts";
-import type { RouteOptions } from "../cli/catalog.ts";
+import type { RouteOptions } from "../cli/commands.ts";
 import { ok } from "../util/result.ts";
 import { resolvePaths } from "./paths.ts";
 import { formatTable } from "../cli/table.ts";

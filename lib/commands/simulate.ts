@@ -7,7 +7,7 @@
  * @module
  */
 import { EXIT, type Exit, type Io, usageError } from "../cli/io.ts";
-import type { SimulateOptions } from "../cli/catalog.ts";
+import type { SimulateOptions } from "../cli/commands.ts";
 import { ok } from "../util/result.ts";
 import { loadWorld, simulate } from "../sim/simulate.ts";
 

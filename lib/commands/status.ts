@@ -7,7 +7,7 @@
  * @module
  */
 import { EXIT, type Exit, type Io, runtimeError } from "../cli/io.ts";
-import type { StatusOptions } from "../cli/catalog.ts";
+import type { StatusOptions } from "../cli/commands.ts";
 import { formatTable } from "../cli/table.ts";
 import { stopOnSignals } from "../process/interrupt.ts";
 import { ok } from "../util/result.ts";
