@@ -44,27 +44,6 @@ import { envVar } from "../util/env.ts";
 import { errorMessage } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
 
-/** Every behaviour the demo agent knows. */
-export const BEHAVIOURS = [
-  "ship",
-  "ship-then-fail",
-  "commit",
-  "noop",
-  "fail",
-  "fail-after-commit",
-  "detach-commit-fail",
-  "hang",
-  "hang-commit",
-  "hang-child",
-  "bg-child-fail",
-  "stubborn",
-  "flood",
-  "sleep",
-  "gate",
-  "rate-limited",
-  "transient",
-] as const;
-
 /** Pushes race when agents ship in parallel; each retry re-fetches and rebases. */
 const PUSH_ATTEMPTS = 30;
 
@@ -117,85 +96,109 @@ export async function runDemoAgent(args: readonly string[]): Promise<number> {
 
 async function act(behaviour: string, gapId: string): Promise<number> {
   const [name, ...params] = behaviour.split(":");
-  const cwd = Deno.cwd();
-  switch (name) {
-    case "ship":
-      await commit(cwd, gapId);
-      await ship(cwd);
-      console.log("shipped");
-      return 0;
-    case "ship-then-fail":
-      await commit(cwd, gapId);
-      await ship(cwd);
-      console.error("ERROR: failed after shipping (the merged work still counts)");
-      return 1;
-    case "commit":
-      await commit(cwd, gapId);
-      return 0;
-    case "noop":
-      console.log("nothing to do");
-      return 0;
-    case "fail":
-      console.error(`ERROR: demo failure for ${gapId}`);
-      return 1;
-    case "rate-limited":
-      console.error(
-        'ERROR: API Error: 429 {"type":"error","error":{"type":"rate_limit_error",' +
-          '"message":"Number of requests has exceeded your rate limit"}}',
-      );
-      return 1;
-    case "transient":
-      console.error(
-        "ERROR: request to the model failed: read ECONNRESET (connection reset by peer)",
-      );
-      return 1;
-    case "fail-after-commit":
-      await commit(cwd, gapId);
-      console.error(`ERROR: demo failure after a commit for ${gapId}`);
-      return 1;
-    case "detach-commit-fail":
-      await must(["checkout", "--quiet", "--detach"], cwd);
-      await commit(cwd, gapId);
-      console.error(`ERROR: demo failure after a commit on a detached HEAD for ${gapId}`);
-      return 1;
-    case "hang":
-      console.error("WARN: demo agent hanging until killed");
-      await ready(gapId);
-      return await forever();
-    case "hang-commit":
-      await commit(cwd, gapId);
-      console.error("WARN: demo agent committed, now hanging");
-      await ready(gapId);
-      return await forever();
-    case "hang-child":
-      startSleepChild();
-      console.error("WARN: demo agent started a child, now hanging");
-      await ready(gapId);
-      return await forever();
-    case "bg-child-fail":
-      startSleepChild();
-      console.error(`ERROR: demo failure for ${gapId}, a background child left running`);
-      await ready(gapId);
-      return 1;
-    case "stubborn":
-      Deno.addSignalListener("SIGTERM", () => console.error("WARN: ignoring SIGTERM"));
-      console.error("WARN: demo agent ignores SIGTERM");
-      await ready(gapId);
-      return await forever();
-    case "flood":
-      await flood(Number(params[0] ?? "1"));
-      return 1;
-    case "sleep":
-      await sleep(Number(params[0] ?? "0"));
-      return await act(params.slice(1).join(":") || "ship", gapId);
-    case "gate":
-      await ready(gapId);
-      await gate(gapId);
-      return await act(params.join(":") || "ship", gapId);
-    default:
-      console.error(`ERROR: demo-agent: unknown behaviour '${behaviour}'`);
-      return 2;
+  const run = Object.hasOwn(ACTS, name) ? ACTS[name] : undefined;
+  if (run === undefined) {
+    console.error(`ERROR: demo-agent: unknown behaviour '${behaviour}'`);
+    return 2;
   }
+  return await run({ cwd: Deno.cwd(), gapId, params });
+}
+
+/** What a behaviour acts on. */
+interface Act {
+  cwd: string;
+  gapId: string;
+  /** What follows its name (`sleep:500:ship` -> ["500", "ship"]). */
+  params: string[];
+}
+
+/** Each behaviour: what the agent does, and its exit code. */
+const ACTS: Readonly<Record<string, (a: Act) => Promise<number>>> = {
+  ship: async ({ cwd, gapId }) => {
+    await commit(cwd, gapId);
+    await ship(cwd);
+    console.log("shipped");
+    return 0;
+  },
+  "ship-then-fail": async ({ cwd, gapId }) => {
+    await commit(cwd, gapId);
+    await ship(cwd);
+    console.error("ERROR: failed after shipping (the merged work still counts)");
+    return 1;
+  },
+  commit: async ({ cwd, gapId }) => {
+    await commit(cwd, gapId);
+    return 0;
+  },
+  noop: () => {
+    console.log("nothing to do");
+    return Promise.resolve(0);
+  },
+  fail: ({ gapId }) => failWith(`ERROR: demo failure for ${gapId}`),
+  "rate-limited": () =>
+    failWith(
+      'ERROR: API Error: 429 {"type":"error","error":{"type":"rate_limit_error",' +
+        '"message":"Number of requests has exceeded your rate limit"}}',
+    ),
+  transient: () =>
+    failWith("ERROR: request to the model failed: read ECONNRESET (connection reset by peer)"),
+  "fail-after-commit": async ({ cwd, gapId }) => {
+    await commit(cwd, gapId);
+    return failWith(`ERROR: demo failure after a commit for ${gapId}`);
+  },
+  "detach-commit-fail": async ({ cwd, gapId }) => {
+    await must(["checkout", "--quiet", "--detach"], cwd);
+    await commit(cwd, gapId);
+    return failWith(`ERROR: demo failure after a commit on a detached HEAD for ${gapId}`);
+  },
+  hang: ({ gapId }) => hang(gapId, "WARN: demo agent hanging until killed"),
+  "hang-commit": async ({ cwd, gapId }) => {
+    await commit(cwd, gapId);
+    return await hang(gapId, "WARN: demo agent committed, now hanging");
+  },
+  "hang-child": ({ gapId }) => {
+    startSleepChild();
+    return hang(gapId, "WARN: demo agent started a child, now hanging");
+  },
+  "bg-child-fail": async ({ gapId }) => {
+    startSleepChild();
+    console.error(`ERROR: demo failure for ${gapId}, a background child left running`);
+    await ready(gapId);
+    return 1;
+  },
+  stubborn: ({ gapId }) => {
+    Deno.addSignalListener("SIGTERM", () => console.error("WARN: ignoring SIGTERM"));
+    return hang(gapId, "WARN: demo agent ignores SIGTERM");
+  },
+  flood: async ({ params }) => {
+    await flood(Number(params[0] ?? "1"));
+    return 1;
+  },
+  sleep: async ({ gapId, params }) => {
+    await sleep(Number(params[0] ?? "0"));
+    return await act(params.slice(1).join(":") || "ship", gapId);
+  },
+  gate: async ({ gapId, params }) => {
+    await ready(gapId);
+    await gate(gapId);
+    return await act(params.join(":") || "ship", gapId);
+  },
+};
+
+/** Every behaviour the demo agent knows. */
+export const BEHAVIOURS: readonly string[] = Object.keys(ACTS);
+
+/** Say `line` on stderr and fail (exit 1). */
+function failWith(line: string): Promise<number> {
+  console.error(line);
+  return Promise.resolve(1);
+}
+
+/** Say `line` on stderr, say it is ready, then run until killed. */
+async function hang(gapId: string, line: string): Promise<number> {
+  console.error(line);
+  await ready(gapId);
+  return await forever();
 }
 
 async function commit(cwd: string, gapId: string): Promise<void> {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { loadBacklog } from "../backlog/load.ts";
+import { type Gap, loadBacklog } from "../backlog/load.ts";
 import { EXIT, type Exit, type Io, usageError } from "../cli/io.ts";
 import type { RouteOptions } from "../cli/commands.ts";
 import { ok } from "../util/result.ts";
@@ -14,8 +14,8 @@ import { resolvePaths } from "./paths.ts";
 import { formatTable } from "../cli/table.ts";
 import { loadLearning } from "../learn/load.ts";
 import { openReflections } from "./_sources.ts";
-import { orderCascade, runSeed, seededRandom } from "../learn/policy.ts";
-import { routeGap } from "../learn/routing.ts";
+import { orderCascade, type Ranked, runSeed, seededRandom } from "../learn/policy.ts";
+import { routeGap, type RoutingTable } from "../learn/routing.ts";
 
 /**
  * Print the cascade of one gap; returns the exit code.
@@ -59,52 +59,71 @@ export async function runRoute(options: RouteOptions, io: Io): Promise<Exit> {
     options.learn,
     seededRandom(seed),
   );
+  const shown = { gap, routed, ranked, table, rows: scoreboard.rows, seed, policy: options.learn };
+  if (options.json) io.out(JSON.stringify(routeJson(shown)));
+  else for (const line of routeLines(shown)) io.out(line);
+  return ok(EXIT.ok);
+}
+
+/** What `route` shows of one gap. */
+interface Shown {
+  gap: Gap;
+  routed: ReturnType<typeof routeGap>;
+  ranked: Ranked[];
+  table: RoutingTable;
+  /** Reflections the scoreboard counted. */
+  rows: number;
+  seed: number;
+  policy: RouteOptions["learn"];
+}
+
+/** `route --json`: one object. */
+function routeJson(s: Shown): Record<string, unknown> {
+  const { gap, routed, table } = s;
+  return {
+    gapId: gap.id,
+    priority: gap.priority,
+    effort: gap.effort,
+    taskClass: routed.taskClass,
+    table: table.path,
+    route: routed.route ? { line: routed.route.line, why: routed.route.why ?? null } : null,
+    policy: s.policy,
+    seed: s.policy === "thompson" ? s.seed : null,
+    scoreboardRows: s.rows,
+    cascade: s.ranked.map((r) => ({
+      arm: r.arm,
+      ...r.candidate,
+      successes: r.record.successes,
+      failures: r.record.failures,
+      basis: r.basis,
+      sample: r.sample ?? null,
+    })),
+  };
+}
+
+/** `route`'s lines: the gap and its route, the order, the cascade's table. */
+function routeLines(s: Shown): string[] {
+  const { gap, routed, table } = s;
   const routeText = routed.route
     ? `route at ${table.path}:${routed.route.line}${
       routed.route.why ? ` (${routed.route.why})` : ""
     }`
     : `default_candidates of ${table.path}`;
-  if (options.json) {
-    io.out(JSON.stringify({
-      gapId: gap.id,
-      priority: gap.priority,
-      effort: gap.effort,
-      taskClass: routed.taskClass,
-      table: table.path,
-      route: routed.route ? { line: routed.route.line, why: routed.route.why ?? null } : null,
-      policy: options.learn,
-      seed: options.learn === "thompson" ? seed : null,
-      scoreboardRows: scoreboard.rows,
-      cascade: ranked.map((r) => ({
-        arm: r.arm,
-        ...r.candidate,
-        successes: r.record.successes,
-        failures: r.record.failures,
-        basis: r.basis,
-        sample: r.sample ?? null,
-      })),
-    }));
-    return ok(EXIT.ok);
-  }
-  io.out(
-    `${gap.id} (priority ${gap.priority || "-"}, effort ${gap.effort || "-"}, task class ${
-      routed.taskClass || "-"
-    }): ${routeText}`,
-  );
-  io.out(
-    `order: ${options.learn}${
-      options.learn === "thompson"
-        ? ` (seed ${seed}; Beta(shipped+1, other+1) per arm)`
-        : " (the file's)"
-    }; scoreboard of ${scoreboard.rows} reflection(s)`,
-  );
-  const rows = ranked.map((r, i) => [
+  const order = s.policy === "thompson"
+    ? ` (seed ${s.seed}; Beta(shipped+1, other+1) per arm)`
+    : " (the file's)";
+  const rows = s.ranked.map((r, i) => [
     String(i + 1),
     r.arm,
     r.candidate.why ?? "",
     `${r.record.successes}/${r.record.successes + r.record.failures} shipped (${r.basis})`,
     r.sample === undefined ? "" : r.sample.toFixed(3),
   ]);
-  io.out(formatTable(["#", "arm", "why", "record", "draw"], rows));
-  return ok(EXIT.ok);
+  return [
+    `${gap.id} (priority ${gap.priority || "-"}, effort ${gap.effort || "-"}, task class ${
+      routed.taskClass || "-"
+    }): ${routeText}`,
+    `order: ${s.policy}${order}; scoreboard of ${s.rows} reflection(s)`,
+    formatTable(["#", "arm", "why", "record", "draw"], rows),
+  ];
 }

@@ -15,7 +15,7 @@ import type { Lease, Ledger } from "../store/ledger.ts";
 import type { AgentProcess, Spawner } from "../process/spawn.ts";
 import { fail, ok, type Result } from "../util/result.ts";
 import type { Processes } from "../process/table.ts";
-import { agentFiles } from "../process/waiter.ts";
+import { type AgentFiles, agentFiles } from "../process/waiter.ts";
 import { join } from "node:path";
 
 /** What a dispatch knows of its gap (an adopted one knows only what its lease recorded). */
@@ -77,6 +77,8 @@ export interface DispatchDeps {
   ledger?: Ledger;
   /** The run's process table: each agent's exact identity is read through it. */
   processes: Processes;
+  /** Ends an agent's process group (one whose dispatch could not be recorded). */
+  terminate: (pgid: number, options: { graceMs: number }) => Promise<unknown>;
   now?: () => number;
   /** `stop` aborting (the run was interrupted) ends a claim script at once. */
   interrupt?: { readonly stop: AbortSignal };
@@ -106,38 +108,14 @@ export async function dispatchGap(
   request: DispatchRequest,
   deps: DispatchDeps,
 ): Promise<Result<Dispatched>> {
-  const { workspace, spawner, ledger, now = Date.now } = deps;
-  const { gap, branch, worktree, startCommit, agent } = request;
-
-  let leaseId: number | null = null;
-  if (ledger) {
-    const lease = await ledger.begin({
-      gapId: gap.id,
-      repoRoot: workspace.repoRoot,
-      branch,
-      worktree,
-      baseCommit: startCommit,
-      effort: gap.effort,
-      backend: agent.label,
-      deadlineMs: request.deadlineMs,
-      maxWatchMs: request.maxWatchMs,
-      sharedId: request.sharedLeaseId,
-    });
-    if (!lease.ok) return lease;
-    if (!lease.value.begun) return ok({ kind: "taken", holder: lease.value.holder });
-    leaseId = lease.value.leaseId;
-  }
-  const abandon = async (why: string, madeWorktree: boolean): Promise<Result<never>> => {
-    let reason = why;
-    if (madeWorktree) {
-      const kept = await cleanUpWorktree(workspace, { worktree, branch, startCommit }, {
-        shipped: false,
-      });
-      if (kept) reason += `; worktree kept: ${kept}`;
-    }
-    if (leaseId !== null) await ledger?.end(leaseId, null, `dispatch failed: ${reason}`);
-    return fail(reason);
-  };
+  const { workspace } = deps;
+  const { gap, branch, worktree, startCommit } = request;
+  const begun = await beginLease(request, deps);
+  if (!begun.ok) return begun;
+  if (begun.value.kind === "taken") return ok(begun.value);
+  const { leaseId } = begun.value;
+  const abandon = (why: string, madeWorktree: boolean) =>
+    abandonDispatch(request, deps, leaseId, why, madeWorktree);
 
   const added = await workspace.addWorktree(branch, worktree, startCommit);
   if (!added.ok) return await abandon(added.error, false);
@@ -148,7 +126,79 @@ export async function dispatchGap(
   const files = leaseId !== null && deps.logsDir !== undefined
     ? agentFiles(join(deps.logsDir, `${leaseId}-${request.slug}`), deps.logCapBytes)
     : undefined;
-  const started = spawner.spawn({
+  const started = spawnFor(request, deps, leaseId, files);
+  if (!started.ok) return await abandon(started.error, true);
+  const proc = started.value;
+  if (leaseId !== null && deps.ledger) {
+    // Its spawn-time identity first (durable at once), the exact one as soon as it is read.
+    const recorded = await deps.ledger.running(leaseId, {
+      pid: proc.pid,
+      pidStart: proc.startTime,
+      detached: request.detached,
+      logBase: files?.base,
+    });
+    if (!recorded.ok) {
+      // A lease without its agent's pid cannot be adopted nor reaped: were this run to
+      // die, the agent would run on unaccounted for. End it now instead.
+      await deps.terminate(proc.pgid, { graceMs: ABANDON_GRACE_MS });
+      return await abandon(`${recorded.error}; its agent (PID ${proc.pid}) was ended`, true);
+    }
+  }
+  return ok({ kind: "started", dispatch: runningDispatch(request, deps, leaseId, proc) });
+}
+
+/** SIGTERM -> SIGKILL grace for an agent ended because its dispatch could not be recorded. */
+const ABANDON_GRACE_MS = 2000;
+
+/** The lease (none without a ledger), or the live lease of another orchestrator holding the gap. */
+async function beginLease(
+  request: DispatchRequest,
+  deps: DispatchDeps,
+): Promise<Result<{ kind: "begun"; leaseId: number | null } | { kind: "taken"; holder: Lease }>> {
+  if (!deps.ledger) return ok({ kind: "begun", leaseId: null });
+  const lease = await deps.ledger.begin({
+    gapId: request.gap.id,
+    repoRoot: deps.workspace.repoRoot,
+    branch: request.branch,
+    worktree: request.worktree,
+    baseCommit: request.startCommit,
+    effort: request.gap.effort,
+    backend: request.agent.label,
+    deadlineMs: request.deadlineMs,
+    maxWatchMs: request.maxWatchMs,
+    sharedId: request.sharedLeaseId,
+  });
+  if (!lease.ok) return lease;
+  if (!lease.value.begun) return ok({ kind: "taken", holder: lease.value.holder });
+  return ok({ kind: "begun", leaseId: lease.value.leaseId });
+}
+
+/** A step failed: undo what was made (a worktree only while it holds no commits), end the lease. */
+async function abandonDispatch(
+  request: DispatchRequest,
+  deps: DispatchDeps,
+  leaseId: number | null,
+  why: string,
+  madeWorktree: boolean,
+): Promise<Result<never>> {
+  let reason = why;
+  if (madeWorktree) {
+    const kept = await cleanUpWorktree(deps.workspace, request, { shipped: false });
+    if (kept) reason += `; worktree kept: ${kept}`;
+  }
+  if (leaseId !== null) await deps.ledger?.end(leaseId, null, `dispatch failed: ${reason}`);
+  return fail(reason);
+}
+
+/** Start the agent in its worktree, with the environment of CONTRACT §3. */
+function spawnFor(
+  request: DispatchRequest,
+  deps: DispatchDeps,
+  leaseId: number | null,
+  files: AgentFiles | undefined,
+): Result<AgentProcess> {
+  const { agent, gap, branch, worktree } = request;
+  return deps.spawner.spawn({
     argv: agent.argv,
     cwd: worktree,
     env: {
@@ -164,33 +214,29 @@ export async function dispatchGap(
     unwatched: request.detached,
     files,
   });
-  if (!started.ok) return await abandon(started.error, true);
+}
 
-  const proc = started.value;
-  if (leaseId !== null) {
-    // The agent runs either way; a ledger that cannot take the pid is reported by the caller.
-    // Its spawn-time identity first (durable at once), the exact one as soon as it is read.
-    await ledger?.running(leaseId, {
-      pid: proc.pid,
-      pidStart: proc.startTime,
-      detached: request.detached,
-      logBase: files?.base,
-    });
-  }
+/** The dispatch of a started agent; its exact identity is learned in the background. */
+function runningDispatch(
+  request: DispatchRequest,
+  deps: DispatchDeps,
+  leaseId: number | null,
+  proc: AgentProcess,
+): Dispatch {
   const dispatch: Dispatch = {
     ...request,
     leaseId,
     leaseGeneration: 0,
     identity: proc.startTime,
     process: proc,
-    startedAt: now(),
+    startedAt: (deps.now ?? Date.now)(),
   };
   dispatch.identified = (async () => {
     const exact = await deps.processes.identify(proc.pid, proc.startTime);
     dispatch.identity = exact;
     if (leaseId !== null && exact !== proc.startTime) {
-      await ledger?.identify(leaseId, proc.pid, exact);
+      await deps.ledger?.identify(leaseId, proc.pid, exact);
     }
   })().catch(() => {});
-  return ok({ kind: "started", dispatch });
+  return dispatch;
 }

@@ -80,83 +80,107 @@ export interface Workspace {
 export function gitWorkspace(repoRoot: string): Workspace {
   return {
     repoRoot,
-    async addWorktree(branch, path, startCommit) {
-      const guard = await checkWorktreesDir(repoRoot, path);
-      if (!guard.ok) return guard;
-      const before = await branchTip(repoRoot, branch);
-      if (before === undefined) return fail(`cannot read branch ${branch}`);
-      if (before !== "") {
-        // A leftover of an earlier run: reusable only while it holds no work.
-        const n = await commitsBeyond(repoRoot, startCommit, before);
-        const refused = `git worktree add ${branch}: refused: branch ${branch} already exists`;
-        if (n === undefined) return fail(`${refused} and its commits cannot be counted`);
-        if (n > 0) {
-          return fail(
-            `${refused} with ${plural(n, "commit")} beyond the base ` +
-              "(left as it is: merge or delete it to dispatch this gap again)",
-          );
-        }
-        // -B moves it to the start commit; it held nothing beyond it, and its reflog stays.
-        const r = await git(["worktree", "add", "-B", branch, "--", path, startCommit], repoRoot);
-        if (r.code !== 0) return fail(`git worktree add ${branch}: ${gitReason(r)}`);
-        return ok(undefined);
-      }
-      const r = await git(["worktree", "add", "-b", branch, "--", path, startCommit], repoRoot);
-      if (r.code === 0) return ok(undefined);
-      // git creates the branch before it fails on the path: do not leave it behind (it
-      // would make every later dispatch of this gap fail "branch already exists").
-      const reason = `git worktree add ${branch}: ${gitReason(r)}`;
-      const after = await branchTip(repoRoot, branch);
-      if (after !== undefined && after !== "" && sameCommit(after, startCommit)) {
-        const del = await git(["branch", "-D", "--", branch], repoRoot);
-        if (del.code !== 0) return fail(`${reason}; and its new branch stays: ${gitReason(del)}`);
-      }
-      return fail(reason);
-    },
-    async removeWorktree(path, branch) {
-      const rm = await git(["worktree", "remove", "--force", "--", path], repoRoot);
-      // A directory that is gone and not registered is removed already.
-      if (rm.code !== 0 && await pathExists(path) !== false) {
-        return fail(`git worktree remove ${path}: ${gitReason(rm)}`);
-      }
-      if (branch === undefined) return ok(undefined);
-      const del = await git(["branch", "-D", "--", branch], repoRoot);
-      if (del.code !== 0 && await branchTip(repoRoot, branch) !== "") {
-        return fail(`git branch -D ${branch}: ${gitReason(del)}`);
-      }
-      return ok(undefined);
-    },
+    addWorktree: (branch, path, startCommit) => addWorktree(repoRoot, branch, path, startCommit),
+    removeWorktree: (path, branch) => removeWorktree(repoRoot, path, branch),
     workBeyond: (start, branch, worktree) => workBeyond(repoRoot, start, branch, worktree),
     async isDirty(worktree) {
       const r = await git(["status", "--porcelain", "--untracked-files=normal"], worktree);
       return r.code === 0 ? r.stdout !== "" : undefined;
     },
-    async claim(worktree, gapId, options = {}) {
-      try {
-        await Deno.stat(join(worktree, CLAIM_SCRIPT));
-      } catch {
-        return ok(false);
-      }
-      // Its own process group, ended (with whatever it left in the background)
-      // when it exits, times out or the run is interrupted.
-      const out = await runHelper("bash", [CLAIM_SCRIPT, gapId], {
-        cwd: worktree,
-        timeoutMs: CLAIM_TIMEOUT_MS,
-        signal: options.signal,
-        endGroupOnExit: true,
-      });
-      if (!out.started) return fail(`cannot run the claim script: ${errorMessage(out.error)}`);
-      if (out.stopped === "timeout") {
-        return fail(`claim script timed out after ${CLAIM_TIMEOUT_MS / 1000}s`);
-      }
-      if (out.stopped === "aborted") return fail("claim script stopped: the run was interrupted");
-      if (out.code !== 0) {
-        const why = new TextDecoder().decode(out.stderr).trim().split("\n").pop() ?? "";
-        return fail(`claim script exited ${out.code}${why ? `: ${why}` : ""}`);
-      }
-      return ok(true);
-    },
+    claim: (worktree, gapId, options = {}) => runClaim(worktree, gapId, options.signal),
   };
+}
+
+/** A worktree on a new branch (or on a leftover branch that holds no work) at `startCommit`. */
+async function addWorktree(
+  repoRoot: string,
+  branch: string,
+  path: string,
+  startCommit: string,
+): Promise<Result<void>> {
+  const guard = await checkWorktreesDir(repoRoot, path);
+  if (!guard.ok) return guard;
+  const before = await branchTip(repoRoot, branch);
+  if (before === undefined) return fail(`cannot read branch ${branch}`);
+  if (before !== "") {
+    // A leftover of an earlier run: reusable only while it holds no work.
+    const n = await commitsBeyond(repoRoot, startCommit, before);
+    const refused = `git worktree add ${branch}: refused: branch ${branch} already exists`;
+    if (n === undefined) return fail(`${refused} and its commits cannot be counted`);
+    if (n > 0) {
+      return fail(
+        `${refused} with ${plural(n, "commit")} beyond the base ` +
+          "(left as it is: merge or delete it to dispatch this gap again)",
+      );
+    }
+    // -B moves it to the start commit; it held nothing beyond it, and its reflog stays.
+    const r = await git(["worktree", "add", "-B", branch, "--", path, startCommit], repoRoot);
+    if (r.code !== 0) return fail(`git worktree add ${branch}: ${gitReason(r)}`);
+    return ok(undefined);
+  }
+  const r = await git(["worktree", "add", "-b", branch, "--", path, startCommit], repoRoot);
+  if (r.code === 0) return ok(undefined);
+  // git creates the branch before it fails on the path: do not leave it behind (it
+  // would make every later dispatch of this gap fail "branch already exists").
+  const reason = `git worktree add ${branch}: ${gitReason(r)}`;
+  const after = await branchTip(repoRoot, branch);
+  if (after !== undefined && after !== "" && sameCommit(after, startCommit)) {
+    const del = await git(["branch", "-D", "--", branch], repoRoot);
+    if (del.code !== 0) return fail(`${reason}; and its new branch stays: ${gitReason(del)}`);
+  }
+  return fail(reason);
+}
+
+/** Remove a worktree (and its branch, when given). */
+async function removeWorktree(
+  repoRoot: string,
+  path: string,
+  branch: string | undefined,
+): Promise<Result<void>> {
+  const rm = await git(["worktree", "remove", "--force", "--", path], repoRoot);
+  // A directory that is gone and not registered is removed already.
+  if (rm.code !== 0 && await pathExists(path) !== false) {
+    return fail(`git worktree remove ${path}: ${gitReason(rm)}`);
+  }
+  if (branch === undefined) return ok(undefined);
+  const del = await git(["branch", "-D", "--", branch], repoRoot);
+  if (del.code !== 0 && await branchTip(repoRoot, branch) !== "") {
+    return fail(`git branch -D ${branch}: ${gitReason(del)}`);
+  }
+  return ok(undefined);
+}
+
+/**
+ * Run the claim script inside the worktree when it exists (false: there is
+ * none), in its own process group, ended (with whatever it left in the
+ * background) when it exits, times out or the run is interrupted.
+ */
+async function runClaim(
+  worktree: string,
+  gapId: string,
+  signal: AbortSignal | undefined,
+): Promise<Result<boolean>> {
+  try {
+    await Deno.stat(join(worktree, CLAIM_SCRIPT));
+  } catch {
+    return ok(false);
+  }
+  const out = await runHelper("bash", [CLAIM_SCRIPT, gapId], {
+    cwd: worktree,
+    timeoutMs: CLAIM_TIMEOUT_MS,
+    signal,
+    endGroupOnExit: true,
+  });
+  if (!out.started) return fail(`cannot run the claim script: ${errorMessage(out.error)}`);
+  if (out.stopped === "timeout") {
+    return fail(`claim script timed out after ${CLAIM_TIMEOUT_MS / 1000}s`);
+  }
+  if (out.stopped === "aborted") return fail("claim script stopped: the run was interrupted");
+  if (out.code !== 0) {
+    const why = new TextDecoder().decode(out.stderr).trim().split("\n").pop() ?? "";
+    return fail(`claim script exited ${out.code}${why ? `: ${why}` : ""}`);
+  }
+  return ok(true);
 }
 
 /**

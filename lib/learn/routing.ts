@@ -113,134 +113,194 @@ export function parseRouting(text: string, path: string): Result<RoutingTable> {
     return fail(`${path}:${parsed.error.line ?? 1}: not valid YAML: ${parsed.error.reason}`);
   }
   const doc = parsed.value.value ?? {};
-  const lineOf = (o: unknown, fallback: number) =>
-    (o !== null && typeof o === "object" ? parsed.value.lineOf(o) : undefined) ?? fallback;
-  const at = (line: number, what: string) => fail(`${path}:${line}: ${what}`);
-  if (!isMap(doc)) return at(1, "a routing table is a mapping (default_candidates:, routes:)");
-  const warnings: string[] = [];
-
-  const backends: Record<string, string> = {};
-  if (doc.backends !== undefined) {
-    if (!isMap(doc.backends)) return at(lineOf(doc, 1), "backends: must map names to commands");
-    for (const [name, template] of Object.entries(doc.backends)) {
-      if (typeof template !== "string" || template.trim() === "") {
-        return at(lineOf(doc.backends, 1), `backends: ${name}: must be a command (a string)`);
-      }
-      backends[name] = template;
-    }
-  }
-  const known = new Set([...BUILTIN_BACKENDS, ...Object.keys(backends)]);
-
-  const taskClasses: [string, string][] = [];
-  if (doc.task_classes !== undefined) {
-    if (!isMap(doc.task_classes)) {
-      return at(lineOf(doc, 1), "task_classes: must map gap-id prefixes to task classes");
-    }
-    for (const [prefix, cls] of Object.entries(doc.task_classes)) {
-      if (typeof cls !== "string") {
-        return at(lineOf(doc.task_classes, 1), `task_classes: ${prefix}: must be a string`);
-      }
-      taskClasses.push([prefix, cls]);
-    }
-  }
-
-  const candidates = (list: unknown, line: number, where: string): Result<Candidate[]> => {
-    if (!Array.isArray(list) || list.length === 0) {
-      return fail(`${path}:${line}: ${where}: must be a non-empty list of candidates`);
-    }
-    const out: Candidate[] = [];
-    for (const [i, c] of list.entries()) {
-      const cl = lineOf(c, line);
-      if (!isMap(c)) return fail(`${path}:${cl}: ${where}[${i}]: a candidate is a mapping`);
-      if (typeof c.backend !== "string" || c.backend === "") {
-        return fail(`${path}:${cl}: ${where}[${i}]: backend: missing`);
-      }
-      if (!known.has(c.backend)) {
-        return fail(
-          `${path}:${cl}: ${where}[${i}]: unknown backend '${c.backend}' ` +
-            `(claude, chump-local, or a name under backends:)`,
-        );
-      }
-      const candidate: Candidate = { backend: c.backend };
-      for (
-        const [key, field] of [["model", "model"], ["provider_pfx", "providerPfx"], [
-          "why",
-          "why",
-        ]] as const
-      ) {
-        const v = c[key];
-        if (v === undefined || v === null) continue;
-        if (typeof v !== "string" && typeof v !== "number") {
-          return fail(`${path}:${cl}: ${where}[${i}]: ${key}: must be a string`);
-        }
-        candidate[field] = String(v);
-      }
-      out.push(candidate);
-    }
-    return ok(out);
+  const t: TableText = {
+    path,
+    lineOf: (o, fallback) =>
+      (o !== null && typeof o === "object" ? parsed.value.lineOf(o) : undefined) ?? fallback,
   };
-
+  if (!isMap(doc)) return at(t, 1, "a routing table is a mapping (default_candidates:, routes:)");
+  const backends = backendsOf(t, doc);
+  if (!backends.ok) return backends;
+  const taskClasses = taskClassesOf(t, doc);
+  if (!taskClasses.ok) return taskClasses;
+  const known = new Set([...BUILTIN_BACKENDS, ...Object.keys(backends.value)]);
   let defaultCandidates: Candidate[] = [];
   if (doc.default_candidates !== undefined) {
-    const d = candidates(doc.default_candidates, lineOf(doc, 1), "default_candidates");
+    const d = candidatesOf(
+      t,
+      known,
+      doc.default_candidates,
+      t.lineOf(doc, 1),
+      "default_candidates",
+    );
     if (!d.ok) return d;
     defaultCandidates = d.value;
   }
+  const warnings: string[] = [];
+  const routes = routesOf(t, known, doc, warnings);
+  if (!routes.ok) return routes;
+  if (defaultCandidates.length === 0 && routes.value.length === 0) {
+    return at(t, 1, "no default_candidates and no routes: nothing to dispatch to");
+  }
+  return ok({
+    path,
+    defaultCandidates,
+    routes: routes.value,
+    taskClasses: taskClasses.value,
+    backends: backends.value,
+    warnings,
+  });
+}
 
-  const routes: Route[] = [];
-  if (doc.routes !== undefined && doc.routes !== null) {
-    if (!Array.isArray(doc.routes)) return at(lineOf(doc, 1), "routes: must be a list");
-    for (const [i, r] of doc.routes.entries()) {
-      const line = lineOf(r, lineOf(doc, 1));
-      if (!isMap(r)) return at(line, `routes[${i}]: a route is a mapping (match:, candidates:)`);
-      const match = routeMatch(r.match);
-      if (typeof match === "string") return at(line, `routes[${i}]: match: ${match}`);
-      if (match.unknown) {
-        warnings.push(
-          `${path}:${line}: routes[${i}]: match: unknown key(s) ${match.unknown.join(", ")}: ` +
-            "this route never matches",
-        );
-      }
-      const c = candidates(r.candidates, line, `routes[${i}].candidates`);
-      if (!c.ok) return c;
-      routes.push({
-        match,
-        why: typeof r.why === "string" ? r.why : undefined,
-        candidates: c.value,
-        line,
-      });
+/** A table's file, for messages that name a line of it. */
+interface TableText {
+  path: string;
+  lineOf: (o: unknown, fallback: number) => number;
+}
+
+function at(t: TableText, line: number, what: string): { ok: false; error: string } {
+  return fail(`${t.path}:${line}: ${what}`);
+}
+
+/** `backends:` names -> command templates. */
+function backendsOf(t: TableText, doc: Record<string, unknown>): Result<Record<string, string>> {
+  const backends: Record<string, string> = {};
+  if (doc.backends === undefined) return ok(backends);
+  if (!isMap(doc.backends)) return at(t, t.lineOf(doc, 1), "backends: must map names to commands");
+  for (const [name, template] of Object.entries(doc.backends)) {
+    if (typeof template !== "string" || template.trim() === "") {
+      return at(t, t.lineOf(doc.backends, 1), `backends: ${name}: must be a command (a string)`);
     }
+    backends[name] = template;
   }
-  if (defaultCandidates.length === 0 && routes.length === 0) {
-    return at(1, "no default_candidates and no routes: nothing to dispatch to");
+  return ok(backends);
+}
+
+/** `task_classes:` gap-id prefixes -> task classes. */
+function taskClassesOf(t: TableText, doc: Record<string, unknown>): Result<[string, string][]> {
+  const out: [string, string][] = [];
+  if (doc.task_classes === undefined) return ok(out);
+  if (!isMap(doc.task_classes)) {
+    return at(t, t.lineOf(doc, 1), "task_classes: must map gap-id prefixes to task classes");
   }
-  return ok({ path, defaultCandidates, routes, taskClasses, backends, warnings });
+  for (const [prefix, cls] of Object.entries(doc.task_classes)) {
+    if (typeof cls !== "string") {
+      return at(t, t.lineOf(doc.task_classes, 1), `task_classes: ${prefix}: must be a string`);
+    }
+    out.push([prefix, cls]);
+  }
+  return ok(out);
+}
+
+/** A list of candidates (`default_candidates:`, a route's `candidates:`). */
+function candidatesOf(
+  t: TableText,
+  known: ReadonlySet<string>,
+  list: unknown,
+  line: number,
+  where: string,
+): Result<Candidate[]> {
+  if (!Array.isArray(list) || list.length === 0) {
+    return at(t, line, `${where}: must be a non-empty list of candidates`);
+  }
+  const out: Candidate[] = [];
+  for (const [i, c] of list.entries()) {
+    const candidate = candidateOf(t, known, c, t.lineOf(c, line), `${where}[${i}]`);
+    if (!candidate.ok) return candidate;
+    out.push(candidate.value);
+  }
+  return ok(out);
+}
+
+function candidateOf(
+  t: TableText,
+  known: ReadonlySet<string>,
+  c: unknown,
+  line: number,
+  where: string,
+): Result<Candidate> {
+  if (!isMap(c)) return at(t, line, `${where}: a candidate is a mapping`);
+  if (typeof c.backend !== "string" || c.backend === "") {
+    return at(t, line, `${where}: backend: missing`);
+  }
+  if (!known.has(c.backend)) {
+    return at(
+      t,
+      line,
+      `${where}: unknown backend '${c.backend}' (claude, chump-local, or a name under backends:)`,
+    );
+  }
+  const candidate: Candidate = { backend: c.backend };
+  const fields = [["model", "model"], ["provider_pfx", "providerPfx"], ["why", "why"]] as const;
+  for (const [key, field] of fields) {
+    const v = c[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "string" && typeof v !== "number") {
+      return at(t, line, `${where}: ${key}: must be a string`);
+    }
+    candidate[field] = String(v);
+  }
+  return ok(candidate);
+}
+
+/** `routes:` each with its match and candidates; a match with unknown keys is a warning. */
+function routesOf(
+  t: TableText,
+  known: ReadonlySet<string>,
+  doc: Record<string, unknown>,
+  warnings: string[],
+): Result<Route[]> {
+  const routes: Route[] = [];
+  if (doc.routes === undefined || doc.routes === null) return ok(routes);
+  if (!Array.isArray(doc.routes)) return at(t, t.lineOf(doc, 1), "routes: must be a list");
+  for (const [i, r] of doc.routes.entries()) {
+    const line = t.lineOf(r, t.lineOf(doc, 1));
+    if (!isMap(r)) return at(t, line, `routes[${i}]: a route is a mapping (match:, candidates:)`);
+    const match = routeMatch(r.match);
+    if (!match.ok) return at(t, line, `routes[${i}]: match: ${match.error}`);
+    if (match.value.unknown) {
+      warnings.push(
+        `${t.path}:${line}: routes[${i}]: match: unknown key(s) ${
+          match.value.unknown.join(", ")
+        }: this route never matches`,
+      );
+    }
+    const c = candidatesOf(t, known, r.candidates, line, `routes[${i}].candidates`);
+    if (!c.ok) return c;
+    routes.push({
+      match: match.value,
+      why: typeof r.why === "string" ? r.why : undefined,
+      candidates: c.value,
+      line,
+    });
+  }
+  return ok(routes);
 }
 
 /** A route's `match`, or why it is malformed. */
-function routeMatch(m: unknown): RouteMatch | string {
-  if (m === undefined || m === null) return {};
-  if (!isMap(m)) return "must be a mapping";
+function routeMatch(m: unknown): Result<RouteMatch> {
+  if (m === undefined || m === null) return ok({});
+  if (!isMap(m)) return fail("must be a mapping");
   const out: RouteMatch = {};
   const str = (v: unknown) =>
     typeof v === "string" || typeof v === "number" ? String(v) : undefined;
   for (const [key, v] of Object.entries(m)) {
     if (key === "priority" || key === "task_class") {
       const s = str(v);
-      if (s === undefined) return `${key}: must be a string`;
+      if (s === undefined) return fail(`${key}: must be a string`);
       if (key === "priority") out.priority = s;
       else out.taskClass = s;
     } else if (key === "effort") {
       const list = Array.isArray(v) ? v.map(str) : [str(v)];
       if (list.length === 0 || list.some((e) => e === undefined)) {
-        return "effort: must be a string or a list of strings";
+        return fail("effort: must be a string or a list of strings");
       }
       out.effort = list as string[];
     } else {
       (out.unknown ??= []).push(key);
     }
   }
-  return out;
+  return ok(out);
 }
 
 /**

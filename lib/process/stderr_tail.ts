@@ -105,63 +105,97 @@ export interface StderrTailOptions {
  * ```
  */
 export function createStderrTail(options?: StderrTailOptions): StderrTail {
-  const { maxLines = TAIL_LINES, maxLineLength = MAX_TAIL_LINE_LENGTH } = options ?? {};
-  const capacity = Math.max(0, Math.floor(maxLines));
-  const lineCap = Math.max(1, Math.floor(maxLineLength));
-  // One character more than the cap is kept, so oneLine() sees the line is
-  // too long and marks the cut with an ellipsis.
-  const keepChars = lineCap + 1;
+  return new Tail(options ?? {});
+}
 
-  const ring: string[] = [];
-  let ringStart = 0;
-  let bytes = 0;
-  let decoder = new TextDecoder("utf-8");
-
+/** The ring of kept lines, and the line being assembled across chunks. */
+class Tail implements StderrTail {
+  readonly #capacity: number;
+  readonly #lineCap: number;
+  /**
+   * One character more than the cap is kept, so oneLine() sees the line is
+   * too long and marks the cut with an ellipsis.
+   */
+  readonly #keepChars: number;
+  readonly #ring: string[] = [];
+  #ringStart = 0;
+  #bytes = 0;
+  #decoder = new TextDecoder("utf-8");
   // The line being assembled across chunks: its first `keepChars` characters,
   // whether a keyword was seen anywhere in it, and its last few characters.
-  let partial = "";
-  let partialMatched = false;
-  let partialEnd = "";
-  let partialEmpty = true;
+  #partial = "";
+  #partialMatched = false;
+  #partialEnd = "";
+  #partialEmpty = true;
 
-  function keep(line: string): void {
-    if (capacity === 0) return;
-    const cleaned = detach(oneLine(stripCr(line), lineCap));
-    if (ring.length < capacity) {
-      ring.push(cleaned);
+  constructor(options: StderrTailOptions) {
+    const { maxLines = TAIL_LINES, maxLineLength = MAX_TAIL_LINE_LENGTH } = options;
+    this.#capacity = Math.max(0, Math.floor(maxLines));
+    this.#lineCap = Math.max(1, Math.floor(maxLineLength));
+    this.#keepChars = this.#lineCap + 1;
+  }
+
+  push(chunk: Uint8Array): void {
+    this.#bytes += chunk.byteLength;
+    if (chunk.byteLength === 0) return;
+    this.#pushText(this.#decoder.decode(chunk, { stream: true }));
+  }
+
+  end(): void {
+    this.#pushText(this.#decoder.decode());
+    if (!this.#partialEmpty) this.#finishPartial();
+    this.#decoder = new TextDecoder("utf-8");
+  }
+
+  lines(): string[] {
+    return [...this.#ring.slice(this.#ringStart), ...this.#ring.slice(0, this.#ringStart)];
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  #keep(line: string): void {
+    if (this.#capacity === 0) return;
+    const cleaned = detach(oneLine(stripCr(line), this.#lineCap));
+    if (this.#ring.length < this.#capacity) {
+      this.#ring.push(cleaned);
     } else {
-      ring[ringStart] = cleaned;
-      ringStart = (ringStart + 1) % capacity;
+      this.#ring[this.#ringStart] = cleaned;
+      this.#ringStart = (this.#ringStart + 1) % this.#capacity;
     }
   }
 
   /** Add `text` (no newline in it) to the line being assembled. */
-  function extendPartial(text: string): void {
+  #extendPartial(text: string): void {
     if (text === "") return;
-    partialEmpty = false;
-    if (!partialMatched) {
-      partialMatched = KEYWORD.test(text) ||
-        (partialEnd !== "" && KEYWORD.test(partialEnd + text.slice(0, KEYWORD_OVERLAP)));
+    this.#partialEmpty = false;
+    if (!this.#partialMatched) {
+      this.#partialMatched = KEYWORD.test(text) ||
+        (this.#partialEnd !== "" &&
+          KEYWORD.test(this.#partialEnd + text.slice(0, KEYWORD_OVERLAP)));
     }
-    partialEnd = detach((partialEnd + text.slice(-KEYWORD_OVERLAP)).slice(-KEYWORD_OVERLAP));
+    this.#partialEnd = detach(
+      (this.#partialEnd + text.slice(-KEYWORD_OVERLAP)).slice(-KEYWORD_OVERLAP),
+    );
     // Once the partial line is at the cap, the rest of the line is dropped.
-    if (partial.length < keepChars) {
-      partial = detach(partial + text.slice(0, keepChars - partial.length));
+    if (this.#partial.length < this.#keepChars) {
+      this.#partial = detach(this.#partial + text.slice(0, this.#keepChars - this.#partial.length));
     }
   }
 
   /** The line being assembled is complete: keep it if it matched, start a new one. */
-  function finishPartial(): void {
-    if (partialMatched) keep(partial);
-    partial = "";
-    partialMatched = false;
-    partialEnd = "";
-    partialEmpty = true;
+  #finishPartial(): void {
+    if (this.#partialMatched) this.#keep(this.#partial);
+    this.#partial = "";
+    this.#partialMatched = false;
+    this.#partialEnd = "";
+    this.#partialEmpty = true;
   }
 
   /** Keep the matching lines of `text.slice(from, to)`, where `text[to]` is a newline. */
-  function scanCompleteLines(text: string, from: number, to: number): void {
-    if (from >= to || capacity === 0) return;
+  #scanCompleteLines(text: string, from: number, to: number): void {
+    if (from >= to || this.#capacity === 0) return;
     KEYWORD_SCAN.lastIndex = from;
     const first = KEYWORD_SCAN.exec(text);
     if (first === null || first.index >= to) return; // the common case in a flood of chatter
@@ -169,46 +203,29 @@ export function createStderrTail(options?: StderrTailOptions): StderrTail {
     const walkFrom = Math.max(from, text.lastIndexOf("\n", first.index) + 1);
     const found: string[] = [];
     let end = to;
-    while (end >= walkFrom && found.length < capacity) {
+    while (end >= walkFrom && found.length < this.#capacity) {
       const start = text.lastIndexOf("\n", end - 1) + 1;
       const line = text.slice(start, end);
-      if (KEYWORD.test(line)) found.push(line.length > keepChars ? line.slice(0, keepChars) : line);
+      if (KEYWORD.test(line)) {
+        found.push(line.length > this.#keepChars ? line.slice(0, this.#keepChars) : line);
+      }
       end = start - 1;
     }
-    for (let i = found.length - 1; i >= 0; i--) keep(found[i]);
+    for (let i = found.length - 1; i >= 0; i--) this.#keep(found[i]);
   }
 
-  function pushText(text: string): void {
+  #pushText(text: string): void {
     const firstNl = text.indexOf("\n");
     if (firstNl < 0) {
-      extendPartial(text);
+      this.#extendPartial(text);
       return;
     }
-    extendPartial(text.slice(0, firstNl));
-    finishPartial();
+    this.#extendPartial(text.slice(0, firstNl));
+    this.#finishPartial();
     const lastNl = text.lastIndexOf("\n");
-    scanCompleteLines(text, firstNl + 1, lastNl);
-    extendPartial(text.slice(lastNl + 1));
+    this.#scanCompleteLines(text, firstNl + 1, lastNl);
+    this.#extendPartial(text.slice(lastNl + 1));
   }
-
-  return {
-    push(chunk: Uint8Array): void {
-      bytes += chunk.byteLength;
-      if (chunk.byteLength === 0) return;
-      pushText(decoder.decode(chunk, { stream: true }));
-    },
-    end(): void {
-      pushText(decoder.decode());
-      if (!partialEmpty) finishPartial();
-      decoder = new TextDecoder("utf-8");
-    },
-    lines(): string[] {
-      return [...ring.slice(ringStart), ...ring.slice(0, ringStart)];
-    },
-    get bytes(): number {
-      return bytes;
-    },
-  };
 }
 
 function stripCr(line: string): string {

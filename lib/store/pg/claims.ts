@@ -18,6 +18,7 @@
  * @module
  */
 import type { Result } from "../../util/result.ts";
+import type { TransactionSql } from "postgres";
 import { LIVE_LIST, openPg, type PgLedger } from "./connect.ts";
 
 export { PG_SCHEMA_VERSION, redact } from "./connect.ts";
@@ -123,133 +124,183 @@ export async function openClaims(
   return { ok: true, value: claimsOn(pg, hostId, runId, options) };
 }
 
-/** The claims of `hostId`'s run `runId` on an open ledger. */
+/**
+ * The claims of `hostId`'s run `runId` on an open ledger.
+ *
+ * @example
+ * ```ts ignore
+ * const claims = claimsOn(pg, "host-a", "run-1", { leaseTtlMs: 60_000 });
+ * ```
+ */
 export function claimsOn(
   pg: PgLedger,
   hostId: string,
   runId: string,
   options: ClaimOptions = {},
 ): Claims {
-  const { sql } = pg;
-  const ttlS = (options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS) / 1000;
-  const takeOverS = options.takeOverAfterMs === undefined ? null : options.takeOverAfterMs / 1000;
-  return {
-    pg,
-    claim: (gapId) =>
-      pg.attempt("claim a gap", () =>
-        sql.begin(async (tx): Promise<Claimed> => {
-          if (options.fleetMax !== undefined) {
-            await tx`SELECT pg_advisory_xact_lock(7233020)`;
-            const [row] = await tx.unsafe(
-              `SELECT count(*)::int AS n FROM chump_pg_leases WHERE state IN (${LIVE_LIST})`,
-            );
-            if (row.n >= options.fleetMax) return { won: false, why: "fleet-full" };
-          }
-          let tookOver: { host: string; generation: number } | undefined;
-          if (takeOverS !== null) {
-            const [old] = await tx`UPDATE chump_pg_leases
-                SET state = 'taken_over', taken_by = ${hostId}, updated_at = now()
-                WHERE gap_id = ${gapId} AND state = 'suspect'
-                  AND suspect_at < now() - make_interval(secs => ${takeOverS})
-                RETURNING host_id, generation`;
-            if (old) tookOver = { host: String(old.host_id), generation: Number(old.generation) };
-          }
-          // Not a gap that shipped (on any host): the INSERT's own check, in the same statement.
-          const rows = await tx.unsafe(
-            `INSERT INTO chump_pg_leases (gap_id, host_id, run_id, state, generation)
-             SELECT $1, $2, $3, 'starting', $4
-             WHERE NOT EXISTS (SELECT 1 FROM chump_pg_leases WHERE gap_id = $1 AND outcome = 'shipped')
-             ON CONFLICT (gap_id) WHERE state IN (${LIVE_LIST}) DO NOTHING
-             RETURNING id, generation`,
-            [gapId, hostId, runId, (tookOver?.generation ?? 0) + 1],
+  return new PgClaims(pg, hostId, runId, options);
+}
+
+/** The claims of one run, on one database. */
+class PgClaims implements Claims {
+  readonly pg: PgLedger;
+  readonly #host: string;
+  readonly #run: string;
+  readonly #fleetMax?: number;
+  /** A live lease whose run has not heartbeat for this long (seconds) is suspect. */
+  readonly #ttlS: number;
+  /** Another host may take over a lease suspect this long (seconds); null: never. */
+  readonly #takeOverS: number | null;
+
+  constructor(pg: PgLedger, hostId: string, runId: string, options: ClaimOptions) {
+    this.pg = pg;
+    this.#host = hostId;
+    this.#run = runId;
+    this.#fleetMax = options.fleetMax;
+    this.#ttlS = (options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS) / 1000;
+    this.#takeOverS = options.takeOverAfterMs === undefined ? null : options.takeOverAfterMs / 1000;
+  }
+
+  claim(gapId: string): Promise<Result<Claimed>> {
+    return this.pg.attempt("claim a gap", () =>
+      this.pg.sql.begin(async (tx): Promise<Claimed> => {
+        if (this.#fleetMax !== undefined) {
+          await tx`SELECT pg_advisory_xact_lock(7233020)`;
+          const [row] = await tx.unsafe(
+            `SELECT count(*)::int AS n FROM chump_pg_leases WHERE state IN (${LIVE_LIST})`,
           );
-          if (rows.length !== 1) {
-            // Held by this very run: a claim whose commit went through while its answer was
-            // lost (the connection dropped), retried. It is ours.
-            const [own] = await tx.unsafe(
-              `SELECT id, generation FROM chump_pg_leases
-               WHERE gap_id = $1 AND run_id = $2 AND state IN (${LIVE_LIST})`,
-              [gapId, runId],
-            );
-            if (own === undefined) return { won: false, why: "held" };
-            return { won: true, id: Number(own.id), generation: Number(own.generation) };
-          }
-          return {
-            won: true,
-            id: Number(rows[0].id),
-            generation: Number(rows[0].generation),
-            ...(tookOver ? { tookOver } : {}),
-          };
-        })),
-    end: (id, outcome) =>
-      pg.attempt("end a lease", async () => {
-        await sql.unsafe(
-          `UPDATE chump_pg_leases SET state = 'ended', outcome = $1, updated_at = now()
-           WHERE id = $2 AND state IN (${LIVE_LIST})`,
-          [outcome, id],
-        );
-      }),
-    liveGapIds: () =>
-      pg.attempt("read the leases", async () => {
-        const rows = await sql.unsafe(
-          `SELECT DISTINCT gap_id FROM chump_pg_leases
-           WHERE (state IN (${LIVE_LIST})
-                  AND NOT (state = 'suspect' AND $1::float8 IS NOT NULL
-                           AND suspect_at < now() - make_interval(secs => $1::float8)))
-              OR outcome = 'shipped'`,
-          [takeOverS],
-        );
-        return new Set(rows.map((r) => String(r.gap_id)));
-      }),
-    heartbeat: (held = [], ended = false) =>
-      pg.attempt("heartbeat", async (): Promise<Beat> => {
-        await sql`INSERT INTO chump_pg_runs (run_id, host_id) VALUES (${runId}, ${hostId})
-                  ON CONFLICT (run_id) DO UPDATE SET heartbeat_at = now(),
-                    ended_at = ${ended ? sql`now()` : null}`;
-        const ids = [...held];
-        let lost: LostLease[] = [];
-        if (ids.length > 0) {
-          const kept = await sql.unsafe(
-            `UPDATE chump_pg_leases
-             SET run_id = $1, state = 'running', suspect_at = NULL, updated_at = now()
-             WHERE id = ANY($2::bigint[]) AND state IN (${LIVE_LIST})
-             RETURNING id`,
-            [runId, ids],
-          );
-          const mine = new Set(kept.map((r) => Number(r.id)));
-          const gone = ids.filter((id) => !mine.has(id));
-          if (gone.length > 0) {
-            const rows = await sql`SELECT id, gap_id, state, taken_by FROM chump_pg_leases
-                                   WHERE id = ANY(${gone}::bigint[])`;
-            lost = rows.map((r) => ({
-              id: Number(r.id),
-              gapId: String(r.gap_id),
-              state: String(r.state),
-              takenBy: r.taken_by === null ? null : String(r.taken_by),
-            }));
-          }
+          if (row.n >= this.#fleetMax) return { won: false, why: "fleet-full" };
         }
-        await sql`UPDATE chump_pg_leases AS l
-                  SET state = 'suspect', suspect_at = now(), updated_at = now()
-                  FROM chump_pg_runs AS r
-                  WHERE l.run_id = r.run_id AND l.state IN ('starting', 'running', 'detached')
-                    AND r.heartbeat_at < now() - make_interval(secs => ${ttlS})`;
-        const suspect = await sql`
-          SELECT id, gap_id, host_id,
-                 (extract(epoch FROM now() - suspect_at) * 1000)::bigint AS ms
-          FROM chump_pg_leases WHERE state = 'suspect' ORDER BY id`;
-        return {
-          lost,
-          suspect: suspect.map((r) => ({
-            id: Number(r.id),
-            gapId: String(r.gap_id),
-            host: String(r.host_id),
-            suspectMs: Number(r.ms),
-          })),
-        };
-      }),
-    close: () => pg.close(),
-  };
+        const tookOver = await this.#takeOver(tx, gapId);
+        return await this.#insert(tx, gapId, tookOver);
+      }));
+  }
+
+  /** Take over the gap's lease when it has been suspect long enough (and the options allow it). */
+  async #takeOver(
+    tx: TransactionSql,
+    gapId: string,
+  ): Promise<{ host: string; generation: number } | undefined> {
+    if (this.#takeOverS === null) return undefined;
+    const [old] = await tx`UPDATE chump_pg_leases
+        SET state = 'taken_over', taken_by = ${this.#host}, updated_at = now()
+        WHERE gap_id = ${gapId} AND state = 'suspect'
+          AND suspect_at < now() - make_interval(secs => ${this.#takeOverS})
+        RETURNING host_id, generation`;
+    return old ? { host: String(old.host_id), generation: Number(old.generation) } : undefined;
+  }
+
+  /** The claim itself: one INSERT that the unique index on a gap's live lease lets one host win. */
+  async #insert(
+    tx: TransactionSql,
+    gapId: string,
+    tookOver: { host: string; generation: number } | undefined,
+  ): Promise<Claimed> {
+    // Not a gap that shipped (on any host): the INSERT's own check, in the same statement.
+    const rows = await tx.unsafe(
+      `INSERT INTO chump_pg_leases (gap_id, host_id, run_id, state, generation)
+       SELECT $1, $2, $3, 'starting', $4
+       WHERE NOT EXISTS (SELECT 1 FROM chump_pg_leases WHERE gap_id = $1 AND outcome = 'shipped')
+       ON CONFLICT (gap_id) WHERE state IN (${LIVE_LIST}) DO NOTHING
+       RETURNING id, generation`,
+      [gapId, this.#host, this.#run, (tookOver?.generation ?? 0) + 1],
+    );
+    if (rows.length === 1) {
+      const [row] = rows;
+      const won = { won: true as const, id: Number(row.id), generation: Number(row.generation) };
+      return tookOver ? { ...won, tookOver } : won;
+    }
+    // Held by this very run: a claim whose commit went through while its answer was
+    // lost (the connection dropped), retried. It is ours.
+    const [own] = await tx.unsafe(
+      `SELECT id, generation FROM chump_pg_leases
+       WHERE gap_id = $1 AND run_id = $2 AND state IN (${LIVE_LIST})`,
+      [gapId, this.#run],
+    );
+    if (own === undefined) return { won: false, why: "held" };
+    return { won: true, id: Number(own.id), generation: Number(own.generation) };
+  }
+
+  end(id: number, outcome: string): Promise<Result<void>> {
+    return this.pg.attempt("end a lease", async () => {
+      await this.pg.sql.unsafe(
+        `UPDATE chump_pg_leases SET state = 'ended', outcome = $1, updated_at = now()
+         WHERE id = $2 AND state IN (${LIVE_LIST})`,
+        [outcome, id],
+      );
+    });
+  }
+
+  liveGapIds(): Promise<Result<Set<string>>> {
+    return this.pg.attempt("read the leases", async () => {
+      const rows = await this.pg.sql.unsafe(
+        `SELECT DISTINCT gap_id FROM chump_pg_leases
+         WHERE (state IN (${LIVE_LIST})
+                AND NOT (state = 'suspect' AND $1::float8 IS NOT NULL
+                         AND suspect_at < now() - make_interval(secs => $1::float8)))
+            OR outcome = 'shipped'`,
+        [this.#takeOverS],
+      );
+      return new Set(rows.map((r) => String(r.gap_id)));
+    });
+  }
+
+  heartbeat(held: readonly number[] = [], ended = false): Promise<Result<Beat>> {
+    return this.pg.attempt("heartbeat", async (): Promise<Beat> => {
+      const { sql } = this.pg;
+      await sql`INSERT INTO chump_pg_runs (run_id, host_id) VALUES (${this.#run}, ${this.#host})
+                ON CONFLICT (run_id) DO UPDATE SET heartbeat_at = now(),
+                  ended_at = ${ended ? sql`now()` : null}`;
+      const lost = await this.#reown(held);
+      await sql`UPDATE chump_pg_leases AS l
+                SET state = 'suspect', suspect_at = now(), updated_at = now()
+                FROM chump_pg_runs AS r
+                WHERE l.run_id = r.run_id AND l.state IN ('starting', 'running', 'detached')
+                  AND r.heartbeat_at < now() - make_interval(secs => ${this.#ttlS})`;
+      const suspect = await sql`
+        SELECT id, gap_id, host_id,
+               (extract(epoch FROM now() - suspect_at) * 1000)::bigint AS ms
+        FROM chump_pg_leases WHERE state = 'suspect' ORDER BY id`;
+      return {
+        lost,
+        suspect: suspect.map((r) => ({
+          id: Number(r.id),
+          gapId: String(r.gap_id),
+          host: String(r.host_id),
+          suspectMs: Number(r.ms),
+        })),
+      };
+    });
+  }
+
+  /** Re-own `held`; those no longer this run's (taken over, or ended elsewhere) come back. */
+  async #reown(held: readonly number[]): Promise<LostLease[]> {
+    const ids = [...held];
+    if (ids.length === 0) return [];
+    const { sql } = this.pg;
+    const kept = await sql.unsafe(
+      `UPDATE chump_pg_leases
+       SET run_id = $1, state = 'running', suspect_at = NULL, updated_at = now()
+       WHERE id = ANY($2::bigint[]) AND state IN (${LIVE_LIST})
+       RETURNING id`,
+      [this.#run, ids],
+    );
+    const mine = new Set(kept.map((r) => Number(r.id)));
+    const gone = ids.filter((id) => !mine.has(id));
+    if (gone.length === 0) return [];
+    const rows = await sql`SELECT id, gap_id, state, taken_by FROM chump_pg_leases
+                           WHERE id = ANY(${gone}::bigint[])`;
+    return rows.map((r) => ({
+      id: Number(r.id),
+      gapId: String(r.gap_id),
+      state: String(r.state),
+      takenBy: r.taken_by === null ? null : String(r.taken_by),
+    }));
+  }
+
+  close(): Promise<void> {
+    return this.pg.close();
+  }
 }
 
 /** One lease of the fleet, as `status --ledger` shows it. */

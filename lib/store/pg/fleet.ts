@@ -16,10 +16,11 @@
  */
 import type { Ledger } from "../ledger.ts";
 import { appendToSpool, parseSpoolLine, rewriteSpool, spoolLine, sqliteNow } from "../spool.ts";
-import type { ReflectionWriter } from "../writer.ts";
-import { errorMessage, type Result } from "../../util/result.ts";
+import type { ReflectionWriter, WriteReceipt } from "../writer.ts";
+import { errorMessage, ok, type Result } from "../../util/result.ts";
 import type { DispatchReflection } from "../reflection.ts";
-import { type Beat, type ClaimOptions, type Claims, openClaims } from "./claims.ts";
+import { type Beat, type Claimed, type ClaimOptions, type Claims, openClaims } from "./claims.ts";
+import type { PgLedger } from "./connect.ts";
 import { recordShared } from "./reflections.ts";
 
 /** How this host joins the fleet. */
@@ -59,92 +60,123 @@ export interface Fleet extends Omit<Claims, "heartbeat"> {
 export async function openFleet(url: string, options: FleetOptions): Promise<Result<Fleet>> {
   const opened = await openClaims(url, options.hostId, options.runId, options);
   if (!opened.ok) return opened;
-  const claims = opened.value;
-  const { pg } = claims;
-  const { spoolPath, err } = options;
+  const fleet = new PgFleet(opened.value, options);
+  await fleet.replay();
+  return ok(fleet);
+}
 
-  async function replay(): Promise<{ replayed: number; left: number }> {
+/** One run's fleet: its claims, its spool, its writer in front of the local one. */
+class PgFleet implements Fleet {
+  readonly #claims: Claims;
+  readonly #spoolPath: string;
+  readonly #err: (line: string) => void;
+
+  constructor(claims: Claims, options: FleetOptions) {
+    this.#claims = claims;
+    this.#spoolPath = options.spoolPath;
+    this.#err = options.err;
+  }
+
+  get pg(): PgLedger {
+    return this.#claims.pg;
+  }
+
+  claim(gapId: string): Promise<Result<Claimed>> {
+    return this.#claims.claim(gapId);
+  }
+
+  end(id: number, outcome: string): Promise<Result<void>> {
+    return this.#claims.end(id, outcome);
+  }
+
+  liveGapIds(): Promise<Result<Set<string>>> {
+    return this.#claims.liveGapIds();
+  }
+
+  close(): Promise<void> {
+    return this.#claims.close();
+  }
+
+  async heartbeat(held?: readonly number[], ended?: boolean): Promise<Result<Beat>> {
+    const beat = await this.#claims.heartbeat(held, ended);
+    if (beat.ok) await this.replay();
+    return beat;
+  }
+
+  async replay(): Promise<{ replayed: number; left: number }> {
+    const pg = this.pg;
     let blocked = false;
     let counts;
     try {
-      counts = await rewriteSpool(spoolPath, async (line) => {
+      counts = await rewriteSpool(this.#spoolPath, async (line) => {
         const row = parseSpoolLine(line);
         if (row === undefined || row.reflection.sharedLeaseId === undefined) return "bad";
         if (row.db !== pg.name) return "foreign";
         if (blocked) return "keep";
-        const done = await recordShared(
-          pg,
-          row.reflection.sharedLeaseId,
-          row.reflection,
-          row.createdAt,
-        );
+        const { sharedLeaseId } = row.reflection;
+        const done = await recordShared(pg, sharedLeaseId, row.reflection, row.createdAt);
         if (done.ok) return "drop";
         blocked = true;
         return "keep";
       });
     } catch (e) {
-      err(`warning: cannot replay ${spoolPath}: ${errorMessage(e)}`);
+      this.#err(`warning: cannot replay ${this.#spoolPath}: ${errorMessage(e)}`);
       return { replayed: 0, left: 0 };
     }
     if (counts === undefined) return { replayed: 0, left: 0 };
     if (counts.drop > 0) {
-      err(`note: ${counts.drop} spooled reflection(s) replayed to the shared ledger`);
+      this.#err(`note: ${counts.drop} spooled reflection(s) replayed to the shared ledger`);
     }
     return { replayed: counts.drop, left: counts.keep };
   }
 
-  async function spool(r: DispatchReflection, why: string) {
+  writer(local: ReflectionWriter, ledger?: Ledger, reflect = true): ReflectionWriter {
+    return {
+      write: (r) => this.#write(local, ledger, reflect, r),
+      close: () => local.close(),
+    };
+  }
+
+  /** One outcome: to the shared ledger first (spooled when it does not answer), then the local DB. */
+  async #write(
+    local: ReflectionWriter,
+    ledger: Ledger | undefined,
+    reflect: boolean,
+    r: DispatchReflection,
+  ): Promise<WriteReceipt> {
+    if (r.sharedLeaseId === undefined) return await local.write(r);
+    if (!reflect) {
+      const ended = await this.#claims.end(r.sharedLeaseId, r.outcome);
+      if (!ended.ok) this.#err(`warning: ${ended.error}`);
+      return await local.write(r);
+    }
+    const done = await recordShared(this.pg, r.sharedLeaseId, r);
+    if (done.ok && done.value === "superseded") {
+      if (r.leaseId !== undefined) {
+        await ledger?.end(
+          r.leaseId,
+          null,
+          "taken over by another host (shared ledger); no reflection from this host",
+        );
+      }
+      return { stored: "superseded" };
+    }
+    if (!done.ok) await this.#spool(r, done.error);
+    return await local.write(r);
+  }
+
+  async #spool(r: DispatchReflection, why: string): Promise<void> {
     try {
-      await appendToSpool(spoolPath, spoolLine(r, sqliteNow(), pg.name));
-      err(
-        `warning: reflection for ${r.gapId} kept in ${spoolPath} for the shared ledger (${why}); ` +
-          "replayed when it answers again",
+      await appendToSpool(this.#spoolPath, spoolLine(r, sqliteNow(), this.pg.name));
+      this.#err(
+        `warning: reflection for ${r.gapId} kept in ${this.#spoolPath} for the shared ledger ` +
+          `(${why}); replayed when it answers again`,
       );
     } catch (e) {
-      err(
+      this.#err(
         `warning: reflection for ${r.gapId} reached only the local DB: the shared ledger failed ` +
-          `(${why}) and ${spoolPath} could not be written (${errorMessage(e)})`,
+          `(${why}) and ${this.#spoolPath} could not be written (${errorMessage(e)})`,
       );
     }
   }
-
-  await replay();
-  return {
-    ok: true,
-    value: {
-      ...claims,
-      async heartbeat(held, ended) {
-        const beat = await claims.heartbeat(held, ended);
-        if (beat.ok) await replay();
-        return beat;
-      },
-      replay,
-      writer(local, ledger, reflect = true) {
-        return {
-          async write(r) {
-            if (r.sharedLeaseId === undefined) return await local.write(r);
-            if (!reflect) {
-              const ended = await claims.end(r.sharedLeaseId, r.outcome);
-              if (!ended.ok) err(`warning: ${ended.error}`);
-              return await local.write(r);
-            }
-            const done = await recordShared(pg, r.sharedLeaseId, r);
-            if (done.ok && done.value === "superseded") {
-              if (r.leaseId !== undefined) {
-                await ledger?.end(
-                  r.leaseId,
-                  null,
-                  "taken over by another host (shared ledger); no reflection from this host",
-                );
-              }
-              return { stored: "superseded" };
-            }
-            if (!done.ok) await spool(r, done.error);
-            return await local.write(r);
-          },
-          close: () => local.close(),
-        };
-      },
-    },
-  };
 }
