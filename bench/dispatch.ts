@@ -19,7 +19,7 @@ import { realSpawner } from "../lib/process/spawn.ts";
 import { terminateGroup } from "../lib/process/signal.ts";
 import { Processes } from "../lib/process/table.ts";
 import { createGitProvider } from "../lib/watch/providers/git.ts";
-import { createNoopWriter } from "../lib/store/writer.ts";
+import { createNoopWriter } from "../testkit/writers.ts";
 import { runDispatches } from "../lib/watch/run.ts";
 import { parseBacklogText } from "../lib/backlog/load.ts";
 import {

@@ -15,7 +15,7 @@ import { realSpawner } from "../lib/process/spawn.ts";
 import { terminateGroup } from "../lib/process/signal.ts";
 import { Processes } from "../lib/process/table.ts";
 import { createGhProvider } from "../lib/watch/providers/gh.ts";
-import { createNoopWriter } from "../lib/store/writer.ts";
+import { createNoopWriter } from "../testkit/writers.ts";
 import { ok } from "../lib/util/result.ts";
 import type { Interrupt } from "../lib/process/interrupt.ts";
 import { runDispatches } from "../lib/watch/run.ts";

@@ -28,7 +28,7 @@ import { realSpawner } from "../lib/process/spawn.ts";
 import { terminateGroup } from "../lib/process/signal.ts";
 import { selfCommand } from "../lib/process/self_command.ts";
 import { gitWorkspace } from "../lib/git/workspace.ts";
-import { createMemoryWriter } from "../lib/store/writer.ts";
+import { createMemoryWriter } from "../testkit/writers.ts";
 import { queryRunTotals } from "../lib/store/query.ts";
 import { DEFAULT_DEADLINES } from "../lib/util/duration.ts";
 import { createGhProvider } from "../lib/watch/providers/gh.ts";

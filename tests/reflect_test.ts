@@ -11,12 +11,8 @@ import {
   REFLECTION_SCHEMA,
   targetPriority,
 } from "../lib/store/reflection.ts";
-import {
-  createMemoryWriter,
-  createNoopWriter,
-  createSqliteWriter,
-  describeReceipt,
-} from "../lib/store/writer.ts";
+import { createSqliteWriter, describeReceipt } from "../lib/store/writer.ts";
+import { createMemoryWriter, createNoopWriter } from "../testkit/writers.ts";
 import { importSpool, spoolPaths } from "../lib/store/spool.ts";
 import { queryReflections } from "../lib/store/query.ts";
 import { openLedger } from "../lib/store/ledger.ts";

@@ -52,7 +52,7 @@ export interface Backlog {
  * 100,000-gap benchmark backlog is 23 MB; anything far beyond this is a
  * mistake (a log file passed by accident) and would only stall the run.
  */
-export const MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
+const MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
 
 /**
  * Read a backlog from a file or a directory of `*.yaml` files.

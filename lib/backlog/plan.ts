@@ -23,20 +23,8 @@ export interface Plan {
   leased?: number;
 }
 
-/**
- * The summary line: totals over the backlog and the pick.
- *
- * @example
- * ```ts
- * import { summaryLine } from "./plan.ts";
- *
- * summaryLine({
- *   source: "docs/gaps.yaml", gaps: [], pickable: 0, picks: [],
- *   worktreeOf: (id) => `/repo/.claude/worktrees/${id}`, maxParallel: 2, order: "priority",
- * }); // "backlog docs/gaps.yaml: gaps=0 open=0 done=0 pickable=0 picked=0 (max-parallel 2, ..."
- * ```
- */
-export function summaryLine(plan: Plan): string {
+/** The summary line: totals over the backlog and the pick. */
+function summaryLine(plan: Plan): string {
   const leased = plan.leased ? ` leased=${plan.leased}` : "";
   let open = 0;
   let done = 0;
@@ -50,23 +38,8 @@ export function summaryLine(plan: Plan): string {
     `picked=${plan.picks.length} (max-parallel ${plan.maxParallel}, order ${plan.order})`;
 }
 
-/**
- * One `WOULD DISPATCH:` line, exactly as the seed printed it.
- *
- * @example
- * ```ts
- * import { wouldDispatchLine } from "./plan.ts";
- * import type { Gap } from "./load.ts";
- *
- * const gap: Gap = {
- *   id: "AUTO-013", title: "t", priority: "P1", effort: "m", status: "open", dependsOn: [],
- *   file: "gaps.yaml", line: 2, fields: {},
- * };
- * wouldDispatchLine(gap, "/repo/.claude/worktrees/auto-013");
- * // "WOULD DISPATCH: AUTO-013 (prio=P1 effort=m) in /repo/.claude/worktrees/auto-013  -- t"
- * ```
- */
-export function wouldDispatchLine(gap: Gap, worktree: string): string {
+/** One `WOULD DISPATCH:` line, exactly as the seed printed it. */
+function wouldDispatchLine(gap: Gap, worktree: string): string {
   return `WOULD DISPATCH: ${oneLine(gap.id)} (prio=${oneLine(gap.priority)} ` +
     `effort=${oneLine(gap.effort)}) in ${worktree}  -- ${oneLine(gap.title)}`;
 }

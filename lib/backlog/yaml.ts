@@ -16,6 +16,7 @@
  */
 // @ts-types="npm:@types/js-yaml@4.0.9"
 import yaml from "js-yaml";
+import { errorMessage } from "../util/result.ts";
 
 /** A repeated key inside one mapping (1-based line and column). */
 export interface DuplicateKey {
@@ -177,7 +178,7 @@ function describeYamlError(e: unknown, text: string): YamlError {
   if (e instanceof RangeError) {
     return { reason: "document nests too deeply to parse" };
   }
-  return { reason: e instanceof Error ? e.message : String(e) };
+  return { reason: errorMessage(e) };
 }
 
 /** True when line `line` (1-based) or the one before it is indented with a tab. */

@@ -27,7 +27,7 @@ import {
 export const MAX_TIMER_MS = 24 * 3_600_000;
 
 /** `--log-cap`'s default: each agent log file keeps at most 32 MiB (process/log_cap.ts's default). */
-export const DEFAULT_LOG_CAP_MB = 32;
+const DEFAULT_LOG_CAP_MB = 32;
 
 export const HELP = switchFlag("help", "help", "show this help", { short: "h" });
 export const DB = textFlag(
@@ -36,7 +36,7 @@ export const DB = textFlag(
   "PATH",
   "reflection DB (default <repo>/sessions/chump_memory.db)",
 );
-export const REPO_ROOT = textFlag(
+const REPO_ROOT = textFlag(
   "repoRoot",
   "repo-root",
   "PATH",
@@ -76,7 +76,7 @@ export const BACKLOG = textFlag(
 );
 
 /** What the backlog is and how it is picked from. */
-export const PICK_FLAGS = [
+const PICK_FLAGS = [
   BACKLOG,
   countFlag("maxParallel", "max-parallel", "N", "agents at once / gaps picked (default 2)", {
     min: 1,
@@ -229,7 +229,7 @@ export const MAX_ATTEMPTS = countFlag(
 );
 
 /** The routing table, the learning loop and the deadlines it adapts. */
-export const LEARN_FLAGS = [
+const LEARN_FLAGS = [
   ROUTING,
   LEARN,
   SEED,
@@ -261,7 +261,7 @@ export const LEASE_TTL = durationFlag(
 );
 
 /** Several hosts on one shared ledger (`--ledger`). */
-export const FLEET_FLAGS = [
+const FLEET_FLAGS = [
   LEDGER,
   HOST_ID,
   LEASE_TTL,
@@ -283,7 +283,7 @@ export const FLEET_FLAGS = [
 ] as const;
 
 /** The main command's own: dry run or not, watch, explain, self-test, version. */
-export const MODE_FLAGS = [
+const MODE_FLAGS = [
   switchFlag("dryRun", "dry-run", "only print what would be dispatched (the default)"),
   switchFlag("explain", "explain", "with a dry run: one line per gap not picked, saying why"),
   switchFlag("noDryRun", "no-dry-run", "really create worktrees and start agents", {

@@ -39,7 +39,7 @@ import {
 } from "./flags.ts";
 
 /** `watch`: adopt and watch what stopped orchestrators left; the monitor's flags. */
-export const WATCH_FLAGS = [
+const WATCH_FLAGS = [
   ...PATH_FLAGS,
   ...MONITOR_FLAGS,
   LEDGER,
@@ -47,7 +47,7 @@ export const WATCH_FLAGS = [
   LEASE_TTL,
 ] as const;
 
-export const REFLECTIONS_FLAGS = [
+const REFLECTIONS_FLAGS = [
   ...PATH_FLAGS,
   LIMIT,
   choiceFlag(
@@ -63,7 +63,7 @@ export const REFLECTIONS_FLAGS = [
   LEDGER,
 ] as const;
 
-export const STATUS_FLAGS = [
+const STATUS_FLAGS = [
   ...PATH_FLAGS,
   LIMIT,
   JSON_LINES,
@@ -76,7 +76,7 @@ export const STATUS_FLAGS = [
   LEDGER,
 ] as const;
 
-export const REAP_FLAGS = [
+const REAP_FLAGS = [
   ...PATH_FLAGS,
   KILL_GRACE,
   NO_REFLECT,
@@ -86,7 +86,7 @@ export const REAP_FLAGS = [
   HOST_ID,
 ] as const;
 
-export const LOGS_FLAGS = [
+const LOGS_FLAGS = [
   ...PATH_FLAGS,
   switchFlag("follow", "follow", "keep printing what the agent writes until it ends", {
     short: "f",
@@ -97,7 +97,7 @@ export const LOGS_FLAGS = [
   }),
 ] as const;
 
-export const SERVE_FLAGS = [
+const SERVE_FLAGS = [
   ...PATH_FLAGS,
   countFlag("port", "port", "N", "port (default 8377; 0: any free port, printed)", {
     min: 0,
@@ -121,9 +121,9 @@ export const SERVE_FLAGS = [
   LEDGER,
 ] as const;
 
-export const LESSONS_FLAGS = [...PATH_FLAGS, JSON_LINES, LEDGER] as const;
+const LESSONS_FLAGS = [...PATH_FLAGS, JSON_LINES, LEDGER] as const;
 
-export const ROUTE_FLAGS = [
+const ROUTE_FLAGS = [
   ...PATH_FLAGS,
   BACKLOG,
   ROUTING,
@@ -134,7 +134,7 @@ export const ROUTE_FLAGS = [
   LEDGER,
 ] as const;
 
-export const SIMULATE_FLAGS = [
+const SIMULATE_FLAGS = [
   textFlag("world", "world", "FILE", "the world to simulate (see README)"),
   choiceFlag(
     "policy",
@@ -159,7 +159,7 @@ export const SIMULATE_FLAGS = [
   HELP,
 ] as const;
 
-export type WatchOptions = OptionsOf<typeof WATCH_FLAGS>;
+type WatchOptions = OptionsOf<typeof WATCH_FLAGS>;
 export type ReflectionsOptions = OptionsOf<typeof REFLECTIONS_FLAGS>;
 export type StatusOptions = OptionsOf<typeof STATUS_FLAGS>;
 export type ReapOptions = OptionsOf<typeof REAP_FLAGS>;

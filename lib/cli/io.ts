@@ -30,7 +30,7 @@ export const EXIT = {
 } as const;
 
 /** One of {@linkcode EXIT}'s codes. */
-export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /** The exit codes, as `--help` says them. */
 export const EXIT_CODES_TEXT =

@@ -124,13 +124,8 @@ const MAIN_USAGE: readonly [string, string][] = [
 /**
  * The `--help` page: how to run the program, the main command's flags, and
  * each subcommand's.
- *
- * @example
- * ```ts
- * usageText().includes("--max-parallel"); // true
- * ```
  */
-export function usageText(): string {
+function usageText(): string {
   const lines = [`${PROGRAM} - dispatch autonomous coding agents over a backlog of gaps`, ""];
   lines.push("Usage:");
   const usages = [
@@ -148,15 +143,8 @@ export function usageText(): string {
   return lines.join("\n");
 }
 
-/**
- * One subcommand's `--help`: its usage line, what it does, its flags.
- *
- * @example
- * ```ts
- * commandHelp("status").includes("--interval"); // true
- * ```
- */
-export function commandHelp(name: SubcommandName): string {
+/** One subcommand's `--help`: its usage line, what it does, its flags. */
+function commandHelp(name: SubcommandName): string {
   const c = SUBCOMMANDS[name];
   return [
     `${PROGRAM} ${c.name} - ${c.summary}`,

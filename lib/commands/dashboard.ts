@@ -80,7 +80,7 @@ export async function runDashboard(options: DashboardOptions, io: Io): Promise<E
  * Does `request` carry `token` (`Authorization: Bearer T`, or `?token=T` for
  * a browser)? Compared in constant time.
  */
-export function authorized(request: Request, token: string): boolean {
+function authorized(request: Request, token: string): boolean {
   const bearer = /^Bearer (.+)$/.exec(request.headers.get("authorization") ?? "")?.[1];
   const given = bearer ?? new URL(request.url).searchParams.get("token") ?? "";
   const a = new TextEncoder().encode(given);

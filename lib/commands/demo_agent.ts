@@ -49,16 +49,8 @@ const PUSH_ATTEMPTS = 30;
 
 const IDENTITY = ["-c", "user.name=chump demo agent", "-c", "user.email=demo-agent@chump.invalid"];
 
-/**
- * Pick the behaviour for a gap.
- *
- * @example
- * ```ts
- * behaviourFor("A-1", "A-1=hang,B-2=fail"); // "hang"
- * behaviourFor("X-FAIL-1", undefined); // "fail"
- * ```
- */
-export function behaviourFor(gapId: string, plan: string | undefined, flag?: string): string {
+/** Pick the behaviour for a gap. */
+function behaviourFor(gapId: string, plan: string | undefined, flag?: string): string {
   if (flag) return flag;
   for (const entry of (plan ?? "").split(",")) {
     const eq = entry.lastIndexOf("=");
@@ -186,7 +178,7 @@ const ACTS: Readonly<Record<string, (a: Act) => Promise<number>>> = {
 };
 
 /** Every behaviour the demo agent knows. */
-export const BEHAVIOURS: readonly string[] = Object.keys(ACTS);
+const BEHAVIOURS: readonly string[] = Object.keys(ACTS);
 
 /** Say `line` on stderr and fail (exit 1). */
 function failWith(line: string): Promise<number> {

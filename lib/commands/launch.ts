@@ -99,15 +99,8 @@ export function chooseDeno(facts: DenoFacts): Result<string> {
 /**
  * Gather the {@linkcode DenoFacts} of this process (reads PATH, stats files,
  * queries permissions; never throws).
- *
- * @example
- * ```ts
- * import { denoFacts } from "./launch.ts";
- *
- * denoFacts().execPath; // e.g. "/home/me/.deno/bin/deno"
- * ```
  */
-export function denoFacts(): DenoFacts {
+function denoFacts(): DenoFacts {
   const execPath = Deno.execPath();
   const pathDeno = firstOnPath(Deno.build.os === "windows" ? "deno.exe" : "deno");
   return {
@@ -171,13 +164,8 @@ function sameFile(a: string, b: string): boolean {
 /**
  * The paths `command` needs to write that this process may not write (none
  * for read-only commands, and none at all in the compiled binary).
- *
- * @example
- * ```ts ignore
- * const writes = await writesToGrant(command); // e.g. ["/repo/.claude", "/repo/sessions", "/tmp"]
- * ```
  */
-export async function writesToGrant(command: Command): Promise<string[]> {
+async function writesToGrant(command: Command): Promise<string[]> {
   if (Deno.build.standalone || !("options" in command) || command.kind === "simulate") return [];
   if (writePaths(command, { repoRoot: "/", db: "/db" }).length === 0) return [];
   const { repoRoot, db } = await resolvePaths(command.options);
@@ -210,16 +198,8 @@ function mayWrite(path: string): boolean {
 /**
  * `deno` arguments that run main.ts with `argv` under exactly the
  * permissions of a run writing `writes`, this Deno allowed to run itself.
- *
- * @example
- * ```ts
- * import { relaunchArgs } from "./launch.ts";
- *
- * relaunchArgs(["/tmp"], ["--self-test"]);
- * // ["run", "--quiet", "--config=...", "--no-prompt", ..., ".../main.ts", "--self-test"]
- * ```
  */
-export function relaunchArgs(
+function relaunchArgs(
   writes: readonly string[],
   argv: readonly string[],
   net: readonly string[] = [],

@@ -42,14 +42,7 @@ export async function resolvePaths(
   };
 }
 
-/**
- * The reflection DB (and lease ledger) of a repo.
- *
- * @example
- * ```ts
- * defaultDb("/repo"); // "/repo/sessions/chump_memory.db"
- * ```
- */
-export function defaultDb(repoRoot: string): string {
+/** The reflection DB (and lease ledger) of a repo. */
+function defaultDb(repoRoot: string): string {
   return join(repoRoot, "sessions", "chump_memory.db");
 }

@@ -31,7 +31,7 @@ export const ALLOWED_RUN = ["git", "gh", "bash", "sh", "ps", "kill", "claude", "
 export const RELAUNCHED_ENV = "CHUMP_RELAUNCHED";
 
 /** Environment variables the orchestrator reads. */
-export const ALLOWED_ENV = [
+const ALLOWED_ENV = [
   "PATH",
   "INIT_CWD",
   "TMPDIR",
@@ -106,7 +106,7 @@ function ledgerEnv(): string | undefined {
 }
 
 /** `host:port` of a database URL (port 5432 when it has none), or undefined when it is not one. */
-export function dbHostPort(url: string): string | undefined {
+function dbHostPort(url: string): string | undefined {
   try {
     const u = new URL(url);
     if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") return undefined;
@@ -147,7 +147,7 @@ export function taskPermissionFlags(): string[] {
 }
 
 /** The hosts the compiled binary's dashboard may listen on (a task run grants exactly its own). */
-export const LOOPBACK = ["127.0.0.1", "localhost"];
+const LOOPBACK = ["127.0.0.1", "localhost"];
 
 /**
  * The network a command needs: the dashboard's address and port (port 0:
@@ -297,14 +297,8 @@ export function extraRunFrom(text: string | undefined): string[] {
 /**
  * Check that `command` can be started: it exists (on PATH, or at its path)
  * and this process may run it. One line saying what to do when not.
- *
- * @example
- * ```ts
- * cannotRun("claude", "the agent command"); // undefined when it can
- * cannotRun("gh", "the PR provider program", "install it, or pass --pr-provider git");
- * ```
  */
-export function cannotRun(command: string, what: string, hint?: string): string | undefined {
+function cannotRun(command: string, what: string, hint?: string): string | undefined {
   let state: Deno.PermissionState;
   try {
     state = Deno.permissions.querySync({ name: "run", command }).state;

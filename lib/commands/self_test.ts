@@ -52,7 +52,7 @@ export async function runSelfTestCommand(
 }
 
 /** The seed's synthetic backlog (`fixtures/synthetic-backlog.yaml`), embedded. */
-export const SELF_TEST_BACKLOG = `# Four noop gaps for chump-orchestrator --self-test.
+const SELF_TEST_BACKLOG = `# Four noop gaps for chump-orchestrator --self-test.
 gaps:
   - id: SYNTH-001
     title: synthetic noop gap 1
@@ -84,13 +84,13 @@ gaps:
 const SELF_TEST_TICK_MS = 100;
 
 /** What the self-test prints through. */
-export interface SelfTestIo {
+interface SelfTestIo {
   out: (line: string) => void;
   err: (line: string) => void;
 }
 
 /** Options of {@linkcode runSelfTest}. */
-export interface SelfTestOptions {
+interface SelfTestOptions {
   /** Agents at once (default 2, as the CLI). */
   maxParallel?: number;
   interrupt?: Interrupt;
@@ -100,12 +100,8 @@ export interface SelfTestOptions {
  * Run the self-test; prints `self-test PASSED: ...` or `self-test FAILED: <why>`.
  *
  * @returns 0 when it passed, 1 when it failed, 130 when interrupted
- * @example
- * ```ts
- * const code = await runSelfTest({ out: console.log, err: console.error });
- * ```
  */
-export async function runSelfTest(io: SelfTestIo, options: SelfTestOptions = {}): Promise<number> {
+async function runSelfTest(io: SelfTestIo, options: SelfTestOptions = {}): Promise<number> {
   // What it will start, checked first: one clear line instead of four spawn failures.
   const problem = firstCannotRun([
     ["git", "git"],

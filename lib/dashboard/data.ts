@@ -59,7 +59,7 @@ export interface DashboardStatus {
 }
 
 /** Histogram bounds in seconds: 1 min to 8 h. */
-export const DURATION_BUCKETS_S: readonly number[] = [60, 300, 900, 1800, 3600, 7200, 14400, 28800];
+const DURATION_BUCKETS_S: readonly number[] = [60, 300, 900, 1800, 3600, 7200, 14400, 28800];
 
 /**
  * The fleet now, from the DB at `db` (the newest `limit` leases), with the

@@ -36,7 +36,7 @@ export interface ArmSpec {
  * OpenAI-compatible API bases of the providers Chump's routing tables name,
  * given to a `chump-local` agent as `OPENAI_API_BASE` (and `OPENAI_BASE_URL`).
  */
-export const PROVIDER_BASES: Readonly<Record<string, string>> = {
+const PROVIDER_BASES: Readonly<Record<string, string>> = {
   TOGETHER: "https://api.together.xyz/v1",
   GROQ: "https://api.groq.com/openai/v1",
   OPENROUTER: "https://openrouter.ai/api/v1",
@@ -96,7 +96,7 @@ export function armAgent(
 }
 
 /** The placeholder replaced by the prompt inside an agent-command argument. */
-export const PROMPT_PLACEHOLDER = "{prompt}";
+const PROMPT_PLACEHOLDER = "{prompt}";
 
 /** The default backend's command: Claude Code, non-interactive, prompt on stdin. */
 const CLAUDE = ["claude", "-p", "--dangerously-skip-permissions"];

@@ -15,8 +15,7 @@ import type { Lease, Ledger } from "../store/ledger.ts";
 import type { AgentProcess, Spawner } from "../process/spawn.ts";
 import { fail, ok, type Result } from "../util/result.ts";
 import type { Processes } from "../process/table.ts";
-import { type AgentFiles, agentFiles } from "../process/waiter.ts";
-import { join } from "node:path";
+import { type AgentFiles, agentFiles, logBase } from "../process/waiter.ts";
 
 /** What a dispatch knows of its gap (an adopted one knows only what its lease recorded). */
 export type GapRef = Pick<Gap, "id" | "effort">;
@@ -124,7 +123,7 @@ export async function dispatchGap(
   if (!claimed.ok) return await abandon(claimed.error, true);
 
   const files = leaseId !== null && deps.logsDir !== undefined
-    ? agentFiles(join(deps.logsDir, `${leaseId}-${request.slug}`), deps.logCapBytes)
+    ? agentFiles(logBase(deps.logsDir, leaseId, request.slug), deps.logCapBytes)
     : undefined;
   const started = spawnFor(request, deps, leaseId, files);
   if (!started.ok) return await abandon(started.error, true);

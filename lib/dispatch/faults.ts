@@ -17,7 +17,7 @@ import { fail, ok, type Result } from "../util/result.ts";
 import { selfCommand } from "../process/self_command.ts";
 
 /** The faults that can be injected. */
-export const FAULTS = ["spawn_fail", "exit_1", "exit_0_no_pr", "monitor_timeout"] as const;
+const FAULTS = ["spawn_fail", "exit_1", "exit_0_no_pr", "monitor_timeout"] as const;
 
 /** One injectable fault. */
 export type Fault = typeof FAULTS[number];
@@ -44,7 +44,7 @@ export function parseFaults(text: string | undefined): Result<Set<Fault>> {
 }
 
 /** The run settings with the faults applied. */
-export interface Faulted {
+interface Faulted {
   agent: AgentTemplate;
   deadlines: Deadlines;
   spawner: Spawner;

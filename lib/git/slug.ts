@@ -21,7 +21,7 @@ export const MAX_SLUG_LENGTH = 80;
 export const WORKTREES_DIR = join(".claude", "worktrees");
 
 /** Branch namespace of dispatched work. */
-export const BRANCH_PREFIX = "claude/";
+const BRANCH_PREFIX = "claude/";
 
 /**
  * The plain slug of an id, before collisions are considered ("" if nothing is left).
@@ -41,15 +41,8 @@ export function baseSlug(id: string): string {
   return s;
 }
 
-/**
- * 8 hex digits of FNV-1a over the id's UTF-8 bytes: short, stable, no I/O.
- *
- * @example
- * ```ts
- * shortHash("AUTO-013").length; // 8
- * ```
- */
-export function shortHash(text: string): string {
+/** 8 hex digits of FNV-1a over the id's UTF-8 bytes: short, stable, no I/O. */
+function shortHash(text: string): string {
   let h = 0x811c9dc5;
   for (const b of new TextEncoder().encode(text)) {
     h ^= b;

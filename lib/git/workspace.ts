@@ -13,7 +13,7 @@ import { runHelper } from "../process/helper.ts";
 import { commitsBeyond, git, gitReason } from "./git.ts";
 
 /** Where the claim script lives inside a worktree (as the seed). */
-export const CLAIM_SCRIPT = join("scripts", "gap-claim.sh");
+const CLAIM_SCRIPT = join("scripts", "gap-claim.sh");
 
 /** A claim script that runs longer than this is stopped and the dispatch fails. */
 const CLAIM_TIMEOUT_MS = 120_000;

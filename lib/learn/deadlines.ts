@@ -10,10 +10,10 @@
 import { deadlineFor, type Deadlines, EFFORTS, formatDuration } from "../util/duration.ts";
 
 /** Shipped rows an effort (or a domain x effort cell) needs before its deadline adapts. */
-export const MIN_SHIPPED = 10;
+const MIN_SHIPPED = 10;
 
 /** An adapted deadline is never under this. */
-export const MIN_DEADLINE_MS = 5 * 60_000;
+const MIN_DEADLINE_MS = 5 * 60_000;
 
 /** What the deadlines are made from: the rows' effort, domain, outcome and duration. */
 export interface DurationRow {
@@ -24,7 +24,7 @@ export interface DurationRow {
 }
 
 /** One deadline and where it came from. */
-export interface Chosen {
+interface Chosen {
   ms: number;
   /** `configured`, or `p90 of N shipped x 1.5` (clamped when it was). */
   source: string;

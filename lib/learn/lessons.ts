@@ -46,7 +46,7 @@ export interface LessonCell {
 const TOP_LINES = 3;
 
 /** The block a prompt gains is at most this many lines, its delimiters included. */
-export const MAX_PROMPT_LINES = 10;
+const MAX_PROMPT_LINES = 10;
 
 /** Rows of a domain a prompt's lessons are drawn from (the most recent). */
 const RECENT_ROWS = 50;

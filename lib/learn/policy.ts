@@ -27,7 +27,7 @@ export interface Scores {
 }
 
 /** A cell with fewer rows than this falls back to the arm's whole record. */
-export const MIN_CELL_ROWS = 5;
+const MIN_CELL_ROWS = 5;
 
 /** A source of uniform numbers in [0, 1). */
 export type Random = () => number;

@@ -20,7 +20,7 @@
  */
 import { armLabel } from "../store/notes.ts";
 import { isMap, parseYaml } from "../backlog/yaml.ts";
-import { fail, ok, type Result } from "../util/result.ts";
+import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 
 /** One entry of a cascade: an agent backend, with its model and provider. */
 export interface Candidate {
@@ -64,7 +64,7 @@ export interface RoutingTable {
 }
 
 /** The backends every table may name without defining them. */
-export const BUILTIN_BACKENDS: readonly string[] = ["claude", "chump-local"];
+const BUILTIN_BACKENDS: readonly string[] = ["claude", "chump-local"];
 
 /** Built-in task classes by gap-id prefix (Chump's). */
 const BUILTIN_TASK_CLASSES: readonly [string, string][] = [
@@ -92,7 +92,7 @@ export async function loadRouting(path: string): Promise<Result<RoutingTable>> {
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
-    return fail(`${path}: cannot read the routing table: ${e instanceof Error ? e.message : e}`);
+    return fail(`${path}: cannot read the routing table: ${errorMessage(e)}`);
   }
   return parseRouting(text, path);
 }

@@ -143,16 +143,8 @@ export async function runHelper(
  * a group that is gone already is fine.
  *
  * @param pgid a process group this program started (a helper's or an agent's pid)
- * @example
- * ```ts
- * import { killGroupNow } from "./helper.ts";
- *
- * const child = new Deno.Command("sleep", { args: ["60"], detached: true }).spawn();
- * killGroupNow(child.pid);
- * await child.status;
- * ```
  */
-export function killGroupNow(pgid: number): void {
+function killGroupNow(pgid: number): void {
   if (!Number.isInteger(pgid) || pgid <= 1) return;
   try {
     Deno.kill(-pgid, "SIGKILL");

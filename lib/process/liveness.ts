@@ -49,6 +49,8 @@ export function selfIdentity(): Identity {
  *
  * @example
  * ```ts
+ * import { Processes } from "./table.ts";
+ *
  * (await exactSelfIdentity(new Processes())).pid === Deno.pid; // true
  * ```
  */
@@ -93,16 +95,8 @@ export function agentAlive(lease: LeaseFacts, table: ProcessTable): boolean {
 /**
  * Is this lease holding its gap? Active leases hold while their orchestrator
  * or their agent lives; detached ones (dispatched without --watch) while the agent lives.
- *
- * @example
- * ```ts
- * import { readTable } from "./table.ts";
- *
- * declare const lease: LeaseFacts;
- * leaseIsLive(lease, selfIdentity(), await readTable());
- * ```
  */
-export function leaseIsLive(lease: LeaseFacts, self: Identity, table: ProcessTable): boolean {
+function leaseIsLive(lease: LeaseFacts, self: Identity, table: ProcessTable): boolean {
   switch (lease.state) {
     case "starting":
     case "running":

@@ -53,11 +53,6 @@ export type SignalSent = "sent" | "gone" | { failed: string };
 /**
  * Sends one signal to a whole process group, once (see {@linkcode signalGroup}).
  * Injected into {@linkcode terminateGroup} so tests can make attempts fail.
- *
- * @example
- * ```ts
- * const flaky: GroupSignaller = (pgid, signal) => signalGroup(pgid, signal);
- * ```
  */
 export type GroupSignaller = (pgid: number, signal: Deno.Signal) => Promise<SignalSent>;
 

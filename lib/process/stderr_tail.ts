@@ -32,13 +32,8 @@ export const TAIL_LINES = 64;
 /**
  * Longest kept line, in characters: long enough for a stack frame or a JSON
  * error, small enough that 64 of them stay well under a megabyte.
- *
- * @example
- * ```ts
- * createStderrTail({ maxLineLength: MAX_TAIL_LINE_LENGTH / 2 });
- * ```
  */
-export const MAX_TAIL_LINE_LENGTH = 4096;
+const MAX_TAIL_LINE_LENGTH = 4096;
 
 /** The words that make a line worth keeping (CONTRACT §4); substrings count ("warning", "failed"). */
 const KEYWORD = /warn|error|fail|panic/i;
@@ -73,14 +68,7 @@ export interface StderrTail {
   readonly bytes: number;
 }
 
-/**
- * Options for {@linkcode createStderrTail}.
- *
- * @example
- * ```ts
- * const options: StderrTailOptions = { maxLines: 16, maxLineLength: 200 };
- * ```
- */
+/** Options for {@linkcode createStderrTail}. */
 export interface StderrTailOptions {
   /** How many matching lines to keep (default {@linkcode TAIL_LINES}). */
   maxLines?: number;

@@ -32,7 +32,7 @@ import { runHelper } from "./helper.ts";
  * takes, a second or two; a pid reused within that window is not a real
  * risk. A wall-clock step larger than this makes a live process look gone.
  */
-export const START_TOLERANCE_S = 3;
+const START_TOLERANCE_S = 3;
 
 /**
  * When this process's runtime started (`performance.timeOrigin`, a moment
@@ -347,15 +347,8 @@ async function readStats(pids: number[]): Promise<Map<number, Row> | undefined> 
  */
 const STAT_SCRIPT = 'cat /proc/sys/kernel/random/boot_id; cat "$@" 2>/dev/null; exit 0';
 
-/**
- * `ps` etime, `[[dd-]hh:]mm:ss`, in seconds.
- *
- * @example
- * ```ts
- * parseElapsed("1-02:03:04"); // 93784
- * ```
- */
-export function parseElapsed(etime: string): number | undefined {
+/** `ps` etime, `[[dd-]hh:]mm:ss`, in seconds. */
+function parseElapsed(etime: string): number | undefined {
   const m = /^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)$/.exec(etime);
   if (!m) return undefined;
   const [, d, h, mi, s] = m;

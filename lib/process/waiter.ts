@@ -58,17 +58,16 @@ export function agentFiles(base: string, capBytes?: number): AgentFiles {
 }
 
 /**
- * Where the files of lease `leaseId` (slug `slug`) go: `dispatch-logs/`
- * next to the DB, never inside the worktree.
+ * Where the files of lease `leaseId` (slug `slug`) go in `logsDir`
+ * (`dispatch-logs/` next to the DB, never inside the worktree).
  *
  * @example
  * ```ts
- * logBaseFor("/r/sessions/chump_memory.db", 7, "auto-013");
- * // "/r/sessions/dispatch-logs/7-auto-013"
+ * logBase("/r/sessions/dispatch-logs", 7, "auto-013"); // "/r/sessions/dispatch-logs/7-auto-013"
  * ```
  */
-export function logBaseFor(dbPath: string, leaseId: number, slug: string): string {
-  return join(logsDirFor(dbPath), `${leaseId}-${slug}`);
+export function logBase(logsDir: string, leaseId: number, slug: string): string {
+  return join(logsDir, `${leaseId}-${slug}`);
 }
 
 /**
@@ -87,7 +86,7 @@ export function logsDirFor(dbPath: string): string {
  * The waiter's script: `$1` status file, `$2` stdout file, `$3` stderr file,
  * `$4` stdin file, then the agent's argv. A constant.
  */
-export const WAITER_SCRIPT = [
+const WAITER_SCRIPT = [
   "status=$1 out=$2 err=$3 in=$4",
   "shift 4",
   "trap : HUP INT TERM",
@@ -98,7 +97,7 @@ export const WAITER_SCRIPT = [
 ].join("\n");
 
 /** argv[0] of the waiter as `ps` shows it. */
-export const WAITER_NAME = "chump-waiter";
+const WAITER_NAME = "chump-waiter";
 
 /**
  * The `sh` arguments that run `argv` under a waiter writing to `files`.

@@ -46,7 +46,7 @@ export const LEASE_LOCK_WAIT_MS = 30_000;
  * blocks the event loop while it waits, so this stays short and the loop gets
  * a turn between slices.
  */
-export const BUSY_SLICE_MS = 200;
+const BUSY_SLICE_MS = 200;
 
 /** Sleep between two blocking slices: lets timers and pipe reads run. */
 const YIELD_MS = 15;

@@ -14,13 +14,8 @@ import { REFLECTION_SCHEMA } from "./reflection.ts";
  * run, its counters kept by a heartbeat each tick, read by `serve`'s
  * /metrics): this program's own tables, next to the contract's two (which it
  * never alters).
- *
- * @example
- * ```ts
- * LEASE_SCHEMA.startsWith("CREATE TABLE IF NOT EXISTS chump_dispatch_leases"); // true
- * ```
  */
-export const LEASE_SCHEMA = `CREATE TABLE IF NOT EXISTS chump_dispatch_leases (
+const LEASE_SCHEMA = `CREATE TABLE IF NOT EXISTS chump_dispatch_leases (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   gap_id TEXT NOT NULL,
   repo_root TEXT NOT NULL,

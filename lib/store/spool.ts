@@ -344,7 +344,7 @@ export async function appendToSpool(path: string, line: string): Promise<void> {
 }
 
 /** What becomes of one spool line. */
-export type Verdict = "drop" | "keep" | "foreign" | "bad";
+type Verdict = "drop" | "keep" | "foreign" | "bad";
 
 /**
  * Decide each line of a spool under its lock (`drop` it, `keep` it or leave a

@@ -20,7 +20,7 @@ const UNIT_MS: ReadonlyMap<string, number> = new Map([
 export const EFFORTS = ["xs", "s", "m", "l", "xl"] as const;
 
 /** One of {@linkcode EFFORTS}. */
-export type Effort = typeof EFFORTS[number];
+type Effort = typeof EFFORTS[number];
 
 /**
  * Is `text` (already lowercased) one of the {@linkcode EFFORTS}?

@@ -11,13 +11,13 @@
  */
 
 /** The schema version every event carries as `v`. */
-export const EVENTS_VERSION = 1;
+const EVENTS_VERSION = 1;
 
 /** A field's JSON type; `?` suffix: may be null. */
-export type FieldType = "string" | "number" | "boolean" | "string?" | "number?";
+type FieldType = "string" | "number" | "boolean" | "string?" | "number?";
 
 /** The fields every event has. */
-export const COMMON_FIELDS: Readonly<Record<string, FieldType>> = {
+const COMMON_FIELDS: Readonly<Record<string, FieldType>> = {
   event: "string",
   v: "number",
   ts: "string",

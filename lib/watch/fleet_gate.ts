@@ -13,7 +13,7 @@ import type { RunObserver } from "./observer.ts";
 import type { Flight, SharedClaims } from "./state.ts";
 
 /** How long claims may keep failing (the shared ledger down) before a gap is given up. */
-export const CLAIM_GIVE_UP_MS = 5 * 60_000;
+const CLAIM_GIVE_UP_MS = 5 * 60_000;
 
 /** What a claim came to. */
 export type Claim =

@@ -42,16 +42,8 @@ export interface LiveTotals {
   nextTickMs: number;
 }
 
-/**
- * The frame's lines, each at most `width` characters.
- *
- * @example
- * ```ts
- * renderFrame([], { running: 0, shipped: 1, failed: 0, queued: 0, nextTickMs: 30_000 }, 80);
- * // ["running 0  shipped 1  failed 0  queued 0  next tick in 30s"]
- * ```
- */
-export function renderFrame(rows: readonly LiveRow[], totals: LiveTotals, width: number): string[] {
+/** The frame's lines, each at most `width` characters. */
+function renderFrame(rows: readonly LiveRow[], totals: LiveTotals, width: number): string[] {
   const cut = (line: string) =>
     line.length > width ? line.slice(0, Math.max(0, width - 1)) + "…" : line;
   const lines: string[] = [];

@@ -205,16 +205,8 @@ function renderOutcome(t: Extract<Transition, { kind: "outcome" }>): Rendered {
   return said(out, [], events);
 }
 
-/**
- * The lines and events of a transition (pure).
- *
- * @example
- * ```ts
- * render({ kind: "fleet_full" }).out;
- * // ["FLEET-FULL: the whole fleet is at --fleet-max; waiting for a slot"]
- * ```
- */
-export function render(t: Transition): Rendered {
+/** The lines and events of a transition (pure). */
+function render(t: Transition): Rendered {
   return (RENDERERS[t.kind] as (t: Transition) => Rendered)(t);
 }
 

@@ -29,7 +29,7 @@ import { describeReceipt } from "../store/writer.ts";
 import { oneLine } from "../util/text.ts";
 
 /** The note a reaped dispatch's reflection starts with (unless its PR decided the outcome). */
-export const ORCHESTRATOR_LOST = "orchestrator lost";
+const ORCHESTRATOR_LOST = "orchestrator lost";
 
 /** Reaping runs before a dispatch run starts: its one PR poll may not hold that up longer. */
 const REAP_POLL_TIMEOUT_MS = 30_000;

@@ -34,7 +34,7 @@ export interface ClaimOptions {
 }
 
 /** The default lease TTL: 5 minutes. */
-export const DEFAULT_LEASE_TTL_MS = 5 * 60_000;
+const DEFAULT_LEASE_TTL_MS = 5 * 60_000;
 
 /** What a claim came to. */
 export type Claimed =
@@ -124,15 +124,8 @@ export async function openClaims(
   return { ok: true, value: claimsOn(pg, hostId, runId, options) };
 }
 
-/**
- * The claims of `hostId`'s run `runId` on an open ledger.
- *
- * @example
- * ```ts ignore
- * const claims = claimsOn(pg, "host-a", "run-1", { leaseTtlMs: 60_000 });
- * ```
- */
-export function claimsOn(
+/** The claims of `hostId`'s run `runId` on an open ledger. */
+function claimsOn(
   pg: PgLedger,
   hostId: string,
   runId: string,

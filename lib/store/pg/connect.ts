@@ -73,7 +73,7 @@ const SCHEMA = [
 ];
 
 /** A connection pool to the shared ledger. */
-export type Sql = postgres.Sql;
+type Sql = postgres.Sql;
 
 /** An open shared ledger: its pool and how to describe its failures. */
 export interface PgLedger {
@@ -145,16 +145,14 @@ export async function openPg(url: string): Promise<Result<PgLedger>> {
   });
 }
 
-let quieted = false;
-
 /**
  * The driver sets negative timers while it reconnects, and Node's compat
  * layer prints a two-line `TimeoutNegativeWarning` for each (the timer runs
- * at once, as meant): drop those; other process warnings still print, in one line.
+ * at once, as meant): drop those; other process warnings still print, in one
+ * line. Idempotent without a flag: the process's warning listeners are
+ * replaced by this one each time.
  */
 function quietTimerWarnings(): void {
-  if (quieted) return;
-  quieted = true;
   process.removeAllListeners("warning");
   process.on("warning", (w: Error) => {
     if (w.name !== "TimeoutNegativeWarning") console.error(`warning: ${oneLine(w.message)}`);

@@ -77,14 +77,8 @@ export function recordShared(
  * Every dispatch reflection of the fleet (with its improvement targets) in
  * an in-memory SQLite DB with the contract's schema, ids in PostgreSQL's
  * order. Close it when done.
- *
- * @example
- * ```ts ignore
- * const db = await fleetReflections(pg);
- * if (db.ok) queryReflections(db.value, { limit: 10 });
- * ```
  */
-export function fleetReflections(pg: PgLedger): Promise<Result<DatabaseSync>> {
+function fleetReflections(pg: PgLedger): Promise<Result<DatabaseSync>> {
   return pg.attempt("read the fleet's reflections", async () => {
     const reflections = await pg.sql`
       SELECT id, episode_id, task_id, intended_goal, observed_outcome, outcome_class,

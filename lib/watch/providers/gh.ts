@@ -31,19 +31,19 @@ import { formatDuration } from "../../util/duration.ts";
 import { runHelper } from "../../process/helper.ts";
 
 /** PRs created this long before a dispatch started still count as its own (clocks differ). */
-export const DEFAULT_SKEW_MS = 5 * 60_000;
+const DEFAULT_SKEW_MS = 5 * 60_000;
 
 /**
  * A poll that takes longer than this is a failure (gh has no timeout of its
  * own); the watch loop passes a shorter, tick-sized bound per poll.
  */
-export const DEFAULT_GH_TIMEOUT_MS = 60_000;
+const DEFAULT_GH_TIMEOUT_MS = 60_000;
 
 /** `gh auth status` answers from its config (and one API call): this is plenty. */
 const AUTH_TIMEOUT_MS = 20_000;
 
 /** More output than this is not a PR list: stop reading, kill gh, fail the tick. */
-export const MAX_GH_OUTPUT_BYTES = 16 * 1024 * 1024;
+const MAX_GH_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 /** PRs asked per branch: enough to see past a few old attempts. */
 const PRS_PER_BRANCH = 5;
@@ -161,15 +161,8 @@ interface PrNode {
 /**
  * Turn `gh api graphql` output into the PR state of every watched branch.
  * `names[i]` is the branch queried as field `b<i>`.
- *
- * @example
- * ```ts
- * const out = '{"data":{"repository":{"b0":{"nodes":[]}}}}';
- * parseGhResponse(out, ["claude/x"], [{ branch: "claude/x", startCommit: "c", startedAt: 0 }], 0);
- * // { ok: true, value: Map { "claude/x" => { state: "none" } } }
- * ```
  */
-export function parseGhResponse(
+function parseGhResponse(
   stdout: string,
   names: readonly string[],
   branches: readonly WatchedBranch[],

@@ -23,10 +23,10 @@ import { fail, ok } from "../../util/result.ts";
 import type { PrProvider, PrState } from "./types.ts";
 
 /** Where the provider keeps its copy of the base branch of a remote (`<this>/<remote>/<branch>`). */
-export const PROVIDER_REFS = "refs/chump-orchestrator/base";
+const PROVIDER_REFS = "refs/chump-orchestrator/base";
 
 /** A poll that takes longer than this fails, unless the poll gives its own bound. */
-export const DEFAULT_GIT_TIMEOUT_MS = 60_000;
+const DEFAULT_GIT_TIMEOUT_MS = 60_000;
 
 /** How a git helper is bounded (see git/git.ts). */
 type Bounds = { timeoutMs?: number; signal?: AbortSignal };
