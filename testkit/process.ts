@@ -87,3 +87,39 @@ export async function sameProcessAlive(pid: number, start?: string): Promise<boo
 export function groupAlive(pgid: number): Promise<boolean> {
   return new Processes().groupAlive(pgid);
 }
+
+/** How {@linkcode waitFor} polls. */
+export interface WaitOptions {
+  /** Fail after this long (default 60 s): a test fails instead of hanging. */
+  timeoutMs?: number;
+  /** Between two looks (default 20 ms). */
+  everyMs?: number;
+  /** What is waited for, for the failure's message. */
+  what?: string;
+}
+
+/**
+ * Poll `condition` until it gives a value other than `undefined` or `false`,
+ * and return that value; reject after `timeoutMs`.
+ *
+ * @example
+ * ```ts ignore
+ * await waitFor(async () => !(await groupAlive(pgid)), { what: "the group to empty" });
+ * const text = await waitFor(() => readIfComplete(path), { timeoutMs: 5000 });
+ * ```
+ */
+export async function waitFor<T>(
+  condition: () => T | undefined | false | Promise<T | undefined | false>,
+  options: WaitOptions = {},
+): Promise<T> {
+  const { timeoutMs = 60_000, everyMs = 20, what = "a condition" } = options;
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    const value = await condition();
+    if (value !== undefined && value !== false) return value;
+    if (performance.now() >= end) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

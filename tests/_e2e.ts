@@ -9,7 +9,7 @@ import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { selfCommand } from "../lib/process/self_command.ts";
 import { type Ran, ROOT, runMain, taskArgs } from "./_helpers.ts";
-import { pidsWithEnv } from "../testkit/process.ts";
+import { pidsWithEnv, waitFor } from "../testkit/process.ts";
 import { GIT_ID, type ScratchRepo } from "../testkit/repo.ts";
 
 export { gitOk, type ScratchRepo, scratchRepo } from "../testkit/repo.ts";
@@ -186,13 +186,11 @@ export function orchestrateInBackground(
   return {
     child,
     signal: group,
-    async waitFor(pattern, count = 1) {
-      for (let i = 0; i < 3000; i++) {
+    waitFor(pattern, count = 1) {
+      return waitFor(() => {
         const hits = `${out}\n${err}`.split("\n").filter((l) => pattern.test(l));
-        if (hits.length >= count) return hits;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      throw new Error(`timed out waiting for ${count} x ${pattern}\n${out}\n${err}`);
+        return hits.length >= count && hits;
+      }, { what: `${count} x ${pattern}` });
     },
     stdout: () => out,
     stderr: () => err,
@@ -253,17 +251,16 @@ export async function marked(env: Record<string, string> = {}): Promise<Marked> 
  * Resolves with the text of `path` once it exists and ends with a newline
  * (written completely); rejects after 60 s, so a test fails instead of hanging.
  */
-export async function waitForFile(path: string): Promise<string> {
-  for (let i = 0; i < 3000; i++) {
+export function waitForFile(path: string): Promise<string> {
+  return waitFor(async () => {
     try {
       const text = await Deno.readTextFile(path);
-      if (text.endsWith("\n")) return text;
+      return text.endsWith("\n") && text;
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
+      return false;
     }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${path}`);
+  }, { what: path });
 }
 
 /**
@@ -318,13 +315,14 @@ export function orchestrateInTerminal(
 
 /** Poll until no process carries `mark` (the orchestrator and its agents exited); the leftovers after 60 s. */
 export async function waitUntilNoneMarked(mark: string): Promise<number[]> {
-  let left: number[] = [];
-  for (let i = 0; i < 600; i++) {
-    left = await pidsWithEnv(mark);
-    if (left.length === 0) return left;
-    await new Promise((r) => setTimeout(r, 100));
+  try {
+    return await waitFor(async () => (await pidsWithEnv(mark)).length === 0 && [], {
+      everyMs: 100,
+      what: `no process marked ${mark}`,
+    });
+  } catch {
+    return await pidsWithEnv(mark);
   }
-  return left;
 }
 
 /** Let the gated demo agents (`gate:<then>`) of `ids` act: each gets its `.go` file. */

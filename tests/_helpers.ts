@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { runCli } from "../lib/commands/run.ts";
 import { join } from "node:path";
 import type { Gap } from "../lib/backlog/load.ts";
 import { type Ran, ROOT, runProcess } from "../testkit/process.ts";
@@ -36,6 +37,29 @@ export function runMain(
     cwd: options.cwd ?? ROOT,
     env: { NO_COLOR: "1", ...options.env },
   });
+}
+
+/**
+ * Run a command line in this process (commands/run.ts `runCli`) with a
+ * recording `Io`: what it printed, as a subprocess's would read, without
+ * starting one. `env` is all the environment the command sees.
+ *
+ * @param args CLI arguments
+ * @param env the environment, read through the `Io`
+ */
+export async function runInProcess(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Ran> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(args, {
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+    env: (name) => env[name] || undefined,
+  });
+  const text = (lines: string[]) => lines.map((l) => `${l}\n`).join("");
+  return { code, stdout: text(out), stderr: text(err) };
 }
 
 /** A scratch directory removed when the returned disposable is disposed. */

@@ -6,7 +6,7 @@
  */
 import { ok } from "node:assert/strict";
 import { dirname } from "node:path";
-import { sleep } from "../lib/util/sleep.ts";
+import { waitFor } from "../testkit/process.ts";
 
 /** A write lock held by another process. */
 export interface HeldLock {
@@ -93,15 +93,14 @@ export const CAN_SEE_WAITS = Deno.build.os === "linux" &&
  * after 60 s.
  */
 export async function blockedOnLock(root: number): Promise<void> {
-  for (let i = 0; i < 3000; i++) {
-    const rows = await ps();
-    for (const r of descendants(rows, root)) {
-      if (!/main\.ts( |$)/.test(r.args) || r.args.includes(" demo-agent")) continue;
-      if (r.wchan.includes("nanosleep")) return;
-    }
-    await sleep(10);
-  }
-  throw new Error(`no process under ${root} was seen waiting on a DB lock`);
+  await waitFor(
+    async () =>
+      descendants(await ps(), root).some((r) =>
+        /main\.ts( |$)/.test(r.args) && !r.args.includes(" demo-agent") &&
+        r.wchan.includes("nanosleep")
+      ),
+    { everyMs: 10, what: `a process under ${root} waiting on a DB lock` },
+  );
 }
 
 /** Every process descending from `root`. */

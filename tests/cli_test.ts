@@ -4,7 +4,7 @@ import { deadlineFor, DEFAULT_DEADLINES } from "../lib/util/duration.ts";
 import { assignSlugs } from "../lib/git/slug.ts";
 import { join } from "node:path";
 import { backlogOf, exists, scratchRepo } from "./_e2e.ts";
-import { FIXTURE, runMain, scratch } from "./_helpers.ts";
+import { FIXTURE, runInProcess, runMain, scratch } from "./_helpers.ts";
 
 function parseError(argv: string[]): string {
   const r = parseCli(argv);
@@ -115,8 +115,22 @@ Deno.test("the CLI exits 2 with a usage hint on a bad flag, never a stack trace"
   }
 });
 
+Deno.test("a subcommand's --help prints its own flags, not the dispatch flags", async () => {
+  const ran = await runInProcess(["status", "--help"]);
+  equal(ran.code, 0);
+  match(ran.stdout, /^chump-orchestrator status - /);
+  for (const flag of ["--db", "--limit", "--json", "--watch", "--interval", "--ledger"]) {
+    assert(ran.stdout.includes(`  ${flag}`), flag);
+  }
+  for (const flag of ["--max-parallel", "--agent-cmd", "--tick"]) {
+    equal(ran.stdout.includes(flag), false, flag);
+  }
+  const logs = await runInProcess(["logs", "-h"]);
+  match(logs.stdout, /^ {2}-f, --follow /m);
+});
+
 Deno.test("--help lists every flag and exits 0", async () => {
-  const ran = await runMain(["--help"]);
+  const ran = await runInProcess(["--help"]);
   equal(ran.code, 0);
   for (
     const flag of [
@@ -146,7 +160,7 @@ Deno.test("--help lists every flag and exits 0", async () => {
 });
 
 Deno.test("dry run over the real fixture prints the summary and every pick, exactly", async () => {
-  const ran = await runMain([
+  const ran = await runInProcess([
     "--backlog",
     FIXTURE,
     "--max-parallel",
@@ -182,7 +196,7 @@ Deno.test("dry run over the real fixture prints the summary and every pick, exac
 });
 
 Deno.test("dry run takes the first --max-parallel picks", async () => {
-  const ran = await runMain(["--backlog", FIXTURE, "--repo-root", "/repo"]);
+  const ran = await runInProcess(["--backlog", FIXTURE, "--repo-root", "/repo"]);
   equal(ran.code, 0);
   const ids = ran.stdout.split("\n").filter((l) => l.startsWith("WOULD")).map((l) =>
     l.split(" ")[2]
@@ -198,7 +212,7 @@ Deno.test("titles with newlines and control characters print on one line", async
       file,
       'gaps:\n  - id: "A-1"\n    title: "two\\nlines\\u001b[31m red"\n    priority: P1\n    status: open\n',
     );
-    const ran = await runMain(["--backlog", file, "--repo-root", "/repo"]);
+    const ran = await runInProcess(["--backlog", file, "--repo-root", "/repo"]);
     equal(ran.code, 0);
     equal(
       ran.stdout.split("\n")[1],
@@ -259,7 +273,7 @@ Deno.test("--explain goes with a dry run only", () => {
 });
 
 Deno.test("--watch without --no-dry-run says it is a dry run and how to execute", async () => {
-  const ran = await runMain(["--backlog", FIXTURE, "--repo-root", "/repo", "--watch"]);
+  const ran = await runInProcess(["--backlog", FIXTURE, "--repo-root", "/repo", "--watch"]);
   equal(ran.code, 0, ran.stderr);
   match(ran.stdout, /^WOULD DISPATCH: FRONTIER-005 /m);
   deepEqual(
@@ -269,14 +283,14 @@ Deno.test("--watch without --no-dry-run says it is a dry run and how to execute"
 });
 
 Deno.test("a dry run checks the agent command: an unclosed quote is exit 2 and one line", async () => {
-  const ran = await runMain(["--backlog", FIXTURE, "--agent-cmd", "my-agent 'oops"]);
+  const ran = await runInProcess(["--backlog", FIXTURE, "--agent-cmd", "my-agent 'oops"]);
   equal(ran.code, 2);
   equal(ran.stdout, "");
   equal(
     ran.stderr.split("\n").filter((l) => !l.startsWith("warning: ")).join("\n"),
     "chump-orchestrator: error: agent command has an unclosed ' quote: my-agent 'oops\n",
   );
-  const env = await runMain(["--backlog", FIXTURE], { env: { CHUMP_AGENT_CMD: 'x "y' } });
+  const env = await runInProcess(["--backlog", FIXTURE], { CHUMP_AGENT_CMD: 'x "y' });
   equal(env.code, 2);
   match(env.stderr, /^chump-orchestrator: error: agent command has an unclosed " quote: x "y$/m);
 });
@@ -298,7 +312,7 @@ Deno.test("--explain: one line per gap not picked, with the picker's reason", as
       "  - {id: A-7, priority: P2, effort: s, status: open}",
     ].join("\n") + "\n",
   );
-  const ran = await runMain(
+  const ran = await runInProcess(
     ["--backlog", file, "--repo-root", "/repo", "--max-parallel", "2", "--explain"],
   );
   equal(ran.code, 0, ran.stderr);
@@ -312,7 +326,7 @@ Deno.test("--explain: one line per gap not picked, with the picker's reason", as
     `NOT PICKED: A-1 (${file}:7): duplicate id; the first pickable one is at ${file}:2`,
     `NOT PICKED: A-7 (${file}:9): pickable, but --max-parallel 2 were taken first`,
   ]);
-  const plain = await runMain(["--backlog", file, "--repo-root", "/repo"]);
+  const plain = await runInProcess(["--backlog", file, "--repo-root", "/repo"]);
   equal(plain.stdout.includes("NOT PICKED"), false);
 });
 
@@ -351,7 +365,7 @@ Deno.test("a dry run gives a pick the slug a real run gives it, collisions with 
     "gaps:\n  - {id: A_1, priority: P1, status: done}\n  - {id: a-1, priority: P1, status: open}\n" +
       "  - {id: Z-9, priority: P3, status: open}\n",
   );
-  const ran = await runMain(["--backlog", file, "--repo-root", "/repo"]);
+  const ran = await runInProcess(["--backlog", file, "--repo-root", "/repo"]);
   equal(ran.code, 0, ran.stderr);
   const slug = assignSlugs(["A_1", "a-1", "Z-9"]).get("a-1")!;
   assert(slug.startsWith("a-1-"), slug);

@@ -1,6 +1,6 @@
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { type AgentProcess, realSpawner, type SpawnRequest } from "../lib/process/spawn.ts";
-import { groupAlive, sameProcessAlive } from "../testkit/process.ts";
+import { groupAlive, sameProcessAlive, waitFor } from "../testkit/process.ts";
 import { signalGroup, type SignalSent, terminateGroup } from "../lib/process/signal.ts";
 
 /** The process group of `pid` as `ps` reports it, or undefined when it is not running (zombies are not). */
@@ -37,18 +37,14 @@ async function withAgent(
 }
 
 /** Poll until `condition` holds; fail (instead of hanging) after 20 s. */
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+async function waitUntil(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  await waitFor(condition, { timeoutMs: 20_000, what });
 }
 
 /** The tail line starting with `prefix`, once the agent printed it. */
 async function tailLine(agent: AgentProcess, prefix: string): Promise<string> {
   let found: string | undefined;
-  await waitFor(() => {
+  await waitUntil(() => {
     found = agent.tail.lines().find((l) => l.startsWith(prefix));
     return found !== undefined;
   }, `stderr line "${prefix}..."`);
@@ -199,7 +195,7 @@ Deno.test("aborting skipGrace cuts the grace short and escalates to SIGKILL", as
 Deno.test("terminateGroup of a group that is gone already is a quiet success", async () => {
   const agent = start(["sh", "-c", "exit 0"]);
   equal(await agent.exited, 0);
-  await waitFor(async () => !(await groupAlive(agent.pgid)), "the group to empty");
+  await waitUntil(async () => !(await groupAlive(agent.pgid)), "the group to empty");
   deepEqual(await terminateGroup(agent.pgid, { graceMs: 1_000 }), { escalated: false, gone: true });
 });
 
@@ -277,7 +273,7 @@ Deno.test("exited resolves even when a grandchild keeps the output pipes open", 
 Deno.test("sameProcessAlive is false for a dead pid", async () => {
   const agent = start(["sh", "-c", "exit 0"]);
   equal(await agent.exited, 0);
-  await waitFor(async () => !(await sameProcessAlive(agent.pid)), "the pid to be gone");
+  await waitUntil(async () => !(await sameProcessAlive(agent.pid)), "the pid to be gone");
   equal(await sameProcessAlive(agent.pid, agent.startTime), false);
   equal(await sameProcessAlive(0), false);
   equal(await sameProcessAlive(-1), false);
@@ -296,7 +292,7 @@ Deno.test("sameProcessAlive is false when the start time differs (a reused pid)"
 Deno.test("lastOutputAt advances when the agent prints, on stdout too", async () => {
   await withAgent(["sh", "-c", "sleep 0.2; echo progress; exec sleep 30"], {}, async (agent) => {
     equal(agent.lastOutputAt, agent.spawnedAt);
-    await waitFor(() => agent.lastOutputAt > agent.spawnedAt, "lastOutputAt to advance");
+    await waitUntil(() => agent.lastOutputAt > agent.spawnedAt, "lastOutputAt to advance");
     deepEqual(agent.tail.lines(), [], "stdout is discarded");
   });
 });
@@ -315,40 +311,17 @@ Deno.test("a 200 MB stderr flood leaves exactly the last 64 matching lines", asy
     for (let sent = 0; sent < ${total}; sent += block.length) write(block);
     write(enc.encode("info almost done\\nPANIC the last matching line\\ninfo done\\n"));
   `;
-  const rssBefore = Deno.memoryUsage().rss;
-  let rssPeak = rssBefore;
-  const sampler = setInterval(() => {
-    rssPeak = Math.max(rssPeak, Deno.memoryUsage().rss);
-  }, 20);
-  const started = performance.now();
-  try {
-    await withAgent(denoAgent(code), {}, async (agent) => {
-      equal(await agent.exited, 0);
-      const seconds = (performance.now() - started) / 1000;
-      const rssAfter = Deno.memoryUsage().rss;
-      rssPeak = Math.max(rssPeak, rssAfter);
-      const mb = (n: number) => (n / 1024 / 1024).toFixed(0);
-      console.log(
-        `stderr flood: ${mb(agent.tail.bytes)} MiB in ${seconds.toFixed(2)} s ` +
-          `(${
-            (agent.tail.bytes / 1024 / 1024 / seconds).toFixed(0)
-          } MiB/s, agent start included); ` +
-          `orchestrator RSS before ${mb(rssBefore)} MiB, peak ${mb(rssPeak)} MiB, after ${
-            mb(rssAfter)
-          } MiB`,
-      );
-
-      assert(agent.tail.bytes >= total);
-      const lines = agent.tail.lines();
-      equal(lines.length, 64);
-      for (const line of lines) match(line, /warn|error|fail|panic/i);
-      equal(lines[63], "PANIC the last matching line");
-      const lastBlock = Array.from({ length: 63 }, (_, k) => 11685 + 5 * k);
-      deepEqual(lines.slice(0, 63), lastBlock.map((i) => `ERROR flood line ${i} went wrong`));
-    });
-  } finally {
-    clearInterval(sampler);
-  }
+  // Its speed and the orchestrator's memory meanwhile are measured in bench/flood.ts.
+  await withAgent(denoAgent(code), {}, async (agent) => {
+    equal(await agent.exited, 0);
+    assert(agent.tail.bytes >= total);
+    const lines = agent.tail.lines();
+    equal(lines.length, 64);
+    for (const line of lines) match(line, /warn|error|fail|panic/i);
+    equal(lines[63], "PANIC the last matching line");
+    const lastBlock = Array.from({ length: 63 }, (_, k) => 11685 + 5 * k);
+    deepEqual(lines.slice(0, 63), lastBlock.map((i) => `ERROR flood line ${i} went wrong`));
+  });
 });
 
 /**

@@ -1,5 +1,6 @@
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
 import { delimiter, dirname, join } from "node:path";
+import { waitFor } from "../testkit/process.ts";
 import { fileURLToPath } from "node:url";
 import { buildQuery, checkGhAuth, createGhProvider, ghArgs } from "../lib/watch/providers/gh.ts";
 import { createGitProvider, remoteBranchOf } from "../lib/watch/providers/git.ts";
@@ -575,9 +576,7 @@ Deno.test("git: a poll stuck in a fetch is abandoned at once when its signal abo
   const stop = new AbortController();
   const polled = provider.poll([watched("claude/x", STARTED, fx.start)], { signal: stop.signal });
   // The remote writes its pid as it starts: abort once the fetch is really hanging.
-  while (!(await Deno.stat(pidFile).then(() => true, () => false))) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(() => Deno.stat(pidFile).then(() => true, () => false), { everyMs: 10 });
   stop.abort();
   const error = errorOf(await polled);
   equal(error, "git: fetch origin main failed: fatal: git fetch was interrupted");

@@ -14,6 +14,7 @@ const adoptedProcess = (a: Parameters<AdoptedAgents["adopt"]>[0]) =>
   new AdoptedAgents(new Processes()).adopt(a);
 import { EXIT_UNRECORDED } from "../lib/process/spawn.ts";
 import { scratch } from "./_helpers.ts";
+import { waitFor } from "../testkit/process.ts";
 
 Deno.test("parseProc reads pid, group, state and start ticks, whatever the command name holds", () => {
   const text = [
@@ -112,12 +113,11 @@ Deno.test("a SIGTERM to the agent's group ends the agent; its waiter survives it
   const started = realSpawner.spawn({ argv: ["sleep", "60"], cwd: dir.path, env: {}, files });
   assert(started.ok);
   // The waiter leads the group; wait until the agent runs in it.
-  for (let i = 0; i < 500; i++) {
+  await waitFor(async () => {
     const out = await new Deno.Command("pgrep", { args: ["-g", String(started.value.pgid)] })
       .output();
-    if (new TextDecoder().decode(out.stdout).trim().split("\n").length >= 2) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
+    return new TextDecoder().decode(out.stdout).trim().split("\n").length >= 2;
+  }, { everyMs: 10, timeoutMs: 5000 }).catch(() => {});
   Deno.kill(-started.value.pgid, "SIGTERM");
   equal(await started.value.exited, 143);
   equal(await readStatus(files), 143);

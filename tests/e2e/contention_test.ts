@@ -4,9 +4,9 @@
  * two orchestrators started together on the same repo racing for one gap.
  */
 import { deepEqual, doesNotMatch, equal, match } from "node:assert/strict";
-import { openLedger } from "../lib/store/ledger.ts";
-import { processLiveness } from "../lib/process/liveness.ts";
-import { sleep } from "../lib/util/sleep.ts";
+import { openLedger } from "../../lib/store/ledger.ts";
+import { processLiveness } from "../../lib/process/liveness.ts";
+import { sleep } from "../../lib/util/sleep.ts";
 import {
   backlogOf,
   leaseRows,
@@ -14,8 +14,8 @@ import {
   orchestrateInBackground,
   reflectionRows,
   scratchRepo,
-} from "./_e2e.ts";
-import { blockedOnLock, CAN_SEE_WAITS, holdLock } from "./_lock.ts";
+} from "../_e2e.ts";
+import { blockedOnLock, CAN_SEE_WAITS, holdLock } from "../_lock.ts";
 
 /** Create the DB and its tables, so that only the lease write has to wait on a held lock. */
 function createDb(db: string): void {

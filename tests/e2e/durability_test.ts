@@ -15,7 +15,7 @@ import {
   orchestrateInBackground,
   reflectionRows,
   scratchRepo,
-} from "./_e2e.ts";
+} from "../_e2e.ts";
 
 /** Lines of a spool file (0 when it does not exist). */
 async function spooled(path: string): Promise<string[]> {

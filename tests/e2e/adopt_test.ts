@@ -17,13 +17,13 @@ import {
   type ScratchRepo,
   scratchRepo,
   waitForFile,
-} from "./_e2e.ts";
-import { ROOT, runMain, runProcess, taskArgs } from "./_helpers.ts";
-import { GIT_ID } from "../testkit/repo.ts";
-import { openLedger } from "../lib/store/ledger.ts";
-import { readTable } from "../lib/process/table.ts";
-import { processLiveness } from "../lib/process/liveness.ts";
-import type { Result } from "../lib/util/result.ts";
+} from "../_e2e.ts";
+import { ROOT, runMain, runProcess, taskArgs } from "../_helpers.ts";
+import { GIT_ID } from "../../testkit/repo.ts";
+import { openLedger } from "../../lib/store/ledger.ts";
+import { readTable } from "../../lib/process/table.ts";
+import { processLiveness } from "../../lib/process/liveness.ts";
+import type { Result } from "../../lib/util/result.ts";
 
 /** `watch` on the scratch repo with the git provider (ticks of 1h: only the first one runs). */
 function watch(s: ScratchRepo, args: string[] = [], env: Record<string, string> = {}) {

@@ -18,11 +18,11 @@ import {
   pidsWithEnv,
   scratchRepo,
   startCli,
-} from "./_e2e.ts";
-import { ROOT, runMain, runProcess, scratch, taskArgs } from "./_helpers.ts";
-import { GIT_ID } from "../testkit/repo.ts";
+} from "../_e2e.ts";
+import { ROOT, runMain, runProcess, scratch, taskArgs } from "../_helpers.ts";
+import { GIT_ID } from "../../testkit/repo.ts";
 import type { Page } from "puppeteer-core";
-import { firstLine, openBrowser } from "../testkit/browser.ts";
+import { firstLine, openBrowser } from "../../testkit/browser.ts";
 
 /** What `pattern` finds in the first line `serve` prints (where it listens); never the token. */
 async function listening(server: Deno.ChildProcess, pattern: RegExp): Promise<string> {

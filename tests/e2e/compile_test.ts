@@ -8,8 +8,8 @@
  */
 import { deepEqual, equal, match } from "node:assert/strict";
 import { join } from "node:path";
-import { type Ran, ROOT, runProcess, taskArgs } from "./_helpers.ts";
-import { compileFailure, outputFor, TARGETS } from "../scripts/compile.ts";
+import { type Ran, ROOT, runProcess, taskArgs } from "../_helpers.ts";
+import { compileFailure, outputFor, TARGETS } from "../../scripts/compile.ts";
 
 /** `deno task compile` (its exact flags), allowed to write `out` instead of dist/. */
 function compile(args: string[], env: Record<string, string> = {}, out?: string): Promise<Ran> {

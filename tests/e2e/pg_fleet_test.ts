@@ -22,12 +22,12 @@ import {
   startCli,
   waitUntilNoneMarked,
   watchArgs,
-} from "./_e2e.ts";
-import { type Ran, runMain } from "./_helpers.ts";
-import { GIT_ID, gitOk } from "../testkit/repo.ts";
-import { throwawayCluster } from "../testkit/pg.ts";
-import { firstLine } from "../testkit/browser.ts";
-import { checkEvent } from "../lib/watch/events.ts";
+} from "../_e2e.ts";
+import { type Ran, runMain } from "../_helpers.ts";
+import { GIT_ID, gitOk } from "../../testkit/repo.ts";
+import { throwawayCluster } from "../../testkit/pg.ts";
+import { firstLine } from "../../testkit/browser.ts";
+import { checkEvent } from "../../lib/watch/events.ts";
 
 /** The scratch repo and `count - 1` more clones of its origin: one checkout per machine. */
 async function machines(s: ScratchRepo, count: number): Promise<ScratchRepo[]> {

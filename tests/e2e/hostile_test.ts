@@ -14,8 +14,8 @@ import {
   orchestrate,
   reflectionRows,
   scratchRepo,
-} from "./_e2e.ts";
-import { runMain, scratch } from "./_helpers.ts";
+} from "../_e2e.ts";
+import { runMain, scratch } from "../_helpers.ts";
 
 Deno.test("hostile gap ids are dispatched safely: one slug under .claude/worktrees, no shell", async () => {
   const canary = `/tmp/chump-pwned-${crypto.randomUUID()}`;

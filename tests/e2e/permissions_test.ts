@@ -7,9 +7,9 @@
  */
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { backlogOf, demoAgentCmd, exists, leaseRows, orchestrate, scratchRepo } from "./_e2e.ts";
-import { ROOT, runMain, runProcess } from "./_helpers.ts";
-import { parseCli } from "../lib/cli/parse.ts";
+import { backlogOf, demoAgentCmd, exists, leaseRows, orchestrate, scratchRepo } from "../_e2e.ts";
+import { ROOT, runMain, runProcess } from "../_helpers.ts";
+import { parseCli } from "../../lib/cli/parse.ts";
 import {
   ALLOWED_RUN,
   compiledPermissionFlags,
@@ -19,7 +19,7 @@ import {
   RELAUNCHED_ENV,
   taskPermissionFlags,
   writePaths,
-} from "../lib/commands/permissions.ts";
+} from "../../lib/commands/permissions.ts";
 
 const TOOL_TASKS = [
   "dispatch",

@@ -19,10 +19,10 @@ import {
   pidsWithEnv,
   reflectionRows,
   scratchRepo,
-} from "./_e2e.ts";
-import { runMain } from "./_helpers.ts";
+} from "../_e2e.ts";
+import { runMain } from "../_helpers.ts";
 
-const FAKE_GH_DIR = fileURLToPath(new URL("./fake_gh", import.meta.url));
+const FAKE_GH_DIR = fileURLToPath(new URL("../fake_gh", import.meta.url));
 
 Deno.test("reap records a PR merged or closed while the orchestrator was down, and a worktree already gone", async () => {
   const ids = ["RP-MERGED-1", "RP-CLOSED-2", "RP-GONE-3", "RP-OPEN-4"];

@@ -18,10 +18,10 @@ import {
   pidsWithEnv,
   reflectionRows,
   scratchRepo,
-} from "./_e2e.ts";
-import { ROOT, runMain } from "./_helpers.ts";
-import { terminateGroup } from "../lib/process/signal.ts";
-import { checkEvent, EVENT_FIELDS } from "../lib/watch/events.ts";
+} from "../_e2e.ts";
+import { ROOT, runMain } from "../_helpers.ts";
+import { terminateGroup } from "../../lib/process/signal.ts";
+import { checkEvent, EVENT_FIELDS } from "../../lib/watch/events.ts";
 
 const DIRECTIVE =
   /^dispatched gap=(\S+) effort=s domain=(\S+) outcome=(\w+) duration_s=\d+ parallel_siblings=\d+ pr_number=(Some\(\d+\)|None) notes=(.*)$/;
@@ -144,7 +144,7 @@ Deno.test("PR rows through the gh provider: merged, closed, open past max-watch,
       "claude/gh-old": [{ number: 9, state: "CLOSED", createdAt: weekAgo, updatedAt: weekAgo }],
     }),
   );
-  const fakeGh = new URL("./fake_gh", import.meta.url).pathname;
+  const fakeGh = new URL("../fake_gh", import.meta.url).pathname;
   const mark = crypto.randomUUID();
   const ran = await orchestrate(s, [
     "--pr-provider",

@@ -22,9 +22,9 @@ import {
   waitForFile,
   waitUntilNoneMarked,
   watchRepo,
-} from "./_e2e.ts";
-import { runMain } from "./_helpers.ts";
-import { sameProcessAlive } from "../testkit/process.ts";
+} from "../_e2e.ts";
+import { runMain } from "../_helpers.ts";
+import { sameProcessAlive, waitFor } from "../../testkit/process.ts";
 
 // SIGINT as a terminal sends it (to the process group); SIGTERM to the task's
 // process alone, which passes it on.
@@ -251,9 +251,9 @@ Deno.test("closing the terminal (a hangup) leaves the agents running for adoptio
   await term.closed;
   // Nobody sees its exit code or output any more: wait until the orchestrator is gone.
   const orchestrator = leaseRows(s.db).length === 2 ? await orchestratorPid(s.db) : 0;
-  for (let i = 0; i < 600 && await sameProcessAlive(orchestrator); i++) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor(async () => !await sameProcessAlive(orchestrator), { everyMs: 100 }).catch(
+    () => {},
+  );
   equal(await sameProcessAlive(orchestrator), false, "the orchestrator exited");
   for (const pid of agents) equal(await sameProcessAlive(pid), true, "its agents run on");
 
@@ -294,9 +294,7 @@ Deno.test("reap ends what a dead agent left running in its process group", async
   // No tick within the test: the agent exits, nobody decides its outcome, then the orchestrator dies.
   const bg = orchestrateInBackground(s, ["--tick", "1h"], m.env);
   const agent = await m.ready("RG-BG-CHILD-FAIL-1");
-  for (let i = 0; i < 3000 && await sameProcessAlive(agent); i++) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitFor(async () => !await sameProcessAlive(agent)).catch(() => {});
   equal(await sameProcessAlive(agent), false, "the agent exited");
   bg.signal("SIGKILL");
   await bg.finished();

@@ -5,11 +5,11 @@
  */
 import { deepEqual, equal, match } from "node:assert/strict";
 import { join } from "node:path";
-import { backlogOf, demoAgentCmd, pidsWithEnv, scratchRepo, watchArgs } from "./_e2e.ts";
-import { runMain } from "./_helpers.ts";
-import { GIT_ID } from "../testkit/repo.ts";
-import { queryReflections } from "../lib/store/query.ts";
-import { checkEvent } from "../lib/watch/events.ts";
+import { backlogOf, demoAgentCmd, pidsWithEnv, scratchRepo, watchArgs } from "../_e2e.ts";
+import { runMain } from "../_helpers.ts";
+import { GIT_ID } from "../../testkit/repo.ts";
+import { queryReflections } from "../../lib/store/query.ts";
+import { checkEvent } from "../../lib/watch/events.ts";
 
 Deno.test("a rate-limited agent is retried on the next arm of its cascade; both attempts are reflected", async () => {
   await using s = await scratchRepo(backlogOf([["CASC-1"]]));
