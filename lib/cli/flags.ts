@@ -72,14 +72,9 @@ export function textFlag<K extends string, F extends string | undefined = undefi
   help: string,
   fallback?: F,
 ): Flag<K, string | F> {
-  return {
-    key,
-    name,
-    arg,
-    help,
-    fallback: fallback as F,
-    read: (text) => text.trim() === "" ? fail(`--${name} is empty`) : ok(text),
-  };
+  const read = (text: string): Result<string | F> =>
+    text.trim() === "" ? fail(`--${name} is empty`) : ok(text);
+  return customFlag<K, string | F>(key, name, arg, help, fallback as F, read);
 }
 
 /**
@@ -98,14 +93,8 @@ export function countFlag<K extends string, F extends number | undefined = undef
   help: string,
   range: { min: number; max?: number; fallback?: F },
 ): Flag<K, number | F> {
-  return {
-    key,
-    name,
-    arg,
-    help,
-    fallback: range.fallback as F,
-    read: (text) => readCount(name, text, range.min, range.max),
-  };
+  const read = (text: string) => readCount(name, text, range.min, range.max);
+  return customFlag<K, number | F>(key, name, arg, help, range.fallback as F, read);
 }
 
 /** `text` as a whole number within [min, max], or one line naming the flag. */
@@ -133,25 +122,19 @@ export function durationFlag<K extends string, F extends number | undefined = un
   help: string,
   range: { min: number; max?: number; fallback?: F },
 ): Flag<K, number | F> {
-  const { min, max = Infinity } = range;
-  return {
-    key,
-    name,
-    arg,
-    help,
-    fallback: range.fallback as F,
-    read: (text) => {
-      const d = parseDuration(text);
-      if (!d.ok) return fail(`--${name}: ${d.error}`);
-      if (d.value < min) {
-        return fail(`--${name} must be at least ${formatDuration(min)}, got '${text}'`);
-      }
-      if (d.value > max) {
-        return fail(`--${name} must be at most ${formatDuration(max)}, got '${text}'`);
-      }
-      return d;
-    },
-  };
+  const read = (text: string) => readDuration(name, text, range.min, range.max);
+  return customFlag<K, number | F>(key, name, arg, help, range.fallback as F, read);
+}
+
+/** `text` as a duration within [min, max], or one line naming the flag. */
+function readDuration(name: string, text: string, min: number, max = Infinity): Result<number> {
+  const d = parseDuration(text);
+  if (!d.ok) return fail(`--${name}: ${d.error}`);
+  if (d.value < min) {
+    return fail(`--${name} must be at least ${formatDuration(min)}, got '${text}'`);
+  }
+  if (d.value > max) return fail(`--${name} must be at most ${formatDuration(max)}, got '${text}'`);
+  return d;
 }
 
 /**
@@ -171,17 +154,11 @@ export function choiceFlag<K extends string, C extends string, F extends C | und
   help: string,
   fallback: F,
 ): Flag<K, C | F> {
-  return {
-    key,
-    name,
-    arg: choices.join("|"),
-    help,
-    fallback,
-    read: (text) =>
-      (choices as readonly string[]).includes(text)
-        ? ok(text as C)
-        : fail(`--${name} must be ${describe}, got '${text}'`),
-  };
+  const read = (text: string): Result<C | F> =>
+    (choices as readonly string[]).includes(text)
+      ? ok(text as C)
+      : fail(`--${name} must be ${describe}, got '${text}'`);
+  return customFlag<K, C | F>(key, name, choices.join("|"), help, fallback, read);
 }
 
 /**
