@@ -387,3 +387,22 @@ Deno.test("watch takes the monitor's flags and means --no-dry-run --watch; dispa
   equal(parseError(["watch", "--agent-cmd", "x"]), "unknown flag --agent-cmd (see --help)");
   match(parseError(["watch", "--tick", "soon"]), /^--tick: /);
 });
+
+Deno.test("--help and --version answer whatever else the line says", async () => {
+  const help = await runInProcess(["--help", "--tick", "0"]);
+  equal(help.code, 0, help.stderr);
+  match(help.stdout, /^chump-orchestrator - /);
+  const version = await runInProcess(["--version", "--max-parallel", "0"]);
+  equal(version.code, 0, version.stderr);
+  const sub = await runInProcess(["status", "--help", "--limit", "0"]);
+  equal(sub.code, 0, sub.stderr);
+});
+
+Deno.test("simulate's --seed has no upper bound; a run's is a 32-bit seed", () => {
+  const sim = parseCli(["simulate", "--world", "w.yaml", "--seed", "5000000000"]);
+  equal(sim.ok && sim.value.kind === "simulate" && sim.value.options.seed, 5_000_000_000);
+  equal(parseError(["--seed", "5000000000"]), "--seed must be at most 4294967295");
+  equal(parseError(["serve", "--port", "070000"]), "--port must be at most 65535, got '70000'");
+  equal(parseError(["serve", "--token", ""]), "--token must be at least 8 characters");
+  equal(parseError(["simulate", "--world", " "]), "simulate needs --world FILE (see --help)");
+});

@@ -210,6 +210,7 @@ export const SEED = countFlag(
   {
     min: 0,
     max: 0xffffffff,
+    tooBig: `--seed must be at most ${0xffffffff}`,
   },
 );
 export const LEARN_WINDOW = durationFlag(

@@ -32,9 +32,9 @@ import {
   countFlag,
   durationFlag,
   type Flag,
+  freeTextFlag,
   type OptionsOf,
   switchFlag,
-  textFlag,
   withFallback,
 } from "./flags.ts";
 
@@ -58,7 +58,7 @@ const REFLECTIONS_FLAGS = [
     "only this outcome",
     undefined,
   ),
-  textFlag("gap", "gap", "ID", "only this gap's"),
+  freeTextFlag("gap", "gap", "ID", "only this gap's"),
   JSON_LINES,
   LEDGER,
 ] as const;
@@ -104,14 +104,14 @@ const SERVE_FLAGS = [
     max: 65535,
     fallback: 8377,
   }),
-  textFlag(
+  freeTextFlag(
     "host",
     "host",
     "H",
     "address to listen on (default 127.0.0.1; another than loopback needs --token)",
     "127.0.0.1",
   ),
-  textFlag(
+  freeTextFlag(
     "token",
     "token",
     "T",
@@ -135,7 +135,7 @@ const ROUTE_FLAGS = [
 ] as const;
 
 const SIMULATE_FLAGS = [
-  textFlag("world", "world", "FILE", "the world to simulate (see README)"),
+  freeTextFlag("world", "world", "FILE", "the world to simulate (see README)"),
   choiceFlag(
     "policy",
     "policy",
@@ -148,7 +148,10 @@ const SIMULATE_FLAGS = [
     min: 1,
     fallback: 500,
   }),
-  withFallback(SEED, 1, "the world's and the policy's seed (default 1)"),
+  countFlag("seed", "seed", "N", "the world's and the policy's seed (default 1)", {
+    min: 0,
+    fallback: 1,
+  }),
   JSON_LINES,
   switchFlag(
     "fixedDeadlines",

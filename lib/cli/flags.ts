@@ -57,8 +57,9 @@ export function switchFlag<K extends string>(
 }
 
 /**
- * A text flag; with `fallback`, that is its value when not given. An empty
- * text is refused (`--db is empty`): no flag of this program means "".
+ * A text flag naming something (a path, a ref, a URL, a host); with
+ * `fallback`, that is its value when not given. An empty value is refused
+ * (`--db is empty`): it never names anything.
  *
  * @example
  * ```ts
@@ -73,8 +74,26 @@ export function textFlag<K extends string, F extends string | undefined = undefi
   fallback?: F,
 ): Flag<K, string | F> {
   const read = (text: string): Result<string | F> =>
-    text.trim() === "" ? fail(`--${name} is empty`) : ok(text);
+    text === "" ? fail(`--${name} is empty`) : ok(text);
   return customFlag<K, string | F>(key, name, arg, help, fallback as F, read);
+}
+
+/**
+ * A text flag taken as given, empty included (its command checks it).
+ *
+ * @example
+ * ```ts
+ * freeTextFlag("token", "token", "T", "a token").read?.(""); // { ok: true, value: "" }
+ * ```
+ */
+export function freeTextFlag<K extends string, F extends string | undefined = undefined>(
+  key: K,
+  name: string,
+  arg: string,
+  help: string,
+  fallback?: F,
+): Flag<K, string | F> {
+  return customFlag<K, string | F>(key, name, arg, help, fallback as F, (text) => ok(text));
 }
 
 /**
@@ -91,19 +110,34 @@ export function countFlag<K extends string, F extends number | undefined = undef
   name: string,
   arg: string,
   help: string,
-  range: { min: number; max?: number; fallback?: F },
+  range: { min: number; max?: number; fallback?: F; tooBig?: string },
 ): Flag<K, number | F> {
-  const read = (text: string) => readCount(name, text, range.min, range.max);
+  const read = (text: string) => readCount(name, text, range.min, range.max, range.tooBig);
   return customFlag<K, number | F>(key, name, arg, help, range.fallback as F, read);
 }
 
-/** `text` as a whole number within [min, max], or one line naming the flag. */
-export function readCount(name: string, text: string, min: number, max = Infinity): Result<number> {
+/**
+ * `text` as a whole number within [min, max], or one line naming the flag
+ * (`tooBig`, when given, is the line for a number over `max`).
+ *
+ * @example
+ * ```ts
+ * readCount("port", "70000", 0, 65535); // fails: "--port must be at most 65535, got '70000'"
+ * ```
+ */
+export function readCount(
+  name: string,
+  text: string,
+  min: number,
+  max = Infinity,
+  tooBig?: string,
+): Result<number> {
   if (!/^\s*\d+\s*$/.test(text) || Number(text) < min) {
     return fail(`--${name} must be a whole number >= ${min}, got '${text}' (see --help)`);
   }
-  if (Number(text) > max) return fail(`--${name} must be at most ${max}, got '${text.trim()}'`);
-  return ok(Number(text));
+  const n = Number(text);
+  if (n > max) return fail(tooBig ?? `--${name} must be at most ${max}, got '${n}'`);
+  return ok(n);
 }
 
 /**
@@ -240,16 +274,22 @@ export function parseFlags<F extends readonly AnyFlag[]>(
   if (!raw.ok) return raw;
   const options: Record<string, unknown> = defaultsOf(flags);
   const given = new Set<string>();
-  for (const [name, value] of Object.entries(raw.value.values)) {
+  const { values } = raw.value;
+  // `--help` and `--version` answer whatever else the line says.
+  const asked = ["help", "version"].filter((n) => values[n] === true && byName.has(n));
+  const read: [string, string | boolean][] = asked.length > 0
+    ? asked.map((n) => [n, true])
+    : Object.entries(values);
+  for (const [name, value] of read) {
     const flag = byName.get(name)!;
     given.add(flag.key);
     if (typeof value === "boolean") {
       options[flag.key] = value;
       continue;
     }
-    const read = flag.read!(value);
-    if (!read.ok) return read;
-    options[flag.key] = read.value;
+    const v = flag.read!(value);
+    if (!v.ok) return v;
+    options[flag.key] = v.value;
   }
   return ok({ options: options as OptionsOf<F>, given, positional: raw.value.positional });
 }

@@ -99,7 +99,7 @@ function checkSub(
   if (name === "status" && given.has("intervalMs") && !o.watch) {
     return "--interval goes with --watch";
   }
-  if (name === "simulate" && o.world === undefined) {
+  if (name === "simulate" && String(o.world ?? "").trim() === "") {
     return "simulate needs --world FILE (see --help)";
   }
   if (name === "serve") {

@@ -84,7 +84,11 @@ async function pickAndStart(run: RunState, limit: number): Promise<boolean> {
  */
 async function leasedGaps(run: RunState): Promise<Set<string>> {
   const local = await run.deps.ledger?.liveGapIds();
-  if (local && !local.ok) run.report.report({ kind: "leases_unread", error: local.error });
+  // Said once while it lasts, as the shared ledger's silence is.
+  if (local && !local.ok && !run.queue.leasesUnread) {
+    run.report.report({ kind: "leases_unread", error: local.error });
+  }
+  run.queue.leasesUnread = local !== undefined && !local.ok;
   const leased = local?.ok ? local.value : new Set<string>();
   for (const id of await run.fleet?.liveGapIds() ?? []) leased.add(id);
   return leased;

@@ -155,6 +155,8 @@ export interface Queue {
   attempts: number;
   /** The live view's count of pickable gaps, and the picked/shipped sizes it was counted at. */
   queued?: { key: string; count: number };
+  /** The local ledger's leases could not be read at the last pick (said once). */
+  leasesUnread?: boolean;
 }
 
 /** The run's counters, recorded in its `chump_runs` row. */
