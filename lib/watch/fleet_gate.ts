@@ -80,6 +80,9 @@ export class FleetGate {
       return { kind: "wait", at };
     }
     if (!c.won) {
+      // Held, not full: the fleet had room when it answered (the cap is checked first), so
+      // new picks may be claimed again; a run that stayed "full" here would quit with gaps open.
+      this.#full = false;
       this.#report.report({ kind: "held_elsewhere", gapId });
       return { kind: "held" };
     }

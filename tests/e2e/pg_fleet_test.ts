@@ -10,111 +10,30 @@
  */
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
-import postgres from "postgres";
 import {
   backlogOf,
   linesStarting,
   marked,
   orchestrateInBackground,
-  type ScratchRepo,
   scratchRepo,
   startCli,
   waitUntilNoneMarked,
   watchArgs,
 } from "../_e2e.ts";
-import { type Ran, runMain } from "../_helpers.ts";
-import { GIT_ID, gitOk } from "../../testkit/repo.ts";
+import { runMain } from "../_helpers.ts";
+import {
+  dispatchedIn,
+  fleetRun,
+  ledgerRows,
+  localReflections,
+  machines,
+  maxOverlap,
+  sorted,
+} from "../_fleet.ts";
+import { GIT_ID } from "../../testkit/repo.ts";
 import { throwawayCluster } from "../../testkit/pg.ts";
 import { firstLine } from "../../testkit/browser.ts";
 import { checkEvent } from "../../lib/watch/events.ts";
-
-/** The scratch repo and `count - 1` more clones of its origin: one checkout per machine. */
-async function machines(s: ScratchRepo, count: number): Promise<ScratchRepo[]> {
-  const out = [s];
-  for (let i = 1; i < count; i++) {
-    const repo = join(s.dir, `machine-${i}`);
-    await gitOk(["clone", "--quiet", s.origin, repo], s.dir);
-    out.push({ ...s, repo, db: join(repo, "sessions", "chump_memory.db") });
-  }
-  return out;
-}
-
-/** Run one orchestrator per machine at once, each with its host id `host-<i>`. */
-function fleetRun(
-  hosts: readonly ScratchRepo[],
-  url: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<Ran[]> {
-  return Promise.all(
-    hosts.map((m, i) =>
-      runMain(watchArgs(m, ["--ledger", url, "--host-id", `host-${i}`, ...args]), {
-        env: { ...GIT_ID, ...env },
-      })
-    ),
-  );
-}
-
-/** The gap ids of `DISPATCHED:` lines. */
-function dispatchedIn(text: string): string[] {
-  return [...text.matchAll(/^DISPATCHED: (\S+) /gm)].map((m) => m[1]);
-}
-
-/** The dispatch reflections of one local DB, as gap ids (one per row). */
-function localReflections(db: string): string[] {
-  const conn = new DatabaseSync(db, { readOnly: true });
-  try {
-    return conn.prepare(
-      "SELECT intended_goal AS g FROM chump_reflections r JOIN chump_improvement_targets t ON t.reflection_id = r.id ORDER BY r.id",
-    ).all().map((r) => String(r.g).replace(/^ship gap /, ""));
-  } catch {
-    return [];
-  } finally {
-    conn.close();
-  }
-}
-
-/** The ledger's rows: reflections (gap ids, one per row joined with its target) and leases. */
-async function ledgerRows(url: string) {
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  try {
-    const reflections = await sql`
-      SELECT r.intended_goal AS g FROM chump_reflections r
-      JOIN chump_improvement_targets t ON t.reflection_id = r.id ORDER BY r.id`;
-    const leases = await sql`
-      SELECT gap_id, host_id, state, outcome, generation,
-             extract(epoch FROM started_at) * 1000 AS started,
-             extract(epoch FROM updated_at) * 1000 AS ended
-      FROM chump_pg_leases ORDER BY id`;
-    return {
-      reflections: reflections.map((r) => String(r.g).replace(/^ship gap /, "")),
-      leases: leases.map((l) => ({
-        gap: String(l.gap_id),
-        host: String(l.host_id),
-        state: String(l.state),
-        outcome: l.outcome === null ? null : String(l.outcome),
-        generation: Number(l.generation),
-        started: Number(l.started),
-        ended: Number(l.ended),
-      })),
-    };
-  } finally {
-    await sql.end();
-  }
-}
-
-/** The most leases live at one time (each from its claim to its end, by the server's clock). */
-function maxOverlap(leases: readonly { started: number; ended: number }[]): number {
-  const edges = leases.flatMap((l) => [[l.started, 1], [l.ended, -1]] as const)
-    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let live = 0;
-  let most = 0;
-  for (const [, d] of edges) most = Math.max(most, live += d);
-  return most;
-}
-
-const sorted = (xs: readonly string[]) => [...xs].sort();
 
 Deno.test("3 orchestrators x --max-parallel 4 over one PostgreSQL ledger and one 30-gap backlog: each gap dispatched once, at most 12 at a time, one reflection per dispatch in both stores", async () => {
   await using pg = await throwawayCluster();
