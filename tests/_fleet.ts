@@ -96,4 +96,3 @@ export function maxOverlap(leases: readonly { started: number; ended: number }[]
 }
 
 export const sorted = (xs: readonly string[]) => [...xs].sort();
-

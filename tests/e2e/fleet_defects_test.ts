@@ -1,10 +1,13 @@
 /**
  * What an operator hit with several hosts on one PostgreSQL ledger (a real
  * throwaway cluster, real orchestrators and agents): a host that waits for
- * a fleet slot keeps waiting while gaps are open.
+ * a fleet slot keeps waiting while gaps are open; a ledger that does not
+ * answer (a listener that never speaks, a server that goes mute after the
+ * startup, a network that drops every SYN) ends each command in one line.
  */
-import { deepEqual, equal, ok as assert } from "node:assert/strict";
-import { backlogOf, orchestrateInBackground, scratchRepo } from "../_e2e.ts";
+import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
+import { backlogOf, orchestrateInBackground, scratchRepo, watchArgs } from "../_e2e.ts";
+import { type Ran, ROOT, runProcess, taskArgs } from "../_helpers.ts";
 import { dispatchedIn, machines, sorted } from "../_fleet.ts";
 import { throwawayCluster } from "../../testkit/pg.ts";
 
@@ -37,4 +40,117 @@ Deno.test("a host that waited for a fleet slot and then found its gap held by an
   const byB = dispatchedIn(ranB.stdout);
   deepEqual(sorted(byA), ["FQ-1", "FQ-2", "FQ-3"]);
   deepEqual(sorted(byB), ids.slice(3), `host b did the rest:\n${ranB.stdout}\n${ranB.stderr}`);
+});
+
+/** Run the CLI (the dispatch task's entry) to its end; killed after 90 s so a hang fails the test. */
+async function cli(args: string[], prefix: string[] = []): Promise<Ran & { killed: boolean }> {
+  const child = new Deno.Command(prefix[0] ?? Deno.execPath(), {
+    args: [
+      ...prefix.slice(1),
+      ...(prefix.length > 0 ? [Deno.execPath()] : []),
+      ...taskArgs("dispatch"),
+      ...args,
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+    detached: true,
+  }).spawn();
+  let killed = false;
+  const watchdog = setTimeout(() => {
+    killed = true;
+    Deno.kill(-child.pid, "SIGKILL"); // its whole group: a relaunched run holds the pipes too
+  }, 90_000);
+  const out = await child.output();
+  clearTimeout(watchdog);
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr), killed };
+}
+
+/** A loopback server that answers a PostgreSQL client up to `upTo`, then never again. */
+function silentServer(upTo: "nothing" | "startup"): { port: number } & AsyncDisposable {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  // AuthenticationOk, then ReadyForQuery (idle): a trust-auth startup, as a server sends it.
+  const ready = new Uint8Array([0x52, 0, 0, 0, 8, 0, 0, 0, 0, 0x5a, 0, 0, 0, 5, 0x49]);
+  (async () => {
+    for await (const c of listener) {
+      conns.push(c);
+      if (upTo === "nothing") continue;
+      (async () => {
+        const buf = new Uint8Array(8192);
+        if (await c.read(buf) === null) return;
+        await c.write(ready);
+        while (await c.read(buf) !== null) { /* every query swallowed, none answered */ }
+      })().catch(() => {});
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    [Symbol.asyncDispose]: () => {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* gone */ }
+      }
+      return Promise.resolve();
+    },
+  };
+}
+
+/** `status --ledger` and a run against `url` (through `prefix`): each ends in one line, exit 1. */
+async function endsInOneLine(url: string, prefix: string[] = []): Promise<void> {
+  await using s = await scratchRepo(backlogOf([["SL-1"]]));
+  const [status, run] = await Promise.all([
+    cli(["status", "--ledger", url], prefix),
+    cli(watchArgs(s, ["--ledger", url]), prefix),
+  ]);
+  equal(status.killed, false, `status --ledger ${url} came back`);
+  equal(status.code, 1, status.stderr);
+  equal(status.stderr.trim().split("\n").length, 1, status.stderr);
+  match(
+    status.stderr,
+    /^chump-orchestrator: error: PostgreSQL ledger \(postgres:\/\/chump:\*\*\*@/,
+  );
+  equal(run.killed, false, `a run with --ledger ${url} came back`);
+  equal(run.code, 1, run.stderr);
+  equal(dispatchedIn(run.stdout).length, 0);
+  match(run.stderr, /PostgreSQL ledger .*: cannot open it: /);
+}
+
+/** A network namespace of the test's own whose loopback drops every SYN to port 5432. */
+async function droppingNamespace(): Promise<{ prefix: string[] } & AsyncDisposable> {
+  const ns = `chump-${crypto.randomUUID().slice(0, 8)}`;
+  const added = await runProcess("ip", ["netns", "add", ns]);
+  equal(added.code, 0, `ip netns add (needs root and iproute2): ${added.stderr}`);
+  const inNs = (cmd: string[]) => runProcess("ip", ["netns", "exec", ns, ...cmd]);
+  const rules = [
+    ["ip", "link", "set", "lo", "up"],
+    ["nft", "add", "table", "inet", "chump"],
+    ["nft", "add", "chain", "inet", "chump", "in", "{ type filter hook input priority 0; }"],
+    ["nft", "add", "rule", "inet", "chump", "in", "tcp", "dport", "5432", "drop"],
+  ];
+  for (const rule of rules) {
+    const r = await inNs(rule);
+    equal(r.code, 0, `${rule.join(" ")} (nft needs nftables): ${r.stderr}`);
+  }
+  return {
+    prefix: ["ip", "netns", "exec", ns],
+    [Symbol.asyncDispose]: async () => {
+      await runProcess("ip", ["netns", "del", ns]);
+    },
+  };
+}
+
+Deno.test("a ledger that does not answer (a listener that never speaks, a server mute after the startup, a network dropping every SYN): status --ledger and a run each end in one line, exit 1", async () => {
+  await using silent = silentServer("nothing");
+  await using mute = silentServer("startup");
+  await using dropping = await droppingNamespace();
+  await Promise.all([
+    endsInOneLine(`postgres://chump:secret@127.0.0.1:${silent.port}/chump`),
+    endsInOneLine(`postgres://chump:secret@127.0.0.1:${mute.port}/chump`),
+    endsInOneLine("postgres://chump:secret@127.0.0.1:5432/chump", dropping.prefix),
+  ]);
 });

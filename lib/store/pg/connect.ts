@@ -77,7 +77,8 @@ type Sql = postgres.Sql;
 
 /** An open shared ledger: its pool and how to describe its failures. */
 export interface PgLedger {
-  sql: Sql;
+  /** The pool now (a pool that stopped answering is replaced: read it at each use). */
+  readonly sql: Sql;
   /** The URL without its password, for messages. */
   name: string;
   /** Run `op`; a thrown error becomes one line: `PostgreSQL ledger (<url>): cannot <what>: <why>`. */
@@ -98,50 +99,95 @@ export interface PgLedger {
 export async function openPg(url: string): Promise<Result<PgLedger>> {
   quietTimerWarnings();
   const name = redact(url);
-  const sql = postgres(url, {
+  const describe = (what: string, e: unknown) =>
+    `PostgreSQL ledger (${name}): cannot ${what}: ${oneLine(errorMessage(e), 300)}`;
+  let sql = pool(url);
+  /** Replace a pool whose connection stopped answering: its sockets are dropped at once. */
+  const renew = () => {
+    const old = sql;
+    sql = pool(url);
+    old.end({ timeout: 0 }).catch(() => {});
+  };
+  const schema = await answered(createSchema(sql));
+  if (!schema.ok) {
+    await sql.end({ timeout: 0 }).catch(() => {});
+    return fail(describe("open it", schema.error));
+  }
+  return ok({
+    get sql() {
+      return sql;
+    },
+    name,
+    async attempt(what, op) {
+      const done = await answered(op());
+      if (done.ok) return done;
+      if (done.error === NO_ANSWER) renew();
+      return fail(describe(what, done.error));
+    },
+    async close() {
+      await sql.end({ timeout: 5 }).catch(() => {});
+    },
+  });
+}
+
+/**
+ * How long any one exchange with the ledger (the schema at connect, a
+ * claim, a heartbeat, a read) may take. A server that stops answering (a
+ * network that drops packets, a host that hangs) would otherwise hold it
+ * until TCP gives up, many minutes later; then the pool is dropped and the
+ * next exchange connects afresh (itself bounded by the connect timeout).
+ */
+export const PG_ANSWER_MS = 10_000;
+
+/** The error of an exchange that got no answer within {@linkcode PG_ANSWER_MS}. */
+const NO_ANSWER = new Error(`no answer within ${PG_ANSWER_MS / 1000}s`);
+
+/** `work`'s value, or its error, or {@linkcode NO_ANSWER} once the bound passed. */
+async function answered<T>(work: Promise<T>): Promise<Result<T, unknown>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(NO_ANSWER), PG_ANSWER_MS);
+  });
+  try {
+    return ok(await Promise.race([work, late]));
+  } catch (e) {
+    work.catch(() => {}); // abandoned: its late failure is nobody's
+    return fail(e);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A connection pool to `url`, every step of a connect bounded. */
+function pool(url: string): Sql {
+  return postgres(url, {
     max: 4,
     onnotice: () => {},
+    // TCP connect, TLS and the startup (authentication) together, in seconds.
     connect_timeout: 10,
     idle_timeout: 60,
     // Between reconnects after a failure, in seconds: at most 1 (the driver's default grows to
     // 20, which would hold every tick of a run that long while the server is away).
     backoff: (attempts: number) => Math.min(0.05 * 2 ** attempts, 1),
   });
-  const describe = (what: string, e: unknown) =>
-    `PostgreSQL ledger (${name}): cannot ${what}: ${oneLine(errorMessage(e), 300)}`;
-  try {
-    await sql.begin(async (tx) => {
-      await tx`SELECT pg_advisory_xact_lock(7233019)`;
-      await tx.unsafe(SCHEMA[0]);
-      const [row] = await tx`SELECT max(version) AS v FROM chump_pg_schema`;
-      const version = row.v === null ? null : Number(row.v);
-      if (version !== null && version > PG_SCHEMA_VERSION) {
-        throw new Error(
-          `its schema is version ${version}, newer than this program's ${PG_SCHEMA_VERSION}`,
-        );
-      }
-      if (version === PG_SCHEMA_VERSION) return;
-      for (const statement of SCHEMA.slice(1)) await tx.unsafe(statement);
-      await tx`DELETE FROM chump_pg_schema`;
-      await tx`INSERT INTO chump_pg_schema (version) VALUES (${PG_SCHEMA_VERSION})`;
-    });
-  } catch (e) {
-    await sql.end({ timeout: 1 }).catch(() => {});
-    return fail(describe("open it", e));
-  }
-  return ok({
-    sql,
-    name,
-    async attempt(what, op) {
-      try {
-        return ok(await op());
-      } catch (e) {
-        return fail(describe(what, e));
-      }
-    },
-    async close() {
-      await sql.end({ timeout: 5 }).catch(() => {});
-    },
+}
+
+/** Create or upgrade the schema (one host at a time, under an advisory lock). */
+async function createSchema(sql: Sql): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(7233019)`;
+    await tx.unsafe(SCHEMA[0]);
+    const [row] = await tx`SELECT max(version) AS v FROM chump_pg_schema`;
+    const version = row.v === null ? null : Number(row.v);
+    if (version !== null && version > PG_SCHEMA_VERSION) {
+      throw new Error(
+        `its schema is version ${version}, newer than this program's ${PG_SCHEMA_VERSION}`,
+      );
+    }
+    if (version === PG_SCHEMA_VERSION) return;
+    for (const statement of SCHEMA.slice(1)) await tx.unsafe(statement);
+    await tx`DELETE FROM chump_pg_schema`;
+    await tx`INSERT INTO chump_pg_schema (version) VALUES (${PG_SCHEMA_VERSION})`;
   });
 }
 
