@@ -31,6 +31,12 @@ import { outcomeCounts, runExitCode, type RunResult, summaryLines } from "../wat
 import { prepare, type Prepared } from "./_prepare.ts";
 import { joinFleet } from "./_sources.ts";
 
+/**
+ * Longest a run's end waits for a shared ledger that does not answer to take
+ * its outcomes (shorter when `--lease-ttl` is: past it the leases are suspect anyway).
+ */
+const LEDGER_EXIT_WAIT_MS = 60_000;
+
 /** How {@linkcode runExecute} runs. */
 export interface ExecuteMode {
   /** `watch`: adopt and watch what gone orchestrators left, dispatch nothing new. */
@@ -138,6 +144,7 @@ async function execute(
     agent: run.agent,
     routing: prepared.routing,
     ...prepared.learned,
+    ledgerExitWaitMs: Math.min(options.leaseTtlMs ?? LEDGER_EXIT_WAIT_MS, LEDGER_EXIT_WAIT_MS),
   }, {
     workspace: gitWorkspace(paths.repoRoot),
     spawner: run.spawner,

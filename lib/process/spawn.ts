@@ -144,6 +144,29 @@ const DRAIN_AFTER_EXIT_MS = 2_000;
  */
 export const realSpawner: Spawner = { spawn: spawnAgent };
 
+/**
+ * A dispatch with no agent of this host's: another host's dispatch whose
+ * lease was taken over and whose PR is watched instead of dispatching the gap
+ * again. It counts as an agent that exited 0 at `startedAt`, with no output.
+ *
+ * @example
+ * ```ts
+ * noAgent(Date.now()).exitCode; // 0
+ * ```
+ */
+export function noAgent(startedAt: number): AgentProcess {
+  return {
+    pid: 0,
+    pgid: 0,
+    startTime: "",
+    spawnedAt: startedAt,
+    tail: createStderrTail(),
+    exited: Promise.resolve(0),
+    exitCode: 0,
+    lastOutputAt: startedAt,
+  };
+}
+
 function spawnAgent(request: SpawnRequest): Result<AgentProcess> {
   const [command, ...args] = request.argv;
   if (command === undefined || command.trim() === "") return fail("agent command is empty");

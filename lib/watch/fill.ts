@@ -16,7 +16,9 @@ import { branchFor, worktreeFor } from "../git/slug.ts";
 import { deadlineFor } from "../util/duration.ts";
 import { chooseAgent } from "./routing.ts";
 import { fillStep } from "./schedule.ts";
-import { type Flight, type RunState, stopped } from "./state.ts";
+import { type Flight, pollTimeoutFor, prLabel, type RunState, stopped } from "./state.ts";
+import { noAgent } from "../process/spawn.ts";
+import type { TakenOver } from "../store/pg/claims.ts";
 
 /**
  * Pick and dispatch until the slots (or the `--max-total` budget) are used up.
@@ -119,6 +121,8 @@ async function start(run: RunState, gap: Gap): Promise<boolean> {
     if (claim.kind === "wait") run.queue.waiting.set(gap.id, { gap, at: claim.at });
     if (claim.kind !== "won") return false;
     sharedLeaseId = claim.leaseId;
+    const request = { gap, slug, deadlineMs, maxWatchMs, sharedLeaseId };
+    if (claim.tookOver && await watchTheirPr(run, request, claim.tookOver)) return true;
   }
   const r = await dispatchGap({
     gap,
@@ -162,6 +166,54 @@ async function start(run: RunState, gap: Gap): Promise<boolean> {
       arm: choice.arm?.arm ?? null,
       attempt: choice.arm?.attempt ?? 1,
     },
+  });
+  return true;
+}
+
+/**
+ * A gap taken over from a host that stopped heartbeating: that host's agent
+ * may have shipped (or opened a PR) before it went silent. Ask the PR
+ * provider first: a PR (merged, open or closed) is watched to its outcome
+ * with no agent of ours, and so is the gap when the provider cannot tell;
+ * only a branch without a PR is dispatched again (false).
+ */
+async function watchTheirPr(
+  run: RunState,
+  r: { gap: Gap; slug: string; deadlineMs: number; maxWatchMs: number; sharedLeaseId: number },
+  from: TakenOver,
+): Promise<boolean> {
+  const { config, deps } = run;
+  const branch = branchFor(r.slug);
+  const polled = await deps.provider.poll(
+    [{ branch, startCommit: config.startCommit, startedAt: from.startedMs }],
+    {
+      timeoutMs: config.pollTimeoutMs ?? pollTimeoutFor(config.tickMs),
+      signal: deps.interrupt?.stop,
+    },
+  );
+  const pr = polled.ok ? polled.value.get(branch) : undefined;
+  if (polled.ok && (pr === undefined || pr.state === "none")) return false;
+  const dispatch: Dispatch = {
+    gap: r.gap,
+    slug: r.slug,
+    branch,
+    worktree: worktreeFor(config.repoRoot, r.slug),
+    startCommit: config.startCommit,
+    baseRef: config.baseRef,
+    agent: { argv: [], label: "unknown" },
+    detached: false,
+    sharedLeaseId: r.sharedLeaseId,
+    leaseId: null,
+    leaseGeneration: 0,
+    process: noAgent(from.startedMs),
+    startedAt: from.startedMs,
+  };
+  watch(run, dispatch, { gap: r.gap, deadlineMs: r.deadlineMs, maxWatchMs: r.maxWatchMs });
+  run.report.report({
+    kind: "watching_pr",
+    gapId: r.gap.id,
+    from: from.host,
+    ...(polled.ok ? { pr: prLabel(pr) } : { error: `the PR provider failed: ${polled.error}` }),
   });
   return true;
 }

@@ -112,6 +112,7 @@ async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: nu
  */
 async function endGroup(run: RunState, d: Dispatch): Promise<void> {
   const proc = d.process;
+  if (proc.pgid <= 1) return; // no agent (a PR watched after a take-over): nothing to end
   await d.identified;
   const table = await run.deps.processes.table({ fresh: true });
   const owner = groupOwner(table, proc.pgid, d.identity);

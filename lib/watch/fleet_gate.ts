@@ -9,6 +9,8 @@
  *
  * @module
  */
+import type { TakenOver } from "../store/pg/claims.ts";
+import { sleep } from "../util/sleep.ts";
 import type { RunObserver } from "./observer.ts";
 import type { Flight, SharedClaims } from "./state.ts";
 
@@ -17,7 +19,8 @@ const CLAIM_GIVE_UP_MS = 5 * 60_000;
 
 /** What a claim came to. */
 export type Claim =
-  | { kind: "won"; leaseId: number }
+  /** Ours; `tookOver` when it was another host's suspect lease. */
+  | { kind: "won"; leaseId: number; tookOver?: TakenOver }
   /** Another host holds the gap: not an attempt, pick the next gap. */
   | { kind: "held" }
   /** The fleet is full or the ledger silent: try the gap again at `at`. */
@@ -95,7 +98,7 @@ export class FleetGate {
         fields: { from_host: c.tookOver.host, generation: c.generation },
       });
     }
-    return { kind: "won", leaseId: c.id };
+    return { kind: "won", leaseId: c.id, tookOver: c.tookOver };
   }
 
   /** End a claim whose gap was not dispatched after all. */
@@ -146,6 +149,38 @@ export class FleetGate {
       });
     }
     return lost;
+  }
+
+  /**
+   * The run ends: its last heartbeat. While outcomes of this host wait in
+   * its spool for the ledger (it did not answer when they came), try again
+   * every second for up to `waitMs`; then say loudly what is left, for its
+   * leases still look live to the fleet.
+   *
+   * @returns flights whose lease another host took over meanwhile
+   */
+  async end(flights: readonly Flight[], waitMs: number): Promise<Flight[]> {
+    const lost = await this.beat(flights, true);
+    const until = this.#now() + waitMs;
+    let pending = await this.#pending();
+    while (pending > 0 && this.#now() < until) {
+      await sleep(Math.min(1000, until - this.#now()));
+      lost.push(...await this.beat(flights, true));
+      pending = await this.#pending();
+    }
+    if (pending > 0) {
+      this.#report.report({
+        kind: "ledger_unsettled",
+        pending,
+        spool: this.#shared.spoolPath ?? "the spool",
+        waitedMs: waitMs,
+      });
+    }
+    return lost;
+  }
+
+  async #pending(): Promise<number> {
+    return await this.#shared.pending?.() ?? 0;
   }
 
   /** The ledger answered: say so once when it had not. */

@@ -26,6 +26,8 @@ export type Transition =
   | { kind: "taken_over"; gapId: string; fromGeneration: number } & Fields<"taken_over">
   | { kind: "ledger_down"; error: string }
   | { kind: "ledger_back" }
+  | { kind: "ledger_unsettled"; pending: number; spool: string; waitedMs: number }
+  | { kind: "watching_pr"; gapId: string; from: string; pr?: string; error?: string }
   | { kind: "lost"; gapId: string; leaseId: number | null; by: string } & Fields<"lost">
   | { kind: "suspect"; gapId: string } & Fields<"suspect">
   | { kind: "provider_failed" } & Fields<"retry">
@@ -110,6 +112,23 @@ const RENDERERS: Renderers = {
     ),
   ledger_down: (t) => said([], [`warning: ${t.error}; retried every tick`]),
   ledger_back: () => said([], ["note: the shared ledger answers again"]),
+  ledger_unsettled: (t) =>
+    said([], [
+      `warning: SHARED LEDGER NOT UPDATED: ${t.pending} outcome(s) of this host wait in ` +
+      `${t.spool}, and their leases still look live in the shared ledger (it did not answer ` +
+      `within ${formatDuration(t.waitedMs)} of this run's end); this host's next run with ` +
+      "--ledger replays them; until then another host may take their gaps over (it asks the " +
+      "PR provider first)",
+    ]),
+  watching_pr: (t) =>
+    said([
+      t.pr !== undefined
+        ? `WATCHING: ${oneLine(t.gapId)}: ${oneLine(t.from)}'s dispatch left PR ${t.pr}; its ` +
+          "outcome is taken from the PR, the gap is not dispatched again"
+        : `WATCHING: ${oneLine(t.gapId)}: whether ${oneLine(t.from)}'s dispatch left a PR is ` +
+          `not known (${oneLine(t.error ?? "", 300)}); not dispatched again until the PR ` +
+          "provider answers",
+    ]),
   lost: (t) =>
     said(
       [

@@ -161,7 +161,10 @@ async function pause(run: RunState): Promise<void> {
 async function heartbeat(run: RunState, ended = false): Promise<void> {
   const { ledger, runId } = run.deps;
   if (run.fleet) {
-    const lost = await run.fleet.beat([...run.flights.values()], ended);
+    const flights = [...run.flights.values()];
+    const lost = ended
+      ? await run.fleet.end(flights, run.config.ledgerExitWaitMs ?? 0)
+      : await run.fleet.beat(flights, false);
     for (const flight of lost) {
       finish(run, flight, {
         outcome: "killed",

@@ -67,6 +67,11 @@ export interface RunConfig {
    */
   lessonsFor?: (gap: Gap) => string[];
   lessonsOff?: boolean;
+  /**
+   * With a shared ledger: how long the run's end waits for it to take the
+   * outcomes it could not (default 0: it says what is left at once).
+   */
+  ledgerExitWaitMs?: number;
 }
 
 /** Everything with side effects, injected. */
@@ -116,6 +121,10 @@ export interface SharedClaims {
   liveGapIds(): Promise<Result<Set<string>>>;
   /** Alive now; re-own `held` and learn which were taken over, and which leases are suspect. */
   heartbeat(held?: readonly number[], ended?: boolean): Promise<Result<Beat>>;
+  /** Outcomes of this host waiting in its spool for the ledger (none when it keeps no spool). */
+  pending?(): Promise<number>;
+  /** Where those wait. */
+  readonly spoolPath?: string;
 }
 
 /** A dispatch being watched. */

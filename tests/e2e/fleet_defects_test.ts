@@ -6,9 +6,12 @@
  * startup, a network that drops every SYN) ends each command in one line.
  */
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
-import { backlogOf, orchestrateInBackground, scratchRepo, watchArgs } from "../_e2e.ts";
+import { delimiter, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { backlogOf, marked, orchestrateInBackground, scratchRepo, watchArgs } from "../_e2e.ts";
+import { GIT_ID } from "../../testkit/repo.ts";
 import { type Ran, ROOT, runProcess, taskArgs } from "../_helpers.ts";
-import { dispatchedIn, machines, sorted } from "../_fleet.ts";
+import { dispatchedIn, ledgerRows, machines, sorted } from "../_fleet.ts";
 import { throwawayCluster } from "../../testkit/pg.ts";
 
 Deno.test("a host that waited for a fleet slot and then found its gap held by another host goes on to the next gaps instead of quitting", async () => {
@@ -42,8 +45,24 @@ Deno.test("a host that waited for a fleet slot and then found its gap held by an
   deepEqual(sorted(byB), ids.slice(3), `host b did the rest:\n${ranB.stdout}\n${ranB.stderr}`);
 });
 
+/** A fake `gh` on PATH answering from `prs` (tests/fake_gh): its environment. */
+async function fakeGh(
+  dir: string,
+  prs: Record<string, unknown[]>,
+): Promise<Record<string, string>> {
+  const state = join(dir, "gh-state.json");
+  await Deno.writeTextFile(state, JSON.stringify(prs));
+  const fakeDir = fileURLToPath(new URL("../fake_gh", import.meta.url));
+  const path = [fakeDir, dirname(Deno.execPath()), Deno.env.get("PATH") ?? ""].join(delimiter);
+  return { PATH: path, FAKE_GH_STATE: state };
+}
+
 /** Run the CLI (the dispatch task's entry) to its end; killed after 90 s so a hang fails the test. */
-async function cli(args: string[], prefix: string[] = []): Promise<Ran & { killed: boolean }> {
+async function cli(
+  args: string[],
+  prefix: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Ran & { killed: boolean }> {
   const child = new Deno.Command(prefix[0] ?? Deno.execPath(), {
     args: [
       ...prefix.slice(1),
@@ -52,7 +71,7 @@ async function cli(args: string[], prefix: string[] = []): Promise<Ran & { kille
       ...args,
     ],
     cwd: ROOT,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...GIT_ID, ...env },
     stdout: "piped",
     stderr: "piped",
     detached: true,
@@ -153,4 +172,102 @@ Deno.test("a ledger that does not answer (a listener that never speaks, a server
     endsInOneLine(`postgres://chump:secret@127.0.0.1:${mute.port}/chump`),
     endsInOneLine("postgres://chump:secret@127.0.0.1:5432/chump", dropping.prefix),
   ]);
+});
+
+Deno.test("a run whose agents end while the ledger is down waits, bounded, for it to come back and ends its leases there: nothing is left looking live", async () => {
+  await using pg = await throwawayCluster();
+  const ids = ["XW-1", "XW-2"];
+  await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
+  const plan = ids.map((id) => `${id}=sleep:1500:ship`).join(",");
+  const run = orchestrateInBackground(
+    s,
+    ["--ledger", pg.url, "--host-id", "xw", "--lease-ttl", "20s", "--max-parallel", "2"],
+    { CHUMP_DEMO_PLAN: plan },
+  );
+  await run.waitFor(/^DISPATCHED: /, 2);
+  await pg.stop();
+  // Both outcomes came while it was down (they wait in the spool) and the run is at its end. The
+  // server stays away longer than one exchange may take (10 s: the run's last heartbeat fails),
+  // then comes back while the run waits for it.
+  await run.waitFor(/^OUTCOME: /, 2);
+  await new Promise((r) => setTimeout(r, 13_000));
+  await pg.start();
+  const ran = await run.finished();
+  equal(ran.code, 0, `${ran.stdout}\n${ran.stderr}`);
+  assert(!ran.stderr.includes("SHARED LEDGER NOT UPDATED"), ran.stderr);
+  match(ran.stderr, /note: \d spooled reflection\(s\) replayed to the shared ledger/);
+  const rows = await ledgerRows(pg.url);
+  deepEqual(sorted(rows.reflections), ids, "both outcomes in the ledger");
+  deepEqual(rows.leases.filter((l) => l.state !== "ended"), [], "no lease left looking live");
+});
+
+Deno.test("a ledger still down when a run ends: it says so loudly, naming the spool; the next run replays and says exactly what it wrote", async () => {
+  await using pg = await throwawayCluster();
+  const ids = ["XD-1"];
+  await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
+  const run = orchestrateInBackground(
+    s,
+    ["--ledger", pg.url, "--host-id", "xd", "--lease-ttl", "2s"],
+    { CHUMP_DEMO_PLAN: "XD-1=sleep:1000:ship" },
+  );
+  await run.waitFor(/^DISPATCHED: /);
+  await pg.stop();
+  const ran = await run.finished();
+  equal(ran.code, 0, `${ran.stdout}\n${ran.stderr}`);
+  match(
+    ran.stderr,
+    /^warning: SHARED LEDGER NOT UPDATED: 1 outcome\(s\) of this host wait in \S+\.pg-spool\.jsonl, /m,
+  );
+  await pg.start();
+  const next = await cli(watchArgs(s, ["--ledger", pg.url, "--host-id", "xd"]));
+  equal(next.code, 0, next.stderr);
+  match(next.stderr, /^note: 1 spooled reflection\(s\) replayed to the shared ledger$/m);
+  deepEqual((await ledgerRows(pg.url)).reflections, ids);
+});
+
+Deno.test("a host taking over a lease first asks the PR provider: a merged PR is recorded as shipped and not dispatched again; a branch without one is", async () => {
+  await using pg = await throwawayCluster();
+  const ids = ["TB-1", "TB-2"];
+  await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
+  const [a, b] = await machines(s, 2);
+  await using m = await marked({ CHUMP_DEMO_PLAN: "TB-1=hang,TB-2=hang" });
+  const ledger = ["--ledger", pg.url, "--lease-ttl", "1s"];
+  const owner = orchestrateInBackground(
+    a,
+    [...ledger, "--host-id", "a", "--max-parallel", "2"],
+    m.env,
+  );
+  await owner.waitFor(/^DISPATCHED: /, 2);
+  for (const id of ids) await m.ready(id);
+  owner.signal("SIGKILL"); // host a is gone; its agents run on where nobody sees them
+  await owner.finished();
+  // Host a's agent of TB-1 had its PR merged before it went silent; TB-2's opened none.
+  const later = new Date(Date.now() + 3_600_000).toISOString();
+  const gh = await fakeGh(s.dir, {
+    "claude/tb-1": [{ number: 7, state: "MERGED", createdAt: later, updatedAt: later }],
+  });
+  const env = { ...gh, CHUMP_DEMO_PLAN: "TB-2=fail" };
+  const outs: string[] = [];
+  for (
+    let i = 0;
+    i < 60 &&
+    !/TAKEOVER: TB-1 [\s\S]*TAKEOVER: TB-2 |TAKEOVER: TB-2 [\s\S]*TAKEOVER: TB-1 /.test(
+      outs.join("\n"),
+    );
+    i++
+  ) {
+    const ran = await cli(
+      watchArgs(b, [...ledger, "--host-id", "b", "--take-over-after", "1s", "--pr-provider", "gh"]),
+      [],
+      env,
+    );
+    outs.push(ran.stdout);
+  }
+  const out = outs.join("\n");
+  deepEqual(dispatchedIn(out), ["TB-2"], out);
+  match(out, /^WATCHING: TB-1: a's dispatch left PR #7 merged; /m);
+  match(out, /^OUTCOME: TB-1 shipped duration_s=\d+ pr=#7$/m);
+  const rows = await ledgerRows(pg.url);
+  assert(rows.reflections.includes("TB-1"), "its outcome is in the ledger");
+  equal(rows.leases.filter((l) => l.gap === "TB-1" && l.outcome === "shipped").length, 1);
 });

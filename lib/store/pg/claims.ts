@@ -43,9 +43,18 @@ export type Claimed =
     id: number;
     generation: number;
     /** The suspect lease this claim took over (its host and generation). */
-    tookOver?: { host: string; generation: number };
+    tookOver?: TakenOver;
   }
   | { won: false; why: "held" | "fleet-full" };
+
+/** The suspect lease a claim took over. */
+export interface TakenOver {
+  /** The host that held it. */
+  host: string;
+  generation: number;
+  /** When that host claimed it (ms since the epoch, the server's clock). */
+  startedMs: number;
+}
 
 /** A lease of this run that is no longer its own (taken over, or ended by someone else). */
 export interface LostLease {
@@ -71,6 +80,8 @@ export interface Beat {
   lost: LostLease[];
   /** Every suspect lease of the fleet now. */
   suspect: SuspectLease[];
+  /** Outcomes of this host still waiting in its spool for the ledger (a fleet's beat). */
+  spooled?: number;
 }
 
 /** The claim table of one database, for one host and run. */
@@ -173,21 +184,26 @@ class PgClaims implements Claims {
   async #takeOver(
     tx: TransactionSql,
     gapId: string,
-  ): Promise<{ host: string; generation: number } | undefined> {
+  ): Promise<TakenOver | undefined> {
     if (this.#takeOverS === null) return undefined;
     const [old] = await tx`UPDATE chump_pg_leases
         SET state = 'taken_over', taken_by = ${this.#host}, updated_at = now()
         WHERE gap_id = ${gapId} AND state = 'suspect'
           AND suspect_at < now() - make_interval(secs => ${this.#takeOverS})
-        RETURNING host_id, generation`;
-    return old ? { host: String(old.host_id), generation: Number(old.generation) } : undefined;
+        RETURNING host_id, generation, (extract(epoch FROM started_at) * 1000)::bigint AS ms`;
+    if (!old) return undefined;
+    return {
+      host: String(old.host_id),
+      generation: Number(old.generation),
+      startedMs: Number(old.ms),
+    };
   }
 
   /** The claim itself: one INSERT that the unique index on a gap's live lease lets one host win. */
   async #insert(
     tx: TransactionSql,
     gapId: string,
-    tookOver: { host: string; generation: number } | undefined,
+    tookOver: TakenOver | undefined,
   ): Promise<Claimed> {
     // Not a gap that shipped (on any host): the INSERT's own check, in the same statement.
     const rows = await tx.unsafe(

@@ -23,6 +23,45 @@ import { type Beat, type Claimed, type ClaimOptions, type Claims, openClaims } f
 import type { PgLedger } from "./connect.ts";
 import { recordShared } from "./reflections.ts";
 
+/** What a replay of the spool did, row by row. */
+export interface Replayed {
+  /** Written to the ledger now, each with the end of its lease. */
+  written: number;
+  /** There already (a replay after a first write whose answer was lost). */
+  present: number;
+  /** Not written: the lease was taken over by another host, which records its own dispatch. */
+  superseded: number;
+  /** Still waiting (the ledger stopped answering during the replay). */
+  left: number;
+}
+
+/**
+ * What a replay says: what it wrote and what it could not, exactly.
+ *
+ * @example
+ * ```ts
+ * replayLines({ written: 3, present: 1, superseded: 0, left: 0 });
+ * // ["note: 3 spooled reflection(s) replayed to the shared ledger (1 more was there already)"]
+ * ```
+ */
+export function replayLines(r: Replayed): string[] {
+  const lines: string[] = [];
+  if (r.written > 0) {
+    const also = r.present > 0 ? ` (${r.present} more was there already)` : "";
+    lines.push(`note: ${r.written} spooled reflection(s) replayed to the shared ledger${also}`);
+  } else if (r.present > 0) {
+    lines.push(`note: ${r.present} spooled reflection(s) were in the shared ledger already`);
+  }
+  if (r.superseded > 0) {
+    lines.push(
+      `warning: ${r.superseded} spooled reflection(s) not written to the shared ledger: their ` +
+        "leases were taken over by another host, which records its own dispatch (they stay in " +
+        "the local DB)",
+    );
+  }
+  return lines;
+}
+
 /** How this host joins the fleet. */
 export interface FleetOptions extends ClaimOptions {
   hostId: string;
@@ -44,8 +83,12 @@ export interface Fleet extends Omit<Claims, "heartbeat"> {
    * ends shared leases without rows.
    */
   writer(local: ReflectionWriter, ledger?: Ledger, reflect?: boolean): ReflectionWriter;
-  /** Replay the spool now: rows it moved to the ledger, rows left. */
-  replay(): Promise<{ replayed: number; left: number }>;
+  /** Replay the spool now: what it wrote, found there already, could not write, left. */
+  replay(): Promise<Replayed>;
+  /** This ledger's rows waiting in the spool. */
+  pending(): Promise<number>;
+  /** Where rows the ledger could not take wait. */
+  readonly spoolPath: string;
 }
 
 /**
@@ -99,35 +142,51 @@ class PgFleet implements Fleet {
 
   async heartbeat(held?: readonly number[], ended?: boolean): Promise<Result<Beat>> {
     const beat = await this.#claims.heartbeat(held, ended);
-    if (beat.ok) await this.replay();
-    return beat;
+    if (!beat.ok) return beat;
+    const { left } = await this.replay();
+    return ok({ ...beat.value, spooled: left });
   }
 
-  async replay(): Promise<{ replayed: number; left: number }> {
+  async replay(): Promise<Replayed> {
     const pg = this.pg;
+    const done: Replayed = { written: 0, present: 0, superseded: 0, left: 0 };
     let blocked = false;
-    let counts;
     try {
-      counts = await rewriteSpool(this.#spoolPath, async (line) => {
+      const counts = await rewriteSpool(this.#spoolPath, async (line) => {
         const row = parseSpoolLine(line);
         if (row === undefined || row.reflection.sharedLeaseId === undefined) return "bad";
         if (row.db !== pg.name) return "foreign";
         if (blocked) return "keep";
         const { sharedLeaseId } = row.reflection;
-        const done = await recordShared(pg, sharedLeaseId, row.reflection, row.createdAt);
-        if (done.ok) return "drop";
-        blocked = true;
-        return "keep";
+        const r = await recordShared(pg, sharedLeaseId, row.reflection, row.createdAt);
+        if (!r.ok) {
+          blocked = true;
+          return "keep";
+        }
+        done[r.value === "recorded" ? "written" : r.value]++;
+        return "drop";
       });
+      done.left = counts?.keep ?? 0;
     } catch (e) {
       this.#err(`warning: cannot replay ${this.#spoolPath}: ${errorMessage(e)}`);
-      return { replayed: 0, left: 0 };
+      return done;
     }
-    if (counts === undefined) return { replayed: 0, left: 0 };
-    if (counts.drop > 0) {
-      this.#err(`note: ${counts.drop} spooled reflection(s) replayed to the shared ledger`);
+    for (const line of replayLines(done)) this.#err(line);
+    return done;
+  }
+
+  async pending(): Promise<number> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.#spoolPath);
+    } catch {
+      return 0;
     }
-    return { replayed: counts.drop, left: counts.keep };
+    return text.split("\n").filter((l) => parseSpoolLine(l)?.db === this.pg.name).length;
+  }
+
+  get spoolPath(): string {
+    return this.#spoolPath;
   }
 
   writer(local: ReflectionWriter, ledger?: Ledger, reflect = true): ReflectionWriter {
