@@ -7,7 +7,8 @@
  */
 import { pickableGaps } from "../backlog/picker.ts";
 import { explainLines, renderPlan } from "../backlog/plan.ts";
-import { EXIT, type Exit, type Io } from "../cli/io.ts";
+import { EXIT, type Exit, type Io, usageError } from "../cli/io.ts";
+import { extraRunFrom, refusedInRun } from "./permissions.ts";
 import type { DispatchOptions } from "../cli/catalog.ts";
 import { ok } from "../util/result.ts";
 import { resolvePaths } from "./paths.ts";
@@ -22,9 +23,12 @@ export async function runDryRun(options: DispatchOptions, io: Io): Promise<Exit>
   const loaded = await loadAndWarn(paths.backlog, io, paths.defaultBacklog);
   if (!loaded.ok) return loaded;
   const backlog = loaded.value;
-  // What a real run would refuse, a dry run refuses too.
+  // What a real run would refuse, a dry run refuses too: a malformed or a forbidden agent.
   const template = agentTemplate(options, io);
   if (!template.ok) return template;
+  const extraRun = extraRunFrom(io.env("CHUMP_ALLOW_RUN"));
+  const refused = refusedInRun(template.value.words[0], "the agent command", extraRun);
+  if (refused) return usageError(refused);
   if (options.watch) {
     io.err(
       "note: this is a dry run, so nothing is watched; add --no-dry-run to dispatch and watch",

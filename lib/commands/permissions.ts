@@ -306,6 +306,11 @@ function cannotRun(command: string, what: string, hint?: string): string | undef
     return undefined; // cannot tell: the spawn itself will report it
   }
   if (state === "granted") return undefined;
+  return refusal(command, what, hint);
+}
+
+/** Why `command` may not be started: not found, or not granted (and how to grant it). */
+function refusal(command: string, what: string, hint?: string): string {
   if (!commandExists(command)) {
     const where = command.includes("/") ? "" : " on PATH";
     return `${what} '${command}' not found${where}${hint ? ` (${hint})` : ""}`;
@@ -317,6 +322,29 @@ function cannotRun(command: string, what: string, hint?: string): string | undef
   }
   return `not allowed to run '${command}' (${what}): add it with CHUMP_ALLOW_RUN=${command} ` +
     `(deno task) or --allow-run=...,${command} (deno run)`;
+}
+
+/**
+ * What a real run would say of starting `command`, from a process that will
+ * not start it itself (a dry run, which runs with the task's narrow
+ * permissions): a real run under `deno task` is granted {@linkcode ALLOWED_RUN},
+ * `CHUMP_ALLOW_RUN` and this Deno; the compiled binary, what this process is.
+ *
+ * @example
+ * ```ts
+ * refusedInRun("claude", "the agent command", []); // undefined
+ * ```
+ */
+export function refusedInRun(
+  command: string,
+  what: string,
+  extraRun: readonly string[],
+): string | undefined {
+  if (Deno.build.standalone) return cannotRun(command, what);
+  // The relaunched run is granted these, and this very Deno (see launch.ts).
+  const granted = [...ALLOWED_RUN, ...extraRun, Deno.execPath()];
+  if (granted.includes(command)) return undefined;
+  return cannotRun(command, what) && refusal(command, what);
 }
 
 /**

@@ -315,3 +315,23 @@ Deno.test("read-only commands run in the task's process: no second Deno, no writ
   equal(await exists(join(s.repo, ".claude")), false);
   equal(await exists(join(s.repo, "sessions")), false);
 });
+
+Deno.test("a dry run refuses the agent command a real run would refuse, in the same line; CHUMP_ALLOW_RUN grants it", async () => {
+  await using s = await scratchRepo(backlogOf([["P-1"]]));
+  const agent = await customAgent(s.dir);
+  const dry = await runMain(["--repo-root", s.repo, "--agent-cmd", `${agent} --go`]);
+  equal(dry.code, 2, dry.stdout);
+  equal(
+    dry.stderr,
+    `chump-orchestrator: error: not allowed to run '${agent}' (the agent command): add it with ` +
+      `CHUMP_ALLOW_RUN=${agent} (deno task) or --allow-run=...,${agent} (deno run)\n`,
+  );
+  equal(dry.stdout, "");
+  const granted = await runMain(["--repo-root", s.repo, "--agent-cmd", `${agent} --go`], {
+    env: { CHUMP_ALLOW_RUN: agent },
+  });
+  equal(granted.code, 0, granted.stderr);
+  match(granted.stdout, /^WOULD DISPATCH: P-1 /m);
+  const preset = await runMain(["--repo-root", s.repo]);
+  equal(preset.code, 0, "the claude preset is granted (whether or not claude is installed)");
+});
