@@ -97,6 +97,18 @@ export function reflectionRows(db: string): Map<string, Row> {
   }
 }
 
+/** How many reflection rows the DB holds for `gapId`. */
+export function reflectionCount(db: string, gapId: string): number {
+  const conn = new DatabaseSync(db, { readOnly: true });
+  try {
+    const row = conn.prepare("SELECT count(*) AS n FROM chump_reflections WHERE intended_goal = ?")
+      .get(`ship gap ${gapId}`) as { n: number };
+    return Number(row.n);
+  } finally {
+    conn.close();
+  }
+}
+
 /** The lease ledger's rows (gap, state, outcome, pid). */
 export function leaseRows(
   db: string,

@@ -86,6 +86,8 @@ const REAP_FLAGS = [
   HOST_ID,
 ] as const;
 
+const STOP_FLAGS = [...PATH_FLAGS, KILL_GRACE, NO_REFLECT, LEDGER, HOST_ID] as const;
+
 const LOGS_FLAGS = [
   ...PATH_FLAGS,
   switchFlag("follow", "follow", "keep printing what the agent writes until it ends", {
@@ -167,6 +169,7 @@ export type ReflectionsOptions = OptionsOf<typeof REFLECTIONS_FLAGS>;
 export type StatusOptions = OptionsOf<typeof STATUS_FLAGS>;
 export type ReapOptions = OptionsOf<typeof REAP_FLAGS>;
 export type LogsOptions = OptionsOf<typeof LOGS_FLAGS> & { target: string };
+export type StopOptions = OptionsOf<typeof STOP_FLAGS> & { target: string };
 export type DashboardOptions = OptionsOf<typeof SERVE_FLAGS>;
 export type LessonsOptions = OptionsOf<typeof LESSONS_FLAGS>;
 export type RouteOptions = OptionsOf<typeof ROUTE_FLAGS> & { gapId: string };
@@ -211,6 +214,13 @@ export const SUBCOMMANDS = {
     usage: "reap [flags]",
     summary: "end what a crashed orchestrator left (kills its agents)",
     flags: REAP_FLAGS,
+  },
+  stop: {
+    name: "stop",
+    usage: "stop GAP|LEASE [flags]",
+    summary: "end one dispatch's agent and record it killed, 'stopped by the operator'",
+    flags: STOP_FLAGS,
+    positional: { key: "target", missing: "stop needs a gap id or a lease id (see --help)" },
   },
   serve: {
     name: "serve",

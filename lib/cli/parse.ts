@@ -19,6 +19,7 @@ import {
   type RouteOptions,
   type SimulateOptions,
   type StatusOptions,
+  type StopOptions,
   type SubcommandName,
   SUBCOMMANDS,
 } from "./commands.ts";
@@ -36,6 +37,7 @@ export type Command =
   | { kind: "reflections"; options: ReflectionsOptions }
   | { kind: "status"; options: StatusOptions }
   | { kind: "reap"; options: ReapOptions }
+  | { kind: "stop"; options: StopOptions }
   | { kind: "serve"; options: DashboardOptions }
   | { kind: "logs"; options: LogsOptions }
   | { kind: "route"; options: RouteOptions }

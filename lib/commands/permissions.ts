@@ -82,7 +82,7 @@ export const PG_ENV = [
  * ```
  */
 export function ledgerUrlOf(command: Command): string | undefined {
-  if (command.kind === "watch" || command.kind === "reap") {
+  if (command.kind === "watch" || command.kind === "reap" || command.kind === "stop") {
     return command.options.ledger ?? ledgerEnv();
   }
   // Readers look at the fleet only when asked to (`--ledger`); the local DB otherwise.
@@ -200,6 +200,7 @@ export function writePaths(command: Command, paths: RunPaths, tmp = tempDir()): 
     case "watch":
       return runWrites(command.options.events, paths, tmp);
     case "reap":
+    case "stop":
       return [dirname(paths.db), tmp];
     case "self-test":
       return [tmp];

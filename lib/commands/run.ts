@@ -65,6 +65,8 @@ async function runCommand(command: Command, io: Io): Promise<Exit> {
       return await (await import("./status.ts")).runStatus(command.options, io);
     case "reap":
       return await (await import("./reap.ts")).runReap(command.options, io);
+    case "stop":
+      return await (await import("./stop.ts")).runStop(command.options, io);
     case "logs":
       return await (await import("./logs.ts")).runLogs(command.options, io);
     case "simulate":

@@ -24,7 +24,8 @@ import type { TerminateResult } from "../process/signal.ts";
 import type { ReflectionWriter } from "../store/writer.ts";
 import { settle } from "./finish.ts";
 import { encodeNotes } from "../store/notes.ts";
-import { gapDomain } from "../store/reflection.ts";
+import { gapDomain, type Outcome } from "../store/reflection.ts";
+import { fail, ok, type Result } from "../util/result.ts";
 import { describeReceipt } from "../store/writer.ts";
 import { oneLine } from "../util/text.ts";
 
@@ -68,7 +69,8 @@ export interface Reaped {
  * ```
  */
 export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
-  const found = await deps.ledger.orphans();
+  // Detached leases too: a run without --watch left their agents, and it is gone.
+  const found = await deps.ledger.orphans({ detached: true });
   if (!found.ok) {
     deps.err(`warning: ${found.error}; nothing reaped`);
     return [];
@@ -90,20 +92,44 @@ export async function reapOrphans(deps: ReapDeps): Promise<Reaped[]> {
     const siblings = orphans.filter((o) =>
       o.id !== lease.id && o.orchestratorPid === lease.orchestratorPid
     ).length;
-    reaped.push(await reapOne(deps, lease, prs?.get(lease.branch), siblings));
+    const decision = decideReaped(prs?.get(lease.branch), ORCHESTRATOR_LOST);
+    reaped.push(await reapOne(deps, lease, decision, siblings));
   }
   return reaped;
 }
 
-/** Reap one lease taken over: end its agent, record its outcome, say what was done. */
+/** What the operator's stop records. */
+export const STOPPED_BY_OPERATOR = "stopped by the operator";
+
+/**
+ * Stop one dispatch (`stop GAP|LEASE`): take its lease over (so a run that
+ * watches it does not record it too), end its agent, record `killed`,
+ * `stopped by the operator`, and say so in one `STOPPED:` line.
+ *
+ * @returns what was stopped, or why nothing was (the lease ended or was taken meanwhile)
+ * @example
+ * ```ts ignore
+ * const stopped = await stopLease(deps, lease);
+ * ```
+ */
+export async function stopLease(deps: ReapDeps, lease: Lease): Promise<Result<Reaped>> {
+  const taken = await deps.ledger.adopt(lease);
+  if (!taken.ok) return taken;
+  if (taken.value === undefined) {
+    return fail(`lease ${lease.id} (${lease.gapId}) ended or was taken over meanwhile`);
+  }
+  const decision = { outcome: "killed" as const, reason: STOPPED_BY_OPERATOR };
+  return ok(await reapOne(deps, { ...lease, generation: taken.value }, decision, 0));
+}
+
+/** End a lease taken over: end its agent, record `decision`, say what was done. */
 async function reapOne(
   deps: ReapDeps,
   lease: Lease,
-  pr: PrState | undefined,
+  decision: { outcome: Outcome; reason: string; prNumber?: number },
   siblings: number,
 ): Promise<Reaped> {
   const { agentEnded, groupEnded } = await endAgent(deps, lease);
-  const decision = decideReaped(pr, ORCHESTRATOR_LOST);
   const gone = !(await exists(lease.worktree));
   const { kept, receipt } = await settle(
     { ...deps, workspace: gitWorkspace(lease.repoRoot) },
@@ -134,10 +160,13 @@ async function reapOne(
     : kept
     ? `worktree kept: ${kept}`
     : "worktree removed";
-  deps.out(
-    `REAPED: ${
+  const verb = decision.reason === STOPPED_BY_OPERATOR
+    ? `STOPPED: ${oneLine(lease.gapId)} (lease ${lease.id}): `
+    : `REAPED: ${
       oneLine(lease.gapId)
-    } (lease ${lease.id}, orchestrator PID ${lease.orchestratorPid}): ` +
+    } (lease ${lease.id}, orchestrator PID ${lease.orchestratorPid}): `;
+  deps.out(
+    verb +
       `${agentNote(lease.pid, agentEnded, groupEnded)}${decided}; ${worktree}`,
   );
   return { lease, agentEnded, kept };

@@ -9,18 +9,23 @@ import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   backlogOf,
+  demoAgentCmd,
   exists,
   gitOk,
   killMarked,
   leaseRows,
+  letGo,
   linesStarting,
   marked,
   orchestrateInBackground,
   pidsWithEnv,
+  reflectionCount,
   reflectionRows,
   scratchRepo,
 } from "../_e2e.ts";
 import { runMain } from "../_helpers.ts";
+import { GIT_ID } from "../../testkit/repo.ts";
+import { sameProcessAlive } from "../../testkit/process.ts";
 
 const FAKE_GH_DIR = fileURLToPath(new URL("../fake_gh", import.meta.url));
 
@@ -135,4 +140,68 @@ Deno.test("reap with a failing PR provider warns and still reaps everything as k
     / outcome=killed .* notes=orchestrator lost$/,
   );
   deepEqual(await pidsWithEnv(mark), []);
+});
+
+Deno.test("reap ends the agents a run without --watch left (their orchestrator exited), each with its reflection", async () => {
+  await using s = await scratchRepo(backlogOf([["UW-1"], ["UW-2"]]));
+  await using m = await marked({ CHUMP_DEMO_PLAN: "UW-1=hang,UW-2=hang" });
+  const run = await runMain(
+    [
+      "--repo-root",
+      s.repo,
+      "--no-dry-run",
+      "--max-parallel",
+      "2",
+      "--pr-provider",
+      "git",
+      "--agent-cmd",
+      demoAgentCmd(),
+    ],
+    { env: { ...GIT_ID, ...m.env } },
+  );
+  equal(run.code, 0, run.stderr);
+  for (const id of ["UW-1", "UW-2"]) await m.ready(id);
+  deepEqual(leaseRows(s.db).map((l) => l.state), ["detached", "detached"]);
+  const reap = await runMain([
+    "reap",
+    "--repo-root",
+    s.repo,
+    "--pr-provider",
+    "git",
+    "--kill-grace",
+    "1s",
+  ]);
+  equal(reap.code, 0, `${reap.stdout}\n${reap.stderr}`);
+  equal(linesStarting(reap.stdout, "REAPED: ").length, 2, reap.stdout);
+  deepEqual(await pidsWithEnv(m.mark), [], "no agent left running");
+  deepEqual(leaseRows(s.db).map((l) => l.state), ["ended", "ended"]);
+  for (const id of ["UW-1", "UW-2"]) {
+    match(reflectionRows(s.db).get(id)!.directive, / outcome=killed .* notes=orchestrator lost$/);
+  }
+});
+
+Deno.test("stop GAP ends one agent of a watching run: killed, 'stopped by the operator', one reflection; the run goes on with the others", async () => {
+  await using s = await scratchRepo(backlogOf([["SP-1"], ["SP-2"]]));
+  await using m = await marked({ CHUMP_DEMO_PLAN: "SP-1=hang,SP-2=gate:ship" });
+  const watcher = orchestrateInBackground(s, ["--max-parallel", "2"], m.env);
+  await watcher.waitFor(/^DISPATCHED: /, 2);
+  const agent = await m.ready("SP-1");
+  await m.ready("SP-2");
+  const stop = await runMain(["stop", "SP-1", "--repo-root", s.repo, "--kill-grace", "1s"]);
+  equal(stop.code, 0, `${stop.stdout}\n${stop.stderr}`);
+  match(stop.stdout, /^STOPPED: SP-1 \(lease \d+\): agent PID \d+ ended; worktree removed$/m);
+  equal(await sameProcessAlive(agent), false, "its agent is gone");
+  await letGo(m.env.CHUMP_DEMO_READY_DIR, ["SP-2"]);
+  const ran = await watcher.finished();
+  match(ran.stdout, /^OUTCOME: SP-2 shipped /m, "the run went on with the other");
+  const rows = reflectionRows(s.db);
+  match(rows.get("SP-1")!.directive, / outcome=killed .* notes=stopped by the operator$/);
+  equal(
+    reflectionCount(s.db, "SP-1"),
+    1,
+    "one reflection: the watching run does not write a second",
+  );
+  const again = await runMain(["stop", "SP-1", "--repo-root", s.repo]);
+  equal(again.code, 1);
+  match(again.stderr, /has ended already \(killed\): nothing to stop/);
 });
