@@ -114,7 +114,10 @@ async function execute(
   const { paths, gaps, startCommit, run } = prepared;
   const { events, plain: lines } = eventsOf(options, held.runId, io);
   const live = liveViewOf(options);
-  const plain: Io = live ? { ...lines, out: (l) => live.line(l) } : lines;
+  // On the live view, both streams' lines go above the table (a raw one would be drawn over).
+  const plain: Io = live
+    ? { ...lines, out: (l) => live.line(l), err: (l) => live.line(l, "err") }
+    : lines;
   const provider = options.prProvider === "gh"
     ? createGhProvider({ cwd: paths.repoRoot })
     : createGitProvider({ repoRoot: paths.repoRoot, baseRef: options.baseRef });
@@ -154,7 +157,7 @@ async function execute(
     terminate: terminatorOf(held.processes),
     processes: held.processes,
     out: plain.out,
-    err: io.err,
+    err: plain.err,
     interrupt: held.interrupt,
     logsDir: logsDirFor(paths.db),
     logCapBytes: options.logCapBytes,
@@ -179,21 +182,23 @@ function liveViewOf(options: DispatchOptions): LiveView | undefined {
   if (!options.watch || options.noLive || options.events === "-") return undefined;
   if (!Deno.stdout.isTerminal()) return undefined;
   const encoder = new TextEncoder();
-  return createLiveView((text) => {
+  const writeTo = (stream: { writeSync(p: Uint8Array): number }) => (text: string) => {
     try {
       let rest = encoder.encode(text);
-      while (rest.length > 0) rest = rest.subarray(Deno.stdout.writeSync(rest));
+      while (rest.length > 0) rest = rest.subarray(stream.writeSync(rest));
     } catch {
       // The terminal is gone (a hangup): nothing to draw on.
     }
-  }, () => {
+  };
+  const width = () => {
     try {
       // A terminal that does not say its size (0 columns) gets the classic 80.
       return Deno.consoleSize().columns || 80;
     } catch {
       return 80;
     }
-  });
+  };
+  return createLiveView(writeTo(Deno.stdout), width, writeTo(Deno.stderr));
 }
 
 /**

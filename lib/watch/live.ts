@@ -81,8 +81,11 @@ function bar(fraction: number): string {
 
 /** A live view writing to a terminal. */
 export interface LiveView {
-  /** A plain line: printed above the table, which is drawn again below it. */
-  line(text: string): void;
+  /**
+   * A plain line (stdout, or `err`: stderr, the same terminal): printed
+   * above the table, which is drawn again below it.
+   */
+  line(text: string, stream?: "out" | "err"): void;
   /** Redraw the table. */
   frame(rows: readonly LiveRow[], totals: LiveTotals): void;
   /** Erase the table for good (before the summary, which stays); later lines are plain. */
@@ -90,8 +93,10 @@ export interface LiveView {
 }
 
 /**
- * A live view on `write` (raw text to the terminal), `width()` giving its
- * current width.
+ * A live view on `write` (raw text to the terminal's stdout), `width()`
+ * giving its current width; `writeErr` writes stderr's lines (to the same
+ * terminal), between the table's erasure and its redraw, so none is
+ * overwritten.
  *
  * @example
  * ```ts
@@ -101,47 +106,63 @@ export interface LiveView {
  * view.close();
  * ```
  */
-export function createLiveView(write: (text: string) => void, width: () => number): LiveView {
-  let drawn = 0; // lines of the table on screen, under the cursor's line
-  let last: string[] = [];
+export function createLiveView(
+  write: (text: string) => void,
+  width: () => number,
+  writeErr: (text: string) => void = write,
+): LiveView {
+  let last: string[] = []; // the table on screen (empty: none), above the cursor's line
+  let drawnWidth = 0; // the terminal's width when it was drawn
+  /**
+   * Rows the table takes on screen now. A terminal that got narrower since
+   * it was drawn reflows each line over more rows (as tmux, VTE, iTerm2 and
+   * kitty do): moving up only its line count would leave its head behind.
+   */
+  const rowsOnScreen = () => {
+    const w = width();
+    if (w >= drawnWidth) return last.length;
+    return last.reduce((n, l) => n + Math.max(1, Math.ceil([...l].length / w)), 0);
+  };
   const erase = () => {
-    // To the table's first line, then clear to the end of the screen.
-    if (drawn > 0) write(`\x1b[${drawn}F\x1b[J`);
-    drawn = 0;
+    // To the table's first row, then clear to the end of the screen.
+    const rows = rowsOnScreen();
+    if (rows > 0) write(`\x1b[${rows}F\x1b[J`);
+    last = [];
   };
   const draw = (lines: string[]) => {
-    if (lines.length === 0) return;
-    write(lines.join("\n") + "\n");
-    drawn = lines.length;
+    if (lines.length > 0) write(lines.join("\n") + "\n");
+    last = lines;
+    drawnWidth = width();
   };
   let closed = false;
   let rowsNow: readonly LiveRow[] = [];
   let totalsNow: LiveTotals | undefined;
   return {
-    line(text) {
+    line(text, stream = "out") {
       erase();
-      write(text + "\n");
+      (stream === "err" ? writeErr : write)(text + "\n");
       if (closed) return;
       // Drawn again at today's width: the terminal may have been resized since.
-      last = totalsNow === undefined ? [] : renderFrame(rowsNow, totalsNow, width());
-      draw(last);
+      draw(totalsNow === undefined ? [] : renderFrame(rowsNow, totalsNow, width()));
     },
     frame(rows, totals) {
       if (closed) return;
       rowsNow = rows;
       totalsNow = totals;
       const next = renderFrame(rowsNow, totalsNow, width());
-      if (next.length === last.length && next.every((l, i) => l === last[i]) && drawn > 0) return;
+      const same = next.length === last.length && next.every((l, i) => l === last[i]);
+      if (same && last.length > 0 && width() === drawnWidth) return;
       // No flicker: overwrite the table line by line (each cleared just before it is
       // written, never the whole table at once), then clear what a shorter one left.
-      const up = drawn > 0 ? `\x1b[${drawn}F` : "";
-      write(up + next.map((l) => `\x1b[2K${l}\n`).join("") + (next.length < drawn ? "\x1b[J" : ""));
-      drawn = next.length;
+      const onScreen = rowsOnScreen();
+      const up = onScreen > 0 ? `\x1b[${onScreen}F` : "";
+      const tail = next.length < onScreen ? "\x1b[J" : "";
+      write(up + next.map((l) => `\x1b[2K${l}\n`).join("") + tail);
       last = next;
+      drawnWidth = width();
     },
     close() {
       erase();
-      last = [];
       closed = true;
     },
   };
