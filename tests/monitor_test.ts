@@ -1,6 +1,7 @@
 /** decideTick: one test per row of CONTRACT §4's table, plus the order between rows. */
-import { deepEqual, equal } from "node:assert/strict";
+import { deepEqual, equal, ok as assert } from "node:assert/strict";
 import {
+  awaitsProvider,
   decideAtStop,
   decideReaped,
   decideTick,
@@ -146,23 +147,32 @@ function unknown(over: Partial<TickInput> = {}): TickInput {
   return tick({ pr: undefined, failedPolls: 1, ...over });
 }
 
-Deno.test("provider down: an agent that exited non-zero is killed 'exit code N' after exit grace + 3 ticks", () => {
-  const settleAt = 2 + PROVIDER_DOWN_TICKS;
-  deepEqual(
-    decideTick(unknown({ exitCode: 1, ticksSinceExit: settleAt - 1, failedPolls: 9 })),
-    { kind: "watch" },
-  );
-  deepEqual(decideTick(unknown({ exitCode: 1, ticksSinceExit: settleAt })), {
+Deno.test("provider down: an agent that exited waits for the provider's answer, however late, until max-watch", () => {
+  // Long past the exit grace: still waiting (a merged PR would outrank the exit code).
+  deepEqual(decideTick(unknown({ exitCode: 1, ticksSinceExit: 50, failedPolls: 50 })), {
+    kind: "watch",
+  });
+  deepEqual(decideTick(unknown({ exitCode: 0, ticksSinceExit: 50, elapsedMs: 80 * MIN })), {
+    kind: "watch",
+  });
+  // The provider answers: the PR decides.
+  deepEqual(decideTick(tick({ pr: { state: "merged", number: 4 }, exitCode: 1 })), {
+    kind: "terminal",
+    outcome: "shipped",
+    prNumber: 4,
+    reason: "",
+  });
+  assert(awaitsProvider(0, undefined) && !awaitsProvider(0, { state: "none" }));
+  assert(!awaitsProvider(null, undefined), "a running agent holds its slot");
+});
+
+Deno.test("provider down past max-watch: an exited agent is settled by its exit code, noting the unknown PR", () => {
+  deepEqual(decideTick(unknown({ exitCode: 1, elapsedMs: 81 * MIN })), {
     kind: "terminal",
     outcome: "killed",
     reason: "exit code 1",
   });
-});
-
-Deno.test("provider down: an agent that exited 0 is stalled after exit grace + 3 ticks, noting the unknown PR", () => {
-  const settleAt = 2 + PROVIDER_DOWN_TICKS;
-  deepEqual(decideTick(unknown({ exitCode: 0, ticksSinceExit: settleAt - 1 })), { kind: "watch" });
-  deepEqual(decideTick(unknown({ exitCode: 0, ticksSinceExit: settleAt })), {
+  deepEqual(decideTick(unknown({ exitCode: 0, elapsedMs: 81 * MIN })), {
     kind: "terminal",
     outcome: "stalled",
     reason: `exited 0; ${PR_UNKNOWN}`,

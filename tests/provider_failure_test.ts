@@ -281,3 +281,25 @@ Deno.test("the loop bounds every poll: a hung gh is cut at the bound, the next t
   }
   equal((await pidsWithEnv(m.mark)).length, 0, "no agent, and no hung gh, left running");
 });
+
+Deno.test("a GitHub outage longer than the exit grace does not turn a ship into a failure: the late answer (merged) decides", async () => {
+  await using s = await scratchRepo(backlogOf([["GB-1"]]));
+  await using m = marked();
+  const now = new Date().toISOString();
+  const gh = await fakeGhEnv(s.dir, {
+    "claude/gb-1": [{ number: 41, state: "MERGED", createdAt: now, updatedAt: later() }],
+  }, { FAKE_GH_FAIL_FIRST: "12" });
+  // The agent exits 0 at once; 12 polls fail (far past exit grace 2 + 3); the 13th answers.
+  const ran = await orchestrate(s, ["--pr-provider", "gh", "--deadline", "s=1m"], {
+    ...gh.env,
+    ...m.env,
+    CHUMP_DEMO_PLAN: "GB-1=noop",
+  });
+  equal(ran.code, 0, `${ran.stdout}\n${ran.stderr}`);
+  match(ran.stdout, /^OUTCOME: GB-1 shipped duration_s=\d+ pr=#41$/m);
+  match(
+    reflectionRows(s.db).get("GB-1")!.observed,
+    /^outcome=shipped duration_s=\d+ pr=Some\(41\)$/,
+  );
+  equal(await apiCalls(gh.log), 13);
+});

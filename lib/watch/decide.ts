@@ -20,13 +20,15 @@
  * kill unreachable (the seed's bug).
  *
  * When the provider failed this tick the PR state is unknown. A merged PR
- * outranks the exit code, so an unknown state is first waited out; but a
- * provider that stays down must not hold slots until max-watch:
+ * outranks the exit code, so an agent that exited is settled by the
+ * provider's answer however late it comes (a GitHub outage must not turn
+ * ships into failures), bounded by max-watch; meanwhile it holds no slot
+ * ({@linkcode awaitsProvider}: the run dispatches as if it had ended):
  *
  * | PR state unknown (provider failed this tick)                | result                                   |
  * | ----------------------------------------------------------- | ---------------------------------------- |
- * | exited N, `exit grace + 3` ticks since the exit              | non-zero: killed `exit code N`; 0: stalled `exited 0; PR state unknown: ...` |
- * | elapsed > max-watch                                          | stalled, `PR state unknown: ...`         |
+ * | exited N, elapsed > max-watch                                | non-zero: killed `exit code N`; 0: stalled `exited 0; PR state unknown: ...` |
+ * | running, elapsed > max-watch                                 | stalled, `PR state unknown: ...`         |
  * | running, elapsed > 2x deadline, 3 failed polls in a row      | kill, then killed (the contract's reason)|
  * | otherwise                                                    | keep watching                            |
  *
@@ -114,10 +116,8 @@ export function decideTick(t: TickInput): TickDecision {
     return { kind: "watch" };
   }
   if (pr === undefined) {
-    if (t.exitCode !== null && t.ticksSinceExit >= t.exitGraceTicks + PROVIDER_DOWN_TICKS) {
-      return byExitCode(t.exitCode, PR_UNKNOWN);
-    }
     if (t.elapsedMs > t.maxWatchMs) {
+      if (t.exitCode !== null) return byExitCode(t.exitCode, PR_UNKNOWN);
       return { kind: "terminal", outcome: "stalled", reason: PR_UNKNOWN };
     }
     if (
@@ -159,6 +159,22 @@ export function decideTick(t: TickInput): TickDecision {
     };
   }
   return { kind: "watch" };
+}
+
+/**
+ * The agent has exited and only the PR provider's answer is awaited (it
+ * failed at the last poll): the dispatch holds no agent slot meanwhile.
+ *
+ * @param exitCode the agent's exit code, or null while it runs
+ * @param pr the PR state of the last poll (undefined: that poll failed)
+ * @example
+ * ```ts
+ * awaitsProvider(0, undefined); // true
+ * awaitsProvider(null, undefined); // false
+ * ```
+ */
+export function awaitsProvider(exitCode: number | null, pr: PrState | undefined): boolean {
+  return exitCode !== null && pr === undefined;
 }
 
 /**

@@ -16,7 +16,14 @@ import { branchFor, worktreeFor } from "../git/slug.ts";
 import { deadlineFor } from "../util/duration.ts";
 import { chooseAgent } from "./routing.ts";
 import { fillStep } from "./schedule.ts";
-import { type Flight, pollTimeoutFor, prLabel, type RunState, stopped } from "./state.ts";
+import {
+  type Flight,
+  pollTimeoutFor,
+  prLabel,
+  type RunState,
+  slotsInUse,
+  stopped,
+} from "./state.ts";
 import { noAgent } from "../process/spawn.ts";
 import type { TakenOver } from "../store/pg/claims.ts";
 
@@ -32,7 +39,7 @@ export async function fill(run: RunState): Promise<void> {
   const { config, queue } = run;
   while (!stopped(run)) {
     const room = {
-      free: config.maxParallel - run.flights.size,
+      free: config.maxParallel - slotsInUse(run),
       left: config.maxTotal === undefined ? undefined : config.maxTotal - queue.attempts,
     };
     const step = fillStep(room, queue.waiting, run.now(), run.fleet?.holds ?? false);

@@ -142,6 +142,8 @@ export interface Flight {
   ending: boolean;
   /** The PR state of the last poll that worked. */
   lastPr?: PrState;
+  /** Its agent exited and the last poll failed: it waits for the provider, holding no slot. */
+  awaitingPr?: boolean;
   /** The arm and attempt number, when a routing table chose them. */
   arm?: ArmAttempt;
   /** Lessons lines its prompt was given, when the notes say so. */
@@ -227,6 +229,16 @@ export function stopped(run: RunState): boolean {
 /** Stopped by a hangup: leave the agents for adoption instead of ending them. */
 export function leaving(run: RunState): boolean {
   return run.deps.interrupt?.leave?.aborted ?? false;
+}
+
+/**
+ * Agent slots in use: every flight but those whose agent exited and that
+ * only wait for the PR provider to answer.
+ */
+export function slotsInUse(run: RunState): number {
+  let n = 0;
+  for (const f of run.flights.values()) if (!f.awaitingPr) n++;
+  return n;
 }
 
 /** The flights whose outcome is not decided yet. */

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { decideAtStop, decideTick, type TickDecision } from "./decide.ts";
+import { awaitsProvider, decideAtStop, decideTick, type TickDecision } from "./decide.ts";
 import { finish } from "./finish.ts";
 import type { PrState } from "./providers/types.ts";
 import {
@@ -70,6 +70,7 @@ export async function tick(run: RunState): Promise<void> {
       ? polled.value.get(flight.dispatch.branch) ?? { state: "none" }
       : undefined;
     seePr(run, flight, pr);
+    flight.awaitingPr = awaitsProvider(flight.dispatch.process.exitCode, pr);
     apply(run, flight, decide(run, flight, pr, t), t, siblings);
   }
 }
