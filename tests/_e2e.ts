@@ -109,19 +109,23 @@ export function reflectionCount(db: string, gapId: string): number {
   }
 }
 
-/** The lease ledger's rows (gap, state, outcome, pid). */
-export function leaseRows(
-  db: string,
-): { gap_id: string; state: string; outcome: string | null; pid: number | null }[] {
+/** A lease row, as {@linkcode leaseRows} reads it. */
+export interface LeaseRow {
+  id: number;
+  gap_id: string;
+  state: string;
+  outcome: string | null;
+  pid: number | null;
+  worktree: string;
+}
+
+/** The lease ledger's rows, oldest first. */
+export function leaseRows(db: string): LeaseRow[] {
   const conn = new DatabaseSync(db, { readOnly: true });
   try {
-    return conn.prepare("SELECT gap_id, state, outcome, pid FROM chump_dispatch_leases ORDER BY id")
-      .all() as unknown as {
-        gap_id: string;
-        state: string;
-        outcome: string | null;
-        pid: number | null;
-      }[];
+    return conn.prepare(
+      "SELECT id, gap_id, state, outcome, pid, worktree FROM chump_dispatch_leases ORDER BY id",
+    ).all() as unknown as LeaseRow[];
   } finally {
     conn.close();
   }

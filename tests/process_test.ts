@@ -1,7 +1,8 @@
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { type AgentProcess, realSpawner, type SpawnRequest } from "../lib/process/spawn.ts";
 import { groupAlive, sameProcessAlive, waitFor } from "../testkit/process.ts";
-import { signalGroup, type SignalSent, terminateGroup } from "../lib/process/signal.ts";
+import { signalGroup, type SignalSent, terminate, terminateGroup } from "../lib/process/signal.ts";
+import { isOfDispatch, parseMarks } from "../lib/process/escaped.ts";
 
 /** The process group of `pid` as `ps` reports it, or undefined when it is not running (zombies are not). */
 function pgidOf(pid: number): number | undefined {
@@ -415,4 +416,51 @@ Deno.test("terminateGroup ends what an exited agent left in its group, and leave
       deepEqual(log, []);
     },
   );
+});
+
+Deno.test("parseMarks keeps processes with a gap id and a worktree (values may hold ':' and newlines); isOfDispatch wants all three marks", () => {
+  const text = [
+    "7/environ:CHUMP_GAP_ID=A-1",
+    "7/environ:CHUMP_WORKTREE=/w/a:b\nc",
+    "7/environ:CHUMP_LEASE_ID=3",
+    "8/environ:CHUMP_GAP_ID=A-1", // no worktree: not a dispatch's
+    "9/environ:CHUMP_GAP_ID=B-2",
+    "9/environ:CHUMP_WORKTREE=/w/b",
+    "", // an empty mark (the scanning helper blanks its own)
+  ].join("\0");
+  const marked = parseMarks(text);
+  deepEqual(marked, [
+    { pid: 7, marks: { gapId: "A-1", worktree: "/w/a:b\nc", leaseId: "3" } },
+    { pid: 9, marks: { gapId: "B-2", worktree: "/w/b" } },
+  ]);
+  equal(isOfDispatch(marked[0], { gapId: "A-1", worktree: "/w/a:b\nc", leaseId: 3 }), true);
+  equal(isOfDispatch(marked[0], { gapId: "A-1", worktree: "/w/a:b\nc", leaseId: 4 }), false);
+  equal(isOfDispatch(marked[0], { gapId: "A-1", worktree: "/w/a", leaseId: 3 }), false);
+  equal(isOfDispatch(marked[1], { gapId: "B-2", worktree: "/w/b", leaseId: null }), true);
+  equal(isOfDispatch(marked[1], { gapId: "B-2", worktree: "/w/b", leaseId: 1 }), false);
+});
+
+Deno.test("terminate({ process }) ends one process and leaves the rest of its group alone", async () => {
+  const leader = new Deno.Command("sh", {
+    args: ["-c", "sleep 3600 & echo $!; exec sleep 3600"],
+    stdout: "piped",
+    stdin: "null",
+    detached: true,
+  }).spawn();
+  const reader = leader.stdout.getReader();
+  const first = new TextDecoder().decode((await reader.read()).value);
+  const child = Number(first.trim());
+  try {
+    deepEqual(await terminate({ process: child }, { graceMs: 1_000 }), {
+      escalated: false,
+      gone: true,
+    });
+    equal(await sameProcessAlive(child), false);
+    equal(await sameProcessAlive(leader.pid), true, "the rest of the group runs on");
+  } finally {
+    await terminateGroup(leader.pid, { graceMs: 0 });
+    reader.releaseLock();
+    await leader.stdout.cancel();
+    await leader.status;
+  }
 });

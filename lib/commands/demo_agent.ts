@@ -18,6 +18,8 @@
  * - `hang-child`: start a `sleep` grandchild in its process group, then sleep
  * - `bg-child-fail`: start a background `sleep` in its process group, exit 1
  *   (the `sleep` outlives it unless the orchestrator ends the whole group)
+ * - `escape:<then>`: start a `sleep` in a session of its own (out of its
+ *   process group, as `setsid` does), then behave as `<then>`
  * - `stubborn`: ignore SIGTERM and sleep (only SIGKILL ends it)
  * - `flood:<MB>`: write MB megabytes to stderr (one ERROR line in ten), exit 1
  * - `sleep:<ms>:<then>`: wait, then behave as `<then>`
@@ -158,6 +160,10 @@ const ACTS: Readonly<Record<string, (a: Act) => Promise<number>>> = {
     await ready(gapId);
     return 1;
   },
+  escape: async ({ gapId, params }) => {
+    startSleepChild({ ownSession: true });
+    return await act(params.join(":") || "ship", gapId);
+  },
   stubborn: ({ gapId }) => {
     Deno.addSignalListener("SIGTERM", () => console.error("WARN: ignoring SIGTERM"));
     return hang(gapId, "WARN: demo agent ignores SIGTERM");
@@ -251,15 +257,18 @@ async function must(args: string[], cwd: string): Promise<void> {
 }
 
 /**
- * A `sleep` child in the agent's own process group (not detached), its
- * streams on /dev/null so it holds none of the agent's pipes.
+ * A `sleep` child in the agent's own process group (with `ownSession`: in
+ * a session of its own, escaped from it), its streams on /dev/null so it
+ * holds none of the agent's pipes.
  */
-function startSleepChild(): void {
+function startSleepChild(options: { ownSession?: boolean } = {}): void {
   const child = new Deno.Command("sleep", {
     args: ["3600"],
     stdin: "null",
     stdout: "null",
     stderr: "null",
+    // A session of its own (setsid): out of the agent's process group.
+    detached: options.ownSession === true,
   }).spawn();
   child.unref();
 }

@@ -25,7 +25,7 @@ import { createLiveView, type LiveView } from "../watch/live.ts";
 import { createGhProvider } from "../watch/providers/gh.ts";
 import { createGitProvider } from "../watch/providers/git.ts";
 import type { PrProvider } from "../watch/providers/types.ts";
-import { reapOrphans } from "../watch/reap.ts";
+import { reapEscaped, reapOrphans } from "../watch/reap.ts";
 import { runDispatches } from "../watch/run.ts";
 import { outcomeCounts, runExitCode, type RunResult, summaryLines } from "../watch/summary.ts";
 import { prepare, type Prepared } from "./_prepare.ts";
@@ -239,7 +239,7 @@ async function adoptAndReap(
     out: io.out,
     err: io.err,
   });
-  const reaped = await reapOrphans({
+  const reapDeps = {
     ledger,
     writer,
     processes,
@@ -248,7 +248,9 @@ async function adoptAndReap(
     out: io.out,
     err: io.err,
     provider,
-  });
+  };
+  const reaped = await reapOrphans(reapDeps);
+  await reapEscaped(reapDeps);
   if (reaped.length > 0) {
     io.out(`reaped ${reaped.length} dispatch(es) left behind by a crashed orchestrator`);
   }

@@ -11,7 +11,7 @@ import type { ReapOptions } from "../cli/commands.ts";
 import { ok } from "../util/result.ts";
 import { resolvePaths } from "./paths.ts";
 import { openLedgerIfExists } from "../store/ledger.ts";
-import { reapOrphans } from "../watch/reap.ts";
+import { reapEscaped, reapOrphans } from "../watch/reap.ts";
 import { openReaper, reaperLiveness } from "./_reaper.ts";
 
 /**
@@ -36,11 +36,12 @@ export async function runReap(options: ReapOptions, io: Io): Promise<Exit> {
   if (!reaper.ok) return reaper;
   try {
     const reaped = await reapOrphans(reaper.value.deps);
-    io.out(
-      reaped.length === 0
-        ? "nothing to reap: every recorded dispatch has a live orchestrator or has ended"
-        : `reaped ${reaped.length} dispatch(es) left behind by a crashed orchestrator`,
-    );
+    const escaped = await reapEscaped(reaper.value.deps);
+    if (reaped.length > 0) {
+      io.out(`reaped ${reaped.length} dispatch(es) left behind by a crashed orchestrator`);
+    } else if (escaped === 0) {
+      io.out("nothing to reap: every recorded dispatch has a live orchestrator or has ended");
+    }
     return ok(EXIT.ok);
   } finally {
     await reaper.value.close();

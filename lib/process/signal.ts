@@ -1,6 +1,7 @@
 /**
- * Ending a process group: SIGTERM, a grace, SIGKILL, and a check that the
- * group is really gone.
+ * Ending a process group (or one process: an agent's descendant that left
+ * its group, process/escaped.ts): SIGTERM, a grace, SIGKILL, and a check
+ * that it is really gone.
  *
  * Signalling a group uses `Deno.kill(-pgid)` when Deno allows it (an
  * unrestricted `--allow-run`), else the `kill` program. A group that is gone
@@ -51,10 +52,14 @@ export interface TerminateResult {
 export type SignalSent = "sent" | "gone" | { failed: string };
 
 /**
- * Sends one signal to a whole process group, once (see {@linkcode signalGroup}).
- * Injected into {@linkcode terminateGroup} so tests can make attempts fail.
+ * Sends one signal to what is being ended (a whole process group, or one
+ * process), once (see {@linkcode signalGroup}). Injected into
+ * {@linkcode terminateGroup} so tests can make attempts fail.
  */
-export type GroupSignaller = (pgid: number, signal: Deno.Signal) => Promise<SignalSent>;
+export type GroupSignaller = (id: number, signal: Deno.Signal) => Promise<SignalSent>;
+
+/** What is ended: every process of a group, or one process. */
+export type Target = { group: number } | { process: number };
 
 /** What {@linkcode terminateGroup} takes. */
 export interface TerminateOptions {
@@ -109,39 +114,70 @@ const RETRY_PAUSE_MS = 100;
  * const { escalated, gone } = await terminateGroup(agent.pgid, { graceMs: 30_000 });
  * ```
  */
-export async function terminateGroup(
+export function terminateGroup(
   pgid: number,
   options: TerminateOptions,
 ): Promise<TerminateResult> {
-  const { graceMs, skipGrace, send = signalGroup, processes = new Processes() } = options;
-  const groupAlive = (g: number) => processes.groupAlive(g);
-  if (!(await isForeignGroup(processes, pgid))) {
-    return { escalated: false, gone: false, reason: `refusing to signal process group ${pgid}` };
-  }
-  if (!(await groupAlive(pgid))) return { escalated: false, gone: true };
+  return terminate({ group: pgid }, options);
+}
 
-  const term = await sendPersistently(processes, send, pgid, "SIGTERM", skipGrace);
+/**
+ * End `target` as {@linkcode terminateGroup} ends a group: SIGTERM, the
+ * grace, SIGKILL, and a check it is gone. One process: pid 0, 1, negative
+ * and the orchestrator's own pid are refused.
+ *
+ * @example
+ * ```ts
+ * declare const escaped: { pid: number };
+ * const { gone } = await terminate({ process: escaped.pid }, { graceMs: 2_000 });
+ * ```
+ */
+export async function terminate(
+  target: Target,
+  options: TerminateOptions,
+): Promise<TerminateResult> {
+  const { graceMs, skipGrace, processes = new Processes() } = options;
+  const id = "group" in target ? target.group : target.process;
+  const send = options.send ??
+    ("group" in target ? signalGroup : (pid: number, sig: Deno.Signal) => sendSignal(pid, sig));
+  const alive = "group" in target
+    ? () => processes.groupAlive(id)
+    : async () => (await processes.table()).alive(id);
+  if (!(await mayEnd(processes, target))) {
+    return { escalated: false, gone: false, reason: `refusing to signal ${nameOf(target)}` };
+  }
+  if (!(await alive())) return { escalated: false, gone: true };
+
+  const term = await sendPersistently(
+    alive,
+    () => send(id, "SIGTERM"),
+    "SIGTERM",
+    target,
+    skipGrace,
+  );
   if (term === "gone") return { escalated: false, gone: true };
   if (term === "sent") {
     const graceEnd = performance.now() + Math.max(0, graceMs);
-    while ((await groupAlive(pgid)) && !skipGrace?.aborted && performance.now() < graceEnd) {
+    while ((await alive()) && !skipGrace?.aborted && performance.now() < graceEnd) {
       await sleep(Math.min(POLL_MS, Math.max(1, graceEnd - performance.now())), skipGrace);
     }
   }
   // SIGTERM sent and the grace over, or SIGTERM failed: nothing left to wait for.
-  if (!(await groupAlive(pgid))) return { escalated: false, gone: true };
+  if (!(await alive())) return { escalated: false, gone: true };
 
-  const kill = await sendPersistently(processes, send, pgid, "SIGKILL");
+  const kill = await sendPersistently(alive, () => send(id, "SIGKILL"), "SIGKILL", target);
   if (kill === "gone") return { escalated: true, gone: true };
   if (kill !== "sent") {
-    if (!(await groupAlive(pgid))) return { escalated: false, gone: true };
+    if (!(await alive())) return { escalated: false, gone: true };
     return { escalated: false, gone: false, reason: kill.failed };
   }
   const killEnd = performance.now() + KILL_WAIT_MS;
-  while ((await groupAlive(pgid)) && performance.now() < killEnd) await sleep(POLL_MS);
-  if (!(await groupAlive(pgid))) return { escalated: true, gone: true };
+  while ((await alive()) && performance.now() < killEnd) await sleep(POLL_MS);
+  if (!(await alive())) return { escalated: true, gone: true };
   const table = await processes.table({ fresh: true });
-  if (!table.groupAlive(pgid)) return { escalated: true, gone: true };
+  if (!("group" in target ? table.groupAlive(id) : table.alive(id))) {
+    return { escalated: true, gone: true };
+  }
   return {
     escalated: true,
     gone: false,
@@ -151,30 +187,35 @@ export async function terminateGroup(
   };
 }
 
+/** `process group N` or `process N`, for messages. */
+function nameOf(target: Target): string {
+  return "group" in target ? `process group ${target.group}` : `process ${target.process}`;
+}
+
 /**
- * Send `signal` until it is sent or the group is gone, at most
+ * Send `signal` until it is sent or the target is gone, at most
  * {@linkcode SEND_ATTEMPTS} times; the last failure when every try failed.
  * `hurry` aborting stops retrying (the caller moves on to SIGKILL).
  */
 async function sendPersistently(
-  processes: Processes,
-  send: GroupSignaller,
-  pgid: number,
+  alive: () => Promise<boolean>,
+  sendOnce: () => Promise<SignalSent>,
   signal: Deno.Signal,
+  target: Target,
   hurry?: AbortSignal,
 ): Promise<SignalSent> {
   let tries = 0;
   for (;;) {
     tries++;
-    const result: SignalSent = await send(pgid, signal).catch((e) => ({
-      failed: `cannot send ${signal} to process group ${pgid}: ${oneLine(errorMessage(e))}`,
+    const result: SignalSent = await sendOnce().catch((e) => ({
+      failed: `cannot send ${signal} to ${nameOf(target)}: ${oneLine(errorMessage(e))}`,
     }));
     if (result === "sent" || result === "gone") return result;
     if (tries >= SEND_ATTEMPTS || hurry?.aborted) {
       return { failed: `${result.failed} (tried ${tries}x)` };
     }
     await sleep(RETRY_PAUSE_MS * 2 ** (tries - 1), hurry);
-    if (!(await processes.groupAlive(pgid))) return "gone";
+    if (!(await alive())) return "gone";
   }
 }
 
@@ -194,26 +235,32 @@ async function sendPersistently(
  * if (typeof r === "object") console.error(r.failed);
  * ```
  */
-export async function signalGroup(pgid: number, signal: Deno.Signal): Promise<SignalSent> {
+export function signalGroup(pgid: number, signal: Deno.Signal): Promise<SignalSent> {
+  return sendSignal(-pgid, signal);
+}
+
+/**
+ * Send `signal` once to `signed`: a pid, or minus a process group's id
+ * (as kill(2) takes it).
+ */
+async function sendSignal(signed: number, signal: Deno.Signal): Promise<SignalSent> {
+  const what = signed < 0 ? `process group ${-signed}` : `process ${signed}`;
   try {
-    Deno.kill(-pgid, signal);
+    Deno.kill(signed, signal);
     return "sent";
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return "gone";
     if (!(e instanceof Deno.errors.NotCapable)) {
-      return {
-        failed: `cannot send ${signal} to process group ${pgid}: ${oneLine(errorMessage(e))}`,
-      };
+      return { failed: `cannot send ${signal} to ${what}: ${oneLine(errorMessage(e))}` };
     }
   }
-  const out = await runHelper("kill", ["-s", signal.replace(/^SIG/, ""), "--", `-${pgid}`], {
+  const out = await runHelper("kill", ["-s", signal.replace(/^SIG/, ""), "--", String(signed)], {
     env: { LC_ALL: "C" },
     timeoutMs: KILL_HELPER_TIMEOUT_MS,
   });
   if (!out.started) {
     return {
-      failed:
-        `cannot send ${signal} to process group ${pgid}: ${oneLine(errorMessage(out.error))} ` +
+      failed: `cannot send ${signal} to ${what}: ${oneLine(errorMessage(out.error))} ` +
         "(grant --allow-run=kill)",
     };
   }
@@ -221,15 +268,20 @@ export async function signalGroup(pgid: number, signal: Deno.Signal): Promise<Si
   const why = new TextDecoder().decode(out.stderr).trim();
   if (/no such process/i.test(why)) return "gone";
   return {
-    failed: `cannot send ${signal} to process group ${pgid}: ${
+    failed: `cannot send ${signal} to ${what}: ${
       oneLine(why || (out.stopped ? `kill ${out.stopped}` : `kill exited ${out.code}`))
     }`,
   };
 }
 
-/** A group we may signal: a real id, and not the one the orchestrator itself runs in. */
-async function isForeignGroup(processes: Processes, pgid: number): Promise<boolean> {
-  if (!Number.isInteger(pgid) || pgid <= 1 || pgid === Deno.pid) return false;
+/**
+ * What we may signal: a real id, not the orchestrator itself and not the
+ * group it runs in.
+ */
+async function mayEnd(processes: Processes, target: Target): Promise<boolean> {
+  const id = "group" in target ? target.group : target.process;
+  if (!Number.isInteger(id) || id <= 1 || id === Deno.pid) return false;
+  if (!("group" in target)) return true;
   const own = (await processes.table()).ownGroup;
-  return own === undefined || own !== pgid;
+  return own === undefined || own !== id;
 }

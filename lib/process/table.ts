@@ -58,6 +58,10 @@ export interface ProcessTable {
   alive(pid: number, start?: string | null): boolean;
   /** Some non-zombie process is in group `pgid`. */
   groupAlive(pgid: number): boolean;
+  /** The group of live process `pid` (undefined when it is not running). */
+  groupOf(pid: number): number | undefined;
+  /** The live (non-zombie) processes of group `pgid`. */
+  membersOf(pgid: number): number[];
   /** The identity to record for live process `pid` (undefined when it is not running). */
   identityOf(pid: number): string | undefined;
   /** The group the orchestrator itself runs in, when known. */
@@ -262,8 +266,17 @@ async function readPs(): Promise<Map<number, Row> | undefined> {
 }
 
 function tableOf(rows: Map<number, Row>): ProcessTable {
-  const groups = new Set<number>();
-  for (const row of rows.values()) if (!row.zombie) groups.add(row.pgid);
+  const groups = new Map<number, number[]>();
+  for (const [pid, row] of rows) {
+    if (row.zombie) continue;
+    const members = groups.get(row.pgid);
+    if (members) members.push(pid);
+    else groups.set(row.pgid, [pid]);
+  }
+  const live = (pid: number) => {
+    const row = rows.get(pid);
+    return row && !row.zombie ? row : undefined;
+  };
   return {
     unknown: false,
     ownGroup: rows.get(Deno.pid)?.pgid,
@@ -273,10 +286,9 @@ function tableOf(rows: Map<number, Row>): ProcessTable {
       return start === undefined || start === null || start === "" || sameStart(row, start);
     },
     groupAlive: (pgid) => groups.has(pgid),
-    identityOf(pid) {
-      const row = rows.get(pid);
-      return row && !row.zombie ? row.identity : undefined;
-    },
+    groupOf: (pid) => live(pid)?.pgid,
+    membersOf: (pgid) => [...(groups.get(pgid) ?? [])],
+    identityOf: (pid) => live(pid)?.identity,
   };
 }
 
@@ -317,6 +329,8 @@ const UNKNOWN_TABLE: ProcessTable = {
   unknown: true,
   alive: () => true,
   groupAlive: () => true,
+  groupOf: () => undefined,
+  membersOf: () => [],
   identityOf: () => undefined,
 };
 

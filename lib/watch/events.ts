@@ -55,6 +55,7 @@ export const EVENT_FIELDS = {
   suspect: { host: "string", suspect_ms: "number" },
   taken_over: { from_host: "string", generation: "number" },
   lost: { taken_by: "string?", pid: "number" },
+  escaped: { pid: "number", ended: "boolean" },
   run_finished: {
     exit_code: "number",
     shipped: "number",

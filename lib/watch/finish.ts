@@ -16,6 +16,7 @@ import { classify } from "../learn/classify.ts";
 import type { Dispatch } from "../dispatch/dispatch.ts";
 import { cleanUpWorktree, type Workspace } from "../git/workspace.ts";
 import { groupOwner } from "../process/table.ts";
+import { endEscaped, isOfDispatch, markedProcesses } from "../process/escaped.ts";
 import { encodeNotes } from "../store/notes.ts";
 import { type DispatchReflection, gapDomain, type Outcome } from "../store/reflection.ts";
 import type { ReflectionWriter, WriteReceipt } from "../store/writer.ts";
@@ -56,6 +57,7 @@ export function finish(run: RunState, flight: Flight, o: Ending): void {
 async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: number) {
   const d = flight.dispatch;
   await endGroup(run, d);
+  await endEscapees(run, d);
   await Promise.race([d.process.exited, sleep(DRAIN_WAIT_MS)]);
   const tail = d.process.tail.lines();
   // With a routing table: the arm's facts in the notes, and what the outcome means for the cascade.
@@ -129,6 +131,23 @@ async function endGroup(run: RunState, d: Dispatch): Promise<void> {
       reason: t.reason,
     });
   }
+}
+
+/**
+ * End what left the agent's group but carries its dispatch's marks
+ * (process/escaped.ts), before its worktree is removed, and say so.
+ */
+async function endEscapees(run: RunState, d: Dispatch): Promise<void> {
+  if (d.process.pgid <= 1) return; // no agent of ours
+  const mine = (await markedProcesses()).filter((m) =>
+    isOfDispatch(m, { gapId: d.gap.id, worktree: d.worktree, leaseId: d.leaseId })
+  );
+  const ended = await endEscaped(mine, {
+    processes: run.deps.processes,
+    graceMs: run.config.killGraceMs,
+    skipGrace: run.deps.interrupt?.hurry,
+  });
+  for (const e of ended) run.report.report({ kind: "escaped", ended: e, leaseId: d.leaseId });
 }
 
 /** The reflection of a dispatch of this run. */

@@ -12,6 +12,7 @@ import type { EventFields, EventIds, EventName, Events } from "./events.ts";
 import type { LiveRow, LiveTotals, LiveView } from "./live.ts";
 import { outcomeLine, type OutcomeRecord } from "./summary.ts";
 import { describeReceipt, type WriteReceipt } from "../store/writer.ts";
+import type { EndedEscapee } from "../process/escaped.ts";
 
 /** One transition of a run, with what its report needs. */
 export type Transition =
@@ -39,6 +40,7 @@ export type Transition =
   | { kind: "output_idle"; ids: EventIds; message: string } & Fields<"output_idle">
   | { kind: "killing"; gapId: string; reason: string; pid: number }
   | { kind: "group_survived"; gapId: string; pgid: number; reason?: string }
+  | { kind: "escaped"; ended: EndedEscapee; leaseId: number | null }
   | { kind: "stored"; gapId: string; leaseId: number | null; receipt: WriteReceipt }
   | { kind: "outcome"; record: OutcomeRecord; leaseId: number | null; next: Next }
   | { kind: "no_retry"; gapId: string }
@@ -167,6 +169,14 @@ const RENDERERS: Renderers = {
       `warning: process group ${t.pgid} of ${t.gapId} did not go away` +
       (t.reason ? `: ${oneLine(t.reason, 300)}` : ""),
     ]),
+  escaped: (t) => {
+    const e = t.ended;
+    const ids = { gapId: e.gapId, leaseId: t.leaseId };
+    const fields = { pid: e.pid, ended: e.gone };
+    return e.gone
+      ? said([escapedLine(e)], [], [event("escaped", ids, fields)])
+      : said([], [escapedLine(e)], [event("escaped", ids, fields)]);
+  },
   stored: (t) => {
     const note = describeReceipt(t.receipt, t);
     return said([], note === undefined ? [] : [note]);
@@ -190,6 +200,23 @@ const RENDERERS: Renderers = {
     ]),
   interrupted: (t) => said([], [], [event("interrupted", {}, t.fields)]),
 };
+
+/**
+ * What became of a process that left its agent's group (process/escaped.ts):
+ * `ESCAPED: PID n of GAP ended ...`, or a warning when it did not go away.
+ *
+ * @example
+ * ```ts
+ * escapedLine({ pid: 7, gapId: "A-1", gone: true, escalated: false });
+ * // "ESCAPED: PID 7 of A-1 ended (it had left its agent's process group)"
+ * ```
+ */
+export function escapedLine(e: EndedEscapee): string {
+  return e.gone
+    ? `ESCAPED: PID ${e.pid} of ${oneLine(e.gapId)} ended (it had left its agent's process group)`
+    : `warning: ESCAPED: PID ${e.pid} of ${oneLine(e.gapId)} left its agent's process group ` +
+      `and did not go away${e.reason ? `: ${oneLine(e.reason, 300)}` : ""}`;
+}
 
 /** A terminal outcome: its OUTCOME line, then what the cascade does next. */
 function renderOutcome(t: Extract<Transition, { kind: "outcome" }>): Rendered {

@@ -28,6 +28,14 @@ import { gapDomain, type Outcome } from "../store/reflection.ts";
 import { fail, ok, type Result } from "../util/result.ts";
 import { describeReceipt } from "../store/writer.ts";
 import { oneLine } from "../util/text.ts";
+import {
+  type EndedEscapee,
+  endEscaped,
+  isOfDispatch,
+  type Marked,
+  markedProcesses,
+} from "../process/escaped.ts";
+import { escapedLine } from "./observer.ts";
 
 /** The note a reaped dispatch's reflection starts with (unless its PR decided the outcome). */
 const ORCHESTRATOR_LOST = "orchestrator lost";
@@ -130,6 +138,7 @@ async function reapOne(
   siblings: number,
 ): Promise<Reaped> {
   const { agentEnded, groupEnded } = await endAgent(deps, lease);
+  say(deps, await endEscaped(escapeesOf(await markedProcesses(), [lease]), escaping(deps)));
   const gone = !(await exists(lease.worktree));
   const { kept, receipt } = await settle(
     { ...deps, workspace: gitWorkspace(lease.repoRoot) },
@@ -204,6 +213,48 @@ async function endAgent(
     }
   }
   return { agentEnded, groupEnded };
+}
+
+/**
+ * End the processes that left their agent's group and outlived their
+ * dispatch (its lease has ended; process/escaped.ts): one `ESCAPED:` line
+ * each.
+ *
+ * @returns how many were found
+ * @example
+ * ```ts
+ * declare const deps: ReapDeps;
+ * const escaped = await reapEscaped(deps);
+ * ```
+ */
+export async function reapEscaped(deps: ReapDeps): Promise<number> {
+  const marked = await markedProcesses();
+  if (marked.length === 0) return 0;
+  const leases = await deps.ledger.list(Number.MAX_SAFE_INTEGER);
+  if (!leases.ok) {
+    deps.err(`warning: ${leases.error}; processes that left their agent's group are left alone`);
+    return 0;
+  }
+  const escaped = escapeesOf(marked, leases.value.filter((l) => l.state === "ended"));
+  say(deps, await endEscaped(escaped, escaping(deps)));
+  return escaped.length;
+}
+
+/** Escaped processes are ended with the agents' grace, polling the same process table. */
+function escaping(deps: ReapDeps): { processes: Processes; graceMs: number } {
+  return { processes: deps.processes, graceMs: deps.killGraceMs };
+}
+
+/** The processes of `marked` that carry the marks of one of `leases`. */
+function escapeesOf(marked: Marked[], leases: readonly Lease[]): Marked[] {
+  return marked.filter((m) =>
+    leases.some((l) => isOfDispatch(m, { gapId: l.gapId, worktree: l.worktree, leaseId: l.id }))
+  );
+}
+
+/** One line per escaped process: ended (stdout) or not (a warning). */
+function say(deps: ReapDeps, ended: readonly EndedEscapee[]): void {
+  for (const e of ended) (e.gone ? deps.out : deps.err)(escapedLine(e));
 }
 
 /** What became of a reaped lease's agent, for its REAPED line. */

@@ -180,9 +180,10 @@ Deno.test("reap ends the agents a run without --watch left (their orchestrator e
   }
 });
 
-Deno.test("stop GAP ends one agent of a watching run: killed, 'stopped by the operator', one reflection; the run goes on with the others", async () => {
+Deno.test("stop GAP ends one agent of a watching run (and what left its group): killed, 'stopped by the operator', one reflection; the run goes on with the others", async () => {
   await using s = await scratchRepo(backlogOf([["SP-1"], ["SP-2"]]));
-  await using m = await marked({ CHUMP_DEMO_PLAN: "SP-1=hang,SP-2=gate:ship" });
+  // SP-1's agent starts a process in a session of its own (out of its group) first.
+  await using m = await marked({ CHUMP_DEMO_PLAN: "SP-1=escape:hang,SP-2=gate:ship" });
   const watcher = orchestrateInBackground(s, ["--max-parallel", "2"], m.env);
   await watcher.waitFor(/^DISPATCHED: /, 2);
   const agent = await m.ready("SP-1");
@@ -190,6 +191,7 @@ Deno.test("stop GAP ends one agent of a watching run: killed, 'stopped by the op
   const stop = await runMain(["stop", "SP-1", "--repo-root", s.repo, "--kill-grace", "1s"]);
   equal(stop.code, 0, `${stop.stdout}\n${stop.stderr}`);
   match(stop.stdout, /^STOPPED: SP-1 \(lease \d+\): agent PID \d+ ended; worktree removed$/m);
+  match(stop.stdout, /^ESCAPED: PID \d+ of SP-1 ended \(it had left its agent's process group\)$/m);
   equal(await sameProcessAlive(agent), false, "its agent is gone");
   await letGo(m.env.CHUMP_DEMO_READY_DIR, ["SP-2"]);
   const ran = await watcher.finished();

@@ -363,3 +363,57 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     deepEqual(await pidsWithEnv(m.mark), [], "the claim script and its sleep were ended");
   });
 }
+
+Deno.test("a process that left its agent's group (setsid) is found by its marks and ended at the outcome: ESCAPED", async () => {
+  await using s = await scratchRepo(backlogOf([["ES-1"], ["ES-2"]]));
+  await using m = await marked({ CHUMP_DEMO_PLAN: "ES-1=escape:fail,ES-2=fail" });
+  const ran = await orchestrate(s, ["--kill-grace", "2s"], m.env);
+  equal(ran.code, 3, ran.stderr);
+  match(ran.stdout, /^ESCAPED: PID \d+ of ES-1 ended \(it had left its agent's process group\)$/m);
+  equal(linesStarting(ran.stdout, "ESCAPED: ").length, 1, ran.stdout);
+  match(ran.stdout, /^OUTCOME: ES-1 killed duration_s=\d+ pr=none -- exit code 1$/m);
+  deepEqual(await pidsWithEnv(m.mark), [], "the escaped sleep was ended");
+});
+
+Deno.test("reap ends an escaped process of a dispatch that ended, and leaves alone one whose marks are not an ended dispatch's", async () => {
+  await using s = await scratchRepo(backlogOf([["ER-1"]]));
+  await using m = await marked({ CHUMP_DEMO_PLAN: "ER-1=fail" });
+  const ran = await orchestrate(s, [], m.env);
+  equal(ran.code, 3, ran.stderr);
+  const lease = leaseRows(s.db)[0];
+  equal(lease.state, "ended");
+  // As an older version (or a process that escaped after the outcome) would have left them.
+  const marks = { CHUMP_GAP_ID: "ER-1", CHUMP_WORKTREE: lease.worktree, ...m.env };
+  const escaped = spawnSleep({ ...marks, CHUMP_LEASE_ID: String(lease.id) });
+  const stranger = spawnSleep({ ...marks, CHUMP_LEASE_ID: String(lease.id + 1) });
+  try {
+    const reap = await runMain(["reap", "--repo-root", s.repo, "--kill-grace", "2s"]);
+    equal(reap.code, 0, reap.stderr);
+    equal(
+      reap.stdout,
+      `ESCAPED: PID ${escaped.pid} of ER-1 ended (it had left its agent's process group)\n`,
+    );
+    deepEqual(await pidsWithEnv(m.mark), [stranger.pid], "only the ended dispatch's process");
+  } finally {
+    for (const p of [escaped, stranger]) {
+      try {
+        p.kill("SIGKILL");
+      } catch {
+        // ended
+      }
+      await p.status;
+    }
+  }
+});
+
+/** A `sleep` in a session of its own with `env`. */
+function spawnSleep(env: Record<string, string>): Deno.ChildProcess {
+  return new Deno.Command("sleep", {
+    args: ["3600"],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+    detached: true,
+  }).spawn();
+}
