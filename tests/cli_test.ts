@@ -97,6 +97,22 @@ Deno.test("bad flag values are one line naming the flag", () => {
     parseError(["--deadline", "huge=1m"]),
     "--deadline: expected effort=duration (efforts xs, s, m, l, xl), got 'huge=1m'",
   );
+  equal(
+    parseError(["--deadline", "s=5m,S=6m"]),
+    "--deadline: s is given twice in 's=5m,S=6m'",
+  );
+  equal(
+    parseError(["--ledger", "garbage://x"]),
+    "--ledger wants a PostgreSQL URL (postgres://USER@HOST:PORT/DB), got scheme 'garbage:'",
+  );
+  equal(
+    parseError(["--ledger", "postgres://"]),
+    "--ledger names no server (want postgres://USER@HOST:PORT/DB, or ?host=SOCKET_DIR)",
+  );
+  equal(
+    parseError(["status", "--ledger", "db:5432"]),
+    "--ledger wants a PostgreSQL URL (postgres://USER@HOST:PORT/DB), got scheme 'db:'",
+  );
   equal(parseError(["--dry-run", "--execute"]), "--dry-run conflicts with --no-dry-run/--execute");
   equal(parseError(["stray"]), "unexpected argument 'stray' (see --help)");
   equal(
@@ -405,4 +421,19 @@ Deno.test("simulate's --seed has no upper bound; a run's is a 32-bit seed", () =
   equal(parseError(["serve", "--port", "070000"]), "--port must be at most 65535, got '70000'");
   equal(parseError(["serve", "--token", ""]), "--token must be at least 8 characters");
   equal(parseError(["simulate", "--world", " "]), "simulate needs --world FILE (see --help)");
+});
+
+Deno.test("a CHUMP_LEDGER_URL that is not a PostgreSQL URL is one line and exit 2, before anything is dispatched", async () => {
+  await using s = await scratchRepo(backlogOf([["LU-1"]]));
+  const ran = await runInProcess(
+    ["--repo-root", s.repo, "--no-dry-run", "--agent-cmd", "true"],
+    { CHUMP_LEDGER_URL: "garbage://x" },
+  );
+  equal(ran.code, 2, ran.stderr);
+  equal(
+    ran.stderr,
+    "chump-orchestrator: error: CHUMP_LEDGER_URL wants a PostgreSQL URL " +
+      "(postgres://USER@HOST:PORT/DB), got scheme 'garbage:'\n",
+  );
+  equal(ran.stdout, "");
 });

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { checkLedgerUrl } from "../util/db_url.ts";
 import { type Deadlines, parseDeadlines } from "../util/duration.ts";
 import { fail, ok } from "../util/result.ts";
 import {
@@ -47,12 +48,14 @@ export const JSON_LINES = switchFlag(
   "json",
   "JSON (one object per line) instead of a table",
 );
-export const LEDGER = textFlag(
+export const LEDGER = customFlag(
   "ledger",
   "ledger",
   "URL",
-  "the shared ledger (postgres://...; default $CHUMP_LEDGER_URL for a run): claims shared " +
-    "with other hosts' orchestrators, and the whole fleet's reflections and leases",
+  "the shared ledger (postgres://USER@HOST:PORT/DB; default $CHUMP_LEDGER_URL for a run): " +
+    "claims shared with other hosts' orchestrators, and the whole fleet's reflections and leases",
+  undefined as string | undefined,
+  (text) => checkLedgerUrl(text, "--ledger"),
 );
 export const HOST_ID = textFlag(
   "hostId",

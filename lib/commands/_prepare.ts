@@ -71,7 +71,9 @@ export async function prepare(
   if (!inputs.ok) return inputs;
   const { gaps, template } = inputs.value;
   // What the run learns from: the local reflections, or with a shared ledger the whole fleet's.
-  const opened = await openReflections(adoptOnly ? undefined : ledgerUrl(options, io), paths.db);
+  const url = adoptOnly ? ok(undefined) : ledgerUrl(options, io);
+  if (!url.ok) return url;
+  const opened = await openReflections(url.value, paths.db);
   if (!opened.ok) return opened;
   using reflections = opened.value;
   const source = reflections.source;

@@ -14,6 +14,7 @@ import type { DispatchOptions } from "../cli/catalog.ts";
 import { type Failure, type Io, runtimeError, usageError } from "../cli/io.ts";
 import type { Fleet } from "../store/pg/fleet.ts";
 import type { ReflectionSource } from "../store/query.ts";
+import { checkLedgerUrl } from "../util/db_url.ts";
 import { hostName } from "../util/env.ts";
 import { ok, type Result } from "../util/result.ts";
 
@@ -98,9 +99,19 @@ export async function openReflections(
   return ok({ source: fleet.value, [Symbol.dispose]: () => fleet.value.db.close() });
 }
 
-/** The shared ledger's URL: `--ledger`, else `CHUMP_LEDGER_URL`; undefined: none. */
-export function ledgerUrl(options: Pick<DispatchOptions, "ledger">, io: Io): string | undefined {
-  return options.ledger ?? (io.env("CHUMP_LEDGER_URL") || undefined);
+/**
+ * The shared ledger's URL: `--ledger` (checked by its flag), else
+ * `CHUMP_LEDGER_URL` (checked here); undefined: none.
+ */
+export function ledgerUrl(
+  options: Pick<DispatchOptions, "ledger">,
+  io: Io,
+): Result<string | undefined, Failure> {
+  if (options.ledger !== undefined) return ok(options.ledger);
+  const env = io.env("CHUMP_LEDGER_URL") || undefined;
+  if (env === undefined) return ok(undefined);
+  const checked = checkLedgerUrl(env, "CHUMP_LEDGER_URL");
+  return checked.ok ? checked : usageError(checked.error);
 }
 
 /** This host's name in the shared ledger: `--host-id`, else the host name. */
@@ -125,7 +136,9 @@ export async function joinFleet(
   runId: string,
   db: string,
 ): Promise<Result<Fleet | undefined, Failure>> {
-  const url = ledgerUrl(options, io);
+  const given = ledgerUrl(options, io);
+  if (!given.ok) return given;
+  const url = given.value;
   if (url === undefined) {
     const fleetOnly = [
       options.leaseTtlMs !== undefined && "--lease-ttl",

@@ -18,6 +18,7 @@
  */
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "../cli/parse.ts";
+import { dbHostPort } from "../util/db_url.ts";
 import { envVar, tempDir } from "../util/env.ts";
 import { DEMO_AGENT_ENV } from "../process/self_command.ts";
 
@@ -100,17 +101,6 @@ export function ledgerUrlOf(command: Command): string | undefined {
 function ledgerEnv(): string | undefined {
   try {
     return Deno.env.get("CHUMP_LEDGER_URL") || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** `host:port` of a database URL (port 5432 when it has none), or undefined when it is not one. */
-function dbHostPort(url: string): string | undefined {
-  try {
-    const u = new URL(url);
-    if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") return undefined;
-    return `${u.hostname.replace(/^\[|\]$/g, "")}:${u.port || "5432"}`;
   } catch {
     return undefined;
   }

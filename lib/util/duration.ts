@@ -121,6 +121,7 @@ export function parseDeadlines(
     if (!isEffort(key)) {
       return fail(`--deadline: expected effort=duration (efforts xs, s, m, l, xl), got '${part}'`);
     }
+    if (given.has(key)) return fail(`--deadline: ${key} is given twice in '${text}'`);
     const d = parseDuration(part.slice(eq + 1));
     if (!d.ok) return fail(`--deadline ${key}: ${d.error}`);
     if (d.value <= 0) return fail(`--deadline ${key}: must be longer than 0`);
