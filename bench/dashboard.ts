@@ -28,8 +28,8 @@ const REFLECTIONS = 1000;
 const ROUNDS = 7;
 const TARGET_MS = 500;
 
-/** A DB of `AGENTS` running leases naming `agents`, and `REFLECTIONS` reflections. */
-async function fleetDb(dir: string, agents: readonly number[]): Promise<string> {
+/** A DB of running leases naming `agents`, and `REFLECTIONS` reflections. */
+export async function fleetDb(dir: string, agents: readonly number[]): Promise<string> {
   const db = join(dir, "fleet", "chump_memory.db");
   await Deno.mkdir(join(dir, "fleet"), { recursive: true });
   const ledger = openLedger(db, processLiveness(await exactSelfIdentity(new Processes())));
@@ -70,10 +70,23 @@ async function fleetDb(dir: string, agents: readonly number[]): Promise<string> 
   return db;
 }
 
-/** `serve` on `db`, as the task starts it; its address once it listens. */
-async function serve(db: string): Promise<{ url: string; stop(): Promise<void> }> {
+/** `serve` on `db`, as the task starts it; its address once it listens, and its process. */
+export async function serve(
+  db: string,
+  extra: string[] = [],
+): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...taskMainArgs(), "serve", "--db", db, "--port", "0", "--limit", String(AGENTS)],
+    args: [
+      ...taskMainArgs(),
+      "serve",
+      "--db",
+      db,
+      "--port",
+      "0",
+      "--limit",
+      String(AGENTS),
+      ...extra,
+    ],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
@@ -84,6 +97,7 @@ async function serve(db: string): Promise<{ url: string; stop(): Promise<void> }
   if (!url) throw new Error(`serve did not say where it listens: ${first}`);
   return {
     url,
+    pid: child.pid,
     async stop() {
       child.kill("SIGTERM");
       await child.stdout.cancel();

@@ -23,6 +23,7 @@ import { benchLearning } from "./learning.ts";
 import { benchMonitor } from "./monitor.ts";
 import { benchPicker } from "./picker.ts";
 import { benchReflect } from "./reflect.ts";
+import { benchStreams } from "./streams.ts";
 import { ROOT, type Row } from "./_util.ts";
 
 const SECTIONS: Record<string, (tmp: string) => Promise<Row[]>> = {
@@ -35,6 +36,7 @@ const SECTIONS: Record<string, (tmp: string) => Promise<Row[]>> = {
   coldstart: benchColdStart,
   adopt: benchAdopt,
   dashboard: benchDashboard,
+  streams: benchStreams,
   learning: benchLearning,
   claims: benchClaims,
 };

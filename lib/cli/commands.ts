@@ -120,6 +120,13 @@ const SERVE_FLAGS = [
     "required on every request (Authorization: Bearer T or ?token=T)",
   ),
   withFallback(LIMIT, 50, "how many of the newest leases the page shows (default 50)"),
+  countFlag(
+    "maxStreams",
+    "max-streams",
+    "N",
+    "at most N live pages (event streams) at once; past it 503 (default 100)",
+    { min: 1, max: 100_000, fallback: 100 },
+  ),
   LEDGER,
 ] as const;
 

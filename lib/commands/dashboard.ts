@@ -1,15 +1,23 @@
 /**
  * `serve`: the dashboard, a web page of the fleet, on loopback by default
- * (another address needs `--token`, checked on every request, the event
- * stream included). Routes:
+ * (another address needs `--token`, checked on every request for data, the
+ * event stream included; the page's static script, style and icon are not
+ * data). Routes:
  *
- * - `/`: the page (dashboard/page.ts, in the program: no network);
- * - `/api/events`: server-sent events, a `status` event whenever the fleet
- *   changes (looked at every second), which the page redraws from;
+ * - `/`: the page with the fleet drawn in (dashboard/page.ts, render.ts);
+ *   `/app.js`, `/app.css`, `/favicon.svg` (and `/favicon.ico`);
+ * - `/api/events`: server-sent events, `status` (JSON) and `view` (the
+ *   page's fragments) whenever the fleet changes, from ONE shared poller
+ *   (dashboard/feed.ts), at most `--max-streams` at once (503 past it);
  * - `/api/status`: the same status once, as JSON (dashboard/data.ts);
  * - `/api/log/<lease>?lines=N`: the last lines of an agent's output;
  * - `/api/reflections`: the newest reflections as JSON;
  * - `/metrics`: Prometheus' text format.
+ *
+ * GET and HEAD only (405 otherwise). Every answer says what a browser may do
+ * with it: a Content-Security-Policy that allows only this origin's script,
+ * style and connections, no framing (`X-Frame-Options: DENY`), and no
+ * Referer (a token can be in the address).
  *
  * Read-only, like `status`: it opens the DB read-only and works while runs go
  * on in other terminals (or none: detached agents).
@@ -21,10 +29,11 @@ import type { DashboardOptions } from "../cli/commands.ts";
 import { stopOnSignals } from "../process/interrupt.ts";
 import { resolvePaths } from "./paths.ts";
 import { queryReflections, type ReflectionSource } from "../store/query.ts";
-import { type DashboardStatus, dashboardStatus, metricsText } from "../dashboard/data.ts";
+import { dashboardStatus, metricsText } from "../dashboard/data.ts";
 import { ok, type Result } from "../util/result.ts";
-import { PAGE } from "../dashboard/page.ts";
-import { sleep } from "../util/sleep.ts";
+import { FAVICON, pageHtml, SCRIPT, STYLE } from "../dashboard/page.ts";
+import { renderView } from "../dashboard/render.ts";
+import { StatusFeed } from "../dashboard/feed.ts";
 import { lastLines } from "../process/log_read.ts";
 import { findLease } from "../store/ledger.ts";
 import { processLiveness } from "../process/liveness.ts";
@@ -35,7 +44,7 @@ import { agentFiles } from "../process/waiter.ts";
  *
  * @example
  * ```ts ignore
- * await runDashboard({ port: 8377, host: "127.0.0.1", limit: 50 }, io);
+ * await runDashboard({ port: 8377, host: "127.0.0.1", limit: 50, maxStreams: 100 }, io);
  * ```
  */
 export async function runDashboard(options: DashboardOptions, io: Io): Promise<Exit> {
@@ -49,6 +58,16 @@ export async function runDashboard(options: DashboardOptions, io: Io): Promise<E
     );
   const reflections = async (): Promise<Result<ReflectionSource>> =>
     fleet ? await fleet.get() : ok(db);
+  const feed = new StatusFeed({
+    read: async () => {
+      const source = await reflections();
+      return source.ok ? await dashboardStatus(db, options.limit, source.value) : source;
+    },
+    lookMs: STREAM_LOOK_MS,
+    keepAliveMs: KEEPALIVE_MS,
+    maxStreams: options.maxStreams,
+    stop: stop.signal,
+  });
   try {
     const server = Deno.serve({
       hostname: options.host,
@@ -58,15 +77,11 @@ export async function runDashboard(options: DashboardOptions, io: Io): Promise<E
         const query = options.token === undefined ? "" : "?token=<your token>";
         io.out(`dashboard of ${db} at http://${options.host}:${port}/${query} (Ctrl-C to stop)`);
       },
-      onError: (e) => new Response(`error: ${String(e).split("\n")[0]}\n`, { status: 500 }),
-    }, (request) => {
-      if (options.token !== undefined && !authorized(request, options.token)) {
-        return new Response("401 unauthorized: give the token (?token=T or a Bearer header)\n", {
-          status: 401,
-          headers: { "www-authenticate": "Bearer" },
-        });
-      }
-      return handle(request, { db, reflections, limit: options.limit, stop: stop.signal });
+      onError: (e) => answer(`error: ${String(e).split("\n")[0]}\n`, 500),
+    }, async (request) => {
+      const response = await route(request, { db, reflections, feed, options });
+      for (const [k, v] of Object.entries(SECURITY_HEADERS)) response.headers.set(k, v);
+      return response;
     });
     await server.finished;
     await fleet?.close();
@@ -74,6 +89,63 @@ export async function runDashboard(options: DashboardOptions, io: Io): Promise<E
   } catch (e) {
     return runtimeError(`cannot serve the dashboard: ${String(e).split("\n")[0]}`);
   }
+}
+
+/** What every answer carries: what a browser may do with it. */
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; " +
+    "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; " +
+    "frame-ancestors 'none'",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+  "x-content-type-options": "nosniff",
+};
+
+/** The page's static parts: no data, so no token needed. */
+const ASSETS: Readonly<Record<string, { body: string; type: string }>> = {
+  "/app.js": { body: SCRIPT, type: "text/javascript; charset=utf-8" },
+  "/app.css": { body: STYLE, type: "text/css; charset=utf-8" },
+  "/favicon.svg": { body: FAVICON, type: "image/svg+xml" },
+  "/favicon.ico": { body: FAVICON, type: "image/svg+xml" },
+};
+
+/** How often `serve --ledger` re-reads the fleet's reflections. */
+const FLEET_REFRESH_MS = 5000;
+
+/** What a request is served from. */
+interface Served {
+  db: string;
+  /** Where the reflections list comes from: the DB, or the fleet's (`--ledger`). */
+  reflections: () => Promise<Result<ReflectionSource>>;
+  feed: StatusFeed;
+  options: DashboardOptions;
+}
+
+/** The method, the token, then the route. */
+function route(request: Request, served: Served): Response | Promise<Response> {
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    return answer("405 method not allowed: GET or HEAD\n", 405, { allow: "GET, HEAD" });
+  }
+  const path = new URL(request.url).pathname;
+  const asset = Object.hasOwn(ASSETS, path) ? ASSETS[path] : undefined;
+  if (asset) {
+    return answer(asset.body, 200, { "content-type": asset.type, "cache-control": "no-cache" });
+  }
+  const { token } = served.options;
+  if (token !== undefined && !authorized(request, token)) {
+    return answer("401 unauthorized: give the token (?token=T or a Bearer header)\n", 401, {
+      "www-authenticate": "Bearer",
+    });
+  }
+  return handle(request, served);
+}
+
+/** A text answer (`content-type` text/plain unless `headers` say otherwise). */
+function answer(body: string, status: number, headers: Record<string, string> = {}): Response {
+  return new Response(body, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+  });
 }
 
 /**
@@ -90,116 +162,63 @@ function authorized(request: Request, token: string): boolean {
   return diff === 0;
 }
 
-/** How often `serve --ledger` re-reads the fleet's reflections. */
-const FLEET_REFRESH_MS = 5000;
-
-/** What a request is served from. */
-interface Served {
-  db: string;
-  /** Where outcomes and charts come from: the DB, or the fleet's reflections (`--ledger`). */
-  reflections: () => Promise<Result<ReflectionSource>>;
-  limit: number;
-  /** Aborted when the server stops: event streams end with it. */
-  stop: AbortSignal;
-}
-
 async function handle(request: Request, served: Served): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname;
-  const { db, limit } = served;
-  if (path === "/") return new Response(PAGE, { headers: { "content-type": "text/html" } });
-  if (path === "/api/events") return eventStream(served);
+  const { db, feed } = served;
+  if (path === "/api/events") {
+    return request.method === "HEAD" ? new Response(null, EVENT_STREAM) : events(feed);
+  }
   if (path === "/api/reflections") {
     const source = await served.reflections();
     if (!source.ok) return unavailable(source.error);
-    const rows = queryReflections(source.value, { limit });
+    const rows = queryReflections(source.value, { limit: served.options.limit });
     return rows.ok ? Response.json(rows.value) : unavailable(rows.error);
   }
   const log = /^\/api\/log\/(\d+)$/.exec(path);
   if (log) return await logTail(db, log[1], Number(url.searchParams.get("lines") ?? "40"));
-  if (path !== "/api/status" && path !== "/metrics") {
-    return new Response("not found\n", { status: 404 });
+  if (path !== "/" && path !== "/api/status" && path !== "/metrics") {
+    return answer("not found\n", 404);
   }
-  const status = await statusOf(served);
+  const status = await feed.status();
+  if (path === "/") {
+    const html = status.ok ? pageHtml(renderView(status.value)) : pageHtml(undefined, status.error);
+    return answer(html, status.ok ? 200 : 503, { "content-type": "text/html; charset=utf-8" });
+  }
   if (!status.ok) return unavailable(status.error);
   if (path === "/metrics") {
-    return new Response(metricsText(status.value), {
-      headers: { "content-type": "text/plain; version=0.0.4" },
+    return answer(metricsText(status.value), 200, {
+      "content-type": "text/plain; version=0.0.4",
     });
   }
   return Response.json(status.value);
 }
 
-/** The status the page and /metrics show, with the reflections of the served source. */
-async function statusOf(served: Served): Promise<Result<DashboardStatus>> {
-  const source = await served.reflections();
-  if (!source.ok) return source;
-  return await dashboardStatus(served.db, served.limit, source.value);
-}
-
 function unavailable(why: string): Response {
-  return new Response(`${why}\n`, { status: 503 });
+  return answer(`${why}\n`, 503);
 }
 
-/** How often the event stream looks at the DB. */
+/** How often the shared poller looks at the DB while anyone listens. */
 const STREAM_LOOK_MS = 1000;
 /** A comment line this often keeps idle connections (and proxies) open. */
 const KEEPALIVE_MS = 15_000;
 
-/**
- * Server-sent events: a `status` event with the whole status whenever it
- * differs from the last one sent (its time aside), a `failure` event when the
- * DB cannot be read; until the client goes or the server stops.
- */
-function eventStream(served: Served): Response {
-  // The client going away cancels the body (request.signal is not used: it
-  // aborts on completion, not on a client that leaves).
-  const gone = new AbortController();
-  const done = AbortSignal.any([gone.signal, served.stop]);
-  const encoder = new TextEncoder();
-  const body = new ReadableStream<Uint8Array>({
-    cancel() {
-      gone.abort();
-    },
-    async start(controller) {
-      const send = (text: string) => {
-        try {
-          controller.enqueue(encoder.encode(text));
-        } catch {
-          gone.abort(); // closed under us
-        }
-      };
-      let last = "";
-      let quietSince = Date.now();
-      send("retry: 2000\n\n");
-      while (!done.aborted) {
-        const status = await statusOf(served);
-        if (done.aborted) break;
-        if (!status.ok) {
-          send(`event: failure\ndata: ${JSON.stringify(status.error)}\n\n`);
-        } else {
-          const key = JSON.stringify({ ...status.value, generatedAt: "" });
-          if (key !== last) {
-            last = key;
-            quietSince = Date.now();
-            send(`event: status\ndata: ${JSON.stringify(status.value)}\n\n`);
-          } else if (Date.now() - quietSince >= KEEPALIVE_MS) {
-            quietSince = Date.now();
-            send(": keep-alive\n\n");
-          }
-        }
-        await sleep(STREAM_LOOK_MS, done);
-      }
-      if (!gone.signal.aborted) controller.close();
-    },
-  });
-  return new Response(body, {
-    headers: {
-      "content-type": "text/event-stream",
-      "cache-control": "no-store",
-    },
-  });
+/** An event stream of the shared feed, or 503 when `--max-streams` are open. */
+function events(feed: StatusFeed): Response {
+  const body = feed.open();
+  if (!body) {
+    return answer(
+      `503 too many live pages (${feed.streams} event streams open; see --max-streams)\n`,
+      503,
+      { "retry-after": "10" },
+    );
+  }
+  return new Response(body, EVENT_STREAM);
 }
+
+const EVENT_STREAM: ResponseInit = {
+  headers: { "content-type": "text/event-stream", "cache-control": "no-store" },
+};
 
 /** The last `lines` lines of lease `id`'s stdout and stderr, as text. */
 async function logTail(db: string, id: string, lines: number): Promise<Response> {

@@ -23,6 +23,7 @@ import { ROOT, runMain, runProcess, scratch, taskArgs } from "../_helpers.ts";
 import { GIT_ID } from "../../testkit/repo.ts";
 import type { Page } from "puppeteer-core";
 import { firstLine, openBrowser } from "../../testkit/browser.ts";
+import { waitFor } from "../../testkit/process.ts";
 
 /** What `pattern` finds in the first line `serve` prints (where it listens); never the token. */
 async function listening(server: Deno.ChildProcess, pattern: RegExp): Promise<string> {
@@ -371,4 +372,107 @@ Deno.test("--watch on a terminal draws a live table in place; the summary stays;
   await plain.closed;
   equal(plain.output().includes("\x1b["), false, "no escape sequences with --no-live");
   assert(plain.output().includes("shipped=1  ci_failed=0"), plain.output());
+});
+
+Deno.test("serve draws the first view itself (a page without JavaScript shows the fleet), answers GET and HEAD only, and every answer carries CSP, X-Frame-Options and Referrer-Policy; the page runs under its policy without an error", async () => {
+  await using s = await scratchRepo(backlogOf([["SR-SHIP-1"]]));
+  await using m = await marked();
+  equal((await orchestrate(s, [], m.env)).code, 0);
+  const server = startCli(["serve", "--repo-root", s.repo, "--port", "0"]);
+  try {
+    const url = await listening(server, /(http:\/\/127\.0\.0\.1:\d+\/)/);
+    const head = async (args: string[]) =>
+      (await runProcess("curl", ["-s", "-o", "/dev/null", "-D", "-", ...args])).stdout;
+    for (const path of ["", "api/status", "metrics", "app.js", "nowhere"]) {
+      const h = await head([`${url}${path}`]);
+      match(h, /^content-security-policy: default-src 'none'; script-src 'self'; /im, path);
+      match(h, /^x-frame-options: DENY\r?$/im, path);
+      match(h, /^referrer-policy: no-referrer\r?$/im, path);
+    }
+    const posted = await head(["-X", "POST", `${url}api/status`]);
+    match(posted, /^HTTP\/1\.1 405 /);
+    match(posted, /^allow: GET, HEAD\r?$/im);
+    match(await head(["-X", "DELETE", url]), /^HTTP\/1\.1 405 /);
+    const events = await head(["-I", "--max-time", "10", `${url}api/events`]);
+    match(events, /^HTTP\/1\.1 200 /, "HEAD of the stream answers at once");
+    match(events, /^content-type: text\/event-stream/im);
+    for (const icon of ["favicon.ico", "favicon.svg"]) {
+      const h = await head([`${url}${icon}`]);
+      match(h, /^HTTP\/1\.1 200 /, icon);
+      match(h, /^content-type: image\/svg\+xml/im, icon);
+    }
+
+    // Without JavaScript: the server's own view.
+    await using plain = await openBrowser();
+    await plain.page.setJavaScriptEnabled(false);
+    await plain.page.goto(url);
+    equal(
+      await plain.page.$eval("#totals", (e) => e.textContent),
+      "1 lease(s): settled 1; outcomes: shipped 1",
+    );
+    deepEqual((await leaseRows(plain.page)).get("SR-SHIP-1")!.slice(1, 4), [
+      "SR-SHIP-1",
+      "ended",
+      "settled",
+    ]);
+    equal(await plain.page.$$eval("#by-domain rect[data-key]", (r) => r.length), 1);
+
+    // With it, under the policy: live, and nothing refused.
+    await using live = await openBrowser();
+    const problems: string[] = [];
+    live.page.on("console", (msg) => {
+      if (msg.type() === "error") problems.push(msg.text());
+    });
+    live.page.on("pageerror", (e) => problems.push(String(e)));
+    await live.page.goto(url);
+    await live.page.waitForFunction(
+      `document.getElementById("conn").textContent.startsWith("live")`,
+    ).catch((e) => {
+      throw new Error(`the page did not go live: ${problems.join(" | ") || e}`);
+    });
+    await live.page.click('tr[data-gap="SR-SHIP-1"]');
+    await live.page.waitForFunction(
+      `document.getElementById("log-title").textContent === "log of lease 1"`,
+    );
+    deepEqual(problems, []);
+  } finally {
+    await stopServer(server);
+  }
+});
+
+Deno.test("serve caps its event streams (503 past --max-streams), answers /api/status while they are open, and gives a place back when a page leaves", async () => {
+  await using s = await scratchRepo(backlogOf([["SC-1"]]));
+  const server = startCli(["serve", "--repo-root", s.repo, "--port", "0", "--max-streams", "20"]);
+  const open: ReadableStreamDefaultReader<Uint8Array>[] = [];
+  try {
+    const url = await listening(server, /(http:\/\/127\.0\.0\.1:\d+\/)/);
+    /** A stream, read up to its first view; undefined with the refusal's status and text. */
+    const stream = async () => {
+      const r = await fetch(`${url}api/events`);
+      if (r.status !== 200) return { status: r.status, text: await r.text() };
+      const reader = r.body!.getReader();
+      let text = "";
+      while (!text.includes("event: view")) {
+        text += new TextDecoder().decode((await reader.read()).value);
+      }
+      open.push(reader);
+      return { status: 200, text };
+    };
+    for (let i = 0; i < 20; i++) equal((await stream()).status, 200);
+    const refused = await stream();
+    equal(refused.status, 503);
+    equal(
+      refused.text,
+      "503 too many live pages (20 event streams open; see --max-streams)\n",
+    );
+    const status = await fetch(`${url}api/status`);
+    equal(status.status, 200, "the API answers while every stream is taken");
+    equal((await status.json()).leases.length, 0);
+    await open.pop()!.cancel();
+    // The server notices the page left (its next send fails or the socket closes).
+    await waitFor(async () => (await stream()).status === 200, { what: "a place given back" });
+  } finally {
+    for (const r of open) await r.cancel().catch(() => {});
+    await stopServer(server);
+  }
 });
