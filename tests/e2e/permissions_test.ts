@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { backlogOf, demoAgentCmd, exists, leaseRows, orchestrate, scratchRepo } from "../_e2e.ts";
 import { ROOT, runMain, runProcess } from "../_helpers.ts";
 import { parseCli } from "../../lib/cli/parse.ts";
+import { SUBCOMMANDS } from "../../lib/cli/commands.ts";
 import {
   ALLOWED_RUN,
   compiledPermissionFlags,
@@ -30,6 +31,7 @@ const TOOL_TASKS = [
   "watch",
   "serve",
   "demo",
+  ...Object.keys(SUBCOMMANDS),
 ];
 
 function tasks(): Record<string, string> {
@@ -53,7 +55,9 @@ Deno.test("no task that runs the tool grants everything or the network", () => {
       equal(broad.test(text), false, `task ${name} has ${broad}: ${text}`);
     }
     // Every tool task runs main.ts, which relaunches a command that writes with its paths.
-    assert(name === "dispatch" ? text.endsWith(" main.ts") : text.includes("deno task dispatch"));
+    assert(
+      name === "dispatch" ? text.endsWith(" main.ts") : text.includes("deno task -q dispatch"),
+    );
   }
   match(all.dispatch, /--allow-run=git,sh,ps,deno,\/proc\/self\/exe /);
   match(all.dispatch, /--allow-env=PATH,INIT_CWD,TMPDIR,/);
@@ -334,4 +338,24 @@ Deno.test("a dry run refuses the agent command a real run would refuse, in the s
   match(granted.stdout, /^WOULD DISPATCH: P-1 /m);
   const preset = await runMain(["--repo-root", s.repo]);
   equal(preset.code, 0, "the claude preset is granted (whether or not claude is installed)");
+});
+
+Deno.test("every subcommand has its task; under -q none prints a Task line; scripts/deno works from outside the checkout", async () => {
+  const all = tasks();
+  for (const name of Object.keys(SUBCOMMANDS)) {
+    equal(all[name], `deno task -q dispatch ${name}`, `task ${name}`);
+  }
+  const outside = await Deno.makeTempDir({ prefix: "chump-outside-" });
+  try {
+    for (const name of ["logs", "route", "lessons", "simulate", "status"]) {
+      const ran = await runProcess(join(ROOT, "scripts", "deno"), ["task", "-q", name, "--help"], {
+        cwd: outside,
+      });
+      equal(ran.code, 0, ran.stderr);
+      assert(ran.stdout.startsWith(`chump-orchestrator ${name} - `), ran.stdout);
+      equal(ran.stderr, "", `no Task line, no trace: ${ran.stderr}`);
+    }
+  } finally {
+    await Deno.remove(outside, { recursive: true });
+  }
 });
