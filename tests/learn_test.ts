@@ -469,3 +469,38 @@ Deno.test("a cascade on an injected clock: retryable classes move on after the b
   assert(after.kind === "attempt");
   equal(after.attempt.pick.arm, "claude/a");
 });
+
+Deno.test("route of a gap no route matches, in a table without default_candidates, says which agent command a run uses", async () => {
+  await using dir = await scratch("chump-route-");
+  await Deno.mkdir(join(dir.path, "docs", "dispatch"), { recursive: true });
+  await Deno.writeTextFile(
+    join(dir.path, "docs", "dispatch", "routing.yaml"),
+    "routes:\n  - match: { priority: P0 }\n    candidates:\n      - { backend: claude, model: opus }\n",
+  );
+  await Deno.writeTextFile(
+    join(dir.path, "docs", "gaps.yaml"),
+    "gaps:\n  - { id: LOW-1, title: t, priority: P3, effort: s, status: open }\n",
+  );
+  const ran = await runMain(["route", "LOW-1", "--repo-root", dir.path], {
+    env: { CHUMP_AGENT_CMD: "my-agent --gap {gap}" },
+  });
+  equal(ran.code, 0, ran.stderr);
+  const lines = ran.stdout.trimEnd().split("\n");
+  match(
+    lines[0],
+    /^LOW-1 \(.*\): no route of .*routing\.yaml matches it and the table has no default_candidates$/,
+  );
+  equal(
+    lines[1],
+    "a run sends it to its one agent command: my-agent --gap {gap} (--agent-cmd, CHUMP_AGENT_CMD " +
+      "or the backend preset)",
+  );
+  equal(lines.length, 2, "no empty table");
+  const json = JSON.parse(
+    (await runMain(["route", "LOW-1", "--repo-root", dir.path, "--json"], {
+      env: { CHUMP_AGENT_CMD: "my-agent --gap {gap}" },
+    })).stdout,
+  );
+  equal(json.fallback, "my-agent --gap {gap}");
+  deepEqual(json.cascade, []);
+});

@@ -13,7 +13,7 @@ import { ok } from "../util/result.ts";
 import { resolvePaths } from "./paths.ts";
 import { formatTable } from "../cli/table.ts";
 import { loadLearning } from "../learn/load.ts";
-import { openReflections } from "./_sources.ts";
+import { agentTemplate, openReflections } from "./_sources.ts";
 import { orderCascade, type Ranked, runSeed, seededRandom } from "../learn/policy.ts";
 import { routeGap, type RoutingTable } from "../learn/routing.ts";
 
@@ -59,7 +59,20 @@ export async function runRoute(options: RouteOptions, io: Io): Promise<Exit> {
     options.learn,
     seededRandom(seed),
   );
-  const shown = { gap, routed, ranked, table, rows: scoreboard.rows, seed, policy: options.learn };
+  // What a run does when the cascade is empty: the gap goes to its one agent command.
+  const plain = agentTemplate({ agentCmd: undefined }, io);
+  if (!plain.ok) return plain;
+  const fallback = plain.value.words.join(" ");
+  const shown = {
+    gap,
+    routed,
+    ranked,
+    table,
+    rows: scoreboard.rows,
+    seed,
+    policy: options.learn,
+    fallback,
+  };
   if (options.json) io.out(JSON.stringify(routeJson(shown)));
   else for (const line of routeLines(shown)) io.out(line);
   return ok(EXIT.ok);
@@ -75,6 +88,8 @@ interface Shown {
   rows: number;
   seed: number;
   policy: RouteOptions["learn"];
+  /** The run's one agent command (`CHUMP_AGENT_CMD` or the backend preset), for an empty cascade. */
+  fallback: string;
 }
 
 /** `route --json`: one object. */
@@ -90,6 +105,7 @@ function routeJson(s: Shown): Record<string, unknown> {
     policy: s.policy,
     seed: s.policy === "thompson" ? s.seed : null,
     scoreboardRows: s.rows,
+    fallback: s.ranked.length === 0 ? s.fallback : null,
     cascade: s.ranked.map((r) => ({
       arm: r.arm,
       ...r.candidate,
@@ -119,10 +135,17 @@ function routeLines(s: Shown): string[] {
     `${r.record.successes}/${r.record.successes + r.record.failures} shipped (${r.basis})`,
     r.sample === undefined ? "" : r.sample.toFixed(3),
   ]);
+  const head = `${gap.id} (priority ${gap.priority || "-"}, effort ${gap.effort || "-"}, ` +
+    `task class ${routed.taskClass || "-"}): `;
+  if (rows.length === 0) {
+    return [
+      `${head}no route of ${table.path} matches it and the table has no default_candidates`,
+      `a run sends it to its one agent command: ${s.fallback} (--agent-cmd, CHUMP_AGENT_CMD ` +
+      "or the backend preset)",
+    ];
+  }
   return [
-    `${gap.id} (priority ${gap.priority || "-"}, effort ${gap.effort || "-"}, task class ${
-      routed.taskClass || "-"
-    }): ${routeText}`,
+    head + routeText,
     `order: ${s.policy}${order}; scoreboard of ${s.rows} reflection(s)`,
     formatTable(["#", "arm", "why", "record", "draw"], rows),
   ];
