@@ -57,6 +57,9 @@ export function watchArgs(scratch: ScratchRepo, args: string[], agent = true): s
     "git",
     "--tick",
     "100ms",
+    // The gh provider here is the fake one (tests/fake_gh): no GitHub to spare.
+    "--gh-min-tick",
+    "1ms",
     "--kill-grace",
     "1s",
     ...(agent ? ["--agent-cmd", demoAgentCmd()] : []),

@@ -303,3 +303,33 @@ Deno.test("a GitHub outage longer than the exit grace does not turn a ship into 
   );
   equal(await apiCalls(gh.log), 13);
 });
+
+Deno.test("with the gh provider the tick has a floor (--gh-min-tick): --tick 1ms is raised, said once, and polls stay under one per floor", async () => {
+  await using s = await scratchRepo(backlogOf([["GT-1"]]));
+  await using m = marked();
+  const gh = await fakeGhEnv(s.dir);
+  const started = performance.now();
+  const ran = await orchestrate(s, [
+    "--pr-provider",
+    "gh",
+    "--tick",
+    "1ms",
+    "--gh-min-tick",
+    "300ms",
+    "--exit-grace",
+    "1",
+  ], { ...gh.env, ...m.env, CHUMP_DEMO_PLAN: "GT-1=sleep:1500:noop" });
+  const elapsedMs = performance.now() - started;
+  equal(ran.code, 3, ran.stderr);
+  deepEqual(
+    ran.stderr.split("\n").filter((l) => l.includes("under the gh provider's floor")),
+    [
+      "warning: --tick 1ms is under the gh provider's floor: ticking every 300ms (each tick is " +
+      "one GitHub request; GitHub allows 5,000 an hour; see --gh-min-tick)",
+    ],
+  );
+  const calls = await apiCalls(gh.log);
+  assert(calls >= 1, "it polled");
+  // Unfloored, a 1 ms tick would poll over a thousand times in this run.
+  assert(calls <= elapsedMs / 300 + 2, `${calls} polls in ${elapsedMs.toFixed(0)} ms`);
+});

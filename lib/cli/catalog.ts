@@ -140,8 +140,17 @@ export const MONITOR_FLAGS = [
     "tickMs",
     "tick",
     "D",
-    "monitor interval (default 30s); durations take ms, s, m, h (at most 24h)",
+    "monitor interval (default 30s; with --pr-provider gh at least --gh-min-tick); durations " +
+      "take ms, s, m, h (at most 24h)",
     { min: 1, max: MAX_TIMER_MS, fallback: 30_000 },
+  ),
+  durationFlag(
+    "ghMinTickMs",
+    "gh-min-tick",
+    "D",
+    "the shortest tick with --pr-provider gh (default 5s: each tick is one GitHub request, and " +
+      "GitHub allows 5,000 an hour, agents' own included)",
+    { min: 1, max: MAX_TIMER_MS, fallback: 5_000 },
   ),
   KILL_GRACE,
   durationFlag(

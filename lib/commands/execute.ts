@@ -17,7 +17,7 @@ import { logsDirFor } from "../process/waiter.ts";
 import type { Ledger } from "../store/ledger.ts";
 import { openRunStore } from "../store/run_store.ts";
 import type { ReflectionWriter } from "../store/writer.ts";
-import { DEFAULT_DEADLINES } from "../util/duration.ts";
+import { DEFAULT_DEADLINES, formatDuration } from "../util/duration.ts";
 import { ok } from "../util/result.ts";
 import { type AdoptedDispatch, adoptOrphans } from "../watch/adopt.ts";
 import { type Events, fileEvents, jsonLineEvents, NO_EVENTS } from "../watch/events.ts";
@@ -138,7 +138,7 @@ async function execute(
     maxTotal: options.maxTotal,
     order: options.order,
     watch: options.watch,
-    tickMs: options.tickMs,
+    tickMs: tickOf(options, io),
     deadlines: run.deadlines,
     maxWatchMs: options.maxWatchMs,
     exitGraceTicks: options.exitGraceTicks,
@@ -222,6 +222,22 @@ function eventsOf(
  * their agents are watched, not killed), then reaps what cannot be adopted
  * (a lease whose agent never started).
  */
+/**
+ * The run's tick: `--tick`, but with the gh provider never under
+ * `--gh-min-tick` (each tick is one GitHub request), with a warning when it
+ * is raised.
+ */
+function tickOf(options: DispatchOptions, io: Io): number {
+  const { tickMs, ghMinTickMs, prProvider } = options;
+  if (prProvider !== "gh" || tickMs >= ghMinTickMs) return tickMs;
+  io.err(
+    `warning: --tick ${formatDuration(tickMs)} is under the gh provider's floor: ticking every ` +
+      `${formatDuration(ghMinTickMs)} (each tick is one GitHub request; GitHub allows 5,000 an ` +
+      "hour; see --gh-min-tick)",
+  );
+  return ghMinTickMs;
+}
+
 async function adoptAndReap(
   options: DispatchOptions,
   repoRoot: string,
