@@ -68,3 +68,16 @@ Deno.test("every hostile id stays one component under .claude/worktrees", () => 
     equal(branchFor(slug), `claude/${slug}`);
   }
 });
+
+Deno.test("a slug that dropped characters of its id keeps a short hash of the id: unicode ids stay told apart", () => {
+  const slugs = assignSlugs(["ÜNI-中文-🚀", "ÜNI-日本-🚀", "NI", "a b", "a-b", "AUTO_013"]);
+  assert(/^ni-[0-9a-f]{8}$/.test(slugs.get("ÜNI-中文-🚀")!), slugs.get("ÜNI-中文-🚀"));
+  assert(/^ni-[0-9a-f]{8}$/.test(slugs.get("ÜNI-日本-🚀")!));
+  equal(slugs.get("NI"), "ni", "a plain id keeps its plain slug");
+  assert(/^a-b-[0-9a-f]{8}$/.test(slugs.get("a b")!), "a space is dropped too");
+  equal(slugs.get("a-b"), "a-b");
+  equal(slugs.get("AUTO_013"), "auto-013", "lowercasing and '_' -> '-' drop nothing");
+  equal(new Set(slugs.values()).size, 6);
+  // The same id gets the same slug in any backlog (the hash is of the id, not of its order).
+  equal(assignSlugs(["ÜNI-中文-🚀"]).get("ÜNI-中文-🚀"), slugs.get("ÜNI-中文-🚀"));
+});

@@ -7,8 +7,10 @@
  * no `..`, no leading `.` or `-`, no trailing `.` or `.lock`, at most
  * {@linkcode MAX_SLUG_LENGTH} characters. Hostile ids (`../../x`, `$(id)`,
  * unicode, 300 characters) therefore always land inside `.claude/worktrees/`.
- * An empty slug, an over-long one, or one another id already took, gets a
- * short hash of the id as a suffix.
+ * An empty slug, an over-long one, one that dropped characters of the id
+ * (anything but the plain lowercase form: `ÜNI-中文-🚀` would otherwise be
+ * `ni`, the same as `NI`), or one another id already took, gets a short
+ * hash of the id as a suffix.
  *
  * @module
  */
@@ -32,13 +34,18 @@ const BRANCH_PREFIX = "claude/";
  * ```
  */
 export function baseSlug(id: string): string {
-  let s = id.replace(/[A-Z]/g, (c) => c.toLowerCase()).replaceAll("_", "-");
+  let s = plainLower(id);
   s = s.replace(/[^a-z0-9.-]+/g, "-");
   s = s.replace(/\.{2,}/g, ".");
   s = s.replace(/^[.-]+/, "");
   s = s.replace(/\.+$/, "");
   if (s.endsWith(".lock")) s = s.slice(0, -".lock".length) + "-lock";
   return s;
+}
+
+/** The id lowercased (ASCII) with `_` -> `-`: a slug equal to it dropped nothing. */
+function plainLower(id: string): string {
+  return id.replace(/[A-Z]/g, (c) => c.toLowerCase()).replaceAll("_", "-");
 }
 
 /** 8 hex digits of FNV-1a over the id's UTF-8 bytes: short, stable, no I/O. */
@@ -75,7 +82,8 @@ export function assignSlugs(ids: Iterable<string>): Map<string, string> {
   for (const id of ids) {
     if (byId.has(id)) continue;
     const base = baseSlug(id);
-    let slug = base !== "" && base.length <= MAX_SLUG_LENGTH && !taken.has(base)
+    const kept = base === plainLower(id);
+    let slug = base !== "" && kept && base.length <= MAX_SLUG_LENGTH && !taken.has(base)
       ? base
       : withSuffix(base, id, 0);
     for (let salt = 1; taken.has(slug); salt++) slug = withSuffix(base, id, salt);
