@@ -11,6 +11,7 @@
  * - `commit`: commit, exit 0 without shipping
  * - `noop`: exit 0 without a commit
  * - `fail`: print an ERROR line to stderr, exit 1
+ * - `say-both`: print a WARN line to stderr, then a line to stdout, exit 4
  * - `fail-after-commit`: commit, print an ERROR line, exit 1
  * - `detach-commit-fail`: detach HEAD, commit there (on no branch), exit 1
  * - `hang`: print a WARN line and sleep until killed
@@ -129,6 +130,11 @@ const ACTS: Readonly<Record<string, (a: Act) => Promise<number>>> = {
     return Promise.resolve(0);
   },
   fail: ({ gapId }) => failWith(`ERROR: demo failure for ${gapId}`),
+  "say-both": ({ gapId }) => {
+    console.error(`WARN: demo agent of ${gapId} on stderr`);
+    console.log(`demo agent of ${gapId} on stdout`);
+    return Promise.resolve(4);
+  },
   "rate-limited": () =>
     failWith(
       'ERROR: API Error: 429 {"type":"error","error":{"type":"rate_limit_error",' +

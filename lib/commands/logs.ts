@@ -2,9 +2,12 @@
  * `logs GAP-ID|LEASE-ID [-f] [--lines N]`: an agent's output, from the files
  * its waiter writes (process/waiter.ts): the last lines of its stdout and
  * stderr files, each under a `==> path <==` header as `tail` prints several
- * files; with `-f`, then every new line as it comes (a header whenever the
- * file changes), until the agent ended and everything was printed, or
- * Ctrl-C. A gap id means its newest dispatch. Read-only.
+ * files; with `-f`, then every new line as it comes (the file being printed
+ * read first, so a header comes only when the other file has new lines),
+ * until the agent ended and everything was printed, then `agent ended (exit
+ * N)` and exit N (or Ctrl-C). An agent that is gone without an exit status
+ * (its waiter was killed with it) ends the follow too, exit 1. A gap id
+ * means its newest dispatch. Read-only.
  *
  * @module
  */
@@ -15,7 +18,8 @@ import { resolvePaths } from "./paths.ts";
 import { FOLLOW_MS } from "../process/follow.ts";
 import { lastLines, readFrom } from "../process/log_read.ts";
 import { agentFiles, readStatus } from "../process/waiter.ts";
-import { findLease } from "../store/ledger.ts";
+import { findLease, type Lease } from "../store/ledger.ts";
+import { groupOwner, Processes } from "../process/table.ts";
 import { processLiveness } from "../process/liveness.ts";
 import { ok } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
@@ -43,19 +47,49 @@ export async function runLogs(options: LogsOptions, io: Io): Promise<Exit> {
   }
   if (!options.follow) return ok(EXIT.ok);
   using stop = stopOnSignals();
-  while (!stop.signal.aborted) {
+  const processes = new Processes();
+  let ended: Ended | undefined;
+  while (!stop.signal.aborted && ended === undefined) {
     // Read the status first: once it is there, what follows is the last of the output.
-    const ended = (await readStatus(files)) !== undefined;
-    for (const path of [files.out, files.err]) {
+    ended = await endOf(files, lease, processes);
+    // The file printed last first: a header only when the other one has new lines.
+    const order = printer.current === files.err ? [files.err, files.out] : [files.out, files.err];
+    for (const path of order) {
       const { text, end } = await readFrom(path, offsets.get(path) ?? 0);
       offsets.set(path, end);
       if (text !== "") printer.text(path, text);
     }
-    if (ended) break;
-    await sleep(FOLLOW_MS, stop.signal);
+    if (ended === undefined) await sleep(FOLLOW_MS, stop.signal);
   }
   printer.flush();
-  return ok(EXIT.ok);
+  if (ended === undefined) return ok(EXIT.ok); // Ctrl-C
+  if (ended.code === undefined) {
+    io.out("agent ended (its exit status was not recorded: its waiter was ended with it)");
+    return ok(EXIT.failure);
+  }
+  io.out(`agent ended (exit ${ended.code})`);
+  return ok(ended.code);
+}
+
+/** How the followed agent ended: its exit code, or undefined when none was recorded. */
+interface Ended {
+  code?: number;
+}
+
+/** Has the agent ended: its status file, or its process gone without one? */
+async function endOf(
+  files: ReturnType<typeof agentFiles>,
+  lease: Lease,
+  processes: Processes,
+): Promise<Ended | undefined> {
+  const code = await readStatus(files);
+  if (code !== undefined) return { code };
+  if (lease.pid === null) return undefined;
+  const table = await processes.table({ fresh: true });
+  if (table.unknown || groupOwner(table, lease.pid, lease.pidStart) !== "none") return undefined;
+  // Gone: a status written as it went is read once more before saying there is none.
+  const last = await readStatus(files);
+  return last === undefined ? {} : { code: last };
 }
 
 /** Prints whole lines under `==> path <==` headers, a new header when the file changes. */
@@ -63,6 +97,10 @@ function linePrinter(io: Io) {
   let current = "";
   const partial = new Map<string, string>();
   return {
+    /** The file whose lines were printed last. */
+    get current() {
+      return current;
+    },
     header(path: string) {
       io.out(`==> ${path} <==`);
       current = path;

@@ -11,6 +11,7 @@ import {
   backlogOf,
   demoAgentCmd,
   killMarked,
+  leaseRows as leaseRowsOf,
   marked,
   orchestrate,
   orchestrateInBackground,
@@ -286,9 +287,10 @@ async function gapFile(dir: string, id: string): Promise<string> {
   return path;
 }
 
-Deno.test("logs prints an agent's output by gap or lease id; -f follows it until the agent ends", async () => {
+Deno.test("logs prints an agent's output by gap or lease id; -f follows it (a header only when the file changes) until the agent ends, then says its exit code and exits with it", async () => {
   await using s = await scratchRepo(backlogOf([["LG-1"]]));
-  await using m = await marked({ CHUMP_DEMO_PLAN: "LG-1=gate:fail" });
+  // After the go: a line to stderr, then one to stdout, exit 4.
+  await using m = await marked({ CHUMP_DEMO_PLAN: "LG-1=gate:say-both" });
   const ran = await runMain(
     ["--repo-root", s.repo, "--no-dry-run", "--agent-cmd", demoAgentCmd()],
     { env: { ...GIT_ID, ...m.env } },
@@ -309,14 +311,31 @@ Deno.test("logs prints an agent's output by gap or lease id; -f follows it until
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  }).spawn();
+  // The go only once -f has printed what there was (both headers): the rest comes by following.
+  const reader = follow.stdout.getReader();
+  let printed = "";
+  while ((printed.match(/^==> /gm) ?? []).length < 2) {
+    const chunk = await reader.read();
+    if (chunk.done) break;
+    printed += new TextDecoder().decode(chunk.value);
+  }
   await Deno.writeTextFile(join(m.env.CHUMP_DEMO_READY_DIR, "LG-1.go"), "\n");
-  const followed = await follow;
-  equal(followed.code, 0, new TextDecoder().decode(followed.stderr));
-  const lines = new TextDecoder().decode(followed.stdout).trim().split("\n");
-  deepEqual(lines.slice(-2), [
+  for (;;) {
+    const chunk = await reader.read();
+    if (chunk.done) break;
+    printed += new TextDecoder().decode(chunk.value);
+  }
+  const stderr = await new Response(follow.stderr).text();
+  equal((await follow.status).code, 4, stderr);
+  const lines = printed.trim().split("\n");
+  deepEqual(lines, [
+    `==> ${join(logs, "1-lg-1.out.log")} <==`,
     `==> ${join(logs, "1-lg-1.err.log")} <==`,
-    "ERROR: demo failure for LG-1",
+    "WARN: demo agent of LG-1 on stderr",
+    `==> ${join(logs, "1-lg-1.out.log")} <==`,
+    "demo agent of LG-1 on stdout",
+    "agent ended (exit 4)",
   ]);
   const unknown = await runMain(["logs", "NOPE-1", "--repo-root", s.repo]);
   equal(unknown.code, 2);
@@ -475,4 +494,29 @@ Deno.test("serve caps its event streams (503 past --max-streams), answers /api/s
     for (const r of open) await r.cancel().catch(() => {});
     await stopServer(server);
   }
+});
+
+Deno.test("logs -f of an agent killed with its waiter (no exit status) ends too: one line, exit 1", async () => {
+  await using s = await scratchRepo(backlogOf([["LK-1"]]));
+  await using m = await marked({ CHUMP_DEMO_PLAN: "LK-1=hang" });
+  const ran = await runMain(
+    ["--repo-root", s.repo, "--no-dry-run", "--agent-cmd", demoAgentCmd()],
+    { env: { ...GIT_ID, ...m.env } },
+  );
+  equal(ran.code, 0, ran.stderr);
+  await m.ready("LK-1");
+  const follow = startCli(["logs", "LK-1", "-f", "--repo-root", s.repo]);
+  const reader = follow.stdout.getReader();
+  let rest = new TextDecoder().decode((await reader.read()).value); // following now
+  const group = leaseRowsOf(s.db)[0].pid!;
+  Deno.kill(-group, "SIGKILL"); // the waiter goes with its agent: no status file
+  for (let c = await reader.read(); !c.done; c = await reader.read()) {
+    rest += new TextDecoder().decode(c.value);
+  }
+  const stderr = await new Response(follow.stderr).text();
+  equal((await follow.status).code, 1, stderr);
+  equal(
+    rest.trim().split("\n").at(-1),
+    "agent ended (its exit status was not recorded: its waiter was ended with it)",
+  );
 });
