@@ -19,6 +19,7 @@ import { openRunStore } from "../store/run_store.ts";
 import type { ReflectionWriter } from "../store/writer.ts";
 import { DEFAULT_DEADLINES, formatDuration } from "../util/duration.ts";
 import { ok } from "../util/result.ts";
+import { terminalWidth } from "../util/text.ts";
 import { type AdoptedDispatch, adoptOrphans } from "../watch/adopt.ts";
 import { type Events, fileEvents, jsonLineEvents, NO_EVENTS } from "../watch/events.ts";
 import { createLiveView, type LiveView } from "../watch/live.ts";
@@ -190,15 +191,7 @@ function liveViewOf(options: DispatchOptions): LiveView | undefined {
       // The terminal is gone (a hangup): nothing to draw on.
     }
   };
-  const width = () => {
-    try {
-      // A terminal that does not say its size (0 columns) gets the classic 80.
-      return Deno.consoleSize().columns || 80;
-    } catch {
-      return 80;
-    }
-  };
-  return createLiveView(writeTo(Deno.stdout), width, writeTo(Deno.stderr));
+  return createLiveView(writeTo(Deno.stdout), terminalWidth, writeTo(Deno.stderr));
 }
 
 /**

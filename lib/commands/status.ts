@@ -12,6 +12,7 @@ import { formatTable } from "../cli/table.ts";
 import { stopOnSignals } from "../process/interrupt.ts";
 import { ok } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
+import { cutTo, terminalWidth } from "../util/text.ts";
 import { readStatusRows } from "../watch/status.ts";
 import { resolvePaths } from "./paths.ts";
 
@@ -28,17 +29,25 @@ export async function runStatus(options: StatusOptions, io: Io): Promise<Exit> {
   // Redraw until Ctrl-C: on a terminal in place (home, clear), else one block after another.
   using stop = stopOnSignals();
   const tty = Deno.stdout.isTerminal();
+  // On a terminal every line is cut to its width, as the live view's: nothing wraps.
+  const screen: Io = tty ? { ...io, out: (text) => cutLines(text, io) } : io;
   while (!stop.signal.aborted) {
     if (tty) io.out("\x1b[H\x1b[2J");
-    io.out(
+    screen.out(
       `status at ${new Date().toISOString()} (every ${options.intervalMs} ms; Ctrl-C stops)`,
     );
-    const shown = await showStatus(options, io);
+    const shown = await showStatus(options, screen);
     if (!shown.ok) return shown;
     if (!tty) io.out("");
     await sleep(options.intervalMs, stop.signal);
   }
   return ok(EXIT.ok);
+}
+
+/** Each line of `text` cut to the terminal's width now. */
+function cutLines(text: string, io: Io): void {
+  const width = terminalWidth();
+  io.out(text.split("\n").map((line) => cutTo(line, width)).join("\n"));
 }
 
 /** One `status` listing. */

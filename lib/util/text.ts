@@ -23,6 +23,35 @@ export function oneLine(text: string, max = MAX_LINE): string {
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
+/**
+ * `line` cut to `width` characters (an ellipsis as the last one), so that a
+ * terminal never wraps it.
+ *
+ * @example
+ * ```ts
+ * cutTo("abcdef", 4); // "abc…"
+ * ```
+ */
+export function cutTo(line: string, width: number): string {
+  return line.length > width ? line.slice(0, Math.max(0, width - 1)) + "…" : line;
+}
+
+/**
+ * The terminal's width in columns (80 when it does not say, or stdout is not one).
+ *
+ * @example
+ * ```ts
+ * terminalWidth() >= 1; // true
+ * ```
+ */
+export function terminalWidth(): number {
+  try {
+    return Deno.consoleSize().columns || 80;
+  } catch {
+    return 80;
+  }
+}
+
 /** Control characters and the Unicode line/paragraph separators. */
 const CONTROLS = /[\p{Cc}\u2028\u2029]/gu;
 

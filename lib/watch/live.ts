@@ -14,6 +14,7 @@
  * @module
  */
 import { roughDuration } from "../util/duration.ts";
+import { cutTo } from "../util/text.ts";
 
 /** One agent in flight, as the view shows it. */
 export interface LiveRow {
@@ -44,8 +45,7 @@ export interface LiveTotals {
 
 /** The frame's lines, each at most `width` characters. */
 function renderFrame(rows: readonly LiveRow[], totals: LiveTotals, width: number): string[] {
-  const cut = (line: string) =>
-    line.length > width ? line.slice(0, Math.max(0, width - 1)) + "…" : line;
+  const cut = (line: string) => cutTo(line, width);
   const lines: string[] = [];
   if (rows.length > 0) {
     const cells = rows.map((r) => [

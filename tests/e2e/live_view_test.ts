@@ -4,7 +4,7 @@
  * prints stays above the table; the table leaves nothing behind.
  */
 import { equal, match, ok as assert } from "node:assert/strict";
-import { backlogOf, letGo, marked, scratchRepo, watchArgs } from "../_e2e.ts";
+import { backlogOf, letGo, marked, orchestrate, scratchRepo, watchArgs } from "../_e2e.ts";
 import { waitFor } from "../../testkit/process.ts";
 import { ROOT, taskArgs } from "../_helpers.ts";
 import { GIT_ID } from "../../testkit/repo.ts";
@@ -56,4 +56,31 @@ Deno.test("on a terminal made narrower while the table shows, nothing of the tab
   assert(!/^gap +backend/m.test(screen), `no table header left:\n${screen}`);
   assert(!/^running \d+ {2}shipped/m.test(screen), `no totals line left:\n${screen}`);
   match(screen, /^OUTCOME: LV-WIDE-2 shipped /m);
+});
+
+Deno.test("status --watch on a narrow terminal cuts its rows to the width instead of wrapping them", async () => {
+  await using s = await scratchRepo(backlogOf([["SN-A-RATHER-LONG-GAP-ID-1"]]));
+  await using m = await marked();
+  equal((await orchestrate(s, [], m.env)).code, 0);
+  await using term = await onTerminal(
+    [
+      Deno.execPath(),
+      ...taskArgs("dispatch"),
+      "status",
+      "--watch",
+      "--interval",
+      "200ms",
+      "--repo-root",
+      s.repo,
+    ],
+    { cwd: ROOT, env: { NO_COLOR: "1" }, columns: 50, rows: 20 },
+  );
+  const screen = await waitFor(async () => {
+    const text = await term.screen();
+    return /SN-A-RATHER/.test(text) && text;
+  }, { what: "the status table" });
+  // The capture joins a wrapped line back into one: any line over 50 columns wrapped.
+  const lines = screen.split("\n");
+  for (const line of lines) assert(line.length <= 50, `wrapped: ${JSON.stringify(line)}`);
+  assert(lines.some((l) => l.endsWith("…")), "long rows are cut, with an ellipsis");
 });
