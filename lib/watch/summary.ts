@@ -57,8 +57,33 @@ export function outcomeLine(o: OutcomeRecord): string {
 }
 
 /**
- * How many outcomes of each kind a run has had so far, and its dispatch
- * failures: the totals line, the `run_finished` event and the live view.
+ * Each gap's latest outcome, in the order of the gaps' first outcomes, with
+ * the outcomes of its earlier attempts (a routing table's cascade retries a
+ * gap on its next arm: one gap, several attempts).
+ *
+ * @example
+ * ```ts
+ * const o = (outcome: "shipped" | "killed") => ({ gapId: "A-1", outcome, durationS: 1, reason: "" });
+ * byGap({ outcomes: [o("killed"), o("shipped")], failures: [], detached: 0 })[0].earlier;
+ * // ["killed"]
+ * ```
+ */
+export function byGap(result: RunResult): { last: OutcomeRecord; earlier: Outcome[] }[] {
+  const gaps = new Map<string, { last: OutcomeRecord; earlier: Outcome[] }>();
+  for (const o of result.outcomes) {
+    const seen = gaps.get(o.gapId);
+    if (seen) {
+      seen.earlier.push(seen.last.outcome);
+      seen.last = o;
+    } else gaps.set(o.gapId, { last: o, earlier: [] });
+  }
+  return [...gaps.values()];
+}
+
+/**
+ * How many gaps of the run have each outcome so far (a gap counts once, by
+ * its latest attempt), and its dispatch failures: the totals line, the
+ * `run_finished` event and the live view.
  *
  * @example
  * ```ts
@@ -66,14 +91,21 @@ export function outcomeLine(o: OutcomeRecord): string {
  * ```
  */
 export function outcomeCounts(result: RunResult): Record<Outcome | "spawn_failures", number> {
-  const counts = { shipped: 0, ci_failed: 0, stalled: 0, killed: 0, spawn_failures: 0 };
-  for (const o of result.outcomes) counts[o.outcome]++;
-  counts.spawn_failures = result.failures.length;
+  const counts = tally(byGap(result).map((g) => g.last.outcome));
+  return { ...counts, spawn_failures: result.failures.length };
+}
+
+/** How many of each outcome, every outcome named. */
+function tally(outcomes: Outcome[]): Record<Outcome, number> {
+  const counts = { shipped: 0, ci_failed: 0, stalled: 0, killed: 0 };
+  for (const o of outcomes) counts[o]++;
   return counts;
 }
 
 /**
- * The end-of-run summary: one line per gap, then the totals line of the contract.
+ * The end-of-run summary: one line per gap (its latest outcome, and its
+ * earlier attempts when it had some), then the totals line of the contract
+ * (gaps), then, when a gap was tried more than once, the attempts' totals.
  *
  * @example
  * ```ts
@@ -85,7 +117,13 @@ export function outcomeCounts(result: RunResult): Record<Outcome | "spawn_failur
  */
 export function summaryLines(result: RunResult): string[] {
   const lines = ["SUMMARY:"];
-  for (const o of result.outcomes) lines.push(`  ${outcomeLine(o).slice("OUTCOME: ".length)}`);
+  const gaps = byGap(result);
+  for (const { last, earlier } of gaps) {
+    const before = earlier.length === 0
+      ? ""
+      : ` [after ${earlier.length} earlier attempt(s): ${earlier.join(", ")}]`;
+    lines.push(`  ${outcomeLine(last).slice("OUTCOME: ".length)}${before}`);
+  }
   for (const f of result.failures) {
     lines.push(`  ${oneLine(f.gapId)} spawn_failed -- ${oneLine(f.reason, 300)}`);
   }
@@ -94,6 +132,13 @@ export function summaryLines(result: RunResult): string[] {
     `shipped=${n.shipped}  ci_failed=${n.ci_failed}  stalled=${n.stalled}  ` +
       `killed=${n.killed}  spawn_failures=${n.spawn_failures}`,
   );
+  if (result.outcomes.length > gaps.length) {
+    const a = tally(result.outcomes.map((o) => o.outcome));
+    lines.push(
+      `attempts: ${result.outcomes.length} for ${gaps.length} gap(s): shipped=${a.shipped}  ` +
+        `ci_failed=${a.ci_failed}  stalled=${a.stalled}  killed=${a.killed}`,
+    );
+  }
   const kept = result.outcomes.filter((o) => o.kept);
   if (kept.length > 0) {
     lines.push(`worktrees kept (they hold work): ${kept.map((o) => o.kept).join("; ")}`);

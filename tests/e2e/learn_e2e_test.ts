@@ -45,6 +45,15 @@ Deno.test("a rate-limited agent is retried on the next arm of its cascade; both 
     "RETRY: CASC-1: attempt 1 on busy/model-a@P1 was rate_limited; the next arm of its cascade in 10s",
   ]);
   match(lines.find((l) => l.startsWith("OUTCOME: CASC-1 shipped"))!, /^OUTCOME: CASC-1 shipped/);
+  // The summary counts gaps (one line, one shipped) and attempts apart.
+  const summary = lines.slice(lines.indexOf("SUMMARY:"));
+  equal(summary.filter((l) => l.startsWith("  CASC-1 ")).length, 1, summary.join("\n"));
+  match(
+    summary[1],
+    /^ {2}CASC-1 shipped duration_s=\d+ pr=none \[after 1 earlier attempt\(s\): killed\]$/,
+  );
+  equal(summary[2], "shipped=1  ci_failed=0  stalled=0  killed=0  spawn_failures=0");
+  equal(summary[3], "attempts: 2 for 1 gap(s): shipped=1  ci_failed=0  stalled=0  killed=1");
 
   const rows = queryReflections(s.db, { limit: 10 });
   if (!rows.ok) throw new Error(rows.error);
