@@ -120,6 +120,7 @@ export interface LeaseRow {
   outcome: string | null;
   pid: number | null;
   worktree: string;
+  started_ms: number;
 }
 
 /** The lease ledger's rows, oldest first. */
@@ -127,7 +128,8 @@ export function leaseRows(db: string): LeaseRow[] {
   const conn = new DatabaseSync(db, { readOnly: true });
   try {
     return conn.prepare(
-      "SELECT id, gap_id, state, outcome, pid, worktree FROM chump_dispatch_leases ORDER BY id",
+      "SELECT id, gap_id, state, outcome, pid, worktree, started_ms FROM chump_dispatch_leases " +
+        "ORDER BY id",
     ).all() as unknown as LeaseRow[];
   } finally {
     conn.close();

@@ -1,6 +1,6 @@
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { parseCli } from "../lib/cli/parse.ts";
-import { deadlineFor, DEFAULT_DEADLINES } from "../lib/util/duration.ts";
+import { deadlineFor, DEFAULT_DEADLINES, exactDuration } from "../lib/util/duration.ts";
 import { assignSlugs } from "../lib/git/slug.ts";
 import { join } from "node:path";
 import { backlogOf, exists, scratchRepo } from "./_e2e.ts";
@@ -436,4 +436,13 @@ Deno.test("a CHUMP_LEDGER_URL that is not a PostgreSQL URL is one line and exit 
       "(postgres://USER@HOST:PORT/DB), got scheme 'garbage:'\n",
   );
   equal(ran.stdout, "");
+});
+
+Deno.test("a deadline is shown to the second, never rounded to a coarser unit", () => {
+  equal(exactDuration(90_000), "90s");
+  equal(exactDuration(1_200_000), "20m");
+  equal(exactDuration(5_430_000), "90m30s");
+  equal(exactDuration(9_000_000), "2h30m");
+  equal(exactDuration(21_600_000), "6h");
+  equal(exactDuration(250), "250ms");
 });

@@ -24,12 +24,12 @@ function statusOf(gap: string): DashboardStatus {
       orchestratorAlive: true,
       generation: 0,
       watch: "watched",
-      elapsedS: 90,
+      elapsedS: 45,
       worktree: "/w",
       branch: "b",
       log: "/logs/7-a.out.log",
       startedAt: "",
-      deadlineS: 180,
+      deadlineS: 90,
       idleS: 3,
       lastLine: "WARN: <b>bold</b>",
       pr: null,
@@ -121,9 +121,10 @@ Deno.test("the view escapes what agents print and draws the deadline as a meter"
   equal(v.firstLive, 7);
   match(v.rows, /^<tr data-gap="GAP-&quot;1&quot;&lt;x&gt;" data-lease="7" data-state="running">/);
   match(v.rows, /<td class="last">WARN: &lt;b&gt;bold&lt;\/b&gt;<\/td>/);
+  // A 90 s deadline reads 90s, not a rounded 1m.
   match(
     v.rows,
-    /<td>1m \/ 3m<meter min="0" max="100" value="50" title="50% of the deadline"><\/meter><\/td>/,
+    /<td>45s \/ 90s<meter min="0" max="100" value="50" title="50% of the deadline"><\/meter><\/td>/,
   );
   deepEqual(v.charts["by-domain"], { width: 300, height: 34, svg: "" });
 });

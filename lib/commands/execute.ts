@@ -287,7 +287,8 @@ function terminatorOf(processes: Processes) {
 
 /** The run's closing lines on stdout. */
 function report(result: RunResult, watch: boolean, io: Io, mode: ExecuteMode): void {
-  const none = result.outcomes.length + result.failures.length + result.detached === 0;
+  const none = result.outcomes.length + result.failures.length + result.detached +
+      (result.lost?.length ?? 0) === 0;
   if (none && !result.interrupted) {
     io.out(
       mode.adoptOnly

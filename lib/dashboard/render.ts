@@ -10,6 +10,7 @@
  */
 import type { DashboardStatus, GroupStats } from "./data.ts";
 import type { StatusRow } from "../watch/status.ts";
+import { exactDuration } from "../util/duration.ts";
 
 /** One chart: its size and its SVG content. */
 export interface ChartView {
@@ -79,7 +80,7 @@ function row(l: StatusRow): string {
 
 /** Elapsed against the deadline, with a bar while the lease is live. */
 function elapsedCell(l: StatusRow): string {
-  const text = span(l.elapsedS) + (l.deadlineS ? ` / ${span(l.deadlineS)}` : "");
+  const text = span(l.elapsedS) + (l.deadlineS ? ` / ${exactDuration(l.deadlineS * 1000)}` : "");
   if (!l.deadlineS || l.state === "ended") return td(text);
   const pct = Math.min(100, Math.round((100 * l.elapsedS) / l.deadlineS));
   const late = pct >= 100 ? ` class="late"` : "";

@@ -29,8 +29,11 @@ export interface AdoptedAgent {
 
 interface Watched {
   agent: AdoptedAgent;
-  /** Record its end; resolves once its tail is complete and its exit code set. */
-  settle(code: number): Promise<void>;
+  /**
+   * Record its end (`at`: when, ms since the epoch, if known); resolves once
+   * its tail is complete and its exit code set.
+   */
+  settle(code: number, at?: number): Promise<void>;
 }
 
 /**
@@ -63,10 +66,11 @@ export class AdoptedAgents {
     const tail = createStderrTail();
     const follower = agent.files ? followLogs(agent.files, tail, agent.startedMs) : undefined;
     let exitCode: number | null = null;
+    let endedAt: number | null = null;
     const exited = new Promise<number>((resolve) => {
       const w: Watched = {
         agent,
-        settle: async (code) => {
+        settle: async (code, at) => {
           this.#watched.delete(w);
           if (this.#watched.size === 0 && this.#timer !== undefined) {
             clearInterval(this.#timer);
@@ -74,6 +78,7 @@ export class AdoptedAgents {
           }
           await follower?.stop();
           tail.end();
+          endedAt = at ?? null;
           exitCode = code;
           resolve(code);
         },
@@ -90,6 +95,9 @@ export class AdoptedAgents {
       exited,
       get exitCode() {
         return exitCode;
+      },
+      get endedAt() {
+        return endedAt;
       },
       get lastOutputAt() {
         return follower?.lastOutputAt ?? agent.startedMs;
@@ -117,20 +125,38 @@ export class AdoptedAgents {
     const codes = await Promise.all(
       agents.map((w) => w.agent.files ? readStatus(w.agent.files) : undefined),
     );
+    // When each status was written: when that agent ended.
+    const times = await Promise.all(
+      agents.map((w, i) =>
+        codes[i] !== undefined && w.agent.files ? writtenAt(w.agent.files.status) : undefined
+      ),
+    );
     const missing = agents.filter((_, i) => codes[i] === undefined);
     const table = missing.length > 0 ? await this.#processes.table({ fresh: true }) : undefined;
     const settled: Promise<void>[] = [];
     for (const [i, w] of agents.entries()) {
       const code = codes[i];
       if (code !== undefined) {
-        settled.push(w.settle(code));
+        settled.push(w.settle(code, times[i]));
         continue;
       }
       if (!table || table.unknown || table.alive(w.agent.pid, w.agent.identity)) continue;
       // Gone: its waiter may have written the status just before it exited.
       const late = w.agent.files ? await readStatus(w.agent.files) : undefined;
-      settled.push(w.settle(late ?? EXIT_UNRECORDED));
+      const at = late !== undefined && w.agent.files
+        ? await writtenAt(w.agent.files.status)
+        : undefined;
+      settled.push(w.settle(late ?? EXIT_UNRECORDED, at));
     }
     await Promise.all(settled);
+  }
+}
+
+/** When `path` was last written (ms since the epoch), if it can be told. */
+async function writtenAt(path: string): Promise<number | undefined> {
+  try {
+    return (await Deno.stat(path)).mtime?.getTime();
+  } catch {
+    return undefined;
   }
 }

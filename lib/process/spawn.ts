@@ -97,6 +97,12 @@ export interface AgentProcess {
   readonly exitCode: number | null;
   /** Resolves with the exit code when the process exits and both streams are drained. */
   readonly exited: Promise<number>;
+  /**
+   * When it ended (ms since the epoch: for an agent that ended while nobody
+   * watched, when its waiter wrote its status), once {@linkcode exitCode} is
+   * set; null while it runs, or when it is not known.
+   */
+  readonly endedAt: number | null;
   /** Last time (ms since the epoch) the agent wrote to stdout or stderr; spawnedAt until then. */
   readonly lastOutputAt: number;
   /** The WARN/ERROR/FAIL/PANIC tail of its stderr. */
@@ -163,6 +169,7 @@ export function noAgent(startedAt: number): AgentProcess {
     tail: createStderrTail(),
     exited: Promise.resolve(0),
     exitCode: 0,
+    endedAt: null,
     lastOutputAt: startedAt,
   };
 }
@@ -220,8 +227,10 @@ function childAgent(
   drain: () => Promise<void>,
 ): AgentProcess {
   let exitCode: number | null = null;
+  let endedAt: number | null = null;
   const exited = (async () => {
     const status = await child.status;
+    endedAt = Date.now();
     await drain();
     tail.end();
     exitCode = status.code;
@@ -236,6 +245,9 @@ function childAgent(
     exited,
     get exitCode() {
       return exitCode;
+    },
+    get endedAt() {
+      return exitCode === null ? null : endedAt;
     },
     get lastOutputAt() {
       return lastOutputAt();

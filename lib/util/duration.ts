@@ -87,6 +87,28 @@ export function roughDuration(ms: number): string {
   return `${Math.floor(m / 60)}h${m % 60 === 0 ? "" : `${m % 60}m`}`;
 }
 
+/**
+ * A set length (a deadline) for people, to the second: never rounded to a
+ * coarser unit that would misstate it (`90s`, not `1m`).
+ *
+ * @example
+ * ```ts
+ * exactDuration(90_000); // "90s"
+ * exactDuration(1_200_000); // "20m"
+ * exactDuration(5_430_000); // "90m30s"
+ * exactDuration(9_000_000); // "2h30m"
+ * ```
+ */
+export function exactDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (s % 60 !== 0) return `${m}m${s % 60}s`;
+  if (m < 120) return `${m}m`;
+  return m % 60 === 0 ? `${m / 60}h` : `${Math.floor(m / 60)}h${m % 60}m`;
+}
+
 /** Soft deadline per effort class, in milliseconds. */
 export type Deadlines = Readonly<Record<Effort, number>>;
 

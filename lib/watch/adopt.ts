@@ -26,7 +26,7 @@ import type { Processes } from "../process/table.ts";
 import { EXIT_UNRECORDED } from "../process/spawn.ts";
 import { agentFiles } from "../process/waiter.ts";
 import type { Lease, Ledger } from "../store/ledger.ts";
-import { deadlineFor, type Deadlines, roughDuration } from "../util/duration.ts";
+import { deadlineFor, type Deadlines, exactDuration, roughDuration } from "../util/duration.ts";
 import { oneLine } from "../util/text.ts";
 
 /** What adoption needs. */
@@ -96,7 +96,7 @@ export async function adoptOrphans(deps: AdoptDeps): Promise<AdoptedDispatch[]> 
     } else {
       deps.out(
         `ADOPTED: ${oneLine(d.gap.id)} as PID ${d.process.pid}, running ${running}, ` +
-          `deadline ${roughDuration(a.deadlineMs)}`,
+          `deadline ${exactDuration(a.deadlineMs)}`,
       );
     }
   }

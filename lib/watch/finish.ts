@@ -48,7 +48,10 @@ export interface Ending {
  */
 export function finish(run: RunState, flight: Flight, o: Ending): void {
   flight.ending = true;
-  const durationS = Math.max(0, Math.floor((run.now() - flight.dispatch.startedAt) / 1000));
+  // Until the agent ended (for one that ended unwatched: when its waiter wrote its status),
+  // else until now: what adaptive deadlines learn is the agent's time.
+  const end = Math.min(flight.dispatch.process.endedAt ?? run.now(), run.now());
+  const durationS = Math.max(0, Math.floor((end - flight.dispatch.startedAt) / 1000));
   const job = endFlight(run, flight, o, durationS);
   run.endings.add(job);
   job.finally(() => run.endings.delete(job));
@@ -83,6 +86,7 @@ async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: nu
   run.flights.delete(d.gap.id);
   if (flight.lostTo !== undefined) {
     // Taken over by another host: not an outcome of this run (the taker records its dispatch).
+    (run.result.lost ??= []).push({ gapId: d.gap.id, by: flight.lostTo });
     run.report.redraw();
     return;
   }

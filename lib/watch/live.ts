@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { roughDuration } from "../util/duration.ts";
+import { exactDuration, roughDuration } from "../util/duration.ts";
 import { cutTo } from "../util/text.ts";
 
 /** One agent in flight, as the view shows it. */
@@ -52,7 +52,7 @@ function renderFrame(rows: readonly LiveRow[], totals: LiveTotals, width: number
       r.gapId,
       r.backend,
       r.state,
-      `${roughDuration(r.elapsedMs)}/${roughDuration(r.deadlineMs)} ${
+      `${roughDuration(r.elapsedMs)}/${exactDuration(r.deadlineMs)} ${
         bar(r.elapsedMs / r.deadlineMs)
       }`,
       roughDuration(r.idleMs),

@@ -27,6 +27,8 @@ export interface RunResult {
   failures: { gapId: string; reason: string }[];
   /** Dispatches left running (no --watch). */
   detached: number;
+  /** Dispatches another host took over (shared ledger): their outcomes are recorded there. */
+  lost?: { gapId: string; by: string }[];
   /** `SIGINT`/`SIGTERM`/`SIGHUP` when the run was interrupted. */
   interrupted?: string;
   /**
@@ -126,6 +128,11 @@ export function summaryLines(result: RunResult): string[] {
   }
   for (const f of result.failures) {
     lines.push(`  ${oneLine(f.gapId)} spawn_failed -- ${oneLine(f.reason, 300)}`);
+  }
+  for (const l of result.lost ?? []) {
+    lines.push(
+      `  ${oneLine(l.gapId)} lost -- taken over by ${oneLine(l.by)}, which records its outcome`,
+    );
   }
   const n = outcomeCounts(result);
   lines.push(

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import {
   backlogOf,
   demoAgentCmd,
+  leaseRows,
   linesStarting,
   marked,
   orchestrateInBackground,
@@ -178,10 +179,18 @@ Deno.test("adoption (b): a run without --watch leaves its agents detached; `watc
   deepEqual(before.map((r) => r.watch), ["unwatched", "unwatched"]);
   assert(before.every((r) => r.log.endsWith(".out.log")), "status names each agent's log");
 
+  // Some time passes before anyone watches: it is not the agents' time.
+  await new Promise((r) => setTimeout(r, 2500));
   const watched = await watch(s, ["--tick", "100ms"]);
   equal(watched.code, 3, `${watched.stdout}\n${watched.stderr}`);
   equal(linesStarting(watched.stdout, "ADOPTED: ").length, 2, watched.stdout);
   const rows = reflectionRows(s.db);
+  for (const lease of leaseRows(s.db)) {
+    // From the dispatch to when its waiter wrote the exit status.
+    const ended = Deno.statSync(statusFileOf(logs, lease.gap_id)).mtime!.getTime();
+    const durationS = Math.floor((ended - lease.started_ms) / 1000);
+    match(rows.get(lease.gap_id)!.observed, new RegExp(`^outcome=\\w+ duration_s=${durationS} `));
+  }
   match(rows.get("DT-SHIP-1")!.observed, /^outcome=shipped /);
   match(rows.get("DT-FAIL-2")!.directive, / notes=exit code 1$/);
   match(rows.get("DT-FAIL-2")!.hypothesis, /ERROR: demo failure for DT-FAIL-2$/);

@@ -172,6 +172,16 @@ Deno.test("a SIGKILLed host's gaps stay held while suspect; --take-over-after re
     back.stdout,
   );
   deepEqual(dispatchedIn(back.stdout), []);
+  // Its summary says what became of them, not that there was nothing to watch.
+  equal(/nothing to watch/.test(back.stdout), false, back.stdout);
+  deepEqual(
+    sorted(
+      back.stdout.split("\n").filter((l) => / lost -- taken over by host-[bc], /.test(l))
+        .map((l) => l.trim().split(" ")[0]),
+    ),
+    ids,
+    back.stdout,
+  );
   deepEqual(localReflections(a.db), [], "the old owner wrote no reflection");
   deepEqual(await waitUntilNoneMarked(m.mark), [], "its agents were ended");
   const rows = await ledgerRows(pg.url);
@@ -185,6 +195,10 @@ Deno.test("a SIGKILLed host's gaps stay held while suspect; --take-over-after re
     ids.map((id) => `${id} host-a`),
   );
   assert(fleet.every((l) => l.state !== "taken_over" || /^host-[bc]$/.test(l.takenBy)));
+  // A lease that ended has no heartbeat to age.
+  for (const l of fleet) {
+    if (l.state === "ended" || l.state === "taken_over") equal(l.heartbeatAgeS, null, l.gapId);
+  }
   deepEqual(sorted([...localReflections(b.db), ...localReflections(c.db)]), ids);
   for (const id of ids) {
     const leases = rows.leases.filter((l) => l.gap === id);

@@ -325,7 +325,7 @@ export interface FleetLease {
   startedAt: string;
   /** Seconds from its claim to its end (or to now, while live). */
   elapsedS: number;
-  /** Seconds since its run's last heartbeat. */
+  /** Seconds since its run's last heartbeat, while the lease is live (null once it ended). */
   heartbeatAgeS: number | null;
 }
 
@@ -348,7 +348,8 @@ export async function listFleetLeases(url: string, limit: number): Promise<Resul
                l.started_at,
                extract(epoch FROM (CASE WHEN l.state IN ('ended', 'taken_over') THEN l.updated_at
                                         ELSE now() END) - l.started_at)::bigint AS elapsed,
-               extract(epoch FROM now() - r.heartbeat_at)::bigint AS beat
+               CASE WHEN l.state IN ('ended', 'taken_over') THEN NULL
+                    ELSE extract(epoch FROM now() - r.heartbeat_at)::bigint END AS beat
         FROM chump_pg_leases l LEFT JOIN chump_pg_runs r ON r.run_id = l.run_id
         ORDER BY l.id DESC LIMIT ${limit}`;
       return rows.map((r) => ({
