@@ -31,6 +31,7 @@ Deno.test("a lease that cannot take its agent's pid ends the agent: no agent run
     orphans: (o) => real.orphans(o),
     adopt: (l) => real.adopt(l),
     list: (n) => real.list(n),
+    generation: (id) => real.generation(id),
     heartbeat: (b) => real.heartbeat(b),
     notePr: (id, pr) => real.notePr(id, pr),
     close: () => real.close(),

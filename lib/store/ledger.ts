@@ -82,6 +82,11 @@ export interface Ledger {
   /** The newest `limit` leases, newest first. */
   list(limit: number): Promise<Result<Lease[]>>;
   /**
+   * The generation of lease `id` now (undefined: no such lease): a watcher
+   * whose generation is older was taken over (`stop`, `reap`) and records nothing.
+   */
+  generation(id: number): Promise<Result<number | undefined>>;
+  /**
    * Record this run's counters now (an upsert of its `chump_runs` row). Best
    * effort: waits at most a moment for a locked DB and reports nothing.
    */
@@ -292,6 +297,13 @@ class SqliteLedger implements Ledger {
       "read the leases",
       (c) => rows(c, `${SELECT} ORDER BY id DESC LIMIT ?`, limit),
     );
+  }
+
+  async generation(id: number): Promise<Result<number | undefined>> {
+    return await this.#attempt("read the lease", (c) => {
+      const row = c.statement("SELECT generation FROM chump_dispatch_leases WHERE id = ?").get(id);
+      return row === undefined ? undefined : Number((row as { generation: unknown }).generation);
+    });
   }
 
   async heartbeat(b: RunBeat): Promise<void> {

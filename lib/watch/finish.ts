@@ -61,6 +61,13 @@ async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: nu
   const d = flight.dispatch;
   await endGroup(run, d);
   await endEscapees(run, d);
+  if (await takenOverHere(run, d)) {
+    // `stop` took the lease over: it ends the agent and records the outcome, not this run.
+    run.flights.delete(d.gap.id);
+    (run.result.lost ??= []).push({ gapId: d.gap.id, by: "the operator's stop" });
+    run.report.report({ kind: "stopped_here", gapId: d.gap.id, leaseId: d.leaseId });
+    return;
+  }
   await Promise.race([d.process.exited, sleep(DRAIN_WAIT_MS)]);
   const tail = d.process.tail.lines();
   // With a routing table: the arm's facts in the notes, and what the outcome means for the cascade.
@@ -135,6 +142,17 @@ async function endGroup(run: RunState, d: Dispatch): Promise<void> {
       reason: t.reason,
     });
   }
+}
+
+/**
+ * Was the dispatch's lease taken over on this host meanwhile (a newer
+ * generation: the operator's `stop`)? Unknown (the DB cannot be read) is
+ * no: the outcome is recorded, and the writer's fencing drops a stale row.
+ */
+async function takenOverHere(run: RunState, d: Dispatch): Promise<boolean> {
+  if (d.leaseId === null || !run.deps.ledger) return false;
+  const now = await run.deps.ledger.generation(d.leaseId);
+  return now.ok && now.value !== undefined && now.value !== d.leaseGeneration;
 }
 
 /**

@@ -41,6 +41,7 @@ export type Transition =
   | { kind: "killing"; gapId: string; reason: string; pid: number }
   | { kind: "group_survived"; gapId: string; pgid: number; reason?: string }
   | { kind: "escaped"; ended: EndedEscapee; leaseId: number | null }
+  | { kind: "stopped_here"; gapId: string; leaseId: number | null }
   | { kind: "stored"; gapId: string; leaseId: number | null; receipt: WriteReceipt }
   | { kind: "outcome"; record: OutcomeRecord; leaseId: number | null; next: Next }
   | { kind: "no_retry"; gapId: string }
@@ -177,6 +178,11 @@ const RENDERERS: Renderers = {
       ? said([escapedLine(e)], [], [event("escaped", ids, fields)])
       : said([], [escapedLine(e)], [event("escaped", ids, fields)]);
   },
+  stopped_here: (t) =>
+    said([], [
+      `note: ${oneLine(t.gapId)} (lease ${t.leaseId}) was stopped by the operator ('stop'), ` +
+      "which records its outcome",
+    ]),
   stored: (t) => {
     const note = describeReceipt(t.receipt, t);
     return said([], note === undefined ? [] : [note]);

@@ -196,6 +196,13 @@ Deno.test("stop GAP ends one agent of a watching run (and what left its group): 
   await letGo(m.env.CHUMP_DEMO_READY_DIR, ["SP-2"]);
   const ran = await watcher.finished();
   match(ran.stdout, /^OUTCOME: SP-2 shipped /m, "the run went on with the other");
+  // The watching run neither records nor reports an outcome of its own for SP-1: stop does.
+  equal(/^OUTCOME: SP-1 /m.test(ran.stdout), false, ran.stdout);
+  match(ran.stderr, /^note: SP-1 \(lease \d+\) was stopped by the operator \('stop'\), /m);
+  match(
+    ran.stdout,
+    /^ {2}SP-1 lost -- taken over by the operator's stop, which records its outcome$/m,
+  );
   const rows = reflectionRows(s.db);
   match(rows.get("SP-1")!.directive, / outcome=killed .* notes=stopped by the operator$/);
   equal(
