@@ -20,7 +20,7 @@ import {
   scratchRepo,
   startCli,
 } from "../_e2e.ts";
-import { ROOT, runMain, runProcess, scratch, taskArgs } from "../_helpers.ts";
+import { runMain, runProcess, scratch } from "../_helpers.ts";
 import { GIT_ID } from "../../testkit/repo.ts";
 import type { Page } from "puppeteer-core";
 import { firstLine, openBrowser } from "../../testkit/browser.ts";
@@ -304,14 +304,7 @@ Deno.test("logs prints an agent's output by gap or lease id; -f follows it (a he
     `==> ${join(logs, "1-lg-1.out.log")} <==`,
     `==> ${join(logs, "1-lg-1.err.log")} <==`,
   ]);
-  const follow = new Deno.Command(Deno.execPath(), {
-    args: [...taskArgs("dispatch"), "logs", "1", "-f", "--repo-root", s.repo],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const follow = startCli(["logs", "1", "-f", "--repo-root", s.repo]);
   // The go only once -f has printed what there was (both headers): the rest comes by following.
   const reader = follow.stdout.getReader();
   let printed = "";
