@@ -2,7 +2,7 @@
  * The dashboard's shared poller (dashboard/feed.ts) and its renderer
  * (dashboard/render.ts), with a counting reader in place of the DB.
  */
-import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
+import { deepEqual, equal, match, ok as assert, rejects } from "node:assert/strict";
 import { StatusFeed } from "../lib/dashboard/feed.ts";
 import { renderView } from "../lib/dashboard/render.ts";
 import type { DashboardStatus } from "../lib/dashboard/data.ts";
@@ -127,4 +127,53 @@ Deno.test("the view escapes what agents print and draws the deadline as a meter"
     /<td>45s \/ 90s<meter min="0" max="100" value="50" title="50% of the deadline"><\/meter><\/td>/,
   );
   deepEqual(v.charts["by-domain"], { width: 300, height: 34, svg: "" });
+});
+
+Deno.test("a stream whose client stopped reading is ended (its place and what it held given back); the others go on", async () => {
+  const stop = new AbortController();
+  let n = 0;
+  const feed = new StatusFeed({
+    read: () => Promise.resolve(ok(statusOf(`A-${n++}`))), // a change at every look
+    lookMs: 1,
+    keepAliveMs: 3_600_000,
+    maxStreams: 10,
+    stop: stop.signal,
+    maxBehindBytes: 1,
+  });
+  const stuck = feed.open()!; // never read
+  const reading = feed.open()!.getReader();
+  let views = 0;
+  while (views < 5) {
+    const { value, done } = await reading.read();
+    if (done) throw new Error("the reading stream ended");
+    views += (new TextDecoder().decode(value).match(/event: view/g) ?? []).length;
+  }
+  equal(feed.streams, 1, "only the reading stream holds a place");
+  const r = stuck.getReader();
+  await rejects(async () => {
+    for (;;) if ((await r.read()).done) break;
+  }, /the client stopped reading/);
+  stop.abort();
+  await reading.cancel();
+});
+
+Deno.test("a read that throws becomes a failure event, not a crash", async () => {
+  const stop = new AbortController();
+  const feed = new StatusFeed({
+    read: () => Promise.reject(new Error("disk gone")),
+    lookMs: 3_600_000,
+    keepAliveMs: 3_600_000,
+    maxStreams: 1,
+    stop: stop.signal,
+  });
+  const reader = feed.open()!.getReader();
+  let text = "";
+  while (!text.includes("event: failure")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  match(text, /event: failure\ndata: "cannot read the status: disk gone"/);
+  stop.abort();
+  await reader.cancel();
 });

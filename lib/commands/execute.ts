@@ -222,7 +222,7 @@ function eventsOf(
  */
 function tickOf(options: DispatchOptions, io: Io): number {
   const { tickMs, ghMinTickMs, prProvider } = options;
-  if (prProvider !== "gh" || tickMs >= ghMinTickMs) return tickMs;
+  if (!options.watch || prProvider !== "gh" || tickMs >= ghMinTickMs) return tickMs;
   io.err(
     `warning: --tick ${formatDuration(tickMs)} is under the gh provider's floor: ticking every ` +
       `${formatDuration(ghMinTickMs)} (each tick is one GitHub request; GitHub allows 5,000 an ` +

@@ -48,10 +48,14 @@ export async function runLogs(options: LogsOptions, io: Io): Promise<Exit> {
   if (!options.follow) return ok(EXIT.ok);
   using stop = stopOnSignals();
   const processes = new Processes();
+  const reload = async () => {
+    const again = await findLease(db, String(lease.id), processLiveness());
+    return again.ok ? again.value : undefined;
+  };
   let ended: Ended | undefined;
   while (!stop.signal.aborted && ended === undefined) {
     // Read the status first: once it is there, what follows is the last of the output.
-    ended = await endOf(files, lease, processes);
+    ended = await endOf(files, lease, processes, reload);
     // The file printed last first: a header only when the other one has new lines.
     const order = printer.current === files.err ? [files.err, files.out] : [files.out, files.err];
     for (const path of order) {
@@ -81,12 +85,22 @@ async function endOf(
   files: ReturnType<typeof agentFiles>,
   lease: Lease,
   processes: Processes,
+  reload: () => Promise<Lease | undefined>,
 ): Promise<Ended | undefined> {
   const code = await readStatus(files);
   if (code !== undefined) return { code };
-  if (lease.pid === null) return undefined;
+  let agent = lease;
+  if (agent.pid === null) {
+    // Followed before its agent started: look again at the lease (it may have ended without one).
+    const again = await reload();
+    if (again?.state === "ended" && again.pid === null) return {};
+    if (!again) return undefined;
+    agent = again;
+  }
+  const pid = agent.pid;
+  if (pid === null) return undefined;
   const table = await processes.table({ fresh: true });
-  if (table.unknown || groupOwner(table, lease.pid, lease.pidStart) !== "none") return undefined;
+  if (table.unknown || groupOwner(table, pid, agent.pidStart) !== "none") return undefined;
   // Gone: a status written as it went is read once more before saying there is none.
   const last = await readStatus(files);
   return last === undefined ? {} : { code: last };

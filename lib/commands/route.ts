@@ -60,9 +60,9 @@ export async function runRoute(options: RouteOptions, io: Io): Promise<Exit> {
     seededRandom(seed),
   );
   // What a run does when the cascade is empty: the gap goes to its one agent command.
-  const plain = agentTemplate({ agentCmd: undefined }, io);
-  if (!plain.ok) return plain;
-  const fallback = plain.value.words.join(" ");
+  const plain = ranked.length === 0 ? agentTemplate({ agentCmd: undefined }, io) : undefined;
+  if (plain && !plain.ok) return plain;
+  const fallback = plain?.value.words.join(" ") ?? "";
   const shown = {
     gap,
     routed,

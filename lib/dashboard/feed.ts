@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Result } from "../util/result.ts";
+import { errorMessage, type Result } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
 import type { DashboardStatus } from "./data.ts";
 import { renderView } from "./render.ts";
@@ -26,9 +26,11 @@ export interface FeedOptions {
   maxStreams: number;
   /** Aborted when the server stops: every stream ends. */
   stop: AbortSignal;
+  /** Bytes a stream may have waiting for its client before it is ended as stuck (default 1 MiB). */
+  maxBehindBytes?: number;
 }
 
-/** Bytes a stream may have waiting for its client before it is closed as stuck. */
+/** Bytes a stream may have waiting for its client before it is ended as stuck. */
 const MAX_BEHIND_BYTES = 1 << 20;
 
 /** One open stream. */
@@ -75,18 +77,23 @@ export class StatusFeed {
       return undefined;
     }
     let stream: Stream | undefined;
-    return new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        stream = { controller };
-        this.#streams.add(stream);
-        controller.enqueue(this.#encoder.encode("retry: 2000\n\n"));
-        if (this.#last) controller.enqueue(this.#last.bytes);
-        if (!this.#polling) this.#poll();
+    return new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          stream = { controller };
+          this.#streams.add(stream);
+          controller.enqueue(this.#encoder.encode("retry: 2000\n\n"));
+          if (this.#last) controller.enqueue(this.#last.bytes);
+          if (!this.#polling) this.#poll();
+        },
+        cancel: () => {
+          if (stream) this.#streams.delete(stream);
+        },
       },
-      cancel: () => {
-        if (stream) this.#streams.delete(stream);
-      },
-    }, new ByteLengthQueuingStrategy({ highWaterMark: MAX_BEHIND_BYTES }));
+      new ByteLengthQueuingStrategy({
+        highWaterMark: this.#options.maxBehindBytes ?? MAX_BEHIND_BYTES,
+      }),
+    );
   }
 
   /** Look while anyone listens; send what changed (or a keep-alive) to everyone. */
@@ -95,7 +102,10 @@ export class StatusFeed {
     let quietSince = Date.now();
     try {
       while (this.#streams.size > 0 && !this.#options.stop.aborted) {
-        const status = await this.status();
+        const status = await this.status().catch((e) => ({
+          ok: false as const,
+          error: `cannot read the status: ${errorMessage(e)}`,
+        }));
         if (!status.ok) {
           this.#send(
             this.#encoder.encode(`event: failure\ndata: ${JSON.stringify(status.error)}\n\n`),
@@ -120,12 +130,17 @@ export class StatusFeed {
     }
   }
 
-  /** `bytes` to every stream; a stream whose client stopped reading is closed. */
+  /**
+   * `bytes` to every stream; a stream whose client stopped reading is ended
+   * with an error, which drops what it holds and its connection (a close
+   * would keep both until the client read them).
+   */
   #send(bytes: Uint8Array): void {
     for (const s of this.#streams) {
       const room = s.controller.desiredSize;
       if (room !== null && room <= 0) {
-        this.#close(s);
+        this.#streams.delete(s);
+        s.controller.error(new Error("the client stopped reading"));
         continue;
       }
       try {

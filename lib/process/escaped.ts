@@ -159,8 +159,9 @@ export async function endEscaped(
     );
   }
   for (const pid of alone) {
+    const identity = table.identityOf(pid);
     jobs.push(
-      terminate({ process: pid }, { graceMs, processes, skipGrace }).then((t) => [
+      terminate({ process: pid, identity }, { graceMs, processes, skipGrace }).then((t) => [
         { ...t, pid, gapId: gapOf.get(pid) ?? "" },
       ]),
     );

@@ -58,8 +58,12 @@ export type SignalSent = "sent" | "gone" | { failed: string };
  */
 export type GroupSignaller = (id: number, signal: Deno.Signal) => Promise<SignalSent>;
 
-/** What is ended: every process of a group, or one process. */
-export type Target = { group: number } | { process: number };
+/**
+ * What is ended: every process of a group, or one process (with its
+ * identity from process/table.ts, so that a pid reused during the grace is
+ * never signalled).
+ */
+export type Target = { group: number } | { process: number; identity?: string };
 
 /** What {@linkcode terminateGroup} takes. */
 export interface TerminateOptions {
@@ -142,7 +146,7 @@ export async function terminate(
     ("group" in target ? signalGroup : (pid: number, sig: Deno.Signal) => sendSignal(pid, sig));
   const alive = "group" in target
     ? () => processes.groupAlive(id)
-    : async () => (await processes.table()).alive(id);
+    : async () => (await processes.table()).alive(id, target.identity);
   if (!(await mayEnd(processes, target))) {
     return { escalated: false, gone: false, reason: `refusing to signal ${nameOf(target)}` };
   }
@@ -175,7 +179,7 @@ export async function terminate(
   while ((await alive()) && performance.now() < killEnd) await sleep(POLL_MS);
   if (!(await alive())) return { escalated: true, gone: true };
   const table = await processes.table({ fresh: true });
-  if (!("group" in target ? table.groupAlive(id) : table.alive(id))) {
+  if (!("group" in target ? table.groupAlive(id) : table.alive(id, target.identity))) {
     return { escalated: true, gone: true };
   }
   return {

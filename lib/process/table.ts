@@ -60,6 +60,8 @@ export interface ProcessTable {
   groupAlive(pgid: number): boolean;
   /** The group of live process `pid` (undefined when it is not running). */
   groupOf(pid: number): number | undefined;
+  /** When live process `pid` started, epoch seconds (undefined when it is not running). */
+  startOf(pid: number): number | undefined;
   /** The live (non-zombie) processes of group `pgid`. */
   membersOf(pgid: number): number[];
   /** The identity to record for live process `pid` (undefined when it is not running). */
@@ -287,6 +289,7 @@ function tableOf(rows: Map<number, Row>): ProcessTable {
     },
     groupAlive: (pgid) => groups.has(pgid),
     groupOf: (pid) => live(pid)?.pgid,
+    startOf: (pid) => live(pid)?.start,
     membersOf: (pgid) => [...(groups.get(pgid) ?? [])],
     identityOf: (pid) => live(pid)?.identity,
   };
@@ -330,6 +333,7 @@ const UNKNOWN_TABLE: ProcessTable = {
   alive: () => true,
   groupAlive: () => true,
   groupOf: () => undefined,
+  startOf: () => undefined,
   membersOf: () => [],
   identityOf: () => undefined,
 };

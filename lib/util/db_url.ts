@@ -14,8 +14,8 @@ const SHAPE = "postgres://USER@HOST:PORT/DB";
  * `url` when it is a PostgreSQL URL that names its server (a host, or a
  * socket directory in `?host=`), else why not: a URL of another scheme is
  * refused here rather than sent to a resolver, and a bare `postgres://` does
- * not silently mean this machine's port 5432. Only what the user typed that
- * cannot be a password is echoed (the scheme).
+ * not silently mean this machine's port 5432. Only the scheme is echoed:
+ * the rest of a URL may hold a password.
  *
  * @param url the URL as given
  * @param source where it came from (`--ledger`, `CHUMP_LEDGER_URL`), for the message
@@ -30,7 +30,7 @@ export function checkLedgerUrl(url: string, source: string): Result<string> {
   try {
     u = new URL(url);
   } catch {
-    return fail(`${source} is not a URL: '${url}' (want ${SHAPE})`);
+    return fail(`${source} is not a URL (want ${SHAPE})`);
   }
   if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") {
     return fail(`${source} wants a PostgreSQL URL (${SHAPE}), got scheme '${u.protocol}'`);

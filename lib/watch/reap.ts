@@ -19,7 +19,7 @@ import { gitWorkspace } from "../git/workspace.ts";
 import type { Lease, Ledger } from "../store/ledger.ts";
 import type { PrProvider, PrState } from "./providers/types.ts";
 import { decideReaped } from "./decide.ts";
-import { groupOwner, type Processes } from "../process/table.ts";
+import { groupOwner, type Processes, type ProcessTable } from "../process/table.ts";
 import type { TerminateResult } from "../process/signal.ts";
 import type { ReflectionWriter } from "../store/writer.ts";
 import { settle } from "./finish.ts";
@@ -138,7 +138,9 @@ async function reapOne(
   siblings: number,
 ): Promise<Reaped> {
   const { agentEnded, groupEnded } = await endAgent(deps, lease);
-  say(deps, await endEscaped(escapeesOf(await markedProcesses(), [lease]), escaping(deps)));
+  const marked = await markedProcesses();
+  const table = await deps.processes.table({ fresh: true });
+  say(deps, await endEscaped(escapeesOf(marked, [lease], table), escaping(deps)));
   const gone = !(await exists(lease.worktree));
   const { kept, receipt } = await settle(
     { ...deps, workspace: gitWorkspace(lease.repoRoot) },
@@ -235,7 +237,9 @@ export async function reapEscaped(deps: ReapDeps): Promise<number> {
     deps.err(`warning: ${leases.error}; processes that left their agent's group are left alone`);
     return 0;
   }
-  const escaped = escapeesOf(marked, leases.value.filter((l) => l.state === "ended"));
+  const table = await deps.processes.table({ fresh: true });
+  const ended = leases.value.filter((l) => l.state === "ended");
+  const escaped = escapeesOf(marked, ended, table);
   say(deps, await endEscaped(escaped, escaping(deps)));
   return escaped.length;
 }
@@ -245,11 +249,31 @@ function escaping(deps: ReapDeps): { processes: Processes; graceMs: number } {
   return { processes: deps.processes, graceMs: deps.killGraceMs };
 }
 
-/** The processes of `marked` that carry the marks of one of `leases`. */
-function escapeesOf(marked: Marked[], leases: readonly Lease[]): Marked[] {
-  return marked.filter((m) =>
-    leases.some((l) => isOfDispatch(m, { gapId: l.gapId, worktree: l.worktree, leaseId: l.id }))
-  );
+/** Slack on a lease's times when a process's start (whole seconds) is compared with them. */
+const START_SLACK_S = 2;
+
+/**
+ * The processes of `marked` that carry the marks of one of `leases` AND
+ * started during it (after its dispatch; for an ended lease, before its
+ * end): lease ids repeat across DBs, but no two dispatches hold one worktree
+ * at the same time, so a live agent of another DB with the same marks is
+ * never taken for an ended dispatch's.
+ */
+function escapeesOf(marked: Marked[], leases: readonly Lease[], table: ProcessTable): Marked[] {
+  // Starts from /proc are boot time + ticks, and boot time drifts from the wall clock (seconds,
+  // in containers): calibrated on this process, whose runtime's start the wall clock knows.
+  const origin = performance.timeOrigin / 1000;
+  const skew = (table.startOf(Deno.pid) ?? origin) - origin;
+  return marked.filter((m) => {
+    const reported = table.startOf(m.pid);
+    if (reported === undefined) return false; // gone already
+    const start = reported - skew;
+    return leases.some((l) =>
+      isOfDispatch(m, { gapId: l.gapId, worktree: l.worktree, leaseId: l.id }) &&
+      start >= Math.floor(l.startedMs / 1000) - START_SLACK_S &&
+      (l.state !== "ended" || start <= Math.ceil(l.updatedMs / 1000) + START_SLACK_S)
+    );
+  });
 }
 
 /** One line per escaped process: ended (stdout) or not (a warning). */

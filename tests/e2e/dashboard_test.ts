@@ -465,7 +465,9 @@ Deno.test("serve caps its event streams (503 past --max-streams), answers /api/s
       const reader = r.body!.getReader();
       let text = "";
       while (!text.includes("event: view")) {
-        text += new TextDecoder().decode((await reader.read()).value);
+        const chunk = await reader.read();
+        if (chunk.done) throw new Error(`the stream ended before its first view: ${text}`);
+        text += new TextDecoder().decode(chunk.value);
       }
       open.push(reader);
       return { status: 200, text };

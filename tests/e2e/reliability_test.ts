@@ -4,6 +4,7 @@
  */
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import {
   backlogOf,
   exists,
@@ -375,17 +376,28 @@ Deno.test("a process that left its agent's group (setsid) is found by its marks 
   deepEqual(await pidsWithEnv(m.mark), [], "the escaped sleep was ended");
 });
 
-Deno.test("reap ends an escaped process of a dispatch that ended, and leaves alone one whose marks are not an ended dispatch's", async () => {
+Deno.test("reap ends an escaped process of a dispatch that ended, and leaves alone one whose marks are not that dispatch's or that started after it ended", async () => {
   await using s = await scratchRepo(backlogOf([["ER-1"]]));
   await using m = await marked({ CHUMP_DEMO_PLAN: "ER-1=fail" });
   const ran = await orchestrate(s, [], m.env);
   equal(ran.code, 3, ran.stderr);
   const lease = leaseRows(s.db)[0];
   equal(lease.state, "ended");
-  // As an older version (or a process that escaped after the outcome) would have left them.
+  // As an older version would have left them: started during the dispatch (its end is moved
+  // after them here), carrying its marks.
   const marks = { CHUMP_GAP_ID: "ER-1", CHUMP_WORKTREE: lease.worktree, ...m.env };
   const escaped = spawnSleep({ ...marks, CHUMP_LEASE_ID: String(lease.id) });
   const stranger = spawnSleep({ ...marks, CHUMP_LEASE_ID: String(lease.id + 1) });
+  const conn = new DatabaseSync(s.db);
+  conn.prepare("UPDATE chump_dispatch_leases SET updated_ms = ? WHERE id = ?").run(
+    Date.now(),
+    lease.id,
+  );
+  conn.close();
+  // Same marks, but started well after the dispatch ended: another DB's live agent (lease ids
+  // repeat across DBs), never this dispatch's.
+  await new Promise((r) => setTimeout(r, 4500));
+  const later = spawnSleep({ ...marks, CHUMP_LEASE_ID: String(lease.id) });
   try {
     const reap = await runMain(["reap", "--repo-root", s.repo, "--kill-grace", "2s"]);
     equal(reap.code, 0, reap.stderr);
@@ -393,9 +405,13 @@ Deno.test("reap ends an escaped process of a dispatch that ended, and leaves alo
       reap.stdout,
       `ESCAPED: PID ${escaped.pid} of ER-1 ended (it had left its agent's process group)\n`,
     );
-    deepEqual(await pidsWithEnv(m.mark), [stranger.pid], "only the ended dispatch's process");
+    deepEqual(
+      (await pidsWithEnv(m.mark)).sort((a, b) => a - b),
+      [stranger.pid, later.pid].sort((a, b) => a - b),
+      "only the ended dispatch's process",
+    );
   } finally {
-    for (const p of [escaped, stranger]) {
+    for (const p of [escaped, stranger, later]) {
       try {
         p.kill("SIGKILL");
       } catch {
