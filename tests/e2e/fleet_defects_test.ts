@@ -181,7 +181,9 @@ Deno.test("a run whose agents end while the ledger is down waits, bounded, for i
   const plan = ids.map((id) => `${id}=sleep:1500:ship`).join(",");
   const run = orchestrateInBackground(
     s,
-    ["--ledger", pg.url, "--host-id", "xw", "--lease-ttl", "20s", "--max-parallel", "2"],
+    // The run waits for the ledger up to --lease-ttl at its end: 45 s leaves a loaded machine
+    // room to restart the server after the 13 s below.
+    ["--ledger", pg.url, "--host-id", "xw", "--lease-ttl", "45s", "--max-parallel", "2"],
     { CHUMP_DEMO_PLAN: plan },
   );
   await run.waitFor(/^DISPATCHED: /, 2);
