@@ -31,6 +31,11 @@ Deno.test("parseProc reads pid, group, state and start ticks, whatever the comma
   equal(rows.get(42)!.start, 1700000000 + 123);
   equal(rows.get(43)!.zombie, true);
   equal(parseProc("not a boot id\n"), undefined);
+  // With /proc/uptime, a start is now minus the uptime plus the ticks (btime drifts from the
+  // wall clock: seconds, in containers).
+  const withUptime = [text.split("\n").slice(0, 3), "1000.50 1900.00", text.split("\n")[3]]
+    .flat().join("\n");
+  equal(parseProc(withUptime, 1_700_002_000_500)!.get(42)!.start, 1_700_001_000 + 123);
 });
 
 Deno.test("identity on Linux is exact (start ticks + boot id): another start or another boot is another process", async () => {

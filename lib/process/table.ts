@@ -160,12 +160,13 @@ export class Processes {
 const LIST_TIMEOUT_MS = 10_000;
 
 /**
- * Linux: the boot id, /proc/stat (for `btime`) and every process's stat
- * line, in one helper run. A constant: nothing from a gap or a lease reaches
- * the shell. A process that ends during the glob is simply missing.
+ * Linux: the boot id, /proc/stat (for `btime`), /proc/uptime and every
+ * process's stat line, in one helper run. A constant: nothing from a gap or
+ * a lease reaches the shell. A process that ends during the glob is simply
+ * missing.
  */
 const PROC_SCRIPT =
-  "cd /proc && cat sys/kernel/random/boot_id stat [0-9]*/stat 2>/dev/null; exit 0";
+  "cd /proc && cat sys/kernel/random/boot_id stat uptime [0-9]*/stat 2>/dev/null; exit 0";
 
 /** Clock ticks per second of /proc (USER_HZ: 100 on every Linux ABI Deno runs on). */
 const USER_HZ = 100;
@@ -205,8 +206,12 @@ async function readProc(): Promise<Map<number, Row> | undefined> {
 
 /**
  * Parse what {@linkcode PROC_SCRIPT} prints: the boot id line, /proc/stat,
- * then one `pid (comm) state ppid pgrp ...` line per process (comm may hold
- * spaces and parentheses: the fields start after the last `)`).
+ * /proc/uptime, then one `pid (comm) state ppid pgrp ...` line per process
+ * (comm may hold spaces and parentheses: the fields start after the last
+ * `)`). A start in epoch seconds is the boot's moment plus its ticks; that
+ * moment is `nowMs` minus the uptime when the uptime is there (`btime` is
+ * whole seconds and drifts from the wall clock by seconds, in containers
+ * more), else `btime`.
  *
  * @example
  * ```ts
@@ -214,15 +219,21 @@ async function readProc(): Promise<Map<number, Row> | undefined> {
  * rows?.get(42)?.identity; // "proc:0123abcd-99:500"
  * ```
  */
-export function parseProc(text: string): Map<number, Row> | undefined {
+export function parseProc(text: string, nowMs = Date.now()): Map<number, Row> | undefined {
   const lines = text.split("\n");
   const boot = lines[0]?.trim() ?? "";
   if (!/^[0-9a-f-]{8,}$/i.test(boot)) return undefined;
   let btime: number | undefined;
+  let uptime: number | undefined;
   const rows = new Map<number, Row>();
   for (const line of lines) {
     if (btime === undefined && line.startsWith("btime ")) {
       btime = Number(line.slice(6));
+      continue;
+    }
+    const up = uptime === undefined ? /^(\d+\.\d+) \d+\.\d+$/.exec(line) : null;
+    if (up) {
+      uptime = Number(up[1]);
       continue;
     }
     const close = line.lastIndexOf(")");
@@ -235,7 +246,10 @@ export function parseProc(text: string): Map<number, Row> | undefined {
     rows.set(Number(pid), {
       pgid: Number(f[5 - 3]),
       zombie: f[0] === "Z" || f[0] === "X",
-      start: Math.floor((btime ?? 0) + Number(ticks) / USER_HZ),
+      // The boot's moment (the uptime comes before the stat lines) plus the ticks.
+      start: Math.floor(
+        (uptime === undefined ? btime ?? 0 : nowMs / 1000 - uptime) + Number(ticks) / USER_HZ,
+      ),
       identity: `proc:${boot}:${ticks}`,
     });
   }

@@ -260,14 +260,9 @@ const START_SLACK_S = 2;
  * never taken for an ended dispatch's.
  */
 function escapeesOf(marked: Marked[], leases: readonly Lease[], table: ProcessTable): Marked[] {
-  // Starts from /proc are boot time + ticks, and boot time drifts from the wall clock (seconds,
-  // in containers): calibrated on this process, whose runtime's start the wall clock knows.
-  const origin = performance.timeOrigin / 1000;
-  const skew = (table.startOf(Deno.pid) ?? origin) - origin;
   return marked.filter((m) => {
-    const reported = table.startOf(m.pid);
-    if (reported === undefined) return false; // gone already
-    const start = reported - skew;
+    const start = table.startOf(m.pid);
+    if (start === undefined) return false; // gone already
     return leases.some((l) =>
       isOfDispatch(m, { gapId: l.gapId, worktree: l.worktree, leaseId: l.id }) &&
       start >= Math.floor(l.startedMs / 1000) - START_SLACK_S &&
