@@ -20,7 +20,7 @@ const MAX_LINE = 200;
 export function oneLine(text: string, max = MAX_LINE): string {
   // deno-lint-ignore no-control-regex
   const flat = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ").trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+  return cutTo(flat, max);
 }
 
 /**
