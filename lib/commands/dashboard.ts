@@ -223,16 +223,14 @@ const EVENT_STREAM: ResponseInit = {
 /** The last `lines` lines of lease `id`'s stdout and stderr, as text. */
 async function logTail(db: string, id: string, lines: number): Promise<Response> {
   const found = await findLease(db, id, processLiveness());
-  if (!found.ok) return new Response(`${found.error}\n`, { status: 404 });
+  if (!found.ok) return answer(`${found.error}\n`, 404);
   const lease = found.value;
-  if (lease.logBase === null) return new Response(`lease ${id} kept no log files\n`);
+  if (lease.logBase === null) return answer(`lease ${id} kept no log files\n`, 200);
   const n = Number.isInteger(lines) && lines > 0 ? Math.min(lines, 1000) : 40;
   const files = agentFiles(lease.logBase);
   const parts: string[] = [];
   for (const path of [files.out, files.err]) {
     parts.push(`==> ${path} <==`, ...(await lastLines(path, n, 256 << 10)).lines);
   }
-  return new Response(parts.join("\n") + "\n", {
-    headers: { "content-type": "text/plain; charset=utf-8" },
-  });
+  return answer(parts.join("\n") + "\n", 200);
 }
