@@ -19,7 +19,7 @@
  */
 import { runHelper } from "./helper.ts";
 import { terminate, type TerminateResult } from "./signal.ts";
-import type { Processes } from "./table.ts";
+import type { Processes, ProcessTable } from "./table.ts";
 
 /** The marks a dispatch puts in its agent's environment. */
 export interface Marks {
@@ -135,11 +135,17 @@ export function isOfDispatch(
  */
 export async function endEscaped(
   escaped: readonly Marked[],
-  options: { processes: Processes; graceMs: number; skipGrace?: AbortSignal },
+  options: {
+    processes: Processes;
+    graceMs: number;
+    skipGrace?: AbortSignal;
+    /** The listing the escapees were chosen from (default: a fresh one). */
+    table?: ProcessTable;
+  },
 ): Promise<EndedEscapee[]> {
   if (escaped.length === 0) return [];
   const { processes, graceMs, skipGrace } = options;
-  const table = await processes.table({ fresh: true });
+  const table = options.table ?? await processes.table({ fresh: true });
   const gapOf = new Map(escaped.map((m) => [m.pid, m.marks.gapId]));
   const groups = new Map<number, number[]>();
   const alone: number[] = [];

@@ -140,7 +140,7 @@ async function reapOne(
   const { agentEnded, groupEnded } = await endAgent(deps, lease);
   const marked = await markedProcesses();
   const table = await deps.processes.table({ fresh: true });
-  say(deps, await endEscaped(escapeesOf(marked, [lease], table), escaping(deps)));
+  say(deps, await endEscaped(escapeesOf(marked, [lease], table), { ...escaping(deps), table }));
   const gone = !(await exists(lease.worktree));
   const { kept, receipt } = await settle(
     { ...deps, workspace: gitWorkspace(lease.repoRoot) },
@@ -240,7 +240,7 @@ export async function reapEscaped(deps: ReapDeps): Promise<number> {
   const table = await deps.processes.table({ fresh: true });
   const ended = leases.value.filter((l) => l.state === "ended");
   const escaped = escapeesOf(marked, ended, table);
-  say(deps, await endEscaped(escaped, escaping(deps)));
+  say(deps, await endEscaped(escaped, { ...escaping(deps), table }));
   return escaped.length;
 }
 
