@@ -2,6 +2,7 @@ import { deepEqual, equal, ok as assert } from "node:assert/strict";
 import {
   agentCommandFor,
   buildPrompt,
+  modelInArgv,
   resolveAgentTemplate,
   splitCommand,
 } from "../lib/dispatch/agent.ts";
@@ -20,11 +21,31 @@ Deno.test("the prompt names the gap, CLAUDE.md, bot-merge and asks for the PR nu
   assert(p.includes("Reply with only the PR number."));
 });
 
-Deno.test("default backend is claude -p --dangerously-skip-permissions, prompt on stdin", () => {
+Deno.test("default backend is claude -p --dangerously-skip-permissions speaking stream-json, prompt on stdin", () => {
   const cmd = agentCommandFor(template({}), "AUTO-013");
-  deepEqual(cmd.argv, ["claude", "-p", "--dangerously-skip-permissions"]);
+  deepEqual(cmd.argv, [
+    "claude",
+    "-p",
+    "--dangerously-skip-permissions",
+    "--output-format",
+    "stream-json",
+    "--verbose",
+  ]);
   equal(cmd.stdin, buildPrompt("AUTO-013"));
   equal(cmd.label, "claude");
+  equal(cmd.format, "claude-stream");
+});
+
+Deno.test("--agent-format names what a custom agent speaks (plain by default); it overrides a preset's", () => {
+  equal(agentCommandFor(template({ agentCmd: "codex exec --json" }), "A-1").format, undefined);
+  equal(
+    agentCommandFor(template({ agentCmd: "codex exec --json", format: "codex-json" }), "A-1")
+      .format,
+    "codex-json",
+  );
+  equal(agentCommandFor(template({ format: "plain" }), "A-1").format, "plain");
+  equal(modelInArgv(["codex", "exec", "--json", "--model=gpt-5-mini"]), "gpt-5-mini");
+  equal(modelInArgv(["codex", "-m"]), undefined);
 });
 
 Deno.test("chump-local runs chump --execute-gap <ID>", () => {

@@ -34,6 +34,8 @@ Deno.test("a lease that cannot take its agent's pid ends the agent: no agent run
     generation: (id) => real.generation(id),
     heartbeat: (b) => real.heartbeat(b),
     notePr: (id, pr) => real.notePr(id, pr),
+    noteCost: (id, cost) => real.noteCost(id, cost),
+    spentByOthers: (since) => real.spentByOthers(since),
     close: () => real.close(),
   };
   let spawned = 0;

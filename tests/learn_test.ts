@@ -13,6 +13,7 @@ import { orderCascade, sampleBeta, seededRandom } from "../lib/learn/policy.ts";
 import { armOf, loadRouting, parseRouting, routeGap, taskClassOf } from "../lib/learn/routing.ts";
 import { scoreboardOf } from "../lib/learn/scoreboard.ts";
 import { createSqliteWriter } from "../lib/store/writer.ts";
+import { armAgent } from "../lib/dispatch/agent.ts";
 import { ROOT, runMain, scratch } from "./_helpers.ts";
 
 /** Chump's own routing tables, two versions (copied from shared/fixtures/routing). */
@@ -105,7 +106,37 @@ Deno.test("a later version of the format loads: unknown candidate keys are kept 
     "r.yaml:5: routes[0]: match: unknown key(s) repo: this route never matches",
   ]);
   deepEqual(arms(routeGap(gap("A-1", "P1", "s"), t.value)), ["mine/m1"]);
-  deepEqual(t.value.backends, { mine: "my-agent --model {model} {prompt}" });
+  deepEqual(t.value.backends, { mine: { command: "my-agent --model {model} {prompt}" } });
+});
+
+Deno.test("a backends: entry can name what its agent speaks; an unknown format is an error at its line", () => {
+  const table = (format: string) =>
+    parseRouting(
+      [
+        "default_candidates:",
+        "  - { backend: cx, model: gpt-5-codex }",
+        "backends:",
+        `  cx: { command: "codex exec --json -m {model}", format: ${format} }`,
+      ].join("\n"),
+      "r.yaml",
+    );
+  const t = table("codex-json");
+  assert(t.ok, t.ok ? "" : t.error);
+  deepEqual(t.value.backends, {
+    cx: { command: "codex exec --json -m {model}", format: "codex-json" },
+  });
+  const agent = armAgent({ backend: "cx", model: "gpt-5-codex" }, "A-1", t.value.backends);
+  assert(agent.ok);
+  deepEqual(agent.value.argv, ["codex", "exec", "--json", "-m", "gpt-5-codex"]);
+  equal(agent.value.format, "codex-json");
+  const bad = table("jsonl");
+  equal(bad.ok, false);
+  if (!bad.ok) {
+    equal(
+      bad.error,
+      "r.yaml:4: backends: cx: format must be one of claude-stream, codex-json, plain",
+    );
+  }
 });
 
 Deno.test("a malformed routing table is one line with file:line", () => {

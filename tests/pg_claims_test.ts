@@ -97,7 +97,7 @@ Deno.test("the schema is versioned; an unreachable server is one line naming it,
   const claims = await openClaims(pg.url, "h", "r");
   assert(claims.ok);
   await claims.value.close();
-  equal(PG_SCHEMA_VERSION, 2);
+  equal(PG_SCHEMA_VERSION, 3);
   const port = new URL(pg.url).port;
   const down = await openClaims(`postgres://chump:s3cret@127.0.0.1:1/postgres`, "h", "r");
   equal(down.ok, false);

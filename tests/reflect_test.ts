@@ -231,6 +231,91 @@ Deno.test("notes: routing facts go after backend= in one order and read back the
   equal(armOfNotes("exit code 1"), undefined);
 });
 
+Deno.test("notes: a dispatch's cost facts go after the routing facts and read back the same; the lease gets them as columns", async () => {
+  const cost = {
+    usd: 0.78,
+    tokensIn: 1200,
+    tokensOut: 340,
+    cacheRead: 50000,
+    cacheWrite: 2000,
+    turns: 7,
+    session: "9b2f3c1e",
+  };
+  const notes = encodeNotes({
+    reason: "exit code 1",
+    backend: "claude",
+    class: "max_turns",
+    cost,
+    tail: ["ERROR: x"],
+  });
+  equal(
+    notes,
+    "exit code 1\nbackend=claude\nclass=max_turns\ncost_usd=0.7800\ntokens_in=1200\n" +
+      "tokens_out=340\ntokens_cache_read=50000\ntokens_cache_write=2000\nturns=7\n" +
+      "session=9b2f3c1e\nERROR: x",
+  );
+  deepEqual(decodeNotes(notes).cost, cost);
+  // Unknown cost (no price for the model): the counts, no cost_usd line.
+  const unknown = encodeNotes({ backend: "claude", cost: { ...cost, usd: undefined } });
+  equal(unknown.includes("cost_usd="), false);
+  equal(decodeNotes(unknown).cost?.usd, undefined);
+  // A fact named like an Object property is not a cost fact.
+  equal(decodeNotes("backend=x\nconstructor=1\ntoString=2").cost, undefined);
+  // The lease's cost columns are filled from the notes when the reflection ends it.
+  const dir = await Deno.makeTempDir();
+  const db = join(dir, "chump_memory.db");
+  const opened = openLedger(db, processLiveness());
+  ok(opened.ok);
+  const ledger = opened.value;
+  const begun = await ledger.begin({
+    gapId: "A-1",
+    repoRoot: dir,
+    branch: "b",
+    worktree: join(dir, "w"),
+    baseCommit: "",
+    effort: "s",
+    backend: "claude",
+    agentFormat: "claude-stream",
+    model: "claude-sonnet-4-5",
+  });
+  ok(begun.ok && begun.value.begun);
+  const leaseId = begun.value.leaseId;
+  await ledger.noteCost(leaseId, { ...cost, usd: 0.5 });
+  equal((await ledger.spentByOthers(0)).ok, true);
+  const writer = createSqliteWriter(db);
+  await writer.write({
+    gapId: "A-1",
+    effort: "s",
+    domain: "a",
+    outcome: "killed",
+    durationS: 3,
+    parallelSiblings: 0,
+    notes,
+    leaseId,
+    leaseGeneration: 0,
+  });
+  const read = new DatabaseSync(db, { readOnly: true });
+  const row = read.prepare(
+    "SELECT agent_format, model, cost_usd, tokens_in, tokens_out, tokens_cache_read, " +
+      "tokens_cache_write, turns, session_id FROM chump_dispatch_leases WHERE id = ?",
+  ).get(leaseId);
+  read.close();
+  deepEqual({ ...row }, {
+    agent_format: "claude-stream",
+    model: "claude-sonnet-4-5",
+    cost_usd: 0.78,
+    tokens_in: 1200,
+    tokens_out: 340,
+    tokens_cache_read: 50000,
+    tokens_cache_write: 2000,
+    turns: 7,
+    session_id: "9b2f3c1e",
+  });
+  ledger.close();
+  writer.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("the memory writer keeps copies; the noop writer discards", async () => {
   const memory = createMemoryWriter();
   const r = reflection();

@@ -9,6 +9,7 @@
 import {
   BACKLOG,
   BASE_REF,
+  BUDGET_GAP,
   HELP,
   HOST_ID,
   JSON_LINES,
@@ -24,6 +25,7 @@ import {
   NO_REFLECT,
   PATH_FLAGS,
   PR_PROVIDER,
+  PRICES,
   ROUTING,
   SEED,
 } from "./catalog.ts";
@@ -42,6 +44,8 @@ import {
 const WATCH_FLAGS = [
   ...PATH_FLAGS,
   ...MONITOR_FLAGS,
+  PRICES,
+  BUDGET_GAP,
   LEDGER,
   HOST_ID,
   LEASE_TTL,

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { loadPrices, type PriceTable } from "../cost/prices.ts";
 import { join } from "node:path";
 import type { Gap } from "../backlog/load.ts";
 import type { DispatchOptions } from "../cli/catalog.ts";
@@ -43,6 +44,8 @@ export interface Prepared {
   routing?: RunConfig["routing"];
   /** Adaptive deadlines and lessons, from the reflections. */
   learned?: Pick<RunConfig, "deadlineOf" | "lessonsFor" | "lessonsOff">;
+  /** What tokens cost (`--prices` over the built-in table). */
+  prices: PriceTable;
 }
 
 /**
@@ -67,6 +70,8 @@ export async function prepare(
     );
   }
   const paths = await resolvePaths(options);
+  const prices = await loadPrices(options.prices);
+  if (!prices.ok) return usageError(prices.error);
   const inputs = adoptOnly ? ok(NOTHING_TO_DISPATCH) : await backlogAndAgent(options, io, paths);
   if (!inputs.ok) return inputs;
   const { gaps, template } = inputs.value;
@@ -114,6 +119,7 @@ export async function prepare(
     run,
     routing: routed.value?.routing,
     learned,
+    prices: prices.value,
   });
 }
 

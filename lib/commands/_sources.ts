@@ -60,11 +60,12 @@ export async function loadAndWarn(
  * ```
  */
 export function agentTemplate(
-  options: Pick<DispatchOptions, "agentCmd">,
+  options: Pick<DispatchOptions, "agentCmd"> & Partial<Pick<DispatchOptions, "agentFormat">>,
   io: Io,
 ): Result<AgentTemplate, Failure> {
   const agent = resolveAgentTemplate({
     agentCmd: options.agentCmd,
+    format: options.agentFormat,
     envCmd: io.env("CHUMP_AGENT_CMD"),
     backend: io.env("CHUMP_DISPATCH_BACKEND"),
   });

@@ -29,6 +29,18 @@
  * - `gate:<then>`: say it is ready, wait until `<ready dir>/<gap id>.go`
  *   exists, then behave as `<then>` (a test decides when an agent acts, e.g.
  *   after its orchestrator died)
+ * - `burn:<ms>`: say it is ready, then one more assistant turn (tokens) every
+ *   `<ms>` until killed (a structured session whose cost grows)
+ * - `max-turns`: a few turns, then end its session with `error_max_turns`, exit 1
+ *
+ * Structured sessions: started as Claude Code is (`--output-format
+ * stream-json`) or as `codex exec --json` is, it speaks that format on
+ * stdout (cost/transcript.ts): its start, one assistant turn (tokens from
+ * `CHUMP_DEMO_TOKENS`, `in,out,cache_read,cache_write`), its behaviour's
+ * turns, then its end, reporting `CHUMP_DEMO_COST_USD` as its cost (Claude;
+ * default its tokens at its model's built-in price), or nothing with
+ * `CHUMP_DEMO_COST_USD=none`. So a fake `claude` on PATH is a one-line
+ * script that runs `demo-agent "$@"`.
  *
  * The behaviour comes from `--behaviour B`, else from `CHUMP_DEMO_PLAN`
  * (`ID=B,ID2=B2`), else from the gap id (`X-HANG-1` hangs), else `ship`.
@@ -46,6 +58,7 @@ import { git, gitReason } from "../git/git.ts";
 import { envVar } from "../util/env.ts";
 import { errorMessage } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
+import { type Voice, voiceFor } from "./_demo_voice.ts";
 
 /** Pushes race when agents ship in parallel; each retry re-fetches and rebases. */
 const PUSH_ATTEMPTS = 30;
@@ -81,22 +94,27 @@ export async function runDemoAgent(args: readonly string[]): Promise<number> {
   const flag = flagAt >= 0 ? args[flagAt + 1] : undefined;
   const gapId = envVar("CHUMP_GAP_ID") ?? "DEMO-0";
   const behaviour = behaviourFor(gapId, envVar("CHUMP_DEMO_PLAN"), flag);
+  const voice = voiceFor(args);
+  let code: number;
   try {
-    return await act(behaviour, gapId);
+    voice.begin();
+    code = await act(behaviour, gapId, voice);
   } catch (e) {
     console.error(`demo-agent ERROR: ${errorMessage(e)}`);
-    return 1;
+    code = 1;
   }
+  voice.finish(code);
+  return code;
 }
 
-async function act(behaviour: string, gapId: string): Promise<number> {
+async function act(behaviour: string, gapId: string, voice: Voice): Promise<number> {
   const [name, ...params] = behaviour.split(":");
   const run = Object.hasOwn(ACTS, name) ? ACTS[name] : undefined;
   if (run === undefined) {
     console.error(`ERROR: demo-agent: unknown behaviour '${behaviour}'`);
     return 2;
   }
-  return await run({ cwd: Deno.cwd(), gapId, params });
+  return await run({ cwd: Deno.cwd(), gapId, params, voice });
 }
 
 /** What a behaviour acts on. */
@@ -105,14 +123,16 @@ interface Act {
   gapId: string;
   /** What follows its name (`sleep:500:ship` -> ["500", "ship"]). */
   params: string[];
+  /** How it speaks on stdout. */
+  voice: Voice;
 }
 
 /** Each behaviour: what the agent does, and its exit code. */
 const ACTS: Readonly<Record<string, (a: Act) => Promise<number>>> = {
-  ship: async ({ cwd, gapId }) => {
+  ship: async ({ cwd, gapId, voice }) => {
     await commit(cwd, gapId);
     await ship(cwd);
-    console.log("shipped");
+    voice.say("shipped");
     return 0;
   },
   "ship-then-fail": async ({ cwd, gapId }) => {
@@ -125,14 +145,14 @@ const ACTS: Readonly<Record<string, (a: Act) => Promise<number>>> = {
     await commit(cwd, gapId);
     return 0;
   },
-  noop: () => {
-    console.log("nothing to do");
+  noop: ({ voice }) => {
+    voice.say("nothing to do");
     return Promise.resolve(0);
   },
   fail: ({ gapId }) => failWith(`ERROR: demo failure for ${gapId}`),
-  "say-both": ({ gapId }) => {
+  "say-both": ({ gapId, voice }) => {
     console.error(`WARN: demo agent of ${gapId} on stderr`);
-    console.log(`demo agent of ${gapId} on stdout`);
+    voice.say(`demo agent of ${gapId} on stdout`);
     return Promise.resolve(4);
   },
   "rate-limited": () =>
@@ -166,9 +186,9 @@ const ACTS: Readonly<Record<string, (a: Act) => Promise<number>>> = {
     await ready(gapId);
     return 1;
   },
-  escape: async ({ gapId, params }) => {
+  escape: async ({ gapId, params, voice }) => {
     startSleepChild({ ownSession: true });
-    return await act(params.join(":") || "ship", gapId);
+    return await act(params.join(":") || "ship", gapId, voice);
   },
   stubborn: ({ gapId }) => {
     Deno.addSignalListener("SIGTERM", () => console.error("WARN: ignoring SIGTERM"));
@@ -178,14 +198,28 @@ const ACTS: Readonly<Record<string, (a: Act) => Promise<number>>> = {
     await flood(Number(params[0] ?? "1"));
     return 1;
   },
-  sleep: async ({ gapId, params }) => {
+  sleep: async ({ gapId, params, voice }) => {
     await sleep(Number(params[0] ?? "0"));
-    return await act(params.slice(1).join(":") || "ship", gapId);
+    return await act(params.slice(1).join(":") || "ship", gapId, voice);
   },
-  gate: async ({ gapId, params }) => {
+  gate: async ({ gapId, params, voice }) => {
     await ready(gapId);
     await gate(gapId);
-    return await act(params.join(":") || "ship", gapId);
+    return await act(params.join(":") || "ship", gapId, voice);
+  },
+  burn: async ({ gapId, params, voice }) => {
+    await ready(gapId);
+    for (;;) {
+      await sleep(Number(params[0] ?? "200") || 200);
+      voice.turn();
+    }
+  },
+  "max-turns": ({ voice }) => {
+    voice.turn();
+    voice.turn();
+    voice.failAs = "error_max_turns";
+    voice.say("Reached the maximum number of turns");
+    return Promise.resolve(1);
   },
 };
 

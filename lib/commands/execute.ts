@@ -28,7 +28,13 @@ import { createGitProvider } from "../watch/providers/git.ts";
 import type { PrProvider } from "../watch/providers/types.ts";
 import { reapEscaped, reapOrphans } from "../watch/reap.ts";
 import { runDispatches } from "../watch/run.ts";
-import { outcomeCounts, runExitCode, type RunResult, summaryLines } from "../watch/summary.ts";
+import {
+  outcomeCounts,
+  runExitCode,
+  type RunResult,
+  spentUsd,
+  summaryLines,
+} from "../watch/summary.ts";
 import { prepare, type Prepared } from "./_prepare.ts";
 import { joinFleet } from "./_sources.ts";
 
@@ -94,6 +100,9 @@ export async function runExecute(
   }
 }
 
+/** The window of `--budget-day`. */
+const DAY_MS = 24 * 3_600_000;
+
 /** What a run holds open while it runs. */
 interface Held {
   runId: string;
@@ -149,6 +158,12 @@ async function execute(
     routing: prepared.routing,
     ...prepared.learned,
     ledgerExitWaitMs: Math.min(options.leaseTtlMs ?? LEDGER_EXIT_WAIT_MS, LEDGER_EXIT_WAIT_MS),
+    prices: prepared.prices,
+    budgets: {
+      gapUsd: options.budgetGapUsd,
+      runUsd: options.budgetRunUsd,
+      dayUsd: options.budgetDayUsd,
+    },
   }, {
     workspace: gitWorkspace(paths.repoRoot),
     spawner: run.spawner,
@@ -167,11 +182,16 @@ async function execute(
     adopted,
     events,
     live,
+    daySpend: () =>
+      held.shared?.spentByOthers?.() ?? held.ledger.spentByOthers(Date.now() - DAY_MS),
   });
   live?.close();
   report(result, options.watch, plain, mode);
   const code = runExitCode(result, options.watch);
-  events.emit("run_finished", {}, { exit_code: code, ...outcomeCounts(result) });
+  const spent = result.outcomes.some((o) => o.cost !== undefined)
+    ? Math.round(spentUsd(result) * 1e4) / 1e4
+    : null;
+  events.emit("run_finished", {}, { exit_code: code, ...outcomeCounts(result), spent_usd: spent });
   return code;
 }
 

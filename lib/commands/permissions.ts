@@ -23,7 +23,18 @@ import { envVar, tempDir } from "../util/env.ts";
 import { DEMO_AGENT_ENV } from "../process/self_command.ts";
 
 /** Programs the orchestrator may start, before any `CHUMP_ALLOW_RUN` additions. */
-export const ALLOWED_RUN = ["git", "gh", "bash", "sh", "ps", "kill", "claude", "chump", "deno"];
+export const ALLOWED_RUN = [
+  "git",
+  "gh",
+  "bash",
+  "sh",
+  "ps",
+  "kill",
+  "claude",
+  "codex",
+  "chump",
+  "deno",
+];
 
 /**
  * Marks the second Deno of a relaunch (lib/commands/launch.ts), so it never

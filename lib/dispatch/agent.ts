@@ -10,6 +10,7 @@
  */
 import { basename } from "node:path";
 import { fail, ok, type Result } from "../util/result.ts";
+import type { AgentFormat } from "../cost/session.ts";
 
 /** What to start for one gap. */
 export interface AgentCommand {
@@ -23,6 +24,14 @@ export interface AgentCommand {
   /** The arm's model and provider, when a routing table chose them (for notes: `model=`, `provider=`). */
   model?: string;
   provider?: string;
+  /** What its stdout speaks (cost/session.ts); `plain` when absent. */
+  format?: AgentFormat;
+}
+
+/** A routing table's `backends:` entry: a command template and what its stdout speaks. */
+export interface BackendSpec {
+  command: string;
+  format?: AgentFormat;
 }
 
 /** An arm of a routing table, as {@linkcode armAgent} takes it. */
@@ -62,13 +71,14 @@ const PROVIDER_BASES: Readonly<Record<string, string>> = {
 export function armAgent(
   arm: ArmSpec,
   gapId: string,
-  backends: Readonly<Record<string, string>>,
+  backends: Readonly<Record<string, BackendSpec>>,
   lessons: readonly string[] = [],
 ): Result<AgentCommand> {
   const chosen = { model: arm.model, provider: arm.providerPfx };
   if (arm.backend === "claude") {
     const words = arm.model ? [...CLAUDE, "--model", arm.model] : CLAUDE;
-    return ok({ ...agentCommandFor({ words, label: "claude" }, gapId, lessons), ...chosen });
+    const template = { words, label: "claude", format: CLAUDE_FORMAT };
+    return ok({ ...agentCommandFor(template, gapId, lessons), ...chosen });
   }
   if (arm.backend === "chump-local") {
     const env: Record<string, string> = {};
@@ -85,21 +95,32 @@ export function armAgent(
     };
     return ok({ ...agentCommandFor(template, gapId, lessons), env, ...chosen });
   }
-  const text = backends[arm.backend];
-  if (text === undefined) return fail(`unknown backend '${arm.backend}'`);
-  const words = splitCommand(text.replaceAll("{model}", arm.model ?? ""));
+  const spec = backends[arm.backend];
+  if (spec === undefined) return fail(`unknown backend '${arm.backend}'`);
+  const words = splitCommand(spec.command.replaceAll("{model}", arm.model ?? ""));
   if (!words.ok) return fail(`backend '${arm.backend}': ${words.error}`);
-  return ok({
-    ...agentCommandFor({ words: words.value, label: arm.backend }, gapId, lessons),
-    ...chosen,
-  });
+  const template = { words: words.value, label: arm.backend, format: spec.format };
+  return ok({ ...agentCommandFor(template, gapId, lessons), ...chosen });
 }
 
 /** The placeholder replaced by the prompt inside an agent-command argument. */
 const PROMPT_PLACEHOLDER = "{prompt}";
 
-/** The default backend's command: Claude Code, non-interactive, prompt on stdin. */
-const CLAUDE = ["claude", "-p", "--dangerously-skip-permissions"];
+/**
+ * The default backend's command: Claude Code, non-interactive, prompt on
+ * stdin, speaking a structured session on stdout (tokens and cost).
+ */
+const CLAUDE = [
+  "claude",
+  "-p",
+  "--dangerously-skip-permissions",
+  "--output-format",
+  "stream-json",
+  "--verbose",
+];
+
+/** What the claude preset's stdout speaks. */
+const CLAUDE_FORMAT: AgentFormat = "claude-stream";
 
 /**
  * The prompt an agent gets, as the seed's `build_prompt`: the gap, where the
@@ -173,6 +194,8 @@ export interface AgentSource {
   envCmd?: string;
   /** `CHUMP_DISPATCH_BACKEND`. */
   backend?: string;
+  /** `--agent-format`: what the agent's stdout speaks (default: the preset's; `plain` for a custom command). */
+  format?: AgentFormat;
 }
 
 /** A resolved agent command template, still independent of the gap. */
@@ -183,6 +206,8 @@ export interface AgentTemplate {
   preset?: string;
   /** A one-line warning for the operator (unknown backend). */
   warning?: string;
+  /** What its stdout speaks; `plain` when absent. */
+  format?: AgentFormat;
 }
 
 /**
@@ -195,6 +220,12 @@ export interface AgentTemplate {
  * ```
  */
 export function resolveAgentTemplate(source: AgentSource): Result<AgentTemplate> {
+  const t = templateOf(source);
+  if (!t.ok || source.format === undefined) return t;
+  return ok({ ...t.value, format: source.format });
+}
+
+function templateOf(source: AgentSource): Result<AgentTemplate> {
   const custom = source.agentCmd ?? (source.envCmd?.trim() ? source.envCmd : undefined);
   if (custom !== undefined) {
     const words = splitCommand(custom);
@@ -203,7 +234,7 @@ export function resolveAgentTemplate(source: AgentSource): Result<AgentTemplate>
   }
   const backend = (source.backend ?? "").trim();
   if (backend === "" || backend === "claude") {
-    return ok({ words: CLAUDE, label: "claude" });
+    return ok({ words: CLAUDE, label: "claude", format: CLAUDE_FORMAT });
   }
   if (backend === "chump-local") {
     return ok({ words: ["chump", "--execute-gap"], label: "chump-local", preset: "chump-local" });
@@ -211,6 +242,7 @@ export function resolveAgentTemplate(source: AgentSource): Result<AgentTemplate>
   return ok({
     words: CLAUDE,
     label: "claude",
+    format: CLAUDE_FORMAT,
     warning: `unknown CHUMP_DISPATCH_BACKEND '${backend}'; using claude`,
   });
 }
@@ -234,7 +266,27 @@ export function agentCommandFor(
   const words = template.preset === "chump-local" ? [...template.words, gapId] : template.words;
   const hasPlaceholder = words.some((w) => w.includes(PROMPT_PLACEHOLDER));
   const argv = words.map((w) => w.replaceAll(PROMPT_PLACEHOLDER, prompt));
+  const format = template.format === undefined ? {} : { format: template.format };
   return hasPlaceholder
-    ? { argv, label: template.label }
-    : { argv, stdin: prompt, label: template.label };
+    ? { argv, label: template.label, ...format }
+    : { argv, stdin: prompt, label: template.label, ...format };
+}
+
+/**
+ * The model an agent command names (`--model M`, `--model=M`, `-m M`), for
+ * pricing a session that does not say its model.
+ *
+ * @example
+ * ```ts
+ * modelInArgv(["codex", "exec", "--json", "-m", "gpt-5-codex"]); // "gpt-5-codex"
+ * modelInArgv(["claude", "-p"]); // undefined
+ * ```
+ */
+export function modelInArgv(argv: readonly string[]): string | undefined {
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i];
+    if ((a === "--model" || a === "-m") && i + 1 < argv.length) return argv[i + 1];
+    if (a.startsWith("--model=")) return a.slice("--model=".length);
+  }
+  return undefined;
 }

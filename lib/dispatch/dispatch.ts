@@ -8,7 +8,8 @@
  *
  * @module
  */
-import type { AgentCommand } from "./agent.ts";
+import { type AgentCommand, modelInArgv } from "./agent.ts";
+import { createSessionMeter } from "../cost/session.ts";
 import type { Gap } from "../backlog/load.ts";
 import { cleanUpWorktree, type Workspace } from "../git/workspace.ts";
 import type { Lease, Ledger } from "../store/ledger.ts";
@@ -163,6 +164,8 @@ async function beginLease(
     baseCommit: request.startCommit,
     effort: request.gap.effort,
     backend: request.agent.label,
+    agentFormat: request.agent.format,
+    model: agentModel(request.agent),
     deadlineMs: request.deadlineMs,
     maxWatchMs: request.maxWatchMs,
     sharedId: request.sharedLeaseId,
@@ -212,7 +215,16 @@ function spawnFor(
     stdin: agent.stdin,
     unwatched: request.detached,
     files,
+    session: request.detached ? undefined : createSessionMeter(
+      agent.format ?? "plain",
+      agentModel(agent),
+    ),
   });
+}
+
+/** The model an agent was started with: its arm's, else the one its command names. */
+function agentModel(agent: AgentCommand): string | undefined {
+  return agent.model ?? modelInArgv(agent.argv);
 }
 
 /** The dispatch of a started agent; its exact identity is learned in the background. */

@@ -8,7 +8,23 @@
  */
 
 /** The failure classes, in the notes as `class=<name>`. */
-export type FailureClass = "rate_limited" | "transient" | "timeout" | "agent_error" | "no_pr";
+export type FailureClass =
+  | "rate_limited"
+  | "transient"
+  | "timeout"
+  | "max_turns"
+  | "over_budget"
+  | "agent_error"
+  | "no_pr";
+
+/** What a structured agent session said at its end (cost/session.ts), for the class. */
+export interface SessionEnd {
+  /** Claude's result `subtype` (`success`, `error_max_turns`, `error_during_execution`). */
+  subtype?: string;
+  isError?: boolean;
+  /** Its result text, or the error it reported. */
+  text?: string;
+}
 
 /** Classes that move a gap to the next candidate of its cascade. */
 export const RETRYABLE: ReadonlySet<FailureClass> = new Set(["rate_limited", "transient"]);
@@ -25,22 +41,28 @@ const TRANSIENT =
  * @param outcome the contract's outcome
  * @param reason the first line of the notes (`exit code 1`, `soft-deadline exceeded (...)`, ...)
  * @param tail the stderr tail lines
+ * @param session what the agent's structured session said at its end, if it spoke one
  * @example
  * ```ts
  * classify("killed", "exit code 1", ["ERROR: 429 Too Many Requests"]); // "rate_limited"
  * classify("killed", "soft-deadline exceeded (1200s x 2)", []); // "timeout"
+ * classify("killed", "exit code 1", [], { subtype: "error_max_turns", isError: true }); // "max_turns"
  * ```
  */
 export function classify(
   outcome: string,
   reason: string,
   tail: readonly string[],
+  session?: SessionEnd,
 ): FailureClass | undefined {
   if (outcome === "shipped") return undefined;
   if (/^interrupted by|^orchestrator lost/.test(reason)) return undefined;
-  const text = [reason, ...tail].join("\n");
+  const said = session?.isError || session?.subtype?.startsWith("error") ? session.text ?? "" : "";
+  const text = [reason, ...tail, said].join("\n");
   if (RATE_LIMITED.test(text)) return "rate_limited";
   if (TRANSIENT.test(text)) return "transient";
+  if (session?.subtype === "error_max_turns") return "max_turns";
+  if (/^over budget/.test(reason)) return "over_budget";
   if (/soft-deadline exceeded|^idle for|still open/.test(reason)) return "timeout";
   if (/without a PR/.test(reason)) return "no_pr";
   return "agent_error";

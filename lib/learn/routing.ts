@@ -21,6 +21,8 @@
 import { armLabel } from "../store/notes.ts";
 import { isMap, parseYaml } from "../backlog/yaml.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
+import type { BackendSpec } from "../dispatch/agent.ts";
+import { AGENT_FORMATS, isAgentFormat } from "../cost/session.ts";
 
 /** One entry of a cascade: an agent backend, with its model and provider. */
 export interface Candidate {
@@ -57,8 +59,8 @@ export interface RoutingTable {
   routes: Route[];
   /** Gap-id prefix -> task class, tried before the built-in ones. */
   taskClasses: [string, string][];
-  /** Backend name -> command template (the file's `backends:`). */
-  backends: Record<string, string>;
+  /** Backend name -> command template and format (the file's `backends:`). */
+  backends: Record<string, BackendSpec>;
   /** One line each (`file:line: what`), not fatal. */
   warnings: string[];
 }
@@ -162,16 +164,29 @@ function at(t: TableText, line: number, what: string): { ok: false; error: strin
   return fail(`${t.path}:${line}: ${what}`);
 }
 
-/** `backends:` names -> command templates. */
-function backendsOf(t: TableText, doc: Record<string, unknown>): Result<Record<string, string>> {
-  const backends: Record<string, string> = {};
+/**
+ * `backends:` names -> command templates: a command (a string), or
+ * `{command: <string>, format: claude-stream|codex-json|plain}` for an agent
+ * whose stdout speaks a structured session.
+ */
+function backendsOf(
+  t: TableText,
+  doc: Record<string, unknown>,
+): Result<Record<string, BackendSpec>> {
+  const backends: Record<string, BackendSpec> = {};
   if (doc.backends === undefined) return ok(backends);
   if (!isMap(doc.backends)) return at(t, t.lineOf(doc, 1), "backends: must map names to commands");
-  for (const [name, template] of Object.entries(doc.backends)) {
-    if (typeof template !== "string" || template.trim() === "") {
-      return at(t, t.lineOf(doc.backends, 1), `backends: ${name}: must be a command (a string)`);
+  for (const [name, entry] of Object.entries(doc.backends)) {
+    const line = t.lineOf(isMap(entry) ? entry : doc.backends, 1);
+    const command = isMap(entry) ? entry.command : entry;
+    if (typeof command !== "string" || command.trim() === "") {
+      return at(t, line, `backends: ${name}: must be a command (a string, or {command, format})`);
     }
-    backends[name] = template;
+    const format = isMap(entry) ? entry.format : undefined;
+    if (format !== undefined && (typeof format !== "string" || !isAgentFormat(format))) {
+      return at(t, line, `backends: ${name}: format must be one of ${AGENT_FORMATS.join(", ")}`);
+    }
+    backends[name] = format === undefined ? { command } : { command, format };
   }
   return ok(backends);
 }

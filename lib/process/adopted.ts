@@ -12,6 +12,7 @@
 import { type AgentProcess, EXIT_UNRECORDED } from "./spawn.ts";
 import { createStderrTail } from "./stderr_tail.ts";
 import { FOLLOW_MS, followLogs } from "./follow.ts";
+import type { SessionMeter } from "../cost/session.ts";
 import type { Processes } from "./table.ts";
 import { type AgentFiles, readStatus } from "./waiter.ts";
 
@@ -25,6 +26,8 @@ export interface AdoptedAgent {
   startedMs: number;
   /** Its files, when its dispatch kept them. */
   files?: AgentFiles;
+  /** Where its stdout goes when it speaks a structured session (read from the file's start). */
+  session?: SessionMeter;
 }
 
 interface Watched {
@@ -64,7 +67,10 @@ export class AdoptedAgents {
    */
   adopt(agent: AdoptedAgent): AgentProcess {
     const tail = createStderrTail();
-    const follower = agent.files ? followLogs(agent.files, tail, agent.startedMs) : undefined;
+    const session = agent.session;
+    const follower = agent.files
+      ? followLogs(agent.files, tail, agent.startedMs, session)
+      : undefined;
     let exitCode: number | null = null;
     let endedAt: number | null = null;
     const exited = new Promise<number>((resolve) => {
@@ -78,6 +84,7 @@ export class AdoptedAgents {
           }
           await follower?.stop();
           tail.end();
+          session?.end();
           endedAt = at ?? null;
           exitCode = code;
           resolve(code);
@@ -92,6 +99,7 @@ export class AdoptedAgents {
       startTime: agent.identity ?? "",
       spawnedAt: agent.startedMs,
       tail,
+      session,
       exited,
       get exitCode() {
         return exitCode;

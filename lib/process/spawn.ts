@@ -15,6 +15,7 @@
  */
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { createStderrTail, type StderrTail } from "./stderr_tail.ts";
+import type { SessionMeter } from "../cost/session.ts";
 import { oneLine } from "../util/text.ts";
 import { envVar } from "../util/env.ts";
 import { followLogs } from "./follow.ts";
@@ -56,6 +57,8 @@ export interface SpawnRequest {
    * process. Without files its output is piped to this process.
    */
   files?: AgentFiles;
+  /** Where its stdout goes when the agent speaks a structured session (cost/session.ts). */
+  session?: SessionMeter;
 }
 
 /**
@@ -107,6 +110,8 @@ export interface AgentProcess {
   readonly lastOutputAt: number;
   /** The WARN/ERROR/FAIL/PANIC tail of its stderr. */
   readonly tail: StderrTail;
+  /** Its structured session (tokens, cost), when its stdout speaks one; complete once it exited. */
+  readonly session?: SessionMeter;
 }
 
 /**
@@ -200,7 +205,9 @@ function spawnAgent(request: SpawnRequest): Result<AgentProcess> {
   const stdin = request.stdin === undefined ? undefined : feed(child.stdin, request.stdin);
   if (request.unwatched) child.unref();
   const quiet = { done: Promise.resolve(), stop: () => Promise.resolve() };
-  const stdout = request.unwatched ? quiet : drain(child.stdout, () => {
+  const session = request.session;
+  const stdout = request.unwatched ? quiet : drain(child.stdout, (chunk) => {
+    session?.push(chunk);
     lastOutputAt = Date.now();
   });
   const stderr = request.unwatched ? quiet : drain(child.stderr, (chunk) => {
@@ -208,7 +215,7 @@ function spawnAgent(request: SpawnRequest): Result<AgentProcess> {
     lastOutputAt = Date.now();
   });
 
-  return ok(childAgent(child, spawnedAt, tail, () => lastOutputAt, async () => {
+  return ok(childAgent(child, spawnedAt, { tail, session }, () => lastOutputAt, async () => {
     await settledWithin([stdout.done, stderr.done, stdin?.done], DRAIN_AFTER_EXIT_MS);
     await Promise.all([stdout.stop(), stderr.stop()]);
     await settledWithin([stdin?.stop()], DRAIN_AFTER_EXIT_MS);
@@ -222,7 +229,7 @@ function spawnAgent(request: SpawnRequest): Result<AgentProcess> {
 function childAgent(
   child: Deno.ChildProcess,
   spawnedAt: number,
-  tail: StderrTail,
+  { tail, session }: { tail: StderrTail; session?: SessionMeter },
   lastOutputAt: () => number,
   drain: () => Promise<void>,
 ): AgentProcess {
@@ -233,6 +240,7 @@ function childAgent(
     endedAt = Date.now();
     await drain();
     tail.end();
+    session?.end();
     exitCode = status.code;
     return status.code;
   })();
@@ -242,6 +250,7 @@ function childAgent(
     startTime: String(Math.floor(spawnedAt / 1000)),
     spawnedAt,
     tail,
+    session,
     exited,
     get exitCode() {
       return exitCode;
@@ -290,13 +299,14 @@ function spawnWaited(
   const spawnedAt = Date.now();
   const tail = createStderrTail();
   // Nobody watches an unwatched agent: no follower, and it does not keep us alive.
-  const follower = request.unwatched ? undefined : followLogs(files, tail, spawnedAt);
+  const session = request.session;
+  const follower = request.unwatched ? undefined : followLogs(files, tail, spawnedAt, session);
   if (request.unwatched) child.unref();
   return ok(
     childAgent(
       child,
       spawnedAt,
-      tail,
+      { tail, session },
       () => follower?.lastOutputAt ?? spawnedAt,
       async () => await follower?.stop(),
     ),

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { CostFacts } from "./notes.ts";
+
 /** Where a dispatch is in its life. */
 export type LeaseState = "starting" | "running" | "detached" | "ended";
 
@@ -44,6 +46,12 @@ export interface Lease {
   pr: string | null;
   /** Its lease in the shared ledger (`--ledger`, store/pg/); null: none. */
   sharedId: number | null;
+  /** What its agent's stdout speaks (cost/session.ts); null: plain, or an older version's lease. */
+  agentFormat: string | null;
+  /** The model it was started with, when known. */
+  model: string | null;
+  /** What it has cost so far (final once it ended); null: no structured session. */
+  cost: CostFacts | null;
 }
 
 /** What is known before the agent starts. */
@@ -52,7 +60,7 @@ export type NewLease =
     Lease,
     "gapId" | "repoRoot" | "branch" | "worktree" | "baseCommit" | "effort" | "backend"
   >
-  & Partial<Pick<Lease, "deadlineMs" | "maxWatchMs" | "sharedId">>;
+  & Partial<Pick<Lease, "deadlineMs" | "maxWatchMs" | "sharedId" | "agentFormat" | "model">>;
 
 /** What {@linkcode Ledger.running} records once the agent started. */
 export interface Started {
@@ -119,5 +127,16 @@ export function toLease(r: Record<string, unknown>): Lease {
     logBase: str(r.log_base),
     pr: str(r.pr),
     sharedId: num(r.shared_id),
+    agentFormat: str(r.agent_format),
+    model: str(r.model),
+    cost: r.tokens_in === null || r.tokens_in === undefined ? null : {
+      usd: num(r.cost_usd) ?? undefined,
+      tokensIn: Number(r.tokens_in),
+      tokensOut: Number(r.tokens_out ?? 0),
+      cacheRead: Number(r.tokens_cache_read ?? 0),
+      cacheWrite: Number(r.tokens_cache_write ?? 0),
+      turns: Number(r.turns ?? 0),
+      session: str(r.session_id) ?? undefined,
+    },
   };
 }

@@ -36,7 +36,8 @@ import {
   type Started,
   toLease,
 } from "./leases.ts";
-import { endLease } from "./outcome.ts";
+import { costColumns, endLease } from "./outcome.ts";
+import type { CostFacts } from "./notes.ts";
 import { readOnlyStore } from "./reader.ts";
 
 export type { Begun, Lease, LeaseState, NewLease, RunBeat, Started } from "./leases.ts";
@@ -93,6 +94,14 @@ export interface Ledger {
   heartbeat(beat: RunBeat): Promise<void>;
   /** The agent's PR as the last poll saw it (`#12 open`), for `status` and the dashboard. Best effort. */
   notePr(id: number, pr: string): Promise<void>;
+  /** What the agent has cost so far, for `status`, the dashboard and the daily budget. Best effort. */
+  noteCost(id: number, cost: CostFacts): Promise<void>;
+  /**
+   * Dollars spent by the leases of other orchestrators (this one's are its
+   * run's own): those that ended since `sinceMs`, and those still live (what
+   * they cost so far).
+   */
+  spentByOthers(sinceMs: number): Promise<Result<number>>;
   close(): void;
 }
 
@@ -151,12 +160,21 @@ const ACTIVE = `${SELECT} WHERE state IN ('starting', 'running', 'detached')`;
 
 const INSERT_LEASE = `INSERT INTO chump_dispatch_leases (gap_id, repo_root, branch, worktree,
     base_commit, effort, backend, orchestrator_pid, orchestrator_start, host, state, started_ms,
-    updated_ms, deadline_ms, max_watch_ms, shared_id)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?)`;
+    updated_ms, deadline_ms, max_watch_ms, shared_id, agent_format, model)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?, ?, ?)`;
 
 const RECORD_PID = `UPDATE chump_dispatch_leases
     SET pid = ?, pid_start = ?, state = ?, log_base = ?, updated_ms = ?
   WHERE id = ? AND state = 'starting'`;
+
+const NOTE_COST = `UPDATE chump_dispatch_leases
+    SET cost_usd = ?, tokens_in = ?, tokens_out = ?, tokens_cache_read = ?,
+        tokens_cache_write = ?, turns = ?, session_id = ?
+  WHERE id = ? AND state != 'ended'`;
+
+const SPENT_BY_OTHERS = `SELECT coalesce(sum(cost_usd), 0) AS usd FROM chump_dispatch_leases
+  WHERE cost_usd IS NOT NULL AND (state != 'ended' OR updated_ms > ?)
+    AND NOT (orchestrator_pid = ? AND coalesce(orchestrator_start, '') = ? AND host = ?)`;
 
 const RECORD_IDENTITY = `UPDATE chump_dispatch_leases SET pid_start = ?, updated_ms = ?
   WHERE id = ? AND pid = ? AND state IN ('running', 'detached')`;
@@ -223,6 +241,8 @@ class SqliteLedger implements Ledger {
           lease.deadlineMs ?? null,
           lease.maxWatchMs ?? null,
           lease.sharedId ?? null,
+          lease.agentFormat ?? null,
+          lease.model ?? null,
         );
         return { begun: true, leaseId: Number(r.lastInsertRowid) };
       }));
@@ -327,6 +347,22 @@ class SqliteLedger implements Ledger {
     await this.#attempt(
       "record the PR",
       (c) => c.statement("UPDATE chump_dispatch_leases SET pr = ? WHERE id = ?").run(pr, id),
+      HEARTBEAT_LOCK_WAIT_MS,
+    );
+  }
+
+  async spentByOthers(sinceMs: number): Promise<Result<number>> {
+    const self = this.#liveness.self;
+    return await this.#attempt("read what was spent", (c) => {
+      const row = c.statement(SPENT_BY_OTHERS).get(sinceMs, self.pid, self.start ?? "", self.host);
+      return Number(row?.usd ?? 0);
+    });
+  }
+
+  async noteCost(id: number, cost: CostFacts): Promise<void> {
+    await this.#attempt(
+      "record the cost",
+      (c) => c.statement(NOTE_COST).run(...costColumns(cost), id),
       HEARTBEAT_LOCK_WAIT_MS,
     );
   }

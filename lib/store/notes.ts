@@ -3,7 +3,9 @@
  * routing facts travel inside the contract's free-text notes (CONTRACT §5:
  * the reason line first, then `backend=<label>`, then the stderr tail) as
  * `key=value` lines after `backend=`: `model=`, `provider=`, `attempt=`,
- * `class=`, `lessons=`. {@linkcode encodeNotes} writes them,
+ * `class=`, `lessons=`, and what the dispatch cost: `cost_usd=`,
+ * `tokens_in=`, `tokens_out=`, `tokens_cache_read=`, `tokens_cache_write=`,
+ * `turns=`, `session=`. {@linkcode encodeNotes} writes them,
  * {@linkcode decodeNotes} reads them back (from rows of any age: every fact
  * but the backend may be missing), and {@linkcode armLabel} names the arm
  * they describe (`backend/model@provider`). Pure.
@@ -26,12 +28,37 @@ export interface Notes {
   class?: string;
   /** How many lessons lines its prompt was given. */
   lessons?: number;
+  /** What the dispatch cost (a structured agent session). */
+  cost?: CostFacts;
   /** The stderr tail, oldest first. */
   tail?: readonly string[];
 }
 
+/** What a dispatch cost, as its notes say it. */
+export interface CostFacts {
+  /** Dollars; absent when nothing could be priced. */
+  usd?: number;
+  tokensIn: number;
+  tokensOut: number;
+  cacheRead: number;
+  cacheWrite: number;
+  turns: number;
+  session?: string;
+}
+
 /** The facts' keys, in the order they are written after `backend=`. */
 const FACTS = ["model", "provider", "attempt", "class", "lessons"] as const;
+
+/** The cost facts' keys and how each is read from {@linkcode CostFacts}. */
+const COST_KEYS = [
+  ["cost_usd", (c: CostFacts) => c.usd === undefined ? undefined : c.usd.toFixed(4)],
+  ["tokens_in", (c: CostFacts) => String(c.tokensIn)],
+  ["tokens_out", (c: CostFacts) => String(c.tokensOut)],
+  ["tokens_cache_read", (c: CostFacts) => String(c.cacheRead)],
+  ["tokens_cache_write", (c: CostFacts) => String(c.cacheWrite)],
+  ["turns", (c: CostFacts) => String(c.turns)],
+  ["session", (c: CostFacts) => c.session],
+] as const;
 
 /**
  * The notes text: one item a line.
@@ -52,6 +79,12 @@ export function encodeNotes(n: Notes): string {
     const value = n[key];
     if (value !== undefined && value !== "") lines.push(`${key}=${value}`);
   }
+  if (n.cost) {
+    for (const [key, read] of COST_KEYS) {
+      const value = read(n.cost);
+      if (value !== undefined && value !== "") lines.push(`${key}=${oneWord(value)}`);
+    }
+  }
   lines.push(...(n.tail ?? []));
   return lines.join("\n");
 }
@@ -65,6 +98,8 @@ export interface DecodedNotes {
   attempt?: number;
   class?: string;
   lessons?: number;
+  /** What the dispatch cost, when its notes say (rows of older versions do not). */
+  cost?: CostFacts;
   /** The lines that are not `key=value` facts: the reason and the stderr tail. */
   text: string[];
 }
@@ -101,9 +136,44 @@ export function decodeNotes(notes: string): DecodedNotes {
       if (value !== "") out[key] = value;
     } else if (key === "attempt" || key === "lessons") {
       if (/^\d+$/.test(value)) out[key] = Number(value);
+    } else {
+      readCostFact(out, key, value);
     }
   }
   return out;
+}
+
+/** One cost fact into `out.cost` (made at the first one). */
+function readCostFact(out: DecodedNotes, key: string, value: string): void {
+  const cost = () =>
+    out.cost ??= { tokensIn: 0, tokensOut: 0, cacheRead: 0, cacheWrite: 0, turns: 0 };
+  if (key === "session") {
+    if (value !== "") cost().session = value;
+    return;
+  }
+  if (key === "cost_usd") {
+    const usd = Number(value);
+    if (value !== "" && Number.isFinite(usd) && usd >= 0) cost().usd = usd;
+    return;
+  }
+  const field = Object.hasOwn(COUNT_FIELDS, key) ? COUNT_FIELDS[key] : undefined;
+  if (field !== undefined && /^\d+$/.test(value)) cost()[field] = Number(value);
+}
+
+/** The cost facts that are counts, by key. */
+const COUNT_FIELDS: Readonly<
+  Record<string, "tokensIn" | "tokensOut" | "cacheRead" | "cacheWrite" | "turns">
+> = {
+  tokens_in: "tokensIn",
+  tokens_out: "tokensOut",
+  tokens_cache_read: "cacheRead",
+  tokens_cache_write: "cacheWrite",
+  turns: "turns",
+};
+
+/** A value on one `key=value` line: no line breaks in it. */
+function oneWord(value: string): string {
+  return value.replace(/\s+/g, " ").trim();
 }
 
 /**

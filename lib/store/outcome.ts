@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type CostFacts, decodeNotes } from "./notes.ts";
 import { type Connection, transaction } from "./connection.ts";
 import {
   directive,
@@ -29,7 +30,11 @@ const FIND_REFLECTION = `SELECT 1 AS found FROM chump_reflections
     AND hypothesis = ? AND created_at = ? LIMIT 1`;
 
 const END_LEASE = `UPDATE chump_dispatch_leases
-    SET state = 'ended', outcome = ?, notes = ?, updated_ms = ?
+    SET state = 'ended', outcome = ?, notes = ?, updated_ms = ?,
+        cost_usd = coalesce(?, cost_usd), tokens_in = coalesce(?, tokens_in),
+        tokens_out = coalesce(?, tokens_out), tokens_cache_read = coalesce(?, tokens_cache_read),
+        tokens_cache_write = coalesce(?, tokens_cache_write), turns = coalesce(?, turns),
+        session_id = coalesce(?, session_id)
   WHERE id = ? AND state != 'ended'`;
 
 const LEASE_OWNER = "SELECT state, generation FROM chump_dispatch_leases WHERE id = ?";
@@ -50,7 +55,39 @@ export function endLease(
   outcome: string | null,
   notes: string,
 ): boolean {
-  return Number(c.statement(END_LEASE).run(outcome, notes, Date.now(), leaseId).changes) > 0;
+  // The cost columns come from the notes' cost facts (one codec), so a spooled row fills them too.
+  const cost = decodeNotes(notes).cost;
+  return Number(
+    c.statement(END_LEASE).run(
+      outcome,
+      notes,
+      Date.now(),
+      ...costColumns(cost),
+      leaseId,
+    ).changes,
+  ) > 0;
+}
+
+/**
+ * The lease's cost columns from a dispatch's cost facts, in
+ * {@linkcode END_LEASE}'s order (nulls keep what the lease has).
+ *
+ * @example
+ * ```ts
+ * costColumns(undefined); // [null, null, null, null, null, null, null]
+ * ```
+ */
+export function costColumns(cost: CostFacts | undefined): (number | string | null)[] {
+  if (!cost) return [null, null, null, null, null, null, null];
+  return [
+    cost.usd ?? null,
+    cost.tokensIn,
+    cost.tokensOut,
+    cost.cacheRead,
+    cost.cacheWrite,
+    cost.turns,
+    cost.session ?? null,
+  ];
 }
 
 /** Options of {@linkcode recordOutcome}. */

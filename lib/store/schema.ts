@@ -39,7 +39,16 @@ const LEASE_SCHEMA = `CREATE TABLE IF NOT EXISTS chump_dispatch_leases (
   max_watch_ms INTEGER,
   log_base TEXT,
   pr TEXT,
-  shared_id INTEGER
+  shared_id INTEGER,
+  agent_format TEXT,
+  model TEXT,
+  cost_usd REAL,
+  tokens_in INTEGER,
+  tokens_out INTEGER,
+  tokens_cache_read INTEGER,
+  tokens_cache_write INTEGER,
+  turns INTEGER,
+  session_id TEXT
 );
 CREATE INDEX IF NOT EXISTS chump_dispatch_leases_state ON chump_dispatch_leases(state);
 CREATE TABLE IF NOT EXISTS chump_runs (
@@ -67,6 +76,16 @@ const LEASE_COLUMNS_ADDED: readonly [string, string][] = [
   ["log_base", "TEXT"],
   ["pr", "TEXT"],
   ["shared_id", "INTEGER"],
+  // What the agent's stdout speaks and what it cost (cost/): kept while it runs, final at its end.
+  ["agent_format", "TEXT"],
+  ["model", "TEXT"],
+  ["cost_usd", "REAL"],
+  ["tokens_in", "INTEGER"],
+  ["tokens_out", "INTEGER"],
+  ["tokens_cache_read", "INTEGER"],
+  ["tokens_cache_write", "INTEGER"],
+  ["turns", "INTEGER"],
+  ["session_id", "TEXT"],
 ];
 
 /** Add the lease columns an older DB lacks (idempotent). */

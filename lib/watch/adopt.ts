@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { createSessionMeter, isAgentFormat } from "../cost/session.ts";
 import { basename } from "node:path";
 import type { Dispatch } from "../dispatch/dispatch.ts";
 import { AdoptedAgents } from "../process/adopted.ts";
@@ -113,11 +114,19 @@ function prepare(
   const deadlineMs = lease.deadlineMs ?? deadlineFor(lease.effort, deps.deadlines);
   const maxWatchMs = lease.maxWatchMs ?? deps.maxWatchMs ?? 4 * deadlineMs;
   const files = lease.logBase === null ? undefined : agentFiles(lease.logBase, deps.logCapBytes);
+  // A structured session is read again from its file's start: the figures are the whole session's.
+  const format = lease.agentFormat !== null && isAgentFormat(lease.agentFormat)
+    ? lease.agentFormat
+    : undefined;
+  const session = format && files
+    ? createSessionMeter(format, lease.model ?? undefined)
+    : undefined;
   const process = agents.adopt({
     pid: lease.pid!,
     identity: lease.pidStart,
     startedMs: lease.startedMs,
     files,
+    session,
   });
   const dispatch: Dispatch = {
     gap: { id: lease.gapId, effort: lease.effort },
@@ -126,7 +135,12 @@ function prepare(
     worktree: lease.worktree,
     startCommit: lease.baseCommit,
     baseRef: deps.baseRef,
-    agent: { argv: [], label: lease.backend || "unknown" },
+    agent: {
+      argv: [],
+      label: lease.backend || "unknown",
+      format,
+      model: lease.model ?? undefined,
+    },
     detached: false,
     leaseId: lease.id,
     leaseGeneration: generation,

@@ -7,6 +7,7 @@
  * | ------------------------------------------------- | ------------------------------- |
  * | PR merged                                         | shipped (PR number)             |
  * | PR closed unmerged                                | ci_failed (PR number)           |
+ * | running, its cost past `--budget-gap`             | kill, then killed `over budget` |
  * | PR open                                           | watch until max-watch, stalled  |
  * | exited non-zero, no PR                            | killed, `exit code N`           |
  * | exited 0, no PR after the exit grace              | stalled, `exited 0 without a PR`|
@@ -77,6 +78,8 @@ export interface TickInput {
   idleTimeoutMs?: number;
   /** The IDLE warning was already emitted. */
   idleWarned?: boolean;
+  /** Why its running cost is past `--budget-gap` (`over budget ($1.04 > $1.00)`); undefined: it is not. */
+  overBudget?: string;
 }
 
 /** What to do about it. */
@@ -104,6 +107,11 @@ export function decideTick(t: TickInput): TickDecision {
   const pr = t.pr;
   const ended = prEnded(pr);
   if (ended) return ended;
+  if (t.exitCode === null && t.overBudget !== undefined) {
+    // Its cost is known here whatever the provider says: an agent still spending is ended.
+    const open = pr?.state === "open" ? ` (PR ${prLabel(pr.number)} still open)` : "";
+    return { kind: "kill", reason: `${t.overBudget}${open}` };
+  }
   if (pr?.state === "open") {
     if (t.elapsedMs > t.maxWatchMs) {
       return {

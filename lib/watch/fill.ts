@@ -15,6 +15,7 @@ import { type Dispatch, dispatchGap } from "../dispatch/dispatch.ts";
 import { branchFor, worktreeFor } from "../git/slug.ts";
 import { deadlineFor } from "../util/duration.ts";
 import { chooseAgent } from "./routing.ts";
+import { budgetAllows } from "./spend.ts";
 import { fillStep } from "./schedule.ts";
 import {
   type Flight,
@@ -38,6 +39,7 @@ import type { TakenOver } from "../store/pg/claims.ts";
 export async function fill(run: RunState): Promise<void> {
   const { config, queue } = run;
   while (!stopped(run)) {
+    if (!budgetAllows(run)) return;
     const room = {
       free: config.maxParallel - slotsInUse(run),
       left: config.maxTotal === undefined ? undefined : config.maxTotal - queue.attempts,

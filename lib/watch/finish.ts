@@ -12,7 +12,9 @@
  *
  * @module
  */
-import { classify } from "../learn/classify.ts";
+import { classify, type SessionEnd } from "../learn/classify.ts";
+import { prInAnswer } from "../cost/session.ts";
+import { costFacts, flightCost } from "./spend.ts";
 import type { Dispatch } from "../dispatch/dispatch.ts";
 import { cleanUpWorktree, type Workspace } from "../git/workspace.ts";
 import { groupOwner } from "../process/table.ts";
@@ -70,8 +72,15 @@ async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: nu
   }
   await Promise.race([d.process.exited, sleep(DRAIN_WAIT_MS)]);
   const tail = d.process.tail.lines();
-  // With a routing table: the arm's facts in the notes, and what the outcome means for the cascade.
-  const cls = flight.arm ? classify(o.outcome, o.reason, tail) : undefined;
+  const cost = flightCost(run, flight);
+  const said = sessionEnd(d);
+  // The agent's answer gives the PR number where the provider found none (the git provider).
+  o = { ...o, prNumber: o.prNumber ?? prInAnswer(d.process.session?.usage().result?.text) };
+  // With a routing table: the arm's facts in the notes, and what the outcome means for the
+  // cascade; with a structured session, the class (`max_turns`, `over_budget`, ...) too.
+  const cls = flight.arm || d.process.session
+    ? classify(o.outcome, o.reason, tail, said)
+    : undefined;
   const notes = encodeNotes({
     reason: o.reason,
     backend: d.agent.label,
@@ -80,10 +89,11 @@ async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: nu
         model: d.agent.model,
         provider: d.agent.provider,
         attempt: flight.arm.attempt,
-        class: cls,
       }
       : {}),
+    class: cls,
     lessons: flight.lessons,
+    cost: cost && costFacts(cost),
     tail,
   });
   const { kept, receipt } = await settle(run.deps, d, reflectionOf(d, o, durationS, notes));
@@ -109,6 +119,7 @@ async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: nu
     reason: o.reason,
     kept,
     retried: after?.retryAt !== undefined,
+    cost: cost && costFacts(cost),
   };
   run.result.outcomes.push(record);
   if (after?.retryAt !== undefined && flight.gap) {
@@ -170,6 +181,16 @@ async function endEscapees(run: RunState, d: Dispatch): Promise<void> {
     skipGrace: run.deps.interrupt?.hurry,
   });
   for (const e of ended) run.report.report({ kind: "escaped", ended: e, leaseId: d.leaseId });
+}
+
+/** What the agent's structured session said at its end, if it spoke one and said anything. */
+function sessionEnd(d: Dispatch): SessionEnd | undefined {
+  const u = d.process.session?.usage();
+  if (u?.result) {
+    return { subtype: u.result.subtype, isError: u.result.isError, text: u.result.text };
+  }
+  if (u?.error) return { isError: true, text: u.error };
+  return undefined;
 }
 
 /** The reflection of a dispatch of this run. */

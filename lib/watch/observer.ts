@@ -46,7 +46,9 @@ export type Transition =
   | { kind: "outcome"; record: OutcomeRecord; leaseId: number | null; next: Next }
   | { kind: "no_retry"; gapId: string }
   | { kind: "leases_unread"; error: string }
-  | { kind: "not_dispatched"; gapId: string }
+  | { kind: "not_dispatched"; gapId: string; why?: "budget" }
+  | { kind: "usage"; ids: EventIds } & Fields<"usage">
+  | { kind: "budget"; message: string } & Fields<"budget">
   | { kind: "interrupted" } & Fields<"interrupted">;
 
 /** What follows an outcome with a routing table (watch/routing.ts). */
@@ -200,11 +202,18 @@ const RENDERERS: Renderers = {
       "when its lease is taken)",
     ]),
   not_dispatched: (t) =>
-    said([], [
-      `note: ${oneLine(t.gapId)} was not dispatched: it waits (for a fleet slot, the shared ` +
-      "ledger or a cooling arm), and a run without --watch does not wait",
-    ]),
+    t.why === "budget"
+      ? said([], [
+        `note: ${oneLine(t.gapId)} was not dispatched again: the budget is spent (its next ` +
+        "attempt is left for a later run)",
+      ])
+      : said([], [
+        `note: ${oneLine(t.gapId)} was not dispatched: it waits (for a fleet slot, the shared ` +
+        "ledger or a cooling arm), and a run without --watch does not wait",
+      ]),
   interrupted: (t) => said([], [], [event("interrupted", {}, t.fields)]),
+  usage: (t) => said([], [], [event("usage", t.ids, t.fields)]),
+  budget: (t) => said([`BUDGET: ${t.message}`], [], [event("budget", {}, t.fields)]),
 };
 
 /**
@@ -247,12 +256,20 @@ function renderOutcome(t: Extract<Transition, { kind: "outcome" }>): Rendered {
       event("requeued", ids, { attempt: r.attempt, class: r.cls, arm: r.arm, wait_ms: r.waitMs }),
     );
   }
+  const c = record.cost;
   events.push(event("outcome", ids, {
     outcome: record.outcome,
     duration_s: record.durationS,
     pr_number: record.prNumber ?? null,
     reason: record.reason,
     worktree_kept: record.kept ?? null,
+    cost_usd: c?.usd === undefined ? null : Math.round(c.usd * 1e4) / 1e4,
+    tokens_in: c?.tokensIn ?? null,
+    tokens_out: c?.tokensOut ?? null,
+    tokens_cache_read: c?.cacheRead ?? null,
+    tokens_cache_write: c?.cacheWrite ?? null,
+    turns: c?.turns ?? null,
+    session: c?.session ?? null,
   }));
   return said(out, [], events);
 }

@@ -72,6 +72,7 @@ export async function runDispatches(
       },
     });
   }
+  await readDaySpend(run);
   // What ended while nobody watched is settled at once, before anything new starts.
   if (run.flights.size > 0 && !stopped(run)) await tick(run);
   await fill(run);
@@ -106,6 +107,7 @@ function newRun(gaps: readonly Gap[], config: RunConfig, deps: RunDeps): RunStat
     counters: { startedMs: now(), tickNo: 0, failedPolls: 0, providerErrors: 0, writeFailures: 0 },
     fleet: deps.shared ? new FleetGate(deps.shared, report, now) : undefined,
     result: { outcomes: [], failures: [], detached: 0 },
+    money: {},
   };
   return run;
 }
@@ -158,8 +160,16 @@ async function pause(run: RunState): Promise<void> {
 }
 
 /** Record the run's counters in its `chump_runs` row, and heartbeat the shared ledger. */
+/** The last 24 hours' spend of everyone else (`--budget-day`); unknown keeps the last figure. */
+async function readDaySpend(run: RunState): Promise<void> {
+  if (run.config.budgets?.dayUsd === undefined || !run.deps.daySpend) return;
+  const spent = await run.deps.daySpend();
+  if (spent.ok) run.money.dayBefore = spent.value;
+}
+
 async function heartbeat(run: RunState, ended = false): Promise<void> {
   const { ledger, runId } = run.deps;
+  if (!ended) await readDaySpend(run);
   if (run.fleet) {
     const flights = [...run.flights.values()];
     const lost = ended

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { AgentTemplate } from "../dispatch/agent.ts";
+import type { AgentTemplate, BackendSpec } from "../dispatch/agent.ts";
 import type { Cascade } from "../learn/cascade.ts";
 import type { Gap } from "../backlog/load.ts";
 import type { Deadlines } from "../util/duration.ts";
@@ -31,6 +31,8 @@ import type { RunObserver } from "./observer.ts";
 import type { Waiting } from "./schedule.ts";
 import type { ArmAttempt } from "./routing.ts";
 import type { FleetGate } from "./fleet_gate.ts";
+import type { Budgets } from "../cost/budget.ts";
+import type { DispatchCost, PriceTable } from "../cost/prices.ts";
 
 /** How the run behaves (from the CLI). */
 export interface RunConfig {
@@ -57,7 +59,7 @@ export interface RunConfig {
    * the arms it gives, instead of `agent`; `backends` are the table's own
    * command templates.
    */
-  routing?: { cascade: Cascade; backends: Readonly<Record<string, string>> };
+  routing?: { cascade: Cascade; backends: Readonly<Record<string, BackendSpec>> };
   /** A gap's soft deadline (adaptive deadlines); default: `deadlines` by its effort. */
   deadlineOf?: (gap: Gap) => number;
   /**
@@ -72,6 +74,10 @@ export interface RunConfig {
    * outcomes it could not (default 0: it says what is left at once).
    */
   ledgerExitWaitMs?: number;
+  /** What tokens cost (`--prices` over the built-in table); default the built-in table. */
+  prices?: PriceTable;
+  /** `--budget-gap`, `--budget-run`, `--budget-day`. */
+  budgets?: Budgets;
 }
 
 /** Everything with side effects, injected. */
@@ -106,6 +112,12 @@ export interface RunDeps {
   runId?: string;
   /** Claims shared with other hosts' orchestrators (`--ledger`, store/pg/claims.ts). */
   shared?: SharedClaims;
+  /**
+   * What was spent in the last 24 hours by everyone but this run (this
+   * host's ledger, or the fleet's), for `--budget-day`: read at the start and
+   * at every heartbeat.
+   */
+  daySpend?: () => Promise<Result<number>>;
 }
 
 /**
@@ -125,6 +137,8 @@ export interface SharedClaims {
   pending?(): Promise<number>;
   /** Where those wait. */
   readonly spoolPath?: string;
+  /** Dollars the fleet's other runs recorded in the last 24 hours (`--budget-day`). */
+  spentByOthers?(): Promise<Result<number>>;
 }
 
 /** A dispatch being watched. */
@@ -150,6 +164,10 @@ export interface Flight {
   lessons?: number;
   /** The host that took its shared lease over (`--ledger`): it ends without a reflection. */
   lostTo?: string;
+  /** Its cost, priced at its session's version (watch/spend.ts). */
+  priced?: { version: number; value: DispatchCost };
+  /** The session version and time of its last `usage` report. */
+  usageSaid?: { version: number; at: number };
 }
 
 /** What was picked, what waits, what shipped. */
@@ -197,6 +215,8 @@ export interface RunState {
   /** The shared ledger's gate (`--ledger`). */
   readonly fleet?: FleetGate;
   readonly result: RunResult;
+  /** Spending: the last 24 hours' spend of everyone else, and the budget line once said. */
+  readonly money: { dayBefore?: number; reached?: string };
 }
 
 /** A poll is never cut shorter than this: a healthy `gh api graphql` can take seconds. */

@@ -7,6 +7,8 @@
  */
 import type { Outcome } from "../store/reflection.ts";
 import { oneLine } from "../util/text.ts";
+import { formatUsd } from "../cost/prices.ts";
+import type { CostFacts } from "../store/notes.ts";
 
 /** One terminal outcome of the run. */
 export interface OutcomeRecord {
@@ -19,6 +21,8 @@ export interface OutcomeRecord {
   kept?: string;
   /** The gap went on to the next arm of its cascade: this outcome is not its last. */
   retried?: boolean;
+  /** What it cost, when its agent spoke a structured session. */
+  cost?: CostFacts;
 }
 
 /** What a run did. */
@@ -51,11 +55,48 @@ export interface RunResult {
  */
 export function outcomeLine(o: OutcomeRecord): string {
   const pr = o.prNumber === undefined ? "none" : `#${o.prNumber}`;
+  const cost = o.cost?.usd === undefined ? "" : ` cost=${formatUsd(o.cost.usd)}`;
   const reason = o.reason ? ` -- ${oneLine(o.reason, 300)}` : "";
   const kept = o.kept ? ` [worktree kept: ${o.kept}]` : "";
   return `OUTCOME: ${
     oneLine(o.gapId)
-  } ${o.outcome} duration_s=${o.durationS} pr=${pr}${reason}${kept}`;
+  } ${o.outcome} duration_s=${o.durationS} pr=${pr}${cost}${reason}${kept}`;
+}
+
+/**
+ * What the run spent, when any dispatch spoke a structured session:
+ * `spent $3.12 on 7 dispatches ($0.78 per shipped gap)`; undefined when none did.
+ *
+ * @example
+ * ```ts
+ * const o = (outcome: "shipped" | "killed", usd: number) => ({ gapId: "A", outcome,
+ *   durationS: 1, reason: "", cost: { usd, tokensIn: 0, tokensOut: 0, cacheRead: 0, cacheWrite: 0, turns: 1 } });
+ * spentLine({ outcomes: [o("killed", 1), o("shipped", 0.5)], failures: [], detached: 0 });
+ * // "spent $1.50 on 2 dispatches ($1.50 per shipped gap)"
+ * ```
+ */
+export function spentLine(result: RunResult): string | undefined {
+  const costed = result.outcomes.filter((o) => o.cost !== undefined);
+  if (costed.length === 0) return undefined;
+  const usd = spentUsd(result);
+  const shipped = new Set(
+    result.outcomes.filter((o) => o.outcome === "shipped").map((o) => o.gapId),
+  );
+  const per = shipped.size === 0
+    ? "nothing shipped"
+    : `${formatUsd(usd / shipped.size)} per shipped gap`;
+  const unknown = costed.filter((o) => o.cost?.usd === undefined).length;
+  const unpriced = unknown === 0 ? "" : `; ${unknown} with no price for their model (--prices)`;
+  return `spent ${formatUsd(usd)} on ${costed.length} dispatch${
+    costed.length === 1 ? "" : "es"
+  } (${per})${unpriced}`;
+}
+
+/** Dollars the run's outcomes cost (those with a known cost). */
+export function spentUsd(result: RunResult): number {
+  let usd = 0;
+  for (const o of result.outcomes) usd += o.cost?.usd ?? 0;
+  return usd;
 }
 
 /**
@@ -150,12 +191,14 @@ export function summaryLines(result: RunResult): string[] {
   if (kept.length > 0) {
     lines.push(`worktrees kept (they hold work): ${kept.map((o) => o.kept).join("; ")}`);
   }
+  const spent = spentLine(result);
   if (result.leftRunning) {
     lines.push(
       `left ${result.leftRunning} agent(s) running: the next 'watch' (or --no-dry-run --watch) ` +
         "adopts them",
     );
   }
+  if (spent !== undefined) lines.push(spent);
   return lines;
 }
 

@@ -21,6 +21,7 @@ import {
   watched as watchedOf,
 } from "./state.ts";
 import { oneLine } from "../util/text.ts";
+import { overBudget, reportUsage } from "./spend.ts";
 
 /**
  * One tick: poll, then decide every watched dispatch.
@@ -70,6 +71,7 @@ export async function tick(run: RunState): Promise<void> {
       ? polled.value.get(flight.dispatch.branch) ?? { state: "none" }
       : undefined;
     seePr(run, flight, pr);
+    reportUsage(run, flight, t);
     flight.awaitingPr = awaitsProvider(flight.dispatch.process.exitCode, pr);
     apply(run, flight, decide(run, flight, pr, t), t, siblings);
   }
@@ -115,6 +117,7 @@ function decide(run: RunState, flight: Flight, pr: PrState | undefined, t: numbe
     idleMs: t - proc.lastOutputAt,
     idleTimeoutMs: run.config.idleTimeoutMs,
     idleWarned: flight.idleWarned,
+    overBudget: overBudget(run, flight),
   });
 }
 

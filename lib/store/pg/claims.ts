@@ -97,6 +97,8 @@ export interface Claims {
    * fleet, whatever a host's copy of the backlog says).
    */
   liveGapIds(): Promise<Result<Set<string>>>;
+  /** Dollars the other runs of the fleet recorded in the last 24 hours (ended leases' costs). */
+  spentByOthers(): Promise<Result<number>>;
   /**
    * Record that this run is alive; re-own `held` (this run's leases: after an
    * adoption, or a pause that made them suspect) while they are live, and
@@ -237,6 +239,15 @@ class PgClaims implements Claims {
          WHERE id = $2 AND state IN (${LIVE_LIST})`,
         [outcome, id],
       );
+    });
+  }
+
+  spentByOthers(): Promise<Result<number>> {
+    return this.pg.attempt("read what the fleet spent", async () => {
+      const [row] = await this.pg.sql`SELECT coalesce(sum(cost_usd), 0) AS usd FROM chump_pg_leases
+        WHERE cost_usd IS NOT NULL AND updated_at > now() - interval '24 hours'
+          AND run_id <> ${this.#run}`;
+      return Number(row?.usd ?? 0);
     });
   }
 

@@ -19,7 +19,7 @@ import { errorMessage, fail, ok, type Result } from "../../util/result.ts";
 import { oneLine } from "../../util/text.ts";
 
 /** The schema version this code creates and reads. */
-export const PG_SCHEMA_VERSION = 2;
+export const PG_SCHEMA_VERSION = 3;
 
 /** Lease states in which a gap is held (a unique index lets one lease of a gap be in them). */
 export const LIVE_STATES: readonly string[] = ["starting", "running", "detached", "suspect"];
@@ -59,6 +59,16 @@ const SCHEMA = [
      heartbeat_at timestamptz NOT NULL DEFAULT now()
    )`,
   `ALTER TABLE chump_pg_runs ADD COLUMN IF NOT EXISTS ended_at timestamptz`,
+  // Version 3: what each dispatch cost (from its reflection's cost facts), for the daily budget.
+  ...[
+    "cost_usd double precision",
+    "tokens_in bigint",
+    "tokens_out bigint",
+    "tokens_cache_read bigint",
+    "tokens_cache_write bigint",
+    "turns integer",
+    "session_id text",
+  ].map((c) => `ALTER TABLE chump_pg_leases ADD COLUMN IF NOT EXISTS ${c}`),
   // The contract's two tables, the same columns as in SQLite (store/reflection.ts).
   `CREATE TABLE IF NOT EXISTS chump_reflections (
      id bigserial PRIMARY KEY, episode_id bigint, task_id bigint,

@@ -136,6 +136,10 @@ class PgFleet implements Fleet {
     return this.#claims.liveGapIds();
   }
 
+  spentByOthers(): Promise<Result<number>> {
+    return this.#claims.spentByOthers();
+  }
+
   close(): Promise<void> {
     return this.#claims.close();
   }

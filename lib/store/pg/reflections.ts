@@ -22,6 +22,8 @@ import {
 } from "../reflection.ts";
 import type { Result } from "../../util/result.ts";
 import { LIVE_STATES, openPg, type PgLedger } from "./connect.ts";
+import { costColumns } from "../outcome.ts";
+import { decodeNotes } from "../notes.ts";
 
 /** What became of a reflection sent to the shared ledger. */
 export type SharedRecord =
@@ -66,8 +68,14 @@ export function recordShared(
           (reflection_id, directive, priority, scope, created_at)
         VALUES (${row.id}, ${directive(r)}, ${targetPriority(r.outcome)}, ${r.domain},
                 ${row.created_at})`;
+      const [usd, tin, tout, cread, cwrite, turns, session] = costColumns(
+        decodeNotes(r.notes).cost,
+      );
       await tx`UPDATE chump_pg_leases SET state = 'ended', outcome = ${r.outcome},
-                 reflection_id = ${row.id}, updated_at = now()
+                 reflection_id = ${row.id}, updated_at = now(),
+                 cost_usd = ${usd}, tokens_in = ${tin}, tokens_out = ${tout},
+                 tokens_cache_read = ${cread}, tokens_cache_write = ${cwrite},
+                 turns = ${turns}, session_id = ${session}
                WHERE id = ${leaseId}`;
       return "recorded";
     }));

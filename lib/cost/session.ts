@@ -1,0 +1,396 @@
+/**
+ * Structured agent sessions: reading an agent's stdout as the JSON lines its
+ * format speaks, into what the dispatch used (tokens, turns, session id,
+ * model, the cost the agent reported, its final result).
+ *
+ * - `claude-stream`: Claude Code's `-p --output-format stream-json --verbose`.
+ *   `system`/`init` gives `session_id` and `model`; each `assistant` line
+ *   carries its message's `id`, `model` and `usage` (`input_tokens`,
+ *   `output_tokens`, `cache_creation_input_tokens`, `cache_read_input_tokens`;
+ *   one message is printed once per content block with the same id, so a
+ *   message counts once, with its last usage); the final `result` has
+ *   `subtype`, `is_error`, `num_turns`, `result`, `session_id`,
+ *   `total_cost_usd` and the session's whole `usage`, which then replaces
+ *   the sum of the messages.
+ * - `codex-json`: `codex exec --json`. `thread.started` gives `thread_id`;
+ *   each `turn.completed` adds its `usage` (`input_tokens` counts the
+ *   `cached_input_tokens` in it; here input means uncached input);
+ *   `turn.failed` and `error` give the error; the last `item.completed`
+ *   whose item is an `agent_message` is the result text.
+ * - `plain`: no structure (today's agents); no meter.
+ *
+ * Never fatal, bounded memory: a line that is not a JSON object (garbage, a
+ * truncated last line) or longer than {@linkcode MAX_SESSION_LINE} is
+ * skipped and counted. Lines that cannot matter (tool results, text
+ * deltas) are recognised by a substring test and not parsed, so following
+ * a chatty agent costs little more than reading its bytes.
+ *
+ * @module
+ */
+
+/** What an agent's stdout speaks. */
+export type AgentFormat = "plain" | "claude-stream" | "codex-json";
+
+/** Every format, in the order `--help` lists them. */
+export const AGENT_FORMATS: readonly AgentFormat[] = ["claude-stream", "codex-json", "plain"];
+
+/**
+ * Is `text` a format name?
+ *
+ * @example
+ * ```ts
+ * isAgentFormat("codex-json"); // true
+ * isAgentFormat("json"); // false
+ * ```
+ */
+export function isAgentFormat(text: string): text is AgentFormat {
+  return (AGENT_FORMATS as readonly string[]).includes(text);
+}
+
+/** Token counts: input is uncached input; cache read and cache write apart. */
+export interface Tokens {
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite: number;
+}
+
+/** No tokens. */
+export function noTokens(): Tokens {
+  return { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 };
+}
+
+/** What a session has said so far. */
+export interface SessionUsage {
+  /** All tokens of the session. */
+  tokens: Tokens;
+  /** The same, per model that reported them (for pricing a session that mixed models). */
+  byModel: ReadonlyMap<string, Tokens>;
+  turns: number;
+  sessionId?: string;
+  /** The session's main model (Claude's init line; else the hint it was started with). */
+  model?: string;
+  /** The cost the agent itself reported (Claude's `total_cost_usd`). */
+  reportedCostUsd?: number;
+  /** The session's end, when it reported one. */
+  result?: { subtype: string; isError: boolean; text: string };
+  /** The last error the session reported (Codex `turn.failed` / `error`). */
+  error?: string;
+  /** Lines skipped: not a JSON object, truncated, or too long. */
+  skipped: number;
+}
+
+/** Reads one agent's stdout. */
+export interface SessionMeter {
+  readonly format: AgentFormat;
+  /** Raw stdout bytes as they arrive (any chunking). */
+  push(chunk: Uint8Array): void;
+  /** The stream ended: a last line without a newline is read too. */
+  end(): void;
+  /** What the session said so far. */
+  usage(): SessionUsage;
+  /** Grows whenever the usage changed (cheap change detection for throttled reports). */
+  readonly version: number;
+}
+
+/** Longest line kept while it is assembled, in characters; a longer one is skipped and counted. */
+export const MAX_SESSION_LINE = 4 << 20;
+
+/**
+ * A meter for `format`, or undefined for `plain`.
+ *
+ * @param format what the agent's stdout speaks
+ * @param modelHint the model it was started with (`--model`), for a format that does not say
+ * @example
+ * ```ts
+ * const m = createSessionMeter("codex-json", "gpt-5-codex")!;
+ * m.push(new TextEncoder().encode(
+ *   '{"type":"turn.completed","usage":{"input_tokens":100,"cached_input_tokens":40,"output_tokens":7}}\n',
+ * ));
+ * m.usage().tokens; // { input: 60, output: 7, cacheRead: 40, cacheWrite: 0 }
+ * ```
+ */
+export function createSessionMeter(
+  format: AgentFormat,
+  modelHint?: string,
+): SessionMeter | undefined {
+  if (format === "plain") return undefined;
+  return new Meter(format, modelHint);
+}
+
+/** A JSON object as parsed. */
+type Json = Record<string, unknown>;
+
+class Meter implements SessionMeter {
+  readonly format: AgentFormat;
+  version = 0;
+  #decoder = new TextDecoder("utf-8");
+  #partial = "";
+  #overflow = false;
+  #skipped = 0;
+  // Messages whose usage is final (a later message id was seen), and the one still open.
+  #done = new Map<string, Tokens>();
+  #openId: string | undefined;
+  #openModel = "";
+  #openTokens: Tokens | undefined;
+  #turns = 0;
+  #final: Tokens | undefined;
+  #finalByModel: Map<string, Tokens> | undefined;
+  #sessionId: string | undefined;
+  #model: string | undefined;
+  #cost: number | undefined;
+  #result: SessionUsage["result"];
+  #error: string | undefined;
+
+  constructor(format: AgentFormat, modelHint?: string) {
+    this.format = format;
+    this.#model = modelHint || undefined;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return;
+    this.#text(this.#decoder.decode(chunk, { stream: true }));
+  }
+
+  end(): void {
+    this.#text(this.#decoder.decode());
+    this.#decoder = new TextDecoder("utf-8");
+    if (this.#overflow) this.#skip();
+    else if (this.#partial.trim() !== "") this.#line(this.#partial);
+    this.#partial = "";
+    this.#overflow = false;
+  }
+
+  usage(): SessionUsage {
+    const byModel = this.#finalByModel ?? this.#sumByModel();
+    return {
+      tokens: this.#final ?? sum(byModel.values()),
+      byModel,
+      turns: this.#turns,
+      sessionId: this.#sessionId,
+      model: this.#model,
+      reportedCostUsd: this.#cost,
+      result: this.#result,
+      error: this.#error,
+      skipped: this.#skipped,
+    };
+  }
+
+  #sumByModel(): Map<string, Tokens> {
+    const out = new Map<string, Tokens>();
+    for (const [model, t] of this.#done) out.set(model, { ...t });
+    if (this.#openTokens) add(out, this.#openModel, this.#openTokens);
+    return out;
+  }
+
+  #skip(): void {
+    this.#skipped++;
+    this.version++;
+  }
+
+  #text(text: string): void {
+    let from = 0;
+    for (;;) {
+      const nl = text.indexOf("\n", from);
+      if (nl < 0) break;
+      if (this.#overflow) {
+        this.#skip();
+      } else if (this.#partial !== "") {
+        this.#line(this.#partial + text.slice(from, nl));
+      } else if (nl > from) {
+        this.#line(text.slice(from, nl));
+      }
+      this.#partial = "";
+      this.#overflow = false;
+      from = nl + 1;
+    }
+    if (from >= text.length || this.#overflow) return;
+    if (this.#partial.length + text.length - from > MAX_SESSION_LINE) {
+      this.#overflow = true;
+      this.#partial = "";
+      return;
+    }
+    this.#partial += text.slice(from);
+  }
+
+  #line(raw: string): void {
+    const line = raw.trim();
+    if (line === "") return;
+    if (line.length > MAX_SESSION_LINE || line[0] !== "{" || line[line.length - 1] !== "}") {
+      return this.#skip();
+    }
+    if (!this.#matters(line)) return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      return this.#skip();
+    }
+    if (value === null || typeof value !== "object" || Array.isArray(value)) return this.#skip();
+    this.version++;
+    if (this.format === "claude-stream") this.#claude(value as Json);
+    else this.#codex(value as Json);
+  }
+
+  /** Could this line change the usage? (A substring test: a false yes costs one parse.) */
+  #matters(line: string): boolean {
+    if (line.includes('"usage"')) return true;
+    if (this.format === "claude-stream") {
+      return line.includes('"result"') ||
+        (this.#sessionId === undefined && line.includes('"init"'));
+    }
+    return line.includes('"thread.started"') || line.includes('"turn.failed"') ||
+      line.includes('"error"') || line.includes('"agent_message"');
+  }
+
+  #claude(v: Json): void {
+    const type = v.type;
+    if (type === "system" && v.subtype === "init") {
+      this.#sessionId ??= str(v.session_id);
+      this.#model = str(v.model) ?? this.#model;
+    } else if (type === "assistant" && isObject(v.message)) {
+      this.#sessionId ??= str(v.session_id);
+      const m = v.message as Json;
+      if (!isObject(m.usage)) return;
+      const id = str(m.id) ?? `#${this.#turns}`;
+      const tokens = claudeTokens(m.usage as Json);
+      if (id !== this.#openId) {
+        if (this.#openTokens) add(this.#done, this.#openModel, this.#openTokens);
+        this.#openId = id;
+        this.#turns++;
+      }
+      this.#openModel = str(m.model) ?? this.#model ?? "";
+      this.#openTokens = tokens;
+    } else if (type === "result") {
+      this.#sessionId = str(v.session_id) ?? this.#sessionId;
+      if (typeof v.num_turns === "number") this.#turns = v.num_turns;
+      if (typeof v.total_cost_usd === "number" && Number.isFinite(v.total_cost_usd)) {
+        this.#cost = v.total_cost_usd;
+      }
+      if (isObject(v.usage)) this.#final = claudeTokens(v.usage as Json);
+      if (isObject(v.modelUsage)) this.#finalByModel = claudeModelUsage(v.modelUsage as Json);
+      this.#result = {
+        subtype: str(v.subtype) ?? "",
+        isError: v.is_error === true,
+        text: typeof v.result === "string" ? v.result : "",
+      };
+    }
+  }
+
+  #codex(v: Json): void {
+    const type = v.type;
+    if (type === "thread.started") {
+      this.#sessionId ??= str(v.thread_id);
+    } else if (type === "turn.completed" && isObject(v.usage)) {
+      const u = v.usage as Json;
+      const input = num(u.input_tokens);
+      const cached = Math.min(input, num(u.cached_input_tokens));
+      add(this.#done, this.#model ?? "", {
+        input: input - cached,
+        output: num(u.output_tokens),
+        cacheRead: cached,
+        cacheWrite: 0,
+      });
+      this.#turns++;
+    } else if (type === "turn.failed") {
+      this.#error = errorText(v.error) ?? "turn failed";
+    } else if (type === "error") {
+      this.#error = str(v.message) ?? errorText(v.error) ?? "error";
+    } else if (type === "item.completed" && isObject(v.item)) {
+      const item = v.item as Json;
+      if (item.type === "agent_message" && typeof item.text === "string") {
+        this.#result = { subtype: "agent_message", isError: false, text: item.text };
+      }
+    }
+  }
+}
+
+function claudeTokens(u: Json): Tokens {
+  return {
+    input: num(u.input_tokens),
+    output: num(u.output_tokens),
+    cacheRead: num(u.cache_read_input_tokens),
+    cacheWrite: num(u.cache_creation_input_tokens),
+  };
+}
+
+/** Claude's `modelUsage`: `{ "<model>": { inputTokens, outputTokens, cacheReadInputTokens, cacheCreationInputTokens } }`. */
+function claudeModelUsage(mu: Json): Map<string, Tokens> {
+  const out = new Map<string, Tokens>();
+  for (const [model, u] of Object.entries(mu)) {
+    if (!isObject(u)) continue;
+    const t = u as Json;
+    add(out, model, {
+      input: num(t.inputTokens),
+      output: num(t.outputTokens),
+      cacheRead: num(t.cacheReadInputTokens),
+      cacheWrite: num(t.cacheCreationInputTokens),
+    });
+  }
+  return out;
+}
+
+function add(into: Map<string, Tokens>, model: string, t: Tokens): void {
+  const have = into.get(model);
+  if (!have) {
+    into.set(model, { ...t });
+    return;
+  }
+  have.input += t.input;
+  have.output += t.output;
+  have.cacheRead += t.cacheRead;
+  have.cacheWrite += t.cacheWrite;
+}
+
+/**
+ * Tokens added up.
+ *
+ * @example
+ * ```ts
+ * sum([{ input: 1, output: 2, cacheRead: 3, cacheWrite: 4 }]).output; // 2
+ * ```
+ */
+export function sum(all: Iterable<Tokens>): Tokens {
+  const t = noTokens();
+  for (const x of all) {
+    t.input += x.input;
+    t.output += x.output;
+    t.cacheRead += x.cacheRead;
+    t.cacheWrite += x.cacheWrite;
+  }
+  return t;
+}
+
+function errorText(e: unknown): string | undefined {
+  if (typeof e === "string") return e;
+  return isObject(e) ? str((e as Json).message) : undefined;
+}
+
+function isObject(v: unknown): boolean {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+function num(v: unknown): number {
+  return typeof v === "number" && Number.isFinite(v) && v > 0 ? v : 0;
+}
+
+/**
+ * The PR number an agent's final answer gives (the prompt asks it to reply
+ * with only the PR number): `12`, `#12`, `PR #12`, or a `/pull/12` link.
+ *
+ * @example
+ * ```ts
+ * prInAnswer("#42"); // 42
+ * prInAnswer("Opened https://github.com/o/r/pull/7 for review"); // 7
+ * prInAnswer("I could not finish"); // undefined
+ * ```
+ */
+export function prInAnswer(text: string | undefined): number | undefined {
+  if (!text) return undefined;
+  const m = /^\s*(?:PR\s*)?#?(\d{1,9})\.?\s*$/i.exec(text) ?? /\/pull\/(\d{1,9})\b/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
