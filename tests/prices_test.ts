@@ -1,12 +1,6 @@
 import { deepEqual as equal, match } from "node:assert/strict";
-import {
-  BUILT_IN_PRICES,
-  costOf,
-  formatUsd,
-  loadPrices,
-  parsePrices,
-  priceOf,
-} from "../lib/cost/prices.ts";
+import { BUILT_IN_PRICES, costOf, formatUsd, priceOf } from "../lib/cost/prices.ts";
+import { loadPrices, parsePrices } from "../lib/cost/price_file.ts";
 import { budgetReached, overGapBudget } from "../lib/cost/budget.ts";
 
 Deno.test("a model's price is the longest table key that prefixes its name, case-insensitive", () => {

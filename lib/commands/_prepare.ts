@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { loadPrices, type PriceTable } from "../cost/prices.ts";
+import { loadPrices } from "../cost/price_file.ts";
+import type { PriceTable } from "../cost/prices.ts";
 import { join } from "node:path";
 import type { Gap } from "../backlog/load.ts";
 import type { DispatchOptions } from "../cli/catalog.ts";

@@ -1,8 +1,9 @@
 /**
  * What tokens cost: a price table (USD per million tokens: input, output,
  * cache read, cache write) keyed by model-name prefix, the longest matching
- * key winning; the built-in table, `--prices FILE` over it; and a session's
- * cost in dollars (what the agent reported, else its tokens priced).
+ * key winning; the built-in table (`--prices FILE` over it is read by
+ * cost/price_file.ts); and a session's cost in dollars (what the agent
+ * reported, else its tokens priced). No dependency: the CLI's help reads it.
  *
  * The built-in prices are the vendors' published list prices for their API
  * (Anthropic's and OpenAI's pricing pages) as recorded in November 2025; the
@@ -13,10 +14,6 @@
  *
  * @module
  */
-// @ts-types="npm:@types/js-yaml@4.0.9"
-import yaml from "js-yaml";
-import { errorMessage, fail, ok, type Result } from "../util/result.ts";
-import { oneLine } from "../util/text.ts";
 import type { SessionUsage, Tokens } from "./session.ts";
 
 /** USD per million tokens. */
@@ -34,7 +31,20 @@ export type PriceTable = ReadonlyMap<string, Price>;
 export const BUILT_IN_PRICES_SOURCE =
   "Anthropic's and OpenAI's published API list prices as recorded in November 2025";
 
-const p = (input: number, output: number, cacheRead: number, cacheWrite: number): Price => ({
+/**
+ * A price.
+ *
+ * @example
+ * ```ts
+ * price(3, 15, 0.3, 3.75).cacheWrite; // 3.75
+ * ```
+ */
+export const price = (
+  input: number,
+  output: number,
+  cacheRead: number,
+  cacheWrite: number,
+): Price => ({
   input,
   output,
   cacheRead,
@@ -44,32 +54,32 @@ const p = (input: number, output: number, cacheRead: number, cacheWrite: number)
 /** The built-in table (see the module's note on where it comes from). */
 export const BUILT_IN_PRICES: PriceTable = new Map<string, Price>([
   // Anthropic: input, output, cache read, cache write (5-minute).
-  ["claude-opus-4-5", p(5, 25, 0.5, 6.25)],
-  ["claude-opus-4", p(15, 75, 1.5, 18.75)],
-  ["claude-sonnet-4", p(3, 15, 0.3, 3.75)],
-  ["claude-haiku-4", p(1, 5, 0.1, 1.25)],
-  ["claude-3-7-sonnet", p(3, 15, 0.3, 3.75)],
-  ["claude-3-5-sonnet", p(3, 15, 0.3, 3.75)],
-  ["claude-3-5-haiku", p(0.8, 4, 0.08, 1)],
-  ["claude-3-opus", p(15, 75, 1.5, 18.75)],
-  ["claude-3-haiku", p(0.25, 1.25, 0.03, 0.3)],
+  ["claude-opus-4-5", price(5, 25, 0.5, 6.25)],
+  ["claude-opus-4", price(15, 75, 1.5, 18.75)],
+  ["claude-sonnet-4", price(3, 15, 0.3, 3.75)],
+  ["claude-haiku-4", price(1, 5, 0.1, 1.25)],
+  ["claude-3-7-sonnet", price(3, 15, 0.3, 3.75)],
+  ["claude-3-5-sonnet", price(3, 15, 0.3, 3.75)],
+  ["claude-3-5-haiku", price(0.8, 4, 0.08, 1)],
+  ["claude-3-opus", price(15, 75, 1.5, 18.75)],
+  ["claude-3-haiku", price(0.25, 1.25, 0.03, 0.3)],
   // Claude Code's model aliases (`--model sonnet`).
-  ["opus", p(5, 25, 0.5, 6.25)],
-  ["sonnet", p(3, 15, 0.3, 3.75)],
-  ["haiku", p(1, 5, 0.1, 1.25)],
+  ["opus", price(5, 25, 0.5, 6.25)],
+  ["sonnet", price(3, 15, 0.3, 3.75)],
+  ["haiku", price(1, 5, 0.1, 1.25)],
   // OpenAI: input, output, cached input; cache write = input.
-  ["gpt-5", p(1.25, 10, 0.125, 1.25)],
-  ["gpt-5-mini", p(0.25, 2, 0.025, 0.25)],
-  ["gpt-5-nano", p(0.05, 0.4, 0.005, 0.05)],
-  ["gpt-4.1", p(2, 8, 0.5, 2)],
-  ["gpt-4.1-mini", p(0.4, 1.6, 0.1, 0.4)],
-  ["gpt-4.1-nano", p(0.1, 0.4, 0.025, 0.1)],
-  ["gpt-4o", p(2.5, 10, 1.25, 2.5)],
-  ["gpt-4o-mini", p(0.15, 0.6, 0.075, 0.15)],
-  ["o3", p(2, 8, 0.5, 2)],
-  ["o3-mini", p(1.1, 4.4, 0.55, 1.1)],
-  ["o4-mini", p(1.1, 4.4, 0.275, 1.1)],
-  ["codex-mini", p(1.5, 6, 0.375, 1.5)],
+  ["gpt-5", price(1.25, 10, 0.125, 1.25)],
+  ["gpt-5-mini", price(0.25, 2, 0.025, 0.25)],
+  ["gpt-5-nano", price(0.05, 0.4, 0.005, 0.05)],
+  ["gpt-4.1", price(2, 8, 0.5, 2)],
+  ["gpt-4.1-mini", price(0.4, 1.6, 0.1, 0.4)],
+  ["gpt-4.1-nano", price(0.1, 0.4, 0.025, 0.1)],
+  ["gpt-4o", price(2.5, 10, 1.25, 2.5)],
+  ["gpt-4o-mini", price(0.15, 0.6, 0.075, 0.15)],
+  ["o3", price(2, 8, 0.5, 2)],
+  ["o3-mini", price(1.1, 4.4, 0.55, 1.1)],
+  ["o4-mini", price(1.1, 4.4, 0.275, 1.1)],
+  ["codex-mini", price(1.5, 6, 0.375, 1.5)],
 ]);
 
 /**
@@ -152,78 +162,6 @@ export function costOf(u: SessionUsage, table: PriceTable): SessionCost {
     return { usd: 0, source: "priced", unpriced };
   }
   return { source: "unknown", unpriced };
-}
-
-/**
- * Read a `--prices` file (YAML, `model-prefix: {input, output, cache_read,
- * cache_write}`, USD per million tokens) over `base`. `input` and `output`
- * are required; a missing cache price counts as the input price.
- *
- * @param path the file
- * @param text its contents
- * @param base the table it overrides
- * @example
- * ```ts
- * const t = parsePrices("p.yaml", "claude-sonnet-4: {input: 2, output: 10}\n", BUILT_IN_PRICES);
- * t.ok && priceOf(t.value, "claude-sonnet-4-5")?.cacheRead; // 2
- * ```
- */
-export function parsePrices(path: string, text: string, base: PriceTable): Result<PriceTable> {
-  let doc: unknown;
-  try {
-    doc = yaml.load(text, { schema: yaml.CORE_SCHEMA });
-  } catch (e) {
-    const line = (e as { mark?: { line?: number } }).mark?.line;
-    const at = line === undefined ? "" : `:${line + 1}`;
-    const reason = (e as { reason?: string }).reason ?? errorMessage(e);
-    return fail(`${path}${at}: not valid YAML: ${oneLine(reason, 200)}`);
-  }
-  if (!isMap(doc)) return fail(`${path}: expected a mapping of model -> {input, output, ...}`);
-  const out = new Map(base);
-  for (const [model, v] of Object.entries(doc)) {
-    const where = `${path}: ${oneLine(model, 80)}`;
-    if (!isMap(v)) return fail(`${where}: expected {input, output, cache_read, cache_write}`);
-    const read = (key: string, fallback?: number): Result<number> => {
-      const x = v[key] ?? fallback;
-      if (typeof x !== "number" || !Number.isFinite(x) || x < 0) {
-        return fail(`${where}: '${key}' must be a price in USD per million tokens (>= 0)`);
-      }
-      return ok(x);
-    };
-    const input = read("input");
-    if (!input.ok) return input;
-    const output = read("output");
-    if (!output.ok) return output;
-    const cacheRead = read("cache_read", input.value);
-    if (!cacheRead.ok) return cacheRead;
-    const cacheWrite = read("cache_write", input.value);
-    if (!cacheWrite.ok) return cacheWrite;
-    out.set(model.toLowerCase(), p(input.value, output.value, cacheRead.value, cacheWrite.value));
-  }
-  return ok(out);
-}
-
-function isMap(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
-/**
- * Load `--prices`: the built-in table, or `path` over it.
- *
- * @example
- * ```ts ignore
- * const prices = await loadPrices("prices.yaml");
- * ```
- */
-export async function loadPrices(path: string | undefined): Promise<Result<PriceTable>> {
-  if (path === undefined) return ok(BUILT_IN_PRICES);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    return fail(`cannot read --prices ${path}: ${oneLine(errorMessage(e), 200)}`);
-  }
-  return parsePrices(path, text, BUILT_IN_PRICES);
 }
 
 /**
