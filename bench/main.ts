@@ -24,6 +24,7 @@ import { benchMonitor } from "./monitor.ts";
 import { benchPicker } from "./picker.ts";
 import { benchReflect } from "./reflect.ts";
 import { benchStreams } from "./streams.ts";
+import { benchSession } from "./session.ts";
 import { ROOT, type Row } from "./_util.ts";
 
 const SECTIONS: Record<string, (tmp: string) => Promise<Row[]>> = {
@@ -37,6 +38,7 @@ const SECTIONS: Record<string, (tmp: string) => Promise<Row[]>> = {
   adopt: benchAdopt,
   dashboard: benchDashboard,
   streams: benchStreams,
+  session: benchSession,
   learning: benchLearning,
   claims: benchClaims,
 };

@@ -14,6 +14,7 @@ import { lessonsTable } from "../learn/lessons.ts";
 import { queryReflections, sourceName } from "../store/query.ts";
 import { openReflections } from "./_sources.ts";
 import { roughDuration } from "../util/duration.ts";
+import { formatUsd } from "../cost/prices.ts";
 
 /**
  * Print the lessons of a DB; returns the exit code.
@@ -42,7 +43,19 @@ export async function runLessons(options: LessonsOptions, io: Io): Promise<Exit>
   }
   const secs = (s: number | null) => s === null ? "-" : roughDuration(s * 1000);
   io.out(formatTable(
-    ["domain", "effort", "arm", "dispatches", "shipped", "median", "p90", "killed", "stalled"],
+    [
+      "domain",
+      "effort",
+      "arm",
+      "dispatches",
+      "shipped",
+      "median",
+      "p90",
+      "killed",
+      "stalled",
+      "spent",
+      "$/shipped",
+    ],
     cells.map((c) => [
       c.domain,
       c.effort,
@@ -53,6 +66,8 @@ export async function runLessons(options: LessonsOptions, io: Io): Promise<Exit>
       secs(c.p90S),
       String(c.killed),
       String(c.stalled),
+      c.spentUsd === null ? "-" : formatUsd(c.spentUsd),
+      c.usdPerShipped === null ? "-" : formatUsd(c.usdPerShipped),
     ]),
   ));
   const withFailures = cells.filter((c) => c.failures.length > 0);

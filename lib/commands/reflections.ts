@@ -12,6 +12,7 @@ import { formatTable } from "../cli/table.ts";
 import { queryReflections, sourceName } from "../store/query.ts";
 import { openReflections } from "./_sources.ts";
 import { oneLine } from "../util/text.ts";
+import { formatUsd } from "../cost/prices.ts";
 
 /**
  * List reflections; returns the exit code.
@@ -43,7 +44,7 @@ export async function runReflections(options: ReflectionsOptions, io: Io): Promi
     return ok(EXIT.ok);
   }
   io.out(formatTable(
-    ["id", "created_at", "gap", "outcome", "duration_s", "pr", "priority", "notes"],
+    ["id", "created_at", "gap", "outcome", "duration_s", "pr", "cost", "priority", "notes"],
     rows.map((r) => [
       String(r.id),
       r.createdAt,
@@ -51,6 +52,7 @@ export async function runReflections(options: ReflectionsOptions, io: Io): Promi
       r.outcome,
       r.durationS === null ? "" : String(r.durationS),
       r.prNumber === null ? "" : `#${r.prNumber}`,
+      r.cost?.usd === undefined ? "" : formatUsd(r.cost.usd),
       r.priority,
       oneLine(r.notes.split("\n")[0] ?? "", 60),
     ]),

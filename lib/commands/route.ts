@@ -16,6 +16,9 @@ import { loadLearning } from "../learn/load.ts";
 import { agentTemplate, openReflections } from "./_sources.ts";
 import { orderCascade, type Ranked, runSeed, seededRandom } from "../learn/policy.ts";
 import { routeGap, type RoutingTable } from "../learn/routing.ts";
+import { type ArmSpend, spendByArm } from "../learn/spend.ts";
+import { queryReflections } from "../store/query.ts";
+import { formatUsd } from "../cost/prices.ts";
 
 /**
  * Print the cascade of one gap; returns the exit code.
@@ -42,6 +45,8 @@ export async function runRoute(options: RouteOptions, io: Io): Promise<Exit> {
   });
   if (!learning.ok) return usageError(learning.error);
   const { table, scoreboard } = learning.value;
+  const read = queryReflections(reflections.source, { limit: Number.MAX_SAFE_INTEGER });
+  const spend = new Map((read.ok ? spendByArm(read.value) : []).map((a) => [a.arm, a]));
   for (const w of table?.warnings ?? []) io.err(`warning: ${w}`);
   if (!table) {
     const line = `no routing table at ${learning.value.routingPath}: ` +
@@ -72,6 +77,7 @@ export async function runRoute(options: RouteOptions, io: Io): Promise<Exit> {
     seed,
     policy: options.learn,
     fallback,
+    spend,
   };
   if (options.json) io.out(JSON.stringify(routeJson(shown)));
   else for (const line of routeLines(shown)) io.out(line);
@@ -90,6 +96,8 @@ interface Shown {
   policy: RouteOptions["learn"];
   /** The run's one agent command (`CHUMP_AGENT_CMD` or the backend preset), for an empty cascade. */
   fallback: string;
+  /** What each arm spent (all its reflections). */
+  spend: Map<string, ArmSpend>;
 }
 
 /** `route --json`: one object. */
@@ -113,6 +121,8 @@ function routeJson(s: Shown): Record<string, unknown> {
       failures: r.record.failures,
       basis: r.basis,
       sample: r.sample ?? null,
+      spentUsd: s.spend.get(r.arm)?.costed ? s.spend.get(r.arm)!.spentUsd : null,
+      usdPerShipped: s.spend.get(r.arm)?.usdPerShipped ?? null,
     })),
   };
 }
@@ -134,6 +144,7 @@ function routeLines(s: Shown): string[] {
     r.candidate.why ?? "",
     `${r.record.successes}/${r.record.successes + r.record.failures} shipped (${r.basis})`,
     r.sample === undefined ? "" : r.sample.toFixed(3),
+    perShipped(s.spend.get(r.arm)),
   ]);
   const head = `${gap.id} (priority ${gap.priority || "-"}, effort ${gap.effort || "-"}, ` +
     `task class ${routed.taskClass || "-"}): `;
@@ -147,6 +158,11 @@ function routeLines(s: Shown): string[] {
   return [
     head + routeText,
     `order: ${s.policy}${order}; scoreboard of ${s.rows} reflection(s)`,
-    formatTable(["#", "arm", "why", "record", "draw"], rows),
+    formatTable(["#", "arm", "why", "record", "draw", "$/shipped"], rows),
   ];
+}
+
+/** An arm's dollars per shipped gap, `-` when unknown. */
+function perShipped(a: ArmSpend | undefined): string {
+  return a?.usdPerShipped === null || a === undefined ? "-" : formatUsd(a.usdPerShipped);
 }

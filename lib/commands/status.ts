@@ -9,6 +9,7 @@
 import { EXIT, type Exit, type Io, runtimeError } from "../cli/io.ts";
 import type { StatusOptions } from "../cli/commands.ts";
 import { formatTable } from "../cli/table.ts";
+import { formatUsd } from "../cost/prices.ts";
 import { stopOnSignals } from "../process/interrupt.ts";
 import { ok } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
@@ -77,6 +78,7 @@ async function showStatus(options: StatusOptions, io: Io): Promise<Exit> {
       "owner",
       "watch",
       "elapsed_s",
+      "cost",
       "worktree",
       "branch",
       "log",
@@ -91,6 +93,7 @@ async function showStatus(options: StatusOptions, io: Io): Promise<Exit> {
       `PID ${r.orchestratorPid}`,
       r.watch,
       String(r.elapsedS),
+      r.costUsd === null ? "" : formatUsd(r.costUsd),
       r.worktree,
       r.branch,
       r.log ?? "",

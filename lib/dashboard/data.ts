@@ -14,8 +14,10 @@ import {
   queryRunTotals,
   type ReflectionRow,
   type ReflectionSource,
+  type RunSpending,
   type RunTotals,
 } from "../store/query.ts";
+import { type ArmSpend, spendByArm } from "../learn/spend.ts";
 import { spoolPaths } from "../store/spool.ts";
 import type { Result } from "../util/result.ts";
 
@@ -56,6 +58,30 @@ export interface DashboardStatus {
   runs: RunTotals;
   /** Reflections waiting in the spool files (not yet in the DB). */
   spooled: number;
+  /** What was spent: per arm, in the last 24 hours, and each live run against its budgets. */
+  spend?: DashboardSpend;
+  /** Cost and tokens per backend, model and outcome (for /metrics). */
+  costs?: CostGroup[];
+}
+
+/** The dashboard's spend. */
+export interface DashboardSpend {
+  byArm: ArmSpend[];
+  /** Reflections of the last 24 hours plus live leases' cost so far. */
+  lastDayUsd: number;
+  runs: RunSpending[];
+}
+
+/** Cost and tokens of the dispatches of one backend, model and outcome. */
+export interface CostGroup {
+  backend: string;
+  model: string;
+  outcome: string;
+  usd: number;
+  tokensIn: number;
+  tokensOut: number;
+  cacheRead: number;
+  cacheWrite: number;
 }
 
 /** Histogram bounds in seconds: 1 min to 8 h. */
@@ -99,8 +125,65 @@ export async function dashboardStatus(
       durations: durationHistogram(refl.map((r) => r.durationS)),
       runs: runs.value,
       spooled: await spooledRows(db),
+      spend: {
+        byArm: spendByArm(refl).filter((a) => a.costed > 0),
+        lastDayUsd: lastDaySpend(refl, leases, Date.now()),
+        runs: runs.value.spending ?? [],
+      },
+      costs: costGroups(refl),
     },
   };
+}
+
+/**
+ * What was spent in the 24 hours before `now`: reflections created since,
+ * and live leases' cost so far.
+ *
+ * @example
+ * ```ts
+ * const r = { createdAt: "2026-12-06 10:00:00", cost: { usd: 1.5, tokensIn: 0, tokensOut: 0, cacheRead: 0, cacheWrite: 0, turns: 1 } };
+ * lastDaySpend([r], [], Date.parse("2026-12-06T12:00:00Z")); // 1.5
+ * ```
+ */
+export function lastDaySpend(
+  refl: readonly Pick<ReflectionRow, "createdAt" | "cost">[],
+  leases: readonly Pick<StatusRow, "state" | "costUsd">[],
+  now: number,
+): number {
+  const since = now - 24 * 3_600_000;
+  let usd = 0;
+  for (const r of refl) {
+    const t = Date.parse(`${r.createdAt.replace(" ", "T")}Z`);
+    if (t >= since) usd += r.cost?.usd ?? 0;
+  }
+  for (const l of leases) if (l.state !== "ended") usd += l.costUsd ?? 0;
+  return usd;
+}
+
+/** Cost and tokens per backend, model and outcome (groups in that order). */
+function costGroups(refl: readonly ReflectionRow[]): CostGroup[] {
+  const groups = new Map<string, CostGroup>();
+  for (const r of refl) {
+    if (!r.cost) continue;
+    const key = [r.backend, r.model, r.outcome].join("\u0000");
+    const g = groups.get(key) ?? {
+      backend: r.backend || "unknown",
+      model: r.model || "unknown",
+      outcome: r.outcome,
+      usd: 0,
+      tokensIn: 0,
+      tokensOut: 0,
+      cacheRead: 0,
+      cacheWrite: 0,
+    };
+    g.usd += r.cost.usd ?? 0;
+    g.tokensIn += r.cost.tokensIn;
+    g.tokensOut += r.cost.tokensOut;
+    g.cacheRead += r.cost.cacheRead;
+    g.cacheWrite += r.cost.cacheWrite;
+    groups.set(key, g);
+  }
+  return [...groups.keys()].sort().map((k) => groups.get(k)!);
 }
 
 /** How many of each key, keys in alphabetical order (the page and /metrics list them stably). */
@@ -165,6 +248,11 @@ export function durationHistogram(durations: readonly (number | null)[]): Durati
     count: known.length,
     sumS: known.reduce((a, b) => a + b, 0),
   };
+}
+
+/** A label value as Prometheus' text format escapes it. */
+function label(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
 /** Rows waiting in the DB's spool files (one JSON line each). */
@@ -238,6 +326,28 @@ export function metricsText(s: DashboardStatus): string {
     "",
     s.spooled,
   ]]);
+  const costs = s.costs ?? [];
+  const labels = (c: CostGroup, extra = "") =>
+    `{backend="${label(c.backend)}",model="${label(c.model)}",outcome="${c.outcome}"${extra}}`;
+  metric(
+    "chump_cost_usd_total",
+    "counter",
+    "Dollars spent by dispatches (reported by the agent, else its tokens priced).",
+    costs.map((c) => [labels(c), Math.round(c.usd * 1e6) / 1e6]),
+  );
+  metric(
+    "chump_tokens_total",
+    "counter",
+    "Tokens used by dispatches, by kind (input, output, cache_read, cache_write).",
+    costs.flatMap((c) =>
+      (
+        [["input", c.tokensIn], ["output", c.tokensOut], ["cache_read", c.cacheRead], [
+          "cache_write",
+          c.cacheWrite,
+        ]] as const
+      ).map(([kind, n]): [string, number] => [labels(c, `,kind="${kind}"`), n])
+    ),
+  );
   const h = s.durations;
   metric("chump_dispatch_duration_seconds", "histogram", "Duration of settled dispatches.", [
     ...h.le.map((le, i): [string, number] => [`_bucket{le="${le}"}`, h.counts[i]]),

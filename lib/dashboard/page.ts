@@ -26,6 +26,7 @@ meter { width: 60px; height: 10px; margin-left: 0.5em; vertical-align: middle; }
 figure { margin: 0; } figcaption { font-weight: 600; margin-bottom: 0.3em; }
 pre { background: #f6f6f6; padding: 0.7em; max-height: 20em; overflow: auto; font-size: 12px; }
 #error { color: #c00; } #conn { color: #888; font-size: 12px; }
+#spend li.over { color: #c00; font-weight: 600; } .cost { text-align: right; }
 `;
 
 /** The page's script (`/app.js`): swaps in each view, selects a row, shows its log. */
@@ -44,6 +45,7 @@ function apply(v) {
   $("totals").textContent = v.totals;
   $("counters").textContent = v.counters;
   $("leases").innerHTML = v.rows;
+  $("spend").innerHTML = v.spend;
   for (const [id, c] of Object.entries(v.charts)) {
     const svg = $(id);
     svg.setAttribute("width", c.width);
@@ -139,9 +141,11 @@ export function pageHtml(view: View | undefined, problem = ""): string {
 <p id="error">${esc(problem)}</p>
 <table>
 <thead><tr><th>lease</th><th>gap</th><th>state</th><th>watch</th><th>pid</th><th>alive</th>
-<th>elapsed / deadline</th><th>idle</th><th>pr</th><th>outcome</th><th>last line</th><th>log</th></tr></thead>
+<th>elapsed / deadline</th><th>idle</th><th>pr</th><th>cost</th><th>outcome</th><th>last line</th>
+<th>log</th></tr></thead>
 <tbody id="leases">${view?.rows ?? ""}</tbody>
 </table>
+<section id="spend">${view?.spend ?? ""}</section>
 <section id="charts">
 <figure><figcaption>ship rate and median duration by domain</figcaption>${
     chart("by-domain")

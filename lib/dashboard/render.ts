@@ -8,7 +8,8 @@
  *
  * @module
  */
-import type { DashboardStatus, GroupStats } from "./data.ts";
+import type { DashboardSpend, DashboardStatus, GroupStats } from "./data.ts";
+import { formatUsd } from "../cost/prices.ts";
 import type { StatusRow } from "../watch/status.ts";
 import { exactDuration } from "../util/duration.ts";
 
@@ -25,6 +26,8 @@ export interface View {
   counters: string;
   /** The table's `<tr>` rows (HTML). */
   rows: string;
+  /** What was spent, against each live run's budgets, and per arm (HTML). */
+  spend: string;
   charts: { "by-domain": ChartView; "by-effort": ChartView; "by-backend": ChartView };
   /** The lease whose log to show when none is selected: the newest live one with a log. */
   firstLive: number | null;
@@ -49,6 +52,7 @@ export function renderView(s: DashboardStatus): View {
     counters: `${s.runs.runs} run(s), ${s.runs.ticks} tick(s), ` +
       `${s.runs.providerErrors} provider error(s), ${s.spooled} reflection(s) spooled`,
     rows: s.leases.map(row).join("\n"),
+    spend: spendView(s.spend),
     charts: {
       "by-domain": chart(s.byDomain),
       "by-effort": chart(s.byEffort),
@@ -70,12 +74,45 @@ function row(l: StatusRow): string {
     elapsedCell(l),
     td(span(l.idleS)),
     td(l.pr ?? ""),
+    td(l.costUsd === null ? "" : formatUsd(l.costUsd), "cost"),
     td(l.outcome ?? "", l.outcome ?? undefined),
     td(l.lastLine ?? "", "last"),
     logCell(l.log),
   ];
   return `<tr data-gap="${esc(l.gap)}" data-lease="${l.lease}" data-state="${esc(l.state)}">` +
     `${cells.join("")}</tr>`;
+}
+
+/**
+ * What was spent: the last 24 hours, each live run against its budgets,
+ * and a table of the arms' spend and dollars per shipped gap; blank when
+ * nothing ever spoke a structured session.
+ */
+function spendView(spend: DashboardSpend | undefined): string {
+  if (!spend || (spend.byArm.length === 0 && spend.runs.length === 0)) return "";
+  const usd = (x: number | null) => (x === null ? "-" : formatUsd(x));
+  const runs = spend.runs.map((r) => {
+    const parts = [`run ${r.runId.slice(0, 8)} on ${r.host}: ${usd(r.spentUsd ?? 0)} spent`];
+    if (r.budgetRunUsd !== null) parts.push(`of ${usd(r.budgetRunUsd)} (run budget)`);
+    if (r.budgetDayUsd !== null) {
+      parts.push(`; ${usd(spend.lastDayUsd)} of ${usd(r.budgetDayUsd)} a day`);
+    }
+    if (r.budgetGapUsd !== null) parts.push(`; at most ${usd(r.budgetGapUsd)} an agent`);
+    const over = (r.budgetRunUsd !== null && (r.spentUsd ?? 0) >= r.budgetRunUsd) ||
+      (r.budgetDayUsd !== null && spend.lastDayUsd >= r.budgetDayUsd);
+    return `<li${over ? ` class="over"` : ""}>${esc(parts.join(" "))}</li>`;
+  });
+  const arms = spend.byArm.map((a) =>
+    `<tr>${td(a.arm)}${td(String(a.dispatches))}${td(String(a.shipped))}${
+      td(formatUsd(a.spentUsd))
+    }${td(usd(a.usdPerShipped))}</tr>`
+  );
+  return `<h2>spend</h2><p>last 24 hours: ${esc(formatUsd(spend.lastDayUsd))}</p>` +
+    (runs.length > 0 ? `<ul>${runs.join("")}</ul>` : "") +
+    (arms.length > 0
+      ? "<table><thead><tr><th>arm</th><th>dispatches</th><th>shipped gaps</th><th>spent</th>" +
+        `<th>$ per shipped gap</th></tr></thead><tbody>${arms.join("")}</tbody></table>`
+      : "");
 }
 
 /** Elapsed against the deadline, with a bar while the lease is live. */

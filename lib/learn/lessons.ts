@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { spendByArm } from "./spend.ts";
 import { percentile } from "./deadlines.ts";
 import { armOfNotes, decodeNotes } from "../store/notes.ts";
 
@@ -39,6 +40,9 @@ export interface LessonCell {
   p90S: number | null;
   killed: number;
   stalled: number;
+  /** What its dispatches cost in all, and per shipped gap; null where no cost is known. */
+  spentUsd: number | null;
+  usdPerShipped: number | null;
   failures: FrequentLine[];
 }
 
@@ -108,6 +112,7 @@ export function lessonsTable(rows: readonly LessonRow[]): LessonCell[] {
     const members = cells.get(key)!;
     const shipped = members.filter((r) => r.outcome === "shipped").length;
     const durations = members.flatMap((r) => r.durationS === null ? [] : [r.durationS]);
+    const [spend] = spendByArm(members);
     return {
       domain,
       effort,
@@ -119,6 +124,8 @@ export function lessonsTable(rows: readonly LessonRow[]): LessonCell[] {
       p90S: durations.length ? percentile(durations, 0.9) : null,
       killed: members.filter((r) => r.outcome === "killed").length,
       stalled: members.filter((r) => r.outcome === "stalled").length,
+      spentUsd: spend.costed > 0 ? spend.spentUsd : null,
+      usdPerShipped: spend.usdPerShipped,
       failures: frequent(
         members.filter((r) => r.outcome !== "shipped").flatMap((r) => failureLines(r.notes)),
         TOP_LINES,

@@ -89,6 +89,10 @@ export interface RunBeat {
   /** Reflections that could not go to the DB (spooled, or printed). */
   writeFailures: number;
   liveAgents: number;
+  /** What the run has spent so far (finished and running dispatches), when any spoke a session. */
+  spentUsd?: number;
+  /** Its budgets, in USD. */
+  budgets?: { runUsd?: number; dayUsd?: number; gapUsd?: number };
 }
 
 /**

@@ -186,11 +186,14 @@ const TAKE_OVER = `UPDATE chump_dispatch_leases
   WHERE id = ? AND generation = ? AND state IN ('starting', 'running', 'detached')`;
 
 const RUN_BEAT = `INSERT INTO chump_runs (run_id, host, pid, started_ms, heartbeat_ms, ended_ms,
-    ticks, provider_errors, write_failures, live_agents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ticks, provider_errors, write_failures, live_agents, spent_usd, budget_run_usd,
+    budget_day_usd, budget_gap_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT(run_id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms,
     ended_ms = excluded.ended_ms, ticks = excluded.ticks,
     provider_errors = excluded.provider_errors,
-    write_failures = excluded.write_failures, live_agents = excluded.live_agents`;
+    write_failures = excluded.write_failures, live_agents = excluded.live_agents,
+    spent_usd = excluded.spent_usd, budget_run_usd = excluded.budget_run_usd,
+    budget_day_usd = excluded.budget_day_usd, budget_gap_usd = excluded.budget_gap_usd`;
 
 /** The ledger on a connection to its DB. */
 class SqliteLedger implements Ledger {
@@ -340,6 +343,10 @@ class SqliteLedger implements Ledger {
         b.providerErrors,
         b.writeFailures,
         b.liveAgents,
+        b.spentUsd ?? null,
+        b.budgets?.runUsd ?? null,
+        b.budgets?.dayUsd ?? null,
+        b.budgets?.gapUsd ?? null,
       ), HEARTBEAT_LOCK_WAIT_MS);
   }
 

@@ -5,7 +5,7 @@
  * `key=value` lines after `backend=`: `model=`, `provider=`, `attempt=`,
  * `class=`, `lessons=`, and what the dispatch cost: `cost_usd=`,
  * `tokens_in=`, `tokens_out=`, `tokens_cache_read=`, `tokens_cache_write=`,
- * `turns=`, `session=`. {@linkcode encodeNotes} writes them,
+ * `turns=`, `session=`, `session_model=`. {@linkcode encodeNotes} writes them,
  * {@linkcode decodeNotes} reads them back (from rows of any age: every fact
  * but the backend may be missing), and {@linkcode armLabel} names the arm
  * they describe (`backend/model@provider`). Pure.
@@ -44,6 +44,8 @@ export interface CostFacts {
   cacheWrite: number;
   turns: number;
   session?: string;
+  /** The model the session said it ran (it may differ from the arm's `model=`). */
+  sessionModel?: string;
 }
 
 /** The facts' keys, in the order they are written after `backend=`. */
@@ -58,6 +60,7 @@ const COST_KEYS = [
   ["tokens_cache_write", (c: CostFacts) => String(c.cacheWrite)],
   ["turns", (c: CostFacts) => String(c.turns)],
   ["session", (c: CostFacts) => c.session],
+  ["session_model", (c: CostFacts) => c.sessionModel],
 ] as const;
 
 /**
@@ -147,8 +150,8 @@ export function decodeNotes(notes: string): DecodedNotes {
 function readCostFact(out: DecodedNotes, key: string, value: string): void {
   const cost = () =>
     out.cost ??= { tokensIn: 0, tokensOut: 0, cacheRead: 0, cacheWrite: 0, turns: 0 };
-  if (key === "session") {
-    if (value !== "") cost().session = value;
+  if (key === "session" || key === "session_model") {
+    if (value !== "") cost()[key === "session" ? "session" : "sessionModel"] = value;
     return;
   }
   if (key === "cost_usd") {

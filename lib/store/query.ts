@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { decodeNotes } from "./notes.ts";
+import { type CostFacts, decodeNotes } from "./notes.ts";
 import type { DatabaseSync, SQLOutputValue } from "node:sqlite";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { controlsToSpaces as oneLine } from "../util/text.ts";
@@ -31,6 +31,10 @@ export interface ReflectionRow {
   domain: string;
   /** From the notes' `backend=<label>` line; "" when they have none. */
   backend: string;
+  /** The model: the notes' `model=` (a routed arm's), else the session's; "" when neither says. */
+  model: string;
+  /** What the dispatch cost (the notes' cost facts); null without a structured session. */
+  cost: CostFacts | null;
 }
 
 /**
@@ -126,6 +130,7 @@ function rowsOf(
     const goal = text(raw.goal);
     const directive = text(raw.directive);
     const notes = text(raw.notes);
+    const facts = decodeNotes(notes);
     rows.push({
       id,
       createdAt: text(raw.created_at),
@@ -138,11 +143,35 @@ function rowsOf(
       notes,
       effort: / effort=(\S+)/.exec(directive)?.[1] ?? "",
       domain: / domain=(\S+)/.exec(directive)?.[1] ?? "",
-      backend: decodeNotes(notes).backend ?? "",
+      backend: facts.backend ?? "",
+      model: facts.model ?? facts.cost?.sessionModel ?? "",
+      cost: facts.cost ?? null,
     });
     if (rows.length >= limit) break;
   }
   return rows;
+}
+
+/** The live runs' spending (none in a DB of a version before budgets). */
+function spendingRuns(db: DatabaseSync): RunSpending[] {
+  const columns = new Set(
+    db.prepare("PRAGMA table_info(chump_runs)").all().map((c) => String(c.name)),
+  );
+  if (!columns.has("spent_usd")) return [];
+  const n = (v: SQLOutputValue | undefined) => (v === null || v === undefined ? null : Number(v));
+  return db.prepare(
+    `SELECT run_id, host, spent_usd, budget_run_usd, budget_day_usd, budget_gap_usd FROM chump_runs
+      WHERE ended_ms IS NULL AND (spent_usd IS NOT NULL OR budget_run_usd IS NOT NULL
+        OR budget_day_usd IS NOT NULL OR budget_gap_usd IS NOT NULL)
+      ORDER BY heartbeat_ms DESC LIMIT 20`,
+  ).all().map((r) => ({
+    runId: text(r.run_id),
+    host: text(r.host),
+    spentUsd: n(r.spent_usd),
+    budgetRunUsd: n(r.budget_run_usd),
+    budgetDayUsd: n(r.budget_day_usd),
+    budgetGapUsd: n(r.budget_gap_usd),
+  }));
 }
 
 function text(value: SQLOutputValue | undefined): string {
@@ -177,6 +206,18 @@ export interface RunTotals {
   writeFailures: number;
   /** Agents in flight in runs that have not ended (as of their last heartbeat). */
   liveAgents: number;
+  /** The runs that have not ended and spend or have a budget: what each spent, against its budgets. */
+  spending?: RunSpending[];
+}
+
+/** What a run that has not ended spent, and its budgets (null: none), as its last heartbeat said. */
+export interface RunSpending {
+  runId: string;
+  host: string;
+  spentUsd: number | null;
+  budgetRunUsd: number | null;
+  budgetDayUsd: number | null;
+  budgetGapUsd: number | null;
 }
 
 /**
@@ -215,6 +256,7 @@ export function queryRunTotals(dbPath: string): Result<RunTotals> {
       providerErrors: Number(r.pe),
       writeFailures: Number(r.wf),
       liveAgents: Number(r.live),
+      spending: spendingRuns(db),
     });
   } catch (e) {
     return fail(`cannot read runs from ${dbPath}: ${oneLine(errorMessage(e))}`);

@@ -88,15 +88,28 @@ const LEASE_COLUMNS_ADDED: readonly [string, string][] = [
   ["session_id", "TEXT"],
 ];
 
-/** Add the lease columns an older DB lacks (idempotent). */
-function migrateLeases(handle: DatabaseSync): void {
+/**
+ * Columns added to the runs table: what the run spent and its budgets
+ * (`--budget-run`, `--budget-day`, `--budget-gap`), for the dashboard.
+ */
+const RUN_COLUMNS_ADDED: readonly [string, string][] = [
+  ["spent_usd", "REAL"],
+  ["budget_run_usd", "REAL"],
+  ["budget_day_usd", "REAL"],
+  ["budget_gap_usd", "REAL"],
+];
+
+/** Add the columns of `table` an older DB lacks (idempotent). */
+function addColumns(
+  handle: DatabaseSync,
+  table: string,
+  columns: readonly [string, string][],
+): void {
   const have = new Set(
-    handle.prepare("PRAGMA table_info(chump_dispatch_leases)").all().map((r) => String(r.name)),
+    handle.prepare(`PRAGMA table_info(${table})`).all().map((r) => String(r.name)),
   );
-  for (const [name, definition] of LEASE_COLUMNS_ADDED) {
-    if (!have.has(name)) {
-      handle.exec(`ALTER TABLE chump_dispatch_leases ADD COLUMN ${name} ${definition}`);
-    }
+  for (const [name, definition] of columns) {
+    if (!have.has(name)) handle.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${definition}`);
   }
 }
 
@@ -115,5 +128,6 @@ export function applySchema(handle: DatabaseSync): void {
   handle.exec("PRAGMA journal_mode = WAL");
   handle.exec(REFLECTION_SCHEMA);
   handle.exec(LEASE_SCHEMA);
-  migrateLeases(handle);
+  addColumns(handle, "chump_dispatch_leases", LEASE_COLUMNS_ADDED);
+  addColumns(handle, "chump_runs", RUN_COLUMNS_ADDED);
 }

@@ -28,6 +28,8 @@ export interface LiveRow {
   idleMs: number;
   /** `#12 open`, `merged`, or blank. */
   pr: string;
+  /** What it has cost so far (`$0.42`), or blank without a structured session. */
+  cost: string;
   /** The newest WARN/ERROR line of its stderr, or blank. */
   lastWarning: string;
 }
@@ -41,6 +43,8 @@ export interface LiveTotals {
   queued: number;
   /** Until the next tick. */
   nextTickMs: number;
+  /** What the run has spent so far (`$3.12`, with its budget when it has one), or blank. */
+  spent?: string;
 }
 
 /** The frame's lines, each at most `width` characters. */
@@ -48,6 +52,8 @@ function renderFrame(rows: readonly LiveRow[], totals: LiveTotals, width: number
   const cut = (line: string) => cutTo(line, width);
   const lines: string[] = [];
   if (rows.length > 0) {
+    // The cost column only when some agent speaks a structured session.
+    const costs = rows.some((r) => r.cost !== "");
     const cells = rows.map((r) => [
       r.gapId,
       r.backend,
@@ -57,9 +63,19 @@ function renderFrame(rows: readonly LiveRow[], totals: LiveTotals, width: number
       }`,
       roughDuration(r.idleMs),
       r.pr,
+      ...(costs ? [r.cost] : []),
       r.lastWarning,
     ]);
-    const head = ["gap", "backend", "state", "elapsed/deadline", "idle", "pr", "last warning"];
+    const head = [
+      "gap",
+      "backend",
+      "state",
+      "elapsed/deadline",
+      "idle",
+      "pr",
+      ...(costs ? ["cost"] : []),
+      "last warning",
+    ];
     const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
     const line = (c: string[]) =>
       c.map((x, i) => i === c.length - 1 ? x : x.padEnd(widths[i])).join("  ");
@@ -67,7 +83,8 @@ function renderFrame(rows: readonly LiveRow[], totals: LiveTotals, width: number
   }
   lines.push(
     `running ${totals.running}  shipped ${totals.shipped}  failed ${totals.failed}  ` +
-      `queued ${totals.queued}  next tick in ${roughDuration(totals.nextTickMs)}`,
+      `queued ${totals.queued}  next tick in ${roughDuration(totals.nextTickMs)}` +
+      (totals.spent ? `  spent ${totals.spent}` : ""),
   );
   return lines.map((l) => cut(l.trimEnd()));
 }

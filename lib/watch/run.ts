@@ -38,6 +38,8 @@ import {
 import { outcomeCounts, type RunResult } from "./summary.ts";
 import { settleExited, tick } from "./tick.ts";
 import { NO_EVENTS } from "./events.ts";
+import { flightCost, runSpend } from "./spend.ts";
+import { type DispatchCost, formatUsd } from "../cost/prices.ts";
 
 /**
  * Dispatch and (with `watch`) monitor gaps until every dispatch is terminal.
@@ -193,6 +195,8 @@ async function heartbeat(run: RunState, ended = false): Promise<void> {
     providerErrors: c.providerErrors,
     writeFailures: c.writeFailures,
     liveAgents: ended ? 0 : run.flights.size,
+    spentUsd: spentLabel(run) === undefined ? undefined : runSpend(run).run,
+    budgets: run.config.budgets,
   });
 }
 
@@ -245,6 +249,7 @@ function frame(run: RunState): Frame {
       deadlineMs: f.deadlineMs,
       idleMs: t - d.process.lastOutputAt,
       pr: prLabel(f.lastPr),
+      cost: costLabel(flightCost(run, f)),
       lastWarning: d.process.tail.lines().at(-1) ?? "",
     };
   });
@@ -257,8 +262,25 @@ function frame(run: RunState): Frame {
       failed: n.ci_failed + n.stalled + n.killed + n.spawn_failures,
       queued: queued(run),
       nextTickMs: run.config.tickMs,
+      spent: spentLabel(run),
     },
   };
+}
+
+/** A flight's cost for the live view: `$0.42`, `?` when its model has no price, blank without a session. */
+function costLabel(c: DispatchCost | undefined): string {
+  if (!c) return "";
+  return c.usd === undefined ? "?" : formatUsd(c.usd);
+}
+
+/** What the run spent, against its budget: `$1.20 of $5.00`; blank when nothing spoke a session. */
+function spentLabel(run: RunState): string | undefined {
+  const costed = run.result.outcomes.some((o) => o.cost) ||
+    [...run.flights.values()].some((f) => f.dispatch.process.session);
+  if (!costed) return undefined;
+  const spent = formatUsd(runSpend(run).run);
+  const budget = run.config.budgets?.runUsd;
+  return budget === undefined ? spent : `${spent} of ${formatUsd(budget)}`;
 }
 
 /** Pickable gaps not dispatched yet; counted again only when what was picked or shipped changed. */

@@ -53,6 +53,7 @@ export function costFacts(c: DispatchCost): CostFacts {
     cacheWrite: c.tokens.cacheWrite,
     turns: c.turns,
     session: c.sessionId,
+    sessionModel: c.model,
   };
 }
 

@@ -46,6 +46,11 @@ export interface StatusRow {
   lastLine: string | null;
   /** Its PR as its watcher last saw it (`#12 open`), or null. */
   pr: string | null;
+  /** What it has cost so far (final once ended), in dollars; null without a structured session or a price. */
+  costUsd: number | null;
+  /** Its tokens in and out so far; null without a structured session. */
+  tokensIn: number | null;
+  tokensOut: number | null;
 }
 
 /**
@@ -95,6 +100,9 @@ export async function readStatusRows(
         deadlineS: l.deadlineMs === null ? null : Math.round(l.deadlineMs / 1000),
         ...activity[i],
         pr: l.pr,
+        costUsd: l.cost?.usd ?? null,
+        tokensIn: l.cost?.tokensIn ?? null,
+        tokensOut: l.cost?.tokensOut ?? null,
       };
     }));
   } finally {

@@ -111,7 +111,7 @@ Deno.test("--budget-gap ends an agent whose priced tokens pass it while it still
     /^over budget \(\$\d+\.\d\d > \$0\.25\)\nbackend=claude\nclass=over_budget\ncost_usd=/,
   );
   // What it cost in all (what it used until it ended) is recorded: at least what was seen.
-  assert(Number(/\ncost_usd=(\d+\.\d+)\n/.exec(notes)?.[1]) >= seen, notes);
+  assert(Number(/\ncost_usd=(\d+\.\d+)\n/.exec(notes)?.[1]) >= seen - 0.005, notes);
 });
 
 Deno.test("--budget-run stops the fill once the run has spent it; the agents already running finish", async () => {

@@ -147,8 +147,8 @@ Deno.test("the dashboard in Chromium: a live agent's row appears by the event st
     );
     const ended = (await leaseRows(page)).get("DB-LIVE-1")!;
     equal(ended[2], "ended");
-    equal(ended[9], "shipped");
-    equal(ended[11], "1-db-live-1.out.log");
+    equal(ended[10], "shipped");
+    equal(ended[12], "1-db-live-1.out.log");
     // The charts: one bar per domain, effort and backend, as long as its ship rate.
     deepEqual(
       await page.$$eval(
@@ -219,7 +219,7 @@ Deno.test("the dashboard shows detached agents and who watches them", async () =
     deepEqual(cells.get("DB-HANG-2")!.slice(2, 4), ["detached", "unwatched"]);
     equal(cells.get("DB-HANG-2")![5], "yes", "its agent is alive");
     match(cells.get("DB-HANG-2")![7], /^\d+s$/, "how long it has been silent");
-    equal(cells.get("DB-HANG-2")![11], "2-db-hang-2.out.log");
+    equal(cells.get("DB-HANG-2")![12], "2-db-hang-2.out.log");
     match(
       await page.$eval("#totals", (e) => e.textContent ?? ""),
       /^2 lease\(s\): settled 1, unwatched 1; outcomes: shipped 1$/,
