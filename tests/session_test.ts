@@ -129,3 +129,38 @@ Deno.test("plain output has no meter; the PR number of an answer", () => {
   equal(prInAnswer("fixed 3 tests"), undefined);
   equal(prInAnswer(undefined), undefined);
 });
+
+Deno.test("the fast reading of a line (its type at its start, an assistant's usage alone) gives what parsing every line whole gives", () => {
+  /** The same JSON with every object's keys in reverse order: no line starts with its type. */
+  const reversed = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(reversed)
+      : v !== null && typeof v === "object"
+      ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reversed(x)]))
+      : v;
+  for (
+    const [name, format] of [
+      ["claude-stream.jsonl", "claude-stream"],
+      ["claude-max-turns.jsonl", "claude-stream"],
+      ["codex-json.jsonl", "codex-json"],
+      ["codex-failed.jsonl", "codex-json"],
+    ] as const
+  ) {
+    const text = fixture(name);
+    const slow = text.trimEnd().split("\n").map((l) => JSON.stringify(reversed(JSON.parse(l))))
+      .join("\n") + "\n";
+    const typeFirst = slow.split("\n").filter((l) => l.startsWith('{"type":'));
+    equal(
+      typeFirst.filter((l) => l !== '{"type":"turn.started"}'),
+      [],
+      "only one-key lines start so",
+    );
+    const a = createSessionMeter(format, "gpt-5")!;
+    const b = createSessionMeter(format, "gpt-5")!;
+    feed(a, text, 61);
+    feed(b, slow, 61);
+    a.end();
+    b.end();
+    equal(a.usage(), b.usage(), name);
+  }
+});

@@ -121,8 +121,54 @@ export function createSessionMeter(
 /** A JSON object as parsed. */
 type Json = Record<string, unknown>;
 
+/** `{`, `}`, `"` and `\\`. */
+const OPEN = 123;
+const CLOSE = 125;
+const QUOTE = 34;
+const BACKSLASH = 92;
+
+/**
+ * The keys whose lines can change the figures, per format: a line holding
+ * none of them (a tool result, a file's contents: most of a session's
+ * bytes) is never parsed. A key inside a JSON string is escaped (`\"usage\"`),
+ * so text that merely mentions one does not match.
+ */
+const MARKERS: Readonly<Record<Exclude<AgentFormat, "plain">, RegExp>> = {
+  "claude-stream": /"usage"|"result"|"init"/g,
+  "codex-json": /"usage"|"thread\.started"|"turn\.failed"|"error"|"agent_message"/g,
+};
+
+/** How both formats start a line: its type first. */
+const TYPE_FIRST = '{"type":"';
+
+/**
+ * Per format and line type: parse it (`yes`), never (`no`), while the
+ * session id is unknown (`init`), or when it holds one of the
+ * {@linkcode MARKERS} (`marker`; also any type not listed).
+ */
+type Want = "yes" | "no" | "init" | "marker";
+const WANTED: Readonly<Record<Exclude<AgentFormat, "plain">, ReadonlyMap<string, Want>>> = {
+  "claude-stream": new Map<string, Want>([
+    ["assistant", "yes"],
+    ["result", "yes"],
+    ["system", "init"],
+    ["user", "no"],
+    ["stream_event", "no"],
+  ]),
+  "codex-json": new Map<string, Want>([
+    ["thread.started", "yes"],
+    ["turn.completed", "yes"],
+    ["turn.failed", "yes"],
+    ["error", "yes"],
+    ["turn.started", "no"],
+    ["item.started", "no"],
+    ["item.updated", "no"],
+    ["item.completed", "marker"],
+  ]),
+};
+
 class Meter implements SessionMeter {
-  readonly format: AgentFormat;
+  readonly format: Exclude<AgentFormat, "plain">;
   version = 0;
   #decoder = new TextDecoder("utf-8");
   #partial = "";
@@ -142,21 +188,27 @@ class Meter implements SessionMeter {
   #result: SessionUsage["result"];
   #error: string | undefined;
 
-  constructor(format: AgentFormat, modelHint?: string) {
+  constructor(format: Exclude<AgentFormat, "plain">, modelHint?: string) {
     this.format = format;
     this.#model = modelHint || undefined;
   }
 
   push(chunk: Uint8Array): void {
     if (chunk.byteLength === 0) return;
-    this.#text(this.#decoder.decode(chunk, { stream: true }));
+    try {
+      this.#text(this.#decoder.decode(chunk, { stream: true }));
+    } catch {
+      // Never fatal, whatever the bytes: what was being read is lost and counted.
+      this.#partial = "";
+      this.#skip();
+    }
   }
 
   end(): void {
     this.#text(this.#decoder.decode());
     this.#decoder = new TextDecoder("utf-8");
     if (this.#overflow) this.#skip();
-    else if (this.#partial.trim() !== "") this.#line(this.#partial);
+    else if (this.#partial !== "") this.#lineIn(this.#partial, 0, this.#partial.length);
     this.#partial = "";
     this.#overflow = false;
   }
@@ -188,6 +240,14 @@ class Meter implements SessionMeter {
     this.version++;
   }
 
+  /**
+   * Lines of a decoded block. Both formats print `type` first
+   * (`{"type":"assistant",...`): a line's type is read at its start, and only
+   * the types that carry the figures are parsed; a line that does not start
+   * so is searched for the keys that can change them ({@linkcode MARKERS}).
+   * Any other line costs a look at its first and last characters (is it a
+   * JSON object at all?).
+   */
   #text(text: string): void {
     let from = 0;
     for (;;) {
@@ -196,9 +256,10 @@ class Meter implements SessionMeter {
       if (this.#overflow) {
         this.#skip();
       } else if (this.#partial !== "") {
-        this.#line(this.#partial + text.slice(from, nl));
+        const line = this.#partial + text.slice(from, nl);
+        this.#lineIn(line, 0, line.length);
       } else if (nl > from) {
-        this.#line(text.slice(from, nl));
+        this.#lineIn(text, from, nl);
       }
       this.#partial = "";
       this.#overflow = false;
@@ -213,16 +274,29 @@ class Meter implements SessionMeter {
     this.#partial += text.slice(from);
   }
 
-  #line(raw: string): void {
-    const line = raw.trim();
-    if (line === "") return;
-    if (line.length > MAX_SESSION_LINE || line[0] !== "{" || line[line.length - 1] !== "}") {
+  /** The line `text[from, to)`: skipped and counted unless it is a JSON object; parsed when it matters. */
+  #lineIn(text: string, from: number, to: number): void {
+    let a = from;
+    let b = to;
+    while (a < b && text.charCodeAt(a) <= 32) a++;
+    while (b > a && text.charCodeAt(b - 1) <= 32) b--;
+    if (a === b) return;
+    if (
+      b - a > MAX_SESSION_LINE || text.charCodeAt(a) !== OPEN || text.charCodeAt(b - 1) !== CLOSE
+    ) {
       return this.#skip();
     }
-    if (!this.#matters(line)) return;
+    if (!this.#matters(text, a, b)) return;
+    if (this.format === "claude-stream" && this.#sessionId !== undefined) {
+      const fast = assistantFast(text, a, b);
+      if (fast) {
+        this.version++;
+        return this.#message(fast.id, fast.model, fast.usage);
+      }
+    }
     let value: unknown;
     try {
-      value = JSON.parse(line);
+      value = JSON.parse(text.slice(a, b));
     } catch {
       return this.#skip();
     }
@@ -232,15 +306,23 @@ class Meter implements SessionMeter {
     else this.#codex(value as Json);
   }
 
-  /** Could this line change the usage? (A substring test: a false yes costs one parse.) */
-  #matters(line: string): boolean {
-    if (line.includes('"usage"')) return true;
-    if (this.format === "claude-stream") {
-      return line.includes('"result"') ||
-        (this.#sessionId === undefined && line.includes('"init"'));
+  /** Could the line `text[a, b)` change the figures? (A false yes costs one parse.) */
+  #matters(text: string, a: number, b: number): boolean {
+    if (text.startsWith(TYPE_FIRST, a)) {
+      const start = a + TYPE_FIRST.length;
+      const end = text.indexOf('"', start);
+      if (end > start && end < b) {
+        const want = WANTED[this.format].get(text.slice(start, end));
+        if (want === "yes") return true;
+        if (want === "no") return false;
+        if (want === "init") return this.#sessionId === undefined;
+        // `marker`, or a type not listed: parsed only when it holds a key that matters.
+      }
     }
-    return line.includes('"thread.started"') || line.includes('"turn.failed"') ||
-      line.includes('"error"') || line.includes('"agent_message"');
+    const m = MARKERS[this.format];
+    m.lastIndex = a;
+    const found = m.exec(text);
+    return found !== null && found.index < b;
   }
 
   #claude(v: Json): void {
@@ -251,16 +333,7 @@ class Meter implements SessionMeter {
     } else if (type === "assistant" && isObject(v.message)) {
       this.#sessionId ??= str(v.session_id);
       const m = v.message as Json;
-      if (!isObject(m.usage)) return;
-      const id = str(m.id) ?? `#${this.#turns}`;
-      const tokens = claudeTokens(m.usage as Json);
-      if (id !== this.#openId) {
-        if (this.#openTokens) add(this.#done, this.#openModel, this.#openTokens);
-        this.#openId = id;
-        this.#turns++;
-      }
-      this.#openModel = str(m.model) ?? this.#model ?? "";
-      this.#openTokens = tokens;
+      if (isObject(m.usage)) this.#message(str(m.id), str(m.model), claudeTokens(m.usage as Json));
     } else if (type === "result") {
       this.#sessionId = str(v.session_id) ?? this.#sessionId;
       if (typeof v.num_turns === "number") this.#turns = v.num_turns;
@@ -275,6 +348,18 @@ class Meter implements SessionMeter {
         text: typeof v.result === "string" ? v.result : "",
       };
     }
+  }
+
+  /** One assistant message's usage (a message printed again replaces its usage). */
+  #message(messageId: string | undefined, model: string | undefined, usage: Tokens): void {
+    const id = messageId ?? `#${this.#turns}`;
+    if (id !== this.#openId) {
+      if (this.#openTokens) add(this.#done, this.#openModel, this.#openTokens);
+      this.#openId = id;
+      this.#turns++;
+    }
+    this.#openModel = model ?? this.#model ?? "";
+    this.#openTokens = usage;
   }
 
   #codex(v: Json): void {
@@ -303,6 +388,78 @@ class Meter implements SessionMeter {
       }
     }
   }
+}
+
+/** How Claude Code starts an assistant line: the message's id first. */
+const ASSISTANT_FIRST = '{"type":"assistant","message":{"id":"';
+
+/**
+ * An assistant line's message id, model and usage without parsing the whole
+ * line (its content may be a large file): the id at its start, the model
+ * before the content, the usage object near its end, parsed alone. Claude
+ * Code prints the message's keys in the API's order (`id`, `type`, `role`,
+ * `model`, `content`, ..., `usage`); a line printed otherwise, or a usage
+ * that does not parse, is undefined (the caller parses the whole line).
+ */
+function assistantFast(
+  text: string,
+  a: number,
+  b: number,
+): { id: string; model?: string; usage: Tokens } | undefined {
+  if (!text.startsWith(ASSISTANT_FIRST, a)) return undefined;
+  const idStart = a + ASSISTANT_FIRST.length;
+  const idEnd = text.indexOf('"', idStart);
+  if (idEnd < 0 || idEnd >= b) return undefined;
+  const content = text.indexOf('"content":', idEnd);
+  if (content < 0 || content >= b) return undefined;
+  const at = text.lastIndexOf('"usage":{', b);
+  if (at < content) return undefined;
+  const open = at + '"usage":'.length;
+  let depth = 0;
+  let close = -1;
+  let inString = false;
+  for (let i = open; i < b; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) inString = true;
+    else if (c === OPEN) depth++;
+    else if (c === CLOSE && --depth === 0) {
+      close = i;
+      break;
+    }
+  }
+  if (close < 0) return undefined;
+  const usage = {
+    input: countAt(text, '"input_tokens":', open, close),
+    output: countAt(text, '"output_tokens":', open, close),
+    cacheRead: countAt(text, '"cache_read_input_tokens":', open, close),
+    cacheWrite: countAt(text, '"cache_creation_input_tokens":', open, close),
+  };
+  const modelKey = text.indexOf('"model":"', idEnd);
+  let model: string | undefined;
+  if (modelKey >= 0 && modelKey < content) {
+    const start = modelKey + '"model":"'.length;
+    const end = text.indexOf('"', start);
+    if (end > start && end < content) model = text.slice(start, end);
+  }
+  return { id: text.slice(idStart, idEnd), model, usage };
+}
+
+/** The whole number after `key` within `text[from, to)`; 0 when absent or not a count. */
+function countAt(text: string, key: string, from: number, to: number): number {
+  const at = text.indexOf(key, from);
+  if (at < 0 || at >= to) return 0;
+  let i = at + key.length;
+  while (text.charCodeAt(i) === 32) i++;
+  let n = 0;
+  let digits = 0;
+  for (let c = text.charCodeAt(i); c >= 48 && c <= 57; c = text.charCodeAt(++i)) {
+    n = n * 10 + (c - 48);
+    digits++;
+  }
+  return digits > 0 && digits < 16 ? n : 0;
 }
 
 function claudeTokens(u: Json): Tokens {

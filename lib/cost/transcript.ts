@@ -57,7 +57,9 @@ function claudeTranscript(model: string, sessionId: string): Transcript {
     input_tokens: t.input,
     cache_creation_input_tokens: t.cacheWrite,
     cache_read_input_tokens: t.cacheRead,
+    cache_creation: { ephemeral_5m_input_tokens: t.cacheWrite, ephemeral_1h_input_tokens: 0 },
     output_tokens: t.output,
+    service_tier: "standard",
   });
   const line = (v: unknown) => JSON.stringify(v);
   return {
