@@ -67,6 +67,25 @@ export function watchArgs(scratch: ScratchRepo, args: string[], agent = true): s
   ];
 }
 
+/**
+ * A directory holding a fake `claude` (to put first on PATH): the demo agent,
+ * given the arguments the claude preset passes (so it speaks stream-json).
+ */
+export async function fakeClaude(dir: string): Promise<string> {
+  const bin = join(dir, "bin");
+  await Deno.mkdir(bin, { recursive: true });
+  const words = selfCommand("demo-agent").map((w) => `'${w.replaceAll("'", `'"'"'`)}'`);
+  await Deno.writeTextFile(join(bin, "claude"), `#!/bin/sh\nexec ${words.join(" ")} "$@"\n`, {
+    mode: 0o755,
+  });
+  return bin;
+}
+
+/** The environment of a run whose default agent is the fake claude. */
+export function withClaude(bin: string, env: Record<string, string> = {}): Record<string, string> {
+  return { PATH: `${bin}:${Deno.env.get("PATH") ?? ""}`, ...env };
+}
+
 /** A reflection row joined with its improvement target. */
 export interface Row {
   goal: string;

@@ -171,7 +171,13 @@ async function selfTestIn(
       deadlines: DEFAULT_DEADLINES,
       exitGraceTicks: 2,
       killGraceMs: 2000,
-      agent: { words: selfCommand("demo-agent", "--behaviour", "ship"), label: "demo-agent" },
+      // The demo agent speaks Claude Code's stream-json, so the self-test shows what each
+      // dispatch cost (its tokens at the built-in price of the model it says it is).
+      agent: {
+        words: selfCommand("demo-agent", "--behaviour", "ship", "--output-format", "stream-json"),
+        label: "demo-agent",
+        format: "claude-stream",
+      },
     }, {
       workspace: gitWorkspace(repo),
       spawner: realSpawner,
@@ -238,7 +244,7 @@ function verifyRows(dbPath: string): string | undefined {
   try {
     const rows = db.prepare(
       `SELECT r.intended_goal AS goal, r.observed_outcome AS observed, r.outcome_class AS class,
-              r.error_pattern AS pattern, t.directive AS directive, t.priority AS priority, t.scope AS scope
+              r.error_pattern AS pattern, r.hypothesis AS notes, t.directive AS directive, t.priority AS priority, t.scope AS scope
          FROM chump_reflections r JOIN chump_improvement_targets t ON t.reflection_id = r.id
         ORDER BY r.id`,
     ).all() as Record<string, string>[];
@@ -256,6 +262,7 @@ function verifyRows(dbPath: string): string | undefined {
           `observed_outcome '${r.observed}'`,
         ],
         [r.class === "success", `outcome_class '${r.class}'`],
+        [/\ncost_usd=\d+\.\d{4}\ntokens_in=\d+\n/.test(r.notes), `cost in the notes '${r.notes}'`],
         [r.pattern === "orchestrator_dispatch", `error_pattern '${r.pattern}'`],
         [r.priority === "low", `priority '${r.priority}'`],
         [r.scope === "synth", `scope '${r.scope}'`],

@@ -10,34 +10,22 @@
 import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { selfCommand } from "../../lib/process/self_command.ts";
 import {
   backlogOf,
+  fakeClaude,
   linesStarting,
   reflectionRows,
   type ScratchRepo,
   scratchRepo,
   watchArgs,
+  withClaude,
 } from "../_e2e.ts";
 import { runMain } from "../_helpers.ts";
 import { ROOT } from "../../testkit/process.ts";
 import { GIT_ID } from "../../testkit/repo.ts";
-
-/** A directory holding a fake `claude`: the demo agent, given the arguments the preset passes. */
-async function fakeClaudeDir(dir: string): Promise<string> {
-  const bin = join(dir, "bin");
-  await Deno.mkdir(bin, { recursive: true });
-  const words = selfCommand("demo-agent").map((w) => `'${w.replaceAll("'", `'"'"'`)}'`);
-  await Deno.writeTextFile(join(bin, "claude"), `#!/bin/sh\nexec ${words.join(" ")} "$@"\n`, {
-    mode: 0o755,
-  });
-  return bin;
-}
-
-/** The environment of a run whose default agent is the fake claude. */
-function withClaude(bin: string, env: Record<string, string> = {}): Record<string, string> {
-  return { PATH: `${bin}:${Deno.env.get("PATH") ?? ""}`, ...env };
-}
+import { throwawayCluster } from "../../testkit/pg.ts";
+import { machines } from "../_fleet.ts";
+import postgres from "postgres";
 
 /** A watching run whose agent is the default preset (`claude`, from PATH). */
 function orchestrateClaude(scratch: ScratchRepo, args: string[], env: Record<string, string>) {
@@ -59,7 +47,7 @@ function leaseCosts(db: string): Map<string, Record<string, unknown>> {
 
 Deno.test("a fake claude on PATH speaks stream-json, ships through git and reports its cost: on every line, row and event", async () => {
   await using scratch = await scratchRepo(backlogOf([["A-1"]]));
-  const bin = await fakeClaudeDir(scratch.dir);
+  const bin = await fakeClaude(scratch.dir);
   const events = join(scratch.dir, "events.jsonl");
   const ran = await orchestrateClaude(
     scratch,
@@ -91,11 +79,12 @@ Deno.test("a fake claude on PATH speaks stream-json, ships through git and repor
 
 Deno.test("--budget-gap ends an agent whose priced tokens pass it while it still runs: killed, 'over budget'", async () => {
   await using scratch = await scratchRepo(backlogOf([["B-1"]]));
-  const bin = await fakeClaudeDir(scratch.dir);
+  const bin = await fakeClaude(scratch.dir);
   // Each turn: 12000 in, 800 out, 30000 cache read, 2000 cache write = $0.0645 at Sonnet's prices.
   const ran = await orchestrateClaude(
     scratch,
-    ["--budget-gap", "0.25", "--no-live"],
+    // A deadline too, so that without the budget the agent is still ended (at 20 s), not left burning.
+    ["--budget-gap", "0.25", "--deadline", "s=10s", "--no-live"],
     withClaude(bin, { CHUMP_DEMO_PLAN: "B-1=burn:50" }),
   );
   equal(ran.code, 3, ran.stderr);
@@ -116,7 +105,7 @@ Deno.test("--budget-gap ends an agent whose priced tokens pass it while it still
 
 Deno.test("--budget-run stops the fill once the run has spent it; the agents already running finish", async () => {
   await using scratch = await scratchRepo(backlogOf([["C-1"], ["C-2"], ["C-3"], ["C-4"]]));
-  const bin = await fakeClaudeDir(scratch.dir);
+  const bin = await fakeClaude(scratch.dir);
   const ran = await orchestrateClaude(
     scratch,
     ["--budget-run", "0.5", "--max-parallel", "1", "--no-live"],
@@ -132,7 +121,7 @@ Deno.test("--budget-run stops the fill once the run has spent it; the agents alr
 
 Deno.test("--budget-day counts what earlier runs recorded in the last 24 hours: nothing is dispatched past it", async () => {
   await using scratch = await scratchRepo(backlogOf([["D-1"], ["D-2"], ["D-3"]]));
-  const bin = await fakeClaudeDir(scratch.dir);
+  const bin = await fakeClaude(scratch.dir);
   const env = withClaude(bin, { CHUMP_DEMO_COST_USD: "0.3" });
   const first = await orchestrateClaude(scratch, ["--max-total", "2", "--no-live"], env);
   equal(first.code, 0, first.stderr);
@@ -172,4 +161,42 @@ Deno.test("a bad budget or prices file is one line and exit 2, before anything i
     `chump-orchestrator: error: ${prices}: claude-sonnet-4: 'output' must be a price in USD per million tokens (>= 0)`,
   );
   equal(linesStarting(bad.stdout, "DISPATCHED:").length, 0);
+});
+
+Deno.test("--budget-day with a shared ledger counts what the fleet's other hosts spent: a second machine dispatches nothing past it", async () => {
+  await using pg = await throwawayCluster();
+  await using scratch = await scratchRepo(backlogOf([["F-1"], ["F-2"], ["F-3"], ["F-4"]]));
+  const [a, b] = await machines(scratch, 2);
+  const bin = await fakeClaude(scratch.dir);
+  const env = withClaude(bin, { CHUMP_DEMO_COST_USD: "0.3" });
+  const first = await orchestrateClaude(
+    a,
+    ["--ledger", pg.url, "--host-id", "host-a", "--max-total", "2", "--no-live"],
+    env,
+  );
+  equal(first.code, 0, first.stderr);
+  // The shared ledger's leases carry the cost as real columns.
+  const sql = postgres(pg.url, { onnotice: () => {} });
+  try {
+    const rows = await sql`SELECT gap_id, cost_usd, tokens_in, turns FROM chump_pg_leases
+                           WHERE state = 'ended' ORDER BY gap_id`;
+    deepEqual(rows.map((r) => [r.gap_id, Number(r.cost_usd), Number(r.tokens_in), r.turns]), [
+      ["F-1", 0.3, 12000, 1],
+      ["F-2", 0.3, 12000, 1],
+    ]);
+  } finally {
+    await sql.end();
+  }
+  // Machine b has no local history: its day budget is the fleet's.
+  const second = await orchestrateClaude(
+    b,
+    ["--ledger", pg.url, "--host-id", "host-b", "--budget-day", "0.5", "--no-live"],
+    env,
+  );
+  equal(second.code, 0, second.stderr);
+  deepEqual(linesStarting(second.stdout, "BUDGET:"), [
+    "BUDGET: daily budget reached: $0.60 spent in the last 24h of $0.50; nothing new is " +
+    "dispatched, running agents finish",
+  ]);
+  deepEqual(linesStarting(second.stdout, "DISPATCHED:"), []);
 });

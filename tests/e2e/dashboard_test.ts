@@ -10,6 +10,7 @@ import { join } from "node:path";
 import {
   backlogOf,
   demoAgentCmd,
+  fakeClaude,
   killMarked,
   leaseRows as leaseRowsOf,
   marked,
@@ -188,6 +189,55 @@ Deno.test("the dashboard in Chromium: a live agent's row appears by the event st
     match(log.stdout, /==> .*1-db-live-1\.err\.log <==/);
   } finally {
     equal(await stop(), 0, "Ctrl-C (SIGTERM) stops the dashboard cleanly");
+  }
+});
+
+Deno.test("the dashboard in Chromium shows what dispatches cost: a cost cell per lease, the last 24 hours, dollars per shipped gap per arm; /metrics has the cost", async () => {
+  await using s = await scratchRepo(backlogOf([["DC-1"], ["DC-2"], ["DC-3"]]));
+  const bin = await fakeClaude(s.dir);
+  const ran = await runMain(
+    ["--repo-root", s.repo, "--no-dry-run", "--watch", "--pr-provider", "git", "--tick", "100ms"],
+    {
+      cwd: s.repo,
+      env: {
+        ...GIT_ID,
+        PATH: `${bin}:${Deno.env.get("PATH")}`,
+        CHUMP_DEMO_COST_USD: "0.3",
+        CHUMP_DEMO_PLAN: "DC-3=fail",
+      },
+    },
+  );
+  equal(ran.code, 3, ran.stderr);
+  const dash = await dashboardOf(s.repo);
+  try {
+    const { page, url } = dash;
+    await page.waitForFunction(
+      `/last 24 hours: \\$0\\.90/.test(document.getElementById("spend").textContent)`,
+    );
+    const rows = await leaseRows(page);
+    deepEqual([...rows.keys()].sort(), ["DC-1", "DC-2", "DC-3"]);
+    for (const cells of rows.values()) equal(cells[9], "$0.30");
+    const arms = await page.$$eval(
+      "#spend tbody tr",
+      (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)),
+    );
+    // claude: 3 dispatches, 2 gaps shipped, $0.90 spent, $0.45 per shipped gap.
+    deepEqual(arms, [["claude", "3", "2", "$0.90", "$0.45"]]);
+    const metrics = parsePrometheus((await runProcess("curl", ["-sf", `${url}metrics`])).stdout);
+    equal(
+      metrics.get(
+        'chump_cost_usd_total{backend="claude",model="claude-sonnet-4-5-20250929",outcome="shipped"}',
+      ),
+      0.6,
+    );
+    equal(
+      metrics.get(
+        'chump_tokens_total{backend="claude",model="claude-sonnet-4-5-20250929",outcome="killed",kind="input"}',
+      ),
+      12000,
+    );
+  } finally {
+    equal(await dash.stop(), 0);
   }
 });
 
