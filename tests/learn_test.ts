@@ -389,7 +389,7 @@ Deno.test("route GAP prints the cascade in the order a run would try it; a malfo
     /^INFRA-9 \(priority P1, effort m, task class coord\): route at .*routing\.yaml:59 /,
   );
   match(lines[1], /^order: fixed \(the file's\); scoreboard of 0 reflection\(s\)$/);
-  match(lines[3], /^1 +claude +sonnet-medium-work +0\/0 shipped \(arm\)$/);
+  match(lines[3], /^1 +claude +sonnet-medium-work +0\/0 shipped \(arm\) +-$/);
   match(lines[4], /^2 +chump-local\/openai\/gpt-oss-120b@GROQ +groq-medium-fallback/);
 
   const seeded = ["route", "INFRA-9", "--repo-root", repo, "--learn", "thompson", "--seed", "3"];
@@ -436,7 +436,7 @@ Deno.test("route without --learn draws with Thompson sampling (the default) and 
     ran.stdout,
     /\norder: thompson \(seed \d+; Beta\(shipped\+1, other\+1\) per arm\); scoreboard of 0 reflection\(s\)\n/,
   );
-  equal((ran.stdout.match(/ 0\.\d{3}$/gm) ?? []).length, 3, "each of the 3 arms has its draw");
+  equal((ran.stdout.match(/ 0\.\d{3} +-$/gm) ?? []).length, 3, "each of the 3 arms has its draw");
 });
 
 Deno.test("a cascade on an injected clock: retryable classes move on after the backoff, a cooling arm is skipped, then waited for", () => {

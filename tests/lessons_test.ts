@@ -172,8 +172,11 @@ Deno.test("a run's prompts carry their domain's lessons (lessons=<n> in the note
   const text = await runMain(["lessons", "--repo-root", s.repo]);
   equal(text.code, 0, text.stderr);
   const lines = text.stdout.trimEnd().split("\n");
-  match(lines[0], /^domain +effort +arm +dispatches +shipped +median +p90 +killed +stalled$/);
-  match(lines[1], /^ls +s +custom:\S+ +3 +2 \(67%\) +\S+ +\S+ +1 +0$/);
+  match(
+    lines[0],
+    /^domain +effort +arm +dispatches +shipped +median +p90 +killed +stalled +spent +\$\/shipped$/,
+  );
+  match(lines[1], /^ls +s +custom:\S+ +3 +2 \(67%\) +\S+ +\S+ +1 +0 +- +-$/);
   assert(lines.includes("  (1x) ERROR: demo failure for LS-FAIL-<n>"), text.stdout);
   const json = JSON.parse((await runMain(["lessons", "--repo-root", s.repo, "--json"])).stdout);
   equal(json[0].dispatches, 3);

@@ -181,6 +181,7 @@ Deno.test("a provider error is logged and retried next tick: failing once, then 
     providerErrors: 1,
     writeFailures: 0,
     liveAgents: 0,
+    spending: [],
   });
 });
 

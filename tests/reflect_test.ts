@@ -867,6 +867,8 @@ Deno.test("reflections are listed newest first, filtered by outcome and exact ga
     effort: "m",
     domain: "auto",
     backend: "claude",
+    model: "",
+    cost: null,
   });
 });
 

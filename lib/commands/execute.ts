@@ -28,6 +28,7 @@ import { createGitProvider } from "../watch/providers/git.ts";
 import type { PrProvider } from "../watch/providers/types.ts";
 import { reapEscaped, reapOrphans } from "../watch/reap.ts";
 import { runDispatches } from "../watch/run.ts";
+import type { RunConfig } from "../watch/state.ts";
 import {
   outcomeCounts,
   runExitCode,
@@ -100,47 +101,10 @@ export async function runExecute(
   }
 }
 
-/** The window of `--budget-day`. */
-const DAY_MS = 24 * 3_600_000;
-
-/** What a run holds open while it runs. */
-interface Held {
-  runId: string;
-  ledger: Ledger;
-  writer: ReflectionWriter;
-  shared?: Parameters<typeof runDispatches>[2]["shared"];
-  interrupt: Parameters<typeof runDispatches>[2]["interrupt"];
-  processes: Processes;
-}
-
-/** The run itself: adopt (or note orphans), dispatch and watch, report; its exit code. */
-async function execute(
-  options: DispatchOptions,
-  io: Io,
-  mode: ExecuteMode,
-  prepared: Prepared,
-  held: Held,
-): Promise<number> {
-  const { paths, gaps, startCommit, run } = prepared;
-  const { events, plain: lines } = eventsOf(options, held.runId, io);
-  const live = liveViewOf(options);
-  // On the live view, both streams' lines go above the table (a raw one would be drawn over).
-  const plain: Io = live
-    ? { ...lines, out: (l) => live.line(l), err: (l) => live.line(l, "err") }
-    : lines;
-  const provider = options.prProvider === "gh"
-    ? createGhProvider({ cwd: paths.repoRoot })
-    : createGitProvider({ repoRoot: paths.repoRoot, baseRef: options.baseRef });
-  events.emit("run_started", {}, {
-    pid: Deno.pid,
-    watch: options.watch,
-    max_parallel: options.maxParallel,
-    adopt_only: mode.adoptOnly ?? false,
-  });
-  const adopted = options.watch
-    ? await adoptAndReap(options, paths.repoRoot, { ...held, provider, io: plain })
-    : await noteOrphans(held.ledger, io);
-  const result = await runDispatches(gaps, {
+/** The run's settings, from the flags and what was prepared. */
+function runConfigOf(options: DispatchOptions, io: Io, prepared: Prepared): RunConfig {
+  const { paths, startCommit, run } = prepared;
+  return {
     repoRoot: paths.repoRoot,
     baseRef: options.baseRef,
     startCommit,
@@ -164,7 +128,50 @@ async function execute(
       runUsd: options.budgetRunUsd,
       dayUsd: options.budgetDayUsd,
     },
-  }, {
+  };
+}
+
+/** The window of `--budget-day`. */
+const DAY_MS = 24 * 3_600_000;
+
+/** What a run holds open while it runs. */
+interface Held {
+  runId: string;
+  ledger: Ledger;
+  writer: ReflectionWriter;
+  shared?: Parameters<typeof runDispatches>[2]["shared"];
+  interrupt: Parameters<typeof runDispatches>[2]["interrupt"];
+  processes: Processes;
+}
+
+/** The run itself: adopt (or note orphans), dispatch and watch, report; its exit code. */
+async function execute(
+  options: DispatchOptions,
+  io: Io,
+  mode: ExecuteMode,
+  prepared: Prepared,
+  held: Held,
+): Promise<number> {
+  const { paths, gaps, run } = prepared;
+  const { events, plain: lines } = eventsOf(options, held.runId, io);
+  const live = liveViewOf(options);
+  // On the live view, both streams' lines go above the table (a raw one would be drawn over).
+  const plain: Io = live
+    ? { ...lines, out: (l) => live.line(l), err: (l) => live.line(l, "err") }
+    : lines;
+  const provider = options.prProvider === "gh"
+    ? createGhProvider({ cwd: paths.repoRoot })
+    : createGitProvider({ repoRoot: paths.repoRoot, baseRef: options.baseRef });
+  events.emit("run_started", {}, {
+    pid: Deno.pid,
+    watch: options.watch,
+    max_parallel: options.maxParallel,
+    adopt_only: mode.adoptOnly ?? false,
+  });
+  const adopted = options.watch
+    ? await adoptAndReap(options, paths.repoRoot, { ...held, provider, io: plain })
+    : await noteOrphans(held.ledger, io);
+  const result = await runDispatches(gaps, runConfigOf(options, io, prepared), {
     workspace: gitWorkspace(paths.repoRoot),
     spawner: run.spawner,
     provider,
@@ -188,10 +195,13 @@ async function execute(
   live?.close();
   report(result, options.watch, plain, mode);
   const code = runExitCode(result, options.watch);
-  const spent = result.outcomes.some((o) => o.cost !== undefined)
-    ? Math.round(spentUsd(result) * 1e4) / 1e4
-    : null;
-  events.emit("run_finished", {}, { exit_code: code, ...outcomeCounts(result), spent_usd: spent });
+  events.emit("run_finished", {}, {
+    exit_code: code,
+    ...outcomeCounts(result),
+    spent_usd: result.outcomes.some((o) => o.cost)
+      ? Math.round(spentUsd(result) * 1e4) / 1e4
+      : null,
+  });
   return code;
 }
 

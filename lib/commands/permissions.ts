@@ -22,19 +22,11 @@ import { dbHostPort } from "../util/db_url.ts";
 import { envVar, tempDir } from "../util/env.ts";
 import { DEMO_AGENT_ENV } from "../process/self_command.ts";
 
-/** Programs the orchestrator may start, before any `CHUMP_ALLOW_RUN` additions. */
-export const ALLOWED_RUN = [
-  "git",
-  "gh",
-  "bash",
-  "sh",
-  "ps",
-  "kill",
-  "claude",
-  "codex",
-  "chump",
-  "deno",
-];
+/**
+ * Programs the orchestrator may start, before any `CHUMP_ALLOW_RUN` additions:
+ * git and gh, shells (the waiter), ps and kill, the agents' CLIs, itself.
+ */
+export const ALLOWED_RUN = "git gh bash sh ps kill claude codex chump deno".split(" ");
 
 /**
  * Marks the second Deno of a relaunch (lib/commands/launch.ts), so it never

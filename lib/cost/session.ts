@@ -28,6 +28,20 @@
  * @module
  */
 
+import {
+  addTokens,
+  assistantFast,
+  claudeModelUsage,
+  claudeTokens,
+  CLOSE,
+  errorText,
+  isObject,
+  lineMatters,
+  num,
+  OPEN,
+  str,
+} from "./lines.ts";
+
 /** What an agent's stdout speaks. */
 export type AgentFormat = "plain" | "claude-stream" | "codex-json";
 
@@ -121,52 +135,6 @@ export function createSessionMeter(
 /** A JSON object as parsed. */
 type Json = Record<string, unknown>;
 
-/** `{`, `}`, `"` and `\\`. */
-const OPEN = 123;
-const CLOSE = 125;
-const QUOTE = 34;
-const BACKSLASH = 92;
-
-/**
- * The keys whose lines can change the figures, per format: a line holding
- * none of them (a tool result, a file's contents: most of a session's
- * bytes) is never parsed. A key inside a JSON string is escaped (`\"usage\"`),
- * so text that merely mentions one does not match.
- */
-const MARKERS: Readonly<Record<Exclude<AgentFormat, "plain">, RegExp>> = {
-  "claude-stream": /"usage"|"result"|"init"/g,
-  "codex-json": /"usage"|"thread\.started"|"turn\.failed"|"error"|"agent_message"/g,
-};
-
-/** How both formats start a line: its type first. */
-const TYPE_FIRST = '{"type":"';
-
-/**
- * Per format and line type: parse it (`yes`), never (`no`), while the
- * session id is unknown (`init`), or when it holds one of the
- * {@linkcode MARKERS} (`marker`; also any type not listed).
- */
-type Want = "yes" | "no" | "init" | "marker";
-const WANTED: Readonly<Record<Exclude<AgentFormat, "plain">, ReadonlyMap<string, Want>>> = {
-  "claude-stream": new Map<string, Want>([
-    ["assistant", "yes"],
-    ["result", "yes"],
-    ["system", "init"],
-    ["user", "no"],
-    ["stream_event", "no"],
-  ]),
-  "codex-json": new Map<string, Want>([
-    ["thread.started", "yes"],
-    ["turn.completed", "yes"],
-    ["turn.failed", "yes"],
-    ["error", "yes"],
-    ["turn.started", "no"],
-    ["item.started", "no"],
-    ["item.updated", "no"],
-    ["item.completed", "marker"],
-  ]),
-};
-
 class Meter implements SessionMeter {
   readonly format: Exclude<AgentFormat, "plain">;
   version = 0;
@@ -231,7 +199,7 @@ class Meter implements SessionMeter {
   #sumByModel(): Map<string, Tokens> {
     const out = new Map<string, Tokens>();
     for (const [model, t] of this.#done) out.set(model, { ...t });
-    if (this.#openTokens) add(out, this.#openModel, this.#openTokens);
+    if (this.#openTokens) addTokens(out, this.#openModel, this.#openTokens);
     return out;
   }
 
@@ -306,23 +274,9 @@ class Meter implements SessionMeter {
     else this.#codex(value as Json);
   }
 
-  /** Could the line `text[a, b)` change the figures? (A false yes costs one parse.) */
+  /** Could the line `text[a, b)` change the figures? */
   #matters(text: string, a: number, b: number): boolean {
-    if (text.startsWith(TYPE_FIRST, a)) {
-      const start = a + TYPE_FIRST.length;
-      const end = text.indexOf('"', start);
-      if (end > start && end < b) {
-        const want = WANTED[this.format].get(text.slice(start, end));
-        if (want === "yes") return true;
-        if (want === "no") return false;
-        if (want === "init") return this.#sessionId === undefined;
-        // `marker`, or a type not listed: parsed only when it holds a key that matters.
-      }
-    }
-    const m = MARKERS[this.format];
-    m.lastIndex = a;
-    const found = m.exec(text);
-    return found !== null && found.index < b;
+    return lineMatters(this.format, text, a, b, this.#sessionId !== undefined);
   }
 
   #claude(v: Json): void {
@@ -354,7 +308,7 @@ class Meter implements SessionMeter {
   #message(messageId: string | undefined, model: string | undefined, usage: Tokens): void {
     const id = messageId ?? `#${this.#turns}`;
     if (id !== this.#openId) {
-      if (this.#openTokens) add(this.#done, this.#openModel, this.#openTokens);
+      if (this.#openTokens) addTokens(this.#done, this.#openModel, this.#openTokens);
       this.#openId = id;
       this.#turns++;
     }
@@ -370,7 +324,7 @@ class Meter implements SessionMeter {
       const u = v.usage as Json;
       const input = num(u.input_tokens);
       const cached = Math.min(input, num(u.cached_input_tokens));
-      add(this.#done, this.#model ?? "", {
+      addTokens(this.#done, this.#model ?? "", {
         input: input - cached,
         output: num(u.output_tokens),
         cacheRead: cached,
@@ -390,115 +344,6 @@ class Meter implements SessionMeter {
   }
 }
 
-/** How Claude Code starts an assistant line: the message's id first. */
-const ASSISTANT_FIRST = '{"type":"assistant","message":{"id":"';
-
-/**
- * An assistant line's message id, model and usage without parsing the whole
- * line (its content may be a large file): the id at its start, the model
- * before the content, the usage object near its end, parsed alone. Claude
- * Code prints the message's keys in the API's order (`id`, `type`, `role`,
- * `model`, `content`, ..., `usage`); a line printed otherwise, or a usage
- * that does not parse, is undefined (the caller parses the whole line).
- */
-function assistantFast(
-  text: string,
-  a: number,
-  b: number,
-): { id: string; model?: string; usage: Tokens } | undefined {
-  if (!text.startsWith(ASSISTANT_FIRST, a)) return undefined;
-  const idStart = a + ASSISTANT_FIRST.length;
-  const idEnd = text.indexOf('"', idStart);
-  if (idEnd < 0 || idEnd >= b) return undefined;
-  const content = text.indexOf('"content":', idEnd);
-  if (content < 0 || content >= b) return undefined;
-  const at = text.lastIndexOf('"usage":{', b);
-  if (at < content) return undefined;
-  const open = at + '"usage":'.length;
-  let depth = 0;
-  let close = -1;
-  let inString = false;
-  for (let i = open; i < b; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === BACKSLASH) i++;
-      else if (c === QUOTE) inString = false;
-    } else if (c === QUOTE) inString = true;
-    else if (c === OPEN) depth++;
-    else if (c === CLOSE && --depth === 0) {
-      close = i;
-      break;
-    }
-  }
-  if (close < 0) return undefined;
-  const usage = {
-    input: countAt(text, '"input_tokens":', open, close),
-    output: countAt(text, '"output_tokens":', open, close),
-    cacheRead: countAt(text, '"cache_read_input_tokens":', open, close),
-    cacheWrite: countAt(text, '"cache_creation_input_tokens":', open, close),
-  };
-  const modelKey = text.indexOf('"model":"', idEnd);
-  let model: string | undefined;
-  if (modelKey >= 0 && modelKey < content) {
-    const start = modelKey + '"model":"'.length;
-    const end = text.indexOf('"', start);
-    if (end > start && end < content) model = text.slice(start, end);
-  }
-  return { id: text.slice(idStart, idEnd), model, usage };
-}
-
-/** The whole number after `key` within `text[from, to)`; 0 when absent or not a count. */
-function countAt(text: string, key: string, from: number, to: number): number {
-  const at = text.indexOf(key, from);
-  if (at < 0 || at >= to) return 0;
-  let i = at + key.length;
-  while (text.charCodeAt(i) === 32) i++;
-  let n = 0;
-  let digits = 0;
-  for (let c = text.charCodeAt(i); c >= 48 && c <= 57; c = text.charCodeAt(++i)) {
-    n = n * 10 + (c - 48);
-    digits++;
-  }
-  return digits > 0 && digits < 16 ? n : 0;
-}
-
-function claudeTokens(u: Json): Tokens {
-  return {
-    input: num(u.input_tokens),
-    output: num(u.output_tokens),
-    cacheRead: num(u.cache_read_input_tokens),
-    cacheWrite: num(u.cache_creation_input_tokens),
-  };
-}
-
-/** Claude's `modelUsage`: `{ "<model>": { inputTokens, outputTokens, cacheReadInputTokens, cacheCreationInputTokens } }`. */
-function claudeModelUsage(mu: Json): Map<string, Tokens> {
-  const out = new Map<string, Tokens>();
-  for (const [model, u] of Object.entries(mu)) {
-    if (!isObject(u)) continue;
-    const t = u as Json;
-    add(out, model, {
-      input: num(t.inputTokens),
-      output: num(t.outputTokens),
-      cacheRead: num(t.cacheReadInputTokens),
-      cacheWrite: num(t.cacheCreationInputTokens),
-    });
-  }
-  return out;
-}
-
-function add(into: Map<string, Tokens>, model: string, t: Tokens): void {
-  const have = into.get(model);
-  if (!have) {
-    into.set(model, { ...t });
-    return;
-  }
-  have.input += t.input;
-  have.output += t.output;
-  have.cacheRead += t.cacheRead;
-  have.cacheWrite += t.cacheWrite;
-}
-
 /**
  * Tokens added up.
  *
@@ -516,23 +361,6 @@ export function sum(all: Iterable<Tokens>): Tokens {
     t.cacheWrite += x.cacheWrite;
   }
   return t;
-}
-
-function errorText(e: unknown): string | undefined {
-  if (typeof e === "string") return e;
-  return isObject(e) ? str((e as Json).message) : undefined;
-}
-
-function isObject(v: unknown): boolean {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === "string" && v !== "" ? v : undefined;
-}
-
-function num(v: unknown): number {
-  return typeof v === "number" && Number.isFinite(v) && v > 0 ? v : 0;
 }
 
 /**
