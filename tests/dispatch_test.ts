@@ -36,6 +36,8 @@ Deno.test("a lease that cannot take its agent's pid ends the agent: no agent run
     notePr: (id, pr) => real.notePr(id, pr),
     noteCost: (id, cost) => real.noteCost(id, cost),
     spentByOthers: (since) => real.spentByOthers(since),
+    heldBack: () => real.heldBack(),
+    unpark: (gapId) => real.unpark(gapId),
     close: () => real.close(),
   };
   let spawned = 0;

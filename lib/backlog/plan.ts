@@ -74,6 +74,8 @@ export interface Explained {
   /** Gap ids held by live dispatches. */
   leased: ReadonlySet<string>;
   maxParallel: number;
+  /** Gaps held back after failures in a row, and why (`parked after 3 failures: ...`). */
+  heldBack?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -106,7 +108,9 @@ export function explainLines(gaps: readonly Gap[], explained: Explained): string
     if (taken.has(g)) continue;
     let why: string;
     if (canTake.has(g)) why = `pickable, but --max-parallel ${maxParallel} were taken first`;
-    else if (leased.has(g.id)) why = "leased by a live dispatch";
+    else if (explained.heldBack?.has(g.id) && skipReason(g, done) === null) {
+      why = explained.heldBack.get(g.id)!;
+    } else if (leased.has(g.id)) why = "leased by a live dispatch";
     else {
       const first = firstTaken.get(g.id);
       why = skipReason(g, done) ??

@@ -328,6 +328,26 @@ export const COST_FLAGS = [
   ),
 ] as const;
 
+/** Gaps that keep failing: held back, then parked (store/backoff.ts). */
+export const BACKOFF_FLAGS = [
+  durationFlag(
+    "retryAfterMs",
+    "retry-after",
+    "D",
+    "a gap whose dispatch failed is not dispatched again (by any host of the ledger) before D, " +
+      "doubling with each failure in a row (default 30m; rate limits, transient errors and " +
+      "interrupted dispatches do not count)",
+    { min: 0, max: 3650 * 86_400_000, fallback: 30 * 60_000 },
+  ),
+  countFlag(
+    "parkAfter",
+    "park-after",
+    "N",
+    "after N failures in a row a gap is parked: no host dispatches it until 'unpark' (default 3)",
+    { min: 1, fallback: 3 },
+  ),
+] as const;
+
 export const LEASE_TTL = durationFlag(
   "leaseTtlMs",
   "lease-ttl",
@@ -385,6 +405,7 @@ export const DISPATCH_FLAGS = [
   ...MONITOR_FLAGS,
   ...LEARN_FLAGS,
   ...COST_FLAGS,
+  ...BACKOFF_FLAGS,
   ...FLEET_FLAGS,
   HELP,
 ] as const;

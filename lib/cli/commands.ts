@@ -8,6 +8,7 @@
  */
 import {
   BACKLOG,
+  BACKOFF_FLAGS,
   BASE_REF,
   BUDGET_GAP,
   HELP,
@@ -46,6 +47,7 @@ const WATCH_FLAGS = [
   ...MONITOR_FLAGS,
   PRICES,
   BUDGET_GAP,
+  ...BACKOFF_FLAGS,
   LEDGER,
   HOST_ID,
   LEASE_TTL,
@@ -91,6 +93,8 @@ const REAP_FLAGS = [
 ] as const;
 
 const STOP_FLAGS = [...PATH_FLAGS, KILL_GRACE, NO_REFLECT, LEDGER, HOST_ID] as const;
+
+const UNPARK_FLAGS = [...PATH_FLAGS, LEDGER] as const;
 
 const LOGS_FLAGS = [
   ...PATH_FLAGS,
@@ -181,6 +185,7 @@ export type StatusOptions = OptionsOf<typeof STATUS_FLAGS>;
 export type ReapOptions = OptionsOf<typeof REAP_FLAGS>;
 export type LogsOptions = OptionsOf<typeof LOGS_FLAGS> & { target: string };
 export type StopOptions = OptionsOf<typeof STOP_FLAGS> & { target: string };
+export type UnparkOptions = OptionsOf<typeof UNPARK_FLAGS> & { gapId: string };
 export type DashboardOptions = OptionsOf<typeof SERVE_FLAGS>;
 export type LessonsOptions = OptionsOf<typeof LESSONS_FLAGS>;
 export type RouteOptions = OptionsOf<typeof ROUTE_FLAGS> & { gapId: string };
@@ -232,6 +237,14 @@ export const SUBCOMMANDS = {
     summary: "end one dispatch's agent and record it killed, 'stopped by the operator'",
     flags: STOP_FLAGS,
     positional: { key: "target", missing: "stop needs a gap id or a lease id (see --help)" },
+  },
+  unpark: {
+    name: "unpark",
+    usage: "unpark GAP [flags]",
+    summary: "forget a gap's failures in a row: a parked or backing-off gap may be dispatched " +
+      "again (with --ledger: for the whole fleet)",
+    flags: UNPARK_FLAGS,
+    positional: { key: "gapId", missing: "unpark needs a gap id (see --help)" },
   },
   serve: {
     name: "serve",

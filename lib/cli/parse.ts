@@ -22,6 +22,7 @@ import {
   type StopOptions,
   type SubcommandName,
   SUBCOMMANDS,
+  type UnparkOptions,
 } from "./commands.ts";
 import { defaultsOf, flagHelp, flagList, parseFlags } from "./flags.ts";
 import { EXIT_CODES_TEXT, PROGRAM } from "./io.ts";
@@ -38,6 +39,7 @@ export type Command =
   | { kind: "status"; options: StatusOptions }
   | { kind: "reap"; options: ReapOptions }
   | { kind: "stop"; options: StopOptions }
+  | { kind: "unpark"; options: UnparkOptions }
   | { kind: "serve"; options: DashboardOptions }
   | { kind: "logs"; options: LogsOptions }
   | { kind: "route"; options: RouteOptions }

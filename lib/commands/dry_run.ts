@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { heldBackWhy } from "../store/backoff.ts";
 import { pickableGaps } from "../backlog/picker.ts";
 import { explainLines, renderPlan } from "../backlog/plan.ts";
 import { EXIT, type Exit, type Io, usageError } from "../cli/io.ts";
@@ -34,7 +35,7 @@ export async function runDryRun(options: DispatchOptions, io: Io): Promise<Exit>
       "note: this is a dry run, so nothing is watched; add --no-dry-run to dispatch and watch",
     );
   }
-  const leased = await leasedGaps(paths.db, io);
+  const { leased, heldBack } = await leasedGaps(paths.db, io);
   const pickable = pickableGaps(backlog.gaps, { limit: Infinity, order: options.order, leased });
   const picks = pickable.slice(0, options.maxParallel);
   // A slug depends only on the ids before it (first come, first served), so the ids up to
@@ -62,25 +63,44 @@ export async function runDryRun(options: DispatchOptions, io: Io): Promise<Exit>
       picks,
       leased,
       maxParallel: options.maxParallel,
+      heldBack,
     });
     for (const line of why) io.out(line);
   }
   return ok(EXIT.ok);
 }
 
-/** Gap ids held by live leases, read without creating the DB. */
-async function leasedGaps(db: string, io: Io): Promise<Set<string>> {
+/**
+ * Gap ids held by live leases or held back after failures in a row (and
+ * why, for `--explain`), read without creating the DB.
+ */
+async function leasedGaps(
+  db: string,
+  io: Io,
+): Promise<{ leased: Set<string>; heldBack: Map<string, string> }> {
+  const none = { leased: new Set<string>(), heldBack: new Map<string, string>() };
   const ledger = openLedgerIfExists(db, processLiveness());
   if (!ledger.ok) {
     io.err(`warning: ${ledger.error}; leases not checked`);
-    return new Set();
+    return none;
   }
-  if (!ledger.value) return new Set();
+  if (!ledger.value) return none;
   try {
     const live = await ledger.value.liveGapIds();
-    if (live.ok) return live.value;
-    io.err(`warning: ${live.error}; leases not checked`);
-    return new Set();
+    if (!live.ok) {
+      io.err(`warning: ${live.error}; leases not checked`);
+      return none;
+    }
+    const held = await ledger.value.heldBack();
+    const heldBack = new Map<string, string>();
+    const now = Date.now();
+    for (const b of held.ok ? held.value : []) {
+      const why = heldBackWhy(b, now);
+      if (why === undefined) continue;
+      heldBack.set(b.gapId, why);
+      live.value.add(b.gapId);
+    }
+    return { leased: live.value, heldBack };
   } finally {
     ledger.value.close();
   }

@@ -123,6 +123,7 @@ function runConfigOf(options: DispatchOptions, io: Io, prepared: Prepared): RunC
     ...prepared.learned,
     ledgerExitWaitMs: Math.min(options.leaseTtlMs ?? LEDGER_EXIT_WAIT_MS, LEDGER_EXIT_WAIT_MS),
     prices: prepared.prices,
+    backoff: { retryAfterMs: options.retryAfterMs, parkAfter: options.parkAfter },
     budgets: {
       gapUsd: options.budgetGapUsd,
       runUsd: options.budgetRunUsd,

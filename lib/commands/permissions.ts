@@ -86,7 +86,10 @@ export const PG_ENV = [
  * ```
  */
 export function ledgerUrlOf(command: Command): string | undefined {
-  if (command.kind === "watch" || command.kind === "reap" || command.kind === "stop") {
+  if (
+    command.kind === "watch" || command.kind === "reap" || command.kind === "stop" ||
+    command.kind === "unpark"
+  ) {
     return command.options.ledger ?? ledgerEnv();
   }
   // Readers look at the fleet only when asked to (`--ledger`); the local DB otherwise.
@@ -194,6 +197,7 @@ export function writePaths(command: Command, paths: RunPaths, tmp = tempDir()): 
       return runWrites(command.options.events, paths, tmp);
     case "reap":
     case "stop":
+    case "unpark":
       return [dirname(paths.db), tmp];
     case "self-test":
       return [tmp];

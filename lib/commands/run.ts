@@ -67,6 +67,8 @@ async function runCommand(command: Command, io: Io): Promise<Exit> {
       return await (await import("./reap.ts")).runReap(command.options, io);
     case "stop":
       return await (await import("./stop.ts")).runStop(command.options, io);
+    case "unpark":
+      return await (await import("./unpark.ts")).runUnpark(command.options, io);
     case "logs":
       return await (await import("./logs.ts")).runLogs(command.options, io);
     case "simulate":

@@ -13,8 +13,8 @@ import { formatUsd } from "../cost/prices.ts";
 import { stopOnSignals } from "../process/interrupt.ts";
 import { ok } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
-import { cutTo, terminalWidth } from "../util/text.ts";
-import { readStatusRows } from "../watch/status.ts";
+import { cutTo, oneLine, terminalWidth } from "../util/text.ts";
+import { readHeldBack, readStatusRows } from "../watch/status.ts";
 import { resolvePaths } from "./paths.ts";
 
 /**
@@ -99,6 +99,9 @@ async function showStatus(options: StatusOptions, io: Io): Promise<Exit> {
       r.log ?? "",
     ]),
   ));
+  const held = await readHeldBack(db);
+  if (held.length > 0) io.out("\nheld back after failures in a row ('unpark GAP' to release):");
+  for (const h of held) io.out(`  ${oneLine(h.gapId)}: ${h.why}`);
   return ok(EXIT.ok);
 }
 

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { readStatusRows, type StatusRow } from "../watch/status.ts";
+import { readHeldBack, readStatusRows, type StatusRow } from "../watch/status.ts";
 import {
   queryReflections,
   queryRunTotals,
@@ -62,6 +62,8 @@ export interface DashboardStatus {
   spend?: DashboardSpend;
   /** Cost and tokens per backend, model and outcome (for /metrics). */
   costs?: CostGroup[];
+  /** Gaps held back after failures in a row, and why. */
+  heldBack?: { gapId: string; why: string }[];
 }
 
 /** The dashboard's spend. */
@@ -131,6 +133,7 @@ export async function dashboardStatus(
         runs: runs.value.spending ?? [],
       },
       costs: costGroups(refl),
+      heldBack: await readHeldBack(db),
     },
   };
 }

@@ -46,6 +46,7 @@ function apply(v) {
   $("counters").textContent = v.counters;
   $("leases").innerHTML = v.rows;
   $("spend").innerHTML = v.spend;
+  $("held").innerHTML = v.held;
   for (const [id, c] of Object.entries(v.charts)) {
     const svg = $(id);
     svg.setAttribute("width", c.width);
@@ -146,6 +147,7 @@ export function pageHtml(view: View | undefined, problem = ""): string {
 <tbody id="leases">${view?.rows ?? ""}</tbody>
 </table>
 <section id="spend">${view?.spend ?? ""}</section>
+<section id="held">${view?.held ?? ""}</section>
 <section id="charts">
 <figure><figcaption>ship rate and median duration by domain</figcaption>${
     chart("by-domain")

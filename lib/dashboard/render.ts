@@ -28,6 +28,8 @@ export interface View {
   rows: string;
   /** What was spent, against each live run's budgets, and per arm (HTML). */
   spend: string;
+  /** The gaps held back after failures in a row (HTML). */
+  held: string;
   charts: { "by-domain": ChartView; "by-effort": ChartView; "by-backend": ChartView };
   /** The lease whose log to show when none is selected: the newest live one with a log. */
   firstLive: number | null;
@@ -53,6 +55,8 @@ export function renderView(s: DashboardStatus): View {
       `${s.runs.providerErrors} provider error(s), ${s.spooled} reflection(s) spooled`,
     rows: s.leases.map(row).join("\n"),
     spend: spendView(s.spend),
+    held: (s.heldBack ?? []).length === 0 ? "" : "<h2>held back</h2><ul>" +
+      s.heldBack!.map((h) => `<li>${esc(`${h.gapId}: ${h.why}`)}</li>`).join("") + "</ul>",
     charts: {
       "by-domain": chart(s.byDomain),
       "by-effort": chart(s.byEffort),

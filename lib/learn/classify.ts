@@ -69,6 +69,31 @@ export function classify(
 }
 
 /**
+ * What an outcome does to its gap's backoff (store/backoff.ts): a ship
+ * clears it; a failure counts, but not one that says nothing of the gap (an
+ * interrupted or lost dispatch, an operator's stop, a take-over, a rate
+ * limit, a transient error).
+ *
+ * @example
+ * ```ts
+ * backoffEffect("killed", "exit code 1", "agent_error"); // "fail"
+ * backoffEffect("killed", "exit code 1", "rate_limited"); // "none"
+ * backoffEffect("killed", "interrupted by SIGINT", undefined); // "none"
+ * backoffEffect("shipped", "", undefined); // "reset"
+ * ```
+ */
+export function backoffEffect(
+  outcome: string,
+  reason: string,
+  cls: FailureClass | undefined,
+): "fail" | "reset" | "none" {
+  if (outcome === "shipped") return "reset";
+  if (cls === undefined || RETRYABLE.has(cls)) return "none";
+  if (/^stopped by the operator|^lease taken over/.test(reason)) return "none";
+  return "fail";
+}
+
+/**
  * The wait before attempt `n + 1` of a gap, and an arm's n-th cool-down:
  * min(10 s x 2^(n-1), 5 min).
  *

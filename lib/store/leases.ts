@@ -8,6 +8,8 @@
  */
 
 import type { CostFacts } from "./notes.ts";
+import type { GapBackoff } from "./backoff.ts";
+import type { Result } from "../util/result.ts";
 
 /** Where a dispatch is in its life. */
 export type LeaseState = "starting" | "running" | "detached" | "ended";
@@ -143,4 +145,71 @@ export function toLease(r: Record<string, unknown>): Lease {
       session: str(r.session_id) ?? undefined,
     },
   };
+}
+
+/** The lease ledger of one DB. */
+export interface Ledger {
+  readonly path: string;
+  /**
+   * Record a dispatch before its agent starts. Atomic: when a live lease
+   * already holds the gap (another orchestrator took it first) nothing is
+   * written and the holder comes back, as a value: losing that race is not a
+   * failure. A failure is a DB that could not take the row.
+   */
+  begin(lease: NewLease): Promise<Result<Begun>>;
+  /** The agent started: its pid, identity and files (only while the lease is `starting`). */
+  running(id: number, started: Started): Promise<Result<void>>;
+  /**
+   * Replace the agent's spawn-time identity with its exact one (see
+   * process/table.ts), while the lease is live and still names that pid.
+   */
+  identify(id: number, pid: number, identity: string): Promise<Result<void>>;
+  /**
+   * End a dispatch that has no outcome to record (outcome null: it failed
+   * before its agent ran); a lease that ended already is left as it is. An
+   * outcome ends its lease with its reflection instead (writer.ts).
+   */
+  end(id: number, outcome: string | null, notes: string): Promise<Result<void>>;
+  /** Gap ids held by live dispatches (any orchestrator). */
+  liveGapIds(): Promise<Result<Set<string>>>;
+  /**
+   * Leases in `starting`/`running` (and, with `detached`, `detached`) whose
+   * orchestrator is gone (same host only), oldest first.
+   */
+  orphans(options?: { detached?: boolean }): Promise<Result<Lease[]>>;
+  /**
+   * Take over a lease whose orchestrator is gone: a compare-and-set on its
+   * generation, in one statement, so of two orchestrators racing for it
+   * exactly one wins. The winner owns it (this process as orchestrator, the
+   * generation + 1, a detached lease now `running`) and gets the new
+   * generation; undefined when another was first or the lease ended meanwhile.
+   */
+  adopt(lease: Lease): Promise<Result<number | undefined>>;
+  /** The newest `limit` leases, newest first. */
+  list(limit: number): Promise<Result<Lease[]>>;
+  /**
+   * The generation of lease `id` now (undefined: no such lease): a watcher
+   * whose generation is older was taken over (`stop`, `reap`) and records nothing.
+   */
+  generation(id: number): Promise<Result<number | undefined>>;
+  /**
+   * Record this run's counters now (an upsert of its `chump_runs` row). Best
+   * effort: waits at most a moment for a locked DB and reports nothing.
+   */
+  heartbeat(beat: RunBeat): Promise<void>;
+  /** The agent's PR as the last poll saw it (`#12 open`), for `status` and the dashboard. Best effort. */
+  notePr(id: number, pr: string): Promise<void>;
+  /** What the agent has cost so far, for `status`, the dashboard and the daily budget. Best effort. */
+  noteCost(id: number, cost: CostFacts): Promise<void>;
+  /**
+   * Dollars spent by the leases of other orchestrators (this one's are its
+   * run's own): those that ended since `sinceMs`, and those still live (what
+   * they cost so far).
+   */
+  spentByOthers(sinceMs: number): Promise<Result<number>>;
+  /** Gaps held back now: parked, or backing off after failures (store/backoff.ts). */
+  heldBack(): Promise<Result<GapBackoff[]>>;
+  /** Forget a gap's failures (`unpark`): the row it had, if any. */
+  unpark(gapId: string): Promise<Result<GapBackoff | undefined>>;
+  close(): void;
 }

@@ -31,6 +31,7 @@ import {
 import {
   type Begun,
   type Lease,
+  type Ledger,
   type NewLease,
   type RunBeat,
   type Started,
@@ -48,73 +49,11 @@ import {
   TAKE_OVER,
 } from "./ledger_sql.ts";
 import { costColumns, endLease } from "./outcome.ts";
+import { clearBackoff, type GapBackoff, readBackoffs } from "./backoff.ts";
 import type { CostFacts } from "./notes.ts";
 import { readOnlyStore } from "./reader.ts";
 
-export type { Begun, Lease, LeaseState, NewLease, RunBeat, Started } from "./leases.ts";
-
-/** The lease ledger of one DB. */
-export interface Ledger {
-  readonly path: string;
-  /**
-   * Record a dispatch before its agent starts. Atomic: when a live lease
-   * already holds the gap (another orchestrator took it first) nothing is
-   * written and the holder comes back, as a value: losing that race is not a
-   * failure. A failure is a DB that could not take the row.
-   */
-  begin(lease: NewLease): Promise<Result<Begun>>;
-  /** The agent started: its pid, identity and files (only while the lease is `starting`). */
-  running(id: number, started: Started): Promise<Result<void>>;
-  /**
-   * Replace the agent's spawn-time identity with its exact one (see
-   * process/table.ts), while the lease is live and still names that pid.
-   */
-  identify(id: number, pid: number, identity: string): Promise<Result<void>>;
-  /**
-   * End a dispatch that has no outcome to record (outcome null: it failed
-   * before its agent ran); a lease that ended already is left as it is. An
-   * outcome ends its lease with its reflection instead (writer.ts).
-   */
-  end(id: number, outcome: string | null, notes: string): Promise<Result<void>>;
-  /** Gap ids held by live dispatches (any orchestrator). */
-  liveGapIds(): Promise<Result<Set<string>>>;
-  /**
-   * Leases in `starting`/`running` (and, with `detached`, `detached`) whose
-   * orchestrator is gone (same host only), oldest first.
-   */
-  orphans(options?: { detached?: boolean }): Promise<Result<Lease[]>>;
-  /**
-   * Take over a lease whose orchestrator is gone: a compare-and-set on its
-   * generation, in one statement, so of two orchestrators racing for it
-   * exactly one wins. The winner owns it (this process as orchestrator, the
-   * generation + 1, a detached lease now `running`) and gets the new
-   * generation; undefined when another was first or the lease ended meanwhile.
-   */
-  adopt(lease: Lease): Promise<Result<number | undefined>>;
-  /** The newest `limit` leases, newest first. */
-  list(limit: number): Promise<Result<Lease[]>>;
-  /**
-   * The generation of lease `id` now (undefined: no such lease): a watcher
-   * whose generation is older was taken over (`stop`, `reap`) and records nothing.
-   */
-  generation(id: number): Promise<Result<number | undefined>>;
-  /**
-   * Record this run's counters now (an upsert of its `chump_runs` row). Best
-   * effort: waits at most a moment for a locked DB and reports nothing.
-   */
-  heartbeat(beat: RunBeat): Promise<void>;
-  /** The agent's PR as the last poll saw it (`#12 open`), for `status` and the dashboard. Best effort. */
-  notePr(id: number, pr: string): Promise<void>;
-  /** What the agent has cost so far, for `status`, the dashboard and the daily budget. Best effort. */
-  noteCost(id: number, cost: CostFacts): Promise<void>;
-  /**
-   * Dollars spent by the leases of other orchestrators (this one's are its
-   * run's own): those that ended since `sinceMs`, and those still live (what
-   * they cost so far).
-   */
-  spentByOthers(sinceMs: number): Promise<Result<number>>;
-  close(): void;
-}
+export type { Begun, Lease, LeaseState, Ledger, NewLease, RunBeat, Started } from "./leases.ts";
 
 /**
  * Open (creating if needed) the ledger in the DB at `dbPath`. Fails only
@@ -335,6 +274,18 @@ class SqliteLedger implements Ledger {
       const row = c.statement(SPENT_BY_OTHERS).get(sinceMs, self.pid, self.start ?? "", self.host);
       return Number(row?.usd ?? 0);
     });
+  }
+
+  async heldBack(): Promise<Result<GapBackoff[]>> {
+    const now = Date.now();
+    return await this.#attempt(
+      "read the held-back gaps",
+      (c) => readBackoffs(c).filter((b) => b.parked || b.retryAtMs > now),
+    );
+  }
+
+  async unpark(gapId: string): Promise<Result<GapBackoff | undefined>> {
+    return await this.#attempt("unpark the gap", (c) => clearBackoff(c, gapId));
   }
 
   async noteCost(id: number, cost: CostFacts): Promise<void> {

@@ -6,6 +6,7 @@
  * @module
  */
 import { type CostFacts, decodeNotes } from "./notes.ts";
+import { applyBackoff } from "./backoff.ts";
 import { type Connection, transaction } from "./connection.ts";
 import {
   directive,
@@ -124,6 +125,7 @@ export function recordOutcome(
   const { reflect = true, createdAt, skipIfPresent = false } = options;
   return transaction(c, () => {
     if (r.leaseId !== undefined && superseded(c, r.leaseId, r.leaseGeneration)) return "superseded";
+    applyBackoff(c, r.gapId, r.backoff, Date.now());
     if (reflect && !(skipIfPresent && createdAt !== undefined && present(c, r, createdAt))) {
       const { lastInsertRowid } = c.statement(INSERT_REFLECTION).run(
         GOAL_PREFIX + r.gapId,

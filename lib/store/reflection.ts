@@ -26,6 +26,8 @@ export type Outcome = "shipped" | "ci_failed" | "stalled" | "killed";
  */
 export const OUTCOMES: readonly Outcome[] = ["shipped", "ci_failed", "stalled", "killed"];
 
+import type { OutcomeBackoff } from "./backoff.ts";
+
 /** One dispatch outcome, ready to be written. */
 export interface DispatchReflection {
   gapId: string;
@@ -58,6 +60,11 @@ export interface DispatchReflection {
    * ends that lease, and only while this host still holds it.
    */
   sharedLeaseId?: number;
+  /**
+   * What this outcome does to its gap's backoff (store/backoff.ts), written
+   * in the same transaction as the row, in the local ledger and the shared one.
+   */
+  backoff?: OutcomeBackoff;
 }
 
 /**

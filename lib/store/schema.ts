@@ -8,6 +8,7 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import { REFLECTION_SCHEMA } from "./reflection.ts";
+import { BACKOFF_SCHEMA } from "./backoff.ts";
 
 /**
  * The lease table and its index, and the runs table (one row per watching
@@ -128,6 +129,7 @@ export function applySchema(handle: DatabaseSync): void {
   handle.exec("PRAGMA journal_mode = WAL");
   handle.exec(REFLECTION_SCHEMA);
   handle.exec(LEASE_SCHEMA);
+  handle.exec(BACKOFF_SCHEMA);
   addColumns(handle, "chump_dispatch_leases", LEASE_COLUMNS_ADDED);
   addColumns(handle, "chump_runs", RUN_COLUMNS_ADDED);
 }

@@ -69,6 +69,12 @@ export const EVENT_FIELDS = {
     model: "string?",
   },
   budget: { budget: "string", spent_usd: "number", day_usd: "number", running: "number" },
+  held_back: {
+    failures: "number",
+    parked: "boolean",
+    retry_in_ms: "number?",
+    reason: "string",
+  },
   interrupted: { signal: "string", left_running: "boolean" },
   suspect: { host: "string", suspect_ms: "number" },
   taken_over: { from_host: "string", generation: "number" },

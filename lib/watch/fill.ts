@@ -27,6 +27,7 @@ import {
 } from "./state.ts";
 import { noAgent } from "../process/spawn.ts";
 import type { TakenOver } from "../store/pg/claims.ts";
+import type { GapBackoff } from "../store/backoff.ts";
 
 /**
  * Pick and dispatch until the slots (or the `--max-total` budget) are used up.
@@ -102,7 +103,38 @@ async function leasedGaps(run: RunState): Promise<Set<string>> {
   run.queue.leasesUnread = local !== undefined && !local.ok;
   const leased = local?.ok ? local.value : new Set<string>();
   for (const id of await run.fleet?.liveGapIds() ?? []) leased.add(id);
+  for (const id of await heldBackGaps(run)) leased.add(id);
   return leased;
+}
+
+/**
+ * Gaps held back after failures in a row (store/backoff.ts), this host's
+ * ledger's and the fleet's; each that the backlog would offer now is said
+ * once per run (`PARKED:` / `BACKOFF:`). Unknown (a ledger that cannot be
+ * read) is none: the shared claim still refuses a held-back gap.
+ */
+async function heldBackGaps(run: RunState): Promise<Set<string>> {
+  const { ledger, shared } = run.deps;
+  const held = new Map<string, GapBackoff>();
+  for (const read of [await ledger?.heldBack(), await shared?.heldBack?.()]) {
+    if (read?.ok) { for (const b of read.value) held.set(b.gapId, b); }
+  }
+  if (held.size === 0) return new Set();
+  const { queue, config } = run;
+  const offered = pickGaps(queue.gaps, {
+    limit: Infinity,
+    order: config.order,
+    dispatched: queue.dispatched,
+    shipped: queue.shipped,
+  });
+  queue.heldSaid ??= new Set();
+  for (const gap of offered) {
+    const b = held.get(gap.id);
+    if (!b || queue.heldSaid.has(gap.id)) continue;
+    queue.heldSaid.add(gap.id);
+    run.report.report({ kind: "held_back", backoff: b, now: run.now() });
+  }
+  return new Set(held.keys());
 }
 
 /**

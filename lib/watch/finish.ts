@@ -12,7 +12,8 @@
  *
  * @module
  */
-import { classify, type SessionEnd } from "../learn/classify.ts";
+import { backoffEffect, classify, type SessionEnd } from "../learn/classify.ts";
+import { DEFAULT_BACKOFF } from "../store/backoff.ts";
 import { prInAnswer } from "../cost/session.ts";
 import { costFacts, flightCost } from "./spend.ts";
 import type { Dispatch } from "../dispatch/dispatch.ts";
@@ -78,9 +79,8 @@ async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: nu
   o = { ...o, prNumber: o.prNumber ?? prInAnswer(d.process.session?.usage().result?.text) };
   // With a routing table: the arm's facts in the notes, and what the outcome means for the
   // cascade; with a structured session, the class (`max_turns`, `over_budget`, ...) too.
-  const cls = flight.arm || d.process.session
-    ? classify(o.outcome, o.reason, tail, said)
-    : undefined;
+  const kind = classify(o.outcome, o.reason, tail, said);
+  const cls = flight.arm || d.process.session ? kind : undefined;
   const notes = encodeNotes({
     reason: o.reason,
     backend: d.agent.label,
@@ -96,7 +96,16 @@ async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: nu
     cost: cost && costFacts(cost),
     tail,
   });
-  const { kept, receipt } = await settle(run.deps, d, reflectionOf(d, o, durationS, notes));
+  const backoff = {
+    ...(run.config.backoff ?? DEFAULT_BACKOFF),
+    effect: flight.lostTo === undefined ? backoffEffect(o.outcome, o.reason, kind) : "none",
+    reason: o.reason,
+  } as const;
+  const { kept, receipt } = await settle(run.deps, d, {
+    ...reflectionOf(d, o, durationS, notes),
+    backoff,
+  });
+  if (backoff.effect === "fail") await sayHeldBack(run, d.gap.id);
   run.report.report({ kind: "stored", gapId: d.gap.id, leaseId: d.leaseId, receipt });
   if (o.outcome === "shipped") run.queue.shipped.add(d.gap.id);
   if (receipt.stored === "spool" || receipt.stored === "stderr") run.counters.writeFailures++;
@@ -126,6 +135,14 @@ async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: nu
     run.queue.waiting.set(d.gap.id, { gap: flight.gap, at: after.retryAt });
   }
   run.report.report({ kind: "outcome", record, leaseId: d.leaseId, next: after?.next ?? {} });
+}
+
+/** A gap that failed again: backing off, or parked (as the ledger that holds its state says). */
+async function sayHeldBack(run: RunState, gapId: string): Promise<void> {
+  const { shared, ledger } = run.deps;
+  const held = await (shared?.heldBack ? shared.heldBack() : ledger?.heldBack());
+  const b = held?.ok ? held.value.find((x) => x.gapId === gapId) : undefined;
+  if (b) run.report.report({ kind: "held_back", backoff: b, now: run.now() });
 }
 
 /**

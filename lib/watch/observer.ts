@@ -13,6 +13,7 @@ import type { LiveRow, LiveTotals, LiveView } from "./live.ts";
 import { outcomeLine, type OutcomeRecord } from "./summary.ts";
 import { describeReceipt, type WriteReceipt } from "../store/writer.ts";
 import type { EndedEscapee } from "../process/escaped.ts";
+import { type GapBackoff, heldBackWhy } from "../store/backoff.ts";
 
 /** One transition of a run, with what its report needs. */
 export type Transition =
@@ -48,6 +49,7 @@ export type Transition =
   | { kind: "leases_unread"; error: string }
   | { kind: "not_dispatched"; gapId: string; why?: "budget" }
   | { kind: "usage"; ids: EventIds } & Fields<"usage">
+  | { kind: "held_back"; backoff: GapBackoff; now: number }
   | { kind: "budget"; message: string } & Fields<"budget">
   | { kind: "interrupted" } & Fields<"interrupted">;
 
@@ -213,6 +215,34 @@ const RENDERERS: Renderers = {
       ]),
   interrupted: (t) => said([], [], [event("interrupted", {}, t.fields)]),
   usage: (t) => said([], [], [event("usage", t.ids, t.fields)]),
+  held_back: (t) => {
+    const b = t.backoff;
+    const fields = {
+      failures: b.failures,
+      parked: b.parked,
+      retry_in_ms: b.parked ? null : Math.max(0, b.retryAtMs - t.now),
+      reason: b.reason,
+    };
+    const event_ = event("held_back", { gapId: b.gapId }, fields);
+    if (b.parked) {
+      return said(
+        [
+          `PARKED: ${oneLine(b.gapId)} after ${b.failures} failures: ${oneLine(b.reason, 300)} ` +
+          `(no host dispatches it until 'unpark ${oneLine(b.gapId)}')`,
+        ],
+        [],
+        [event_],
+      );
+    }
+    return said(
+      [
+        `BACKOFF: ${oneLine(b.gapId)}: ${heldBackWhy(b, t.now) ?? "its wait is over"}; no host ` +
+        "dispatches it before then",
+      ],
+      [],
+      [event_],
+    );
+  },
   budget: (t) => said([`BUDGET: ${t.message}`], [], [event("budget", {}, t.fields)]),
 };
 

@@ -32,6 +32,7 @@ import type { Waiting } from "./schedule.ts";
 import type { ArmAttempt } from "./routing.ts";
 import type { FleetGate } from "./fleet_gate.ts";
 import type { Budgets } from "../cost/budget.ts";
+import type { BackoffPolicy, GapBackoff } from "../store/backoff.ts";
 import type { DispatchCost, PriceTable } from "../cost/prices.ts";
 
 /** How the run behaves (from the CLI). */
@@ -78,6 +79,8 @@ export interface RunConfig {
   prices?: PriceTable;
   /** `--budget-gap`, `--budget-run`, `--budget-day`. */
   budgets?: Budgets;
+  /** `--retry-after` and `--park-after` (default store/backoff.ts's). */
+  backoff?: BackoffPolicy;
 }
 
 /** Everything with side effects, injected. */
@@ -139,6 +142,8 @@ export interface SharedClaims {
   readonly spoolPath?: string;
   /** Dollars the fleet's other runs recorded in the last 24 hours (`--budget-day`). */
   spentByOthers?(): Promise<Result<number>>;
+  /** Gaps the fleet holds back (parked, or backing off after failures). */
+  heldBack?(): Promise<Result<GapBackoff[]>>;
 }
 
 /** A dispatch being watched. */
@@ -186,6 +191,8 @@ export interface Queue {
   queued?: { key: string; count: number };
   /** The local ledger's leases could not be read at the last pick (said once). */
   leasesUnread?: boolean;
+  /** Held-back gaps already said in this run. */
+  heldSaid?: Set<string>;
 }
 
 /** The run's counters, recorded in its `chump_runs` row. */

@@ -19,6 +19,7 @@ import { lastLines } from "../process/log_read.ts";
 import { type Lease, openLedgerIfExists } from "../store/ledger.ts";
 import { ok, type Result } from "../util/result.ts";
 import { oneLine } from "../util/text.ts";
+import { heldBackWhy } from "../store/backoff.ts";
 
 /** One lease as `status` (and the dashboard) shows it. */
 export interface StatusRow {
@@ -142,4 +143,30 @@ function watchState(l: Lease, ownerAlive: boolean | null): string {
   if (l.state === "detached") return "unwatched";
   if (ownerAlive === false) return "orphaned";
   return l.generation > 0 ? "adopted" : "watched";
+}
+
+/**
+ * The gaps held back in the DB at `db` after failures in a row, each with
+ * why (`parked after 3 failures: exit code 1`, `retry after 14m (...)`);
+ * none when the DB or its table does not exist yet.
+ *
+ * @example
+ * ```ts
+ * const dir = Deno.makeTempDirSync();
+ * await readHeldBack(`${dir}/none.db`); // []
+ * ```
+ */
+export async function readHeldBack(db: string): Promise<{ gapId: string; why: string }[]> {
+  const opened = openLedgerIfExists(db, processLiveness(selfIdentity()));
+  if (!opened.ok || !opened.value) return [];
+  try {
+    const held = await opened.value.heldBack();
+    const now = Date.now();
+    return (held.ok ? held.value : []).flatMap((b) => {
+      const why = heldBackWhy(b, now);
+      return why === undefined ? [] : [{ gapId: b.gapId, why }];
+    });
+  } finally {
+    opened.value.close();
+  }
 }

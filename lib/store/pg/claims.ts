@@ -17,6 +17,7 @@
  *
  * @module
  */
+import type { GapBackoff } from "../backoff.ts";
 import type { Result } from "../../util/result.ts";
 import type { TransactionSql } from "postgres";
 import { LIVE_LIST, openPg, type PgLedger } from "./connect.ts";
@@ -99,6 +100,10 @@ export interface Claims {
   liveGapIds(): Promise<Result<Set<string>>>;
   /** Dollars the other runs of the fleet recorded in the last 24 hours (ended leases' costs). */
   spentByOthers(): Promise<Result<number>>;
+  /** Gaps the fleet holds back now: parked, or backing off after failures in a row. */
+  heldBack(): Promise<Result<GapBackoff[]>>;
+  /** Forget a gap's failures for the whole fleet (`unpark --ledger`): the row it had, if any. */
+  unpark(gapId: string): Promise<Result<GapBackoff | undefined>>;
   /**
    * Record that this run is alive; re-own `held` (this run's leases: after an
    * adoption, or a pause that made them suspect) while they are live, and
@@ -212,6 +217,8 @@ class PgClaims implements Claims {
       `INSERT INTO chump_pg_leases (gap_id, host_id, run_id, state, generation)
        SELECT $1, $2, $3, 'starting', $4
        WHERE NOT EXISTS (SELECT 1 FROM chump_pg_leases WHERE gap_id = $1 AND outcome = 'shipped')
+         AND NOT EXISTS (SELECT 1 FROM chump_pg_gap_backoff
+                         WHERE gap_id = $1 AND (parked OR retry_at > now()))
        ON CONFLICT (gap_id) WHERE state IN (${LIVE_LIST}) DO NOTHING
        RETURNING id, generation`,
       [gapId, this.#host, this.#run, (tookOver?.generation ?? 0) + 1],
@@ -249,6 +256,27 @@ class PgClaims implements Claims {
           AND run_id <> ${this.#run}`;
       return Number(row?.usd ?? 0);
     });
+  }
+
+  heldBack(): Promise<Result<GapBackoff[]>> {
+    return this.pg.attempt("read the held-back gaps", async () => {
+      const rows = await this.pg.sql`SELECT gap_id, failures, reason, parked,
+          (extract(epoch FROM retry_at) * 1000)::bigint AS retry_ms,
+          (extract(epoch FROM now()) * 1000)::bigint AS now_ms
+        FROM chump_pg_gap_backoff WHERE parked OR retry_at > now() ORDER BY gap_id`;
+      // The wait as the server counts it, on this host's clock.
+      return rows.map((r) => ({
+        gapId: String(r.gap_id),
+        failures: Number(r.failures),
+        reason: String(r.reason),
+        retryAtMs: Date.now() + Number(r.retry_ms) - Number(r.now_ms),
+        parked: Boolean(r.parked),
+      }));
+    });
+  }
+
+  unpark(gapId: string): Promise<Result<GapBackoff | undefined>> {
+    return unparkShared(this.pg, gapId);
   }
 
   liveGapIds(): Promise<Result<Set<string>>> {
@@ -379,4 +407,26 @@ export async function listFleetLeases(url: string, limit: number): Promise<Resul
   } finally {
     await pg.close();
   }
+}
+
+/**
+ * Forget a gap's failures for the whole fleet: the row it had, if any.
+ *
+ * @example
+ * ```ts ignore
+ * const had = await unparkShared(pg, "A-1");
+ * ```
+ */
+export function unparkShared(pg: PgLedger, gapId: string): Promise<Result<GapBackoff | undefined>> {
+  return pg.attempt("unpark the gap", async () => {
+    const [r] = await pg.sql`DELETE FROM chump_pg_gap_backoff WHERE gap_id = ${gapId}
+      RETURNING gap_id, failures, reason, parked`;
+    return r === undefined ? undefined : {
+      gapId,
+      failures: Number(r.failures),
+      reason: String(r.reason),
+      retryAtMs: 0,
+      parked: Boolean(r.parked),
+    };
+  });
 }

@@ -69,6 +69,11 @@ const SCHEMA = [
     "turns integer",
     "session_id text",
   ].map((c) => `ALTER TABLE chump_pg_leases ADD COLUMN IF NOT EXISTS ${c}`),
+  // Version 3 too: gaps held back after failures in a row, for the whole fleet (store/backoff.ts).
+  `CREATE TABLE IF NOT EXISTS chump_pg_gap_backoff (
+     gap_id text PRIMARY KEY, failures integer NOT NULL, reason text NOT NULL DEFAULT '',
+     retry_at timestamptz NOT NULL, parked boolean NOT NULL DEFAULT false,
+     updated_at timestamptz NOT NULL DEFAULT now())`,
   // The contract's two tables, the same columns as in SQLite (store/reflection.ts).
   `CREATE TABLE IF NOT EXISTS chump_reflections (
      id bigserial PRIMARY KEY, episode_id bigint, task_id bigint,

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import type { GapBackoff } from "../backoff.ts";
 import type { Ledger } from "../ledger.ts";
 import { appendToSpool, parseSpoolLine, rewriteSpool, spoolLine, sqliteNow } from "../spool.ts";
 import type { ReflectionWriter, WriteReceipt } from "../writer.ts";
@@ -138,6 +139,14 @@ class PgFleet implements Fleet {
 
   spentByOthers(): Promise<Result<number>> {
     return this.#claims.spentByOthers();
+  }
+
+  heldBack(): Promise<Result<GapBackoff[]>> {
+    return this.#claims.heldBack();
+  }
+
+  unpark(gapId: string): Promise<Result<GapBackoff | undefined>> {
+    return this.#claims.unpark(gapId);
   }
 
   close(): Promise<void> {
