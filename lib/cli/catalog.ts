@@ -7,8 +7,7 @@
  * @module
  */
 import { checkLedgerUrl } from "../util/db_url.ts";
-import { AGENT_FORMATS } from "../cost/session.ts";
-import { BUILT_IN_PRICES_SOURCE } from "../cost/prices.ts";
+import { BACKOFF_FLAGS, COST_FLAGS } from "./catalog_limits.ts";
 import { type Deadlines, parseDeadlines } from "../util/duration.ts";
 import { fail, ok } from "../util/result.ts";
 import {
@@ -21,6 +20,8 @@ import {
   switchFlag,
   textFlag,
 } from "./flags.ts";
+
+export { BACKOFF_FLAGS, BUDGET_GAP, COST_FLAGS, PRICES, readUsd } from "./catalog_limits.ts";
 
 /**
  * Longest duration a flag that feeds a timer takes (`--tick`, `--kill-grace`).
@@ -263,88 +264,6 @@ const LEARN_FLAGS = [
       "10+ shipped reflections gets 1.5x their p90)",
     undefined as Deadlines | undefined,
     (t) => parseDeadlines(t),
-  ),
-] as const;
-
-/**
- * A budget in USD: a positive decimal, `$` allowed.
- *
- * @example
- * ```ts
- * readUsd("budget-gap", "$1.50"); // { ok: true, value: 1.5 }
- * readUsd("budget-gap", "0"); // fails: must be more than 0
- * ```
- */
-export function readUsd(name: string, text: string) {
-  const t = text.trim().replace(/^\$/, "");
-  const usd = /^\d+(\.\d+)?$|^\.\d+$/.test(t) ? Number(t) : NaN;
-  if (!(usd > 0) || !Number.isFinite(usd)) {
-    return fail(`--${name} must be an amount in USD more than 0 (e.g. 2.50), got '${text}'`);
-  }
-  return ok(usd);
-}
-
-const usdFlag = <K extends string>(key: K, name: string, help: string) =>
-  customFlag(key, name, "USD", help, undefined as number | undefined, (t) => readUsd(name, t));
-
-export const PRICES = textFlag(
-  "prices",
-  "prices",
-  "FILE",
-  "token prices (YAML: 'model-prefix: {input: 3, output: 15, cache_read: 0.3, cache_write: " +
-    "3.75}', USD per million tokens) over the built-in table, which holds " +
-    `${BUILT_IN_PRICES_SOURCE} (not re-read since)`,
-);
-export const BUDGET_GAP = usdFlag(
-  "budgetGapUsd",
-  "budget-gap",
-  "an agent whose cost passes USD is ended and recorded killed, 'over budget' (needs a " +
-    "structured session)",
-);
-
-/** What agents speak, what their tokens cost, and the budgets that gate dispatch. */
-export const COST_FLAGS = [
-  choiceFlag(
-    "agentFormat",
-    "agent-format",
-    AGENT_FORMATS,
-    AGENT_FORMATS.join(", "),
-    "what the agent's stdout speaks: claude-stream (Claude Code stream-json), codex-json " +
-      "(codex exec --json) or plain; a structured session gives tokens and cost per dispatch " +
-      "(default: claude-stream for the claude preset, plain for --agent-cmd)",
-    undefined,
-  ),
-  PRICES,
-  BUDGET_GAP,
-  usdFlag(
-    "budgetRunUsd",
-    "budget-run",
-    "once the run has spent USD (finished plus running agents), nothing new is dispatched",
-  ),
-  usdFlag(
-    "budgetDayUsd",
-    "budget-day",
-    "the same over the last 24 hours of this host's ledger (the whole fleet's with --ledger)",
-  ),
-] as const;
-
-/** Gaps that keep failing: held back, then parked (store/backoff.ts). */
-export const BACKOFF_FLAGS = [
-  durationFlag(
-    "retryAfterMs",
-    "retry-after",
-    "D",
-    "a gap whose dispatch failed is not dispatched again (by any host of the ledger) before D, " +
-      "doubling with each failure in a row (default 30m; rate limits, transient errors and " +
-      "interrupted dispatches do not count)",
-    { min: 0, max: 3650 * 86_400_000, fallback: 30 * 60_000 },
-  ),
-  countFlag(
-    "parkAfter",
-    "park-after",
-    "N",
-    "after N failures in a row a gap is parked: no host dispatches it until 'unpark' (default 3)",
-    { min: 1, fallback: 3 },
   ),
 ] as const;
 

@@ -39,7 +39,7 @@ export async function runUnpark(options: UnparkOptions, io: Io): Promise<Exit> {
   let fleet: GapBackoff | undefined;
   if (url.value !== undefined) {
     const { openPg } = await import("../store/pg/connect.ts");
-    const { unparkShared } = await import("../store/pg/claims.ts");
+    const { unparkShared } = await import("../store/pg/backoff.ts");
     const pg = await openPg(url.value);
     if (!pg.ok) return runtimeError(pg.error);
     try {

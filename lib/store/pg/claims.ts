@@ -18,6 +18,7 @@
  * @module
  */
 import type { GapBackoff } from "../backoff.ts";
+import { heldBackShared, unparkShared } from "./backoff.ts";
 import type { Result } from "../../util/result.ts";
 import type { TransactionSql } from "postgres";
 import { LIVE_LIST, openPg, type PgLedger } from "./connect.ts";
@@ -259,20 +260,7 @@ class PgClaims implements Claims {
   }
 
   heldBack(): Promise<Result<GapBackoff[]>> {
-    return this.pg.attempt("read the held-back gaps", async () => {
-      const rows = await this.pg.sql`SELECT gap_id, failures, reason, parked,
-          (extract(epoch FROM retry_at) * 1000)::bigint AS retry_ms,
-          (extract(epoch FROM now()) * 1000)::bigint AS now_ms
-        FROM chump_pg_gap_backoff WHERE parked OR retry_at > now() ORDER BY gap_id`;
-      // The wait as the server counts it, on this host's clock.
-      return rows.map((r) => ({
-        gapId: String(r.gap_id),
-        failures: Number(r.failures),
-        reason: String(r.reason),
-        retryAtMs: Date.now() + Number(r.retry_ms) - Number(r.now_ms),
-        parked: Boolean(r.parked),
-      }));
-    });
+    return heldBackShared(this.pg);
   }
 
   unpark(gapId: string): Promise<Result<GapBackoff | undefined>> {
@@ -407,26 +395,4 @@ export async function listFleetLeases(url: string, limit: number): Promise<Resul
   } finally {
     await pg.close();
   }
-}
-
-/**
- * Forget a gap's failures for the whole fleet: the row it had, if any.
- *
- * @example
- * ```ts ignore
- * const had = await unparkShared(pg, "A-1");
- * ```
- */
-export function unparkShared(pg: PgLedger, gapId: string): Promise<Result<GapBackoff | undefined>> {
-  return pg.attempt("unpark the gap", async () => {
-    const [r] = await pg.sql`DELETE FROM chump_pg_gap_backoff WHERE gap_id = ${gapId}
-      RETURNING gap_id, failures, reason, parked`;
-    return r === undefined ? undefined : {
-      gapId,
-      failures: Number(r.failures),
-      reason: String(r.reason),
-      retryAtMs: 0,
-      parked: Boolean(r.parked),
-    };
-  });
 }

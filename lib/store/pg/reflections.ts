@@ -23,8 +23,7 @@ import {
 import type { Result } from "../../util/result.ts";
 import { LIVE_STATES, openPg, type PgLedger } from "./connect.ts";
 import { costColumns } from "../outcome.ts";
-import { nextBackoff } from "../backoff.ts";
-import type postgres from "postgres";
+import { applySharedBackoff } from "./backoff.ts";
 import { decodeNotes } from "../notes.ts";
 
 /** What became of a reflection sent to the shared ledger. */
@@ -82,25 +81,6 @@ export function recordShared(
       await applySharedBackoff(tx, r);
       return "recorded";
     }));
-}
-
-/** What the outcome does to its gap's backoff, for the whole fleet (store/backoff.ts). */
-async function applySharedBackoff(tx: postgres.TransactionSql, r: DispatchReflection) {
-  const b = r.backoff;
-  if (!b || b.effect === "none") return;
-  if (b.effect === "reset") {
-    await tx`DELETE FROM chump_pg_gap_backoff WHERE gap_id = ${r.gapId}`;
-    return;
-  }
-  const [prev] = await tx`SELECT failures FROM chump_pg_gap_backoff
-                          WHERE gap_id = ${r.gapId} FOR UPDATE`;
-  const next = nextBackoff(prev ? { failures: Number(prev.failures) } : undefined, b, 0);
-  await tx`INSERT INTO chump_pg_gap_backoff (gap_id, failures, reason, retry_at, parked)
-           VALUES (${r.gapId}, ${next.failures}, ${b.reason},
-                   now() + make_interval(secs => ${next.retryAtMs / 1000}), ${next.parked})
-           ON CONFLICT (gap_id) DO UPDATE SET failures = excluded.failures,
-             reason = excluded.reason, retry_at = excluded.retry_at, parked = excluded.parked,
-             updated_at = now()`;
 }
 
 /**
