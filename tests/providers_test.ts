@@ -53,10 +53,12 @@ interface FakePr {
   closedAt?: string;
   mergedAt?: string;
   isCrossRepository?: boolean;
+  /** What the fake serves of an open PR beyond its state (tests/fake_gh/gh). */
+  [more: string]: unknown;
 }
 
 /** A scratch dir with the fake's state file, call log and environment. */
-async function fakeGh(prs: Record<string, FakePr[]> = {}) {
+async function fakeGh(prs: Record<string, FakePr[] | Record<string, unknown>> = {}) {
   const dir = await tempDir("chump-gh-");
   const log = join(dir.path, "gh.log");
   const state = join(dir.path, "state.json");
@@ -83,6 +85,13 @@ function pr(number: number, state: FakePr["state"], createdAt: number): FakePr {
   return { number, state, createdAt: iso(createdAt), updatedAt: iso(createdAt + MINUTE) };
 }
 
+/** A PR state without what an open PR says beyond its state (checks, reviews: tested apart). */
+function bare(s: PrState | undefined): PrState | undefined {
+  if (s === undefined || s.state === "none") return s;
+  const { review: _review, ...rest } = s;
+  return rest;
+}
+
 Deno.test("gh: ten watched branches cost exactly one gh invocation per poll", async () => {
   await using fake = await fakeGh({ "claude/b3": [pr(33, "OPEN", STARTED + MINUTE)] });
   const provider = createGhProvider({ cwd: fake.dir.path, gh: FAKE_GH, env: fake.env });
@@ -96,7 +105,7 @@ Deno.test("gh: ten watched branches cost exactly one gh invocation per poll", as
 
   for (const states of [first, second]) {
     equal(states.size, 10);
-    deepEqual(states.get("claude/b3"), { state: "open", number: 33 });
+    deepEqual(bare(states.get("claude/b3")), { state: "open", number: 33 });
     deepEqual(states.get("claude/b0"), { state: "none" });
   }
   const [argv] = await fake.calls();
@@ -119,7 +128,7 @@ Deno.test("gh: merged, closed and open PRs map with their numbers; no PR is none
     await provider.poll(["claude/m", "claude/c", "claude/o", "claude/n"].map((b) => watched(b))),
   );
   deepEqual(
-    states,
+    new Map([...states].map(([k, v]) => [k, bare(v)])),
     new Map<string, PrState>([
       ["claude/m", { state: "merged", number: 12 }],
       ["claude/c", { state: "closed", number: 13 }],
@@ -142,7 +151,7 @@ Deno.test("gh: a PR created before the dispatch (minus skew) is an old attempt a
 
   const provider = createGhProvider({ cwd: fake.dir.path, gh: FAKE_GH, env: fake.env });
   const states = unwrap(await provider.poll(branches));
-  deepEqual(states.get("claude/again"), { state: "open", number: 9 });
+  deepEqual(bare(states.get("claude/again")), { state: "open", number: 9 });
   deepEqual(states.get("claude/old"), { state: "none" });
   deepEqual(states.get("claude/skewed"), { state: "merged", number: 5 });
 
@@ -174,7 +183,7 @@ Deno.test("gh: a PR that had closed or merged before the dispatch started is an 
   deepEqual(states.get("claude/redo"), { state: "none" });
   deepEqual(states.get("claude/remerge"), { state: "none" });
   deepEqual(states.get("claude/late"), { state: "closed", number: 3 });
-  deepEqual(states.get("claude/both"), { state: "open", number: 5 });
+  deepEqual(bare(states.get("claude/both")), { state: "open", number: 5 });
   const [argv] = await fake.calls();
   assert(argv[7].includes("closedAt mergedAt"), argv[7]);
 });
@@ -190,7 +199,7 @@ Deno.test("gh: the newest PR of the dispatch wins; fork PRs with the same branch
   const provider = createGhProvider({ cwd: fake.dir.path, gh: FAKE_GH, env: fake.env });
   const states = unwrap(await provider.poll([watched("claude/x"), watched("claude/y")]));
   deepEqual(states.get("claude/x"), { state: "merged", number: 21 });
-  deepEqual(states.get("claude/y"), { state: "open", number: 30 });
+  deepEqual(bare(states.get("claude/y")), { state: "open", number: 30 });
 });
 
 Deno.test("gh: zero watched branches make no gh call", async () => {
@@ -276,7 +285,7 @@ Deno.test("gh: branch names cannot change the query's shape", async () => {
   );
   const provider = createGhProvider({ cwd: fake.dir.path, gh: FAKE_GH, env: fake.env });
   const states = unwrap(await provider.poll(names.map((n) => watched(n))));
-  names.forEach((n, i) => deepEqual(states.get(n), { state: "open", number: 40 + i }, n));
+  names.forEach((n, i) => deepEqual(bare(states.get(n)), { state: "open", number: 40 + i }, n));
   equal(buildQuery(names).match(/pullRequests\(/g)?.length, names.length);
 });
 
@@ -676,4 +685,52 @@ Deno.test("git: the remote of a base ref is the longest configured remote prefix
   equal(remoteBranchOf("main", ["origin"]), undefined);
   equal(remoteBranchOf("upstream/main", ["origin"]), undefined);
   equal(remoteBranchOf("origin/", ["origin"]), undefined);
+});
+
+Deno.test("gh: the same one query reads an open PR's checks, conflicts and reviews, and the base branch's checks", async () => {
+  await using fake = await fakeGh({
+    "claude/red": [{
+      ...pr(51, "OPEN", STARTED + MINUTE),
+      headSha: "a".repeat(40),
+      mergeable: "CONFLICTING",
+      reviewDecision: "CHANGES_REQUESTED",
+      checks: [
+        { name: "lint", conclusion: "SUCCESS" },
+        { name: "test", conclusion: "FAILURE", runId: 777 },
+        { context: "ci/legacy", state: "ERROR" },
+      ],
+      reviews: [{
+        state: "CHANGES_REQUESTED",
+        body: "Please add a test.",
+        comments: [{ body: "This leaks the handle.", path: "src/a.ts" }],
+      }],
+    }],
+    "claude/wait": [{
+      ...pr(52, "OPEN", STARTED + MINUTE),
+      checks: [{ name: "test", status: "IN_PROGRESS" }, { name: "lint", conclusion: "FAILURE" }],
+    }],
+    __base__: { checks: [{ name: "build", conclusion: "FAILURE" }] },
+  });
+  const provider = createGhProvider({
+    cwd: fake.dir.path,
+    gh: FAKE_GH,
+    env: fake.env,
+    baseBranch: "main",
+  });
+  const states = unwrap(await provider.poll([watched("claude/red"), watched("claude/wait")]));
+  const red = states.get("claude/red");
+  assert(red?.state === "open");
+  deepEqual(red.review, {
+    checks: "failing",
+    failing: [{ name: "test", runId: 777 }, { name: "ci/legacy" }],
+    conflicting: true,
+    reviewDecision: "CHANGES_REQUESTED",
+    comments: ["Please add a test.", "src/a.ts: This leaks the handle."],
+    headSha: "a".repeat(40),
+  });
+  const wait = states.get("claude/wait");
+  assert(wait?.state === "open");
+  equal(wait.review?.checks, "pending", "a check still running: not failing yet");
+  deepEqual(provider.base?.(), { red: true, failing: ["build"] });
+  equal((await Deno.readTextFile(join(fake.dir.path, "gh.log"))).trim().split("\n").length, 1);
 });

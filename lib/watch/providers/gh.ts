@@ -24,8 +24,9 @@
  *
  * @module
  */
+import { baseOf, baseSelection, REVIEW_SELECTION, reviewOf } from "./gh_review.ts";
 import { errorMessage, fail, ok, type Result } from "../../util/result.ts";
-import type { PrProvider, PrState, WatchedBranch } from "./types.ts";
+import type { BaseState, PrProvider, PrState, WatchedBranch } from "./types.ts";
 import { oneLine as foldLine } from "../../util/text.ts";
 import { formatDuration } from "../../util/duration.ts";
 import { runHelper } from "../../process/helper.ts";
@@ -68,6 +69,8 @@ export interface GhProviderOptions {
   timeoutMs?: number;
   /** Cap on stdout bytes read. Default 16 MB. */
   maxOutputBytes?: number;
+  /** The base branch (`main`), whose head commit's checks each poll also reads. */
+  baseBranch?: string;
 }
 
 /**
@@ -94,12 +97,13 @@ export function createGhProvider(options: GhProviderOptions): PrProvider {
     timeoutMs = DEFAULT_GH_TIMEOUT_MS,
     maxOutputBytes = MAX_GH_OUTPUT_BYTES,
   } = options;
+  let base: BaseState | undefined;
   return {
     name: "gh",
     async poll(branches, bounds = {}) {
-      if (branches.length === 0) return ok(new Map());
+      if (branches.length === 0 && options.baseBranch === undefined) return ok(new Map());
       const names = uniqueBranches(branches);
-      const run = await runGh(gh, ghArgs(buildQuery(names)), {
+      const run = await runGh(gh, ghArgs(buildQuery(names, options.baseBranch)), {
         cwd,
         env: options.env,
         timeoutMs: bounds.timeoutMs ?? timeoutMs,
@@ -107,8 +111,11 @@ export function createGhProvider(options: GhProviderOptions): PrProvider {
         maxOutputBytes,
       });
       if (!run.ok) return run;
-      return parseGhResponse(run.value, names, branches, skewMs);
+      const parsed = parseGhResponse(run.value, names, branches, skewMs);
+      if (parsed.ok) base = parsed.value.base;
+      return parsed.ok ? ok(parsed.value.states) : parsed;
     },
+    base: () => base,
   };
 }
 
@@ -136,12 +143,14 @@ export function ghArgs(query: string): string[] {
  * buildQuery(["claude/auto-013"]).includes('b0: pullRequests(headRefName: "claude/auto-013"'); // true
  * ```
  */
-export function buildQuery(branches: readonly string[]): string {
+export function buildQuery(branches: readonly string[], baseBranch?: string): string {
   const fields = branches.map((branch, i) =>
     `b${i}: pullRequests(headRefName: ${JSON.stringify(branch)}, first: ${PRS_PER_BRANCH}, ` +
     `states: [OPEN, CLOSED, MERGED], orderBy: {field: CREATED_AT, direction: DESC}) ` +
-    `{ nodes { number state headRefName createdAt closedAt mergedAt isCrossRepository } }`
+    `{ nodes { number state headRefName createdAt closedAt mergedAt isCrossRepository ` +
+    `${REVIEW_SELECTION} } }`
   );
+  if (baseBranch !== undefined) fields.push(baseSelection(baseBranch));
   return `query($owner: String!, $repo: String!) { repository(owner: $owner, name: $repo) { ${
     fields.join(" ")
   } } }`;
@@ -156,6 +165,7 @@ interface PrNode {
   closedAt?: unknown;
   mergedAt?: unknown;
   isCrossRepository?: unknown;
+  mergeable?: unknown;
 }
 
 /**
@@ -167,7 +177,7 @@ function parseGhResponse(
   names: readonly string[],
   branches: readonly WatchedBranch[],
   skewMs: number,
-): Result<Map<string, PrState>> {
+): Result<{ states: Map<string, PrState>; base?: BaseState }> {
   let body: unknown;
   try {
     body = JSON.parse(stdout);
@@ -198,13 +208,15 @@ function parseGhResponse(
   for (const watched of branches) {
     states.set(watched.branch, newestState(nodesOf.get(watched.branch) ?? [], watched, skewMs));
   }
-  return ok(states);
+  return ok({ states, base: baseOf(repository.base) });
 }
 
 /** The state of the newest PR of this dispatch, ignoring earlier attempts' and fork PRs. */
 function newestState(nodes: readonly PrNode[], watched: WatchedBranch, skewMs: number): PrState {
   const notBefore = watched.startedAt - skewMs;
-  let best: { state: "open" | "merged" | "closed"; number?: number; created: number } | undefined;
+  let best:
+    | { state: "open" | "merged" | "closed"; number?: number; created: number; node: PrNode }
+    | undefined;
   for (const node of nodes) {
     const state = mapState(node.state);
     if (state === undefined) continue;
@@ -221,12 +233,15 @@ function newestState(nodes: readonly PrNode[], watched: WatchedBranch, skewMs: n
       : undefined;
     const newer = best === undefined || created > best.created ||
       (created === best.created && (number ?? -1) > (best.number ?? -1));
-    if (newer) best = { state, number, created };
+    if (newer) best = { state, number, created, node };
   }
   if (best === undefined) return { state: "none" };
+  const review = best.state === "open"
+    ? { review: reviewOf(best.node as Record<string, unknown>) }
+    : {};
   return best.number === undefined
-    ? { state: best.state }
-    : { state: best.state, number: best.number };
+    ? { state: best.state, ...review }
+    : { state: best.state, number: best.number, ...review };
 }
 
 /** A GitHub timestamp in ms; an absent or unreadable one cannot prove a PR old, so it is "now or later". */

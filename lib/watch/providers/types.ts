@@ -13,7 +13,31 @@ import type { Result } from "../../util/result.ts";
 /** The PR state of one branch at one tick. */
 export type PrState =
   | { state: "none" }
-  | { state: "open" | "merged" | "closed"; number?: number };
+  | { state: "open" | "merged" | "closed"; number?: number; review?: PrReview };
+
+/** What an open PR says beyond its state (the gh provider; the git provider has no checks). */
+export interface PrReview {
+  /** The head commit's checks: all completed and passing, all completed with failures, still running, or none. */
+  checks: "passing" | "failing" | "pending" | "none";
+  /** The failed checks (with their workflow run, for its log). */
+  failing: { name: string; runId?: number }[];
+  /** It conflicts with its base (`mergeable: CONFLICTING`). */
+  conflicting: boolean;
+  /** `CHANGES_REQUESTED`, `APPROVED`, `REVIEW_REQUIRED`; absent when none. */
+  reviewDecision?: string;
+  /** The latest reviews' and review comments' bodies, oldest first (bounded). */
+  comments: string[];
+  /** The head commit. */
+  headSha?: string;
+}
+
+/** The base branch's head commit, as the last poll saw it. */
+export interface BaseState {
+  /** Its checks completed with a failure. */
+  red: boolean;
+  /** The failed checks' names. */
+  failing: string[];
+}
 
 /** A branch the monitor watches. */
 export interface WatchedBranch {
@@ -45,4 +69,6 @@ export interface PrProvider {
     branches: readonly WatchedBranch[],
     options?: PollOptions,
   ): Promise<Result<Map<string, PrState>>>;
+  /** The base branch as the last successful poll saw it (a provider that reads checks), if known. */
+  base?(): BaseState | undefined;
 }
