@@ -38,6 +38,7 @@ Deno.test("a lease that cannot take its agent's pid ends the agent: no agent run
     spentByOthers: (since) => real.spentByOthers(since),
     heldBack: () => real.heldBack(),
     unpark: (gapId) => real.unpark(gapId),
+    respawned: (id, s) => real.respawned(id, s),
     close: () => real.close(),
   };
   let spawned = 0;

@@ -7,7 +7,7 @@
  * @module
  */
 import { checkLedgerUrl } from "../util/db_url.ts";
-import { BACKOFF_FLAGS, COST_FLAGS } from "./catalog_limits.ts";
+import { BACKOFF_FLAGS, COST_FLAGS, PR_FLAGS } from "./catalog_limits.ts";
 import { type Deadlines, parseDeadlines } from "../util/duration.ts";
 import { fail, ok } from "../util/result.ts";
 import {
@@ -21,7 +21,14 @@ import {
   textFlag,
 } from "./flags.ts";
 
-export { BACKOFF_FLAGS, BUDGET_GAP, COST_FLAGS, PRICES, readUsd } from "./catalog_limits.ts";
+export {
+  BACKOFF_FLAGS,
+  BUDGET_GAP,
+  COST_FLAGS,
+  PR_FLAGS,
+  PRICES,
+  readUsd,
+} from "./catalog_limits.ts";
 
 /**
  * Longest duration a flag that feeds a timer takes (`--tick`, `--kill-grace`).
@@ -325,6 +332,7 @@ export const DISPATCH_FLAGS = [
   ...LEARN_FLAGS,
   ...COST_FLAGS,
   ...BACKOFF_FLAGS,
+  ...PR_FLAGS,
   ...FLEET_FLAGS,
   HELP,
 ] as const;

@@ -8,7 +8,7 @@
 import { AGENT_FORMATS } from "../cost/session.ts";
 import { BUILT_IN_PRICES_SOURCE } from "../cost/prices.ts";
 import { fail, ok } from "../util/result.ts";
-import { choiceFlag, countFlag, customFlag, durationFlag, textFlag } from "./flags.ts";
+import { choiceFlag, countFlag, customFlag, durationFlag, switchFlag, textFlag } from "./flags.ts";
 
 /**
  * A budget in USD: a positive decimal, `$` allowed.
@@ -89,5 +89,30 @@ export const BACKOFF_FLAGS = [
     "N",
     "after N failures in a row a gap is parked: no host dispatches it until 'unpark' (default 3)",
     { min: 1, fallback: 3 },
+  ),
+] as const;
+
+/** Carrying a PR to merge (watch/fix.ts): fix rounds, auto-merge, a red base. */
+export const PR_FLAGS = [
+  countFlag(
+    "fixRounds",
+    "fix-rounds",
+    "N",
+    "an open PR whose checks failed, whose reviewer requested changes or that conflicts goes " +
+      "back to its agent (same worktree and branch, told what is wrong) up to N times " +
+      "(default 2; 0: never; needs --pr-provider gh)",
+    { min: 0, fallback: 2 },
+  ),
+  switchFlag(
+    "autoMerge",
+    "auto-merge",
+    "once a PR's checks pass and no review blocks it, request auto-merge once " +
+      "(gh pr merge --auto --squash)",
+  ),
+  switchFlag(
+    "pauseWhenBaseRed",
+    "pause-when-base-red",
+    "while the base branch's head commit has failing checks, dispatch nothing new (running " +
+      "agents go on; a watching run waits for it to turn green)",
   ),
 ] as const;

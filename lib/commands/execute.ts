@@ -124,12 +124,21 @@ function runConfigOf(options: DispatchOptions, io: Io, prepared: Prepared): RunC
     ledgerExitWaitMs: Math.min(options.leaseTtlMs ?? LEDGER_EXIT_WAIT_MS, LEDGER_EXIT_WAIT_MS),
     prices: prepared.prices,
     backoff: { retryAfterMs: options.retryAfterMs, parkAfter: options.parkAfter },
+    fixRounds: options.prProvider === "gh" ? options.fixRounds : 0,
+    autoMerge: options.autoMerge,
+    pauseWhenBaseRed: options.pauseWhenBaseRed,
     budgets: {
       gapUsd: options.budgetGapUsd,
       runUsd: options.budgetRunUsd,
       dayUsd: options.budgetDayUsd,
     },
   };
+}
+
+/** The branch a base ref names on GitHub: `origin/main` and `refs/heads/main` are `main`. */
+function branchOfRef(ref: string): string {
+  return ref.replace(/^refs\/heads\//, "").replace(/^refs\/remotes\/[^/]+\//, "")
+    .replace(/^origin\//, "");
 }
 
 /** The window of `--budget-day`. */
@@ -161,7 +170,10 @@ async function execute(
     ? { ...lines, out: (l) => live.line(l), err: (l) => live.line(l, "err") }
     : lines;
   const provider = options.prProvider === "gh"
-    ? createGhProvider({ cwd: paths.repoRoot })
+    ? createGhProvider({
+      cwd: paths.repoRoot,
+      baseBranch: options.pauseWhenBaseRed ? branchOfRef(options.baseRef) : undefined,
+    })
     : createGitProvider({ repoRoot: paths.repoRoot, baseRef: options.baseRef });
   events.emit("run_started", {}, {
     pid: Deno.pid,

@@ -26,6 +26,8 @@ export interface AgentCommand {
   provider?: string;
   /** What its stdout speaks (cost/session.ts); `plain` when absent. */
   format?: AgentFormat;
+  /** The same agent told something else (a fix round's prompt); absent where it cannot be remade. */
+  remake?: (prompt: string) => AgentCommand;
 }
 
 /** A routing table's `backends:` entry: a command template and what its stdout speaks. */
@@ -73,12 +75,13 @@ export function armAgent(
   gapId: string,
   backends: Readonly<Record<string, BackendSpec>>,
   lessons: readonly string[] = [],
+  prompt?: string,
 ): Result<AgentCommand> {
   const chosen = { model: arm.model, provider: arm.providerPfx };
   if (arm.backend === "claude") {
     const words = arm.model ? [...CLAUDE, "--model", arm.model] : CLAUDE;
     const template = { words, label: "claude", format: CLAUDE_FORMAT };
-    return ok({ ...agentCommandFor(template, gapId, lessons), ...chosen });
+    return ok({ ...agentCommandFor(template, gapId, lessons, prompt), ...chosen });
   }
   if (arm.backend === "chump-local") {
     const env: Record<string, string> = {};
@@ -93,14 +96,14 @@ export function armAgent(
       label: "chump-local",
       preset: "chump-local",
     };
-    return ok({ ...agentCommandFor(template, gapId, lessons), env, ...chosen });
+    return ok({ ...agentCommandFor(template, gapId, lessons, prompt), env, ...chosen });
   }
   const spec = backends[arm.backend];
   if (spec === undefined) return fail(`unknown backend '${arm.backend}'`);
   const words = splitCommand(spec.command.replaceAll("{model}", arm.model ?? ""));
   if (!words.ok) return fail(`backend '${arm.backend}': ${words.error}`);
   const template = { words: words.value, label: arm.backend, format: spec.format };
-  return ok({ ...agentCommandFor(template, gapId, lessons), ...chosen });
+  return ok({ ...agentCommandFor(template, gapId, lessons, prompt), ...chosen });
 }
 
 /** The placeholder replaced by the prompt inside an agent-command argument. */
@@ -259,10 +262,10 @@ export function agentCommandFor(
   template: AgentTemplate,
   gapId: string,
   lessons: readonly string[] = [],
+  promptOverride?: string,
 ): AgentCommand {
-  const prompt = lessons.length === 0
-    ? buildPrompt(gapId)
-    : `${buildPrompt(gapId)}\n\n${lessons.join("\n")}`;
+  const prompt = promptOverride ??
+    (lessons.length === 0 ? buildPrompt(gapId) : `${buildPrompt(gapId)}\n\n${lessons.join("\n")}`);
   const words = template.preset === "chump-local" ? [...template.words, gapId] : template.words;
   const hasPlaceholder = words.some((w) => w.includes(PROMPT_PLACEHOLDER));
   const argv = words.map((w) => w.replaceAll(PROMPT_PLACEHOLDER, prompt));
@@ -270,6 +273,29 @@ export function agentCommandFor(
   return hasPlaceholder
     ? { argv, label: template.label, ...format }
     : { argv, stdin: prompt, label: template.label, ...format };
+}
+
+/**
+ * The argv that resumes a Claude Code session (`--resume <id>` after
+ * `claude`), so a fix round keeps the agent's context; other agents, or an
+ * unknown session, are started afresh.
+ *
+ * @example
+ * ```ts
+ * resumeArgv(["claude", "-p", "--verbose"], "claude-stream", "s-1"); // ["claude", "--resume", "s-1", "-p", "--verbose"]
+ * resumeArgv(["aider"], undefined, "s-1"); // ["aider"]
+ * ```
+ */
+export function resumeArgv(
+  argv: readonly string[],
+  format: AgentFormat | undefined,
+  sessionId: string | undefined,
+): string[] {
+  if (format !== "claude-stream" || !sessionId || basename(argv[0] ?? "") !== "claude") {
+    return [...argv];
+  }
+  if (argv.includes("--resume")) return [...argv];
+  return [argv[0], "--resume", sessionId, ...argv.slice(1)];
 }
 
 /**

@@ -192,12 +192,55 @@ async function abandonDispatch(
   return fail(reason);
 }
 
+/**
+ * Start the agent of a dispatch again in its worktree, on its branch (a fix
+ * round of its PR): `agent` is the round's command (its prompt says what is
+ * wrong), `CHUMP_FIX_ROUND=<round>` is in its environment, its log files are
+ * the round's own (`<base>-fix<round>`), and its lease records the new pid
+ * and files (an adopter follows this round). The lease and the deadline
+ * clock go on.
+ *
+ * @example
+ * ```ts ignore
+ * const proc = await respawnAgent(dispatch, deps, command, 1);
+ * ```
+ */
+export async function respawnAgent(
+  d: Dispatch,
+  deps: DispatchDeps,
+  agent: AgentCommand,
+  round: number,
+): Promise<Result<AgentProcess>> {
+  const files = d.leaseId !== null && deps.logsDir !== undefined
+    ? agentFiles(logBase(deps.logsDir, d.leaseId, `${d.slug}-fix${round}`), deps.logCapBytes)
+    : undefined;
+  const started = spawnFor({ ...d, agent }, deps, d.leaseId, files, {
+    CHUMP_FIX_ROUND: String(round),
+  });
+  if (!started.ok) return started;
+  const proc = started.value;
+  if (d.leaseId !== null && deps.ledger) {
+    await deps.ledger.respawned(d.leaseId, {
+      pid: proc.pid,
+      pidStart: proc.startTime,
+      logBase: files?.base,
+      fixRound: round,
+    });
+  }
+  d.agent = agent;
+  d.process = proc;
+  d.identity = proc.startTime;
+  d.identified = identifyLater(d, deps, proc);
+  return started;
+}
+
 /** Start the agent in its worktree, with the environment of CONTRACT §3. */
 function spawnFor(
   request: DispatchRequest,
   deps: DispatchDeps,
   leaseId: number | null,
   files: AgentFiles | undefined,
+  extraEnv: Record<string, string> = {},
 ): Result<AgentProcess> {
   const { agent, gap, branch, worktree } = request;
   return deps.spawner.spawn({
@@ -211,6 +254,7 @@ function spawnFor(
       CHUMP_WORKTREE: worktree,
       CHUMP_BASE_REF: request.baseRef,
       ...(leaseId !== null ? { CHUMP_LEASE_ID: String(leaseId) } : {}),
+      ...extraEnv,
     },
     stdin: agent.stdin,
     unwatched: request.detached,
@@ -242,12 +286,18 @@ function runningDispatch(
     process: proc,
     startedAt: (deps.now ?? Date.now)(),
   };
-  dispatch.identified = (async () => {
+  dispatch.identified = identifyLater(dispatch, deps, proc);
+  return dispatch;
+}
+
+/** Learn the agent's exact identity off the critical path; record it in the lease. */
+function identifyLater(d: Dispatch, deps: DispatchDeps, proc: AgentProcess): Promise<void> {
+  return (async () => {
     const exact = await deps.processes.identify(proc.pid, proc.startTime);
-    dispatch.identity = exact;
-    if (leaseId !== null && exact !== proc.startTime) {
-      await deps.ledger?.identify(leaseId, proc.pid, exact);
+    if (d.process !== proc) return; // a later round replaced it meanwhile
+    d.identity = exact;
+    if (d.leaseId !== null && exact !== proc.startTime) {
+      await deps.ledger?.identify(d.leaseId, proc.pid, exact);
     }
   })().catch(() => {});
-  return dispatch;
 }

@@ -18,6 +18,7 @@ export const DEMO_AGENT_ENV = [
   "CHUMP_DEMO_READY_DIR",
   "CHUMP_DEMO_TOKENS",
   "CHUMP_DEMO_COST_USD",
+  "CHUMP_FIX_ROUND",
 ];
 
 /**

@@ -54,6 +54,8 @@ export interface Lease {
   model: string | null;
   /** What it has cost so far (final once it ended); null: no structured session. */
   cost: CostFacts | null;
+  /** The fix round its agent is in (its PR went back to it); null: none. */
+  fixRound: number | null;
 }
 
 /** What is known before the agent starts. */
@@ -134,6 +136,7 @@ export function toLease(r: Record<string, unknown>): Lease {
     pr: str(r.pr),
     sharedId: num(r.shared_id),
     agentFormat: str(r.agent_format),
+    fixRound: num(r.fix_round),
     model: str(r.model),
     cost: r.tokens_in === null || r.tokens_in === undefined ? null : {
       usd: num(r.cost_usd) ?? undefined,
@@ -197,6 +200,11 @@ export interface Ledger {
    * effort: waits at most a moment for a locked DB and reports nothing.
    */
   heartbeat(beat: RunBeat): Promise<void>;
+  /** A fix round started its agent again: its pid, identity, files and round (while the lease is live). */
+  respawned(
+    id: number,
+    started: { pid: number; pidStart?: string; logBase?: string; fixRound: number },
+  ): Promise<Result<void>>;
   /** The agent's PR as the last poll saw it (`#12 open`), for `status` and the dashboard. Best effort. */
   notePr(id: number, pr: string): Promise<void>;
   /** What the agent has cost so far, for `status`, the dashboard and the daily budget. Best effort. */

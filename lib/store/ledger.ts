@@ -43,6 +43,7 @@ import {
   NOTE_COST,
   RECORD_IDENTITY,
   RECORD_PID,
+  RESPAWNED,
   RUN_BEAT,
   SELECT,
   SPENT_BY_OTHERS,
@@ -258,6 +259,22 @@ class SqliteLedger implements Ledger {
         b.budgets?.dayUsd ?? null,
         b.budgets?.gapUsd ?? null,
       ), HEARTBEAT_LOCK_WAIT_MS);
+  }
+
+  async respawned(
+    id: number,
+    started: { pid: number; pidStart?: string; logBase?: string; fixRound: number },
+  ): Promise<Result<void>> {
+    return await this.#attempt("record the fix round's agent", (c) => {
+      c.statement(RESPAWNED).run(
+        started.pid,
+        started.pidStart ?? null,
+        started.logBase ?? null,
+        started.fixRound,
+        Date.now(),
+        id,
+      );
+    });
   }
 
   async notePr(id: number, pr: string): Promise<void> {

@@ -46,3 +46,7 @@ export const RUN_BEAT =
     write_failures = excluded.write_failures, live_agents = excluded.live_agents,
     spent_usd = excluded.spent_usd, budget_run_usd = excluded.budget_run_usd,
     budget_day_usd = excluded.budget_day_usd, budget_gap_usd = excluded.budget_gap_usd`;
+
+export const RESPAWNED = `UPDATE chump_dispatch_leases
+    SET pid = ?, pid_start = ?, log_base = coalesce(?, log_base), fix_round = ?, updated_ms = ?
+  WHERE id = ? AND state IN ('running', 'detached')`;

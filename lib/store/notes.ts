@@ -3,7 +3,8 @@
  * routing facts travel inside the contract's free-text notes (CONTRACT §5:
  * the reason line first, then `backend=<label>`, then the stderr tail) as
  * `key=value` lines after `backend=`: `model=`, `provider=`, `attempt=`,
- * `class=`, `lessons=`, and what the dispatch cost: `cost_usd=`,
+ * `class=`, `lessons=`, the fix rounds of its PR (`fix_rounds=`,
+ * `fix_reasons=`), and what the dispatch cost: `cost_usd=`,
  * `tokens_in=`, `tokens_out=`, `tokens_cache_read=`, `tokens_cache_write=`,
  * `turns=`, `session=`, `session_model=`. {@linkcode encodeNotes} writes them,
  * {@linkcode decodeNotes} reads them back (from rows of any age: every fact
@@ -28,6 +29,10 @@ export interface Notes {
   class?: string;
   /** How many lessons lines its prompt was given. */
   lessons?: number;
+  /** Fix rounds the agent was given for its PR (CI failures, review requests, conflicts). */
+  fixRounds?: number;
+  /** Why, each reason once (`ci_failed`, `changes_requested`, `conflict`). */
+  fixReasons?: readonly string[];
   /** What the dispatch cost (a structured agent session). */
   cost?: CostFacts;
   /** The stderr tail, oldest first. */
@@ -82,6 +87,12 @@ export function encodeNotes(n: Notes): string {
     const value = n[key];
     if (value !== undefined && value !== "") lines.push(`${key}=${value}`);
   }
+  if (n.fixRounds !== undefined && n.fixRounds > 0) {
+    lines.push(`fix_rounds=${n.fixRounds}`);
+    if (n.fixReasons && n.fixReasons.length > 0) {
+      lines.push(`fix_reasons=${n.fixReasons.join(",")}`);
+    }
+  }
   if (n.cost) {
     for (const [key, read] of COST_KEYS) {
       const value = read(n.cost);
@@ -103,6 +114,8 @@ export interface DecodedNotes {
   lessons?: number;
   /** What the dispatch cost, when its notes say (rows of older versions do not). */
   cost?: CostFacts;
+  fixRounds?: number;
+  fixReasons?: string[];
   /** The lines that are not `key=value` facts: the reason and the stderr tail. */
   text: string[];
 }
@@ -139,6 +152,10 @@ export function decodeNotes(notes: string): DecodedNotes {
       if (value !== "") out[key] = value;
     } else if (key === "attempt" || key === "lessons") {
       if (/^\d+$/.test(value)) out[key] = Number(value);
+    } else if (key === "fix_rounds") {
+      if (/^\d+$/.test(value)) out.fixRounds = Number(value);
+    } else if (key === "fix_reasons") {
+      out.fixReasons = value.split(",").filter((r) => r !== "");
     } else {
       readCostFact(out, key, value);
     }

@@ -49,7 +49,8 @@ const LEASE_SCHEMA = `CREATE TABLE IF NOT EXISTS chump_dispatch_leases (
   tokens_cache_read INTEGER,
   tokens_cache_write INTEGER,
   turns INTEGER,
-  session_id TEXT
+  session_id TEXT,
+  fix_round INTEGER
 );
 CREATE INDEX IF NOT EXISTS chump_dispatch_leases_state ON chump_dispatch_leases(state);
 CREATE TABLE IF NOT EXISTS chump_runs (
@@ -87,6 +88,7 @@ const LEASE_COLUMNS_ADDED: readonly [string, string][] = [
   ["tokens_cache_write", "INTEGER"],
   ["turns", "INTEGER"],
   ["session_id", "TEXT"],
+  ["fix_round", "INTEGER"],
 ];
 
 /**

@@ -8,6 +8,8 @@
  * | PR merged                                         | shipped (PR number)             |
  * | PR closed unmerged                                | ci_failed (PR number)           |
  * | running, its cost past `--budget-gap`             | kill, then killed `over budget` |
+ * | PR open, red, agent exited, fix rounds left       | fix: the agent again, told why  |
+ * | PR open, red, agent exited, no round left         | stalled `... after N fix rounds`|
  * | PR open                                           | watch until max-watch, stalled  |
  * | exited non-zero, no PR                            | killed, `exit code N`           |
  * | exited 0, no PR after the exit grace              | stalled, `exited 0 without a PR`|
@@ -41,6 +43,7 @@
 import type { PrState } from "./providers/types.ts";
 import type { Outcome } from "../store/reflection.ts";
 import { formatDuration } from "../util/duration.ts";
+import { type FixReason, stalledAfterFixes } from "./fix_text.ts";
 
 /**
  * Failed polls in a row that mean "the provider is down", not "a blip": only
@@ -80,6 +83,11 @@ export interface TickInput {
   idleWarned?: boolean;
   /** Why its running cost is past `--budget-gap` (`over budget ($1.04 > $1.00)`); undefined: it is not. */
   overBudget?: string;
+  /**
+   * With `--fix-rounds`: what is wrong with its open PR (watch/fix.ts), the
+   * rounds used and allowed; undefined when its PR cannot go back to it.
+   */
+  fix?: { reasons: readonly FixReason[]; used: number; max: number };
 }
 
 /** What to do about it. */
@@ -88,7 +96,8 @@ export type TickDecision =
   | { kind: "warn"; message: string }
   | { kind: "idle"; message: string }
   | { kind: "terminal"; outcome: Outcome; prNumber?: number; reason: string }
-  | { kind: "kill"; reason: string };
+  | { kind: "kill"; reason: string }
+  | { kind: "fix"; reasons: readonly FixReason[] };
 
 /**
  * Decide one dispatch's fate at one tick.
@@ -113,6 +122,16 @@ export function decideTick(t: TickInput): TickDecision {
     return { kind: "kill", reason: `${t.overBudget}${open}` };
   }
   if (pr?.state === "open") {
+    const red = redAfterExit(t);
+    if (red) {
+      if (t.fix!.used < t.fix!.max) return { kind: "fix", reasons: red };
+      return {
+        kind: "terminal",
+        outcome: "stalled",
+        prNumber: pr.number,
+        reason: stalledAfterFixes(pr.number, red, t.fix!.used),
+      };
+    }
     if (t.elapsedMs > t.maxWatchMs) {
       return {
         kind: "terminal",
@@ -167,6 +186,19 @@ export function decideTick(t: TickInput): TickDecision {
     };
   }
   return { kind: "watch" };
+}
+
+/**
+ * What is wrong with an open PR whose agent has exited, when it may go back
+ * to it: a round's agent gets the exit grace first (its push needs a moment
+ * to show in the PR's checks).
+ */
+function redAfterExit(t: TickInput): readonly FixReason[] | undefined {
+  if (!t.fix || t.fix.max <= 0 || t.exitCode === null || t.fix.reasons.length === 0) {
+    return undefined;
+  }
+  if (t.fix.used > 0 && t.ticksSinceExit < t.exitGraceTicks) return undefined;
+  return t.fix.reasons;
 }
 
 /**

@@ -69,6 +69,14 @@ export const EVENT_FIELDS = {
     model: "string?",
   },
   budget: { budget: "string", spent_usd: "number", day_usd: "number", running: "number" },
+  fix_round: {
+    round: "number",
+    rounds: "number",
+    reasons: "string",
+    pr_number: "number?",
+    pid: "number",
+    resumed: "boolean",
+  },
   held_back: {
     failures: "number",
     parked: "boolean",

@@ -40,7 +40,7 @@ import type { GapBackoff } from "../store/backoff.ts";
 export async function fill(run: RunState): Promise<void> {
   const { config, queue } = run;
   while (!stopped(run)) {
-    if (!budgetAllows(run)) return;
+    if (!budgetAllows(run) || !baseAllows(run)) return;
     const room = {
       free: config.maxParallel - slotsInUse(run),
       left: config.maxTotal === undefined ? undefined : config.maxTotal - queue.attempts,
@@ -64,6 +64,30 @@ export async function fill(run: RunState): Promise<void> {
         if (!await pickAndStart(run, step.limit)) return;
     }
   }
+}
+
+/**
+ * `--pause-when-base-red`: nothing new while the base branch's head commit
+ * has failing checks (as the last poll saw them), said once (`PAUSED:`), and
+ * once more when it is green again (`RESUMED:`).
+ */
+function baseAllows(run: RunState): boolean {
+  if (!run.config.pauseWhenBaseRed) return true;
+  const base = run.deps.provider.base?.();
+  if (base?.red) {
+    if (run.paused === undefined) {
+      run.paused =
+        `${run.config.baseRef} is red (${base.failing.join(", ") || "checks"} failing); ` +
+        "nothing new is dispatched until it is green, running agents go on";
+      run.report.report({ kind: "paused", message: run.paused });
+    }
+    return false;
+  }
+  if (run.paused !== undefined) {
+    run.paused = undefined;
+    run.report.report({ kind: "resumed" });
+  }
+  return true;
 }
 
 /** Pick up to `limit` new gaps and start them; false when there was nothing to pick (or the fleet holds). */

@@ -93,6 +93,8 @@ async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: nu
       : {}),
     class: cls,
     lessons: flight.lessons,
+    fixRounds: flight.fixRound,
+    fixReasons: flight.fixReasons,
     cost: cost && costFacts(cost),
     tail,
   });
@@ -151,7 +153,7 @@ async function sayHeldBack(run: RunState, gapId: string): Promise<void> {
  * worktree. An empty group is not signalled, nor one whose pid now belongs
  * to another process (recycled).
  */
-async function endGroup(run: RunState, d: Dispatch): Promise<void> {
+export async function endGroup(run: RunState, d: Dispatch): Promise<void> {
   const proc = d.process;
   if (proc.pgid <= 1) return; // no agent (a PR watched after a take-over): nothing to end
   await d.identified;

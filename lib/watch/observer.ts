@@ -50,6 +50,10 @@ export type Transition =
   | { kind: "not_dispatched"; gapId: string; why?: "budget" }
   | { kind: "usage"; ids: EventIds } & Fields<"usage">
   | { kind: "held_back"; backoff: GapBackoff; now: number }
+  | { kind: "fix_round"; ids: EventIds; text: string } & Fields<"fix_round">
+  | { kind: "auto_merge"; ids: EventIds; pr: number; error?: string }
+  | { kind: "paused"; message: string }
+  | { kind: "resumed" }
   | { kind: "budget"; message: string } & Fields<"budget">
   | { kind: "interrupted" } & Fields<"interrupted">;
 
@@ -215,6 +219,26 @@ const RENDERERS: Renderers = {
       ]),
   interrupted: (t) => said([], [], [event("interrupted", {}, t.fields)]),
   usage: (t) => said([], [], [event("usage", t.ids, t.fields)]),
+  fix_round: (t) =>
+    said(
+      [
+        `FIX: ${oneLine(t.ids.gapId ?? "")} round ${t.fields.round}/${t.fields.rounds}: ` +
+        `${oneLine(t.text, 300)}${t.fields.resumed ? " (its session resumed)" : ""}`,
+      ],
+      [],
+      [event("fix_round", t.ids, t.fields)],
+    ),
+  auto_merge: (t) =>
+    t.error === undefined
+      ? said([
+        `AUTO-MERGE: ${oneLine(t.ids.gapId ?? "")} PR #${t.pr}: auto-merge requested (squash)`,
+      ])
+      : said([], [
+        `warning: auto-merge of PR #${t.pr} (${oneLine(t.ids.gapId ?? "")}) not requested: ` +
+        oneLine(t.error, 300),
+      ]),
+  paused: (t) => said([`PAUSED: ${t.message}`]),
+  resumed: () => said(["RESUMED: the base branch is green again; dispatching goes on"]),
   held_back: (t) => {
     const b = t.backoff;
     const fields = {

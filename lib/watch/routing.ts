@@ -45,7 +45,10 @@ export function chooseAgent(
   const lessons = given.length > 0 || routing || lessonsOff ? given.length : undefined;
   const plain: Choice = {
     kind: "agent",
-    agent: agentCommandFor(config.agent, gap.id, given),
+    agent: {
+      ...agentCommandFor(config.agent, gap.id, given),
+      remake: (prompt) => agentCommandFor(config.agent, gap.id, given, prompt),
+    },
     lessons,
   };
   if (!routing) return plain;
@@ -55,7 +58,16 @@ export function chooseAgent(
   const { pick, attempt } = next.attempt;
   const agent = armAgent(pick.candidate, gap.id, routing.backends, given);
   if (!agent.ok) return { kind: "error", error: agent.error };
-  return { kind: "agent", agent: agent.value, arm: { arm: pick.arm, attempt }, lessons };
+  const remake = (prompt: string) => {
+    const again = armAgent(pick.candidate, gap.id, routing.backends, given, prompt);
+    return again.ok ? again.value : agent.value;
+  };
+  return {
+    kind: "agent",
+    agent: { ...agent.value, remake },
+    arm: { arm: pick.arm, attempt },
+    lessons,
+  };
 }
 
 /** What an outcome of a routed attempt leads to. */

@@ -75,6 +75,8 @@ export async function runDispatches(
     });
   }
   await readDaySpend(run);
+  // The base branch's checks before anything is dispatched (`--pause-when-base-red`).
+  if (config.pauseWhenBaseRed && !stopped(run)) await tick(run, true);
   // What ended while nobody watched is settled at once, before anything new starts.
   if (run.flights.size > 0 && !stopped(run)) await tick(run);
   await fill(run);
@@ -125,7 +127,8 @@ async function leaveUnwatched(run: RunState): Promise<void> {
 
 /** With --watch: tick, heartbeat and refill until nothing is in flight or waiting. */
 async function watchAll(run: RunState): Promise<void> {
-  while (run.flights.size > 0 || run.queue.waiting.size > 0) {
+  // A paused run waits for its base branch to turn green, polling it each tick.
+  while (run.flights.size > 0 || run.queue.waiting.size > 0 || run.paused !== undefined) {
     await pause(run);
     if (!stopped(run)) await tick(run);
     await heartbeat(run);

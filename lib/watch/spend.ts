@@ -27,12 +27,40 @@ import type { Flight, RunState } from "./state.ts";
  */
 export function flightCost(run: RunState, flight: Flight): DispatchCost | undefined {
   const session = flight.dispatch.process.session;
-  if (!session) return undefined;
+  if (!session) return flight.priorCost;
   if (flight.priced?.version !== session.version) {
-    const value = dispatchCost(session.usage(), run.config.prices ?? BUILT_IN_PRICES);
+    const now = dispatchCost(session.usage(), run.config.prices ?? BUILT_IN_PRICES);
+    const value = flight.priorCost ? addCosts(flight.priorCost, now) : now;
     flight.priced = { version: session.version, value };
   }
   return flight.priced.value;
+}
+
+/**
+ * Two rounds' costs as one dispatch's (the later round's session and model).
+ *
+ * @example
+ * ```ts
+ * const c = (usd: number) => ({ usd, source: "reported" as const, unpriced: [], turns: 1,
+ *   tokens: { input: 1, output: 1, cacheRead: 0, cacheWrite: 0 } });
+ * addCosts(c(1), c(0.5)).usd; // 1.5
+ * ```
+ */
+export function addCosts(a: DispatchCost, b: DispatchCost): DispatchCost {
+  return {
+    usd: a.usd === undefined && b.usd === undefined ? undefined : (a.usd ?? 0) + (b.usd ?? 0),
+    source: b.source,
+    unpriced: [...new Set([...a.unpriced, ...b.unpriced])],
+    tokens: {
+      input: a.tokens.input + b.tokens.input,
+      output: a.tokens.output + b.tokens.output,
+      cacheRead: a.tokens.cacheRead + b.tokens.cacheRead,
+      cacheWrite: a.tokens.cacheWrite + b.tokens.cacheWrite,
+    },
+    turns: a.turns + b.turns,
+    sessionId: b.sessionId ?? a.sessionId,
+    model: b.model ?? a.model,
+  };
 }
 
 /**

@@ -81,6 +81,12 @@ export interface RunConfig {
   budgets?: Budgets;
   /** `--retry-after` and `--park-after` (default store/backoff.ts's). */
   backoff?: BackoffPolicy;
+  /** `--fix-rounds`: how often a red PR goes back to its agent (0 or absent: never). */
+  fixRounds?: number;
+  /** `--auto-merge`: request auto-merge once a PR's checks pass and no review blocks it. */
+  autoMerge?: boolean;
+  /** `--pause-when-base-red`: dispatch nothing new while the base branch's checks fail. */
+  pauseWhenBaseRed?: boolean;
 }
 
 /** Everything with side effects, injected. */
@@ -173,6 +179,15 @@ export interface Flight {
   priced?: { version: number; value: DispatchCost };
   /** The session version and time of its last `usage` report. */
   usageSaid?: { version: number; at: number };
+  /** The fix round its agent is in (watch/fix.ts), and why its PR went back to it. */
+  fixRound?: number;
+  fixReasons?: string[];
+  /** A fix round is starting: no decision about it meanwhile. */
+  fixing?: boolean;
+  /** What its earlier rounds cost (a fix round's agent is a new session). */
+  priorCost?: DispatchCost;
+  /** Auto-merge was requested for its PR. */
+  autoMergeAsked?: boolean;
 }
 
 /** What was picked, what waits, what shipped. */
@@ -224,6 +239,8 @@ export interface RunState {
   readonly result: RunResult;
   /** Spending: the last 24 hours' spend of everyone else, and the budget line once said. */
   readonly money: { dayBefore?: number; reached?: string };
+  /** `--pause-when-base-red`: the base branch is red (nothing new is dispatched), as said. */
+  paused?: string | undefined;
 }
 
 /** A poll is never cut shorter than this: a healthy `gh api graphql` can take seconds. */
@@ -268,9 +285,9 @@ export function slotsInUse(run: RunState): number {
   return n;
 }
 
-/** The flights whose outcome is not decided yet. */
+/** The flights whose outcome is not decided yet (and not starting a fix round). */
 export function watched(run: RunState): Flight[] {
-  return [...run.flights.values()].filter((f) => !f.ending);
+  return [...run.flights.values()].filter((f) => !f.ending && !f.fixing);
 }
 
 /** A PR as the live view and the ledger show it: `#12 open`; "" for none. */

@@ -9,7 +9,15 @@
  *
  * @module
  */
-import { awaitsProvider, decideAtStop, decideTick, type TickDecision } from "./decide.ts";
+import {
+  awaitsProvider,
+  decideAtStop,
+  decideTick,
+  type TickDecision,
+  type TickInput,
+} from "./decide.ts";
+import { startFixRound } from "./fix.ts";
+import { fixReasonsOf } from "./fix_text.ts";
 import { finish } from "./finish.ts";
 import type { PrState } from "./providers/types.ts";
 import {
@@ -31,11 +39,12 @@ import { overBudget, reportUsage } from "./spend.ts";
  * await tick(run);
  * ```
  */
-export async function tick(run: RunState): Promise<void> {
+export async function tick(run: RunState, baseOnly = false): Promise<void> {
   const { deps, counters } = run;
   counters.tickNo++;
-  const watched = watchedOf(run);
-  if (watched.length === 0) return;
+  const watched = baseOnly ? [] : watchedOf(run);
+  // With no PR to watch, a poll only when the base branch's checks are wanted.
+  if (watched.length === 0 && !run.config.pauseWhenBaseRed) return;
   const siblings = run.flights.size - 1;
   const polled = await deps.provider.poll(
     watched.map((f) => ({
@@ -73,7 +82,9 @@ export async function tick(run: RunState): Promise<void> {
     seePr(run, flight, pr);
     reportUsage(run, flight, t);
     flight.awaitingPr = awaitsProvider(flight.dispatch.process.exitCode, pr);
-    apply(run, flight, decide(run, flight, pr, t), t, siblings);
+    const decision = decide(run, flight, pr, t);
+    apply(run, flight, decision, t, siblings);
+    if (decision.kind === "watch") askAutoMerge(run, flight, pr);
   }
 }
 
@@ -118,7 +129,52 @@ function decide(run: RunState, flight: Flight, pr: PrState | undefined, t: numbe
     idleTimeoutMs: run.config.idleTimeoutMs,
     idleWarned: flight.idleWarned,
     overBudget: overBudget(run, flight),
+    fix: fixInput(run, flight, pr),
   });
+}
+
+/** What a fix round would deal with, when the dispatch's open PR may go back to its agent. */
+function fixInput(run: RunState, flight: Flight, pr: PrState | undefined): TickInput["fix"] {
+  const max = run.config.fixRounds ?? 0;
+  if (max <= 0 || pr?.state !== "open" || !pr.review || !flight.dispatch.agent.remake) {
+    return undefined;
+  }
+  return { reasons: fixReasonsOf(pr.review), used: flight.fixRound ?? 0, max };
+}
+
+/** Run `job` in the background; the run waits for it before it ends. */
+function background(run: RunState, job: Promise<void>): void {
+  const tracked = job.catch(() => {});
+  run.endings.add(tracked);
+  tracked.finally(() => run.endings.delete(tracked));
+}
+
+/**
+ * `--auto-merge`: once an open PR's checks pass and no review blocks it, ask
+ * once for it to merge by itself (the provider's `gh pr merge --auto --squash`).
+ */
+function askAutoMerge(run: RunState, flight: Flight, pr: PrState | undefined): void {
+  const ask = run.deps.provider.requestAutoMerge;
+  if (!run.config.autoMerge || !ask || flight.autoMergeAsked) return;
+  if (pr?.state !== "open" || pr.number === undefined || !pr.review) return;
+  const r = pr.review;
+  const blocked = r.conflicting || r.reviewDecision === "CHANGES_REQUESTED" ||
+    r.reviewDecision === "REVIEW_REQUIRED";
+  if (r.checks !== "passing" || blocked) return;
+  flight.autoMergeAsked = true;
+  const number = pr.number;
+  const ids = { gapId: flight.dispatch.gap.id, leaseId: flight.dispatch.leaseId };
+  background(
+    run,
+    ask.call(run.deps.provider, number).then((done) =>
+      run.report.report({
+        kind: "auto_merge",
+        ids,
+        pr: number,
+        ...(done.ok ? {} : { error: done.error }),
+      })
+    ),
+  );
 }
 
 /** Apply one tick decision. */
@@ -164,6 +220,12 @@ function apply(
         pid: proc.pid,
       });
       return finish(run, flight, { outcome: "killed", reason: decision.reason, siblings });
+    case "fix": {
+      const review = flight.lastPr?.state === "open" ? flight.lastPr.review : undefined;
+      if (!review) return;
+      flight.fixing = true;
+      return background(run, startFixRound(run, flight, decision.reasons, review));
+    }
     case "terminal":
       return finish(run, flight, {
         outcome: decision.outcome,

@@ -116,7 +116,40 @@ export function createGhProvider(options: GhProviderOptions): PrProvider {
       return parsed.ok ? ok(parsed.value.states) : parsed;
     },
     base: () => base,
+    async failedLog(runId, { maxBytes }) {
+      const run = await runGh(gh, ["run", "view", String(runId), "--log-failed"], {
+        cwd,
+        env: options.env,
+        timeoutMs: Math.min(timeoutMs, HELPER_TIMEOUT_MS),
+        maxOutputBytes: LOG_READ_BYTES,
+      });
+      if (!run.ok) return run;
+      return ok(tailBytes(run.value, maxBytes));
+    },
+    async requestAutoMerge(pr) {
+      const run = await runGh(gh, ["pr", "merge", String(pr), "--auto", "--squash"], {
+        cwd,
+        env: options.env,
+        timeoutMs: Math.min(timeoutMs, HELPER_TIMEOUT_MS),
+        maxOutputBytes: 64 << 10,
+      });
+      return run.ok ? ok(undefined) : run;
+    },
   };
+}
+
+/** A `gh run view` or `gh pr merge` is given at most this long. */
+const HELPER_TIMEOUT_MS = 30_000;
+
+/** Bytes of a failed log read (its end is kept). */
+const LOG_READ_BYTES = 8 << 20;
+
+/** The last `maxBytes` (about: whole characters) of `text`, from a line start when it can. */
+function tailBytes(text: string, maxBytes: number): string {
+  if (text.length <= maxBytes) return text;
+  const cut = text.slice(-maxBytes);
+  const nl = cut.indexOf("\n");
+  return nl >= 0 && nl < cut.length - 1 ? cut.slice(nl + 1) : cut;
 }
 
 /**

@@ -71,4 +71,8 @@ export interface PrProvider {
   ): Promise<Result<Map<string, PrState>>>;
   /** The base branch as the last successful poll saw it (a provider that reads checks), if known. */
   base?(): BaseState | undefined;
+  /** The end of a failed workflow run's log (at most `maxBytes`), for a fix round's prompt. */
+  failedLog?(runId: number, options: { maxBytes: number }): Promise<Result<string>>;
+  /** Ask the PR to merge by itself once its requirements pass (`gh pr merge --auto --squash`). */
+  requestAutoMerge?(pr: number): Promise<Result<void>>;
 }
