@@ -194,9 +194,10 @@ export function orchestrateInBackground(
   scratch: ScratchRepo,
   args: string[],
   env: Record<string, string> = {},
+  demoAgent = true,
 ): Background {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...taskArgs("dispatch"), ...watchArgs(scratch, args)],
+    args: [...taskArgs("dispatch"), ...watchArgs(scratch, args, demoAgent)],
     cwd: ROOT,
     env: { NO_COLOR: "1", ...GIT_ID, ...env },
     stdin: "null",

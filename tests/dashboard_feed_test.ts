@@ -36,6 +36,7 @@ function statusOf(gap: string): DashboardStatus {
       costUsd: 0.42,
       tokensIn: 1000,
       tokensOut: 20,
+      fixRound: null,
     }],
     byWatch: { watched: 1 },
     outcomes: {},

@@ -86,7 +86,8 @@ async function showStatus(options: StatusOptions, io: Io): Promise<Exit> {
     rows.map((r) => [
       String(r.lease),
       r.gap,
-      r.state === "running" && r.orchestratorAlive === false ? "orphaned" : r.state,
+      (r.state === "running" && r.orchestratorAlive === false ? "orphaned" : r.state) +
+      (r.fixRound ? ` (fix ${r.fixRound})` : ""),
       r.outcome ?? "",
       r.pid === null ? "" : String(r.pid),
       r.pid === null ? "" : r.pidAlive ? "yes" : "no",

@@ -71,7 +71,7 @@ function row(l: StatusRow): string {
   const cells = [
     td(String(l.lease)),
     td(l.gap),
-    td(l.state),
+    td(l.state + (l.fixRound ? ` (fix ${l.fixRound})` : "")),
     td(l.watch, l.watch),
     td(l.pid === null ? "" : String(l.pid)),
     td(l.pid === null ? "" : l.pidAlive ? "yes" : "no"),

@@ -247,7 +247,8 @@ function frame(run: RunState): Frame {
     return {
       gapId: d.gap.id,
       backend: f.arm?.arm ?? d.agent.label,
-      state: f.ending ? "ending" : code === null ? "running" : `exited ${code}`,
+      state: (f.ending ? "ending" : code === null ? "running" : `exited ${code}`) +
+        (f.fixRound ? ` (fix ${f.fixRound}/${run.config.fixRounds ?? f.fixRound})` : ""),
       elapsedMs: t - d.startedAt,
       deadlineMs: f.deadlineMs,
       idleMs: t - d.process.lastOutputAt,

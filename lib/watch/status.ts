@@ -52,6 +52,8 @@ export interface StatusRow {
   /** Its tokens in and out so far; null without a structured session. */
   tokensIn: number | null;
   tokensOut: number | null;
+  /** The fix round its agent is in (its PR went back to it); null: none. */
+  fixRound: number | null;
 }
 
 /**
@@ -104,6 +106,7 @@ export async function readStatusRows(
         costUsd: l.cost?.usd ?? null,
         tokensIn: l.cost?.tokensIn ?? null,
         tokensOut: l.cost?.tokensOut ?? null,
+        fixRound: l.fixRound,
       };
     }));
   } finally {

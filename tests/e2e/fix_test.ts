@@ -12,6 +12,7 @@ import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import {
   backlogOf,
+  fakeClaude,
   leaseRows,
   linesStarting,
   orchestrate,
@@ -21,6 +22,7 @@ import {
   scratchRepo,
 } from "../_e2e.ts";
 import { waitFor } from "../../testkit/process.ts";
+import { runMain } from "../_helpers.ts";
 
 const FAKE_GH = new URL("../fake_gh", import.meta.url).pathname;
 
@@ -178,5 +180,32 @@ Deno.test("--pause-when-base-red dispatches nothing while the base branch's chec
     const done = await run.finished();
     equal(done.code, 0, done.stdout + done.stderr);
     equal(linesStarting(done.stdout, "PAUSED:").length, 1);
+  }
+});
+
+Deno.test("a Claude agent's fix round resumes its session, and what the round cost counts toward the dispatch", async () => {
+  await using s = await scratchRepo(backlogOf([["CS-1"]]));
+  const gh = await fakeGithub(s, {
+    "claude/cs-1": [openPr(61, { checks: [{ name: "lint", conclusion: "FAILURE" }] })],
+  });
+  const bin = await fakeClaude(s.dir);
+  const run = orchestrateInBackground(s, GH_ARGS, {
+    ...gh.env,
+    PATH: `${bin}:${gh.env.PATH}`,
+    CHUMP_DEMO_PLAN: "CS-1=sleep:1500:commit",
+    CHUMP_DEMO_COST_USD: "0.3",
+  }, false);
+  try {
+    await run.waitFor(/^FIX: CS-1 round 1\/2: checks failing \(lint\) \(its session resumed\)$/m);
+    await gh.set({ "claude/cs-1": [{ ...openPr(61), state: "MERGED", updatedAt: later() }] });
+  } finally {
+    const done = await run.finished();
+    equal(done.code, 0, done.stdout + done.stderr);
+    // $0.30 the first session reported, and the round's first turn priced ($0.0645): the PR
+    // merged while the round's agent still worked, so it was ended before it reported its own.
+    deepEqual(linesStarting(done.stdout, "OUTCOME:"), [
+      "OUTCOME: CS-1 shipped duration_s=" +
+      /duration_s=(\d+)/.exec(done.stdout)![1] + " pr=#61 cost=$0.36",
+    ]);
   }
 });
