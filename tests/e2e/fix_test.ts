@@ -74,6 +74,8 @@ Deno.test("a PR with a failing check gets a fix round in the same worktree, told
       "FX-1",
       true,
     ]]);
+    const status = await runMain(["status", "--repo-root", s.repo]);
+    match(status.stdout, /\n1 +FX-1 +running \(fix 1\) /);
     await gh.set({
       "claude/fx-1": [{ ...openPr(21), state: "MERGED", updatedAt: later() }],
     });
