@@ -43,7 +43,8 @@
  * script that runs `demo-agent "$@"`.
  *
  * The behaviour comes from `--behaviour B`, else from `CHUMP_DEMO_PLAN`
- * (`ID=B,ID2=B2`), else from the gap id (`X-HANG-1` hangs), else `ship`.
+ * (`ID=B,ID2=B2`; `ID#1=B` for fix round 1 of that gap, `CHUMP_FIX_ROUND`),
+ * else from the gap id (`X-HANG-1` hangs), else `ship`.
  *
  * Readiness: with `CHUMP_DEMO_READY_DIR` set, the behaviours that wait
  * (`hang`, `hang-commit`, `hang-child`, `stubborn`) and `bg-child-fail`
@@ -68,9 +69,14 @@ const IDENTITY = ["-c", "user.name=chump demo agent", "-c", "user.email=demo-age
 /** Pick the behaviour for a gap. */
 function behaviourFor(gapId: string, plan: string | undefined, flag?: string): string {
   if (flag) return flag;
-  for (const entry of (plan ?? "").split(",")) {
-    const eq = entry.lastIndexOf("=");
-    if (eq > 0 && entry.slice(0, eq).trim() === gapId) return entry.slice(eq + 1).trim();
+  // A fix round's own entry first (`ID#1=B`: what the agent does in round 1).
+  const round = envVar("CHUMP_FIX_ROUND");
+  const keys = round ? [`${gapId}#${round}`, gapId] : [gapId];
+  for (const key of keys) {
+    for (const entry of (plan ?? "").split(",")) {
+      const eq = entry.lastIndexOf("=");
+      if (eq > 0 && entry.slice(0, eq).trim() === key) return entry.slice(eq + 1).trim();
+    }
   }
   const id = gapId.toLowerCase();
   for (const b of [...BEHAVIOURS].sort((a, b) => b.length - a.length)) {

@@ -125,8 +125,10 @@ export function recordOutcome(
   const { reflect = true, createdAt, skipIfPresent = false } = options;
   return transaction(c, () => {
     if (r.leaseId !== undefined && superseded(c, r.leaseId, r.leaseGeneration)) return "superseded";
-    applyBackoff(c, r.gapId, r.backoff, Date.now());
-    if (reflect && !(skipIfPresent && createdAt !== undefined && present(c, r, createdAt))) {
+    // A replayed row already there (a crash before the spool's rewrite) counted its failure then.
+    const fresh = !(skipIfPresent && createdAt !== undefined && present(c, r, createdAt));
+    if (fresh) applyBackoff(c, r.gapId, r.backoff, Date.now());
+    if (reflect && fresh) {
       const { lastInsertRowid } = c.statement(INSERT_REFLECTION).run(
         GOAL_PREFIX + r.gapId,
         observedOutcome(r),

@@ -50,6 +50,7 @@ export interface Ending {
  * ```
  */
 export function finish(run: RunState, flight: Flight, o: Ending): void {
+  if (flight.ending) return; // decided already (a fix round and a stop racing): one outcome
   flight.ending = true;
   // Until the agent ended (for one that ended unwatched: when its waiter wrote its status),
   // else until now: what adaptive deadlines learn is the agent's time.

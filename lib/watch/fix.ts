@@ -18,7 +18,7 @@ import { endGroup, finish } from "./finish.ts";
 import type { PrReview } from "./providers/types.ts";
 import { fixPrompt, type FixReason, reasonsText } from "./fix_text.ts";
 import { flightCost } from "./spend.ts";
-import type { Flight, RunState } from "./state.ts";
+import { type Flight, type RunState, stopped } from "./state.ts";
 
 /** Bytes of a failed check's log kept for the prompt (its end). */
 const LOG_TAIL_BYTES = 6000;
@@ -46,6 +46,7 @@ export async function startFixRound(
   } catch (e) {
     // Whatever went wrong, the dispatch is decided, not left waiting for a round that never came.
     flight.fixing = false;
+    if (flight.ending) return;
     const pr = flight.lastPr?.state === "open" ? flight.lastPr.number : undefined;
     finish(run, flight, {
       outcome: "stalled",
@@ -72,7 +73,10 @@ async function fixRound(
   if (reasons.includes("ci_failed") && run.deps.provider.failedLog) {
     for (const f of review.failing) {
       if (f.runId === undefined) continue;
-      const log = await run.deps.provider.failedLog(f.runId, { maxBytes: LOG_TAIL_BYTES });
+      const log = await run.deps.provider.failedLog(f.runId, {
+        maxBytes: LOG_TAIL_BYTES,
+        signal: run.deps.interrupt?.stop,
+      });
       if (log.ok && log.value.trim() !== "") logs.set(f.name, log.value.trimEnd());
     }
   }
@@ -87,21 +91,31 @@ async function fixRound(
     logs,
   });
   const remade = d.agent.remake!(prompt);
-  const session = flightCost(run, flight);
   const agent = {
     ...remade,
-    argv: resumeArgv(remade.argv, remade.format, session?.sessionId),
+    argv: resumeArgv(remade.argv, remade.format, flightCost(run, flight)?.sessionId),
     remake: d.agent.remake,
   };
-  // What the rounds before cost stays the dispatch's.
-  flight.priorCost = session;
-  flight.priced = undefined;
-  flight.fixRound = round;
-  flight.fixReasons = [...new Set([...(flight.fixReasons ?? []), ...reasons])];
-  flight.exitSeenAtTick = undefined;
   // What the last round left running in its group goes first: one agent per worktree.
   await endGroup(run, d);
+  // Stopped, or decided meanwhile (a stop, a take-over): no new agent. Nothing is awaited
+  // between this look and the spawn, so none can start behind a decision.
+  if (stopped(run) || flight.ending) {
+    flight.fixing = false;
+    return;
+  }
+  // What the rounds before cost stays the dispatch's: the old round's figures, taken now.
+  const prior = flightCost(run, flight);
+  flight.exitSeenAtTick = undefined;
   const started = await respawnAgent(d, run.deps, agent, round);
+  if (started.ok) {
+    flight.priorCost = prior;
+    flight.priced = undefined;
+    flight.fixRound = round;
+    flight.fixReasons = [...new Set([...(flight.fixReasons ?? []), ...reasons])];
+    flight.sentComments ??= new Set();
+    for (const c of review.comments) flight.sentComments.add(c);
+  }
   if (!started.ok) {
     flight.fixing = false;
     finish(run, flight, {

@@ -114,7 +114,7 @@ export function fixPrompt(b: FixBrief): string {
     }
   }
   if (b.reasons.includes("changes_requested")) {
-    lines.push("", "- A reviewer requested changes:");
+    lines.push("", "- A reviewer requested changes (their words, quoted from the PR):");
     for (const c of b.review.comments) lines.push(`  > ${c.replaceAll("\n", "\n  > ")}`);
   }
   if (b.reasons.includes("conflict")) {

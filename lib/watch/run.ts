@@ -33,11 +33,13 @@ import {
   type RunDeps,
   type RunState,
   stopped,
+  unsettled,
   watched,
 } from "./state.ts";
 import { outcomeCounts, type RunResult } from "./summary.ts";
 import { settleExited, tick } from "./tick.ts";
 import { NO_EVENTS } from "./events.ts";
+import { PROVIDER_DOWN_TICKS } from "./decide.ts";
 import { flightCost, runSpend } from "./spend.ts";
 import { type DispatchCost, formatUsd } from "../cost/prices.ts";
 
@@ -127,8 +129,11 @@ async function leaveUnwatched(run: RunState): Promise<void> {
 
 /** With --watch: tick, heartbeat and refill until nothing is in flight or waiting. */
 async function watchAll(run: RunState): Promise<void> {
-  // A paused run waits for its base branch to turn green, polling it each tick.
-  while (run.flights.size > 0 || run.queue.waiting.size > 0 || run.paused !== undefined) {
+  // A paused run waits for its base branch to turn green, polling it each tick (while the
+  // provider answers: one that keeps failing cannot say it turned green).
+  const paused = () =>
+    run.paused !== undefined && run.counters.failedPolls < PROVIDER_DOWN_TICKS;
+  while (run.flights.size > 0 || run.queue.waiting.size > 0 || paused()) {
     await pause(run);
     if (!stopped(run)) await tick(run);
     await heartbeat(run);
@@ -224,7 +229,7 @@ async function interruptAll(run: RunState): Promise<void> {
   const name = run.deps.interrupt?.signalName() ?? "SIGINT";
   run.result.interrupted = name;
   run.report.report({ kind: "interrupted", fields: { signal: name, left_running: false } });
-  const live = watched(run);
+  const live = unsettled(run);
   const siblings = run.flights.size - 1;
   for (const flight of live) {
     finish(run, flight, { outcome: "killed", reason: `interrupted by ${name}`, siblings });

@@ -188,6 +188,8 @@ export interface Flight {
   priorCost?: DispatchCost;
   /** Auto-merge was requested for its PR. */
   autoMergeAsked?: boolean;
+  /** Review texts a fix round was given already (a review still standing is not sent again). */
+  sentComments?: Set<string>;
 }
 
 /** What was picked, what waits, what shipped. */
@@ -288,6 +290,11 @@ export function slotsInUse(run: RunState): number {
 /** The flights whose outcome is not decided yet (and not starting a fix round). */
 export function watched(run: RunState): Flight[] {
   return [...run.flights.values()].filter((f) => !f.ending && !f.fixing);
+}
+
+/** The flights whose outcome is not decided yet, those starting a fix round included (a stop ends them all). */
+export function unsettled(run: RunState): Flight[] {
+  return [...run.flights.values()].filter((f) => !f.ending);
 }
 
 /** A PR as the live view and the ledger show it: `#12 open`; "" for none. */

@@ -26,6 +26,7 @@ import {
   prLabel,
   type RunState,
   stopped,
+  unsettled,
   watched as watchedOf,
 } from "./state.ts";
 import { oneLine } from "../util/text.ts";
@@ -139,7 +140,15 @@ function fixInput(run: RunState, flight: Flight, pr: PrState | undefined): TickI
   if (max <= 0 || pr?.state !== "open" || !pr.review || !flight.dispatch.agent.remake) {
     return undefined;
   }
-  return { reasons: fixReasonsOf(pr.review), used: flight.fixRound ?? 0, max };
+  // A review still standing whose words were all given to a round already is not a new
+  // reason: the reviewer has to look again (meanwhile the PR is watched to max-watch).
+  const sent = flight.sentComments;
+  const fresh = (c: string) => !sent?.has(c);
+  const reasons = fixReasonsOf(pr.review).filter((r) =>
+    r !== "changes_requested" || pr.review!.comments.length === 0 && !sent ||
+    pr.review!.comments.some(fresh)
+  );
+  return { reasons, used: flight.fixRound ?? 0, max };
 }
 
 /** Run `job` in the background; the run waits for it before it ends. */
@@ -248,7 +257,8 @@ function apply(
 export function settleExited(run: RunState): void {
   const name = run.deps.interrupt?.signalName() ?? "SIGINT";
   const siblings = run.flights.size - 1;
-  for (const flight of watchedOf(run)) {
+  for (const flight of unsettled(run)) {
+    if (flight.fixing) continue; // its old round exited; the interrupt ends it with the rest
     const decision = decideAtStop(flight.dispatch.process.exitCode, name, flight.lastPr);
     if (decision === undefined) continue;
     finish(run, flight, {

@@ -116,10 +116,11 @@ export function createGhProvider(options: GhProviderOptions): PrProvider {
       return parsed.ok ? ok(parsed.value.states) : parsed;
     },
     base: () => base,
-    async failedLog(runId, { maxBytes }) {
+    async failedLog(runId, { maxBytes, signal }) {
       const run = await runGh(gh, ["run", "view", String(runId), "--log-failed"], {
         cwd,
         env: options.env,
+        signal,
         timeoutMs: Math.min(timeoutMs, HELPER_TIMEOUT_MS),
         maxOutputBytes: LOG_READ_BYTES,
       });

@@ -4,7 +4,8 @@
  * `reviewDecision` (`CHANGES_REQUESTED`, `APPROVED`, `REVIEW_REQUIRED`), the
  * head commit's `statusCheckRollup` with its contexts (`CheckRun` name,
  * status, conclusion and workflow run id; `StatusContext` context and state),
- * and the latest reviews' bodies with their comments; and the base branch's
+ * and the latest reviews' bodies with their comments (those of the
+ * repository's owners, members and collaborators only); and the base branch's
  * head commit's checks (`--pause-when-base-red`). Pure: the selections, and
  * the parsing of what comes back.
  *
@@ -23,7 +24,15 @@ const ROLLUP = `statusCheckRollup { state contexts(first: ${CONTEXTS}) { nodes {
 /** The fields of a PR node that {@linkcode reviewOf} reads. */
 export const REVIEW_SELECTION = `mergeable reviewDecision ` +
   `commits(last: 1) { nodes { commit { oid ${ROLLUP} } } } ` +
-  `reviews(last: 5) { nodes { state body comments(first: 10) { nodes { body path } } } }`;
+  `reviews(last: 5) { nodes { state body authorAssociation ` +
+  `comments(first: 10) { nodes { body path authorAssociation } } } }`;
+
+/**
+ * Whose words reach an agent's prompt: the repository's owners, members and
+ * collaborators. Anyone can review a public repository's PR; its text would
+ * otherwise be instructions to an agent that runs without asking.
+ */
+const TRUSTED = new Set(["OWNER", "MEMBER", "COLLABORATOR"]);
 
 /**
  * The base branch's head commit checks, as an aliased field of `repository`.
@@ -105,10 +114,12 @@ export function reviewOf(node: Obj): PrReview {
   const comments: string[] = [];
   for (const r of nodes(node.reviews)) {
     const body = typeof r.body === "string" ? r.body.trim() : "";
-    if (body !== "") comments.push(body.slice(0, BODY_CHARS));
+    if (body !== "" && TRUSTED.has(String(r.authorAssociation))) {
+      comments.push(body.slice(0, BODY_CHARS));
+    }
     for (const c of nodes(r.comments)) {
       const text = typeof c.body === "string" ? c.body.trim() : "";
-      if (text === "") continue;
+      if (text === "" || !TRUSTED.has(String(c.authorAssociation))) continue;
       const where = typeof c.path === "string" ? `${c.path}: ` : "";
       comments.push(`${where}${text}`.slice(0, BODY_CHARS));
     }

@@ -25,7 +25,7 @@ export interface PrReview {
   conflicting: boolean;
   /** `CHANGES_REQUESTED`, `APPROVED`, `REVIEW_REQUIRED`; absent when none. */
   reviewDecision?: string;
-  /** The latest reviews' and review comments' bodies, oldest first (bounded). */
+  /** The latest reviews' and review comments' bodies (owners', members' and collaborators'), oldest first (bounded). */
   comments: string[];
   /** The head commit. */
   headSha?: string;
@@ -72,7 +72,10 @@ export interface PrProvider {
   /** The base branch as the last successful poll saw it (a provider that reads checks), if known. */
   base?(): BaseState | undefined;
   /** The end of a failed workflow run's log (at most `maxBytes`), for a fix round's prompt. */
-  failedLog?(runId: number, options: { maxBytes: number }): Promise<Result<string>>;
+  failedLog?(
+    runId: number,
+    options: { maxBytes: number; signal?: AbortSignal },
+  ): Promise<Result<string>>;
   /** Ask the PR to merge by itself once its requirements pass (`gh pr merge --auto --squash`). */
   requestAutoMerge?(pr: number): Promise<Result<void>>;
 }
