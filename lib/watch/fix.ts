@@ -69,17 +69,7 @@ async function fixRound(
   const round = (flight.fixRound ?? 0) + 1;
   const rounds = run.config.fixRounds ?? 0;
   const pr = flight.lastPr?.state === "open" ? flight.lastPr.number : undefined;
-  const logs = new Map<string, string>();
-  if (reasons.includes("ci_failed") && run.deps.provider.failedLog) {
-    for (const f of review.failing) {
-      if (f.runId === undefined) continue;
-      const log = await run.deps.provider.failedLog(f.runId, {
-        maxBytes: LOG_TAIL_BYTES,
-        signal: run.deps.interrupt?.stop,
-      });
-      if (log.ok && log.value.trim() !== "") logs.set(f.name, log.value.trimEnd());
-    }
-  }
+  const logs = await failedLogs(run, reasons, review);
   const prompt = fixPrompt({
     gapId: d.gap.id,
     pr,
@@ -141,4 +131,24 @@ async function fixRound(
       resumed: agent.argv.includes("--resume"),
     },
   });
+}
+
+/** The end of each failed check's log (when the provider gives them and the checks failed). */
+async function failedLogs(
+  run: RunState,
+  reasons: readonly FixReason[],
+  review: PrReview,
+): Promise<Map<string, string>> {
+  const logs = new Map<string, string>();
+  if (reasons.includes("ci_failed") && run.deps.provider.failedLog) {
+    for (const f of review.failing) {
+      if (f.runId === undefined) continue;
+      const log = await run.deps.provider.failedLog(f.runId, {
+        maxBytes: LOG_TAIL_BYTES,
+        signal: run.deps.interrupt?.stop,
+      });
+      if (log.ok && log.value.trim() !== "") logs.set(f.name, log.value.trimEnd());
+    }
+  }
+  return logs;
 }

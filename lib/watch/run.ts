@@ -131,8 +131,7 @@ async function leaveUnwatched(run: RunState): Promise<void> {
 async function watchAll(run: RunState): Promise<void> {
   // A paused run waits for its base branch to turn green, polling it each tick (while the
   // provider answers: one that keeps failing cannot say it turned green).
-  const paused = () =>
-    run.paused !== undefined && run.counters.failedPolls < PROVIDER_DOWN_TICKS;
+  const paused = () => run.paused !== undefined && run.counters.failedPolls < PROVIDER_DOWN_TICKS;
   while (run.flights.size > 0 || run.queue.waiting.size > 0 || paused()) {
     await pause(run);
     if (!stopped(run)) await tick(run);
