@@ -535,6 +535,26 @@ Deno.test("git: a failed fetch is an error value for that tick", async () => {
   assert(!error.includes("\n"));
 });
 
+Deno.test("git: a lock of the provider's own ref left by a killed fetch is removed when stale; a fresh one (a fetch in progress) is left alone", async () => {
+  await using fx = await gitFixture();
+  const wt = await fx.branch("claude/x");
+  await fx.commit(wt);
+  const provider = createGitProvider({ repoRoot: fx.repo, baseRef: "origin/main" });
+  const branches = [watched("claude/x", STARTED, fx.start)];
+  unwrap(await provider.poll(branches)); // the provider's ref exists now
+  // The base moves on elsewhere, so the next fetch must update (and lock) the provider's ref.
+  await fx.mergeElsewhere(["claude/x"], "merge-commit");
+  const lock = join(fx.repo, ".git", "refs", "chump-orchestrator", "base", "origin", "main.lock");
+  await Deno.writeTextFile(lock, "");
+  const fresh = errorOf(await provider.poll(branches));
+  assert(fresh.includes("main.lock': File exists"), fresh);
+  const old = new Date(Date.now() - 60_000);
+  await Deno.utime(lock, old, old);
+  const after = unwrap(await provider.poll(branches));
+  equal(after.get("claude/x")?.state, "merged", "the fetch went through: the merge is seen");
+  equal(await Deno.stat(lock).then(() => true, () => false), false, "the stale lock is gone");
+});
+
 /**
  * Point `origin` at a remote that accepts and never answers (git's `ext::`
  * transport running a script that records its pid, then sleeps): what an

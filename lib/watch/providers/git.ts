@@ -83,15 +83,22 @@ export function createGitProvider(options: GitProviderOptions): PrProvider {
         // their worktrees (refs are shared), and two fetches of one ref fail on its lock. An
         // empty --refmap stops git's opportunistic update of that remote-tracking ref too.
         mergedInto = `${PROVIDER_REFS}/${remote}/${branch}`;
-        const fetched = await git([
-          "fetch",
-          "--quiet",
-          "--no-tags",
-          "--no-write-fetch-head",
-          "--refmap=",
-          remote,
-          `+refs/heads/${branch}:${mergedInto}`,
-        ], repoRoot);
+        const fetch = () =>
+          git([
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--refmap=",
+            remote,
+            `+refs/heads/${branch}:${mergedInto}`,
+          ], repoRoot);
+        let fetched = await fetch();
+        // A fetch killed while it held our ref's lock (a run stopped mid-poll) leaves the lock
+        // behind, and every later fetch would fail on it: a stale one is removed, once.
+        if (fetched.code !== 0 && await removedStaleLock(gitReason(fetched))) {
+          fetched = await fetch();
+        }
         if (fetched.code !== 0) {
           return fail(`git: fetch ${remote} ${branch} failed: ${gitReason(fetched)}`);
         }
@@ -160,4 +167,27 @@ export function remoteBranchOf(
 function sameCommit(full: string, start: string): boolean {
   const s = start.trim().toLowerCase();
   return s === "" || full.startsWith(s);
+}
+
+/** A lock of our own ref namespace older than this was left by a fetch that was killed. */
+const STALE_LOCK_MS = 10_000;
+
+/**
+ * Remove the lock `reason` (git's complaint) names when it is one of our
+ * private refs' (`refs/chump-orchestrator/`) and stale: a fetch holds such a
+ * lock for a moment, so an old one has no owner left.
+ *
+ * @returns whether a lock was removed
+ */
+async function removedStaleLock(reason: string, now = Date.now()): Promise<boolean> {
+  const path = /Unable to create '([^']+\.lock)': File exists/.exec(reason)?.[1];
+  if (path === undefined || !path.includes(`/${PROVIDER_REFS}/`)) return false;
+  try {
+    const st = await Deno.stat(path);
+    if (now - (st.mtime?.getTime() ?? now) < STALE_LOCK_MS) return false;
+    await Deno.remove(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
