@@ -93,7 +93,12 @@ function checksOf(rollup: unknown): Pick<PrReview, "checks" | "failing"> {
     return { checks: state === "" ? "none" : "pending", failing };
   }
   if (pending) return { checks: "pending", failing };
-  return { checks: failing.length > 0 ? "failing" : "passing", failing };
+  if (failing.length > 0) return { checks: "failing", failing };
+  // More contexts than were read: the rollup's own state has the last word on "passing".
+  const state = String(rollup.state ?? "SUCCESS");
+  if (state === "FAILURE" || state === "ERROR") return { checks: "failing", failing };
+  if (state === "PENDING" || state === "EXPECTED") return { checks: "pending", failing };
+  return { checks: "passing", failing };
 }
 
 /** Longest review text kept per body, and bodies kept per PR. */
