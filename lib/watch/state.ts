@@ -186,8 +186,9 @@ export interface Flight {
   fixing?: boolean;
   /** What its earlier rounds cost (a fix round's agent is a new session). */
   priorCost?: DispatchCost;
-  /** Auto-merge was requested for its PR. */
+  /** Auto-merge was requested for its PR (or a request is under way), and how often. */
   autoMergeAsked?: boolean;
+  autoMergeTries?: number;
   /** Review texts a fix round was given already (a review still standing is not sent again). */
   sentComments?: Set<string>;
 }

@@ -158,6 +158,9 @@ function background(run: RunState, job: Promise<void>): void {
   tracked.finally(() => run.endings.delete(tracked));
 }
 
+/** How often a failing auto-merge request is made for one PR. */
+const AUTO_MERGE_TRIES = 3;
+
 /**
  * `--auto-merge`: once an open PR's checks pass and no review blocks it, ask
  * once for it to merge by itself (the provider's `gh pr merge --auto --squash`).
@@ -165,24 +168,28 @@ function background(run: RunState, job: Promise<void>): void {
 function askAutoMerge(run: RunState, flight: Flight, pr: PrState | undefined): void {
   const ask = run.deps.provider.requestAutoMerge;
   if (!run.config.autoMerge || !ask || flight.autoMergeAsked) return;
+  if ((flight.autoMergeTries ?? 0) >= AUTO_MERGE_TRIES) return;
   if (pr?.state !== "open" || pr.number === undefined || !pr.review) return;
   const r = pr.review;
   const blocked = r.conflicting || r.reviewDecision === "CHANGES_REQUESTED" ||
     r.reviewDecision === "REVIEW_REQUIRED";
   if (r.checks !== "passing" || blocked) return;
   flight.autoMergeAsked = true;
+  flight.autoMergeTries = (flight.autoMergeTries ?? 0) + 1;
   const number = pr.number;
   const ids = { gapId: flight.dispatch.gap.id, leaseId: flight.dispatch.leaseId };
   background(
     run,
-    ask.call(run.deps.provider, number).then((done) =>
+    ask.call(run.deps.provider, number).then((done) => {
+      // A request that failed is made again at a later tick, a few times at most.
+      if (!done.ok) flight.autoMergeAsked = false;
       run.report.report({
         kind: "auto_merge",
         ids,
         pr: number,
         ...(done.ok ? {} : { error: done.error }),
-      })
-    ),
+      });
+    }),
   );
 }
 

@@ -255,3 +255,23 @@ Deno.test("Ctrl-C while a fix round is starting: no round agent starts, the disp
   deepEqual(leaseRows(s.db).map((l) => l.state), ["ended"]);
   deepEqual(await pidsWithEnv(mark), [], "nothing of the run left running (no round agent)");
 });
+
+Deno.test("an auto-merge request that fails is said and made again, three times at most", async () => {
+  await using s = await scratchRepo(backlogOf([["AF-1"]]));
+  const gh = await fakeGithub(s, {
+    "claude/af-1": [openPr(81, { checks: [{ name: "test", conclusion: "SUCCESS" }] })],
+  });
+  const ran = await orchestrate(s, [...GH_ARGS, "--auto-merge", "--max-watch", "2s"], {
+    ...gh.env,
+    FAKE_GH_MERGE_FAIL: "1",
+    CHUMP_DEMO_PLAN: "AF-1=commit",
+  });
+  equal(ran.code, 3, ran.stdout + ran.stderr);
+  const warnings = ran.stderr.split("\n").filter((l) => l.startsWith("warning: auto-merge"));
+  equal(warnings.length, 3, ran.stderr);
+  match(
+    warnings[0],
+    /^warning: auto-merge of PR #81 \(AF-1\) not requested: gh: exited 1: GraphQL: Auto merge is not allowed/,
+  );
+  equal((await gh.calls()).filter((c) => c[0] === "pr").length, 3);
+});
