@@ -12,6 +12,10 @@
  */
 
 import { envVar } from "./lib/util/env.ts";
+import type { LinesOut } from "./lib/cli/lines_out.ts";
+
+/** The buffered stdout of a command (flushed before the exit). */
+let stdout: LinesOut | undefined;
 
 if (import.meta.main) {
   let code: number;
@@ -27,18 +31,28 @@ if (import.meta.main) {
       if (initCwd) Deno.chdir(initCwd);
       const { launch } = await import("./lib/commands/launch.ts");
       const { runCli } = await import("./lib/commands/run.ts");
+      const { linesOut } = await import("./lib/cli/lines_out.ts");
+      // Stdout in large writes (a big dry run is thousands of lines); stderr as it comes, after
+      // what stdout had waiting, so the two stay in order on a terminal.
+      stdout = linesOut(Deno.stdout);
+      const out = stdout;
       const io = {
-        out: (line: string) => print(console.log, line),
-        err: (line: string) => print(console.error, line),
+        out: (line: string) => out.line(line),
+        err: (line: string) => {
+          out.flush();
+          print(console.error, line);
+        },
         env: envVar,
       };
       code = await launch(Deno.args, (argv) => runCli(argv, io), io.err);
     }
   } catch (e) {
+    stdout?.flush();
     const message = e instanceof Error ? e.message : String(e);
     console.error(`chump-orchestrator: internal error: ${message.split("\n")[0]}`);
     code = 1;
   }
+  stdout?.flush();
   Deno.exit(code);
 }
 
