@@ -181,3 +181,40 @@ Deno.test("a run's prompts carry their domain's lessons (lessons=<n> in the note
   const json = JSON.parse((await runMain(["lessons", "--repo-root", s.repo, "--json"])).stdout);
   equal(json[0].dispatches, 3);
 });
+
+Deno.test("--learn-window narrows the lessons and the deadlines too: a prompt is not told a failure line older than the window", async () => {
+  await using s = await scratchRepo(backlogOf([["LW-1"], ["LW-2"]]));
+  const { createSqliteWriter } = await import("../lib/store/writer.ts");
+  const { DatabaseSync } = await import("node:sqlite");
+  await Deno.mkdir(join(s.repo, "sessions"), { recursive: true });
+  const writer = createSqliteWriter(s.db);
+  for (let i = 0; i < 3; i++) {
+    await writer.write({
+      gapId: `LW-OLD-${i}`,
+      effort: "s",
+      domain: "lw",
+      outcome: "killed",
+      durationS: 60,
+      parallelSiblings: 0,
+      notes: "exit code 1\nbackend=claude\nERROR: old model could not compile",
+    });
+  }
+  writer.close();
+  const db = new DatabaseSync(s.db);
+  db.exec("UPDATE chump_reflections SET created_at = datetime('now', '-400 days')");
+  db.close();
+  const promptOf = async (gap: string) => {
+    const logs = join(s.repo, "sessions", "dispatch-logs");
+    const name = [...Deno.readDirSync(logs)].map((e) => e.name)
+      .find((n) => n.endsWith(`-${gap.toLowerCase()}.prompt`))!;
+    return await Deno.readTextFile(join(logs, name));
+  };
+  const windowed = await orchestrate(s, ["--max-total", "1", "--learn-window", "30d"]);
+  equal(windowed.code, 0, windowed.stderr);
+  const first = windowed.stdout.match(/^DISPATCHED: (\S+)/m)![1];
+  equal((await promptOf(first)).includes("old model could not compile"), false);
+  // Without the window the same history is told (the test would see it).
+  const all = await orchestrate(s, ["--max-total", "1"]);
+  const second = all.stdout.match(/^DISPATCHED: (\S+)/m)![1];
+  match(await promptOf(second), /\(3x\) ERROR: old model could not compile/);
+});

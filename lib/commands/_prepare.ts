@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { createdMs } from "../learn/scoreboard.ts";
 import { loadPrices } from "../cost/price_file.ts";
 import type { PriceTable } from "../cost/prices.ts";
 import { join } from "node:path";
@@ -178,7 +179,13 @@ function learnedOf(
 ): Pick<RunConfig, "deadlineOf" | "lessonsFor" | "lessonsOff"> {
   const read = queryReflections(db, { limit: Number.MAX_SAFE_INTEGER });
   if (!read.ok) io.err(`warning: ${read.error}; no adaptive deadlines or lessons in this run`);
-  const rows = read.ok ? read.value : [];
+  // `--learn-window` narrows what the deadlines and the lessons learn from, as the scoreboard's.
+  const sinceMs = options.learnWindowMs === undefined
+    ? undefined
+    : Date.now() - options.learnWindowMs;
+  const rows = (read.ok ? read.value : []).filter((r) =>
+    sinceMs === undefined || createdMs(r.createdAt) >= sinceMs
+  );
   const out: Pick<RunConfig, "deadlineOf" | "lessonsFor" | "lessonsOff"> = {};
   // Deadlines given (--deadline, or a fault's) are kept as given.
   if (options.deadlines === undefined && deadlines === DEFAULT_DEADLINES) {

@@ -49,10 +49,7 @@ export function scoreboardOf(
     if (!OUTCOMES.has(r.outcome)) continue;
     const arm = armOfNotes(String(r.notes ?? ""));
     if (arm === undefined) continue;
-    if (options.sinceMs !== undefined) {
-      const t = Date.parse(`${String(r.createdAt).replace(" ", "T")}Z`);
-      if (!(t >= options.sinceMs)) continue;
-    }
+    if (options.sinceMs !== undefined && !(createdMs(r.createdAt) >= options.sinceMs)) continue;
     const taskClass = taskClassOf(String(r.gapId), options.table);
     const key = `${arm}\u0000${taskClass}`;
     const cell = byCell.get(key) ?? { arm, taskClass, successes: 0, failures: 0 };
@@ -86,4 +83,17 @@ export function scoreboardOf(
       }));
     },
   };
+}
+
+/**
+ * A reflection's `created_at` (SQLite's `YYYY-MM-DD HH:MM:SS`, UTC) in ms
+ * since the epoch; NaN when unreadable.
+ *
+ * @example
+ * ```ts
+ * createdMs("2026-12-06 10:00:00"); // 1796551200000
+ * ```
+ */
+export function createdMs(createdAt: string): number {
+  return Date.parse(`${String(createdAt).replace(" ", "T")}Z`);
 }
