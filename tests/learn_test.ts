@@ -535,3 +535,23 @@ Deno.test("route of a gap no route matches, in a table without default_candidate
   equal(json.fallback, "my-agent --gap {gap}");
   deepEqual(json.cascade, []);
 });
+
+Deno.test("the scoreboard counts no failure that says nothing of the arm: interrupted, orchestrator lost, an operator's stop, a transient error", () => {
+  const row = (outcome: string, notes: string) => ({
+    gapId: "A-1",
+    outcome,
+    notes,
+    createdAt: "2026-12-06 10:00:00",
+  });
+  const board = scoreboardOf([
+    row("killed", "interrupted by SIGINT\nbackend=claude"),
+    row("killed", "orchestrator lost\nbackend=claude"),
+    row("killed", "stopped by the operator\nbackend=claude"),
+    row("killed", "exit code 1\nbackend=claude\nERROR: read ECONNRESET"),
+    row("killed", "exit code 1\nbackend=claude\nERROR: tests failed"),
+    row("stalled", "exited 0 without a PR\nbackend=claude"),
+    row("shipped", "backend=claude"),
+  ]);
+  deepEqual(board.arm("claude"), { successes: 1, failures: 2 });
+  equal(board.rows, 3);
+});

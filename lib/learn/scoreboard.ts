@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { armOfNotes } from "../store/notes.ts";
+import { armOfNotes, decodeNotes } from "../store/notes.ts";
+import { classify } from "./classify.ts";
 import type { ArmRecord, Scores } from "./policy.ts";
 import { type RoutingTable, taskClassOf } from "./routing.ts";
 
@@ -50,6 +51,7 @@ export function scoreboardOf(
     const arm = armOfNotes(String(r.notes ?? ""));
     if (arm === undefined) continue;
     if (options.sinceMs !== undefined && !(createdMs(r.createdAt) >= options.sinceMs)) continue;
+    if (r.outcome !== "shipped" && saysNothingOfTheArm(String(r.notes ?? ""))) continue;
     const taskClass = taskClassOf(String(r.gapId), options.table);
     const key = `${arm}\u0000${taskClass}`;
     const cell = byCell.get(key) ?? { arm, taskClass, successes: 0, failures: 0 };
@@ -96,4 +98,25 @@ export function scoreboardOf(
  */
 export function createdMs(createdAt: string): number {
   return Date.parse(`${String(createdAt).replace(" ", "T")}Z`);
+}
+
+/**
+ * A failure that says nothing of the arm's quality: an interrupted stop, a
+ * lost orchestrator, an operator's stop, a take-over, or a transient error
+ * (the classifier's own rule: learn/classify.ts). A rate limit still counts
+ * here (the arm was unavailable; the cascade cools it down).
+ *
+ * @example
+ * ```ts
+ * saysNothingOfTheArm("interrupted by SIGINT\nbackend=claude"); // true
+ * saysNothingOfTheArm("exit code 1\nbackend=claude\nERROR: read ECONNRESET"); // true
+ * saysNothingOfTheArm("exit code 1\nbackend=claude\nERROR: tests failed"); // false
+ * ```
+ */
+export function saysNothingOfTheArm(notes: string): boolean {
+  const n = decodeNotes(notes);
+  const [reason = "", ...tail] = n.text;
+  if (/^stopped by the operator|^lease taken over/.test(reason)) return true;
+  const cls = n.class ?? classify("killed", reason, tail);
+  return cls === undefined || cls === "transient";
 }
