@@ -12,7 +12,8 @@
  * @module
  */
 import { join } from "node:path";
-import { isMap, parseYaml } from "./yaml.ts";
+import { parseYaml } from "./yaml.ts";
+import { isRecord } from "../util/record.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { EFFORTS, isEffort } from "../util/duration.ts";
 import { oneLine } from "../util/text.ts";
@@ -137,7 +138,7 @@ export function parseBacklogText(
   if (Array.isArray(doc)) {
     list = doc;
     listLine = 1;
-  } else if (isMap(doc)) {
+  } else if (isRecord(doc)) {
     if (Object.hasOwn(doc, "gaps")) {
       const g = doc.gaps;
       listLine = lineOf(doc);
@@ -160,7 +161,7 @@ export function parseBacklogText(
   const gaps: Gap[] = [];
   for (let i = 0; i < list.length; i++) {
     const item = list[i];
-    if (!isMap(item)) {
+    if (!isRecord(item)) {
       return fail(
         `${file}:${listLine ?? 1}: gap #${i + 1} of the list is not a mapping (found ${
           kindOf(item)

@@ -196,16 +196,3 @@ function lineText(text: string, n: number): string {
   const end = text.indexOf("\n", start);
   return text.slice(start, end < 0 ? undefined : end);
 }
-
-/**
- * Is `v` a parsed YAML mapping (an object, not a list, not null)?
- *
- * @example
- * ```ts
- * isMap({ a: 1 }); // true
- * isMap([1]); // false
- * ```
- */
-export function isMap(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { heldBackWhy } from "../store/backoff.ts";
+import { heldBackReasons } from "../store/backoff.ts";
 import { pickableGaps } from "../backlog/picker.ts";
 import { explainLines, renderPlan } from "../backlog/plan.ts";
 import { EXIT, type Exit, type Io, usageError } from "../cli/io.ts";
@@ -92,14 +92,8 @@ async function leasedGaps(
       return none;
     }
     const held = await ledger.value.heldBack();
-    const heldBack = new Map<string, string>();
-    const now = Date.now();
-    for (const b of held.ok ? held.value : []) {
-      const why = heldBackWhy(b, now);
-      if (why === undefined) continue;
-      heldBack.set(b.gapId, why);
-      live.value.add(b.gapId);
-    }
+    const heldBack = heldBackReasons(held.ok ? held.value : [], Date.now());
+    for (const id of heldBack.keys()) live.value.add(id);
     return { leased: live.value, heldBack };
   } finally {
     ledger.value.close();

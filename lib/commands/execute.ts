@@ -29,6 +29,8 @@ import type { PrProvider } from "../watch/providers/types.ts";
 import { reapEscaped, reapOrphans } from "../watch/reap.ts";
 import { runDispatches } from "../watch/run.ts";
 import type { RunConfig } from "../watch/state.ts";
+import { roundUsd } from "../cost/prices.ts";
+import { BUDGET_DAY_MS } from "../cost/budget.ts";
 import {
   outcomeCounts,
   runExitCode,
@@ -141,9 +143,6 @@ function branchOfRef(ref: string): string {
     .replace(/^origin\//, "");
 }
 
-/** The window of `--budget-day`. */
-const DAY_MS = 24 * 3_600_000;
-
 /** What a run holds open while it runs. */
 interface Held {
   runId: string;
@@ -203,7 +202,7 @@ async function execute(
     events,
     live,
     daySpend: () =>
-      held.shared?.spentByOthers?.() ?? held.ledger.spentByOthers(Date.now() - DAY_MS),
+      held.shared?.spentByOthers?.() ?? held.ledger.spentByOthers(Date.now() - BUDGET_DAY_MS),
   });
   live?.close();
   report(result, options.watch, plain, mode);
@@ -211,9 +210,7 @@ async function execute(
   events.emit("run_finished", {}, {
     exit_code: code,
     ...outcomeCounts(result),
-    spent_usd: result.outcomes.some((o) => o.cost)
-      ? Math.round(spentUsd(result) * 1e4) / 1e4
-      : null,
+    spent_usd: result.outcomes.some((o) => o.cost) ? roundUsd(spentUsd(result)) : null,
   });
   return code;
 }

@@ -8,6 +8,9 @@
  */
 import { formatUsd } from "./prices.ts";
 
+/** The window of `--budget-day` (and of the dashboard's "last 24 hours"). */
+export const BUDGET_DAY_MS = 24 * 3_600_000;
+
 /** The budgets of a run, in USD (undefined: none). */
 export interface Budgets {
   gapUsd?: number;

@@ -8,6 +8,7 @@
  * @module
  */
 import type { AgentFormat, Tokens } from "./session.ts";
+import { isRecord } from "../util/record.ts";
 
 /** A JSON object as parsed. */
 export type Json = Record<string, unknown>;
@@ -179,7 +180,7 @@ export function claudeTokens(u: Json): Tokens {
 export function claudeModelUsage(mu: Json): Map<string, Tokens> {
   const out = new Map<string, Tokens>();
   for (const [model, u] of Object.entries(mu)) {
-    if (!isObject(u)) continue;
+    if (!isRecord(u)) continue;
     const t = u as Json;
     addTokens(out, model, {
       input: num(t.inputTokens),
@@ -193,11 +194,7 @@ export function claudeModelUsage(mu: Json): Map<string, Tokens> {
 
 export function errorText(e: unknown): string | undefined {
   if (typeof e === "string") return e;
-  return isObject(e) ? str((e as Json).message) : undefined;
-}
-
-export function isObject(v: unknown): boolean {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
+  return isRecord(e) ? str((e as Json).message) : undefined;
 }
 
 export function str(v: unknown): string | undefined {

@@ -11,6 +11,7 @@ import yaml from "js-yaml";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { oneLine } from "../util/text.ts";
 import { BUILT_IN_PRICES, price, type PriceTable } from "./prices.ts";
+import { isRecord } from "../util/record.ts";
 
 /**
  * Read a `--prices` file (YAML, `model-prefix: {input, output, cache_read,
@@ -38,11 +39,11 @@ export function parsePrices(path: string, text: string, base: PriceTable): Resul
     const reason = (e as { reason?: string }).reason ?? errorMessage(e);
     return fail(`${path}${at}: not valid YAML: ${oneLine(reason, 200)}`);
   }
-  if (!isMap(doc)) return fail(`${path}: expected a mapping of model -> {input, output, ...}`);
+  if (!isRecord(doc)) return fail(`${path}: expected a mapping of model -> {input, output, ...}`);
   const out = new Map(base);
   for (const [model, v] of Object.entries(doc)) {
     const where = `${path}: ${oneLine(model, 80)}`;
-    if (!isMap(v)) return fail(`${where}: expected {input, output, cache_read, cache_write}`);
+    if (!isRecord(v)) return fail(`${where}: expected {input, output, cache_read, cache_write}`);
     const read = (key: string, fallback?: number): Result<number> => {
       const x = v[key] ?? fallback;
       if (typeof x !== "number" || !Number.isFinite(x) || x < 0) {
@@ -64,10 +65,6 @@ export function parsePrices(path: string, text: string, base: PriceTable): Resul
     );
   }
   return ok(out);
-}
-
-function isMap(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
 /**

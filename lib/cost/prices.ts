@@ -165,6 +165,18 @@ export function costOf(u: SessionUsage, table: PriceTable): SessionCost {
 }
 
 /**
+ * Dollars as figures carry them (events, rows): to a hundredth of a cent.
+ *
+ * @example
+ * ```ts
+ * roundUsd(0.123456); // 0.1235
+ * ```
+ */
+export function roundUsd(usd: number): number {
+  return Math.round(usd * 1e4) / 1e4;
+}
+
+/**
  * Dollars for people: `$3.12`, `$0.0042` under a cent.
  *
  * @example

@@ -35,12 +35,12 @@ import {
   claudeTokens,
   CLOSE,
   errorText,
-  isObject,
   lineMatters,
   num,
   OPEN,
   str,
 } from "./lines.ts";
+import { isRecord } from "../util/record.ts";
 
 /** What an agent's stdout speaks. */
 export type AgentFormat = "plain" | "claude-stream" | "codex-json";
@@ -284,18 +284,18 @@ class Meter implements SessionMeter {
     if (type === "system" && v.subtype === "init") {
       this.#sessionId ??= str(v.session_id);
       this.#model = str(v.model) ?? this.#model;
-    } else if (type === "assistant" && isObject(v.message)) {
+    } else if (type === "assistant" && isRecord(v.message)) {
       this.#sessionId ??= str(v.session_id);
       const m = v.message as Json;
-      if (isObject(m.usage)) this.#message(str(m.id), str(m.model), claudeTokens(m.usage as Json));
+      if (isRecord(m.usage)) this.#message(str(m.id), str(m.model), claudeTokens(m.usage as Json));
     } else if (type === "result") {
       this.#sessionId = str(v.session_id) ?? this.#sessionId;
       if (typeof v.num_turns === "number") this.#turns = v.num_turns;
       if (typeof v.total_cost_usd === "number" && Number.isFinite(v.total_cost_usd)) {
         this.#cost = v.total_cost_usd;
       }
-      if (isObject(v.usage)) this.#final = claudeTokens(v.usage as Json);
-      if (isObject(v.modelUsage)) this.#finalByModel = claudeModelUsage(v.modelUsage as Json);
+      if (isRecord(v.usage)) this.#final = claudeTokens(v.usage as Json);
+      if (isRecord(v.modelUsage)) this.#finalByModel = claudeModelUsage(v.modelUsage as Json);
       this.#result = {
         subtype: str(v.subtype) ?? "",
         isError: v.is_error === true,
@@ -320,7 +320,7 @@ class Meter implements SessionMeter {
     const type = v.type;
     if (type === "thread.started") {
       this.#sessionId ??= str(v.thread_id);
-    } else if (type === "turn.completed" && isObject(v.usage)) {
+    } else if (type === "turn.completed" && isRecord(v.usage)) {
       const u = v.usage as Json;
       const input = num(u.input_tokens);
       const cached = Math.min(input, num(u.cached_input_tokens));
@@ -335,7 +335,7 @@ class Meter implements SessionMeter {
       this.#error = errorText(v.error) ?? "turn failed";
     } else if (type === "error") {
       this.#error = str(v.message) ?? errorText(v.error) ?? "error";
-    } else if (type === "item.completed" && isObject(v.item)) {
+    } else if (type === "item.completed" && isRecord(v.item)) {
       const item = v.item as Json;
       if (item.type === "agent_message" && typeof item.text === "string") {
         this.#result = { subtype: "agent_message", isError: false, text: item.text };

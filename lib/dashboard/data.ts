@@ -18,6 +18,7 @@ import {
   type RunTotals,
 } from "../store/query.ts";
 import { type ArmSpend, spendByArm } from "../learn/spend.ts";
+import { BUDGET_DAY_MS } from "../cost/budget.ts";
 import { spoolPaths } from "../store/spool.ts";
 import type { Result } from "../util/result.ts";
 
@@ -153,7 +154,7 @@ export function lastDaySpend(
   leases: readonly Pick<StatusRow, "state" | "costUsd">[],
   now: number,
 ): number {
-  const since = now - 24 * 3_600_000;
+  const since = now - BUDGET_DAY_MS;
   let usd = 0;
   for (const r of refl) {
     const t = Date.parse(`${r.createdAt.replace(" ", "T")}Z`);

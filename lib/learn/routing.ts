@@ -19,7 +19,8 @@
  * @module
  */
 import { armLabel } from "../store/notes.ts";
-import { isMap, parseYaml } from "../backlog/yaml.ts";
+import { parseYaml } from "../backlog/yaml.ts";
+import { isRecord } from "../util/record.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import type { BackendSpec } from "../dispatch/agent.ts";
 import { AGENT_FORMATS, isAgentFormat } from "../cost/session.ts";
@@ -120,7 +121,9 @@ export function parseRouting(text: string, path: string): Result<RoutingTable> {
     lineOf: (o, fallback) =>
       (o !== null && typeof o === "object" ? parsed.value.lineOf(o) : undefined) ?? fallback,
   };
-  if (!isMap(doc)) return at(t, 1, "a routing table is a mapping (default_candidates:, routes:)");
+  if (!isRecord(doc)) {
+    return at(t, 1, "a routing table is a mapping (default_candidates:, routes:)");
+  }
   const backends = backendsOf(t, doc);
   if (!backends.ok) return backends;
   const taskClasses = taskClassesOf(t, doc);
@@ -175,14 +178,16 @@ function backendsOf(
 ): Result<Record<string, BackendSpec>> {
   const backends: Record<string, BackendSpec> = {};
   if (doc.backends === undefined) return ok(backends);
-  if (!isMap(doc.backends)) return at(t, t.lineOf(doc, 1), "backends: must map names to commands");
+  if (!isRecord(doc.backends)) {
+    return at(t, t.lineOf(doc, 1), "backends: must map names to commands");
+  }
   for (const [name, entry] of Object.entries(doc.backends)) {
-    const line = t.lineOf(isMap(entry) ? entry : doc.backends, 1);
-    const command = isMap(entry) ? entry.command : entry;
+    const line = t.lineOf(isRecord(entry) ? entry : doc.backends, 1);
+    const command = isRecord(entry) ? entry.command : entry;
     if (typeof command !== "string" || command.trim() === "") {
       return at(t, line, `backends: ${name}: must be a command (a string, or {command, format})`);
     }
-    const format = isMap(entry) ? entry.format : undefined;
+    const format = isRecord(entry) ? entry.format : undefined;
     if (format !== undefined && (typeof format !== "string" || !isAgentFormat(format))) {
       return at(t, line, `backends: ${name}: format must be one of ${AGENT_FORMATS.join(", ")}`);
     }
@@ -195,7 +200,7 @@ function backendsOf(
 function taskClassesOf(t: TableText, doc: Record<string, unknown>): Result<[string, string][]> {
   const out: [string, string][] = [];
   if (doc.task_classes === undefined) return ok(out);
-  if (!isMap(doc.task_classes)) {
+  if (!isRecord(doc.task_classes)) {
     return at(t, t.lineOf(doc, 1), "task_classes: must map gap-id prefixes to task classes");
   }
   for (const [prefix, cls] of Object.entries(doc.task_classes)) {
@@ -234,7 +239,7 @@ function candidateOf(
   line: number,
   where: string,
 ): Result<Candidate> {
-  if (!isMap(c)) return at(t, line, `${where}: a candidate is a mapping`);
+  if (!isRecord(c)) return at(t, line, `${where}: a candidate is a mapping`);
   if (typeof c.backend !== "string" || c.backend === "") {
     return at(t, line, `${where}: backend: missing`);
   }
@@ -270,7 +275,9 @@ function routesOf(
   if (!Array.isArray(doc.routes)) return at(t, t.lineOf(doc, 1), "routes: must be a list");
   for (const [i, r] of doc.routes.entries()) {
     const line = t.lineOf(r, t.lineOf(doc, 1));
-    if (!isMap(r)) return at(t, line, `routes[${i}]: a route is a mapping (match:, candidates:)`);
+    if (!isRecord(r)) {
+      return at(t, line, `routes[${i}]: a route is a mapping (match:, candidates:)`);
+    }
     const match = routeMatch(r.match);
     if (!match.ok) return at(t, line, `routes[${i}]: match: ${match.error}`);
     if (match.value.unknown) {
@@ -295,7 +302,7 @@ function routesOf(
 /** A route's `match`, or why it is malformed. */
 function routeMatch(m: unknown): Result<RouteMatch> {
   if (m === undefined || m === null) return ok({});
-  if (!isMap(m)) return fail("must be a mapping");
+  if (!isRecord(m)) return fail("must be a mapping");
   const out: RouteMatch = {};
   const str = (v: unknown) =>
     typeof v === "string" || typeof v === "number" ? String(v) : undefined;

@@ -9,7 +9,8 @@
  */
 import { dirname, resolve } from "node:path";
 import type { Gap } from "../backlog/load.ts";
-import { isMap, parseYaml } from "../backlog/yaml.ts";
+import { parseYaml } from "../backlog/yaml.ts";
+import { isRecord } from "../util/record.ts";
 import { type Deadlines, DEFAULT_DEADLINES, parseDuration } from "../util/duration.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { seededRandom } from "../learn/policy.ts";
@@ -58,7 +59,7 @@ class Reader {
 
   /** A mapping of names to weights >= 0. */
   weights(at: unknown, v: unknown, what: string): Result<[string, number][]> {
-    if (!isMap(v) || Object.keys(v).length === 0) {
+    if (!isRecord(v) || Object.keys(v).length === 0) {
       return this.bad(at, `${what}: a mapping of weights`);
     }
     const out: [string, number][] = [];
@@ -108,7 +109,7 @@ export async function loadWorld(path: string): Promise<Result<World>> {
     path,
     (o) => (o && typeof o === "object" ? parsed.value.lineOf(o) : undefined) ?? 1,
   );
-  if (!isMap(doc)) {
+  if (!isRecord(doc)) {
     return read.bad(doc, "a world is a mapping (routing:, gaps:, arms:, durations:)");
   }
   if (typeof doc.routing !== "string") return read.bad(doc, "routing: the routing table's path");
@@ -154,7 +155,9 @@ export async function loadWorld(path: string): Promise<Result<World>> {
 /** `gaps:` how the backlog is drawn. */
 function gapsOf(read: Reader, doc: Record<string, unknown>): Result<World["gaps"]> {
   const g = doc.gaps;
-  if (!isMap(g)) return read.bad(doc, "gaps: a mapping (count:, priorities:, efforts:, domains:)");
+  if (!isRecord(g)) {
+    return read.bad(doc, "gaps: a mapping (count:, priorities:, efforts:, domains:)");
+  }
   const count = num(g.count, 1, 1e6);
   if (count === undefined) return read.bad(g, "gaps: count: a number from 1");
   const priorities = read.weights(doc, g.priorities ?? { P1: 1 }, "gaps: priorities");
@@ -178,7 +181,7 @@ function gapsOf(read: Reader, doc: Record<string, unknown>): Result<World["gaps"
 function deadlinesOf(read: Reader, doc: Record<string, unknown>): Result<Deadlines> {
   const deadlines: Record<string, number> = { ...DEFAULT_DEADLINES };
   if (doc.deadlines === undefined) return ok(deadlines as Deadlines);
-  if (!isMap(doc.deadlines)) return read.bad(doc, "deadlines: a mapping of effort to duration");
+  if (!isRecord(doc.deadlines)) return read.bad(doc, "deadlines: a mapping of effort to duration");
   for (const [effort, v] of Object.entries(doc.deadlines)) {
     const d = read.duration(doc, v, `deadlines: ${effort}`);
     if (!d.ok) return d;
@@ -189,7 +192,7 @@ function deadlinesOf(read: Reader, doc: Record<string, unknown>): Result<Deadlin
 
 /** `durations:` per effort, the lognormal of shipped and failed attempts. */
 function durationsOf(read: Reader, doc: Record<string, unknown>): Result<World["durations"]> {
-  if (!isMap(doc.durations)) {
+  if (!isRecord(doc.durations)) {
     return read.bad(doc, "durations: per effort, { shipped: [median, sigma], failed: [...] }");
   }
   const durations: World["durations"] = {};
@@ -201,7 +204,7 @@ function durationsOf(read: Reader, doc: Record<string, unknown>): Result<World["
       const m = read.duration(doc, p[0], `durations: ${effort}: ${what}`);
       return m.ok ? ok([m.value, p[1]]) : m;
     };
-    if (!isMap(v)) return read.bad(doc.durations, `durations: ${effort}: { shipped:, failed: }`);
+    if (!isRecord(v)) return read.bad(doc.durations, `durations: ${effort}: { shipped:, failed: }`);
     const s = pair(v.shipped, "shipped");
     if (!s.ok) return s;
     const f = pair(v.failed, "failed");
@@ -218,10 +221,10 @@ function armsOf(
   v: unknown,
   what: string,
 ): Result<Record<string, WorldArm>> {
-  if (!isMap(v)) return read.bad(doc, `${what}: a mapping of arm -> { success:, rate_limit: }`);
+  if (!isRecord(v)) return read.bad(doc, `${what}: a mapping of arm -> { success:, rate_limit: }`);
   const out: Record<string, WorldArm> = {};
   for (const [arm, a] of Object.entries(v)) {
-    if (!isMap(a) || !isMap(a.success)) {
+    if (!isRecord(a) || !isRecord(a.success)) {
       return read.bad(v, `${what}: ${arm}: success: { default: p, <task class>: p }`);
     }
     for (const [k, p] of Object.entries(a.success)) {
@@ -232,7 +235,7 @@ function armsOf(
     const one: WorldArm = { success: a.success as Record<string, number> };
     if (a.rate_limit !== undefined) {
       const r = a.rate_limit;
-      if (!isMap(r) || num(r.requests, 1, 1e9) === undefined) {
+      if (!isRecord(r) || num(r.requests, 1, 1e9) === undefined) {
         return read.bad(a, `${what}: ${arm}: rate_limit: { requests: N, window: D }`);
       }
       const w = read.duration(doc, r.window, `${what}: ${arm}: rate_limit: window`);
@@ -248,7 +251,7 @@ function armsOf(
 function shiftOf(read: Reader, doc: Record<string, unknown>): Result<World["shift"]> {
   const sh = doc.shift;
   if (sh === undefined) return ok(undefined);
-  if (!isMap(sh) || num(sh.after, 0, 1e9) === undefined) {
+  if (!isRecord(sh) || num(sh.after, 0, 1e9) === undefined) {
     return read.bad(doc, "shift: { after: N, arms: }");
   }
   const arms = armsOf(read, doc, sh.arms, "shift: arms");

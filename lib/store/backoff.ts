@@ -81,6 +81,24 @@ export function heldBackWhy(b: GapBackoff, now: number): string | undefined {
   return `retry after ${roughDuration(b.retryAtMs - now)} (${failures} in a row: ${b.reason})`;
 }
 
+/**
+ * Why each gap is held back now, by gap id (those whose wait is over left out).
+ *
+ * @example
+ * ```ts
+ * heldBackReasons([{ gapId: "A-1", failures: 3, reason: "exit code 1", retryAtMs: 0, parked: true }], 0);
+ * // Map { "A-1" => "parked after 3 failures: exit code 1" }
+ * ```
+ */
+export function heldBackReasons(held: readonly GapBackoff[], now: number): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const b of held) {
+    const why = heldBackWhy(b, now);
+    if (why !== undefined) out.set(b.gapId, why);
+  }
+  return out;
+}
+
 /** The local table (store/schema.ts creates it). */
 export const BACKOFF_SCHEMA = `CREATE TABLE IF NOT EXISTS chump_gap_backoff (
   gap_id TEXT PRIMARY KEY,

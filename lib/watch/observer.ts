@@ -14,6 +14,7 @@ import { outcomeLine, type OutcomeRecord } from "./summary.ts";
 import { describeReceipt, type WriteReceipt } from "../store/writer.ts";
 import type { EndedEscapee } from "../process/escaped.ts";
 import { type GapBackoff, heldBackWhy } from "../store/backoff.ts";
+import { roundUsd } from "../cost/prices.ts";
 
 /** One transition of a run, with what its report needs. */
 export type Transition =
@@ -317,7 +318,7 @@ function renderOutcome(t: Extract<Transition, { kind: "outcome" }>): Rendered {
     pr_number: record.prNumber ?? null,
     reason: record.reason,
     worktree_kept: record.kept ?? null,
-    cost_usd: c?.usd === undefined ? null : Math.round(c.usd * 1e4) / 1e4,
+    cost_usd: c?.usd === undefined ? null : roundUsd(c.usd),
     tokens_in: c?.tokensIn ?? null,
     tokens_out: c?.tokensOut ?? null,
     tokens_cache_read: c?.cacheRead ?? null,

@@ -12,7 +12,7 @@
  */
 import { overGapBudget, type Spend } from "../cost/budget.ts";
 import { budgetReached } from "../cost/budget.ts";
-import { BUILT_IN_PRICES, type DispatchCost, dispatchCost } from "../cost/prices.ts";
+import { BUILT_IN_PRICES, type DispatchCost, dispatchCost, roundUsd } from "../cost/prices.ts";
 import type { CostFacts } from "../store/notes.ts";
 import type { Flight, RunState } from "./state.ts";
 
@@ -134,8 +134,8 @@ export function budgetAllows(run: RunState): boolean {
       message: reached,
       fields: {
         budget: budgets.runUsd !== undefined && spent.run >= budgets.runUsd ? "run" : "day",
-        spent_usd: round4(spent.run),
-        day_usd: round4(spent.day),
+        spent_usd: roundUsd(spent.run),
+        day_usd: roundUsd(spent.day),
         running: run.flights.size,
       },
     });
@@ -184,7 +184,7 @@ export function reportUsage(run: RunState, flight: Flight, t: number): void {
  */
 export function usageFields(c: DispatchCost) {
   return {
-    cost_usd: c.usd === undefined ? null : round4(c.usd),
+    cost_usd: c.usd === undefined ? null : roundUsd(c.usd),
     tokens_in: c.tokens.input,
     tokens_out: c.tokens.output,
     tokens_cache_read: c.tokens.cacheRead,
@@ -193,8 +193,4 @@ export function usageFields(c: DispatchCost) {
     session: c.sessionId ?? null,
     model: c.model ?? null,
   };
-}
-
-function round4(x: number): number {
-  return Math.round(x * 1e4) / 1e4;
 }

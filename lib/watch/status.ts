@@ -19,7 +19,7 @@ import { lastLines } from "../process/log_read.ts";
 import { type Lease, openLedgerIfExists } from "../store/ledger.ts";
 import { ok, type Result } from "../util/result.ts";
 import { oneLine } from "../util/text.ts";
-import { heldBackWhy } from "../store/backoff.ts";
+import { heldBackReasons } from "../store/backoff.ts";
 
 /** One lease as `status` (and the dashboard) shows it. */
 export interface StatusRow {
@@ -164,11 +164,8 @@ export async function readHeldBack(db: string): Promise<{ gapId: string; why: st
   if (!opened.ok || !opened.value) return [];
   try {
     const held = await opened.value.heldBack();
-    const now = Date.now();
-    return (held.ok ? held.value : []).flatMap((b) => {
-      const why = heldBackWhy(b, now);
-      return why === undefined ? [] : [{ gapId: b.gapId, why }];
-    });
+    return [...heldBackReasons(held.ok ? held.value : [], Date.now())]
+      .map(([gapId, why]) => ({ gapId, why }));
   } finally {
     opened.value.close();
   }

@@ -30,6 +30,7 @@ import type { BaseState, PrProvider, PrState, WatchedBranch } from "./types.ts";
 import { oneLine as foldLine } from "../../util/text.ts";
 import { formatDuration } from "../../util/duration.ts";
 import { runHelper } from "../../process/helper.ts";
+import { isRecord } from "../../util/record.ts";
 
 /** PRs created this long before a dispatch started still count as its own (clocks differ). */
 const DEFAULT_SKEW_MS = 5 * 60_000;
@@ -218,25 +219,25 @@ function parseGhResponse(
   } catch (e) {
     return fail(`gh: invalid JSON from gh api graphql: ${oneLine(errorMessage(e))}`);
   }
-  if (!isObject(body)) return fail("gh: unexpected response from gh api graphql (not an object)");
+  if (!isRecord(body)) return fail("gh: unexpected response from gh api graphql (not an object)");
   const errors = body.errors;
   if (Array.isArray(errors) && errors.length > 0) {
     const first = errors[0];
-    const message = isObject(first) && typeof first.message === "string"
+    const message = isRecord(first) && typeof first.message === "string"
       ? first.message
       : JSON.stringify(first);
     const more = errors.length > 1 ? ` (+${errors.length - 1} more)` : "";
     return fail(`gh: GraphQL error: ${oneLine(message)}${more}`);
   }
   const data = body.data;
-  const repository = isObject(data) ? data.repository : undefined;
-  if (!isObject(repository)) return fail("gh: response has no data.repository");
+  const repository = isRecord(data) ? data.repository : undefined;
+  if (!isRecord(repository)) return fail("gh: response has no data.repository");
   const nodesOf = new Map<string, PrNode[]>();
   for (const [i, name] of names.entries()) {
     const field = repository[`b${i}`];
-    const nodes = isObject(field) ? field.nodes : undefined;
+    const nodes = isRecord(field) ? field.nodes : undefined;
     if (!Array.isArray(nodes)) return fail(`gh: response has no pull requests for ${name}`);
-    nodesOf.set(name, nodes.filter(isObject) as PrNode[]);
+    nodesOf.set(name, nodes.filter(isRecord) as PrNode[]);
   }
   const states = new Map<string, PrState>();
   for (const watched of branches) {
@@ -376,8 +377,4 @@ export async function checkGhAuth(
 function firstLine(text: string): string {
   const line = text.split(/\r?\n/).find((l) => l.trim() !== "") ?? "";
   return oneLine(line);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }

@@ -12,6 +12,7 @@
  * @module
  */
 import type { BaseState, PrReview } from "./types.ts";
+import { isRecord } from "../../util/record.ts";
 
 /** Contexts read per commit; a PR with more shows the first ones. */
 const CONTEXTS = 50;
@@ -49,12 +50,8 @@ export function baseSelection(branch: string): string {
 
 type Obj = Record<string, unknown>;
 
-function isObj(v: unknown): v is Obj {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
 function nodes(v: unknown): Obj[] {
-  return isObj(v) && Array.isArray(v.nodes) ? v.nodes.filter(isObj) : [];
+  return isRecord(v) && Array.isArray(v.nodes) ? v.nodes.filter(isRecord) : [];
 }
 
 /** Conclusions of a completed check run that fail it. */
@@ -65,7 +62,7 @@ const FAILED = new Set(["FAILURE", "TIMED_OUT", "CANCELLED", "ACTION_REQUIRED", 
  * (every context completed, some failed), pending, or none (no checks).
  */
 function checksOf(rollup: unknown): Pick<PrReview, "checks" | "failing"> {
-  if (!isObj(rollup)) return { checks: "none", failing: [] };
+  if (!isRecord(rollup)) return { checks: "none", failing: [] };
   const contexts = nodes(rollup.contexts);
   const failing: PrReview["failing"] = [];
   let pending = false;
@@ -77,8 +74,8 @@ function checksOf(rollup: unknown): Pick<PrReview, "checks" | "failing"> {
     } else {
       if (c.status !== undefined && c.status !== "COMPLETED") pending = true;
       else if (FAILED.has(String(c.conclusion ?? ""))) {
-        const suite = isObj(c.checkSuite) ? c.checkSuite : {};
-        const run = isObj(suite.workflowRun) ? suite.workflowRun.databaseId : undefined;
+        const suite = isRecord(c.checkSuite) ? c.checkSuite : {};
+        const run = isRecord(suite.workflowRun) ? suite.workflowRun.databaseId : undefined;
         failing.push({
           name: String(c.name ?? "check"),
           ...(typeof run === "number" ? { runId: run } : {}),
@@ -115,7 +112,7 @@ const BODIES = 12;
  */
 export function reviewOf(node: Obj): PrReview {
   const commit = nodes(node.commits).at(-1)?.commit;
-  const head = isObj(commit) ? commit : {};
+  const head = isRecord(commit) ? commit : {};
   const comments: string[] = [];
   for (const r of nodes(node.reviews)) {
     const body = typeof r.body === "string" ? r.body.trim() : "";
@@ -148,7 +145,7 @@ export function reviewOf(node: Obj): PrReview {
  * ```
  */
 export function baseOf(field: unknown): BaseState | undefined {
-  if (!isObj(field) || !isObj(field.target)) return undefined;
+  if (!isRecord(field) || !isRecord(field.target)) return undefined;
   const { checks, failing } = checksOf(field.target.statusCheckRollup);
   return { red: checks === "failing", failing: failing.map((f) => f.name) };
 }
