@@ -64,14 +64,15 @@ export function finish(run: RunState, flight: Flight, o: Ending): void {
 async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: number) {
   const d = flight.dispatch;
   await endGroup(run, d);
-  await endEscapees(run, d);
   if (await takenOverHere(run, d)) {
-    // `stop` took the lease over: it ends the agent and records the outcome, not this run.
+    // `stop` took the lease over: it ends the agent and what escaped it, and records the
+    // outcome, not this run (which would otherwise race it to the escaped processes).
     run.flights.delete(d.gap.id);
     (run.result.lost ??= []).push({ gapId: d.gap.id, by: "the operator's stop" });
     run.report.report({ kind: "stopped_here", gapId: d.gap.id, leaseId: d.leaseId });
     return;
   }
+  await endEscapees(run, d);
   await Promise.race([d.process.exited, sleep(DRAIN_WAIT_MS)]);
   const tail = d.process.tail.lines();
   const cost = flightCost(run, flight);
