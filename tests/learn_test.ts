@@ -49,19 +49,23 @@ Deno.test("Chump's v1 table routes as its comments say", async () => {
   equal(routeGap(gap("AUTO-4", "P2", "m"), table).route, undefined, "no route: the defaults");
 });
 
-Deno.test("Chump's INFRA-471 table routes as its comments say; model_class is kept out of the way", async () => {
+Deno.test("Chump's INFRA-471 table routes as its comments say; a route's model_class is its claude arms' model", async () => {
   const t = await loadRouting(INFRA471);
   assert(t.ok, t.ok ? "" : t.error);
   const table = t.value;
   deepEqual(table.warnings, []);
   deepEqual(
     arms(routeGap(gap("COG-035", "P2", "xs"), table)),
-    ["claude"],
+    ["claude/sonnet"],
     "cognition always claude",
   );
-  deepEqual(arms(routeGap(gap("EVAL-1", "P2", "xs"), table)), ["claude"], "research");
-  deepEqual(arms(routeGap(gap("AUTO-1", "P0", "l"), table)), ["claude"], "any l/xl");
-  deepEqual(arms(routeGap(gap("INFRA-9", "P2", "m"), table)), ["claude", GROQ, TOGETHER], "m");
+  deepEqual(arms(routeGap(gap("EVAL-1", "P2", "xs"), table)), ["claude/sonnet"], "research");
+  deepEqual(arms(routeGap(gap("AUTO-1", "P0", "l"), table)), ["claude/sonnet"], "any l/xl");
+  deepEqual(
+    arms(routeGap(gap("INFRA-9", "P2", "m"), table)),
+    ["claude/sonnet", GROQ, TOGETHER],
+    "m",
+  );
   deepEqual(arms(routeGap(gap("AUTO-2", "P1", "xs"), table)), [GROQ, TOGETHER], "xs");
   deepEqual(arms(routeGap(gap("AUTO-3", "P1", "s"), table)), [GROQ, TOGETHER], "s, explicit");
   deepEqual(arms(routeGap(gap("AUTO-4", "P1", ""), table)), [TOGETHER, GROQ, "claude"], "none");
@@ -285,10 +289,10 @@ Deno.test("the scoreboard from a real SQLite DB, and exact Thompson orders with 
   deepEqual(scoreboard.cell(GROQ, "coord"), { successes: 8, failures: 2 });
   deepEqual(scoreboard.cell(GROQ, "research"), { successes: 0, failures: 6 });
   deepEqual(scoreboard.arm(GROQ), { successes: 8, failures: 8 });
-  deepEqual(scoreboard.arm("claude"), { successes: 0, failures: 0 });
+  deepEqual(scoreboard.arm("claude/sonnet"), { successes: 0, failures: 0 });
 
   const routed = routeGap(gap("INFRA-50", "P2", "m"), table!);
-  deepEqual(arms(routed), ["claude", GROQ, TOGETHER]);
+  deepEqual(arms(routed), ["claude/sonnet", GROQ, TOGETHER]);
   const fixed = orderCascade(
     routed.candidates,
     routed.taskClass,
@@ -296,18 +300,18 @@ Deno.test("the scoreboard from a real SQLite DB, and exact Thompson orders with 
     "fixed",
     seededRandom(1),
   );
-  deepEqual(fixed.map((r) => r.arm), ["claude", GROQ, TOGETHER], "fixed: the file's order");
+  deepEqual(fixed.map((r) => r.arm), ["claude/sonnet", GROQ, TOGETHER], "fixed: the file's order");
   const orders = [1, 2, 3, 4, 5].map((seed) =>
     orderCascade(routed.candidates, routed.taskClass, scoreboard, "thompson", seededRandom(seed))
       .map((r) => r.arm)
   );
-  // Exact orders for these seeds (Beta(9,3) for GROQ, Beta(2,10) for TOGETHER, Beta(1,1) for claude).
+  // Exact orders for these seeds (Beta(9,3) for GROQ, Beta(2,10) for TOGETHER, Beta(1,1) for claude/sonnet).
   deepEqual(orders, [
-    [GROQ, "claude", TOGETHER],
-    [GROQ, TOGETHER, "claude"],
-    [GROQ, "claude", TOGETHER],
-    [GROQ, "claude", TOGETHER],
-    [GROQ, "claude", TOGETHER],
+    [GROQ, "claude/sonnet", TOGETHER],
+    [GROQ, TOGETHER, "claude/sonnet"],
+    [GROQ, "claude/sonnet", TOGETHER],
+    [GROQ, "claude/sonnet", TOGETHER],
+    [GROQ, "claude/sonnet", TOGETHER],
   ]);
   // Over many seeds the uniform prior of an untried arm still wins now and then (exploration).
   const firsts = Array.from(
@@ -322,7 +326,7 @@ Deno.test("the scoreboard from a real SQLite DB, and exact Thompson orders with 
       )[0]
         .arm,
   );
-  const claudeFirst = firsts.filter((a) => a === "claude").length;
+  const claudeFirst = firsts.filter((a) => a === "claude/sonnet").length;
   assert(claudeFirst > 20 && claudeFirst < 200, `claude first ${claudeFirst} times in 400`);
   const ranked = orderCascade(
     routed.candidates,
@@ -332,7 +336,7 @@ Deno.test("the scoreboard from a real SQLite DB, and exact Thompson orders with 
     seededRandom(1),
   );
   deepEqual(ranked.find((r) => r.arm === GROQ)!.basis, "task class");
-  deepEqual(ranked.find((r) => r.arm === "claude")!.basis, "arm");
+  deepEqual(ranked.find((r) => r.arm === "claude/sonnet")!.basis, "arm");
   // A research gap: GROQ's 6 failures there, not its coord record.
   const research = orderCascade(
     [{ backend: "chump-local", model: "openai/gpt-oss-120b", providerPfx: "GROQ" }],
@@ -389,7 +393,7 @@ Deno.test("route GAP prints the cascade in the order a run would try it; a malfo
     /^INFRA-9 \(priority P1, effort m, task class coord\): route at .*routing\.yaml:59 /,
   );
   match(lines[1], /^order: fixed \(the file's\); scoreboard of 0 reflection\(s\)$/);
-  match(lines[3], /^1 +claude +sonnet-medium-work +0\/0 shipped \(arm\) +-$/);
+  match(lines[3], /^1 +claude\/sonnet +sonnet-medium-work +0\/0 shipped \(arm\) +-$/);
   match(lines[4], /^2 +chump-local\/openai\/gpt-oss-120b@GROQ +groq-medium-fallback/);
 
   const seeded = ["route", "INFRA-9", "--repo-root", repo, "--learn", "thompson", "--seed", "3"];

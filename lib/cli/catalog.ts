@@ -212,8 +212,8 @@ export const ROUTING = textFlag(
   "routing",
   "PATH",
   "routing table: a cascade of agent backends/models per kind of gap (default " +
-    "docs/dispatch/routing.yaml under the repo root, when it exists; --agent-cmd and " +
-    "CHUMP_AGENT_CMD do without one)",
+    "docs/dispatch/routing.yaml under the repo root, when it exists; 'builtin': Chump's " +
+    "built-in table; --agent-cmd and CHUMP_AGENT_CMD do without one)",
 );
 export const LEARN = choiceFlag(
   "learn",

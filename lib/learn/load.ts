@@ -8,7 +8,12 @@
 import { resolve } from "node:path";
 import { queryReflections, type ReflectionSource } from "../store/query.ts";
 import { fail, ok, type Result } from "../util/result.ts";
-import { defaultRoutingPath, loadRouting, type RoutingTable } from "./routing.ts";
+import {
+  BUILTIN_ROUTING_NAME,
+  defaultRoutingPath,
+  loadRouting,
+  type RoutingTable,
+} from "./routing.ts";
 import { type Scoreboard, scoreboardOf } from "./scoreboard.ts";
 
 /** The routing table (undefined: none, today's single backend) and the scoreboard. */
@@ -38,11 +43,14 @@ export async function loadLearning(options: {
   windowMs?: number;
   now?: number;
 }): Promise<Result<Learning>> {
-  const routingPath = options.routing !== undefined
+  const routingPath = options.routing === BUILTIN_ROUTING_NAME
+    ? BUILTIN_ROUTING_NAME
+    : options.routing !== undefined
     ? resolve(options.routing)
     : defaultRoutingPath(options.repoRoot);
   let table: RoutingTable | undefined;
-  const exists = await Deno.stat(routingPath).then(() => true, () => false);
+  const exists = routingPath === BUILTIN_ROUTING_NAME ||
+    await Deno.stat(routingPath).then(() => true, () => false);
   if (exists || options.routing !== undefined) {
     const loaded = await loadRouting(routingPath);
     if (!loaded.ok) return loaded;

@@ -6,12 +6,16 @@
  * for the file read.
  *
  * The format: `default_candidates:` (a list of candidates) and `routes:`
- * (a list of `{ match, why, candidates }`; first matching route wins; a
- * `match` has optional `priority` (string), `effort` (string or list) and
- * `task_class` (string), all of which must match). A candidate has
- * `backend` (`claude`, `chump-local`, or a name of `backends:`), optional
- * `model`, `provider_pfx` and `why`; other keys (`model_class`, ...) are kept
- * and ignored. Two additions of ours, both optional: `backends:` maps a name
+ * (a list of `{ match, why, model_class, candidates }`; first matching route
+ * wins; a `match` has optional `priority`, `effort` and `task_class`, each a
+ * string or a list, all of which must match, compared as Chump does: trimmed
+ * and case-insensitively, the gap id upper-cased before its task class is
+ * read). A route's `model_class` (`haiku`, `sonnet`, `opus`) is the model of
+ * its `claude` candidates that name none (`claude --model sonnet`). A
+ * candidate has `backend` (`claude`, `chump-local`, or a name of
+ * `backends:`), optional `model`, `provider_pfx` and `why`; other keys are
+ * kept and ignored. {@linkcode BUILTIN_ROUTING} is Chump's built-in table
+ * (`--routing builtin`). Two additions of ours, both optional: `backends:` maps a name
  * to a command template (`{model}` and `{prompt}` are filled in), and
  * `task_classes:` maps a gap-id prefix to a task class, before the built-in
  * `EVAL-`/`RESEARCH-` -> `research`, `COG-` -> `cognition`, `INFRA-` -> `coord`.
@@ -34,11 +38,11 @@ export interface Candidate {
   why?: string;
 }
 
-/** What a route matches on (each absent key matches anything). */
+/** What a route matches on (each absent key matches anything; values lower-cased). */
 export interface RouteMatch {
-  priority?: string;
+  priority?: string[];
   effort?: string[];
-  taskClass?: string;
+  taskClass?: string[];
   /** Keys this version does not know: the route never matches (and a warning said so). */
   unknown?: string[];
 }
@@ -47,6 +51,8 @@ export interface RouteMatch {
 export interface Route {
   match: RouteMatch;
   why?: string;
+  /** The model of its `claude` candidates that name none (Chump's `model_class`). */
+  modelClass?: string;
   candidates: Candidate[];
   /** 1-based line of the route in its file. */
   line: number;
@@ -77,6 +83,26 @@ const BUILTIN_TASK_CLASSES: readonly [string, string][] = [
   ["INFRA-", "coord"],
 ];
 
+/** The name `--routing` takes for {@linkcode BUILTIN_ROUTING}. */
+export const BUILTIN_ROUTING_NAME = "builtin";
+
+/**
+ * Chump's built-in table (what Chump routes by when its file is missing):
+ * trivial work to the cheap tier, P1 large work to claude, the rest to the
+ * cheap tier. Here it is used when asked for (`--routing builtin`): with no
+ * file, a run keeps the contract's one agent command.
+ */
+export const BUILTIN_ROUTING = `default_candidates:
+  - { backend: chump-local, why: "default: cheap tier" }
+routes:
+  - match: { effort: xs }
+    candidates:
+      - { backend: chump-local, why: "effort=xs: cheap tier (trivial codemod-class)" }
+  - match: { priority: P1, effort: [l, xl] }
+    candidates:
+      - { backend: claude, why: "priority=P1 + effort>=l: frontier (high-stakes large work)" }
+`;
+
 /** Where the routing table of `repoRoot` is by default. */
 export function defaultRoutingPath(repoRoot: string): string {
   return `${repoRoot}/docs/dispatch/routing.yaml`;
@@ -91,6 +117,7 @@ export function defaultRoutingPath(repoRoot: string): string {
  * ```
  */
 export async function loadRouting(path: string): Promise<Result<RoutingTable>> {
+  if (path === BUILTIN_ROUTING_NAME) return parseRouting(BUILTIN_ROUTING, BUILTIN_ROUTING_NAME);
   let text: string;
   try {
     text = await Deno.readTextFile(path);
@@ -289,10 +316,23 @@ function routesOf(
     }
     const c = candidatesOf(t, known, r.candidates, line, `routes[${i}].candidates`);
     if (!c.ok) return c;
+    const modelClass = r.model_class;
+    if (modelClass !== undefined && modelClass !== null && typeof modelClass !== "string") {
+      return at(t, line, `routes[${i}]: model_class: must be a string (haiku, sonnet, opus)`);
+    }
+    const cls = typeof modelClass === "string" && modelClass.trim() !== ""
+      ? modelClass.trim()
+      : undefined;
     routes.push({
       match: match.value,
       why: typeof r.why === "string" ? r.why : undefined,
-      candidates: c.value,
+      modelClass: cls,
+      // The route's model class is the model of its claude arms that name none.
+      candidates: c.value.map((x) =>
+        cls !== undefined && x.backend === "claude" && x.model === undefined
+          ? { ...x, model: cls }
+          : x
+      ),
       line,
     });
   }
@@ -304,25 +344,26 @@ function routeMatch(m: unknown): Result<RouteMatch> {
   if (m === undefined || m === null) return ok({});
   if (!isRecord(m)) return fail("must be a mapping");
   const out: RouteMatch = {};
-  const str = (v: unknown) =>
-    typeof v === "string" || typeof v === "number" ? String(v) : undefined;
+  const fields = { priority: "priority", effort: "effort", task_class: "taskClass" } as const;
   for (const [key, v] of Object.entries(m)) {
-    if (key === "priority" || key === "task_class") {
-      const s = str(v);
-      if (s === undefined) return fail(`${key}: must be a string`);
-      if (key === "priority") out.priority = s;
-      else out.taskClass = s;
-    } else if (key === "effort") {
-      const list = Array.isArray(v) ? v.map(str) : [str(v)];
-      if (list.length === 0 || list.some((e) => e === undefined)) {
-        return fail("effort: must be a string or a list of strings");
-      }
-      out.effort = list as string[];
-    } else {
+    if (!Object.hasOwn(fields, key)) {
       (out.unknown ??= []).push(key);
+      continue;
     }
+    const list = (Array.isArray(v) ? v : [v]).map((e) =>
+      typeof e === "string" || typeof e === "number" ? norm(String(e)) : undefined
+    );
+    if (list.length === 0 || list.some((e) => e === undefined)) {
+      return fail(`${key}: must be a string or a list of strings`);
+    }
+    out[fields[key as keyof typeof fields]] = list as string[];
   }
   return ok(out);
+}
+
+/** How Chump compares match values: trimmed, case-insensitively. */
+function norm(s: string): string {
+  return s.trim().toLowerCase();
 }
 
 /**
@@ -336,8 +377,10 @@ function routeMatch(m: unknown): Result<RouteMatch> {
  * ```
  */
 export function taskClassOf(gapId: string, table?: Pick<RoutingTable, "taskClasses">): string {
+  // Chump upper-cases the id first: `cog-7` is cognition work as `COG-7` is.
+  const id = String(gapId).trim().toUpperCase();
   for (const [prefix, cls] of [...table?.taskClasses ?? [], ...BUILTIN_TASK_CLASSES]) {
-    if (gapId.startsWith(prefix)) return cls;
+    if (id.startsWith(prefix.toUpperCase())) return cls;
   }
   return "";
 }
@@ -372,9 +415,12 @@ export function routeGap(
   for (const route of table.routes) {
     const m = route.match;
     if (m.unknown) continue;
-    if (m.priority !== undefined && m.priority !== gap.priority) continue;
-    if (m.effort !== undefined && !m.effort.includes(gap.effort)) continue;
-    if (m.taskClass !== undefined && m.taskClass !== taskClass) continue;
+    if (m.priority !== undefined && !m.priority.includes(norm(gap.priority))) continue;
+    if (m.effort !== undefined && !m.effort.includes(norm(gap.effort))) continue;
+    // A route for a task class never matches a gap that has none.
+    if (m.taskClass !== undefined && (taskClass === "" || !m.taskClass.includes(norm(taskClass)))) {
+      continue;
+    }
     return { taskClass, route, candidates: route.candidates };
   }
   return { taskClass, candidates: table.defaultCandidates };

@@ -14,7 +14,7 @@ import { isRecord } from "../util/record.ts";
 import { type Deadlines, DEFAULT_DEADLINES, parseDuration } from "../util/duration.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { seededRandom } from "../learn/policy.ts";
-import { loadRouting, type RoutingTable } from "../learn/routing.ts";
+import { BUILTIN_ROUTING_NAME, loadRouting, type RoutingTable } from "../learn/routing.ts";
 
 /** One arm of a world: its hidden success probability per task class, and its rate limit. */
 export interface WorldArm {
@@ -113,7 +113,9 @@ export async function loadWorld(path: string): Promise<Result<World>> {
     return read.bad(doc, "a world is a mapping (routing:, gaps:, arms:, durations:)");
   }
   if (typeof doc.routing !== "string") return read.bad(doc, "routing: the routing table's path");
-  const table = await loadRouting(resolve(dirname(path), doc.routing));
+  const table = await loadRouting(
+    doc.routing === BUILTIN_ROUTING_NAME ? doc.routing : resolve(dirname(path), doc.routing),
+  );
   if (!table.ok) return table;
   const gaps = gapsOf(read, doc);
   if (!gaps.ok) return gaps;
