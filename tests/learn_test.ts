@@ -22,6 +22,16 @@ const V1 = join(FIXTURES, "chump-routing-v1.yaml");
 const INFRA471 = join(FIXTURES, "chump-routing-infra471.yaml");
 
 const gap = (id: string, priority: string, effort: string) => ({ id, priority, effort });
+
+/** A weighted record within half a row of whole counts. */
+function near(
+  got: { successes: number; failures: number },
+  want: { successes: number; failures: number },
+): void {
+  const close = Math.abs(got.successes - want.successes) < 0.5 &&
+    Math.abs(got.failures - want.failures) < 0.5;
+  assert(close, `${JSON.stringify(got)} is not about ${JSON.stringify(want)}`);
+}
 const arms = (r: { candidates: { backend: string; model?: string; providerPfx?: string }[] }) =>
   r.candidates.map(armOf);
 
@@ -284,11 +294,13 @@ Deno.test("the scoreboard from a real SQLite DB, and exact Thompson orders with 
 
   const l = await loadLearning({ repoRoot: dir.path, db, routing: INFRA471 });
   assert(l.ok, l.ok ? "" : l.error);
-  const { scoreboard, table } = l.value;
+  const { learned, table } = l.value;
+  const scoreboard = learned.scores;
   equal(scoreboard.rows, 26);
-  deepEqual(scoreboard.cell(GROQ, "coord"), { successes: 8, failures: 2 });
-  deepEqual(scoreboard.cell(GROQ, "research"), { successes: 0, failures: 6 });
-  deepEqual(scoreboard.arm(GROQ), { successes: 8, failures: 8 });
+  // Old evidence fades per arm (half after 150 newer rows of it): these counts are nearly whole.
+  near(scoreboard.cell(GROQ, "coord"), { successes: 8, failures: 2 });
+  near(scoreboard.cell(GROQ, "research"), { successes: 0, failures: 6 });
+  near(scoreboard.arm(GROQ), { successes: 8, failures: 8 });
   deepEqual(scoreboard.arm("claude/sonnet"), { successes: 0, failures: 0 });
 
   const routed = routeGap(gap("INFRA-50", "P2", "m"), table!);
@@ -301,42 +313,20 @@ Deno.test("the scoreboard from a real SQLite DB, and exact Thompson orders with 
     seededRandom(1),
   );
   deepEqual(fixed.map((r) => r.arm), ["claude/sonnet", GROQ, TOGETHER], "fixed: the file's order");
-  const orders = [1, 2, 3, 4, 5].map((seed) =>
-    orderCascade(routed.candidates, routed.taskClass, scoreboard, "thompson", seededRandom(seed))
-      .map((r) => r.arm)
-  );
-  // Exact orders for these seeds (Beta(9,3) for GROQ, Beta(2,10) for TOGETHER, Beta(1,1) for claude/sonnet).
-  deepEqual(orders, [
-    [GROQ, "claude/sonnet", TOGETHER],
-    [GROQ, TOGETHER, "claude/sonnet"],
-    [GROQ, "claude/sonnet", TOGETHER],
-    [GROQ, "claude/sonnet", TOGETHER],
-    [GROQ, "claude/sonnet", TOGETHER],
-  ]);
-  // Over many seeds the uniform prior of an untried arm still wins now and then (exploration).
-  const firsts = Array.from(
-    { length: 400 },
-    (_, seed) =>
-      orderCascade(
-        routed.candidates,
-        routed.taskClass,
-        scoreboard,
-        "thompson",
-        seededRandom(seed),
-      )[0]
-        .arm,
-  );
-  const claudeFirst = firsts.filter((a) => a === "claude/sonnet").length;
-  assert(claudeFirst > 20 && claudeFirst < 200, `claude first ${claudeFirst} times in 400`);
-  const ranked = orderCascade(
-    routed.candidates,
-    routed.taskClass,
-    scoreboard,
-    "thompson",
-    seededRandom(1),
-  );
+  const order = (seed: number) =>
+    orderCascade(routed.candidates, routed.taskClass, scoreboard, "thompson", seededRandom(seed));
+  deepEqual(order(3).map((r) => r.arm), order(3).map((r) => r.arm), "a seed fixes the order");
+  // The table's first arm starts ahead; GROQ's 8 of 10 coord ships earn it the lead now and
+  // then (exploration where the evidence says it may pay); TOGETHER's 1 in 10 almost never.
+  const firsts = Array.from({ length: 400 }, (_, seed) => order(seed)[0].arm);
+  const count = (arm: string) => firsts.filter((a) => a === arm).length;
+  assert(count("claude/sonnet") > 200 && count("claude/sonnet") < 380, `${count("claude/sonnet")}`);
+  assert(count(GROQ) > 20, `GROQ first ${count(GROQ)} times in 400`);
+  assert(count(TOGETHER) < 8, `TOGETHER first ${count(TOGETHER)} times in 400`);
+  const ranked = order(1);
   deepEqual(ranked.find((r) => r.arm === GROQ)!.basis, "task class");
   deepEqual(ranked.find((r) => r.arm === "claude/sonnet")!.basis, "arm");
+  assert(ranked.every((r) => r.value !== undefined && r.value > 0));
   // A research gap: GROQ's 6 failures there, not its coord record.
   const research = orderCascade(
     [{ backend: "chump-local", model: "openai/gpt-oss-120b", providerPfx: "GROQ" }],
@@ -345,17 +335,17 @@ Deno.test("the scoreboard from a real SQLite DB, and exact Thompson orders with 
     "thompson",
     seededRandom(1),
   )[0];
-  deepEqual(research.record, { successes: 0, failures: 6 });
-  match(String(research.sample), /^0\./);
+  near(research.record, { successes: 0, failures: 6 });
+  assert(research.sample! > 0 && research.sample! < 0.5, `${research.sample}`);
   // A window that ends before every row: nothing counts.
   const recent = await loadLearning({
     repoRoot: dir.path,
     db,
     windowMs: 1000,
-    now: Date.now() + 3_600_000,
+    now: () => Date.now() + 3_600_000,
   });
   assert(recent.ok);
-  equal(recent.value.scoreboard.rows, 0);
+  equal(recent.value.learned.scores.rows, 0);
   equal(recent.value.table, undefined, "no routing file in this repo: no table");
 });
 
@@ -438,7 +428,7 @@ Deno.test("route without --learn draws with Thompson sampling (the default) and 
   equal(ran.code, 0, ran.stderr);
   match(
     ran.stdout,
-    /\norder: thompson \(seed \d+; Beta\(shipped\+1, other\+1\) per arm\); scoreboard of 0 reflection\(s\)\n/,
+    /\norder: thompson \(seed \d+; ships-per-hour; a Beta draw per arm from the table's order, its record and its class's, weighed by availability and cost\); scoreboard of 0 reflection\(s\)\n/,
   );
   equal((ran.stdout.match(/ 0\.\d{3} +-$/gm) ?? []).length, 3, "each of the 3 arms has its draw");
 });
@@ -556,6 +546,46 @@ Deno.test("the scoreboard counts no failure that says nothing of the arm: interr
     row("stalled", "exited 0 without a PR\nbackend=claude"),
     row("shipped", "backend=claude"),
   ]);
-  deepEqual(board.arm("claude"), { successes: 1, failures: 2 });
+  near(board.arm("claude"), { successes: 1, failures: 2 });
   equal(board.rows, 3);
+});
+
+Deno.test("old evidence fades per arm; a change cuts it; a rate limit is availability, not quality", () => {
+  const row = (outcome: string, notes: string, createdAt = "") => ({
+    gapId: "A-1",
+    outcome,
+    notes,
+    createdAt,
+  });
+  const ship = (arm: string) => row("shipped", `backend=${arm}`);
+  const fail = (arm: string) => row("killed", `exit code 1\nbackend=${arm}\nERROR: tests failed`);
+  // 150 newer rows of the same arm halve a row; another arm's rows do not age it.
+  const aged = scoreboardOf([ship("a"), ...Array.from({ length: 150 }, () => fail("a"))]);
+  assert(Math.abs(aged.arm("a").successes - 0.5) < 0.01, `${aged.arm("a").successes}`);
+  const specialist = scoreboardOf([ship("s"), ...Array.from({ length: 150 }, () => fail("b"))]);
+  equal(specialist.arm("s").successes, 1, "a specialist used rarely keeps its record");
+  // 60 days halve a row (its age from now).
+  const old = scoreboardOf([row("shipped", "backend=c", "2026-10-07 10:00:00")], {
+    nowMs: Date.parse("2026-12-06T10:00:00Z"),
+  });
+  assert(Math.abs(old.arm("c").successes - 0.5) < 0.01, `${old.arm("c").successes}`);
+  // An arm that shipped 40 in a row and then failed 12: the change cuts what came before.
+  const changed = scoreboardOf([
+    ...Array.from({ length: 40 }, () => ship("d")),
+    ...Array.from({ length: 12 }, () => fail("d")),
+  ]);
+  const d = changed.arm("d");
+  assert(d.successes < 15, `before the change ${d.successes.toFixed(1)} ships still count`);
+  // Rate limits: not failures, but the arm is less available.
+  const limited = scoreboardOf([
+    ship("e"),
+    ...Array.from(
+      { length: 4 },
+      () => row("killed", "exit code 1\nbackend=e\nERROR: 429 Too Many Requests"),
+    ),
+  ]);
+  deepEqual(limited.arm("e"), { successes: 1, failures: 0 });
+  equal(limited.rows, 5);
+  assert(limited.usage!("e").available < 0.5, `${limited.usage!("e").available}`);
+  equal(scoreboardOf([]).usage!("e").available, 1, "an arm never tried is available");
 });

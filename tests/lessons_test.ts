@@ -19,7 +19,7 @@ const shippedRow = (effort: string, domain: string, durationS: number) => ({
   durationS,
 });
 
-Deno.test("deadlines adapt per effort (and per domain x effort) from 10 shipped rows; clamped; else configured", () => {
+Deno.test("deadlines adapt per effort (per domain x effort, per arm x effort) from 10 shipped rows; never past the configured one; else configured", () => {
   equal(percentile([5, 1, 4, 2, 3], 0.9), 5);
   const rows = [
     // s: 10 shipped, p90 = 900 s -> 1.5 x 900 = 22.5 min, under the cap of 40 min.
@@ -28,7 +28,7 @@ Deno.test("deadlines adapt per effort (and per domain x effort) from 10 shipped 
     ...Array.from({ length: 9 }, () => shippedRow("m", "auto", 60)),
     // xs: 10 quick ones -> the 5 min floor.
     ...Array.from({ length: 10 }, () => shippedRow("xs", "cog", 30)),
-    // l: 10 slow ones -> the cap, 2 x 180 min.
+    // l: 10 slow ones -> the cap, the configured 180 min.
     ...Array.from({ length: 10 }, () => shippedRow("l", "cog", 6 * 3600)),
     // failures and unknown durations never count.
     { effort: "m", domain: "auto", outcome: "killed", durationS: 99_999 },
@@ -38,18 +38,27 @@ Deno.test("deadlines adapt per effort (and per domain x effort) from 10 shipped 
   equal(d.of("s", "other"), 1.5 * 800 * 1000, "p90 of 0..900 by 100 is 800");
   equal(d.of("m", "auto"), DEFAULT_DEADLINES.m);
   equal(d.of("xs", "zzz"), 5 * 60_000);
-  equal(d.of("l", "cog"), 2 * DEFAULT_DEADLINES.l);
+  equal(d.of("l", "cog"), DEFAULT_DEADLINES.l, "never longer than the configured deadline");
   equal(d.of("S", "auto"), 1.5 * 800 * 1000, "efforts compare case-insensitively");
   // A domain x effort cell with its own 10 shipped rows gets its own deadline.
   const cell = adaptiveDeadlines([
     ...rows,
     ...Array.from({ length: 10 }, () => shippedRow("s", "infra", 1200)),
   ], DEFAULT_DEADLINES);
-  equal(
-    cell.of("s", "infra"),
-    30 * 60_000,
-    "1.5 x 1200 s, under the cap of 2 x 20 min",
-  );
+  equal(cell.of("s", "infra"), 20 * 60_000, "1.5 x 1200 s is over the configured 20 min");
+  // Early ends where a deadline adapted: 1.2 x p90 (at least the 5 min floor); none elsewhere.
+  equal(d.earlyEnd("s", "other"), 1.2 * 800 * 1000);
+  equal(d.earlyEnd("m", "auto"), undefined);
+  equal(d.earlyEnd("xs", "zzz"), 5 * 60_000);
+  // An arm x effort cell with its own 10 shipped rows comes before the domain's.
+  const armed = adaptiveDeadlines([
+    ...rows,
+    ...Array.from({ length: 10 }, () => ({ ...shippedRow("s", "auto", 400), arm: "claude" })),
+  ], DEFAULT_DEADLINES);
+  equal(armed.of("s", "auto", "claude"), 10 * 60_000, "1.5 x 400 s");
+  equal(armed.earlyEnd("s", "auto", "claude"), 8 * 60_000, "1.2 x 400 s");
+  equal(armed.of("s", "auto", "groq"), armed.of("s", "auto"), "another arm: the domain x effort's");
+  assert(armed.of("s", "auto") !== armed.of("s", "auto", "claude"));
 });
 
 Deno.test("the deadlines line says where each deadline came from", () => {
@@ -57,9 +66,9 @@ Deno.test("the deadlines line says where each deadline came from", () => {
   const line = deadlinesLine(adaptiveDeadlines(rows, DEFAULT_DEADLINES));
   match(
     line,
-    /^deadlines: xs=5m \(p90 of 10 shipped x 1\.5, at the 5 min floor\), s=20m \(configured \(0 shipped, fewer than 10\)\)/,
+    /^deadlines: xs=5m \(p90 of 10 shipped x 1\.5, at the 5 min floor; idle ends at 5m\), s=20m \(configured \(0 shipped, fewer than 10\)\)/,
   );
-  match(line, /cog\/xs=5m \(p90 of 10 shipped x 1\.5, at the 5 min floor\)$/);
+  match(line, /cog\/xs=5m \(p90 of 10 shipped x 1\.5, at the 5 min floor; idle ends at 5m\)$/);
 });
 
 Deno.test("failure lines fold numbers, paths and hashes; lessons group by domain x effort x arm", () => {

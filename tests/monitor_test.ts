@@ -9,6 +9,7 @@ import {
   PROVIDER_DOWN_TICKS,
   type TickInput,
 } from "../lib/watch/decide.ts";
+import { classify } from "../lib/learn/classify.ts";
 
 const MIN = 60_000;
 
@@ -257,4 +258,38 @@ Deno.test("idle rows: silent past --idle-timeout warns once, past twice that is 
     reason: "exit code 1",
   });
   deepEqual(idle(11 * MIN, { pr: { state: "open", number: 3 } }), { kind: "watch" });
+});
+
+Deno.test("early end: past 1.2 x p90 of its kind's ships, an idle or visibly failing agent is killed; a busy one runs on", () => {
+  const early = (over: Partial<TickInput>) =>
+    decideTick(tick({ earlyEnd: { afterMs: 10 * MIN }, ...over }));
+  // Before the early end: nothing, however silent.
+  deepEqual(early({ elapsedMs: 9 * MIN, idleMs: 9 * MIN }), { kind: "watch" });
+  // Past it and silent 2 minutes: killed, and the reason says why (the classifier's timeout).
+  deepEqual(early({ elapsedMs: 11 * MIN, idleMs: 3 * MIN }), {
+    kind: "kill",
+    reason: "ended early: idle 3m past 10m (1.2 x p90 of shipped)",
+  });
+  equal(classify("killed", "ended early: idle 3m past 10m (1.2 x p90 of shipped)", []), "timeout");
+  // Past it but still writing: it runs on (to its deadline).
+  deepEqual(early({ elapsedMs: 11 * MIN, idleMs: 30_000 }), { kind: "watch" });
+  // Past it, writing, but its stderr keeps showing a rate limit: ended.
+  deepEqual(
+    decideTick(tick({
+      elapsedMs: 11 * MIN,
+      idleMs: 1000,
+      earlyEnd: { afterMs: 10 * MIN, failing: "transient" },
+    })),
+    { kind: "kill", reason: "ended early: stderr shows transient past 10m (1.2 x p90 of shipped)" },
+  );
+  // No early end where the deadline did not adapt: the 2x deadline row as before.
+  deepEqual(decideTick(tick({ elapsedMs: 30 * MIN, idleMs: 30 * MIN })), {
+    kind: "warn",
+    message: "running past its soft deadline (1200s) without a PR",
+  });
+  // An exited agent or an open PR: their own rows first.
+  equal(early({ elapsedMs: 11 * MIN, idleMs: 3 * MIN, exitCode: 1 }).kind, "terminal");
+  deepEqual(early({ elapsedMs: 11 * MIN, idleMs: 3 * MIN, pr: { state: "open", number: 2 } }), {
+    kind: "watch",
+  });
 });

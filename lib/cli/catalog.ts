@@ -224,6 +224,16 @@ export const LEARN = choiceFlag(
   "cascade order: Thompson sampling over the reflections (the default), or the file's",
   "thompson",
 );
+export const LEARN_OBJECTIVE = choiceFlag(
+  "learnObjective",
+  "learn-objective",
+  ["ships-per-hour", "ships-per-dollar"],
+  "ships-per-hour or ships-per-dollar",
+  // Per hour by default: a fleet's scarce thing is its slots, and --budget-* bound the dollars.
+  "what --learn thompson maximises: ships per agent-hour (the default) or ships per dollar " +
+    "(needs each arm's cost on record; else per hour)",
+  "ships-per-hour",
+);
 export const SEED = countFlag(
   "seed",
   "seed",
@@ -255,6 +265,7 @@ export const MAX_ATTEMPTS = countFlag(
 const LEARN_FLAGS = [
   ROUTING,
   LEARN,
+  LEARN_OBJECTIVE,
   SEED,
   LEARN_WINDOW,
   MAX_ATTEMPTS,

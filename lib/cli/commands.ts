@@ -16,6 +16,7 @@ import {
   JSON_LINES,
   KILL_GRACE,
   LEARN,
+  LEARN_OBJECTIVE,
   LEARN_WINDOW,
   LEASE_TTL,
   LEDGER,
@@ -147,6 +148,7 @@ const ROUTE_FLAGS = [
   BACKLOG,
   ROUTING,
   LEARN,
+  LEARN_OBJECTIVE,
   SEED,
   LEARN_WINDOW,
   JSON_LINES,
@@ -158,11 +160,13 @@ const SIMULATE_FLAGS = [
   choiceFlag(
     "policy",
     "policy",
-    ["fixed", "thompson", "oracle"],
-    "fixed, thompson or oracle",
-    "cascade order (default thompson; oracle knows the world's odds)",
+    ["fixed", "thompson", "best-fixed"],
+    "fixed, thompson or best-fixed",
+    "cascade order (default thompson; best-fixed: the fixed order written knowing the " +
+      "world's odds)",
     "thompson",
   ),
+  LEARN_OBJECTIVE,
   countFlag("dispatches", "dispatches", "N", "how many dispatches (default 500)", {
     min: 1,
     fallback: 500,

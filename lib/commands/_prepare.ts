@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { createdMs } from "../learn/scoreboard.ts";
 import { loadPrices } from "../cost/price_file.ts";
 import type { PriceTable } from "../cost/prices.ts";
 import { join } from "node:path";
@@ -19,15 +18,15 @@ import { applyFaults, type Fault, parseFaults } from "../dispatch/faults.ts";
 import { gitTopLevel, resolveCommit } from "../git/git.ts";
 import { Cascade } from "../learn/cascade.ts";
 import { Cooldowns } from "../learn/classify.ts";
-import { adaptiveDeadlines, deadlinesLine } from "../learn/deadlines.ts";
-import { promptLessons } from "../learn/lessons.ts";
-import { loadLearning } from "../learn/load.ts";
+import { deadlinesLine } from "../learn/deadlines.ts";
+import type { Learned } from "../learn/learner.ts";
+import { type Learning, loadLearning, readLearnRows } from "../learn/load.ts";
 import { runSeed, seededRandom } from "../learn/policy.ts";
 import { realSpawner } from "../process/spawn.ts";
-import { queryReflections, type ReflectionSource } from "../store/query.ts";
+import type { ReflectionSource } from "../store/query.ts";
 import { gapDomain } from "../store/reflection.ts";
 import { DEFAULT_DEADLINES } from "../util/duration.ts";
-import { ok, type Result } from "../util/result.ts";
+import { fail, ok, type Result } from "../util/result.ts";
 import { checkGhAuth } from "../watch/providers/gh.ts";
 import type { RunConfig } from "../watch/state.ts";
 import { agentTemplate, ledgerUrl, loadAndWarn, openReflections } from "./_sources.ts";
@@ -44,8 +43,8 @@ export interface Prepared {
   run: ReturnType<typeof applyFaults>;
   /** A routing table's cascades, when one is in use. */
   routing?: RunConfig["routing"];
-  /** Adaptive deadlines and lessons, from the reflections. */
-  learned?: Pick<RunConfig, "deadlineOf" | "lessonsFor" | "lessonsOff">;
+  /** Adaptive deadlines, early ends and lessons, from the reflections, kept up to date. */
+  learned?: Pick<RunConfig, "deadlineOf" | "earlyEndOf" | "lessonsFor" | "lessonsOff" | "learned">;
   /** What tokens cost (`--prices` over the built-in table). */
   prices: PriceTable;
 }
@@ -83,11 +82,6 @@ export async function prepare(
   const opened = await openReflections(url.value, paths.db);
   if (!opened.ok) return opened;
   using reflections = opened.value;
-  const source = reflections.source;
-  const routed = adoptOnly ? ok(undefined) : await routingOf(options, io, paths, source);
-  if (!routed.ok) return routed;
-  const startCommit = await repoAndBase(paths.repoRoot, options.baseRef);
-  if (!startCommit.ok) return startCommit;
   const faults = adoptOnly ? ok(new Set<Fault>()) : parseFaults(io.env("CHUMP_FAULT_INJECT"));
   if (!faults.ok) return usageError(faults.error);
   if (faults.value.size > 0) io.err(`warning: fault injection: ${[...faults.value].join(", ")}`);
@@ -97,7 +91,18 @@ export async function prepare(
     deadlines: options.deadlines ?? DEFAULT_DEADLINES,
     spawner: realSpawner,
   });
-  const learned = adoptOnly ? undefined : learnedOf(options, io, source, run.deadlines);
+  const learning = adoptOnly ? ok(undefined) : await learningOf(options, io, {
+    paths,
+    ledger: url.value,
+    source: reflections.source,
+    deadlines: run.deadlines,
+  });
+  if (!learning.ok) return learning;
+  const routed = learning.value ? routingOf(options, io, learning.value) : ok(undefined);
+  if (!routed.ok) return routed;
+  const startCommit = await repoAndBase(paths.repoRoot, options.baseRef);
+  if (!startCommit.ok) return startCommit;
+  const learned = learning.value && learnedOf(options, io, learning.value.learned, run.deadlines);
   const problem = preflight({
     agents: faults.value.has("spawn_fail") || !template
       ? []
@@ -167,71 +172,81 @@ async function ghReady(options: DispatchOptions, repoRoot: string): Promise<Resu
 }
 
 /**
- * What the reflections teach this run: adaptive deadlines (unless
+ * What the reflections teach this run, kept up to date as it goes
+ * (learn/learner.ts): adaptive deadlines and early ends (unless
  * `--deadline` was given; the run says which it uses and why) and each
  * domain's lessons for the prompts (unless `--no-lessons`).
  */
 function learnedOf(
   options: DispatchOptions,
   io: Io,
-  db: ReflectionSource,
+  learned: Learned,
   deadlines: RunConfig["deadlines"],
-): Pick<RunConfig, "deadlineOf" | "lessonsFor" | "lessonsOff"> {
-  const read = queryReflections(db, { limit: Number.MAX_SAFE_INTEGER });
-  if (!read.ok) io.err(`warning: ${read.error}; no adaptive deadlines or lessons in this run`);
-  // `--learn-window` narrows what the deadlines and the lessons learn from, as the scoreboard's.
-  const sinceMs = options.learnWindowMs === undefined
-    ? undefined
-    : Date.now() - options.learnWindowMs;
-  const rows = (read.ok ? read.value : []).filter((r) =>
-    sinceMs === undefined || createdMs(r.createdAt) >= sinceMs
-  );
-  const out: Pick<RunConfig, "deadlineOf" | "lessonsFor" | "lessonsOff"> = {};
+): Pick<RunConfig, "deadlineOf" | "earlyEndOf" | "lessonsFor" | "lessonsOff" | "learned"> {
+  const out: ReturnType<typeof learnedOf> = { learned };
   // Deadlines given (--deadline, or a fault's) are kept as given.
   if (options.deadlines === undefined && deadlines === DEFAULT_DEADLINES) {
-    const adaptive = adaptiveDeadlines(rows, deadlines);
-    if (rows.length > 0) io.err(`note: ${deadlinesLine(adaptive)}`);
-    out.deadlineOf = (gap) => adaptive.of(gap.effort, gapDomain(gap.id));
+    if (learned.rows.length > 0) io.err(`note: ${deadlinesLine(learned.deadlines())}`);
+    out.deadlineOf = (gap, arm) => learned.deadlines().of(gap.effort, gapDomain(gap.id), arm);
+    out.earlyEndOf = (gap, arm) => learned.deadlines().earlyEnd(gap.effort, gapDomain(gap.id), arm);
   }
   if (options.noLessons) out.lessonsOff = true;
-  else {
-    const byDomain = new Map<string, string[]>();
-    out.lessonsFor = (gap) => {
-      const domain = gapDomain(gap.id);
-      if (!byDomain.has(domain)) byDomain.set(domain, promptLessons(rows, domain));
-      return byDomain.get(domain)!;
-    };
-  }
+  else out.lessonsFor = (gap) => learned.lessons(gapDomain(gap.id));
   return out;
+}
+
+/**
+ * The routing table and what the reflections teach (`--learn-window`
+ * narrows both the scoreboard and the deadlines and lessons); with an
+ * explicit agent command no table is read.
+ */
+async function learningOf(
+  options: DispatchOptions,
+  io: Io,
+  at: {
+    paths: RunPathsResolved;
+    ledger: string | undefined;
+    source: ReflectionSource;
+    deadlines: RunConfig["deadlines"];
+  },
+): Promise<Result<Learning & { explicit: boolean }, Failure>> {
+  const explicit = options.agentCmd !== undefined ||
+    (io.env("CHUMP_AGENT_CMD") ?? "").trim() !== "";
+  if (explicit && options.routing !== undefined) {
+    return usageError(
+      "--routing conflicts with --agent-cmd / CHUMP_AGENT_CMD (the table chooses the agents)",
+    );
+  }
+  const learning = await loadLearning({
+    repoRoot: at.paths.repoRoot,
+    db: at.source,
+    routing: options.routing,
+    noTable: explicit,
+    windowMs: options.learnWindowMs,
+    deadlines: at.deadlines,
+    // The heartbeat re-reads the reflections: what other orchestrators (hosts) recorded.
+    reload: async () => {
+      const opened = await openReflections(at.ledger, at.paths.db);
+      if (!opened.ok) return fail(opened.error.message);
+      using again = opened.value;
+      return readLearnRows(again.source);
+    },
+    warn: (message) => io.err(`warning: ${message}`),
+  });
+  return learning.ok ? ok({ ...learning.value, explicit }) : usageError(learning.error);
 }
 
 /**
  * The routing table's cascades for this run, when there is a table and no
  * explicit agent command; with the programs its arms run (for the preflight).
  */
-async function routingOf(
+function routingOf(
   options: DispatchOptions,
   io: Io,
-  paths: { repoRoot: string },
-  reflections: ReflectionSource,
-): Promise<Result<{ routing: RunConfig["routing"]; programs: string[] } | undefined, Failure>> {
-  const explicit = options.agentCmd !== undefined ||
-    (io.env("CHUMP_AGENT_CMD") ?? "").trim() !== "";
-  if (explicit) {
-    if (options.routing === undefined) return ok(undefined);
-    return usageError(
-      "--routing conflicts with --agent-cmd / CHUMP_AGENT_CMD (the table chooses the agents)",
-    );
-  }
-  const learning = await loadLearning({
-    repoRoot: paths.repoRoot,
-    db: reflections,
-    routing: options.routing,
-    windowMs: options.learnWindowMs,
-  });
-  if (!learning.ok) return usageError(learning.error);
-  const { table, scoreboard } = learning.value;
-  if (!table) return ok(undefined);
+  learning: Learning & { explicit: boolean },
+): Result<{ routing: RunConfig["routing"]; programs: string[] } | undefined, Failure> {
+  const { table, learned } = learning;
+  if (!table || learning.explicit) return ok(undefined);
   for (const w of table.warnings) io.err(`warning: ${w}`);
   const seed = runSeed(options.seed);
   const programs = new Set<string>();
@@ -240,16 +255,19 @@ async function routingOf(
     if (!agent.ok) return usageError(`${table.path}: ${agent.error}`);
     programs.add(agent.value.argv[0]);
   }
+  const learn = options.learn === "thompson"
+    ? ` (seed ${seed}; ${options.learnObjective}; learning as it goes)`
+    : "";
   io.err(
     `note: routing table ${table.path}: ${table.routes.length} route(s); order ${options.learn}` +
-      (options.learn === "thompson" ? ` (seed ${seed})` : "") +
-      `; scoreboard of ${scoreboard.rows} reflection(s); at most ${options.maxAttempts} ` +
-      "attempt(s) per gap",
+      `${learn}; scoreboard of ${learned.scores.rows} reflection(s); at most ` +
+      `${options.maxAttempts} attempt(s) per gap`,
   );
   const cascade = new Cascade({
     table,
-    scores: scoreboard,
+    scores: learned.scores,
     policy: options.learn,
+    objective: options.learnObjective,
     random: seededRandom(seed),
     maxAttempts: options.maxAttempts,
     cooldowns: new Cooldowns(),

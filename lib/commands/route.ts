@@ -17,7 +17,6 @@ import { agentTemplate, openReflections } from "./_sources.ts";
 import { orderCascade, type Ranked, runSeed, seededRandom } from "../learn/policy.ts";
 import { routeGap, type RoutingTable } from "../learn/routing.ts";
 import { type ArmSpend, spendByArm } from "../learn/spend.ts";
-import { queryReflections } from "../store/query.ts";
 import { formatUsd } from "../cost/prices.ts";
 
 /**
@@ -42,11 +41,11 @@ export async function runRoute(options: RouteOptions, io: Io): Promise<Exit> {
     db: reflections.source,
     routing: options.routing,
     windowMs: options.learnWindowMs,
+    warn: (message) => io.err(`warning: ${message}`),
   });
   if (!learning.ok) return usageError(learning.error);
-  const { table, scoreboard } = learning.value;
-  const read = queryReflections(reflections.source, { limit: Number.MAX_SAFE_INTEGER });
-  const spend = new Map((read.ok ? spendByArm(read.value) : []).map((a) => [a.arm, a]));
+  const { table, learned } = learning.value;
+  const spend = new Map(spendByArm(learned.rows).map((a) => [a.arm, a]));
   for (const w of table?.warnings ?? []) io.err(`warning: ${w}`);
   if (!table) {
     const line = `no routing table at ${learning.value.routingPath}: ` +
@@ -60,9 +59,10 @@ export async function runRoute(options: RouteOptions, io: Io): Promise<Exit> {
   const ranked = orderCascade(
     routed.candidates,
     routed.taskClass,
-    scoreboard,
+    learned.scores,
     options.learn,
     seededRandom(seed),
+    { objective: options.learnObjective, effort: gap.effort },
   );
   // What a run does when the cascade is empty: the gap goes to its one agent command.
   const plain = ranked.length === 0 ? agentTemplate({ agentCmd: undefined }, io) : undefined;
@@ -73,9 +73,10 @@ export async function runRoute(options: RouteOptions, io: Io): Promise<Exit> {
     routed,
     ranked,
     table,
-    rows: scoreboard.rows,
+    rows: learned.scores.rows,
     seed,
     policy: options.learn,
+    objective: options.learnObjective,
     fallback,
     spend,
   };
@@ -94,6 +95,7 @@ interface Shown {
   rows: number;
   seed: number;
   policy: RouteOptions["learn"];
+  objective: RouteOptions["learnObjective"];
   /** The run's one agent command (`CHUMP_AGENT_CMD` or the backend preset), for an empty cascade. */
   fallback: string;
   /** What each arm spent (all its reflections). */
@@ -112,15 +114,17 @@ function routeJson(s: Shown): Record<string, unknown> {
     route: routed.route ? { line: routed.route.line, why: routed.route.why ?? null } : null,
     policy: s.policy,
     seed: s.policy === "thompson" ? s.seed : null,
+    objective: s.policy === "thompson" ? s.objective : null,
     scoreboardRows: s.rows,
     fallback: s.ranked.length === 0 ? s.fallback : null,
     cascade: s.ranked.map((r) => ({
       arm: r.arm,
       ...r.candidate,
-      successes: r.record.successes,
-      failures: r.record.failures,
+      successes: round1(r.record.successes),
+      failures: round1(r.record.failures),
       basis: r.basis,
       sample: r.sample ?? null,
+      value: r.value ?? null,
       spentUsd: s.spend.get(r.arm)?.costed ? s.spend.get(r.arm)!.spentUsd : null,
       usdPerShipped: s.spend.get(r.arm)?.usdPerShipped ?? null,
     })),
@@ -136,13 +140,16 @@ function routeLines(s: Shown): string[] {
     }`
     : `default_candidates of ${table.path}`;
   const order = s.policy === "thompson"
-    ? ` (seed ${s.seed}; Beta(shipped+1, other+1) per arm)`
+    ? ` (seed ${s.seed}; ${s.objective}; a Beta draw per arm from the table's order, ` +
+      "its record and its class's, weighed by availability and cost)"
     : " (the file's)";
   const rows = s.ranked.map((r, i) => [
     String(i + 1),
     r.arm,
     r.candidate.why ?? "",
-    `${r.record.successes}/${r.record.successes + r.record.failures} shipped (${r.basis})`,
+    `${round1(r.record.successes)}/${
+      round1(r.record.successes + r.record.failures)
+    } shipped (${r.basis})`,
     r.sample === undefined ? "" : r.sample.toFixed(3),
     perShipped(s.spend.get(r.arm)),
   ]);
@@ -160,6 +167,11 @@ function routeLines(s: Shown): string[] {
     `order: ${s.policy}${order}; scoreboard of ${s.rows} reflection(s)`,
     formatTable(["#", "arm", "why", "record", "draw", "$/shipped"], rows),
   ];
+}
+
+/** A weighted count (old evidence fades) to one decimal; whole counts stay whole. */
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
 }
 
 /** An arm's dollars per shipped gap, `-` when unknown. */

@@ -1,8 +1,8 @@
 /**
  * `simulate --world FILE`: the learning loop's decisions on a simulated
- * world (sim/simulate.ts): ships, agent-hours, ships per agent-hour,
- * wasted agent-minutes, rate-limit hits and regret against the arms' hidden
- * odds. No processes, no git, nothing written.
+ * world (sim/simulate.ts): ships, agent-hours, ships per agent-hour, what
+ * it spent and ships per dollar (a world with prices), wasted agent-minutes,
+ * rate-limit hits and regret against the arms' hidden odds. No processes, no git, nothing written.
  *
  * @module
  */
@@ -28,6 +28,7 @@ export async function runSimulate(options: SimulateOptions, io: Io): Promise<Exi
     seed: options.seed,
     adaptiveDeadlines: !options.fixedDeadlines,
     maxAttempts: options.maxAttempts,
+    objective: options.learnObjective,
   });
   if (options.json) {
     io.out(JSON.stringify(r));
@@ -38,10 +39,13 @@ export async function runSimulate(options: SimulateOptions, io: Io): Promise<Exi
       r.adaptiveDeadlines ? "adaptive" : "fixed"
     } deadlines; ${r.dispatches} dispatches in ${r.runs} run(s), ${r.hours} h simulated`,
   );
+  const spent = r.cost_usd === null
+    ? ""
+    : `  spent $${r.cost_usd}  ships/dollar ${r.ships_per_dollar ?? "-"}`;
   io.out(
-    `ships ${r.ships}  agent-hours ${r.agent_hours}  ships/agent-hour ${r.ships_per_agent_hour}  ` +
-      `wasted agent-minutes ${r.wasted_agent_minutes}  rate-limit hits ${r.rate_limit_hits}  ` +
-      `regret ${r.regret}`,
+    `ships ${r.ships}  agent-hours ${r.agent_hours}  ships/agent-hour ${r.ships_per_agent_hour}` +
+      `${spent}  wasted agent-minutes ${r.wasted_agent_minutes} (${r.early_ends} ended early)  ` +
+      `rate-limit hits ${r.rate_limit_hits}  regret ${r.regret}`,
   );
   return ok(EXIT.ok);
 }

@@ -11,7 +11,14 @@
  * @module
  */
 import { backoffMs, type Cooldowns, type FailureClass, RETRYABLE } from "./classify.ts";
-import { orderCascade, type Policy, type Random, type Ranked, type Scores } from "./policy.ts";
+import {
+  type Objective,
+  orderCascade,
+  type Policy,
+  type Random,
+  type Ranked,
+  type Scores,
+} from "./policy.ts";
 import { routeGap, type RoutingTable } from "./routing.ts";
 
 /** What a run's cascades are made from. */
@@ -19,11 +26,13 @@ export interface CascadeOptions {
   table: RoutingTable;
   scores: Scores;
   policy: Policy;
+  /** What a learned order maximises (default ships per agent-hour). */
+  objective?: Objective;
   random: Random;
   /** Attempts per gap per run (default 3). */
   maxAttempts: number;
   cooldowns: Cooldowns;
-  /** Reorders a fresh cascade (the simulator's oracle, which knows the arms' odds). */
+  /** Reorders a fresh cascade (the simulator's best fixed order, which knows the arms' odds). */
   order?: (ranked: Ranked[], taskClass: string) => Ranked[];
 }
 
@@ -83,6 +92,7 @@ export class Cascade {
         this.#o.scores,
         this.#o.policy,
         this.#o.random,
+        { objective: this.#o.objective, effort: gap.effort },
       );
       const ranked = this.#o.order?.(ordered, routed.taskClass) ?? ordered;
       state = { ranked, taskClass: routed.taskClass, index: -1, attempts: 0 };

@@ -63,7 +63,7 @@ export function classify(
   if (TRANSIENT.test(text)) return "transient";
   if (session?.subtype === "error_max_turns") return "max_turns";
   if (/^over budget/.test(reason)) return "over_budget";
-  if (/soft-deadline exceeded|^idle for|still open/.test(reason)) return "timeout";
+  if (/soft-deadline exceeded|^idle for|^ended early|still open/.test(reason)) return "timeout";
   if (/without a PR/.test(reason)) return "no_pr";
   return "agent_error";
 }

@@ -1,10 +1,19 @@
 /**
  * The order a gap's cascade is tried in: `fixed` (the routing file's order)
- * or `thompson` (Thompson sampling: each arm draws from Beta(successes + 1,
- * failures + 1) of its record for this task class, or of its whole record
- * when that cell has fewer than {@linkcode MIN_CELL_ROWS} rows, and the arms
- * go in the order of their draws). Pure: the scoreboard and the random
- * source are given; a seeded source (`--seed N`) makes an order reproducible.
+ * or `thompson` (Thompson sampling that starts from the file's order). Each
+ * arm draws its chance of shipping from a Beta posterior: its record for the
+ * gap's task class, shrunk toward its whole record (hierarchical: a class
+ * with few rows leans on the arm's overall record smoothly), and that toward
+ * a prior that is the table's order (the file's first arm starts
+ * {@linkcode TOP_PRIOR} ships ahead, each later one {@linkcode RANK_PRIOR}
+ * failures behind per place, so
+ * exploring an arm the table ranks low is paid only where the evidence says
+ * it may pay). The draw is then weighed by the arm's availability (a rate
+ * limit is its own term, not a failure) and divided by what an attempt
+ * costs in the run's objective (`--learn-objective`: agent-hours, or
+ * dollars), and the arms go in the order of those values. Pure: the
+ * scoreboard and the random source are given; a seeded source (`--seed N`)
+ * makes an order reproducible.
  *
  * @module
  */
@@ -14,20 +23,43 @@ import { armOf } from "./routing.ts";
 /** The policies `--learn` takes. */
 export type Policy = "fixed" | "thompson";
 
-/** Shipped and not-shipped dispatches of an arm (in a task class, or in all). */
+/** What a learned order maximises (`--learn-objective`). */
+export type Objective = "ships-per-hour" | "ships-per-dollar";
+
+/** The objectives `--learn-objective` takes. */
+export const OBJECTIVES: readonly Objective[] = ["ships-per-hour", "ships-per-dollar"];
+
+/** Shipped and not-shipped dispatches of an arm (in a task class, or in all); weighted. */
 export interface ArmRecord {
   successes: number;
   failures: number;
 }
 
-/** What the policy reads: records per arm x task class and per arm. */
+/** What an arm's attempts at one effort cost and how often it was free to take one. */
+export interface ArmUsage {
+  /** Share of its attempts not turned away by a rate limit (1 with no record). */
+  available: number;
+  /** Mean agent-hours of its attempt at the effort (leaning on all arms'); undefined: none timed. */
+  hours: number | undefined;
+  /** Its dollars per agent-hour; undefined: none costed. */
+  usdPerHour: number | undefined;
+}
+
+/** What the policy reads: records per arm x task class and per arm, and each arm's usage. */
 export interface Scores {
   cell(arm: string, taskClass: string): ArmRecord;
   arm(arm: string): ArmRecord;
+  usage?(arm: string, effort?: string): ArmUsage;
 }
 
-/** A cell with fewer rows than this falls back to the arm's whole record. */
-const MIN_CELL_ROWS = 5;
+/** Each place down the table's order starts an arm this many failures behind. */
+export const RANK_PRIOR = 6;
+
+/** The table's first arm starts this many ships ahead. */
+export const TOP_PRIOR = 3;
+
+/** A task class's record is shrunk toward the arm's with this many pseudo-rows at most. */
+const SHRINK_ROWS = 6;
 
 /** A source of uniform numbers in [0, 1). */
 export type Random = () => number;
@@ -36,11 +68,20 @@ export type Random = () => number;
 export interface Ranked {
   candidate: Candidate;
   arm: string;
-  /** The record the draw used, and which one it was. */
+  /** The record the draw leaned on most, and which one it was. */
   record: ArmRecord;
   basis: "task class" | "arm";
-  /** The Beta draw (thompson only). */
+  /** The Beta draw of its chance of shipping (thompson only). */
   sample?: number;
+  /** The draw x availability / cost of an attempt, in the objective's unit (thompson only). */
+  value?: number;
+}
+
+/** How to order. */
+export interface OrderOptions {
+  objective?: Objective;
+  /** The gap's effort: what an attempt costs depends on it. */
+  effort?: string;
 }
 
 /**
@@ -59,11 +100,12 @@ export function orderCascade(
   scores: Scores,
   policy: Policy,
   random: Random,
+  options: OrderOptions = {},
 ): Ranked[] {
   const ranked = candidates.map((candidate): Ranked => {
     const arm = armOf(candidate);
     const cell = scores.cell(arm, taskClass);
-    const useCell = cell.successes + cell.failures >= MIN_CELL_ROWS;
+    const useCell = cell.successes + cell.failures >= 1;
     return {
       candidate,
       arm,
@@ -72,13 +114,58 @@ export function orderCascade(
     };
   });
   if (policy === "fixed") return ranked;
-  for (const r of ranked) {
-    r.sample = sampleBeta(r.record.successes + 1, r.record.failures + 1, random);
-  }
-  // Stable: equal draws keep the file's order.
+  const usage = ranked.map((r) => scores.usage?.(r.arm, options.effort));
+  const costs = attemptCosts(usage, options.objective);
+  ranked.forEach((r, rank) => {
+    const [a, b] = posterior(scores.arm(r.arm), scores.cell(r.arm, taskClass), rank);
+    r.sample = sampleBeta(a, b, random);
+    const available = usage[rank]?.available ?? 1;
+    r.value = r.sample * available / costs[rank];
+  });
+  // Stable: equal values keep the file's order.
   return ranked.map((r, i) => [r, i] as const)
-    .sort(([a, i], [b, j]) => b.sample! - a.sample! || i - j)
+    .sort(([a, i], [b, j]) => b.value! - a.value! || i - j)
     .map(([r]) => r);
+}
+
+/**
+ * The Beta(a, b) of an arm's chance of shipping a gap of its task class:
+ * the table's prior for its place (`rank`, 0 = first), its whole record on
+ * top, and the class's record shrunk toward that.
+ *
+ * @example
+ * ```ts
+ * posterior({ successes: 0, failures: 0 }, { successes: 0, failures: 0 }, 0); // [4, 1]
+ * ```
+ */
+export function posterior(all: ArmRecord, cell: ArmRecord, rank: number): [number, number] {
+  const a0 = 1 + (rank === 0 ? TOP_PRIOR : 0) + all.successes;
+  const b0 = 1 + RANK_PRIOR * rank + all.failures;
+  const mean = a0 / (a0 + b0);
+  // Never more sure of the class than of the arm: at most SHRINK_ROWS, at most its evidence.
+  const strength = Math.min(SHRINK_ROWS, a0 + b0);
+  // The class's own rows replace the arm's other rows as they come.
+  return [cell.successes + strength * mean, cell.failures + strength * (1 - mean)];
+}
+
+/**
+ * What an attempt on each arm costs in the objective's unit: agent-hours
+ * (each arm's mean at the gap's effort; an untimed arm at the others'
+ * mean), or dollars (hours x the arm's dollars per hour, when every arm has
+ * a costed attempt; else hours, as the objective cannot be compared). A
+ * free arm costs a cent an attempt, not nothing.
+ */
+function attemptCosts(
+  usage: readonly (ArmUsage | undefined)[],
+  objective: Objective = "ships-per-hour",
+): number[] {
+  const timed = usage.flatMap((u) => u?.hours === undefined ? [] : [u.hours]);
+  const mean = timed.length > 0 ? timed.reduce((x, y) => x + y, 0) / timed.length : 1;
+  const hours = usage.map((u) => Math.max(1 / 3600, u?.hours ?? mean));
+  if (objective === "ships-per-dollar" && usage.every((u) => u?.usdPerHour !== undefined)) {
+    return usage.map((u, i) => Math.max(0.01, hours[i] * u!.usdPerHour!));
+  }
+  return hours;
 }
 
 /**

@@ -1,9 +1,18 @@
 /**
- * The scoreboard: shipped and not-shipped dispatches per arm and per arm x
- * task class, built from reflection rows (their notes' `backend=`, `model=`
- * and `provider=` lines name the arm). Odd rows (no backend line, an outcome
- * that is not one of the contract's, an unreadable time) are skipped, never
- * an error. Pure over the rows.
+ * The scoreboard: what each arm's record says, per arm and per arm x task
+ * class, built from reflection rows (their notes' `backend=`, `model=` and
+ * `provider=` lines name the arm) and kept up to date within a run
+ * ({@linkcode Scoreboard.add}: every outcome counts for the next dispatch).
+ *
+ * Old evidence fades per arm, not by a global window: each of an arm's rows
+ * weighs half as much after {@linkcode HALF_LIFE_ROWS} newer rows of the same
+ * arm (a specialist arm used rarely keeps its record), and half as much
+ * after {@linkcode HALF_LIFE_DAYS} days. When an arm's last
+ * {@linkcode CHANGE_WINDOW} outcomes break from its record (a change), its
+ * older evidence is cut to a quarter. A rate limit says the arm is busy, not
+ * bad: it counts toward the arm's availability, never its quality. Odd rows
+ * (no backend line, an outcome that is not one of the contract's) are
+ * skipped, never an error. Pure over the rows.
  *
  * @module
  */
@@ -17,74 +26,229 @@ export interface ScoredRow {
   gapId: string;
   outcome: string;
   notes: string;
-  /** SQLite's `YYYY-MM-DD HH:MM:SS` (UTC). */
+  /** SQLite's `YYYY-MM-DD HH:MM:SS` (UTC); "" when unknown (no ageing). */
   createdAt: string;
+  /** How long the dispatch ran (null or absent: unknown). */
+  durationS?: number | null;
+  /** The gap's effort (absent: unknown), for the hours an attempt of it takes. */
+  effort?: string;
 }
 
-/** A scoreboard: {@linkcode Scores} and the rows it counted. */
+/** A scoreboard: {@linkcode Scores}, the rows it counted, and new outcomes as they come. */
 export interface Scoreboard extends Scores {
-  rows: number;
+  /** Rows counted (quality or availability). */
+  readonly rows: number;
+  /** Count one more row, newer than all before it. */
+  add(row: ScoredRow, nowMs?: number): void;
   /** Every (arm, task class) cell with its record, for `route` and `lessons`. */
   cells(): { arm: string; taskClass: string; record: ArmRecord }[];
 }
 
+/** An arm's row weighs half after this many newer rows of the same arm. */
+export const HALF_LIFE_ROWS = 150;
+/** ... and half after this many days. */
+export const HALF_LIFE_DAYS = 60;
+/** Outcomes compared against the arm's record to detect a change. */
+export const CHANGE_WINDOW = 12;
+/** A change: the window's share of ships this many standard errors from the record. */
+const CHANGE_Z = 3;
+/** On a change, older evidence keeps this share of its weight. */
+const CHANGE_KEEP = 0.25;
+/** Availability forgets faster: half after this many newer attempts. */
+const AVAILABILITY_HALF_LIFE = 20;
+
 const OUTCOMES = new Set(["shipped", "ci_failed", "stalled", "killed"]);
+const DAY_MS = 86_400_000;
+
+/** Agent-hours and dollars of attempts (weighted sums). */
+interface Spent {
+  hours: number;
+  timed: number;
+  usd: number;
+  /** Hours of the attempts whose cost is known. */
+  costedHours: number;
+}
+
+interface ArmState extends ArmRecord {
+  cells: Map<string, ArmRecord>;
+  recent: boolean[];
+  ok: number;
+  limited: number;
+  /** Per effort. */
+  spent: Map<string, Spent>;
+  /** All efforts. */
+  all: Spent;
+}
+
+/** An arm's mean hours for an effort leans on all arms' mean with this many pseudo-rows. */
+const HOURS_PRIOR_ROWS = 10;
 
 /**
- * Count `rows` (those at or after `sinceMs`, when given) per arm and task class.
+ * Count `rows` (oldest first, unless `newestFirst`; those at or after
+ * `sinceMs`, when given) per arm and task class.
  *
  * @example
  * ```ts
- * const row = { gapId: "COG-1", outcome: "shipped", notes: "backend=claude", createdAt: "2026-12-01 10:00:00" };
+ * const row = { gapId: "COG-1", outcome: "shipped", notes: "backend=claude", createdAt: "" };
  * scoreboardOf([row]).cell("claude", "cognition"); // { successes: 1, failures: 0 }
  * ```
  */
 export function scoreboardOf(
   rows: readonly ScoredRow[],
-  options: { table?: Pick<RoutingTable, "taskClasses">; sinceMs?: number } = {},
+  options: {
+    table?: Pick<RoutingTable, "taskClasses">;
+    sinceMs?: number;
+    nowMs?: number;
+    /** The rows come newest first (as the DB reads them). */
+    newestFirst?: boolean;
+  } = {},
 ): Scoreboard {
-  const byCell = new Map<string, ArmRecord & { arm: string; taskClass: string }>();
-  const byArm = new Map<string, ArmRecord>();
+  const arms = new Map<string, ArmState>();
+  /** All arms' spend per effort. */
+  const efforts = new Map<string, Spent>();
   let counted = 0;
-  for (const r of rows) {
-    if (!OUTCOMES.has(r.outcome)) continue;
-    const arm = armOfNotes(String(r.notes ?? ""));
-    if (arm === undefined) continue;
-    if (options.sinceMs !== undefined && !(createdMs(r.createdAt) >= options.sinceMs)) continue;
-    if (r.outcome !== "shipped" && saysNothingOfTheArm(String(r.notes ?? ""))) continue;
-    const taskClass = taskClassOf(String(r.gapId), options.table);
-    const key = `${arm}\u0000${taskClass}`;
-    const cell = byCell.get(key) ?? { arm, taskClass, successes: 0, failures: 0 };
-    const all = byArm.get(arm) ?? { successes: 0, failures: 0 };
-    if (r.outcome === "shipped") {
-      cell.successes++;
-      all.successes++;
-    } else {
-      cell.failures++;
-      all.failures++;
+  const stateOf = (arm: string): ArmState => {
+    let s = arms.get(arm);
+    if (!s) {
+      s = {
+        successes: 0,
+        failures: 0,
+        cells: new Map(),
+        recent: [],
+        ok: 0,
+        limited: 0,
+        spent: new Map(),
+        all: noSpend(),
+      };
+      arms.set(arm, s);
     }
-    byCell.set(key, cell);
-    byArm.set(arm, all);
+    return s;
+  };
+  const add = (r: ScoredRow, nowMs?: number) => {
+    if (!OUTCOMES.has(r.outcome)) return;
+    const notes = String(r.notes ?? "");
+    const arm = armOfNotes(notes);
+    if (arm === undefined) return;
+    const at = createdMs(r.createdAt);
+    if (options.sinceMs !== undefined && !(at >= options.sinceMs)) return;
+    const shipped = r.outcome === "shipped";
+    const n = decodeNotes(notes);
+    const [reason = "", ...tail] = n.text;
+    const cls = shipped ? undefined : n.class ?? classify("killed", reason, tail);
+    if (!shipped && saysNothingOf(reason, cls)) return;
+    const weight = nowMs !== undefined && Number.isFinite(at)
+      ? Math.pow(0.5, Math.max(0, nowMs - at) / (HALF_LIFE_DAYS * DAY_MS))
+      : 1;
+    const s = stateOf(arm);
     counted++;
-  }
-  const none = (): ArmRecord => ({ successes: 0, failures: 0 });
+    const effort = String(r.effort ?? "").toLowerCase();
+    const spent = (m: Map<string, Spent>) => m.get(effort) ?? m.set(effort, noSpend()).get(effort)!;
+    for (const into of [s.all, spent(s.spent), spent(efforts)]) spend(into, r, n.cost?.usd, weight);
+    const busy = Math.pow(0.5, 1 / AVAILABILITY_HALF_LIFE);
+    s.ok *= busy;
+    s.limited *= busy;
+    if (cls === "rate_limited") return void (s.limited += weight);
+    s.ok += weight;
+    quality(s, taskClassOf(String(r.gapId), options.table), shipped, weight);
+  };
+  const ordered = options.newestFirst ? [...rows].reverse() : rows;
+  for (const r of ordered) add(r, options.nowMs);
   return {
-    rows: counted,
+    get rows() {
+      return counted;
+    },
+    add,
     cell(arm, taskClass) {
-      const c = byCell.get(`${arm}\u0000${taskClass}`);
+      const c = arms.get(arm)?.cells.get(taskClass);
       return c ? { successes: c.successes, failures: c.failures } : none();
     },
     arm(arm) {
-      return { ...(byArm.get(arm) ?? none()) };
+      const s = arms.get(arm);
+      return s ? { successes: s.successes, failures: s.failures } : none();
+    },
+    usage(arm, effort = "") {
+      const s = arms.get(arm);
+      const e = effort.toLowerCase();
+      const everyone = efforts.get(e);
+      const mean = everyone && everyone.timed > 0 ? everyone.hours / everyone.timed : undefined;
+      const own = s?.spent.get(e);
+      const k = mean === undefined ? 0 : HOURS_PRIOR_ROWS;
+      const timed = (own?.timed ?? 0) + k;
+      return {
+        // Laplace: an arm never tried is available; one always limited nearly never.
+        available: s ? (s.ok + 1) / (s.ok + s.limited + 1) : 1,
+        hours: timed > 0 ? ((own?.hours ?? 0) + k * (mean ?? 0)) / timed : undefined,
+        usdPerHour: s && s.all.costedHours > 0 ? s.all.usd / s.all.costedHours : undefined,
+      };
     },
     cells() {
-      return [...byCell.values()].map((c) => ({
-        arm: c.arm,
-        taskClass: c.taskClass,
-        record: { successes: c.successes, failures: c.failures },
-      }));
+      return [...arms.entries()].flatMap(([arm, s]) =>
+        [...s.cells.entries()].map(([taskClass, c]) => ({
+          arm,
+          taskClass,
+          record: { successes: c.successes, failures: c.failures },
+        }))
+      );
     },
   };
+}
+
+function none(): ArmRecord {
+  return { successes: 0, failures: 0 };
+}
+
+function noSpend(): Spent {
+  return { hours: 0, timed: 0, usd: 0, costedHours: 0 };
+}
+
+/** An attempt's time and cost, for the means (a rate limit's too: it took time). */
+function spend(into: Spent, r: ScoredRow, usd: number | undefined, weight: number): void {
+  if (typeof r.durationS !== "number" || !(r.durationS >= 0)) return;
+  const fade = Math.pow(0.5, 1 / HALF_LIFE_ROWS);
+  const hours = r.durationS / 3600;
+  into.hours = into.hours * fade + weight * hours;
+  into.timed = into.timed * fade + weight;
+  into.usd *= fade;
+  into.costedHours *= fade;
+  if (usd !== undefined) {
+    into.usd += weight * usd;
+    into.costedHours += weight * hours;
+  }
+}
+
+/** One quality outcome: older evidence fades, a change cuts it, the row counts. */
+function quality(s: ArmState, taskClass: string, shipped: boolean, weight: number): void {
+  let keep = Math.pow(0.5, 1 / HALF_LIFE_ROWS);
+  s.recent.push(shipped);
+  if (s.recent.length > CHANGE_WINDOW) s.recent.shift();
+  if (s.recent.length === CHANGE_WINDOW && changed(s)) {
+    keep *= CHANGE_KEEP;
+    s.recent = [];
+  }
+  s.successes *= keep;
+  s.failures *= keep;
+  for (const c of s.cells.values()) {
+    c.successes *= keep;
+    c.failures *= keep;
+  }
+  const cell = s.cells.get(taskClass) ?? none();
+  s.cells.set(taskClass, cell);
+  if (shipped) {
+    s.successes += weight;
+    cell.successes += weight;
+  } else {
+    s.failures += weight;
+    cell.failures += weight;
+  }
+}
+
+/** The arm's last outcomes break from its record (which holds them too: a cautious test). */
+function changed(s: ArmState): boolean {
+  const total = s.successes + s.failures;
+  if (total < 2 * CHANGE_WINDOW) return false;
+  const p = (s.successes + 1) / (total + 2);
+  const window = s.recent.filter(Boolean).length / CHANGE_WINDOW;
+  return Math.abs(window - p) > CHANGE_Z * Math.sqrt(p * (1 - p) / CHANGE_WINDOW);
 }
 
 /**
@@ -103,8 +267,8 @@ export function createdMs(createdAt: string): number {
 /**
  * A failure that says nothing of the arm's quality: an interrupted stop, a
  * lost orchestrator, an operator's stop, a take-over, or a transient error
- * (the classifier's own rule: learn/classify.ts). A rate limit still counts
- * here (the arm was unavailable; the cascade cools it down).
+ * (the classifier's own rule: learn/classify.ts). A rate limit is the arm's
+ * availability, counted apart.
  *
  * @example
  * ```ts
@@ -116,7 +280,10 @@ export function createdMs(createdAt: string): number {
 export function saysNothingOfTheArm(notes: string): boolean {
   const n = decodeNotes(notes);
   const [reason = "", ...tail] = n.text;
+  return saysNothingOf(reason, n.class ?? classify("killed", reason, tail));
+}
+
+function saysNothingOf(reason: string, cls: string | undefined): boolean {
   if (/^stopped by the operator|^lease taken over/.test(reason)) return true;
-  const cls = n.class ?? classify("killed", reason, tail);
   return cls === undefined || cls === "transient";
 }

@@ -5,10 +5,16 @@
  * deadline kill's reason and the notes codec) against a simulated clock and
  * simulated agents whose hidden success probabilities the world file
  * declares; no processes, no git. Runs follow each other (`run_size`
- * dispatches each, like `--max-total`), and each run reads the scoreboard
- * and deadlines from the reflections of the runs before it, as a real run
- * reads its DB. Deterministic for a seed; each dispatch's luck comes from
- * its own stream, so two policies on one seed meet the same world.
+ * dispatches each, like `--max-total`); the learning (learn/learner.ts) is
+ * the real run's, so every outcome counts for the next dispatch, within a
+ * run and across runs. Deterministic for a seed; a gap's luck on an arm at
+ * an attempt comes from its own stream, so two policies on one seed meet the
+ * same world, and one that sends a gap where another did meets its outcome.
+ *
+ * The policies: `fixed` (the table as given), `thompson` (the learned
+ * order), and `best-fixed`: the fixed order an operator who knew the
+ * world's hidden odds (averaged over the simulation) would write, by the
+ * objective. It ignores quotas and drift, so it is a baseline, not a bound.
  *
  * @module
  */
@@ -19,17 +25,19 @@ import { gapDomain } from "../store/reflection.ts";
 import { deadlineFor } from "../util/duration.ts";
 import { Cascade } from "../learn/cascade.ts";
 import { classify, Cooldowns } from "../learn/classify.ts";
-import { adaptiveDeadlines } from "../learn/deadlines.ts";
-import { normal, type Ranked, seededRandom } from "../learn/policy.ts";
-import { scoreboardOf, type ScoredRow } from "../learn/scoreboard.ts";
-import { deadlineReason } from "../watch/decide.ts";
+import { Learned } from "../learn/learner.ts";
+import { normal, type Objective, type Ranked, seededRandom } from "../learn/policy.ts";
+import { deadlineReason, EARLY_END_IDLE_MS, earlyEndReason } from "../watch/decide.ts";
 import { fillStep, nextDue, type Waiting } from "../watch/schedule.ts";
-import { type World, worldGaps } from "./world.ts";
+import { type World, type WorldArm, worldGaps } from "./world.ts";
 
 export { loadWorld, type World, type WorldArm } from "./world.ts";
 
 /** The policies the simulator compares: the two of `--learn`, and one that knows the world. */
-export type SimPolicy = "fixed" | "thompson" | "oracle";
+export type SimPolicy = "fixed" | "thompson" | "best-fixed";
+
+/** The policies, in the order they are reported. */
+export const SIM_POLICIES: readonly SimPolicy[] = ["fixed", "thompson", "best-fixed"];
 
 /** What a simulation measured. */
 export interface SimResult {
@@ -41,8 +49,15 @@ export interface SimResult {
   ships: number;
   agent_hours: number;
   ships_per_agent_hour: number;
+  /** What the attempts cost (arms with `cost_per_hour`); null: the world has no prices. */
+  cost_usd: number | null;
+  ships_per_dollar: number | null;
   wasted_agent_minutes: number;
+  /** Hopeless agents ended early (idle past 1.2 x p90). */
+  early_ends: number;
   rate_limit_hits: number;
+  /** Attempts per arm, and its ships. */
+  arms: Record<string, { attempts: number; ships: number }>;
   /** Expected ships lost against always taking the best arm of the cascade (hidden probabilities). */
   regret: number;
   /** Simulated wall-clock hours. */
@@ -56,9 +71,13 @@ export interface SimOptions {
   seed: number;
   adaptiveDeadlines?: boolean;
   maxAttempts?: number;
+  /** What `thompson` and `best-fixed` maximise (default ships per agent-hour). */
+  objective?: Objective;
 }
 
 const MINUTE = 60_000;
+/** The real run's tick, the granularity of a kill. */
+const TICK_MS = 30_000;
 
 /** An attempt in flight. */
 interface SimAttempt {
@@ -72,31 +91,38 @@ interface SimAttempt {
   tail: string[];
 }
 
-type Row = ScoredRow & { effort: string; domain: string; durationS: number };
-
 /** The whole simulation: the world, its clock, the reflections so far, what was measured. */
 interface Sim {
   readonly world: World;
   readonly options: SimOptions;
   readonly gaps: Gap[];
-  readonly rows: Row[];
+  /** Each gap's difficulty (logit offset) within its task class. */
+  readonly difficulty: Map<string, number>;
+  readonly learned: Learned;
   readonly shipped: Set<string>;
   /** Start times per arm, for rate limits. */
   readonly armStarts: Map<string, number[]>;
-  now: number;
+  /** The simulated time (ms), shared with the learning. */
+  readonly clock: { now: number };
   dispatches: number;
   runs: number;
   ships: number;
   agentMs: number;
   wastedMs: number;
+  costUsd: number;
+  priced: boolean;
+  earlyEnds: number;
   rateLimitHits: number;
+  readonly arms: SimResult["arms"];
+  /** Times each gap went to each arm. */
+  readonly tries: Map<string, number>;
   regret: number;
 }
 
 /** One run of the simulation: its cascades and deadlines, what it picked, what waits and flies. */
 interface SimRun {
   readonly cascade: Cascade;
-  readonly deadlineOf: (gap: Gap) => number;
+  readonly deadlineOf: (gap: Gap, arm: string) => { ms: number; earlyEndMs?: number };
   readonly dispatched: Set<string>;
   readonly waiting: Map<string, Waiting>;
   readonly inflight: SimAttempt[];
@@ -113,21 +139,35 @@ interface SimRun {
  * ```
  */
 export function simulate(world: World, options: SimOptions): SimResult {
+  const gaps = worldGaps(world, options.seed);
+  const hard = seededRandom(options.seed ^ 0x2545f491);
+  const clock = { now: 0 };
   const sim: Sim = {
     world,
     options,
-    gaps: worldGaps(world, options.seed),
-    rows: [],
+    gaps,
+    difficulty: new Map(gaps.map((g) => [g.id, world.spread * normal(hard)])),
+    learned: new Learned({
+      rows: [],
+      table: world.table,
+      configured: world.deadlines,
+      now: () => clock.now,
+    }),
     shipped: new Set(),
     armStarts: new Map(),
-    now: 0,
     dispatches: 0,
     runs: 0,
     ships: 0,
     agentMs: 0,
     wastedMs: 0,
+    costUsd: 0,
+    priced: Object.values(world.arms).some((a) => a.costPerHour !== undefined),
+    earlyEnds: 0,
     rateLimitHits: 0,
+    arms: {},
+    tries: new Map(),
     regret: 0,
+    clock,
   };
   while (sim.dispatches < options.dispatches) {
     sim.runs++;
@@ -138,42 +178,58 @@ export function simulate(world: World, options: SimOptions): SimResult {
       const nextEnd = Math.min(...run.inflight.map((a) => a.endAt));
       // A waiting gap moves the clock only when it could start (a slot is free).
       const nextWait = run.inflight.length < world.maxParallel ? nextDue(run.waiting) : Infinity;
-      sim.now = Math.max(sim.now, Math.min(nextEnd, nextWait));
-      for (const a of run.inflight.filter((x) => x.endAt <= sim.now)) end(sim, run, a);
+      sim.clock.now = Math.max(sim.clock.now, Math.min(nextEnd, nextWait));
+      for (const a of run.inflight.filter((x) => x.endAt <= sim.clock.now)) end(sim, run, a);
       fill(sim, run);
     }
   }
   return resultOf(sim);
 }
 
-/** A run reads the reflections of the runs before it, as a real run reads its DB. */
+/** A run: its cascades (on the one learning of the whole simulation) and deadlines. */
 function newRun(sim: Sim): SimRun {
   const { world, options } = sim;
-  const hidden = (ranked: Ranked[], taskClass: string) =>
-    [...ranked].sort((a, b) =>
-      hiddenOdds(sim, b.arm, taskClass, sim.dispatches) -
-      hiddenOdds(sim, a.arm, taskClass, sim.dispatches)
-    );
+  const best = (ranked: Ranked[], taskClass: string) =>
+    [...ranked].sort((a, b) => bestValue(sim, b.arm, taskClass) - bestValue(sim, a.arm, taskClass));
   const cascade = new Cascade({
     table: world.table,
-    scores: scoreboardOf(sim.rows, { table: world.table }),
+    scores: sim.learned.scores,
     policy: options.policy === "thompson" ? "thompson" : "fixed",
+    objective: options.objective,
     random: seededRandom(options.seed * 7919 + sim.runs),
     maxAttempts: options.maxAttempts ?? 3,
     cooldowns: new Cooldowns(),
-    order: options.policy === "oracle" ? hidden : undefined,
+    order: options.policy === "best-fixed" ? best : undefined,
   });
   const adaptive = options.adaptiveDeadlines ?? true;
-  const deadlines = adaptive ? adaptiveDeadlines(sim.rows, world.deadlines) : undefined;
   return {
     cascade,
-    deadlineOf: (g) =>
-      deadlines ? deadlines.of(g.effort, gapDomain(g.id)) : deadlineFor(g.effort, world.deadlines),
+    deadlineOf: (g, arm) => {
+      if (!adaptive) return { ms: deadlineFor(g.effort, world.deadlines) };
+      const d = sim.learned.deadlines();
+      const domain = gapDomain(g.id);
+      return { ms: d.of(g.effort, domain, arm), earlyEndMs: d.earlyEnd(g.effort, domain, arm) };
+    },
     dispatched: new Set(),
     waiting: new Map(),
     inflight: [],
     attempts: 0,
   };
+}
+
+/**
+ * What an operator who knew the world would rank an arm by: its odds for
+ * the class averaged over the simulation, per hour (its duration scale) or
+ * per dollar (its price per hour too).
+ */
+function bestValue(sim: Sim, arm: string, taskClass: string): number {
+  const n = sim.options.dispatches;
+  let p = 0;
+  for (let i = 0; i <= 10; i++) p += hiddenOdds(sim, arm, taskClass, (i * n) / 10) / 11;
+  const a = sim.world.arms[arm];
+  const hours = a?.durationScale ?? 1;
+  const perDollar = sim.options.objective === "ships-per-dollar" && a?.costPerHour !== undefined;
+  return p / (hours * (perDollar ? Math.max(0.01, a!.costPerHour!) : 1));
 }
 
 /** Start attempts while the run's schedule allows (watch/schedule.ts, as the real run). */
@@ -183,7 +239,7 @@ function fill(sim: Sim, run: SimRun): void {
       free: sim.world.maxParallel - run.inflight.length,
       left: Math.min(sim.world.runSize - run.attempts, sim.options.dispatches - sim.dispatches),
     };
-    const step = fillStep(room, run.waiting, sim.now, false);
+    const step = fillStep(room, run.waiting, sim.clock.now, false);
     if (step.kind === "done") return;
     if (step.kind === "spent") return run.waiting.clear();
     if (step.kind === "retry") {
@@ -206,7 +262,7 @@ function fill(sim: Sim, run: SimRun): void {
 
 /** Start the gap's next attempt on its cascade's next arm (or make it wait for a cooling arm). */
 function start(sim: Sim, run: SimRun, gap: Gap): void {
-  const next = run.cascade.next(gap, sim.now);
+  const next = run.cascade.next(gap, sim.clock.now);
   if (next.kind === "wait") {
     run.waiting.set(gap.id, { gap, at: next.until });
     return;
@@ -216,10 +272,14 @@ function start(sim: Sim, run: SimRun, gap: Gap): void {
   const world = sim.world;
   const limit = world.arms[pick.arm]?.rateLimit;
   const starts = (sim.armStarts.get(pick.arm) ?? []).filter((t) =>
-    t > sim.now - (limit?.windowMs ?? 0)
+    t > sim.clock.now - (limit?.windowMs ?? 0)
   );
-  const at = { gap, pick, attempt, startAt: sim.now };
-  const luck = seededRandom(sim.options.seed * 1_000_003 + sim.dispatches * 31 + attempt);
+  const at = { gap, pick, attempt, startAt: sim.clock.now };
+  // The gap's luck on this arm, its n-th time there: the same whichever policy sent it.
+  const tries = `${gap.id}|${pick.arm}`;
+  const n = (sim.tries.get(tries) ?? 0) + 1;
+  sim.tries.set(tries, n);
+  const luck = seededRandom(hash(`${sim.options.seed}|${tries}|${n}`));
   let a: SimAttempt;
   if (limit && starts.length >= limit.requests) {
     sim.rateLimitHits++;
@@ -227,36 +287,47 @@ function start(sim: Sim, run: SimRun, gap: Gap): void {
   } else if (luck() < world.transient) {
     a = ended(at, 10_000 + 50_000 * luck(), "killed", "exit code 1", ["ERROR: read ECONNRESET"]);
   } else {
-    const p = hiddenOdds(sim, pick.arm, taskClass, sim.dispatches);
-    const best = Math.max(
-      ...run.cascade.candidatesOf(gap.id).map((r) =>
-        hiddenOdds(sim, r.arm, taskClass, sim.dispatches)
-      ),
-    );
-    sim.regret += best - p;
-    a = drawn(sim, at, luck, p, run.deadlineOf(gap));
+    const odds = (arm: string) => gapOdds(sim, gap, arm, taskClass, sim.dispatches);
+    const p = odds(pick.arm);
+    sim.regret += Math.max(...run.cascade.candidatesOf(gap.id).map((r) => odds(r.arm))) - p;
+    a = drawn(sim, at, luck, p, run.deadlineOf(gap, pick.arm));
   }
-  sim.armStarts.set(pick.arm, [...starts, sim.now]);
+  sim.armStarts.set(pick.arm, [...starts, sim.clock.now]);
   run.inflight.push(a);
   sim.dispatches++;
   run.attempts++;
 }
 
-/** An attempt that ships or fails by its arm's odds `p`, killed at twice its deadline if it runs on. */
+/**
+ * An attempt that ships or fails by its arm's odds `p`, killed at twice its
+ * deadline if it runs on; one that hangs goes silent, and ends early past
+ * its early end (the real tick's rule) where the deadline adapted.
+ */
 function drawn(
   sim: Sim,
   at: Omit<SimAttempt, "endAt" | "outcome" | "reason" | "tail">,
   luck: () => number,
   p: number,
-  deadline: number,
+  deadline: { ms: number; earlyEndMs?: number },
 ): SimAttempt {
   const succeeds = luck() < p;
   const hangs = !succeeds && luck() < sim.world.hang;
   const effort = sim.world.durations[at.gap.effort.toLowerCase()] ??
     Object.values(sim.world.durations)[0];
   const [median, sigma] = succeeds ? effort.shipped : effort.failed;
-  const took = hangs ? Infinity : Math.exp(Math.log(median) + sigma * normal(luck));
-  if (took > 2 * deadline) return ended(at, 2 * deadline, "killed", deadlineReason(deadline), []);
+  const scale = sim.world.arms[at.pick.arm]?.durationScale ?? 1;
+  const took = hangs ? Infinity : scale * Math.exp(Math.log(median) + sigma * normal(luck));
+  const { ms, earlyEndMs } = deadline;
+  if (hangs && earlyEndMs !== undefined) {
+    // Silent from the start: the first tick past both the early end and the idle wait.
+    const t = Math.max(earlyEndMs, EARLY_END_IDLE_MS) + TICK_MS;
+    const reason = earlyEndReason({ elapsedMs: t, idleMs: t, earlyEnd: { afterMs: earlyEndMs } });
+    if (reason !== undefined && t < 2 * ms) {
+      sim.earlyEnds++;
+      return ended(at, t, "killed", reason, []);
+    }
+  }
+  if (took > 2 * ms) return ended(at, 2 * ms, "killed", deadlineReason(ms), []);
   return succeeds
     ? ended(at, took, "shipped", "", [])
     : ended(at, took, "killed", "exit code 1", ["ERROR: tests failed"]);
@@ -283,7 +354,10 @@ function end(sim: Sim, run: SimRun, a: SimAttempt): void {
     sim.shipped.add(a.gap.id);
   } else sim.wastedMs += took;
   const c = a.pick.candidate;
-  sim.rows.push({
+  const price = sim.world.arms[a.pick.arm]?.costPerHour;
+  const usd = price === undefined ? undefined : price * took / 3_600_000;
+  sim.costUsd += usd ?? 0;
+  sim.learned.record({
     gapId: a.gap.id,
     outcome: a.outcome,
     notes: encodeNotes({
@@ -293,6 +367,7 @@ function end(sim: Sim, run: SimRun, a: SimAttempt): void {
       provider: c.providerPfx,
       attempt: a.attempt,
       class: cls,
+      cost: usd === undefined ? undefined : { ...NO_TOKENS, usd },
       tail: a.tail,
     }),
     createdAt: "",
@@ -300,16 +375,55 @@ function end(sim: Sim, run: SimRun, a: SimAttempt): void {
     domain: gapDomain(a.gap.id),
     durationS: Math.round(took / 1000),
   });
-  const after = run.cascade.outcome(a.gap.id, a.pick.arm, cls, a.outcome === "shipped", sim.now);
+  const tally = sim.arms[a.pick.arm] ??= { attempts: 0, ships: 0 };
+  tally.attempts++;
+  if (a.outcome === "shipped") tally.ships++;
+  const after = run.cascade.outcome(
+    a.gap.id,
+    a.pick.arm,
+    cls,
+    a.outcome === "shipped",
+    sim.clock.now,
+  );
   if (after.retryAt !== undefined) run.waiting.set(a.gap.id, { gap: a.gap, at: after.retryAt });
 }
 
-/** An arm's hidden odds of shipping a gap of `taskClass`, at the `at`-th dispatch. */
+/** FNV-1a of a string, a seed. */
+function hash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+const NO_TOKENS = { tokensIn: 0, tokensOut: 0, cacheRead: 0, cacheWrite: 0, turns: 0 };
+
+/**
+ * An arm's hidden odds of shipping a gap of `taskClass`, at the `at`-th
+ * dispatch: its odds, replaced by the last shift before `at`, moved along
+ * a drift.
+ */
 function hiddenOdds(sim: Sim, arm: string, taskClass: string, at: number): number {
   const w = sim.world;
-  const a = (w.shift && at >= w.shift.after ? w.shift.arms[arm] : undefined) ?? w.arms[arm];
+  let a: WorldArm | undefined = w.arms[arm];
+  for (const sh of w.shifts) if (at >= sh.after && sh.arms[arm]) a = sh.arms[arm];
   if (!a) return 0;
+  const p = odds(a, taskClass);
+  const to = w.drift?.arms[arm];
+  if (!w.drift || !to || at <= w.drift.from) return p;
+  const f = Math.min(1, (at - w.drift.from) / (w.drift.to - w.drift.from));
+  return p + f * (odds(to, taskClass) - p);
+}
+
+function odds(a: WorldArm, taskClass: string): number {
   return a.success[taskClass] ?? a.success.default ?? 0;
+}
+
+/** The odds for one gap: its class's, moved by the gap's own difficulty (`success_spread`). */
+function gapOdds(sim: Sim, gap: Gap, arm: string, taskClass: string, at: number): number {
+  const p = hiddenOdds(sim, arm, taskClass, at);
+  const d = sim.difficulty.get(gap.id) ?? 0;
+  if (d === 0 || p <= 0 || p >= 1) return p;
+  return 1 / (1 + Math.exp(-(Math.log(p / (1 - p)) - d)));
 }
 
 function resultOf(sim: Sim): SimResult {
@@ -323,10 +437,14 @@ function resultOf(sim: Sim): SimResult {
     ships: sim.ships,
     agent_hours: round(hours, 3),
     ships_per_agent_hour: round(hours > 0 ? sim.ships / hours : 0, 4),
+    cost_usd: sim.priced ? round(sim.costUsd, 2) : null,
+    ships_per_dollar: sim.priced && sim.costUsd > 0 ? round(sim.ships / sim.costUsd, 4) : null,
     wasted_agent_minutes: round(sim.wastedMs / MINUTE, 1),
+    early_ends: sim.earlyEnds,
     rate_limit_hits: sim.rateLimitHits,
+    arms: sim.arms,
     regret: round(sim.regret, 2),
-    hours: round(sim.now / 3_600_000, 2),
+    hours: round(sim.clock.now / 3_600_000, 2),
   };
 }
 

@@ -16,11 +16,15 @@ import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { seededRandom } from "../learn/policy.ts";
 import { BUILTIN_ROUTING_NAME, loadRouting, type RoutingTable } from "../learn/routing.ts";
 
-/** One arm of a world: its hidden success probability per task class, and its rate limit. */
+/** One arm of a world: its hidden success probability per task class, rate limit, speed, price. */
 export interface WorldArm {
   /** Task class -> probability; `default` for the others. */
   success: Record<string, number>;
   rateLimit?: { requests: number; windowMs: number };
+  /** Its attempts take this times the world's durations (default 1). */
+  durationScale?: number;
+  /** Dollars per agent-hour; absent: unknown (its attempts carry no cost). */
+  costPerHour?: number;
 }
 
 /** A world: the backlog, the arms, how long agents take, the parallelism. */
@@ -43,8 +47,14 @@ export interface World {
   /** Chance an attempt dies of a transient error in its first minute. */
   transient: number;
   arms: Record<string, WorldArm>;
-  /** From this dispatch on, these arms' success probabilities replace theirs. */
-  shift?: { after: number; arms: Record<string, WorldArm> };
+  /** From each `after`-th dispatch on, these arms' success probabilities replace theirs. */
+  shifts: { after: number; arms: Record<string, WorldArm> }[];
+  /** A gradual change: from dispatch `from` to `to` the arms' odds move linearly to these. */
+  drift?: { from: number; to: number; arms: Record<string, WorldArm> };
+  /** How much gaps of one task class differ (logit sd of a gap's difficulty; 0: not at all). */
+  spread: number;
+  /** Dispatches a simulation of this world makes by default. */
+  dispatches?: number;
 }
 
 const MINUTE = 60_000;
@@ -94,6 +104,22 @@ function num(v: unknown, min: number, max: number): number | undefined {
  * ```
  */
 export async function loadWorld(path: string): Promise<Result<World>> {
+  const read = await readWorld(path, 0);
+  if (!read.ok) return read;
+  const { doc, reader } = read.value;
+  if (typeof doc.routing !== "string") {
+    return reader.bad(doc, "routing: the routing table's path");
+  }
+  const table = await loadRouting(doc.routing);
+  if (!table.ok) return table;
+  return worldOf(reader, doc, table.value);
+}
+
+/** A world file's mapping, with what it `extends:` under it (its routing path made absolute). */
+async function readWorld(
+  path: string,
+  depth: number,
+): Promise<Result<{ doc: Record<string, unknown>; reader: Reader }>> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
@@ -105,18 +131,34 @@ export async function loadWorld(path: string): Promise<Result<World>> {
     return fail(`${path}:${parsed.error.line ?? 1}: not valid YAML: ${parsed.error.reason}`);
   }
   const doc = parsed.value.value;
-  const read = new Reader(
+  const reader = new Reader(
     path,
     (o) => (o && typeof o === "object" ? parsed.value.lineOf(o) : undefined) ?? 1,
   );
   if (!isRecord(doc)) {
-    return read.bad(doc, "a world is a mapping (routing:, gaps:, arms:, durations:)");
+    return reader.bad(doc, "a world is a mapping (routing:, gaps:, arms:, durations:)");
   }
-  if (typeof doc.routing !== "string") return read.bad(doc, "routing: the routing table's path");
-  const table = await loadRouting(
-    doc.routing === BUILTIN_ROUTING_NAME ? doc.routing : resolve(dirname(path), doc.routing),
-  );
-  if (!table.ok) return table;
+  const own = { ...doc };
+  if (typeof own.routing === "string" && own.routing !== BUILTIN_ROUTING_NAME) {
+    own.routing = resolve(dirname(path), own.routing);
+  }
+  if (own.extends === undefined) return ok({ doc: own, reader });
+  if (typeof own.extends !== "string" || depth >= 4) {
+    return reader.bad(doc, "extends: the path of the world this one changes (at most 4 deep)");
+  }
+  const base = await readWorld(resolve(dirname(path), own.extends), depth + 1);
+  if (!base.ok) return base;
+  delete own.extends;
+  // The keys this file sets replace the base's, whole.
+  return ok({ doc: { ...base.value.doc, ...own }, reader });
+}
+
+/** The world of a checked mapping and its routing table. */
+function worldOf(
+  read: Reader,
+  doc: Record<string, unknown>,
+  table: RoutingTable,
+): Result<World> {
   const gaps = gapsOf(read, doc);
   if (!gaps.ok) return gaps;
   const deadlines = deadlinesOf(read, doc);
@@ -125,8 +167,16 @@ export async function loadWorld(path: string): Promise<Result<World>> {
   if (!durations.ok) return durations;
   const arms = armsOf(read, doc, doc.arms, "arms");
   if (!arms.ok) return arms;
-  const shift = shiftOf(read, doc);
-  if (!shift.ok) return shift;
+  const shifts = shiftsOf(read, doc);
+  if (!shifts.ok) return shifts;
+  const drift = driftOf(read, doc);
+  if (!drift.ok) return drift;
+  const spread = num(doc.success_spread ?? 0, 0, 5);
+  if (spread === undefined) return read.bad(doc, "success_spread: a number from 0 to 5");
+  const dispatches = doc.dispatches === undefined ? undefined : num(doc.dispatches, 1, 1e6);
+  if (doc.dispatches !== undefined && dispatches === undefined) {
+    return read.bad(doc, "dispatches: a number from 1");
+  }
   const maxParallel = num(doc.max_parallel ?? 4, 1, 1000);
   const runSize = num(doc.run_size ?? 20, 1, 1e6);
   const hang = num(doc.hang ?? 0.3, 0, 1);
@@ -141,7 +191,7 @@ export async function loadWorld(path: string): Promise<Result<World>> {
     );
   }
   return ok({
-    table: table.value,
+    table,
     maxParallel,
     runSize,
     gaps: gaps.value,
@@ -150,7 +200,10 @@ export async function loadWorld(path: string): Promise<Result<World>> {
     hang,
     transient,
     arms: arms.value,
-    shift: shift.value,
+    shifts: shifts.value,
+    drift: drift.value,
+    spread,
+    dispatches,
   });
 }
 
@@ -235,6 +288,18 @@ function armsOf(
       }
     }
     const one: WorldArm = { success: a.success as Record<string, number> };
+    for (
+      const [key, field, min] of [["duration_scale", "durationScale", 0.01], [
+        "cost_per_hour",
+        "costPerHour",
+        0,
+      ]] as const
+    ) {
+      if (a[key] === undefined) continue;
+      const v = num(a[key], min, 1e6);
+      if (v === undefined) return read.bad(a, `${what}: ${arm}: ${key}: a number from ${min}`);
+      one[field] = v;
+    }
     if (a.rate_limit !== undefined) {
       const r = a.rate_limit;
       if (!isRecord(r) || num(r.requests, 1, 1e9) === undefined) {
@@ -249,16 +314,34 @@ function armsOf(
   return ok(out);
 }
 
-/** `shift:` from which dispatch on which arms change. */
-function shiftOf(read: Reader, doc: Record<string, unknown>): Result<World["shift"]> {
-  const sh = doc.shift;
-  if (sh === undefined) return ok(undefined);
-  if (!isRecord(sh) || num(sh.after, 0, 1e9) === undefined) {
-    return read.bad(doc, "shift: { after: N, arms: }");
+/** `shift:` (or a list `shifts:`) from which dispatch on which arms change. */
+function shiftsOf(read: Reader, doc: Record<string, unknown>): Result<World["shifts"]> {
+  const list = doc.shifts !== undefined ? doc.shifts : doc.shift === undefined ? [] : [doc.shift];
+  if (!Array.isArray(list)) return read.bad(doc, "shifts: a list of { after: N, arms: }");
+  const out: World["shifts"] = [];
+  for (const sh of list) {
+    if (!isRecord(sh) || num(sh.after, 0, 1e9) === undefined) {
+      return read.bad(doc, "shift: { after: N, arms: }");
+    }
+    const arms = armsOf(read, doc, sh.arms, "shift: arms");
+    if (!arms.ok) return arms;
+    out.push({ after: sh.after as number, arms: arms.value });
   }
-  const arms = armsOf(read, doc, sh.arms, "shift: arms");
+  return ok(out.sort((a, b) => a.after - b.after));
+}
+
+/** `drift:` the arms' odds move linearly from dispatch `from` to `to`. */
+function driftOf(read: Reader, doc: Record<string, unknown>): Result<World["drift"]> {
+  const d = doc.drift;
+  if (d === undefined) return ok(undefined);
+  const from = isRecord(d) ? num(d.from, 0, 1e9) : undefined;
+  const to = isRecord(d) ? num(d.to, 0, 1e9) : undefined;
+  if (!isRecord(d) || from === undefined || to === undefined || to <= from) {
+    return read.bad(doc, "drift: { from: N, to: M (> N), arms: }");
+  }
+  const arms = armsOf(read, doc, d.arms, "drift: arms");
   if (!arms.ok) return arms;
-  return ok({ after: sh.after as number, arms: arms.value });
+  return ok({ from, to, arms: arms.value });
 }
 
 /**

@@ -15,6 +15,7 @@
  * | exited 0, no PR after the exit grace              | stalled, `exited 0 without a PR`|
  * | running, no PR, silent > 2x idle timeout         | kill, then killed `idle for D`  |
  * | running, no PR, silent > idle timeout             | IDLE warning once, keep watching|
+ * | running, no PR, past its early end, idle or failing | kill, then killed `ended early` |
  * | running, no PR, elapsed > 2x deadline             | kill, then killed               |
  * | running, no PR, elapsed > 1x deadline             | warn once, keep watching        |
  *
@@ -81,6 +82,11 @@ export interface TickInput {
   idleTimeoutMs?: number;
   /** The IDLE warning was already emitted. */
   idleWarned?: boolean;
+  /**
+   * Where its deadline adapted (learn/deadlines.ts): 1.2 x p90 of its kind's
+   * shipped durations, and the failure class its stderr shows, if any.
+   */
+  earlyEnd?: { afterMs: number; failing?: string };
   /** Why its running cost is past `--budget-gap` (`over budget ($1.04 > $1.00)`); undefined: it is not. */
   overBudget?: string;
   /**
@@ -176,6 +182,8 @@ export function decideTick(t: TickInput): TickDecision {
       };
     }
   }
+  const early = earlyEndReason(t);
+  if (early !== undefined) return { kind: "kill", reason: early };
   if (t.elapsedMs > 2 * t.deadlineMs) {
     return { kind: "kill", reason: deadlineReason(t.deadlineMs) };
   }
@@ -296,6 +304,33 @@ function exitReason(code: number): string {
  */
 export function deadlineReason(deadlineMs: number): string {
   return `soft-deadline exceeded (${Math.round(deadlineMs / 1000)}s x 2)`;
+}
+
+/** An agent silent this long past its early end has gone idle. */
+export const EARLY_END_IDLE_MS = 2 * 60_000;
+
+/**
+ * Why a running agent without a PR ends early: past 1.2 x p90 of its kind's
+ * shipped durations, and idle ({@linkcode EARLY_END_IDLE_MS}) or showing a
+ * known failure class on stderr; undefined: it does not.
+ *
+ * @example
+ * ```ts
+ * earlyEndReason({ elapsedMs: 700_000, idleMs: 180_000, earlyEnd: { afterMs: 600_000 } });
+ * // "ended early: idle 3m past 10m (1.2 x p90 of shipped)"
+ * ```
+ */
+export function earlyEndReason(
+  t: Pick<TickInput, "elapsedMs" | "idleMs" | "earlyEnd">,
+): string | undefined {
+  const e = t.earlyEnd;
+  if (e === undefined || t.elapsedMs <= e.afterMs) return undefined;
+  const past = `past ${formatDuration(e.afterMs)} (1.2 x p90 of shipped)`;
+  if (e.failing !== undefined) return `ended early: stderr shows ${e.failing} ${past}`;
+  if (t.idleMs !== undefined && t.idleMs >= EARLY_END_IDLE_MS) {
+    return `ended early: idle ${formatDuration(t.idleMs)} ${past}`;
+  }
+  return undefined;
 }
 
 function prLabel(n: number | undefined): string {

@@ -170,8 +170,6 @@ async function start(run: RunState, gap: Gap): Promise<boolean> {
   const { config, deps } = run;
   const slug = run.queue.slugs.get(gap.id)!;
   const worktree = worktreeFor(config.repoRoot, slug);
-  const deadlineMs = config.deadlineOf?.(gap) ?? deadlineFor(gap.effort, config.deadlines);
-  const maxWatchMs = config.maxWatchMs ?? 4 * deadlineMs;
   const choice = chooseAgent(config, gap, run.now());
   if (choice.kind === "wait") {
     run.queue.waiting.set(gap.id, { gap, at: choice.until });
@@ -179,6 +177,11 @@ async function start(run: RunState, gap: Gap): Promise<boolean> {
     return false;
   }
   if (choice.kind === "error") return failed(run, gap, choice.error);
+  // What the run has learned so far, for this gap on this arm.
+  const arm = choice.arm?.arm;
+  const deadlineMs = config.deadlineOf?.(gap, arm) ?? deadlineFor(gap.effort, config.deadlines);
+  const earlyEndMs = config.earlyEndOf?.(gap, arm);
+  const maxWatchMs = config.maxWatchMs ?? 4 * deadlineMs;
   let sharedLeaseId: number | undefined;
   if (run.fleet) {
     const claim = await run.fleet.claim(gap.id, config.tickMs);
@@ -217,7 +220,14 @@ async function start(run: RunState, gap: Gap): Promise<boolean> {
     return false;
   }
   const d = r.value.dispatch;
-  watch(run, d, { gap, deadlineMs, maxWatchMs, arm: choice.arm, lessons: choice.lessons });
+  watch(run, d, {
+    gap,
+    deadlineMs,
+    earlyEndMs,
+    maxWatchMs,
+    arm: choice.arm,
+    lessons: choice.lessons,
+  });
   run.report.report({
     kind: "dispatched",
     gapId: gap.id,
@@ -301,7 +311,7 @@ function failed(run: RunState, gap: Gap, reason: string): boolean {
 export function watch(
   run: RunState,
   dispatch: Dispatch,
-  f: Pick<Flight, "gap" | "deadlineMs" | "maxWatchMs" | "arm" | "lessons">,
+  f: Pick<Flight, "gap" | "deadlineMs" | "earlyEndMs" | "maxWatchMs" | "arm" | "lessons">,
 ): void {
   run.flights.set(dispatch.gap.id, { dispatch, ...f, warned: false, ending: false });
 }

@@ -61,6 +61,13 @@ export function finish(run: RunState, flight: Flight, o: Ending): void {
   job.finally(() => run.endings.delete(job));
 }
 
+/** What this run learns from an outcome: it counts for the run's next dispatch. */
+function learnFrom(run: RunState, d: Dispatch, o: Ending, notes: string, durationS: number) {
+  const gap = { effort: d.gap.effort ?? "", domain: gapDomain(d.gap.id) };
+  const row = { gapId: d.gap.id, outcome: o.outcome, notes, createdAt: "", durationS };
+  run.config.learned?.record({ ...row, ...gap });
+}
+
 async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: number) {
   const d = flight.dispatch;
   await endGroup(run, d);
@@ -120,6 +127,7 @@ async function endFlight(run: RunState, flight: Flight, o: Ending, durationS: nu
     run.report.redraw();
     return;
   }
+  learnFrom(run, d, o, notes, durationS);
   const routing = run.config.routing;
   const after = flight.arm && routing && !stopped(run)
     ? afterOutcome(routing, d.gap.id, flight.arm, cls, o.outcome === "shipped", run.now())

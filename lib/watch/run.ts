@@ -168,7 +168,6 @@ async function pause(run: RunState): Promise<void> {
   }
 }
 
-/** Record the run's counters in its `chump_runs` row, and heartbeat the shared ledger. */
 /** The last 24 hours' spend of everyone else (`--budget-day`); unknown keeps the last figure. */
 async function readDaySpend(run: RunState): Promise<void> {
   if (run.config.budgets?.dayUsd === undefined || !run.deps.daySpend) return;
@@ -176,9 +175,16 @@ async function readDaySpend(run: RunState): Promise<void> {
   if (spent.ok) run.money.dayBefore = spent.value;
 }
 
+/**
+ * Record the run's counters in its `chump_runs` row, heartbeat the shared
+ * ledger, and learn what other orchestrators recorded meanwhile.
+ */
 async function heartbeat(run: RunState, ended = false): Promise<void> {
   const { ledger, runId } = run.deps;
-  if (!ended) await readDaySpend(run);
+  if (!ended) {
+    await readDaySpend(run);
+    await run.config.learned?.refresh();
+  }
   if (run.fleet) {
     const flights = [...run.flights.values()];
     const lost = ended

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { Learned } from "../learn/learner.ts";
 import type { AgentTemplate, BackendSpec } from "../dispatch/agent.ts";
 import type { Cascade } from "../learn/cascade.ts";
 import type { Gap } from "../backlog/load.ts";
@@ -62,7 +63,11 @@ export interface RunConfig {
    */
   routing?: { cascade: Cascade; backends: Readonly<Record<string, BackendSpec>> };
   /** A gap's soft deadline (adaptive deadlines); default: `deadlines` by its effort. */
-  deadlineOf?: (gap: Gap) => number;
+  deadlineOf?: (gap: Gap, arm?: string) => number;
+  /** Where a gap's deadline adapted: when its idle or visibly failing agent ends early. */
+  earlyEndOf?: (gap: Gap, arm?: string) => number | undefined;
+  /** What the run learns as it goes: each outcome counts for the next dispatch. */
+  learned?: Pick<Learned, "record" | "refresh">;
   /**
    * The lessons block of a gap's prompt (learn/lessons.ts). Its line count
    * goes into the notes (`lessons=<n>`) when lessons were given, when a
@@ -158,6 +163,8 @@ export interface Flight {
   /** Its gap as the backlog has it (absent for an adopted dispatch: its lease has id and effort). */
   gap?: Gap;
   deadlineMs: number;
+  /** Where its deadline adapted: an idle or visibly failing agent ends after this (1.2 x p90). */
+  earlyEndMs?: number;
   maxWatchMs: number;
   exitSeenAtTick?: number;
   warned: boolean;

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { classify } from "../learn/classify.ts";
 import {
   awaitsProvider,
   decideAtStop,
@@ -129,9 +130,20 @@ function decide(run: RunState, flight: Flight, pr: PrState | undefined, t: numbe
     idleMs: t - proc.lastOutputAt,
     idleTimeoutMs: run.config.idleTimeoutMs,
     idleWarned: flight.idleWarned,
+    earlyEnd: flight.earlyEndMs === undefined ? undefined : {
+      afterMs: flight.earlyEndMs,
+      failing: failingClass(proc.tail.lines()),
+    },
     overBudget: overBudget(run, flight),
     fix: fixInput(run, flight, pr),
   });
+}
+
+/** A failure class a running agent's stderr shows (it keeps hitting a rate limit, the network). */
+function failingClass(tail: readonly string[]): string | undefined {
+  if (tail.length === 0) return undefined;
+  const cls = classify("killed", "", tail);
+  return cls === "rate_limited" || cls === "transient" ? cls : undefined;
 }
 
 /** What a fix round would deal with, when the dispatch's open PR may go back to its agent. */

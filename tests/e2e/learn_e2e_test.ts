@@ -3,7 +3,7 @@
  * first arm is rate limited goes on to the next arm of its routing table
  * after the backoff, and both attempts have their reflection rows.
  */
-import { deepEqual, equal, match } from "node:assert/strict";
+import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { backlogOf, demoAgentCmd, pidsWithEnv, scratchRepo, watchArgs } from "../_e2e.ts";
 import { runMain } from "../_helpers.ts";
@@ -71,12 +71,13 @@ Deno.test("a rate-limited agent is retried on the next arm of its cascade; both 
   ]);
   match(first.notes.split("\n")[7], /^ERROR: API Error: 429 /);
   equal(second.outcome, "shipped");
-  deepEqual(second.notes.split("\n"), [
+  // The run learned from its first attempt: the second's prompt carries the 429 line as a lesson.
+  deepEqual(second.notes.split("\n").slice(0, 3), [
     "backend=spare",
     "model=model-b",
     "attempt=2",
-    "lessons=0",
   ]);
+  match(second.notes.split("\n")[3], /^lessons=[1-9]\d*$/);
 
   const emitted = (await Deno.readTextFile(events)).trim().split("\n").map((l) => JSON.parse(l));
   for (const e of emitted) deepEqual(checkEvent(e), [], JSON.stringify(e));
@@ -101,4 +102,40 @@ Deno.test("a rate-limited agent is retried on the next arm of its cascade; both 
     [["busy/model-a@P1", 1, "busy"], ["spare/model-b", 2, "spare"]],
   );
   deepEqual(await pidsWithEnv(`CHUMP_TEST_MARK=${mark}`), []);
+});
+
+Deno.test("one run learns as it goes: once its first arm has failed gap after gap, the same run sends the next gaps to the other", async () => {
+  const ids = Array.from({ length: 14 }, (_, i) => `LRN-${i + 1}`);
+  await using s = await scratchRepo(backlogOf(ids.map((id) => [id])));
+  await Deno.mkdir(join(s.repo, "docs", "dispatch"), { recursive: true });
+  const demo = demoAgentCmd().replaceAll('"', '\\"');
+  await Deno.writeTextFile(
+    join(s.repo, "docs", "dispatch", "routing.yaml"),
+    [
+      "backends:",
+      `  bad: "${demo} --behaviour fail"`,
+      `  good: "${demo} --behaviour ship"`,
+      "default_candidates:",
+      "  - { backend: bad, why: the table's first }",
+      "  - { backend: good, why: second }",
+      "",
+    ].join("\n"),
+  );
+  const ran = await runMain(
+    watchArgs(s, ["--learn", "thompson", "--seed", "7", "--max-parallel", "1"], false),
+    { env: GIT_ID },
+  );
+  equal(ran.code, 3, `${ran.stdout}\n${ran.stderr}`);
+  match(ran.stderr, /order thompson \(seed 7; ships-per-hour; learning as it goes\)/);
+  const rows = queryReflections(s.db, { limit: 100 });
+  if (!rows.ok) throw new Error(rows.error);
+  // Oldest first: the arm of each dispatch, in the order the run made them.
+  const arms = rows.value.map((r) => r.backend).reverse();
+  equal(arms.length, ids.length);
+  equal(arms[0], "bad", "the table's order first: nothing was known at the start");
+  // The table's first arm starts well ahead: without learning within the run, the other would
+  // (almost) never be tried. With it, the second half of the run goes mostly to the arm that ships.
+  const good = (part: string[]) => part.filter((a) => a === "good").length;
+  const [early, late] = [arms.slice(0, 7), arms.slice(7)];
+  assert(good(late) >= 4 && good(late) > good(early), arms.join(" "));
 });
