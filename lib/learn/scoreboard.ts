@@ -18,7 +18,7 @@
  */
 import { armOfNotes, decodeNotes } from "../store/notes.ts";
 import { classify } from "./classify.ts";
-import type { ArmRecord, Scores } from "./policy.ts";
+import type { ArmRecord, ArmUsage, Scores } from "./policy.ts";
 import { type RoutingTable, taskClassOf } from "./routing.ts";
 
 /** What the scoreboard reads of a reflection. */
@@ -95,20 +95,101 @@ const HOURS_PRIOR_ROWS = 10;
  */
 export function scoreboardOf(
   rows: readonly ScoredRow[],
-  options: {
-    table?: Pick<RoutingTable, "taskClasses">;
-    sinceMs?: number;
+  options: BoardOptions & {
     nowMs?: number;
     /** The rows come newest first (as the DB reads them). */
     newestFirst?: boolean;
   } = {},
 ): Scoreboard {
-  const arms = new Map<string, ArmState>();
+  const board = new Board(options);
+  for (const r of options.newestFirst ? [...rows].reverse() : rows) board.add(r, options.nowMs);
+  return board;
+}
+
+/** What a board counts by. */
+interface BoardOptions {
+  table?: Pick<RoutingTable, "taskClasses">;
+  sinceMs?: number;
+}
+
+class Board implements Scoreboard {
+  #arms = new Map<string, ArmState>();
   /** All arms' spend per effort. */
-  const efforts = new Map<string, Spent>();
-  let counted = 0;
-  const stateOf = (arm: string): ArmState => {
-    let s = arms.get(arm);
+  #efforts = new Map<string, Spent>();
+  #counted = 0;
+
+  constructor(readonly options: BoardOptions) {}
+
+  get rows(): number {
+    return this.#counted;
+  }
+
+  add(r: ScoredRow, nowMs?: number): void {
+    if (!OUTCOMES.has(r.outcome)) return;
+    const notes = String(r.notes ?? "");
+    const arm = armOfNotes(notes);
+    if (arm === undefined) return;
+    const at = createdMs(r.createdAt);
+    if (this.options.sinceMs !== undefined && !(at >= this.options.sinceMs)) return;
+    const shipped = r.outcome === "shipped";
+    const n = decodeNotes(notes);
+    const [reason = "", ...tail] = n.text;
+    const cls = shipped ? undefined : n.class ?? classify("killed", reason, tail);
+    if (!shipped && saysNothingOf(reason, cls)) return;
+    const weight = nowMs !== undefined && Number.isFinite(at)
+      ? Math.pow(0.5, Math.max(0, nowMs - at) / (HALF_LIFE_DAYS * DAY_MS))
+      : 1;
+    const s = this.#stateOf(arm);
+    this.#counted++;
+    const effort = String(r.effort ?? "").toLowerCase();
+    for (const into of [s.all, spentOf(s.spent, effort), spentOf(this.#efforts, effort)]) {
+      spend(into, r, n.cost?.usd, weight);
+    }
+    const busy = Math.pow(0.5, 1 / AVAILABILITY_HALF_LIFE);
+    s.ok *= busy;
+    s.limited *= busy;
+    if (cls === "rate_limited") return void (s.limited += weight);
+    s.ok += weight;
+    quality(s, taskClassOf(String(r.gapId), this.options.table), shipped, weight);
+  }
+
+  cell(arm: string, taskClass: string): ArmRecord {
+    const c = this.#arms.get(arm)?.cells.get(taskClass);
+    return c ? { successes: c.successes, failures: c.failures } : none();
+  }
+
+  arm(arm: string): ArmRecord {
+    const s = this.#arms.get(arm);
+    return s ? { successes: s.successes, failures: s.failures } : none();
+  }
+
+  usage(arm: string, effort = ""): ArmUsage {
+    const s = this.#arms.get(arm);
+    const everyone = this.#efforts.get(effort.toLowerCase());
+    const mean = everyone && everyone.timed > 0 ? everyone.hours / everyone.timed : undefined;
+    const own = s?.spent.get(effort.toLowerCase());
+    const k = mean === undefined ? 0 : HOURS_PRIOR_ROWS;
+    const timed = (own?.timed ?? 0) + k;
+    return {
+      // Laplace: an arm never tried is available; one always limited nearly never.
+      available: s ? (s.ok + 1) / (s.ok + s.limited + 1) : 1,
+      hours: timed > 0 ? ((own?.hours ?? 0) + k * (mean ?? 0)) / timed : undefined,
+      usdPerHour: s && s.all.costedHours > 0 ? s.all.usd / s.all.costedHours : undefined,
+    };
+  }
+
+  cells(): { arm: string; taskClass: string; record: ArmRecord }[] {
+    return [...this.#arms.entries()].flatMap(([arm, s]) =>
+      [...s.cells.entries()].map(([taskClass, c]) => ({
+        arm,
+        taskClass,
+        record: { successes: c.successes, failures: c.failures },
+      }))
+    );
+  }
+
+  #stateOf(arm: string): ArmState {
+    let s = this.#arms.get(arm);
     if (!s) {
       s = {
         successes: 0,
@@ -120,81 +201,20 @@ export function scoreboardOf(
         spent: new Map(),
         all: noSpend(),
       };
-      arms.set(arm, s);
+      this.#arms.set(arm, s);
     }
     return s;
-  };
-  const add = (r: ScoredRow, nowMs?: number) => {
-    if (!OUTCOMES.has(r.outcome)) return;
-    const notes = String(r.notes ?? "");
-    const arm = armOfNotes(notes);
-    if (arm === undefined) return;
-    const at = createdMs(r.createdAt);
-    if (options.sinceMs !== undefined && !(at >= options.sinceMs)) return;
-    const shipped = r.outcome === "shipped";
-    const n = decodeNotes(notes);
-    const [reason = "", ...tail] = n.text;
-    const cls = shipped ? undefined : n.class ?? classify("killed", reason, tail);
-    if (!shipped && saysNothingOf(reason, cls)) return;
-    const weight = nowMs !== undefined && Number.isFinite(at)
-      ? Math.pow(0.5, Math.max(0, nowMs - at) / (HALF_LIFE_DAYS * DAY_MS))
-      : 1;
-    const s = stateOf(arm);
-    counted++;
-    const effort = String(r.effort ?? "").toLowerCase();
-    const spent = (m: Map<string, Spent>) => m.get(effort) ?? m.set(effort, noSpend()).get(effort)!;
-    for (const into of [s.all, spent(s.spent), spent(efforts)]) spend(into, r, n.cost?.usd, weight);
-    const busy = Math.pow(0.5, 1 / AVAILABILITY_HALF_LIFE);
-    s.ok *= busy;
-    s.limited *= busy;
-    if (cls === "rate_limited") return void (s.limited += weight);
-    s.ok += weight;
-    quality(s, taskClassOf(String(r.gapId), options.table), shipped, weight);
-  };
-  const ordered = options.newestFirst ? [...rows].reverse() : rows;
-  for (const r of ordered) add(r, options.nowMs);
-  return {
-    get rows() {
-      return counted;
-    },
-    add,
-    cell(arm, taskClass) {
-      const c = arms.get(arm)?.cells.get(taskClass);
-      return c ? { successes: c.successes, failures: c.failures } : none();
-    },
-    arm(arm) {
-      const s = arms.get(arm);
-      return s ? { successes: s.successes, failures: s.failures } : none();
-    },
-    usage(arm, effort = "") {
-      const s = arms.get(arm);
-      const e = effort.toLowerCase();
-      const everyone = efforts.get(e);
-      const mean = everyone && everyone.timed > 0 ? everyone.hours / everyone.timed : undefined;
-      const own = s?.spent.get(e);
-      const k = mean === undefined ? 0 : HOURS_PRIOR_ROWS;
-      const timed = (own?.timed ?? 0) + k;
-      return {
-        // Laplace: an arm never tried is available; one always limited nearly never.
-        available: s ? (s.ok + 1) / (s.ok + s.limited + 1) : 1,
-        hours: timed > 0 ? ((own?.hours ?? 0) + k * (mean ?? 0)) / timed : undefined,
-        usdPerHour: s && s.all.costedHours > 0 ? s.all.usd / s.all.costedHours : undefined,
-      };
-    },
-    cells() {
-      return [...arms.entries()].flatMap(([arm, s]) =>
-        [...s.cells.entries()].map(([taskClass, c]) => ({
-          arm,
-          taskClass,
-          record: { successes: c.successes, failures: c.failures },
-        }))
-      );
-    },
-  };
+  }
 }
 
 function none(): ArmRecord {
   return { successes: 0, failures: 0 };
+}
+
+function spentOf(m: Map<string, Spent>, effort: string): Spent {
+  let s = m.get(effort);
+  if (!s) m.set(effort, s = noSpend());
+  return s;
 }
 
 function noSpend(): Spent {

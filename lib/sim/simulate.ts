@@ -27,9 +27,9 @@ import { Cascade } from "../learn/cascade.ts";
 import { classify, Cooldowns } from "../learn/classify.ts";
 import { Learned } from "../learn/learner.ts";
 import { normal, type Objective, type Ranked, seededRandom } from "../learn/policy.ts";
-import { deadlineReason, EARLY_END_IDLE_MS, earlyEndReason } from "../watch/decide.ts";
 import { fillStep, nextDue, type Waiting } from "../watch/schedule.ts";
-import { type World, type WorldArm, worldGaps } from "./world.ts";
+import { type World, worldGaps } from "./world.ts";
+import { bestValue, drawn, ended, gapOdds, hash, type SimAttempt } from "./odds.ts";
 
 export { loadWorld, type World, type WorldArm } from "./world.ts";
 
@@ -76,20 +76,6 @@ export interface SimOptions {
 }
 
 const MINUTE = 60_000;
-/** The real run's tick, the granularity of a kill. */
-const TICK_MS = 30_000;
-
-/** An attempt in flight. */
-interface SimAttempt {
-  gap: Gap;
-  pick: Ranked;
-  attempt: number;
-  startAt: number;
-  endAt: number;
-  outcome: "shipped" | "killed";
-  reason: string;
-  tail: string[];
-}
 
 /** The whole simulation: the world, its clock, the reflections so far, what was measured. */
 interface Sim {
@@ -189,8 +175,15 @@ export function simulate(world: World, options: SimOptions): SimResult {
 /** A run: its cascades (on the one learning of the whole simulation) and deadlines. */
 function newRun(sim: Sim): SimRun {
   const { world, options } = sim;
+  const value = (arm: string, taskClass: string) =>
+    bestValue(
+      world,
+      { dispatches: options.dispatches, objective: options.objective },
+      arm,
+      taskClass,
+    );
   const best = (ranked: Ranked[], taskClass: string) =>
-    [...ranked].sort((a, b) => bestValue(sim, b.arm, taskClass) - bestValue(sim, a.arm, taskClass));
+    [...ranked].sort((a, b) => value(b.arm, taskClass) - value(a.arm, taskClass));
   const cascade = new Cascade({
     table: world.table,
     scores: sim.learned.scores,
@@ -215,21 +208,6 @@ function newRun(sim: Sim): SimRun {
     inflight: [],
     attempts: 0,
   };
-}
-
-/**
- * What an operator who knew the world would rank an arm by: its odds for
- * the class averaged over the simulation, per hour (its duration scale) or
- * per dollar (its price per hour too).
- */
-function bestValue(sim: Sim, arm: string, taskClass: string): number {
-  const n = sim.options.dispatches;
-  let p = 0;
-  for (let i = 0; i <= 10; i++) p += hiddenOdds(sim, arm, taskClass, (i * n) / 10) / 11;
-  const a = sim.world.arms[arm];
-  const hours = a?.durationScale ?? 1;
-  const perDollar = sim.options.objective === "ships-per-dollar" && a?.costPerHour !== undefined;
-  return p / (hours * (perDollar ? Math.max(0.01, a!.costPerHour!) : 1));
 }
 
 /** Start attempts while the run's schedule allows (watch/schedule.ts, as the real run). */
@@ -287,60 +265,18 @@ function start(sim: Sim, run: SimRun, gap: Gap): void {
   } else if (luck() < world.transient) {
     a = ended(at, 10_000 + 50_000 * luck(), "killed", "exit code 1", ["ERROR: read ECONNRESET"]);
   } else {
-    const odds = (arm: string) => gapOdds(sim, gap, arm, taskClass, sim.dispatches);
+    const difficulty = sim.difficulty.get(gap.id) ?? 0;
+    const odds = (arm: string) => gapOdds(world, difficulty, arm, taskClass, sim.dispatches);
     const p = odds(pick.arm);
     sim.regret += Math.max(...run.cascade.candidatesOf(gap.id).map((r) => odds(r.arm))) - p;
-    a = drawn(sim, at, luck, p, run.deadlineOf(gap, pick.arm));
+    const deadline = run.deadlineOf(gap, pick.arm);
+    a = drawn(world, at, { luck, p, ...deadline });
+    if (a.early) sim.earlyEnds++;
   }
   sim.armStarts.set(pick.arm, [...starts, sim.clock.now]);
   run.inflight.push(a);
   sim.dispatches++;
   run.attempts++;
-}
-
-/**
- * An attempt that ships or fails by its arm's odds `p`, killed at twice its
- * deadline if it runs on; one that hangs goes silent, and ends early past
- * its early end (the real tick's rule) where the deadline adapted.
- */
-function drawn(
-  sim: Sim,
-  at: Omit<SimAttempt, "endAt" | "outcome" | "reason" | "tail">,
-  luck: () => number,
-  p: number,
-  deadline: { ms: number; earlyEndMs?: number },
-): SimAttempt {
-  const succeeds = luck() < p;
-  const hangs = !succeeds && luck() < sim.world.hang;
-  const effort = sim.world.durations[at.gap.effort.toLowerCase()] ??
-    Object.values(sim.world.durations)[0];
-  const [median, sigma] = succeeds ? effort.shipped : effort.failed;
-  const scale = sim.world.arms[at.pick.arm]?.durationScale ?? 1;
-  const took = hangs ? Infinity : scale * Math.exp(Math.log(median) + sigma * normal(luck));
-  const { ms, earlyEndMs } = deadline;
-  if (hangs && earlyEndMs !== undefined) {
-    // Silent from the start: the first tick past both the early end and the idle wait.
-    const t = Math.max(earlyEndMs, EARLY_END_IDLE_MS) + TICK_MS;
-    const reason = earlyEndReason({ elapsedMs: t, idleMs: t, earlyEnd: { afterMs: earlyEndMs } });
-    if (reason !== undefined && t < 2 * ms) {
-      sim.earlyEnds++;
-      return ended(at, t, "killed", reason, []);
-    }
-  }
-  if (took > 2 * ms) return ended(at, 2 * ms, "killed", deadlineReason(ms), []);
-  return succeeds
-    ? ended(at, took, "shipped", "", [])
-    : ended(at, took, "killed", "exit code 1", ["ERROR: tests failed"]);
-}
-
-function ended(
-  at: Omit<SimAttempt, "endAt" | "outcome" | "reason" | "tail">,
-  tookMs: number,
-  outcome: SimAttempt["outcome"],
-  reason: string,
-  tail: string[],
-): SimAttempt {
-  return { ...at, endAt: at.startAt + tookMs, outcome, reason, tail };
 }
 
 /** An attempt ended: its reflection row, and what its cascade does next. */
@@ -388,43 +324,7 @@ function end(sim: Sim, run: SimRun, a: SimAttempt): void {
   if (after.retryAt !== undefined) run.waiting.set(a.gap.id, { gap: a.gap, at: after.retryAt });
 }
 
-/** FNV-1a of a string, a seed. */
-function hash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
 const NO_TOKENS = { tokensIn: 0, tokensOut: 0, cacheRead: 0, cacheWrite: 0, turns: 0 };
-
-/**
- * An arm's hidden odds of shipping a gap of `taskClass`, at the `at`-th
- * dispatch: its odds, replaced by the last shift before `at`, moved along
- * a drift.
- */
-function hiddenOdds(sim: Sim, arm: string, taskClass: string, at: number): number {
-  const w = sim.world;
-  let a: WorldArm | undefined = w.arms[arm];
-  for (const sh of w.shifts) if (at >= sh.after && sh.arms[arm]) a = sh.arms[arm];
-  if (!a) return 0;
-  const p = odds(a, taskClass);
-  const to = w.drift?.arms[arm];
-  if (!w.drift || !to || at <= w.drift.from) return p;
-  const f = Math.min(1, (at - w.drift.from) / (w.drift.to - w.drift.from));
-  return p + f * (odds(to, taskClass) - p);
-}
-
-function odds(a: WorldArm, taskClass: string): number {
-  return a.success[taskClass] ?? a.success.default ?? 0;
-}
-
-/** The odds for one gap: its class's, moved by the gap's own difficulty (`success_spread`). */
-function gapOdds(sim: Sim, gap: Gap, arm: string, taskClass: string, at: number): number {
-  const p = hiddenOdds(sim, arm, taskClass, at);
-  const d = sim.difficulty.get(gap.id) ?? 0;
-  if (d === 0 || p <= 0 || p >= 1) return p;
-  return 1 / (1 + Math.exp(-(Math.log(p / (1 - p)) - d)));
-}
 
 function resultOf(sim: Sim): SimResult {
   const hours = sim.agentMs / 3_600_000;
