@@ -1,7 +1,9 @@
 /**
  * A simulated world (`simulate --world FILE`, YAML): the routing table to
- * use, how its backlog is drawn, the arms' hidden success probabilities and
- * rate limits, how long agents take, and the parallelism. {@linkcode loadWorld}
+ * use, how its backlog is drawn, the arms' hidden success probabilities,
+ * rate limits, speeds and prices, how the odds change (shifts, a drift),
+ * how much gaps of a class differ, how long agents take, and the
+ * parallelism; `extends:` another world and change some keys. {@linkcode loadWorld}
  * reads and checks one; a malformed world is one line, `file:line: what`.
  * {@linkcode worldGaps} draws its backlog from a seed.
  *
