@@ -202,6 +202,9 @@ Deno.test("simulate on the CLI: text and --json; a malformed world is one line, 
     "ships_per_dollar",
     "wasted_agent_minutes",
   ]);
+  // A world that says how many dispatches it is about: the default.
+  const short = await runMain(["simulate", "--world", join(WORLDS, "right-short.yaml")]);
+  match(short.stdout, /; 50 dispatches in \d+ run\(s\)/);
   await using dir = await scratch("chump-world-");
   const bad = join(dir.path, "bad.yaml");
   await Deno.writeTextFile(

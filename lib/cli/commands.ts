@@ -167,10 +167,15 @@ const SIMULATE_FLAGS = [
     "thompson",
   ),
   LEARN_OBJECTIVE,
-  countFlag("dispatches", "dispatches", "N", "how many dispatches (default 500)", {
-    min: 1,
-    fallback: 500,
-  }),
+  countFlag(
+    "dispatches",
+    "dispatches",
+    "N",
+    "how many dispatches (default the world's, else 500)",
+    {
+      min: 1,
+    },
+  ),
   countFlag("seed", "seed", "N", "the world's and the policy's seed (default 1)", {
     min: 0,
     fallback: 1,

@@ -24,7 +24,7 @@ export async function runSimulate(options: SimulateOptions, io: Io): Promise<Exi
   if (!world.ok) return usageError(world.error);
   const r = simulate(world.value, {
     policy: options.policy,
-    dispatches: options.dispatches,
+    dispatches: options.dispatches ?? world.value.dispatches ?? 500,
     seed: options.seed,
     adaptiveDeadlines: !options.fixedDeadlines,
     maxAttempts: options.maxAttempts,
