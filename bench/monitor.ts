@@ -66,7 +66,7 @@ async function monitorRun(tmp: string, live: boolean): Promise<MonitorRun> {
     dependsOn: [],
     file: "bench",
     line: i + 1,
-    fields: {},
+   
   }));
   // Every fourth branch has an open PR: the answer is parsed, nothing ends.
   const state: Record<string, unknown[]> = {};

@@ -84,7 +84,7 @@ export function gap(id: string, fields: Partial<Gap> = {}): Gap {
     dependsOn: [],
     file: "test.yaml",
     line: 1,
-    fields: {},
+
     ...fields,
   };
 }

@@ -133,15 +133,31 @@ Deno.test("a file without read permission", async () => {
   assertOneLineError(ran, `cannot read backlog ${file}: permission denied`);
 });
 
-Deno.test("a file over the size limit is refused before it is read", async () => {
+Deno.test("a file over what one string holds is refused before it is read; one over 64 MiB loads", async () => {
   await using dir = await scratch();
   const file = join(dir.path, "huge.yaml");
-  using f = await Deno.open(file, { write: true, create: true });
-  await f.truncate(65 * 1024 * 1024);
+  {
+    using f = await Deno.open(file, { write: true, create: true });
+    await f.truncate(513 * 1024 * 1024);
+  }
   assertOneLineError(
     await runMain(["--backlog", file]),
-    `${file}: larger than 64 MiB; not a backlog`,
+    `${file}: larger than 512 MiB, more than one file can hold here; split it into a directory of *.yaml files`,
   );
+  // 66 MB of backlog (the old limit was 64 MiB): it loads and picks.
+  const big = join(dir.path, "big.yaml");
+  const text = "x".repeat(70) + "\n";
+  const gap = (i: number) =>
+    `  - id: BIG-${i}\n    priority: P1\n    status: open\n    description: |\n` +
+    `      ${text}`.repeat(450);
+  await Deno.writeTextFile(
+    big,
+    "gaps:\n" + Array.from({ length: 2000 }, (_, i) => gap(i)).join(""),
+  );
+  equal((await Deno.stat(big)).size > 64 * 1024 * 1024, true);
+  const ran = await runMain(["--backlog", big, "--max-parallel", "3"]);
+  equal(ran.code, 0, ran.stderr);
+  equal(ran.stdout.split("\n").filter((l) => l.startsWith("WOULD DISPATCH: ")).length, 3);
 });
 
 Deno.test("nesting too deep to parse is an error, not a crash", async () => {

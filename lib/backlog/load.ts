@@ -35,8 +35,6 @@ export interface Gap {
   file: string;
   /** 1-based line of the gap's mapping. */
   line: number;
-  /** Every field as written, including those the picker ignores. */
-  fields: Readonly<Record<string, unknown>>;
 }
 
 /** A loaded backlog: gaps in file order plus warnings to show the operator. */
@@ -49,11 +47,12 @@ export interface Backlog {
 }
 
 /**
- * Largest backlog read, in bytes (per file and in total). Generous: the
- * 100,000-gap benchmark backlog is 23 MB; anything far beyond this is a
- * mistake (a log file passed by accident) and would only stall the run.
+ * Largest backlog file read, in bytes: what one JavaScript string can hold
+ * (V8's limit is 2^29 - 24 characters). A 100,000-gap backlog at the real
+ * backlog's density is about 150 MB; a larger backlog is split into a
+ * directory of files, which has no total limit.
  */
-const MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
+const MAX_FILE_BYTES = 512 * 1024 * 1024 - 64;
 
 /**
  * Read a backlog from a file or a directory of `*.yaml` files.
@@ -87,14 +86,9 @@ export async function loadBacklog(path: string): Promise<Result<Backlog>> {
 
   const gaps: Gap[] = [];
   const warnings: string[] = [];
-  let total = 0;
   for (const file of files) {
     const read = await readText(file);
     if (!read.ok) return read;
-    total += read.value.length;
-    if (total > MAX_BACKLOG_BYTES) {
-      return fail(`backlog ${path} is larger than ${MAX_BACKLOG_BYTES / 1024 / 1024} MiB`);
-    }
     const parsed = parseBacklogText(read.value, file);
     if (!parsed.ok) return parsed;
     // A loop, not push(...): spreading 100,000+ gaps as arguments overflows the stack.
@@ -208,7 +202,7 @@ function toGap(m: Record<string, unknown>, file: string, line: number): Gap | st
   if (deps === undefined || deps === null) dependsOn = [];
   else if (isScalar(deps)) dependsOn = [String(deps).trim()].filter((d) => d !== "");
   else if (Array.isArray(deps) && deps.every(isCleanId)) {
-    dependsOn = deps; // the common case, shared with `fields`: no copy per gap
+    dependsOn = deps; // the common case: the parsed list itself, no copy per gap
   } else if (Array.isArray(deps)) {
     dependsOn = [];
     for (const d of deps) {
@@ -222,7 +216,9 @@ function toGap(m: Record<string, unknown>, file: string, line: number): Gap | st
     return `${at()}: gap ${id}: 'depends_on' must be a list of gap ids, found ${kindOf(deps)}`;
   }
 
-  return { id, title, priority, effort, status, dependsOn, file, line, fields: m };
+  // Only what the picker, the dispatch and the prompt read: the rest of the parsed gap (its
+  // description, notes, ...) is garbage once the gap is made.
+  return { id, title, priority, effort, status, dependsOn, file, line };
 }
 
 /** A dependency id that needs no trimming, converting or dropping. */
@@ -319,8 +315,11 @@ async function readText(file: string): Promise<Result<string>> {
   let text: string;
   try {
     const info = await Deno.stat(file);
-    if (info.size > MAX_BACKLOG_BYTES) {
-      return fail(`${file}: larger than ${MAX_BACKLOG_BYTES / 1024 / 1024} MiB; not a backlog`);
+    if (info.size > MAX_FILE_BYTES) {
+      return fail(
+        `${file}: larger than 512 MiB, more than one file can hold here; ` +
+          "split it into a directory of *.yaml files",
+      );
     }
     // Deno's own decoder is ~3x faster than a fatal TextDecoder on a big file; it turns bad
     // bytes into U+FFFD, so only a text holding one is decoded again, strictly.

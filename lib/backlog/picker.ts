@@ -46,7 +46,7 @@ const PRIORITY_RANK: ReadonlyMap<string, number> = new Map([["p0", 0], ["p1", 1]
  *
  * const done: Gap = {
  *   id: "AUTO-001", title: "t", priority: "P1", effort: "s", status: "done", dependsOn: [],
- *   file: "gaps.yaml", line: 2, fields: {},
+ *   file: "gaps.yaml", line: 2,
  * };
  * doneIds([done]).has("AUTO-001"); // true
  * ```
@@ -69,7 +69,7 @@ export function doneIds(gaps: readonly Gap[], shipped?: ReadonlySet<string>): Se
  *
  * const gap: Gap = {
  *   id: "A-1", title: "t", priority: "P3", effort: "s", status: "open", dependsOn: [],
- *   file: "gaps.yaml", line: 2, fields: {},
+ *   file: "gaps.yaml", line: 2,
  * };
  * skipReason(gap, new Set()); // "priority P3"
  * ```
@@ -97,7 +97,7 @@ export function skipReason(gap: Gap, done: ReadonlySet<string>): string | null {
  *
  * const gap: Gap = {
  *   id: "A-1", title: "t", priority: "P1", effort: "s", status: "open", dependsOn: [],
- *   file: "gaps.yaml", line: 2, fields: {},
+ *   file: "gaps.yaml", line: 2,
  * };
  * pickableGaps([gap], { limit: Infinity }).length; // 1
  * ```

@@ -90,7 +90,7 @@ export interface Explained {
  *
  * const gap = {
  *   id: "A-1", title: "", priority: "P3", effort: "s", status: "open", dependsOn: [],
- *   file: "gaps.yaml", line: 2, fields: {},
+ *   file: "gaps.yaml", line: 2,
  * };
  * explainLines([gap], { pickable: [], picks: [], leased: new Set(), maxParallel: 2 });
  * // ["NOT PICKED: A-1 (gaps.yaml:2): priority P3"]

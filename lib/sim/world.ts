@@ -377,7 +377,6 @@ export function worldGaps(world: World, seed: number): Gap[] {
       dependsOn,
       file: "world",
       line: i + 1,
-      fields: {},
     });
   }
   return gaps;
