@@ -4,15 +4,15 @@
  *
  * - no network (agents and `gh` are separate processes with their own),
  *   except the dashboard's one loopback address and port;
- * - run: `git`, `gh`, `bash` (claim scripts), `sh` (the per-agent waiter,
- *   and reading /proc, which Deno allows only under --allow-all), `ps` (the
- *   process table where /proc is missing) and `kill` (process groups), the agent presets
- *   (`claude`, `chump`), `deno` (the demo agent) and whatever the operator
- *   adds with `CHUMP_ALLOW_RUN` (a custom `--agent-cmd`);
+ * - run: `git`, `gh`, `bash` (claim scripts), `sh` (the per-agent waiter, and
+ *   reading /proc, which Deno allows only under --allow-all), `ps` (where /proc
+ *   is missing), `kill` (process groups), the agent presets (`claude`, `chump`),
+ *   `deno` (the demo agent), and `CHUMP_ALLOW_RUN`'s (a custom `--agent-cmd`);
  * - write: the repo's `.claude` (worktrees), the DB's directory (DB, WAL,
  *   spool) and the temp dir (self-test, fallback spool) - only for commands
  *   that write; a dry run, `status` and `reflections` write nothing;
- * - env: only the variables it reads; sys: the host name (leases).
+ * - env: only the variables it reads (git's location ones: the repo root is read from the
+ *   disk when they are unset); sys: the host name (leases).
  *
  * @module
  */
@@ -21,6 +21,7 @@ import type { Command } from "../cli/parse.ts";
 import { dbHostPort } from "../util/db_url.ts";
 import { envVar, tempDir } from "../util/env.ts";
 import { DEMO_AGENT_ENV } from "../process/self_command.ts";
+import { GIT_LOCATION_ENV } from "../git/git.ts";
 
 /**
  * Programs the orchestrator may start, before any `CHUMP_ALLOW_RUN` additions:
@@ -36,16 +37,10 @@ export const RELAUNCHED_ENV = "CHUMP_RELAUNCHED";
 
 /** Environment variables the orchestrator reads. */
 const ALLOWED_ENV = [
-  "PATH",
-  "INIT_CWD",
-  "TMPDIR",
-  "CHUMP_AGENT_CMD",
-  "CHUMP_DISPATCH_BACKEND",
-  "CHUMP_DISPATCH_DEPTH",
-  "CHUMP_FAULT_INJECT",
-  "CHUMP_ALLOW_RUN",
-  "CHUMP_LEDGER_URL",
+  ..."PATH INIT_CWD TMPDIR CHUMP_AGENT_CMD CHUMP_DISPATCH_BACKEND CHUMP_DISPATCH_DEPTH".split(" "),
+  ..."CHUMP_FAULT_INJECT CHUMP_ALLOW_RUN CHUMP_LEDGER_URL".split(" "),
   RELAUNCHED_ENV,
+  ...GIT_LOCATION_ENV,
 ];
 
 /** What the PostgreSQL driver reads from the environment (granted only to a run with `--ledger`). */

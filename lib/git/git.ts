@@ -87,8 +87,59 @@ export function gitReason(out: GitOutput): string {
  * ```
  */
 export async function gitTopLevel(dir: string): Promise<string | undefined> {
+  const onDisk = topLevelOnDisk(dir);
+  if (onDisk !== "ask git") return onDisk ?? undefined;
   const r = await git(["rev-parse", "--show-toplevel"], dir);
   return r.code === 0 && r.stdout !== "" ? r.stdout : undefined;
+}
+
+/**
+ * The git top level of `dir` as the disk shows it, with no git spawned: the
+ * nearest directory (symlinks resolved, as git reports it) holding a `.git`
+ * directory or file (a linked worktree's); null: none up to the root. "ask
+ * git" where the disk cannot tell: the environment points git elsewhere
+ * (`GIT_DIR`, `GIT_WORK_TREE`, `GIT_CEILING_DIRECTORIES`, ...), the path
+ * cannot be read, or it is inside a `.git` directory.
+ *
+ * @example
+ * ```ts
+ * topLevelOnDisk("/"); // null, unless / is a repository
+ * ```
+ */
+export function topLevelOnDisk(dir: string): string | null | "ask git" {
+  try {
+    for (const name of GIT_LOCATION_ENV) if (Deno.env.get(name) !== undefined) return "ask git";
+    let at = Deno.realPathSync(dir);
+    if (/(^|\/)\.git(\/|$)/.test(at)) return "ask git";
+    const device = Deno.statSync(at).dev;
+    for (;;) {
+      if (existsSync(`${at === "/" ? "" : at}/.git`)) return at;
+      const up = at.slice(0, at.lastIndexOf("/")) || "/";
+      // Git stops at the root, and where the file system changes.
+      if (up === at || Deno.statSync(up).dev !== device) return null;
+      at = up;
+    }
+  } catch {
+    return "ask git";
+  }
+}
+
+/** Variables that move where git looks for its repository. */
+export const GIT_LOCATION_ENV = [
+  "GIT_DIR",
+  "GIT_WORK_TREE",
+  "GIT_CEILING_DIRECTORIES",
+  "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+];
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
+    throw e;
+  }
 }
 
 /**
