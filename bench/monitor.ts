@@ -66,7 +66,6 @@ async function monitorRun(tmp: string, live: boolean): Promise<MonitorRun> {
     dependsOn: [],
     file: "bench",
     line: i + 1,
-   
   }));
   // Every fourth branch has an open PR: the answer is parsed, nothing ends.
   const state: Record<string, unknown[]> = {};
