@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "../util/path.ts";
 import { parseYaml } from "./yaml.ts";
 import { isRecord } from "../util/record.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";

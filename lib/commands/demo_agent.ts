@@ -54,7 +54,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "../util/path.ts";
 import { git, gitReason } from "../git/git.ts";
 import { envVar } from "../util/env.ts";
 import { errorMessage } from "../util/result.ts";

@@ -26,8 +26,7 @@
  *
  * @module
  */
-import { delimiter, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { delimiter, fileUrlPath, resolve } from "../util/path.ts";
 import { errorLine, EXIT } from "../cli/io.ts";
 import { type Command, parseCli } from "../cli/parse.ts";
 import { resolvePaths } from "./paths.ts";
@@ -209,9 +208,9 @@ function relaunchArgs(
   return [
     "run",
     "--quiet",
-    `--config=${fileURLToPath(new URL("../../deno.json", import.meta.url))}`,
+    `--config=${fileUrlPath(new URL("../../deno.json", import.meta.url))}`,
     ...permissionFlags(writes, extraRun, env, net),
-    fileURLToPath(new URL("../../main.ts", import.meta.url)),
+    fileUrlPath(new URL("../../main.ts", import.meta.url)),
     ...argv,
   ];
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { join, resolve } from "node:path";
+import { join, resolve } from "../util/path.ts";
 import { gitTopLevel } from "../git/git.ts";
 
 /** The paths of one run. */

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "../util/path.ts";
 import type { Command } from "../cli/parse.ts";
 import { dbHostPort } from "../util/db_url.ts";
 import { envVar, tempDir } from "../util/env.ts";

@@ -41,6 +41,15 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   return done.error.code;
 }
 
+/**
+ * A command's module, loaded when it runs. The specifier is computed, not a
+ * literal, so Deno does not read every command's module graph at start
+ * (it follows literal `import()`s); `deno compile` includes them by name.
+ */
+function load<T>(name: string): Promise<T> {
+  return import(new URL(`./${name}.ts`, import.meta.url).href);
+}
+
 async function runCommand(command: Command, io: Io): Promise<Exit> {
   switch (command.kind) {
     case "help":
@@ -51,33 +60,64 @@ async function runCommand(command: Command, io: Io): Promise<Exit> {
       return ok(EXIT.ok);
     case "dispatch":
       return command.options.noDryRun
-        ? await (await import("./execute.ts")).runExecute(command.options, io)
-        : await (await import("./dry_run.ts")).runDryRun(command.options, io);
+        ? await (await load<typeof import("./execute.ts")>("execute")).runExecute(
+          command.options,
+          io,
+        )
+        : await (await load<typeof import("./dry_run.ts")>("dry_run")).runDryRun(
+          command.options,
+          io,
+        );
     case "watch":
-      return await (await import("./execute.ts")).runExecute(command.options, io, {
-        adoptOnly: true,
-      });
+      return await (await load<typeof import("./execute.ts")>("execute")).runExecute(
+        command.options,
+        io,
+        {
+          adoptOnly: true,
+        },
+      );
     case "self-test":
-      return await (await import("./self_test.ts")).runSelfTestCommand(command.options, io);
+      return await (await load<typeof import("./self_test.ts")>("self_test")).runSelfTestCommand(
+        command.options,
+        io,
+      );
     case "reflections":
-      return await (await import("./reflections.ts")).runReflections(command.options, io);
+      return await (await load<typeof import("./reflections.ts")>("reflections")).runReflections(
+        command.options,
+        io,
+      );
     case "status":
-      return await (await import("./status.ts")).runStatus(command.options, io);
+      return await (await load<typeof import("./status.ts")>("status")).runStatus(
+        command.options,
+        io,
+      );
     case "reap":
-      return await (await import("./reap.ts")).runReap(command.options, io);
+      return await (await load<typeof import("./reap.ts")>("reap")).runReap(command.options, io);
     case "stop":
-      return await (await import("./stop.ts")).runStop(command.options, io);
+      return await (await load<typeof import("./stop.ts")>("stop")).runStop(command.options, io);
     case "unpark":
-      return await (await import("./unpark.ts")).runUnpark(command.options, io);
+      return await (await load<typeof import("./unpark.ts")>("unpark")).runUnpark(
+        command.options,
+        io,
+      );
     case "logs":
-      return await (await import("./logs.ts")).runLogs(command.options, io);
+      return await (await load<typeof import("./logs.ts")>("logs")).runLogs(command.options, io);
     case "simulate":
-      return await (await import("./simulate.ts")).runSimulate(command.options, io);
+      return await (await load<typeof import("./simulate.ts")>("simulate")).runSimulate(
+        command.options,
+        io,
+      );
     case "lessons":
-      return await (await import("./lessons.ts")).runLessons(command.options, io);
+      return await (await load<typeof import("./lessons.ts")>("lessons")).runLessons(
+        command.options,
+        io,
+      );
     case "route":
-      return await (await import("./route.ts")).runRoute(command.options, io);
+      return await (await load<typeof import("./route.ts")>("route")).runRoute(command.options, io);
     case "serve":
-      return await (await import("./dashboard.ts")).runDashboard(command.options, io);
+      return await (await load<typeof import("./dashboard.ts")>("dashboard")).runDashboard(
+        command.options,
+        io,
+      );
   }
 }

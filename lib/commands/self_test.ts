@@ -8,7 +8,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { join } from "node:path";
+import { join } from "../util/path.ts";
 import { parseBacklogText } from "../backlog/load.ts";
 import { git, gitReason, resolveCommit } from "../git/git.ts";
 import { openRunStore } from "../store/run_store.ts";

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { basename } from "node:path";
+import { basename } from "../util/path.ts";
 import { fail, ok, type Result } from "../util/result.ts";
 import type { AgentFormat } from "../cost/session.ts";
 

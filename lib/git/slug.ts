@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "../util/path.ts";
 
 /** Long ids are cut to this, hash suffix included; well under any file name limit. */
 export const MAX_SLUG_LENGTH = 80;

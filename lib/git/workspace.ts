@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { join, relative, resolve } from "node:path";
+import { join, relative, resolve } from "../util/path.ts";
 import { WORKTREES_DIR } from "./slug.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { runHelper } from "../process/helper.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { resolve } from "node:path";
+import { resolve } from "../util/path.ts";
 import { queryReflections, type ReflectionSource } from "../store/query.ts";
 import { type Deadlines, DEFAULT_DEADLINES } from "../util/duration.ts";
 import { fail, ok, type Result } from "../util/result.ts";

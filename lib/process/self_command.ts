@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { fileURLToPath } from "node:url";
+import { fileUrlPath } from "../util/path.ts";
 import { tempDir } from "../util/env.ts";
 
 /** Environment variables the demo agent reads. */
@@ -31,8 +31,8 @@ export const DEMO_AGENT_ENV = [
  */
 export function selfCommand(...args: string[]): string[] {
   if (Deno.build.standalone) return [Deno.execPath(), ...args];
-  const main = fileURLToPath(new URL("../../main.ts", import.meta.url));
-  const config = fileURLToPath(new URL("../../deno.json", import.meta.url));
+  const main = fileUrlPath(new URL("../../main.ts", import.meta.url));
+  const config = fileUrlPath(new URL("../../deno.json", import.meta.url));
   return [
     Deno.execPath(),
     "run",

@@ -21,7 +21,7 @@ import { envVar } from "../util/env.ts";
 import { followLogs } from "./follow.ts";
 import { type AgentFiles, waiterArgs } from "./waiter.ts";
 import { drain, feed, settledWithin } from "./streams.ts";
-import { delimiter, dirname, join, resolve } from "node:path";
+import { delimiter, dirname, join, resolve } from "../util/path.ts";
 
 /**
  * What to start.

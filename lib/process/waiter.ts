@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { dirname, join } from "node:path";
+import { dirname, join } from "../util/path.ts";
 
 /** The files of one dispatch attempt. */
 export interface AgentFiles {

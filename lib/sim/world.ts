@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { dirname, resolve } from "node:path";
+import { dirname, resolve } from "../util/path.ts";
 import type { Gap } from "../backlog/load.ts";
 import { parseYaml } from "../backlog/yaml.ts";
 import { isRecord } from "../util/record.ts";

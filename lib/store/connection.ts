@@ -22,7 +22,7 @@
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { dirname, resolve } from "node:path";
+import { dirname, resolve } from "../util/path.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";
 import { controlsToSpaces } from "../util/text.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { dirname, join } from "node:path";
+import { dirname, join } from "../util/path.ts";
 import { tempDir } from "../util/env.ts";
 import { errorMessage } from "../util/result.ts";
 import { sleep } from "../util/sleep.ts";

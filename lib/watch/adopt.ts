@@ -20,7 +20,7 @@
  * @module
  */
 import { createSessionMeter, isAgentFormat } from "../cost/session.ts";
-import { basename } from "node:path";
+import { basename } from "../util/path.ts";
 import type { Dispatch } from "../dispatch/dispatch.ts";
 import { AdoptedAgents } from "../process/adopted.ts";
 import type { Processes } from "../process/table.ts";
