@@ -76,6 +76,8 @@ async function build(
     `--target=${target}`,
     `--output=${output}`,
     ...compiledPermissionFlags(extraRunFrom(envVar("CHUMP_ALLOW_RUN"))),
+    // The subcommands' modules are loaded by a computed specifier (lib/commands/run.ts).
+    `--include=${join(ROOT, "lib", "commands")}`,
     join(ROOT, "main.ts"),
   ];
   const out = await new Deno.Command(deno, {
