@@ -576,6 +576,18 @@ Deno.test("old evidence fades per arm; a change cuts it; a rate limit is availab
   ]);
   const d = changed.arm("d");
   assert(d.successes < 15, `before the change ${d.successes.toFixed(1)} ships still count`);
+  assert(d.failures > 11, `the change itself is kept: ${d.failures.toFixed(1)} failures`);
+  // A shift in the mix of classes is not a change: 100 cognition ships, then 12 research
+  // failures, leave the cognition record whole.
+  const cls = (gapId: string, shipped: boolean) => ({
+    ...(shipped ? ship("f") : fail("f")),
+    gapId,
+  });
+  const mix = scoreboardOf([
+    ...Array.from({ length: 100 }, (_, i) => cls(`COG-${i}`, i % 20 !== 0)),
+    ...Array.from({ length: 12 }, (_, i) => cls(`EVAL-${i}`, false)),
+  ]);
+  assert(mix.cell("f", "cognition").successes > 60, JSON.stringify(mix.cell("f", "cognition")));
   // Rate limits: not failures, but the arm is less available.
   const limited = scoreboardOf([
     ship("e"),

@@ -29,7 +29,9 @@ Deno.test("each outcome of the run counts for its next dispatch: scores, deadlin
   equal(learned.scores.rows, 11);
   equal(Math.round(learned.scores.arm("claude").successes), 10);
   equal(learned.deadlines().of("s", "auto"), 600_000, "1.5 x p90 of 400 s");
+  for (let i = 11; i < 14; i++) learned.record(row(`AUTO-${i}`, "shipped", "backend=groq", 900));
   equal(learned.deadlines().earlyEnd("s", "auto", "claude"), 480_000, "its own arm x effort");
+  assert(learned.deadlines().earlyEnd("s", "auto") !== 480_000, "the effort's differs");
   assert(learned.lessons("auto").some((l) => l.includes("cargo test failed")));
 });
 
@@ -61,4 +63,34 @@ Deno.test("the heartbeat's re-read brings in other orchestrators' rows, at most 
   equal(reads, 2);
   equal(learned.scores.arm("groq").successes, 1, "a failed re-read keeps what was known");
   deepEqual(warnings, ["the ledger is away; learning from what was read before"]);
+});
+
+Deno.test("an outcome recorded while a re-read is under way counts once, whether or not the read saw it", async () => {
+  let now = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  const mine = row("A-2", "shipped", "backend=claude");
+  const theirs = row("B-1", "shipped", "backend=groq");
+  const late = row("A-3", "shipped", "backend=claude");
+  const learned = new Learned({
+    rows: [],
+    configured: DEFAULT_DEADLINES,
+    now: () => now,
+    refreshMs: 1000,
+    // The read sees the other host's row and `mine` (written before it looked), not `late`.
+    reload: async () => {
+      await gate;
+      return ok([{ ...mine }, theirs]);
+    },
+  });
+  now = 1000;
+  const reading = learned.refresh();
+  learned.record(mine);
+  learned.record(late);
+  equal(learned.refresh(), reading, "one read at a time");
+  release();
+  await reading;
+  equal(Math.round(learned.scores.arm("claude").successes), 2, "mine once, late kept");
+  equal(learned.scores.arm("groq").successes, 1);
+  equal(learned.rows.length, 3);
 });

@@ -10,6 +10,7 @@ import {
   type TickInput,
 } from "../lib/watch/decide.ts";
 import { classify } from "../lib/learn/classify.ts";
+import { failingClass } from "../lib/watch/tick.ts";
 
 const MIN = 60_000;
 
@@ -260,36 +261,47 @@ Deno.test("idle rows: silent past --idle-timeout warns once, past twice that is 
   deepEqual(idle(11 * MIN, { pr: { state: "open", number: 3 } }), { kind: "watch" });
 });
 
-Deno.test("early end: past 1.2 x p90 of its kind's ships, an idle or visibly failing agent is killed; a busy one runs on", () => {
+Deno.test("early end: past 1.2 x p90 of its kind's ships, an idle or quietly failing agent is killed; a busy one runs on", () => {
   const early = (over: Partial<TickInput>) =>
     decideTick(tick({ earlyEnd: { afterMs: 10 * MIN }, ...over }));
   // Before the early end: nothing, however silent.
   deepEqual(early({ elapsedMs: 9 * MIN, idleMs: 9 * MIN }), { kind: "watch" });
-  // Past it and silent 2 minutes: killed, and the reason says why (the classifier's timeout).
-  deepEqual(early({ elapsedMs: 11 * MIN, idleMs: 3 * MIN }), {
+  // Past it and silent 5 minutes: killed, and the reason says why (the classifier's timeout).
+  deepEqual(early({ elapsedMs: 16 * MIN, idleMs: 6 * MIN }), {
     kind: "kill",
-    reason: "ended early: idle 3m past 10m (1.2 x p90 of shipped)",
+    reason: "ended early: idle 6m past 10m (1.2 x p90 of shipped)",
   });
-  equal(classify("killed", "ended early: idle 3m past 10m (1.2 x p90 of shipped)", []), "timeout");
+  equal(classify("killed", "ended early: idle 6m past 10m (1.2 x p90 of shipped)", []), "timeout");
+  // A long silent tool call (3 minutes) is not idle; a longer --idle-timeout raises the bar.
+  deepEqual(early({ elapsedMs: 16 * MIN, idleMs: 3 * MIN }), { kind: "watch" });
+  deepEqual(early({ elapsedMs: 16 * MIN, idleMs: 6 * MIN, idleTimeoutMs: 30 * MIN }), {
+    kind: "watch",
+  });
   // Past it but still writing: it runs on (to its deadline).
   deepEqual(early({ elapsedMs: 11 * MIN, idleMs: 30_000 }), { kind: "watch" });
-  // Past it, writing, but its stderr keeps showing a rate limit: ended.
-  deepEqual(
-    decideTick(tick({
-      elapsedMs: 11 * MIN,
-      idleMs: 1000,
-      earlyEnd: { afterMs: 10 * MIN, failing: "transient" },
-    })),
-    { kind: "kill", reason: "ended early: stderr shows transient past 10m (1.2 x p90 of shipped)" },
-  );
+  // Its latest stderr shows a failure class and it has been quiet a minute: ended.
+  const failing = { afterMs: 10 * MIN, failing: "transient" };
+  deepEqual(decideTick(tick({ elapsedMs: 11 * MIN, idleMs: 90_000, earlyEnd: failing })), {
+    kind: "kill",
+    reason: "ended early: stderr shows transient past 10m (1.2 x p90 of shipped)",
+  });
+  // ... but not while it is still writing (it may be retrying its way out).
+  deepEqual(decideTick(tick({ elapsedMs: 11 * MIN, idleMs: 5000, earlyEnd: failing })), {
+    kind: "watch",
+  });
+  // Which stderr counts: the latest lines only, not an error recovered from in minute 1.
+  equal(failingClass(["ERROR: 429 Too Many Requests"]), "rate_limited");
+  equal(failingClass(["ERROR: read ECONNRESET", "compiling...", "running tests"]), undefined);
+  equal(failingClass(["ERROR: tests failed"]), undefined, "an agent error is not stuck");
+  equal(failingClass([]), undefined);
   // No early end where the deadline did not adapt: the 2x deadline row as before.
   deepEqual(decideTick(tick({ elapsedMs: 30 * MIN, idleMs: 30 * MIN })), {
     kind: "warn",
     message: "running past its soft deadline (1200s) without a PR",
   });
   // An exited agent or an open PR: their own rows first.
-  equal(early({ elapsedMs: 11 * MIN, idleMs: 3 * MIN, exitCode: 1 }).kind, "terminal");
-  deepEqual(early({ elapsedMs: 11 * MIN, idleMs: 3 * MIN, pr: { state: "open", number: 2 } }), {
+  equal(early({ elapsedMs: 16 * MIN, idleMs: 6 * MIN, exitCode: 1 }).kind, "terminal");
+  deepEqual(early({ elapsedMs: 16 * MIN, idleMs: 6 * MIN, pr: { state: "open", number: 2 } }), {
     kind: "watch",
   });
 });

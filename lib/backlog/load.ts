@@ -13,6 +13,7 @@
  */
 import { join } from "../util/path.ts";
 import { parseYaml } from "./yaml.ts";
+import { scanBacklog } from "./fast.ts";
 import { isRecord } from "../util/record.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { EFFORTS, isEffort } from "../util/duration.ts";
@@ -105,6 +106,7 @@ export async function loadBacklog(path: string): Promise<Result<Backlog>> {
  *
  * @param text YAML source
  * @param file name used in messages
+ * @param options `fast: false`: the full parser only (the fast path's differential test)
  * @returns the gaps in file order and the warnings local to this file
  * @example
  * ```ts
@@ -114,8 +116,11 @@ export async function loadBacklog(path: string): Promise<Result<Backlog>> {
 export function parseBacklogText(
   text: string,
   file: string,
+  options: { fast?: boolean } = {},
 ): Result<{ gaps: Gap[]; warnings: string[] }> {
-  if (text.trim() === "") return fail(`${file}: empty backlog (expected a top-level 'gaps:' list)`);
+  if (!/\S/.test(text)) return fail(`${file}: empty backlog (expected a top-level 'gaps:' list)`);
+  const fast = options.fast === false ? undefined : fastGaps(text, file);
+  if (fast) return ok(fast);
   const parsed = parseYaml(text);
   if (!parsed.ok) {
     const { reason, line, column } = parsed.error;
@@ -169,6 +174,28 @@ export function parseBacklogText(
     if (odd !== undefined) warnings.push(odd);
   }
   return ok({ gaps, warnings });
+}
+
+/**
+ * The gaps of a backlog the fast scanner (lib/backlog/fast.ts) is sure of,
+ * made and checked as the full path makes them; undefined: the full path
+ * decides (also when a gap is refused, so its error is the full path's).
+ */
+function fastGaps(text: string, file: string): { gaps: Gap[]; warnings: string[] } | undefined {
+  const scan = scanBacklog(text, file);
+  if (!scan) return undefined;
+  const gaps: Gap[] = [];
+  const warnings = scan.duplicateWarnings;
+  for (const { fields, line } of scan.items) {
+    const gap = toGap(fields, file, line);
+    if (typeof gap === "string") return undefined;
+    gaps.push(gap);
+  }
+  for (const gap of gaps) {
+    const odd = valueWarning(gap);
+    if (odd !== undefined) warnings.push(odd);
+  }
+  return { gaps, warnings };
 }
 
 /** A mapping as a gap, or the one line saying why it is not one. */

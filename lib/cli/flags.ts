@@ -294,12 +294,9 @@ export function parseFlags<F extends readonly AnyFlag[]>(
 }
 
 /**
- * The words of a command line as flag values and a positional: `--name`,
- * `--name value`, `--name=value`, `-h` (a short form, also grouped), `--`
- * ending the flags; a value that looks like a flag (`--backlog -x`) is
- * refused, a negative number (`--seed -1`) is a value. What node:util's
- * strict `parseArgs` does, without starting Node compatibility (~9 ms of a
- * cold start). A repeated flag: the last value wins.
+ * Words -> flag values and a positional, as node:util's strict `parseArgs` reads them (`--name
+ * value`, `--name=value`, `-h`, `--`; `--backlog -x` refused, `--seed -1` a value; the last of a
+ * repeated flag wins), without starting Node compatibility (~9 ms of a cold start).
  */
 function tokenize(
   argv: readonly string[],

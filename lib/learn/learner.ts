@@ -36,12 +36,15 @@ export interface LearnedOptions {
   configured: Deadlines;
   /** `--learn-window`: only rows this recent count. */
   windowMs?: number;
-  /** Re-read the reflections at most this often (default 30 s). */
+  /** Re-read the reflections at most this often (default {@linkcode REFRESH_MS}). */
   refreshMs?: number;
   now: () => number;
   /** Told when a re-read fails. */
   warn?: (message: string) => void;
 }
+
+/** How often a run re-reads the reflections by default (a whole copy of the fleet's with --ledger). */
+export const REFRESH_MS = 60_000;
 
 /** A run's learning, current as of its last outcome. */
 export class Learned {
@@ -53,6 +56,8 @@ export class Learned {
   /** Each row's arm, read from its notes once. */
   #durations = new WeakMap<LearnRow, DurationRow>();
   #readAt = 0;
+  /** A re-read under way, and the outcomes recorded since it began. */
+  #reading?: { done: Promise<void>; recorded: LearnRow[] };
   /** The scores a cascade orders by: always the current scoreboard's. */
   readonly scores: Scores & { readonly rows: number };
 
@@ -73,6 +78,7 @@ export class Learned {
 
   /** An outcome of this run: it counts for the next dispatch. */
   record(row: LearnRow): void {
+    this.#reading?.recorded.push(row);
     this.#rows.unshift(row);
     this.#board.add(row, this.#o.now());
     this.#deadlines = undefined;
@@ -103,13 +109,31 @@ export class Learned {
     return this.#rows;
   }
 
-  /** Re-read the reflections when the last read is `refreshMs` old (the run's heartbeat). */
-  async refresh(): Promise<void> {
-    if (!this.#o.reload || this.#o.now() - this.#readAt < (this.#o.refreshMs ?? 30_000)) return;
+  /**
+   * Re-read the reflections when the last read is `refreshMs` old (the
+   * run's heartbeat): in the background, one read at a time, never holding
+   * up the caller; an outcome recorded while it reads is kept, once. The
+   * promise (of the read, or an already resolved one) is for tests.
+   */
+  refresh(): Promise<void> {
+    const due = this.#o.now() - this.#readAt >= (this.#o.refreshMs ?? REFRESH_MS);
+    if (this.#reading || !this.#o.reload || !due) {
+      return this.#reading?.done ?? Promise.resolve();
+    }
     this.#readAt = this.#o.now();
-    const read = await this.#o.reload();
-    if (read.ok) this.#replace(read.value);
-    else this.#o.warn?.(`${read.error}; learning from what was read before`);
+    const recorded: LearnRow[] = [];
+    const done = this.#o.reload().then(
+      (read) => {
+        if (!read.ok) return this.#o.warn?.(`${read.error}; learning from what was read before`);
+        const stored = new Set(read.value.map(rowKey));
+        const missing = recorded.filter((r) => !stored.has(rowKey(r))).reverse();
+        this.#replace([...missing, ...read.value]);
+      },
+      (e) =>
+        this.#o.warn?.(`${e instanceof Error ? e.message : e}; learning from what was read before`),
+    ).finally(() => this.#reading = undefined);
+    this.#reading = { done, recorded };
+    return done;
   }
 
   #replace(rows: readonly LearnRow[]): void {
@@ -127,6 +151,11 @@ export class Learned {
     this.#deadlines = undefined;
     this.#lessons.clear();
   }
+}
+
+/** What tells a recorded outcome from the same row read back. */
+function rowKey(r: LearnRow): string {
+  return `${r.gapId}\u0000${r.outcome}\u0000${r.durationS}\u0000${r.notes}`;
 }
 
 function durationRow(r: LearnRow): DurationRow {

@@ -7,9 +7,10 @@
  * Old evidence fades per arm, not by a global window: each of an arm's rows
  * weighs half as much after {@linkcode HALF_LIFE_ROWS} newer rows of the same
  * arm (a specialist arm used rarely keeps its record), and half as much
- * after {@linkcode HALF_LIFE_DAYS} days. When an arm's last
- * {@linkcode CHANGE_WINDOW} outcomes break from its record (a change), its
- * older evidence is cut to a quarter. A rate limit says the arm is busy, not
+ * after {@linkcode HALF_LIFE_DAYS} days. When the last
+ * {@linkcode CHANGE_WINDOW} outcomes of an arm in a task class break from
+ * the evidence before them (a change), that older evidence is cut to a
+ * quarter (a shift in the mix of classes is not a change). A rate limit says the arm is busy, not
  * bad: it counts toward the arm's availability, never its quality. Odd rows
  * (no backend line, an outcome that is not one of the contract's) are
  * skipped, never an error. Pure over the rows.
@@ -69,9 +70,14 @@ interface Spent {
   costedHours: number;
 }
 
+/** A task class's record, with its latest outcomes apart (what a change is tested on). */
+interface Cell extends ArmRecord {
+  /** The last {@linkcode CHANGE_WINDOW} outcomes and their weights now. */
+  recent: { shipped: boolean; weight: number }[];
+}
+
 interface ArmState extends ArmRecord {
-  cells: Map<string, ArmRecord>;
-  recent: boolean[];
+  cells: Map<string, Cell>;
   ok: number;
   limited: number;
   /** Per effort. */
@@ -195,7 +201,6 @@ class Board implements Scoreboard {
         successes: 0,
         failures: 0,
         cells: new Map(),
-        recent: [],
         ok: 0,
         limited: 0,
         spent: new Map(),
@@ -236,23 +241,22 @@ function spend(into: Spent, r: ScoredRow, usd: number | undefined, weight: numbe
   }
 }
 
-/** One quality outcome: older evidence fades, a change cuts it, the row counts. */
+/**
+ * One quality outcome: older evidence fades (the arm's, every class's), the
+ * row counts, and when its class's latest outcomes break from what came
+ * before them (a change), that older evidence is cut.
+ */
 function quality(s: ArmState, taskClass: string, shipped: boolean, weight: number): void {
-  let keep = Math.pow(0.5, 1 / HALF_LIFE_ROWS);
-  s.recent.push(shipped);
-  if (s.recent.length > CHANGE_WINDOW) s.recent.shift();
-  if (s.recent.length === CHANGE_WINDOW && changed(s)) {
-    keep *= CHANGE_KEEP;
-    s.recent = [];
-  }
+  const keep = Math.pow(0.5, 1 / HALF_LIFE_ROWS);
   s.successes *= keep;
   s.failures *= keep;
   for (const c of s.cells.values()) {
     c.successes *= keep;
     c.failures *= keep;
+    for (const r of c.recent) r.weight *= keep;
   }
-  const cell = s.cells.get(taskClass) ?? none();
-  s.cells.set(taskClass, cell);
+  let cell = s.cells.get(taskClass);
+  if (!cell) s.cells.set(taskClass, cell = { successes: 0, failures: 0, recent: [] });
   if (shipped) {
     s.successes += weight;
     cell.successes += weight;
@@ -260,15 +264,41 @@ function quality(s: ArmState, taskClass: string, shipped: boolean, weight: numbe
     s.failures += weight;
     cell.failures += weight;
   }
+  cell.recent.push({ shipped, weight });
+  if (cell.recent.length > CHANGE_WINDOW) cell.recent.shift();
+  const cut = changeCut(cell);
+  if (cut) {
+    // The class's older evidence goes, and with it the arm's share of it.
+    cell.successes -= cut.successes;
+    cell.failures -= cut.failures;
+    s.successes = Math.max(0, s.successes - cut.successes);
+    s.failures = Math.max(0, s.failures - cut.failures);
+  }
 }
 
-/** The arm's last outcomes break from its record (which holds them too: a cautious test). */
-function changed(s: ArmState): boolean {
-  const total = s.successes + s.failures;
-  if (total < 2 * CHANGE_WINDOW) return false;
-  const p = (s.successes + 1) / (total + 2);
-  const window = s.recent.filter(Boolean).length / CHANGE_WINDOW;
-  return Math.abs(window - p) > CHANGE_Z * Math.sqrt(p * (1 - p) / CHANGE_WINDOW);
+/**
+ * What a change cuts from a class's record: its latest {@linkcode CHANGE_WINDOW}
+ * outcomes' share of ships this many standard errors ({@linkcode CHANGE_Z})
+ * from the share of the evidence before them; then that older evidence
+ * keeps {@linkcode CHANGE_KEEP} of its weight. Undefined: no change.
+ */
+function changeCut(cell: Cell): ArmRecord | undefined {
+  if (cell.recent.length < CHANGE_WINDOW) return undefined;
+  let winS = 0;
+  let winF = 0;
+  for (const r of cell.recent) {
+    if (r.shipped) winS += r.weight;
+    else winF += r.weight;
+  }
+  const oldS = Math.max(0, cell.successes - winS);
+  const oldF = Math.max(0, cell.failures - winF);
+  if (oldS + oldF < 2 * CHANGE_WINDOW) return undefined;
+  const p = (oldS + 1) / (oldS + oldF + 2);
+  const share = cell.recent.filter((r) => r.shipped).length / CHANGE_WINDOW;
+  if (Math.abs(share - p) <= CHANGE_Z * Math.sqrt(p * (1 - p) / CHANGE_WINDOW)) return undefined;
+  // Tested once per window: the next change needs a window of its own.
+  cell.recent = [];
+  return { successes: oldS * (1 - CHANGE_KEEP), failures: oldF * (1 - CHANGE_KEEP) };
 }
 
 /**

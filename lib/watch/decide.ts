@@ -15,7 +15,7 @@
  * | exited 0, no PR after the exit grace              | stalled, `exited 0 without a PR`|
  * | running, no PR, silent > 2x idle timeout         | kill, then killed `idle for D`  |
  * | running, no PR, silent > idle timeout             | IDLE warning once, keep watching|
- * | running, no PR, past its early end, idle or failing | kill, then killed `ended early` |
+ * | running, no PR, past its early end, idle or failing quietly | kill, killed `ended early` |
  * | running, no PR, elapsed > 2x deadline             | kill, then killed               |
  * | running, no PR, elapsed > 1x deadline             | warn once, keep watching        |
  *
@@ -84,7 +84,7 @@ export interface TickInput {
   idleWarned?: boolean;
   /**
    * Where its deadline adapted (learn/deadlines.ts): 1.2 x p90 of its kind's
-   * shipped durations, and the failure class its stderr shows, if any.
+   * shipped durations, and the failure class its latest stderr lines show, if any.
    */
   earlyEnd?: { afterMs: number; failing?: string };
   /** Why its running cost is past `--budget-gap` (`over budget ($1.04 > $1.00)`); undefined: it is not. */
@@ -306,28 +306,37 @@ export function deadlineReason(deadlineMs: number): string {
   return `soft-deadline exceeded (${Math.round(deadlineMs / 1000)}s x 2)`;
 }
 
-/** An agent silent this long past its early end has gone idle. */
-export const EARLY_END_IDLE_MS = 2 * 60_000;
+/**
+ * An agent silent this long past its early end has gone idle (or `--idle-timeout`, when longer):
+ * a long tool call (a test suite) can be silent a few minutes.
+ */
+export const EARLY_END_IDLE_MS = 5 * 60_000;
+
+/** An agent whose latest stderr shows a failure class, and quiet this long, is failing. */
+export const EARLY_END_FAILING_QUIET_MS = 60_000;
 
 /**
  * Why a running agent without a PR ends early: past 1.2 x p90 of its kind's
- * shipped durations, and idle ({@linkcode EARLY_END_IDLE_MS}) or showing a
- * known failure class on stderr; undefined: it does not.
+ * shipped durations, and idle ({@linkcode EARLY_END_IDLE_MS}, or the idle
+ * timeout when longer), or quiet a minute after its latest stderr lines
+ * showed a known failure class; undefined: it does not.
  *
  * @example
  * ```ts
- * earlyEndReason({ elapsedMs: 700_000, idleMs: 180_000, earlyEnd: { afterMs: 600_000 } });
- * // "ended early: idle 3m past 10m (1.2 x p90 of shipped)"
+ * earlyEndReason({ elapsedMs: 700_000, idleMs: 360_000, earlyEnd: { afterMs: 600_000 } });
+ * // "ended early: idle 6m past 10m (1.2 x p90 of shipped)"
  * ```
  */
 export function earlyEndReason(
-  t: Pick<TickInput, "elapsedMs" | "idleMs" | "earlyEnd">,
+  t: Pick<TickInput, "elapsedMs" | "idleMs" | "idleTimeoutMs" | "earlyEnd">,
 ): string | undefined {
   const e = t.earlyEnd;
-  if (e === undefined || t.elapsedMs <= e.afterMs) return undefined;
+  if (e === undefined || t.elapsedMs <= e.afterMs || t.idleMs === undefined) return undefined;
   const past = `past ${formatDuration(e.afterMs)} (1.2 x p90 of shipped)`;
-  if (e.failing !== undefined) return `ended early: stderr shows ${e.failing} ${past}`;
-  if (t.idleMs !== undefined && t.idleMs >= EARLY_END_IDLE_MS) {
+  if (e.failing !== undefined && t.idleMs >= EARLY_END_FAILING_QUIET_MS) {
+    return `ended early: stderr shows ${e.failing} ${past}`;
+  }
+  if (t.idleMs >= Math.max(EARLY_END_IDLE_MS, t.idleTimeoutMs ?? 0)) {
     return `ended early: idle ${formatDuration(t.idleMs)} ${past}`;
   }
   return undefined;

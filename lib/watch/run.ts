@@ -183,7 +183,8 @@ async function heartbeat(run: RunState, ended = false): Promise<void> {
   const { ledger, runId } = run.deps;
   if (!ended) {
     await readDaySpend(run);
-    await run.config.learned?.refresh();
+    // In the background: a slow or absent ledger never holds up the tick.
+    void run.config.learned?.refresh();
   }
   if (run.fleet) {
     const flights = [...run.flights.values()];

@@ -139,12 +139,24 @@ function decide(run: RunState, flight: Flight, pr: PrState | undefined, t: numbe
   });
 }
 
-/** A failure class a running agent's stderr shows (it keeps hitting a rate limit, the network). */
-function failingClass(tail: readonly string[]): string | undefined {
-  if (tail.length === 0) return undefined;
-  const cls = classify("killed", "", tail);
+/**
+ * A failure class a running agent's latest stderr lines show (it is stuck on a rate limit, the
+ * network); an error it recovered from earlier in its run does not count.
+ *
+ * @example
+ * ```ts ignore
+ * failingClass(["ERROR: 429 Too Many Requests"]); // "rate_limited"
+ * ```
+ */
+export function failingClass(tail: readonly string[]): string | undefined {
+  const latest = tail.slice(-FAILING_LINES);
+  if (latest.length === 0) return undefined;
+  const cls = classify("killed", "", latest);
   return cls === "rate_limited" || cls === "transient" ? cls : undefined;
 }
+
+/** The stderr tail's last lines that say what an agent is doing now. */
+const FAILING_LINES = 2;
 
 /** What a fix round would deal with, when the dispatch's open PR may go back to its agent. */
 function fixInput(run: RunState, flight: Flight, pr: PrState | undefined): TickInput["fix"] {
