@@ -11,7 +11,8 @@
  * it may pay). The draw is then weighed by the arm's availability (a rate
  * limit is its own term, not a failure) and divided by what an attempt
  * costs in the run's objective (`--learn-objective`: agent-hours, or
- * dollars), and the arms go in the order of those values. Pure: the
+ * dollars; drawn around its estimate, the wider the fewer attempts it
+ * rests on), and the arms go in the order of those values. Pure: the
  * scoreboard and the random source are given; a seeded source (`--seed N`)
  * makes an order reproducible.
  *
@@ -43,6 +44,8 @@ export interface ArmUsage {
   hours: number | undefined;
   /** Its dollars per agent-hour; undefined: none costed. */
   usdPerHour: number | undefined;
+  /** Its own timed attempts at the effort (weighted): how sure its hours are. */
+  timedRows?: number;
 }
 
 /** What the policy reads: records per arm x task class and per arm, and each arm's usage. */
@@ -59,7 +62,14 @@ export const RANK_PRIOR = 6;
 export const TOP_PRIOR = 3;
 
 /** A task class's record is shrunk toward the arm's with this many pseudo-rows at most. */
-const SHRINK_ROWS = 6;
+const SHRINK_ROWS = 16;
+
+/**
+ * An attempt's cost is drawn too: log-normal around its estimate with this
+ * spread over the square root of the arm's own timed attempts (+1), so an
+ * arm seldom tried may turn out quicker (or cheaper) than all arms' mean says.
+ */
+const COST_SPREAD = 0.7;
 
 /** A source of uniform numbers in [0, 1). */
 export type Random = () => number;
@@ -115,7 +125,13 @@ export function orderCascade(
   });
   if (policy === "fixed") return ranked;
   const usage = ranked.map((r) => scores.usage?.(r.arm, options.effort));
-  const costs = attemptCosts(usage, options.objective);
+  // Costs are drawn once some arm's attempts were timed: with none, the table's order decides.
+  const timed = usage.some((u) => (u?.timedRows ?? 0) > 0);
+  const costs = attemptCosts(usage, options.objective).map((c, i) =>
+    timed
+      ? c * Math.exp(COST_SPREAD * normal(random) / Math.sqrt(1 + (usage[i]?.timedRows ?? 0)))
+      : c
+  );
   ranked.forEach((r, rank) => {
     const [a, b] = posterior(scores.arm(r.arm), scores.cell(r.arm, taskClass), rank);
     r.sample = sampleBeta(a, b, random);

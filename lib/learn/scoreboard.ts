@@ -181,6 +181,7 @@ class Board implements Scoreboard {
       available: s ? (s.ok + 1) / (s.ok + s.limited + 1) : 1,
       hours: timed > 0 ? ((own?.hours ?? 0) + k * (mean ?? 0)) / timed : undefined,
       usdPerHour: s && s.all.costedHours > 0 ? s.all.usd / s.all.costedHours : undefined,
+      timedRows: own?.timed ?? 0,
     };
   }
 
