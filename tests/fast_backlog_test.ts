@@ -9,7 +9,7 @@
  */
 import { deepEqual, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { parseBacklogText } from "../lib/backlog/load.ts";
+import { parseBacklogBytes, parseBacklogText } from "../lib/backlog/load.ts";
 import { scanBacklog } from "../lib/backlog/fast.ts";
 import { seededRandom } from "../lib/learn/policy.ts";
 import { ROOT } from "./_helpers.ts";
@@ -21,7 +21,7 @@ function compare(text: string, file: string): boolean {
   const full = parseBacklogText(text, file, { fast: false });
   const fast = parseBacklogText(text, file);
   deepEqual(fast, full, `differs on:\n${text}`);
-  return scanBacklog(text, file) !== undefined;
+  return scanBacklog(new TextEncoder().encode(text), file) !== undefined;
 }
 
 Deno.test("every fixture and malformed case: the same gaps, warnings and errors both ways", async () => {
@@ -39,11 +39,23 @@ Deno.test("every fixture and malformed case: the same gaps, warnings and errors 
   for (const [i, text] of EDGES.entries()) compare(text, `edge-${i}.yaml`);
   // The real backlog is read the fast way (its repeated keys and duplicate ids included).
   const real = await Deno.readTextFile(files[0]);
-  assert(scanBacklog(real, files[0]) !== undefined, "the real backlog falls back");
+  assert(scanBacklog(new TextEncoder().encode(real), files[0]) !== undefined, "it fell back");
+  // From the file's bytes as from its text; bytes that are not UTF-8 are the full path's error.
+  deepEqual(
+    parseBacklogBytes(await Deno.readFile(files[0]), files[0]),
+    parseBacklogText(real, files[0], { fast: false }),
+  );
+  deepEqual(parseBacklogBytes(new Uint8Array([0x67, 0xff, 0x0a]), "bad.yaml"), {
+    ok: false,
+    error: "bad.yaml: not UTF-8 text",
+  });
 });
 
 /** Cases each rule of the scanner is there for (each would differ if the rule were gone). */
 const EDGES = [
+  "gaps:\n  - id: A\n    depends_on:\n      -   a\n      - b\n",
+  "gaps:\n  - id: A\n    depends_on:\n      -\n",
+  "gaps:\n  - id: A\n    title:  two spaces\n",
   "gaps:\n    - id: A\n  - id: B\n",
   "gaps:\n  - id: A\n    d: |9\n      text\n",
   "gaps:\n  - id: A\n    d: |1\n      text\n",

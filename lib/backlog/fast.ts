@@ -1,23 +1,27 @@
 /**
- * The fast path of loading a backlog: a line scanner for the shape real
- * backlogs have (a top-level `gaps:` block list of block mappings whose
- * values are plain, quoted, flow-list or block-list scalars and block text),
- * reading only the fields a run uses. It is exactly as strict as the full
- * parser (lib/backlog/yaml.ts) because it never decides anything it is not
- * sure of: whatever it does not recognise (anchors, tags, flow mappings,
- * multi-line quotes, tabs, a BOM, CR, control characters, a value that may
- * not be text, a gap the loader would refuse, ...) returns `undefined`, and
- * the caller parses the file the full way. The rest of the document (`meta:`,
- * `domains:`, ...) is checked by the full parser, without the gaps.
- * `tests/fast_backlog_test.ts` holds it to the full parser's gaps, warnings
- * and errors on every fixture and thousands of generated backlogs.
+ * The fast path of loading a backlog: a scanner over the file's bytes for
+ * the shape real backlogs have (a top-level `gaps:` block list of block
+ * mappings whose values are plain, quoted, flow-list or block-list scalars
+ * and block text), decoding only the fields a run uses; the file is never
+ * turned into one string (a backlog with an em dash would be a two-byte
+ * string twice its size). It is exactly as strict as the full parser
+ * (lib/backlog/yaml.ts) because it never decides anything it is not sure
+ * of: whatever it does not recognise (anchors, tags, flow mappings,
+ * multi-line quotes, tabs, a BOM, CR, control characters, bytes that are not
+ * UTF-8, a value that may not be text, a gap the loader would refuse, ...)
+ * returns `undefined`, and the caller parses the file the full way. The
+ * rest of the document (`meta:`, `domains:`, ...) is checked by the full
+ * parser, without the gaps. `tests/fast_backlog_test.ts` holds it to the
+ * full parser's gaps, warnings and errors on every fixture, hand-picked
+ * edges and thousands of generated backlogs.
  *
  * @module
  */
 import { parseYaml } from "./yaml.ts";
 import { isRecord } from "../util/record.ts";
+import { Lines } from "./fast_lines.ts";
 
-/** A gap's fields as the full parser would give them (only those a run reads). */
+/** A gap's fields as the full parser would give them (only those a run reads), and its line. */
 export type FastItem = { fields: Record<string, unknown>; line: number };
 
 /** What the scanner found: the gaps' fields and lines, and the repeated keys' warnings. */
@@ -41,19 +45,22 @@ function unsure(): never {
 }
 
 /**
- * Scan a backlog's text; undefined when the full parser must decide.
+ * Scan a backlog file's bytes; undefined when the full parser must decide.
  *
  * @example
  * ```ts
- * const s = scanBacklog("gaps:\n  - id: A-1\n    priority: P1\n", "g.yaml");
- * s?.items[0].fields.id; // "A-1"
+ * const bytes = new TextEncoder().encode("gaps:\n  - id: A-1\n    priority: P1\n");
+ * scanBacklog(bytes, "g.yaml")?.items[0].fields.id; // "A-1"
  * ```
  */
-export function scanBacklog(text: string, file: string): FastScan | undefined {
+export function scanBacklog(bytes: Uint8Array, file: string): FastScan | undefined {
   try {
-    if (!printable(text)) return undefined;
-    const lines = text.split("\n");
-    const start = lines.findIndex((l) => /^gaps:(?: +#.*| *)$/.test(l));
+    const lines = Lines.of(bytes);
+    if (!lines) return undefined;
+    let start = -1;
+    for (let i = 0; i < lines.count && start < 0; i++) {
+      if (lines.indent(i) === 0 && lines.isGapsKey(i)) start = i;
+    }
     if (start < 0) return undefined;
     const scan = new Scanner(lines, file);
     const end = scan.list(start + 1);
@@ -66,26 +73,19 @@ export function scanBacklog(text: string, file: string): FastScan | undefined {
 }
 
 /**
- * No character js-yaml refuses or that this scanner leaves to it: controls
- * (tabs and CR too), DEL and C1, a surrogate out of its pair, U+FFFE/U+FFFF,
- * a BOM. One regular expression over the text (an emoji's pair is fine).
- */
-const UNUSUAL =
-  /[^\n\x20-\x7e\u00a0-\ufefe\uff00-\ufffd]|[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/;
-
-function printable(text: string): boolean {
-  return !UNUSUAL.test(text);
-}
-
-/**
  * The document without its gaps list is a mapping the full parser reads
  * without a repeated key, with no second `gaps`, no directive and no second
  * document (a gap's anchor used there, or there a key repeated, is left to
  * the full parse).
  */
-function restIsSound(lines: string[], start: number, end: number): boolean {
-  const rest = [...lines.slice(0, start), ...lines.slice(end)];
-  if (rest.some((l) => /^(?:---|\.\.\.|%)/.test(l))) return false;
+function restIsSound(lines: Lines, start: number, end: number): boolean {
+  const rest: string[] = [];
+  for (let i = 0; i < lines.count; i++) {
+    if (i >= start && i < end) continue;
+    const text = lines.text(i);
+    if (/^(?:---|\.\.\.|%)/.test(text)) return false;
+    rest.push(text);
+  }
   const parsed = parseYaml(rest.join("\n"));
   if (!parsed.ok || parsed.value.duplicateKeys.length > 0) return false;
   const doc = parsed.value.value;
@@ -93,40 +93,32 @@ function restIsSound(lines: string[], start: number, end: number): boolean {
     !(isRecord(doc) && Object.hasOwn(doc, "gaps"));
 }
 
-/** Indent of a line: its leading spaces. */
-function indentOf(line: string): number {
-  let i = 0;
-  while (line.charCodeAt(i) === 0x20) i++;
-  return i;
-}
-
-/** A line with nothing to read: blank, or a comment. */
-function isQuiet(line: string): boolean {
-  const i = indentOf(line);
-  return i === line.length || line.charCodeAt(i) === 0x23;
-}
-
 /** Scans the gaps list, line by line. */
 class Scanner {
   readonly items: FastItem[] = [];
   readonly duplicates: string[] = [];
 
-  constructor(readonly lines: string[], readonly file: string) {}
+  constructor(readonly lines: Lines, readonly file: string) {}
+
+  /** The next line from `i` that says something (not blank, not a comment). */
+  next(i: number): number {
+    while (i < this.lines.count && this.lines.quiet(i)) i++;
+    return i;
+  }
 
   /** The list's items from line `i`; returns the index of the first line after the list. */
   list(i: number): number {
     const lines = this.lines;
-    while (i < lines.length && isQuiet(lines[i])) i++;
+    i = this.next(i);
     // `gaps:` with no list under it: the full parser says what is wrong.
-    if (i >= lines.length || !lines[i].startsWith("- ", indentOf(lines[i]))) unsure();
-    const dash = indentOf(lines[i]);
+    if (i >= lines.count || !lines.isItem(i)) unsure();
+    const dash = lines.indent(i);
     for (;;) {
-      while (i < lines.length && isQuiet(lines[i])) i++;
-      if (i >= lines.length) return i;
-      const line = lines[i];
-      const indent = indentOf(line);
-      if (indent === 0 && !line.startsWith("- ")) return i; // the next top-level key
-      if (indent !== dash || !line.startsWith("- ", indent)) unsure();
+      i = this.next(i);
+      if (i >= lines.count) return i;
+      const indent = lines.indent(i);
+      if (indent === 0 && !lines.isItem(i)) return i; // the next top-level key
+      if (indent !== dash || !lines.isItem(i)) unsure();
       i = this.item(i, dash);
     }
   }
@@ -134,16 +126,15 @@ class Scanner {
   /** One gap (`- key: value` and its keys below); returns the next line's index. */
   item(i: number, dash: number): number {
     const lines = this.lines;
-    let key = dash + 2;
-    while (lines[i].charCodeAt(key) === 0x20) key++;
+    const key = lines.spacesFrom(i, dash + 2);
     const fields: Record<string, unknown> = {};
-    const seen = new Set<string>();
+    const seen: string[] = [];
     this.items.push({ fields, line: i + 1 });
     i = this.entry(i, key, fields, seen);
     for (;;) {
-      while (i < lines.length && isQuiet(lines[i])) i++;
-      if (i >= lines.length) return i;
-      const indent = indentOf(lines[i]);
+      i = this.next(i);
+      if (i >= lines.count) return i;
+      const indent = lines.indent(i);
       if (indent <= dash) return i;
       if (indent !== key) unsure();
       i = this.entry(i, key, fields, seen);
@@ -151,64 +142,64 @@ class Scanner {
   }
 
   /** One `key: value` at column `at` of line `i`; returns the next line's index. */
-  entry(i: number, at: number, fields: Record<string, unknown>, seen: Set<string>): number {
-    const line = this.lines[i];
-    const m = /^([A-Za-z_][A-Za-z0-9_-]*):(?: +|$)/.exec(line.slice(at));
-    if (!m) unsure();
-    const key = m[1];
-    if (seen.has(key)) {
+  entry(i: number, at: number, fields: Record<string, unknown>, seen: string[]): number {
+    const lines = this.lines;
+    const colon = lines.keyEnd(i, at);
+    if (colon < 0) unsure();
+    const key = lines.ascii(i, at, colon);
+    if (seen.includes(key)) {
       this.duplicates.push(
         `${this.file}:${i + 1}:${at + 1}: key '${key}' appears twice in one mapping; ` +
           "the later value wins",
       );
+    } else seen.push(key);
+    const col = lines.spacesFrom(i, colon + 1);
+    const read = READ.has(key);
+    if (col === lines.width(i) || lines.byte(i, col) === 0x23) {
+      return this.nested(i, at, read ? key : undefined, fields);
     }
-    seen.add(key);
-    const rest = line.slice(at + m[0].length);
-    if (rest === "" || rest.startsWith("#")) return this.nested(i, at, key, fields);
-    const c = rest[0];
-    if (c === "|" || c === ">") {
-      if (READ.has(key)) unsure();
-      if (!/^[|>][-+]?(?: +#.*| *)$/.test(rest)) unsure();
+    const c = lines.byte(i, col);
+    if (c === 0x7c || c === 0x3e) { // `|` or `>`: a block scalar
+      if (read || !lines.blockHeader(i, col)) unsure();
       return this.blockText(i + 1, at);
     }
-    const value = c === "[" ? flowList(rest) : inlineScalar(rest, READ.has(key));
-    if (READ.has(key)) fields[key] = value;
-    return this.after(i + 1, at);
-  }
-
-  /** After a one-line value: the next line that says something must not be deeper. */
-  after(i: number, at: number): number {
-    const lines = this.lines;
-    let j = i;
-    while (j < lines.length && isQuiet(lines[j])) j++;
-    if (j < lines.length && indentOf(lines[j]) > at) unsure();
-    return i;
+    if (!read) {
+      if (!lines.plainlySound(i, col)) inlineScalar(lines.text(i, col), false);
+      return i + 1;
+    }
+    const plain = lines.plainValue(i, col);
+    if (plain !== undefined) {
+      if (NOT_SURELY_TEXT.test(plain)) unsure();
+      fields[key] = plain;
+      return i + 1;
+    }
+    const rest = lines.text(i, col);
+    fields[key] = c === 0x5b ? flowList(rest) : inlineScalar(rest, true);
+    return i + 1;
   }
 
   /** `key:` with nothing after it: null, or a block list of scalars below it. */
-  nested(i: number, at: number, key: string, fields: Record<string, unknown>): number {
+  nested(i: number, at: number, read: string | undefined, fields: Record<string, unknown>): number {
     const lines = this.lines;
-    let j = i + 1;
-    while (j < lines.length && isQuiet(lines[j])) j++;
-    const indent = j < lines.length ? indentOf(lines[j]) : -1;
-    const isItem = j < lines.length && lines[j].startsWith("- ", indent);
+    let j = this.next(i + 1);
+    const indent = j < lines.count ? lines.indent(j) : -1;
+    const isItem = j < lines.count && lines.isItem(j);
     if (indent > at && !isItem) unsure(); // a nested mapping, or a multi-line scalar
     if (!(isItem && indent >= at)) {
-      if (READ.has(key)) fields[key] = null;
+      if (read) fields[read] = null;
       return i + 1;
     }
     const list: string[] = [];
     for (;;) {
-      list.push(inlineScalar(lines[j].slice(indent + 2), READ.has(key)));
-      j = this.after(j + 1, indent);
-      while (j < lines.length && isQuiet(lines[j])) j++;
-      if (j >= lines.length || indentOf(lines[j]) !== indent) break;
-      if (!lines[j].startsWith("- ", indent)) {
+      list.push(inlineScalar(lines.text(j, lines.spacesFrom(j, indent + 2)), read !== undefined));
+      j = this.next(j + 1);
+      if (j >= lines.count || lines.indent(j) !== indent) break;
+      if (!lines.isItem(j)) {
         if (indent > at) unsure();
         break;
       }
     }
-    if (READ.has(key)) fields[key] = list;
+    if (read) fields[read] = list;
     return j;
   }
 
@@ -217,10 +208,9 @@ class Scanner {
     const lines = this.lines;
     let content = -1;
     let blankSpaces = 0;
-    for (; i < lines.length; i++) {
-      const line = lines[i];
-      const indent = indentOf(line);
-      if (indent === line.length) {
+    for (; i < lines.count; i++) {
+      const indent = lines.indent(i);
+      if (lines.blank(i)) {
         if (content < 0) blankSpaces = Math.max(blankSpaces, indent);
         continue;
       }
@@ -242,7 +232,7 @@ function inlineScalar(text: string, read: boolean): string {
   const c = text[0];
   if (c === '"') return doubleQuoted(text);
   if (c === "'") return singleQuoted(text);
-  if (c === undefined || "-?:,[]{}#&*!|>%@`".includes(c)) {
+  if (c === undefined || " -?:,[]{}#&*!|>%@`".includes(c)) {
     if (!((c === "-" || c === "?" || c === ":") && text.length > 1 && text[1] !== " ")) unsure();
   }
   const hash = text.indexOf(" #");
@@ -254,7 +244,7 @@ function inlineScalar(text: string, read: boolean): string {
 
 /** What follows a closing quote: nothing, or a comment. */
 function tailIsQuiet(text: string): boolean {
-  return /^ *(?:#.*)?$/.test(text) && !/^#/.test(text);
+  return /^(?: +(?:#.*)?)?$/.test(text);
 }
 
 function singleQuoted(text: string): string {
@@ -274,11 +264,17 @@ function singleQuoted(text: string): string {
 const ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", n: "\n", t: "\t" };
 
 function doubleQuoted(text: string): string {
+  const close = text.indexOf('"', 1);
+  const escape = text.indexOf("\\", 1);
+  if (close > 0 && (escape < 0 || escape > close)) {
+    if (!tailIsQuiet(text.slice(close + 1))) unsure();
+    return text.slice(1, close);
+  }
   let out = "";
   for (let i = 1; i < text.length; i++) {
     const c = text[i];
     if (c === "\\") {
-      const e = ESCAPES[text[i + 1]];
+      const e = Object.hasOwn(ESCAPES, text[i + 1]) ? ESCAPES[text[i + 1]] : undefined;
       if (e === undefined) unsure();
       out += e;
       i++;
@@ -304,10 +300,8 @@ function flowList(text: string): string[] {
   for (const part of inner.split(",")) {
     const t = part.trim();
     if (t === "") unsure(); // `[a,,b]` or a trailing comma: the full parser decides
-    if (t[0] === '"' || t[0] === "'") {
-      if (t.includes(",") || t.includes("\\")) unsure();
-      items.push(inlineScalar(t, true));
-    } else items.push(inlineScalar(t, true));
+    if ((t[0] === '"' || t[0] === "'") && (t.includes(",") || t.includes("\\"))) unsure();
+    items.push(inlineScalar(t, true));
   }
   return items;
 }

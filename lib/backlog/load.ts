@@ -88,9 +88,9 @@ export async function loadBacklog(path: string): Promise<Result<Backlog>> {
   const gaps: Gap[] = [];
   const warnings: string[] = [];
   for (const file of files) {
-    const read = await readText(file);
+    const read = await readBytes(file);
     if (!read.ok) return read;
-    const parsed = parseBacklogText(read.value, file);
+    const parsed = parseBacklogBytes(read.value, file);
     if (!parsed.ok) return parsed;
     // A loop, not push(...): spreading 100,000+ gaps as arguments overflows the stack.
     for (const g of parsed.value.gaps) gaps.push(g);
@@ -98,6 +98,31 @@ export async function loadBacklog(path: string): Promise<Result<Backlog>> {
   }
   for (const w of crossGapWarnings(gaps)) warnings.push(w);
   return ok({ source: path, gaps, warnings });
+}
+
+/**
+ * Parse the bytes of one backlog file: the fast path when it is sure
+ * (lib/backlog/fast.ts, never decoding the whole file), else the text, as
+ * {@linkcode parseBacklogText} reads it.
+ *
+ * @example
+ * ```ts
+ * parseBacklogBytes(new TextEncoder().encode("gaps:\n  - id: A-1\n"), "x.yaml");
+ * ```
+ */
+export function parseBacklogBytes(
+  bytes: Uint8Array,
+  file: string,
+): Result<{ gaps: Gap[]; warnings: string[] }> {
+  const fast = fastGaps(bytes, file);
+  if (fast) return ok(fast);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return fail(`${file}: not UTF-8 text`);
+  }
+  return parseBacklogText(text, file, { fast: false });
 }
 
 /**
@@ -119,7 +144,10 @@ export function parseBacklogText(
   options: { fast?: boolean } = {},
 ): Result<{ gaps: Gap[]; warnings: string[] }> {
   if (!/\S/.test(text)) return fail(`${file}: empty backlog (expected a top-level 'gaps:' list)`);
-  const fast = options.fast === false ? undefined : fastGaps(text, file);
+  // A lone surrogate has no UTF-8: such text is the full parser's (it refuses it).
+  const fast = options.fast === false || !text.isWellFormed()
+    ? undefined
+    : fastGaps(new TextEncoder().encode(text), file);
   if (fast) return ok(fast);
   const parsed = parseYaml(text);
   if (!parsed.ok) {
@@ -181,8 +209,11 @@ export function parseBacklogText(
  * made and checked as the full path makes them; undefined: the full path
  * decides (also when a gap is refused, so its error is the full path's).
  */
-function fastGaps(text: string, file: string): { gaps: Gap[]; warnings: string[] } | undefined {
-  const scan = scanBacklog(text, file);
+function fastGaps(
+  bytes: Uint8Array,
+  file: string,
+): { gaps: Gap[]; warnings: string[] } | undefined {
+  const scan = scanBacklog(bytes, file);
   if (!scan) return undefined;
   const gaps: Gap[] = [];
   const warnings = scan.duplicateWarnings;
@@ -338,8 +369,7 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-async function readText(file: string): Promise<Result<string>> {
-  let text: string;
+async function readBytes(file: string): Promise<Result<Uint8Array>> {
   try {
     const info = await Deno.stat(file);
     if (info.size > MAX_FILE_BYTES) {
@@ -348,17 +378,10 @@ async function readText(file: string): Promise<Result<string>> {
           "split it into a directory of *.yaml files",
       );
     }
-    // Deno's own decoder is ~3x faster than a fatal TextDecoder on a big file; it turns bad
-    // bytes into U+FFFD, so only a text holding one is decoded again, strictly.
-    text = await Deno.readTextFile(file);
-    if (text.includes("\uFFFD")) {
-      new TextDecoder("utf-8", { fatal: true }).decode(await Deno.readFile(file));
-    }
+    return ok(await Deno.readFile(file));
   } catch (e) {
-    if (e instanceof TypeError) return fail(`${file}: not UTF-8 text`);
     return fail(describeReadError(file, e));
   }
-  return ok(text);
 }
 
 function describeReadError(path: string, e: unknown): string {

@@ -34,6 +34,8 @@ const BRANCH_PREFIX = "claude/";
  * ```
  */
 export function baseSlug(id: string): string {
+  // The common id (`COG-035`): letters, digits and dashes, starting with one of the first two.
+  if (SIMPLE_ID.test(id)) return id.toLowerCase();
   let s = plainLower(id);
   s = s.replace(/[^a-z0-9.-]+/g, "-");
   s = s.replace(/\.{2,}/g, ".");
@@ -43,8 +45,12 @@ export function baseSlug(id: string): string {
   return s;
 }
 
+/** An id whose slug is itself lowercased: nothing to replace, strip or shorten. */
+const SIMPLE_ID = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
+
 /** The id lowercased (ASCII) with `_` -> `-`: a slug equal to it dropped nothing. */
 function plainLower(id: string): string {
+  if (SIMPLE_ID.test(id)) return id.toLowerCase();
   return id.replace(/[A-Z]/g, (c) => c.toLowerCase()).replaceAll("_", "-");
 }
 

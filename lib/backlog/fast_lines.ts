@@ -1,0 +1,315 @@
+/**
+ * A backlog file's lines over its bytes, for the fast scanner
+ * (lib/backlog/fast.ts): where each line starts, its indent, whether it is
+ * blank or a comment, and its text decoded only when asked. Made in one
+ * pass that also refuses what the scanner leaves to the full parser: bytes
+ * that are not UTF-8, controls (tabs and CR too), DEL, C1 controls, a BOM,
+ * U+FFFE/U+FFFF.
+ *
+ * @module
+ */
+
+const BLANK = 1;
+const COMMENT = 2;
+
+const decoder = new TextDecoder();
+
+/** The lines of one file. */
+export class Lines {
+  private constructor(
+    readonly bytes: Uint8Array,
+    readonly count: number,
+    private readonly starts: Int32Array,
+    private readonly indents: Int32Array,
+    private readonly flags: Uint8Array,
+  ) {}
+
+  /**
+   * The lines of `bytes`; undefined when a byte is one the scanner leaves to the full parser.
+   *
+   * @example
+   * ```ts
+   * Lines.of(new TextEncoder().encode("a: 1\n  # c\n"))?.count; // 3
+   * ```
+   */
+  static of(bytes: Uint8Array): Lines | undefined {
+    const newlines = checkedNewlines(bytes);
+    if (!newlines) return undefined;
+    const count = newlines.length + 1;
+    const starts = new Int32Array(count + 1);
+    const indents = new Int32Array(count);
+    const flags = new Uint8Array(count);
+    const n = bytes.length;
+    for (let line = 0; line < count; line++) {
+      const start = line === 0 ? 0 : newlines[line - 1] + 1;
+      starts[line] = start;
+      let i = start;
+      while (i < n && bytes[i] === 0x20) i++;
+      indents[line] = i - start;
+      flags[line] = i >= n || bytes[i] === 0x0a ? BLANK : bytes[i] === 0x23 ? COMMENT : 0;
+    }
+    starts[count] = n + 1;
+    return new Lines(bytes, count, starts, indents, flags);
+  }
+
+  /** Leading spaces of line `i`. */
+  indent(i: number): number {
+    return this.indents[i];
+  }
+
+  /** Blank or a comment. */
+  quiet(i: number): boolean {
+    return this.flags[i] & (BLANK | COMMENT) ? true : false;
+  }
+
+  /** Only spaces. */
+  blank(i: number): boolean {
+    return (this.flags[i] & BLANK) !== 0;
+  }
+
+  /** `- ` at its indent: a block list's item. */
+  isItem(i: number): boolean {
+    const p = this.starts[i] + this.indents[i];
+    return this.bytes[p] === 0x2d && this.bytes[p + 1] === 0x20 && p + 1 < this.end(i);
+  }
+
+  /** `gaps:` alone (spaces or a comment after it). */
+  isGapsKey(i: number): boolean {
+    const s = this.starts[i];
+    if (this.end(i) - s < 5 || this.ascii(i, 0, 5) !== "gaps:") return false;
+    return /^(?: +#.*| *)$/.test(this.text(i, 5));
+  }
+
+  /** The column of the first non-space at or after column `col`. */
+  spacesFrom(i: number, col: number): number {
+    const s = this.starts[i];
+    const end = this.end(i);
+    while (s + col < end && this.bytes[s + col] === 0x20) col++;
+    return col;
+  }
+
+  /**
+   * The column of the `:` ending a key (`[A-Za-z_][A-Za-z0-9_-]*`) that
+   * starts at column `at`, when a space or the line's end follows it; -1: none.
+   */
+  keyEnd(i: number, at: number): number {
+    const s = this.starts[i];
+    const end = this.end(i);
+    let p = s + at;
+    const first = this.bytes[p];
+    if (!(isAlpha(first) || first === 0x5f)) return -1;
+    for (p++; p < end; p++) {
+      const b = this.bytes[p];
+      if (isAlpha(b) || (b >= 0x30 && b <= 0x39) || b === 0x5f || b === 0x2d) continue;
+      if (b !== 0x3a) return -1;
+      return p + 1 === end || this.bytes[p + 1] === 0x20 ? p - s : -1;
+    }
+    return -1;
+  }
+
+  /** Keys seen, by a hash of their bytes: a key read again is the same string, not a new one. */
+  private readonly keys = new Map<number, string>();
+
+  /** Columns `a` to `b` of line `i`, known to be ASCII (a key). */
+  ascii(i: number, a: number, b: number): string {
+    const s = this.starts[i] + a;
+    const e = this.starts[i] + b;
+    let h = e - s;
+    for (let p = s; p < e; p++) h = (Math.imul(h, 31) + this.bytes[p]) | 0;
+    const hit = this.keys.get(h);
+    if (hit !== undefined && hit.length === e - s && this.same(hit, s)) return hit;
+    const key = String.fromCharCode.apply(null, this.bytes.subarray(s, e) as unknown as number[]);
+    this.keys.set(h, key);
+    return key;
+  }
+
+  private same(key: string, at: number): boolean {
+    for (let k = 0; k < key.length; k++) if (key.charCodeAt(k) !== this.bytes[at + k]) return false;
+    return true;
+  }
+
+  /**
+   * A one-line value that is surely sound and needs no reading (a value a
+   * run never uses): plain text with no `: `, or a quote closed on its line
+   * with only `\"`, `\\`, `\/`, `\n`, `\t` escapes, then at most a comment.
+   * False: decode it and look closer.
+   */
+  plainlySound(i: number, col: number): boolean {
+    const s = this.starts[i] + col;
+    const end = this.end(i);
+    const bytes = this.bytes;
+    const b = bytes[s];
+    if (b === 0x22 || b === 0x27) {
+      for (let p = s + 1; p < end; p++) {
+        const c = bytes[p];
+        if (b === 0x22 && c === 0x5c) {
+          const e = bytes[p + 1];
+          if (e !== 0x22 && e !== 0x5c && e !== 0x2f && e !== 0x6e && e !== 0x74) return false;
+          p++;
+          continue;
+        }
+        if (c !== b) continue;
+        if (b === 0x27 && bytes[p + 1] === 0x27) {
+          p++;
+          continue;
+        }
+        return this.quietTail(p + 1, end);
+      }
+      return false;
+    }
+    if (!(isAlpha(b) || (b >= 0x30 && b <= 0x39) || b >= 0x80 || b === 0x2f || b === 0x28)) {
+      return false;
+    }
+    for (let p = s + 1; p < end; p++) {
+      const c = bytes[p];
+      if (c === 0x3a && (p + 1 === end || bytes[p + 1] === 0x20)) return false;
+      if (c === 0x23 && bytes[p - 1] === 0x20) return true; // a comment
+    }
+    return true;
+  }
+
+  /**
+   * A plain one-line value of ASCII characters, as inlineScalar reads it (up
+   * to a comment, trailing spaces off), the same string each time it
+   * repeats (`P1`, `done`); undefined: not that simple, decode and look closer.
+   */
+  plainValue(i: number, col: number): string | undefined {
+    const s = this.starts[i] + col;
+    const end = this.end(i);
+    const bytes = this.bytes;
+    const b = bytes[s];
+    if (!(isAlpha(b) || (b >= 0x30 && b <= 0x39) || b === 0x5f)) return undefined;
+    let last = s;
+    for (let p = s; p < end; p++) {
+      const c = bytes[p];
+      if (c < 0x20 || c >= 0x7f) return undefined;
+      if (c === 0x3a && (p + 1 === end || bytes[p + 1] === 0x20)) return undefined;
+      if (c === 0x23 && bytes[p - 1] === 0x20) break; // a comment
+      if (c !== 0x20) last = p;
+    }
+    if (last - s > 64) return undefined;
+    return this.ascii(i, col, last + 1 - this.starts[i]);
+  }
+
+  /** A block scalar's header (`|`, `>-`, `|+ # c`) at column `col`, without an indent digit. */
+  blockHeader(i: number, col: number): boolean {
+    let p = this.starts[i] + col;
+    const end = this.end(i);
+    const bytes = this.bytes;
+    if (bytes[p] !== 0x7c && bytes[p] !== 0x3e) return false;
+    p++;
+    if (bytes[p] === 0x2d || bytes[p] === 0x2b) p++;
+    return this.quietTail(p, end);
+  }
+
+  /** Nothing after `p` but spaces, or spaces and a comment. */
+  private quietTail(p: number, end: number): boolean {
+    if (p === end) return true;
+    if (this.bytes[p] !== 0x20) return false;
+    while (p < end && this.bytes[p] === 0x20) p++;
+    return p === end || this.bytes[p] === 0x23;
+  }
+
+  /** The text of line `i` from column `from` (a byte column, after ASCII). */
+  text(i: number, from = 0): string {
+    const s = this.starts[i] + from;
+    const end = this.end(i);
+    return end <= s ? "" : decoder.decode(this.bytes.subarray(s, end));
+  }
+
+  /** The byte at column `col` of line `i` (-1 past its end). */
+  byte(i: number, col: number): number {
+    const p = this.starts[i] + col;
+    return p < this.end(i) ? this.bytes[p] : -1;
+  }
+
+  /** Where line `i` ends, as a column. */
+  width(i: number): number {
+    return this.end(i) - this.starts[i];
+  }
+
+  /** Where line `i` ends (its newline, or the end of the bytes). */
+  private end(i: number): number {
+    return this.starts[i + 1] - 1;
+  }
+}
+
+function isAlpha(b: number): boolean {
+  return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+}
+
+/**
+ * Where the newlines are, after checking every byte; undefined when one is
+ * not what the scanner reads (see the module's doc). Four bytes at a time
+ * where they are plain ASCII (no high bit, nothing under 0x20, no DEL);
+ * byte by byte where not.
+ */
+function checkedNewlines(bytes: Uint8Array): Int32Array | undefined {
+  const n = bytes.length;
+  const words = new Uint32Array(bytes.buffer, 0, Math.floor(bytes.buffer.byteLength / 4));
+  const base = bytes.byteOffset;
+  let found = new Int32Array(1024);
+  let count = 0;
+  let p = 0;
+  while (p < n) {
+    const at = base + p;
+    if ((at & 3) === 0 && p + 4 <= n) {
+      const w = words[at >>> 2];
+      const x = w ^ 0x7f7f7f7f;
+      if (((w | ((w - 0x20202020) & ~w) | ((x - 0x01010101) & ~x)) & 0x80808080) === 0) {
+        p += 4;
+        continue;
+      }
+    }
+    const b = bytes[p];
+    if (b >= 0x20 && b < 0x7f) {
+      p++;
+    } else if (b === 0x0a) {
+      if (count === found.length) {
+        const grown = new Int32Array(found.length * 2);
+        grown.set(found);
+        found = grown;
+      }
+      found[count++] = p++;
+    } else if (b < 0x80) {
+      return undefined; // a control, a tab, CR, DEL
+    } else {
+      p = utf8End(bytes, p);
+      if (p === 0) return undefined;
+    }
+  }
+  return found.subarray(0, count);
+}
+
+/**
+ * The index after the UTF-8 sequence starting at `i` (a byte >= 0x80);
+ * 0 when it is not valid UTF-8, or is a C1 control, a BOM, U+FFFE or U+FFFF.
+ */
+function utf8End(bytes: Uint8Array, i: number): number {
+  const b = bytes[i];
+  const c1 = bytes[i + 1];
+  if (b >= 0xc2 && b <= 0xdf) {
+    // C1 controls (and NEL) are U+0080-U+009F: the full parser's.
+    return cont(c1) && !(b === 0xc2 && c1 < 0xa0) ? i + 2 : 0;
+  }
+  if (b >= 0xe0 && b <= 0xef) {
+    const c2 = bytes[i + 2];
+    if (!cont(c1) || !cont(c2)) return 0;
+    if (b === 0xe0 && c1 < 0xa0) return 0; // overlong
+    if (b === 0xed && c1 > 0x9f) return 0; // a surrogate
+    if (b === 0xef && c1 === 0xbb && c2 === 0xbf) return 0; // BOM
+    if (b === 0xef && c1 === 0xbf && c2 >= 0xbe) return 0; // U+FFFE, U+FFFF
+    return i + 3;
+  }
+  if (b >= 0xf0 && b <= 0xf4) {
+    if (!cont(c1) || !cont(bytes[i + 2]) || !cont(bytes[i + 3])) return 0;
+    if ((b === 0xf0 && c1 < 0x90) || (b === 0xf4 && c1 > 0x8f)) return 0;
+    return i + 4;
+  }
+  return 0;
+}
+
+/** A UTF-8 continuation byte. */
+function cont(x: number | undefined): boolean {
+  return x !== undefined && x >= 0x80 && x <= 0xbf;
+}
