@@ -13,6 +13,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { benchAdopt } from "./adopt.ts";
+import { benchBaseline } from "./baseline.ts";
 import { benchClaims } from "./claims.ts";
 import { benchColdStart } from "./coldstart.ts";
 import { benchDashboard } from "./dashboard.ts";
@@ -41,6 +42,7 @@ const SECTIONS: Record<string, (tmp: string) => Promise<Row[]>> = {
   session: benchSession,
   learning: benchLearning,
   claims: benchClaims,
+  baseline: benchBaseline,
 };
 
 function table(rows: readonly Row[]): string[] {

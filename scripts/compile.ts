@@ -76,8 +76,10 @@ async function build(
     `--target=${target}`,
     `--output=${output}`,
     ...compiledPermissionFlags(extraRunFrom(envVar("CHUMP_ALLOW_RUN"))),
-    // The subcommands' modules are loaded by a computed specifier (lib/commands/run.ts).
+    // Modules loaded by a computed specifier: the subcommands (lib/commands/run.ts) and the
+    // shared ledger's (lib/commands/_sources.ts).
     `--include=${join(ROOT, "lib", "commands")}`,
+    `--include=${join(ROOT, "lib", "store", "pg")}`,
     join(ROOT, "main.ts"),
   ];
   const out = await new Deno.Command(deno, {

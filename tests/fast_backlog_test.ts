@@ -11,6 +11,7 @@ import { deepEqual, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { parseBacklogBytes, parseBacklogText } from "../lib/backlog/load.ts";
 import { scanBacklog } from "../lib/backlog/fast.ts";
+import { checkedNewlines, decodedNewlines } from "../lib/backlog/fast_lines.ts";
 import { seededRandom } from "../lib/learn/policy.ts";
 import { ROOT } from "./_helpers.ts";
 
@@ -265,4 +266,48 @@ Deno.test("thousands of generated backlogs of random shapes: the same gaps, warn
   }
   // Most of them are of the shapes real backlogs have: the fast path is taken, not dodged.
   assert(sure > N / 8, `the fast path was sure of only ${sure} of ${N}`);
+});
+
+Deno.test("the two byte checks (the runtime's decoder for a small file, four bytes at a time for a big one) agree on every kind of byte", () => {
+  const r = seededRandom(7);
+  const pieces = [
+    "plain ascii text ",
+    "\n",
+    "\n\n",
+    "  ",
+    "—",
+    "é",
+    "😀",
+    "\t",
+    "\r",
+    "\u0000",
+    "\u007f",
+    "\u0085",
+    "\u00a0",
+    "\ufeff",
+    "\ufffe",
+    "\uffff",
+    "\u2028",
+    "#",
+    "z",
+  ];
+  const raw = [[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80], [
+    0xc2,
+  ]];
+  for (let n = 0; n < 3000; n++) {
+    const parts: number[] = [];
+    const len = Math.floor(r() * 40);
+    for (let k = 0; k < len; k++) {
+      if (r() < 0.03) parts.push(...pick(r, raw));
+      else {parts.push(
+          ...new TextEncoder().encode(pick(r, r() < 0.8 ? pieces.slice(0, 5) : pieces)),
+        );}
+    }
+    // At every offset of a larger buffer: the four-byte steps meet every alignment.
+    const pad = Math.floor(r() * 4);
+    const buffer = new Uint8Array(parts.length + pad);
+    buffer.set(parts, pad);
+    const bytes = buffer.subarray(pad);
+    deepEqual(checkedNewlines(bytes), decodedNewlines(bytes), JSON.stringify(parts));
+  }
 });

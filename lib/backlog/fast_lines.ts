@@ -33,7 +33,8 @@ export class Lines {
    * ```
    */
   static of(bytes: Uint8Array): Lines | undefined {
-    const newlines = checkedNewlines(bytes);
+    // A small file is checked by the runtime's own decoder (no JIT to warm up), a big one here.
+    const newlines = bytes.length < SMALL ? decodedNewlines(bytes) : checkedNewlines(bytes);
     if (!newlines) return undefined;
     const count = newlines.length + 1;
     const starts = new Int32Array(count + 1);
@@ -238,13 +239,46 @@ function isAlpha(b: number): boolean {
   return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
 }
 
+/** Below this many bytes, the runtime's decoder checks the file (see {@linkcode decodedNewlines}). */
+const SMALL = 4 << 20;
+
+/** Characters the scanner leaves to the full parser: controls (tab, CR), DEL, C1, a BOM, U+FFFE/F. */
+const UNUSUAL = /[\x00-\x09\x0b-\x1f\x7f-\x9f\ufeff\ufffe\uffff]/;
+
+/**
+ * Where the newlines are of a small file, checked by decoding it strictly
+ * (UTF-8) and one regular expression; undefined as {@linkcode checkedNewlines}.
+ *
+ * @example
+ * ```ts
+ * decodedNewlines(new TextEncoder().encode("a\nb\n")); // Int32Array [1, 3]
+ * ```
+ */
+export function decodedNewlines(bytes: Uint8Array): Int32Array | undefined {
+  try {
+    const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+    if (UNUSUAL.test(text)) return undefined;
+  } catch {
+    return undefined; // not UTF-8: the full path says so
+  }
+  const found: number[] = [];
+  for (let p = bytes.indexOf(0x0a); p >= 0; p = bytes.indexOf(0x0a, p + 1)) found.push(p);
+  return Int32Array.from(found);
+}
+
 /**
  * Where the newlines are, after checking every byte; undefined when one is
  * not what the scanner reads (see the module's doc). Four bytes at a time
  * where they are plain ASCII (no high bit, nothing under 0x20, no DEL);
- * byte by byte where not.
+ * byte by byte where not. The same answers as {@linkcode decodedNewlines}
+ * (a differential test holds them to it).
+ *
+ * @example
+ * ```ts
+ * checkedNewlines(new TextEncoder().encode("a\tb\n")); // undefined: a tab
+ * ```
  */
-function checkedNewlines(bytes: Uint8Array): Int32Array | undefined {
+export function checkedNewlines(bytes: Uint8Array): Int32Array | undefined {
   const n = bytes.length;
   const words = new Uint32Array(bytes.buffer, 0, Math.floor(bytes.buffer.byteLength / 4));
   const base = bytes.byteOffset;

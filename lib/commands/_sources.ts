@@ -94,7 +94,9 @@ export async function openReflections(
   db: string,
 ): Promise<Result<OpenReflections, Failure>> {
   if (ledger === undefined) return ok({ source: db, [Symbol.dispose]() {} });
-  const { readFleetReflections } = await import("../store/pg/reflections.ts");
+  const { readFleetReflections }: typeof import("../store/pg/reflections.ts") = await import(
+    pgModule("reflections")
+  );
   const fleet = await readFleetReflections(ledger);
   if (!fleet.ok) return runtimeError(fleet.error);
   return ok({ source: fleet.value, [Symbol.dispose]: () => fleet.value.db.close() });
@@ -155,7 +157,7 @@ export async function joinFleet(
     }
     return ok(undefined);
   }
-  const { openFleet } = await import("../store/pg/fleet.ts");
+  const { openFleet }: typeof import("../store/pg/fleet.ts") = await import(pgModule("fleet"));
   const fleet = await openFleet(url, {
     hostId: hostIdOf(options),
     runId,
@@ -166,4 +168,14 @@ export async function joinFleet(
     fleetMax: options.fleetMax,
   });
   return fleet.ok ? fleet : runtimeError(fleet.error);
+}
+
+/**
+ * A module of the shared ledger's, by a computed specifier: Deno reads a
+ * literal `import()`'s whole graph at start (the PostgreSQL driver's too),
+ * and a run without `--ledger` never needs it. `deno compile` includes
+ * them by name (scripts/compile.ts).
+ */
+function pgModule(name: string): string {
+  return new URL(`../store/pg/${name}.ts`, import.meta.url).href;
 }

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { heldBackReasons } from "../store/backoff.ts";
 import { pickableGaps } from "../backlog/picker.ts";
 import { explainLines, renderPlan } from "../backlog/plan.ts";
 import { EXIT, type Exit, type Io, usageError } from "../cli/io.ts";
@@ -15,8 +14,6 @@ import { ok } from "../util/result.ts";
 import { resolvePaths } from "./paths.ts";
 import { agentTemplate, loadAndWarn } from "./_sources.ts";
 import { assignSlugs, worktreeFor } from "../git/slug.ts";
-import { processLiveness } from "../process/liveness.ts";
-import { openLedgerIfExists } from "../store/ledger.ts";
 
 /** Print what a run with these options would dispatch. */
 export async function runDryRun(options: DispatchOptions, io: Io): Promise<Exit> {
@@ -79,6 +76,11 @@ async function leasedGaps(
   io: Io,
 ): Promise<{ leased: Set<string>; heldBack: Map<string, string> }> {
   const none = { leased: new Set<string>(), heldBack: new Map<string, string>() };
+  // No DB, nothing held: the ledger's modules (SQLite, the process table) are not even loaded.
+  if (!await Deno.stat(db).then(() => true, () => false)) return none;
+  const { openLedgerIfExists } = await import("../store/ledger.ts");
+  const { processLiveness } = await import("../process/liveness.ts");
+  const { heldBackReasons } = await import("../store/backoff.ts");
   const ledger = openLedgerIfExists(db, processLiveness());
   if (!ledger.ok) {
     io.err(`warning: ${ledger.error}; leases not checked`);
