@@ -243,6 +243,7 @@ function isAlpha(b: number): boolean {
 const SMALL = 4 << 20;
 
 /** Characters the scanner leaves to the full parser: controls (tab, CR), DEL, C1, a BOM, U+FFFE/F. */
+// deno-lint-ignore no-control-regex
 const UNUSUAL = /[\x00-\x09\x0b-\x1f\x7f-\x9f\ufeff\ufffe\uffff]/;
 
 /**

@@ -101,9 +101,7 @@ export async function loadBacklog(path: string): Promise<Result<Backlog>> {
 }
 
 /**
- * Parse the bytes of one backlog file: the fast path when it is sure
- * (lib/backlog/fast.ts, never decoding the whole file), else the text, as
- * {@linkcode parseBacklogText} reads it.
+ * One backlog file's bytes: the fast path when it is sure (lib/backlog/fast.ts), else the text.
  *
  * @example
  * ```ts
@@ -205,9 +203,8 @@ export function parseBacklogText(
 }
 
 /**
- * The gaps of a backlog the fast scanner (lib/backlog/fast.ts) is sure of,
- * made and checked as the full path makes them; undefined: the full path
- * decides (also when a gap is refused, so its error is the full path's).
+ * The gaps the fast scanner is sure of, made as the full path makes them;
+ * undefined: the full path decides (a refused gap too: its error is the full path's).
  */
 function fastGaps(
   bytes: Uint8Array,
