@@ -14,6 +14,9 @@
 import { envVar } from "./lib/util/env.ts";
 import type { LinesOut } from "./lib/cli/lines_out.ts";
 
+/** The launch's module, by a computed specifier: Deno does not read it for `--help`. */
+const LAUNCH = new URL("./lib/commands/launch.ts", import.meta.url).href;
+
 /** The buffered stdout of a command (flushed before the exit). */
 let stdout: LinesOut | undefined;
 
@@ -29,7 +32,6 @@ if (import.meta.main) {
       // was, so relative paths (and messages about them) mean what they typed.
       const initCwd = envVar("INIT_CWD");
       if (initCwd) Deno.chdir(initCwd);
-      const { launch } = await import("./lib/commands/launch.ts");
       const { runCli } = await import("./lib/commands/run.ts");
       const { linesOut } = await import("./lib/cli/lines_out.ts");
       // Stdout in large writes (a big dry run is thousands of lines); stderr as it comes, after
@@ -44,7 +46,12 @@ if (import.meta.main) {
         },
         env: envVar,
       };
-      code = await launch(Deno.args, (argv) => runCli(argv, io), io.err);
+      // `--help` and `--version` write nothing: no relaunch to weigh, its modules not loaded.
+      const answers = Deno.args.some((a) => a === "--help" || a === "-h" || a === "--version");
+      code = answers
+        ? await runCli(Deno.args, io)
+        : await (await import(LAUNCH)).launch(Deno.args, (argv: string[]) =>
+          runCli(argv, io), io.err);
     }
   } catch (e) {
     stdout?.flush();
