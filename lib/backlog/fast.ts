@@ -97,6 +97,8 @@ function restIsSound(lines: Lines, start: number, end: number): boolean {
 class Scanner {
   readonly items: FastItem[] = [];
   readonly duplicates: string[] = [];
+  /** The keys of the gap being read (one list, emptied per gap). */
+  private readonly seen: string[] = [];
 
   constructor(readonly lines: Lines, readonly file: string) {}
 
@@ -128,7 +130,8 @@ class Scanner {
     const lines = this.lines;
     const key = lines.spacesFrom(i, dash + 2);
     const fields: Record<string, unknown> = {};
-    const seen: string[] = [];
+    const seen = this.seen;
+    seen.length = 0;
     this.items.push({ fields, line: i + 1 });
     i = this.entry(i, key, fields, seen);
     for (;;) {
@@ -167,7 +170,7 @@ class Scanner {
       if (!lines.plainlySound(i, col)) inlineScalar(lines.text(i, col), false);
       return i + 1;
     }
-    const plain = lines.plainValue(i, col);
+    const plain = lines.plainValue(i, col, key !== "id");
     if (plain !== undefined) {
       if (NOT_SURELY_TEXT.test(plain)) unsure();
       fields[key] = plain;

@@ -116,7 +116,8 @@ export class Lines {
     const s = this.starts[i] + a;
     const e = this.starts[i] + b;
     let h = e - s;
-    for (let p = s; p < e; p++) h = (Math.imul(h, 31) + this.bytes[p]) | 0;
+    // Kept a small integer (31 bits), the map's fast key.
+    for (let p = s; p < e; p++) h = (Math.imul(h, 31) + this.bytes[p]) & 0x3fffffff;
     const hit = this.keys.get(h);
     if (hit !== undefined && hit.length === e - s && this.same(hit, s)) return hit;
     const key = String.fromCharCode.apply(null, this.bytes.subarray(s, e) as unknown as number[]);
@@ -171,10 +172,11 @@ export class Lines {
 
   /**
    * A plain one-line value of ASCII characters, as inlineScalar reads it (up
-   * to a comment, trailing spaces off), the same string each time it
-   * repeats (`P1`, `done`); undefined: not that simple, decode and look closer.
+   * to a comment, trailing spaces off); `shared`: the same string each time
+   * it repeats (`P1`, `done`; not an id, which never does); undefined: not
+   * that simple, decode and look closer.
    */
-  plainValue(i: number, col: number): string | undefined {
+  plainValue(i: number, col: number, shared: boolean): string | undefined {
     const s = this.starts[i] + col;
     const end = this.end(i);
     const bytes = this.bytes;
@@ -189,6 +191,9 @@ export class Lines {
       if (c !== 0x20) last = p;
     }
     if (last - s > 64) return undefined;
+    if (!shared) {
+      return String.fromCharCode.apply(null, bytes.subarray(s, last + 1) as unknown as number[]);
+    }
     return this.ascii(i, col, last + 1 - this.starts[i]);
   }
 
@@ -285,16 +290,20 @@ export function checkedNewlines(bytes: Uint8Array): Int32Array | undefined {
   const base = bytes.byteOffset;
   let found = new Int32Array(1024);
   let count = 0;
+  const lastWord = Math.floor((base + n) / 4);
   let p = 0;
   while (p < n) {
-    const at = base + p;
-    if ((at & 3) === 0 && p + 4 <= n) {
-      const w = words[at >>> 2];
-      const x = w ^ 0x7f7f7f7f;
-      if (((w | ((w - 0x20202020) & ~w) | ((x - 0x01010101) & ~x)) & 0x80808080) === 0) {
-        p += 4;
-        continue;
+    if (((base + p) & 3) === 0) {
+      // Four bytes at a time while they are plain ASCII: no high bit, nothing under 0x20, no DEL.
+      let wi = (base + p) >>> 2;
+      while (wi < lastWord) {
+        const w = words[wi];
+        const x = w ^ 0x7f7f7f7f;
+        if (((w | ((w - 0x20202020) & ~w) | ((x - 0x01010101) & ~x)) & 0x80808080) !== 0) break;
+        wi++;
       }
+      p = wi * 4 - base;
+      if (p >= n) break;
     }
     const b = bytes[p];
     if (b >= 0x20 && b < 0x7f) {
