@@ -1,13 +1,10 @@
 /**
- * The backlog: a YAML file with a top-level `gaps:` list, or a directory of
- * `*.yaml` files read in byte-wise name order. Each gap keeps the file and
- * line it came from so every warning and error can point at it.
- *
- * Real backlogs are messy and must load: duplicate ids, dependencies on ids
- * that do not exist and keys repeated inside one gap are warnings, not
- * errors. What cannot be read as a backlog at all (unreadable path, invalid
- * YAML, no `gaps` list, a gap that is not a mapping, a missing or non-string
- * id) is an error naming the file and, where known, the line and column.
+ * The backlog: a YAML file with a top-level `gaps:` list, or a directory of `*.yaml` files read
+ * in byte-wise name order (the fast path when it is sure, lib/backlog/fast.ts). Each gap keeps
+ * its file and line. Messy backlogs load: duplicate ids, dependencies on ids that do not exist
+ * and keys repeated inside one gap are warnings. What cannot be read as a backlog at all
+ * (unreadable path, invalid YAML, no `gaps` list, a gap that is not a mapping, a missing or
+ * non-string id) is an error naming the file and, where known, the line and column.
  *
  * @module
  */
@@ -143,9 +140,8 @@ export function parseBacklogText(
 ): Result<{ gaps: Gap[]; warnings: string[] }> {
   if (!/\S/.test(text)) return fail(`${file}: empty backlog (expected a top-level 'gaps:' list)`);
   // A lone surrogate has no UTF-8: such text is the full parser's (it refuses it).
-  const fast = options.fast === false || !text.isWellFormed()
-    ? undefined
-    : fastGaps(new TextEncoder().encode(text), file);
+  const sure = options.fast !== false && text.isWellFormed();
+  const fast = sure ? fastGaps(new TextEncoder().encode(text), file) : undefined;
   if (fast) return ok(fast);
   const parsed = parseYaml(text);
   if (!parsed.ok) {
