@@ -12,6 +12,7 @@
 import { errorLine, EXIT, type Exit, type Io, PROGRAM } from "../cli/io.ts";
 import { type Command, parseCli, VERSION } from "../cli/parse.ts";
 import { ok } from "../util/result.ts";
+import { dropWritesIfReadOnly } from "./permissions.ts";
 
 /**
  * Run a command line to completion.
@@ -33,12 +34,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     io.err(errorLine(parsed.error));
     return EXIT.usage;
   }
-  if (Deno.build.standalone) {
-    // Only the compiled binary needs it: `--help` and a dry run under `deno run` never load it.
-    (await load<typeof import("./permissions.ts")>("permissions")).dropWritesIfReadOnly(
-      parsed.value,
-    );
-  }
+  if (Deno.build.standalone) dropWritesIfReadOnly(parsed.value);
   const done = await runCommand(parsed.value, io);
   if (done.ok) return done.value;
   io.err(errorLine(done.error.message));
