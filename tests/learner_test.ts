@@ -94,3 +94,29 @@ Deno.test("an outcome recorded while a re-read is under way counts once, whether
   equal(learned.scores.arm("groq").successes, 1);
   equal(learned.rows.length, 3);
 });
+
+Deno.test("with --learn-window, an outcome recorded while a re-read is under way is still learned from", async () => {
+  let now = Date.parse("2026-12-06T12:00:00Z");
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  const learned = new Learned({
+    rows: [],
+    configured: DEFAULT_DEADLINES,
+    now: () => now,
+    windowMs: 3_600_000,
+    refreshMs: 1000,
+    reload: async () => {
+      await gate;
+      return ok([{ ...row("B-1", "shipped", "backend=groq"), createdAt: "2026-12-06 12:00:00" }]);
+    },
+  });
+  now += 1000;
+  const reading = learned.refresh();
+  // Recorded by this run while the read was out, not in what it read.
+  learned.record(row("A-9", "shipped", "backend=claude"));
+  release();
+  await reading;
+  equal(Math.round(learned.scores.arm("claude").successes), 1, "the run's own outcome kept");
+  equal(Math.round(learned.scores.arm("groq").successes), 1, "the read's row, in the window");
+  equal(learned.rows.length, 2);
+});

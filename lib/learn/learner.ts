@@ -127,7 +127,7 @@ export class Learned {
         if (!read.ok) return this.#o.warn?.(`${read.error}; learning from what was read before`);
         const stored = new Set(read.value.map(rowKey));
         const missing = recorded.filter((r) => !stored.has(rowKey(r))).reverse();
-        this.#replace([...missing, ...read.value]);
+        this.#replace(read.value, missing);
       },
       (e) =>
         this.#o.warn?.(`${e instanceof Error ? e.message : e}; learning from what was read before`),
@@ -136,13 +136,18 @@ export class Learned {
     return done;
   }
 
-  #replace(rows: readonly LearnRow[]): void {
+  /**
+   * Learn from `rows` as read (within the window) and `fresh`, outcomes this
+   * run recorded that the read did not see (just now: within any window).
+   */
+  #replace(rows: readonly LearnRow[], fresh: readonly LearnRow[] = []): void {
     const now = this.#o.now();
     this.#readAt = now;
     const sinceMs = this.#o.windowMs === undefined ? undefined : now - this.#o.windowMs;
-    this.#rows = sinceMs === undefined
-      ? [...rows]
+    const read = sinceMs === undefined
+      ? rows
       : rows.filter((r) => createdMs(r.createdAt) >= sinceMs);
+    this.#rows = [...fresh, ...read];
     this.#board = scoreboardOf(this.#rows, {
       table: this.#o.table,
       nowMs: now,
