@@ -209,7 +209,7 @@ async function learningOf(
     source: ReflectionSource;
     deadlines: RunConfig["deadlines"];
   },
-): Promise<Result<Learning & { explicit: boolean }, Failure>> {
+): Promise<Result<Learning, Failure>> {
   const explicit = options.agentCmd !== undefined ||
     (io.env("CHUMP_AGENT_CMD") ?? "").trim() !== "";
   if (explicit && options.routing !== undefined) {
@@ -233,7 +233,7 @@ async function learningOf(
     },
     warn: (message) => io.err(`warning: ${message}`),
   });
-  return learning.ok ? ok({ ...learning.value, explicit }) : usageError(learning.error);
+  return learning.ok ? learning : usageError(learning.error);
 }
 
 /**
@@ -243,10 +243,11 @@ async function learningOf(
 function routingOf(
   options: DispatchOptions,
   io: Io,
-  learning: Learning & { explicit: boolean },
+  learning: Learning,
 ): Result<{ routing: RunConfig["routing"]; programs: string[] } | undefined, Failure> {
+  // No table (none found, or an explicit agent command read none): the run's one agent.
   const { table, learned } = learning;
-  if (!table || learning.explicit) return ok(undefined);
+  if (!table) return ok(undefined);
   for (const w of table.warnings) io.err(`warning: ${w}`);
   const seed = runSeed(options.seed);
   const programs = new Set<string>();

@@ -11,7 +11,7 @@
  */
 import { armOfNotes } from "../store/notes.ts";
 import type { Deadlines } from "../util/duration.ts";
-import type { Result } from "../util/result.ts";
+import { errorMessage, type Result } from "../util/result.ts";
 import { type AdaptiveDeadlines, adaptiveDeadlines, type DurationRow } from "./deadlines.ts";
 import { promptLessons } from "./lessons.ts";
 import type { ArmRecord, ArmUsage, Scores } from "./policy.ts";
@@ -129,8 +129,7 @@ export class Learned {
         const missing = recorded.filter((r) => !stored.has(rowKey(r))).reverse();
         this.#replace(read.value, missing);
       },
-      (e) =>
-        this.#o.warn?.(`${e instanceof Error ? e.message : e}; learning from what was read before`),
+      (e) => this.#o.warn?.(`${errorMessage(e)}; learning from what was read before`),
     ).finally(() => this.#reading = undefined);
     this.#reading = { done, recorded };
     return done;

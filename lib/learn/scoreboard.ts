@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { armOfNotes, decodeNotes } from "../store/notes.ts";
+import { armLabel, decodeNotes } from "../store/notes.ts";
 import { classify } from "./classify.ts";
 import type { ArmRecord, ArmUsage, Scores } from "./policy.ts";
 import { type RoutingTable, taskClassOf } from "./routing.ts";
@@ -90,8 +90,8 @@ interface ArmState extends ArmRecord {
 const HOURS_PRIOR_ROWS = 10;
 
 /**
- * Count `rows` (oldest first, unless `newestFirst`; those at or after
- * `sinceMs`, when given) per arm and task class.
+ * Count `rows` (oldest first, unless `newestFirst`) per arm and task class
+ * (`--learn-window` is the learning's: learn/learner.ts).
  *
  * @example
  * ```ts
@@ -115,7 +115,6 @@ export function scoreboardOf(
 /** What a board counts by. */
 interface BoardOptions {
   table?: Pick<RoutingTable, "taskClasses">;
-  sinceMs?: number;
 }
 
 class Board implements Scoreboard {
@@ -132,13 +131,11 @@ class Board implements Scoreboard {
 
   add(r: ScoredRow, nowMs?: number): void {
     if (!OUTCOMES.has(r.outcome)) return;
-    const notes = String(r.notes ?? "");
-    const arm = armOfNotes(notes);
-    if (arm === undefined) return;
+    const n = decodeNotes(String(r.notes ?? ""));
+    if (n.backend === undefined) return;
+    const arm = armLabel({ ...n, backend: n.backend });
     const at = createdMs(r.createdAt);
-    if (this.options.sinceMs !== undefined && !(at >= this.options.sinceMs)) return;
     const shipped = r.outcome === "shipped";
-    const n = decodeNotes(notes);
     const [reason = "", ...tail] = n.text;
     const cls = shipped ? undefined : n.class ?? classify("killed", reason, tail);
     if (!shipped && saysNothingOf(reason, cls)) return;
