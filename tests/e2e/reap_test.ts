@@ -25,9 +25,18 @@ import {
 } from "../_e2e.ts";
 import { runMain } from "../_helpers.ts";
 import { GIT_ID } from "../../testkit/repo.ts";
-import { sameProcessAlive } from "../../testkit/process.ts";
+import { runProcess, sameProcessAlive } from "../../testkit/process.ts";
+import { sleep } from "../../lib/util/sleep.ts";
 
 const FAKE_GH_DIR = fileURLToPath(new URL("../fake_gh", import.meta.url));
+
+/** This test's fake `gh` processes still running (by their command and their log's path). */
+async function ghInFlight(log: string): Promise<number[]> {
+  const gh = (await runProcess("pgrep", ["-f", join(FAKE_GH_DIR, "gh")])).stdout.split("\n")
+    .filter((l) => l !== "").map(Number);
+  const mine = new Set(await pidsWithEnv(`FAKE_GH_LOG=${log}`));
+  return gh.filter((pid) => mine.has(pid));
+}
 
 Deno.test("reap records a PR merged or closed while the orchestrator was down, and a worktree already gone", async () => {
   const ids = ["RP-MERGED-1", "RP-CLOSED-2", "RP-GONE-3", "RP-OPEN-4"];
@@ -71,6 +80,9 @@ Deno.test("reap records a PR merged or closed while the orchestrator was down, a
   );
   const gone = join(s.repo, ".claude", "worktrees", "rp-gone-3");
   await Deno.remove(gone, { recursive: true });
+  // A poll in flight when the orchestrator died runs on (helpers have groups of their own): let
+  // it write its line before the log is emptied, so the log holds the reap's calls alone.
+  for (let i = 0; i < 100 && (await ghInFlight(log)).length > 0; i++) await sleep(100);
   await Deno.writeTextFile(log, "");
 
   const reap = await runMain(
