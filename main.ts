@@ -25,6 +25,8 @@ if (import.meta.main) {
   try {
     if (Deno.args[0] === "demo-agent") {
       // An agent works where it was started: its worktree.
+      // A literal specifier: the agent may read only its worktree, and a module in the graph at
+      // start needs no read permission (one loaded by a computed specifier would).
       const { runDemoAgent } = await import("./lib/commands/demo_agent.ts");
       code = await runDemoAgent(Deno.args.slice(1));
     } else {

@@ -21,7 +21,7 @@ import { Processes } from "../lib/process/table.ts";
 import { createGitProvider } from "../lib/watch/providers/git.ts";
 import { createNoopWriter } from "../testkit/writers.ts";
 import { runDispatches } from "../lib/watch/run.ts";
-import { parseBacklogText } from "../lib/backlog/load.ts";
+import { parseBacklogText } from "../lib/backlog/parse.ts";
 import {
   alternate,
   backlogOf,

@@ -8,7 +8,7 @@
  * @module
  */
 import { join } from "node:path";
-import type { Gap } from "../lib/backlog/load.ts";
+import type { Gap } from "../lib/backlog/gap.ts";
 import type { Workspace } from "../lib/git/workspace.ts";
 import { DEFAULT_DEADLINES } from "../lib/util/duration.ts";
 import { realSpawner } from "../lib/process/spawn.ts";

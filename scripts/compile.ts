@@ -77,9 +77,10 @@ async function build(
     `--output=${output}`,
     ...compiledPermissionFlags(extraRunFrom(envVar("CHUMP_ALLOW_RUN"))),
     // Modules loaded by a computed specifier: the subcommands (lib/commands/run.ts) and the
-    // shared ledger's (lib/commands/_sources.ts).
+    // shared ledger's (lib/commands/_sources.ts), the full backlog parser (lib/backlog/load.ts).
     `--include=${join(ROOT, "lib", "commands")}`,
     `--include=${join(ROOT, "lib", "store", "pg")}`,
+    `--include=${join(ROOT, "lib", "backlog", "parse.ts")}`,
     join(ROOT, "main.ts"),
   ];
   const out = await new Deno.Command(deno, {

@@ -6,7 +6,7 @@
  */
 import { runCli } from "../lib/commands/run.ts";
 import { join } from "node:path";
-import type { Gap } from "../lib/backlog/load.ts";
+import type { Gap } from "../lib/backlog/gap.ts";
 import { type Ran, ROOT, runProcess } from "../testkit/process.ts";
 
 export { FIXTURE, type Ran, ROOT, runProcess } from "../testkit/process.ts";

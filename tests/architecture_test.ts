@@ -22,8 +22,10 @@ async function sources(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-const IMPORT = /^\s*(?:import|export)\s[^;]*?from\s+["'](\.[^"']+)["']/gms;
-const DYNAMIC = /import\(\s*["'](\.[^"']+)["']\s*\)/g;
+const IMPORT =
+  /^\s*(?:import|export)\s[^;]*?from\s+["'](\.[^"']+)["']|^\s*import\s+["'](\.[^"']+)["']/gms;
+/** `import("./x.ts")`, and `typeof import(...)`: a type (a module loaded by a computed specifier). */
+const DYNAMIC = /(typeof\s+)?import\(\s*["'](\.[^"']+)["']\s*\)/g;
 
 /** An import of a lib/ file: its target, and whether only types come (no edge at run time). */
 interface Import {
@@ -36,10 +38,10 @@ async function importsOf(file: string): Promise<Import[]> {
   const text = await Deno.readTextFile(join(ROOT, file));
   const found = [
     ...[...text.matchAll(IMPORT)].map((m) => ({
-      spec: m[1],
+      spec: m[1] ?? m[2],
       typeOnly: /^\s*(?:import|export)\s+type\s/.test(m[0]),
     })),
-    ...[...text.matchAll(DYNAMIC)].map((m) => ({ spec: m[1], typeOnly: false })),
+    ...[...text.matchAll(DYNAMIC)].map((m) => ({ spec: m[2], typeOnly: m[1] !== undefined })),
   ];
   return found.map((i) => ({ target: join(dirname(file), i.spec), typeOnly: i.typeOnly }))
     .filter((i) => i.target.startsWith("lib/"));
@@ -100,7 +102,7 @@ Deno.test("no import cycle between files of lib/ (type-only imports aside: no ed
 Deno.test("a command never imports another command; a _helper only from its own folder", async () => {
   const run = await Deno.readTextFile(join(LIB, "commands", "run.ts"));
   const commands = new Set(
-    [...run.matchAll(DYNAMIC)].map((m) => join("lib", "commands", m[1])),
+    [...run.matchAll(DYNAMIC)].map((m) => join("lib", "commands", m[2])),
   );
   assert(commands.size >= 10, `run.ts starts the commands (${commands.size} found)`);
   const wrong: string[] = [];
@@ -112,4 +114,25 @@ Deno.test("a command never imports another command; a _helper only from its own 
     }
   }
   deepEqual(wrong, []);
+});
+
+/** The files `file` loads when it runs: its static imports, transitively (type-only aside). */
+function runtimeClosure(file: string): Set<string> {
+  const seen = new Set<string>();
+  const visit = (f: string) => {
+    if (seen.has(f)) return;
+    seen.add(f);
+    for (const i of graph.get(f) ?? []) if (!i.typeOnly) visit(i.target);
+  };
+  visit(file);
+  return seen;
+}
+
+Deno.test("a cold start loads only what it runs: --help the command line, loading a backlog no YAML parser", () => {
+  // What main.ts loads before any command: run.ts and what it imports (commands come later).
+  const cli = [...runtimeClosure("lib/commands/run.ts")].filter((f) => f !== "lib/commands/run.ts");
+  deepEqual(cli.filter((f) => !/^lib\/(cli|util)\/|^lib\/cost\/(formats|prices)\.ts$/.test(f)), []);
+  // The full parser (and js-yaml with it) is loaded only for a file the fast path hands over.
+  const load = runtimeClosure("lib/backlog/load.ts");
+  deepEqual([...load].filter((f) => /backlog\/(yaml|parse)\.ts$/.test(f)), []);
 });

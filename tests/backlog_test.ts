@@ -1,6 +1,7 @@
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { loadBacklog, parseBacklogText } from "../lib/backlog/load.ts";
+import { loadBacklog } from "../lib/backlog/load.ts";
+import { parseBacklogText } from "../lib/backlog/parse.ts";
 import { FIXTURE, scratch } from "./_helpers.ts";
 
 function parse(text: string) {

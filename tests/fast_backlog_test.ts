@@ -9,7 +9,7 @@
  */
 import { deepEqual, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { parseBacklogBytes, parseBacklogText } from "../lib/backlog/load.ts";
+import { parseBacklogBytes, parseBacklogText } from "../lib/backlog/parse.ts";
 import { scanBacklog } from "../lib/backlog/fast.ts";
 import { checkedNewlines, decodedNewlines } from "../lib/backlog/fast_lines.ts";
 import { seededRandom } from "../lib/learn/policy.ts";
@@ -96,6 +96,25 @@ const EDGES = [
   "gaps:\n  - id: A\n...\n",
   "gaps:\n  - id: A\n    d: >+ # c\n      text\n",
   'gaps:\n  - id: A\n    title: "a\n      b"\n',
+  "gaps:\n  - id: A\n    x:\n      k: 1\n      k: 2\n",
+  "gaps:\n  - id: A\n    true: 1\n    True: 2\n",
+  "gaps:\n  - id: A\n    x:\n      Null: 1\n      null: 2\n",
+  "gaps:\n  - id: A\n    d: 'a\n    b'\n",
+  "gaps:\n  - id: A\n    d: 'a\n      b' c\n",
+  "gaps:\n  - id: A\n    d: 'a\n\n      b''\n      c'\n    priority: P1\n",
+  "gaps:\n  - id: A\n    x:\n      k: 1\n     j: 2\n",
+  "gaps:\n  - id: A\n    x:\n      k: 1\n        j: 2\n",
+  "gaps:\n  - id: A\n    x:\n      k: 1\n      - j\n",
+  "meta:\n  n: 'a\nb'\ngaps:\n  - id: A\n",
+  "meta:\n  x: 'open\ngaps:\n  - id: A\n  '\n",
+  "meta:\n  a:\n    b: 1\n    b: 2\ngaps:\n  - id: A\n",
+  "true: 1\nTrue: 2\ngaps:\n  - id: A\n",
+  "meta: 1\ngaps:\n  - id: A\nmeta: 2\n",
+  "gaps:\n  - id: A\n  meta: 1\n",
+  "meta:\n  x: 'open\ngaps:\n  - id: A\n    title: x'\n",
+  "gaps:\n  - id: A\ngaps: x\n",
+  "meta: 1\n  deeper: 2\ngaps:\n  - id: A\n",
+  "meta:\n  n: 'a\n    b ''q''\n\n    '\n  d:\n    k: v\n    j:\n      deep: 'x'\ngaps:\n  - id: A\n",
 ];
 
 /** Pick one of `xs` with `r`. */
@@ -117,6 +136,8 @@ const CLEAN_TEXTS = [
   "emoji 😀",
   "café naïve",
   "",
+  "'multi\n      line single ''q''\n\n      end'",
+  "\n      k: v\n      k2: 'w'\n      k3:\n        deep: x",
 ];
 const TEXTS = [
   ...CLEAN_TEXTS,
@@ -150,6 +171,13 @@ const TEXTS = [
   '"closed"#nospace',
   "emoji 😀",
   "café naïve",
+  "\n      k: v\n      k: w",
+  "\n      true: 1\n      True: 2",
+  "\n      k: v\n     off: 1",
+  "\n      k: v\n        deeper: 1",
+  "\n      - a\n      k: v",
+  "'multi\nat column zero'",
+  "'multi\n      closes' then",
 ];
 const PRIORITIES = ["P0", "P1", "P2", "p1", "P3", "high", "1", "", '"P1"', "P1 # top"];
 const EFFORTS = ["xs", "s", "m", "l", "xl", "XS", "huge", "", "'m'", "3"];
@@ -228,12 +256,16 @@ function backlogText(r: () => number): string {
       mostly(r, [
         "meta:\n  version: '1'\n  note: 'multi\n    line single'\n",
         "domains:\n  a: one\n  b: two — three\n",
+        "meta:\n  note: 'multi\n    line\n\n    '\n  n:\n    deep: x\n    d2: 'y'\n",
         "meta: {a: 1}\n",
         "meta:\n  a: 1\n  a: 2\n",
+        "meta:\n  a:\n    b: 1\n    b: 2\n",
+        "meta:\n  note: 'multi\nzero'\n",
+        "true: 1\nTrue: 2\n",
         "# top comment\n",
         "---\n",
         "meta: &m\n  x: 1\nother: *m\n",
-      ], r() < 0.8 ? 3 : 7),
+      ], r() < 0.8 ? 4 : 11),
     );
   }
   const items = Array.from({ length: Math.floor(r() * 5) }, (_, i) => gapText(r, dash, i));

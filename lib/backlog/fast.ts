@@ -17,9 +17,8 @@
  *
  * @module
  */
-import { parseYaml } from "./yaml.ts";
-import { isRecord } from "../util/record.ts";
 import { Lines } from "./fast_lines.ts";
+import { type Gap, toGap, valueWarning } from "./gap.ts";
 
 /** A gap's fields as the full parser would give them (only those a run reads), and its line. */
 export type FastItem = { fields: Record<string, unknown>; line: number };
@@ -45,6 +44,35 @@ function unsure(): never {
 }
 
 /**
+ * The gaps the fast scanner is sure of, made as the full path makes them;
+ * undefined: the full path decides (a refused gap too: its error is the full path's).
+ *
+ * @example
+ * ```ts
+ * fastGaps(new TextEncoder().encode("gaps:\n  - id: A-1\n"), "g.yaml")?.gaps[0].id; // "A-1"
+ * ```
+ */
+export function fastGaps(
+  bytes: Uint8Array,
+  file: string,
+): { gaps: Gap[]; warnings: string[] } | undefined {
+  const scan = scanBacklog(bytes, file);
+  if (!scan) return undefined;
+  const gaps: Gap[] = [];
+  const warnings = scan.duplicateWarnings;
+  for (const { fields, line } of scan.items) {
+    const gap = toGap(fields, file, line);
+    if (typeof gap === "string") return undefined;
+    gaps.push(gap);
+  }
+  for (const gap of gaps) {
+    const odd = valueWarning(gap);
+    if (odd !== undefined) warnings.push(odd);
+  }
+  return { gaps, warnings };
+}
+
+/**
  * Scan a backlog file's bytes; undefined when the full parser must decide.
  *
  * @example
@@ -64,7 +92,7 @@ export function scanBacklog(bytes: Uint8Array, file: string): FastScan | undefin
     if (start < 0) return undefined;
     const scan = new Scanner(lines, file);
     const end = scan.list(start + 1);
-    if (!restIsSound(lines, start, end)) return undefined;
+    if (!restIsSound(scan, start, end)) return undefined;
     return { items: scan.items, duplicateWarnings: scan.duplicates };
   } catch (e) {
     if (e instanceof Unsure) return undefined;
@@ -73,24 +101,24 @@ export function scanBacklog(bytes: Uint8Array, file: string): FastScan | undefin
 }
 
 /**
- * The document without its gaps list is a mapping the full parser reads
- * without a repeated key, with no second `gaps`, no directive and no second
- * document (a gap's anchor used there, or there a key repeated, is left to
- * the full parse).
+ * The document without its gaps list is a block mapping at column 0 of
+ * values the scanner vouches for (as a gap's unread values: scalars, lists
+ * of them, block text, nested mappings), with no key twice, no second
+ * `gaps`, no directive and no second document (none of those is a key at
+ * column 0). Read here, not by the full parser: a typical backlog is then
+ * loaded without it (lib/backlog/load.ts loads it only when needed).
  */
-function restIsSound(lines: Lines, start: number, end: number): boolean {
-  const rest: string[] = [];
-  for (let i = 0; i < lines.count; i++) {
-    if (i >= start && i < end) continue;
-    const text = lines.text(i);
-    if (/^(?:---|\.\.\.|%)/.test(text)) return false;
-    rest.push(text);
+function restIsSound(scan: Scanner, start: number, end: number): boolean {
+  const lines = scan.lines;
+  const seen: string[] = ["gaps"];
+  for (let i = scan.next(0); i < lines.count; i = scan.next(i)) {
+    if (i === start) {
+      i = end;
+      continue;
+    }
+    i = scan.entry(i, 0, {}, seen, null);
   }
-  const parsed = parseYaml(rest.join("\n"));
-  if (!parsed.ok || parsed.value.duplicateKeys.length > 0) return false;
-  const doc = parsed.value.value;
-  return (doc === undefined || doc === null || isRecord(doc)) &&
-    !(isRecord(doc) && Object.hasOwn(doc, "gaps"));
+  return true;
 }
 
 /** Scans the gaps list, line by line. */
@@ -144,20 +172,34 @@ class Scanner {
     }
   }
 
-  /** One `key: value` at column `at` of line `i`; returns the next line's index. */
-  entry(i: number, at: number, fields: Record<string, unknown>, seen: string[]): number {
+  /**
+   * One `key: value` at column `at` of line `i`; returns the next line's
+   * index. `keys`: the fields to read into `fields`; null: a mapping no
+   * run reads (the rest of the document, a nested one), where a key twice
+   * is left to the full parser.
+   */
+  entry(
+    i: number,
+    at: number,
+    fields: Record<string, unknown>,
+    seen: string[],
+    keys: ReadonlySet<string> | null = READ,
+  ): number {
     const lines = this.lines;
     const colon = lines.keyEnd(i, at);
     if (colon < 0) unsure();
     const key = lines.ascii(i, at, colon);
+    // `true` and `True` are one key to YAML (so are the spellings of null and false).
+    if (NOT_SURELY_TEXT.test(key)) unsure();
     if (seen.includes(key)) {
+      if (keys === null) unsure();
       this.duplicates.push(
         `${this.file}:${i + 1}:${at + 1}: key '${key}' appears twice in one mapping; ` +
           "the later value wins",
       );
     } else seen.push(key);
     const col = lines.spacesFrom(i, colon + 1);
-    const read = READ.has(key);
+    const read = keys !== null && keys.has(key);
     if (col === lines.width(i) || lines.byte(i, col) === 0x23) {
       return this.nested(i, at, read ? key : undefined, fields);
     }
@@ -167,7 +209,9 @@ class Scanner {
       return this.blockText(i + 1, at);
     }
     if (!read) {
-      if (!lines.plainlySound(i, col)) inlineScalar(lines.text(i, col), false);
+      if (lines.plainlySound(i, col)) return i + 1;
+      if (c === 0x27) return this.quotedLines(i, col + 1, at);
+      inlineScalar(lines.text(i, col), false);
       return i + 1;
     }
     const plain = lines.plainValue(i, col, key !== "id");
@@ -187,7 +231,10 @@ class Scanner {
     let j = this.next(i + 1);
     const indent = j < lines.count ? lines.indent(j) : -1;
     const isItem = j < lines.count && lines.isItem(j);
-    if (indent > at && !isItem) unsure(); // a nested mapping, or a multi-line scalar
+    if (indent > at && !isItem) {
+      if (read) unsure(); // a nested mapping, or a multi-line scalar, where text must be
+      return this.mapping(j, indent);
+    }
     if (!(isItem && indent >= at)) {
       if (read) fields[read] = null;
       return i + 1;
@@ -204,6 +251,36 @@ class Scanner {
     }
     if (read) fields[read] = list;
     return j;
+  }
+
+  /** A nested block mapping at column `at` from line `i` (no run reads it); the next line's index. */
+  mapping(i: number, at: number): number {
+    const lines = this.lines;
+    const seen: string[] = [];
+    for (;;) {
+      i = this.next(this.entry(i, at, {}, seen, null));
+      // Deeper, or a list item: no key at `at` (entry refuses it).
+      if (i >= lines.count || lines.indent(i) < at) return i;
+    }
+  }
+
+  /**
+   * The rest of a single-quoted scalar no run reads, from column `col` of
+   * line `i` on, its later lines deeper than its key's column `at`; returns
+   * the line after the one it closes on.
+   */
+  quotedLines(i: number, col: number, at: number): number {
+    const lines = this.lines;
+    for (;;) {
+      const close = lines.closingQuote(i, col);
+      if (close >= 0) {
+        if (!lines.quietFrom(i, close + 1)) unsure();
+        return i + 1;
+      }
+      do i++; while (i < lines.count && lines.blank(i));
+      if (i >= lines.count || lines.indent(i) <= at) unsure();
+      col = lines.indent(i);
+    }
   }
 
   /** The lines of a block scalar under a key at column `at`; returns the next line's index. */

@@ -208,6 +208,27 @@ export class Lines {
     return this.quietTail(p, end);
   }
 
+  /**
+   * The column of the `'` closing a single-quoted scalar on line `i`, looking
+   * from column `col` (a doubled `''` is a quote inside); -1: not on this line.
+   */
+  closingQuote(i: number, col: number): number {
+    const s = this.starts[i];
+    const end = this.end(i);
+    const bytes = this.bytes;
+    for (let p = s + col; p < end; p++) {
+      if (bytes[p] !== 0x27) continue;
+      if (p + 1 < end && bytes[p + 1] === 0x27) p++;
+      else return p - s;
+    }
+    return -1;
+  }
+
+  /** Nothing from column `col` of line `i` on but spaces, or spaces and a comment. */
+  quietFrom(i: number, col: number): boolean {
+    return this.quietTail(this.starts[i] + col, this.end(i));
+  }
+
   /** Nothing after `p` but spaces, or spaces and a comment. */
   private quietTail(p: number, end: number): boolean {
     if (p === end) return true;

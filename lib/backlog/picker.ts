@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Gap } from "./load.ts";
+import type { Gap } from "./gap.ts";
 
 /** How to order pickable gaps: by priority (default) or the seed's file order. */
 export type PickOrder = "priority" | "file";
@@ -42,7 +42,7 @@ const PRIORITY_RANK: ReadonlyMap<string, number> = new Map([["p0", 0], ["p1", 1]
  * @example
  * ```ts
  * import { doneIds } from "./picker.ts";
- * import type { Gap } from "./load.ts";
+ * import type { Gap } from "./gap.ts";
  *
  * const done: Gap = {
  *   id: "AUTO-001", title: "t", priority: "P1", effort: "s", status: "done", dependsOn: [],
@@ -65,7 +65,7 @@ export function doneIds(gaps: readonly Gap[], shipped?: ReadonlySet<string>): Se
  * @example
  * ```ts
  * import { skipReason } from "./picker.ts";
- * import type { Gap } from "./load.ts";
+ * import type { Gap } from "./gap.ts";
  *
  * const gap: Gap = {
  *   id: "A-1", title: "t", priority: "P3", effort: "s", status: "open", dependsOn: [],
@@ -93,7 +93,7 @@ export function skipReason(gap: Gap, done: ReadonlySet<string>): string | null {
  * @example
  * ```ts
  * import { pickableGaps } from "./picker.ts";
- * import type { Gap } from "./load.ts";
+ * import type { Gap } from "./gap.ts";
  *
  * const gap: Gap = {
  *   id: "A-1", title: "t", priority: "P1", effort: "s", status: "open", dependsOn: [],

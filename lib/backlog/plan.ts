@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Gap } from "./load.ts";
+import type { Gap } from "./gap.ts";
 import { doneIds, type PickOrder, skipReason } from "./picker.ts";
 import { oneLine } from "../util/text.ts";
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { AGENT_FORMATS } from "../cost/session.ts";
+import { AGENT_FORMATS } from "../cost/formats.ts";
 import { BUILT_IN_PRICES_SOURCE } from "../cost/prices.ts";
 import { fail, ok } from "../util/result.ts";
 import { choiceFlag, countFlag, customFlag, durationFlag, switchFlag, textFlag } from "./flags.ts";

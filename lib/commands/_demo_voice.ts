@@ -6,7 +6,8 @@
  * @module
  */
 import { modelInArgv } from "../dispatch/agent.ts";
-import type { AgentFormat, Tokens } from "../cost/session.ts";
+import type { Tokens } from "../cost/session.ts";
+import type { AgentFormat } from "../cost/formats.ts";
 import { BUILT_IN_PRICES, priceOf, tokensCost } from "../cost/prices.ts";
 import { transcriptWriter } from "../cost/transcript.ts";
 import { envVar } from "../util/env.ts";

@@ -10,7 +10,7 @@
 import { loadPrices } from "../cost/price_file.ts";
 import type { PriceTable } from "../cost/prices.ts";
 import { join } from "../util/path.ts";
-import type { Gap } from "../backlog/load.ts";
+import type { Gap } from "../backlog/gap.ts";
 import type { DispatchOptions } from "../cli/catalog.ts";
 import { type Failure, type Io, usageError } from "../cli/io.ts";
 import { type AgentTemplate, armAgent } from "../dispatch/agent.ts";

@@ -22,7 +22,8 @@
  * group), so the first one ignores SIGINT and only waits; a SIGTERM or SIGHUP
  * sent to it alone is passed on. The exit code is the second one's. The
  * compiled binary (`Deno.build.standalone`) never relaunches: its permissions
- * are fixed when it is built.
+ * are fixed when it is built, and it gives up writing here for a command that
+ * writes nothing ({@linkcode dropWritesIfReadOnly}).
  *
  * @module
  */
@@ -31,6 +32,7 @@ import { errorLine, EXIT } from "../cli/io.ts";
 import { type Command, parseCli } from "../cli/parse.ts";
 import { resolvePaths } from "./paths.ts";
 import {
+  dropWritesIfReadOnly,
   extraRunFrom,
   ledgerUrlOf,
   netHosts,
@@ -298,6 +300,7 @@ export async function launch(
   if (relaunched()) return await run(argv);
   const parsed = parseCli(argv);
   if (!parsed.ok) return await run(argv); // prints the usage error
+  if (Deno.build.standalone) dropWritesIfReadOnly(parsed.value);
   const writes = await writesToGrant(parsed.value);
   const net = netToGrant(parsed.value);
   if (writes.length === 0 && net.length === 0) return await run(argv);

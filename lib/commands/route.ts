@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { type Gap, loadBacklog } from "../backlog/load.ts";
+import type { Gap } from "../backlog/gap.ts";
+import { loadBacklog } from "../backlog/load.ts";
 import { EXIT, type Exit, type Io, usageError } from "../cli/io.ts";
 import type { RouteOptions } from "../cli/commands.ts";
 import { ok } from "../util/result.ts";

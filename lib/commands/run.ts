@@ -12,7 +12,6 @@
 import { errorLine, EXIT, type Exit, type Io, PROGRAM } from "../cli/io.ts";
 import { type Command, parseCli, VERSION } from "../cli/parse.ts";
 import { ok } from "../util/result.ts";
-import { dropWritesIfReadOnly } from "./permissions.ts";
 
 /**
  * Run a command line to completion.
@@ -34,7 +33,6 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     io.err(errorLine(parsed.error));
     return EXIT.usage;
   }
-  if (Deno.build.standalone) dropWritesIfReadOnly(parsed.value);
   const done = await runCommand(parsed.value, io);
   if (done.ok) return done.value;
   io.err(errorLine(done.error.message));

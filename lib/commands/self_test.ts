@@ -9,7 +9,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "../util/path.ts";
-import { parseBacklogText } from "../backlog/load.ts";
+import { parseBacklogText } from "../backlog/parse.ts";
 import { git, gitReason, resolveCommit } from "../git/git.ts";
 import { openRunStore } from "../store/run_store.ts";
 import { exactSelfIdentity, processLiveness } from "../process/liveness.ts";

@@ -7,7 +7,8 @@
  *
  * @module
  */
-import type { AgentFormat, Tokens } from "./session.ts";
+import type { Tokens } from "./session.ts";
+import type { AgentFormat } from "./formats.ts";
 import { isRecord } from "../util/record.ts";
 
 /** A JSON object as parsed. */

@@ -41,25 +41,7 @@ import {
   str,
 } from "./lines.ts";
 import { isRecord } from "../util/record.ts";
-
-/** What an agent's stdout speaks. */
-export type AgentFormat = "plain" | "claude-stream" | "codex-json";
-
-/** Every format, in the order `--help` lists them. */
-export const AGENT_FORMATS: readonly AgentFormat[] = ["claude-stream", "codex-json", "plain"];
-
-/**
- * Is `text` a format name?
- *
- * @example
- * ```ts
- * isAgentFormat("codex-json"); // true
- * isAgentFormat("json"); // false
- * ```
- */
-export function isAgentFormat(text: string): text is AgentFormat {
-  return (AGENT_FORMATS as readonly string[]).includes(text);
-}
+import type { AgentFormat } from "./formats.ts";
 
 /** Token counts: input is uncached input; cache read and cache write apart. */
 export interface Tokens {

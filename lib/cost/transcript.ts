@@ -6,7 +6,8 @@
  *
  * @module
  */
-import type { AgentFormat, Tokens } from "./session.ts";
+import type { Tokens } from "./session.ts";
+import type { AgentFormat } from "./formats.ts";
 
 /** One session being written. */
 export interface Transcript {

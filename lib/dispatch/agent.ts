@@ -10,7 +10,7 @@
  */
 import { basename } from "../util/path.ts";
 import { fail, ok, type Result } from "../util/result.ts";
-import type { AgentFormat } from "../cost/session.ts";
+import type { AgentFormat } from "../cost/formats.ts";
 
 /** What to start for one gap. */
 export interface AgentCommand {

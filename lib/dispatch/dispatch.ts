@@ -10,7 +10,7 @@
  */
 import { type AgentCommand, modelInArgv } from "./agent.ts";
 import { createSessionMeter } from "../cost/session.ts";
-import type { Gap } from "../backlog/load.ts";
+import type { Gap } from "../backlog/gap.ts";
 import { cleanUpWorktree, type Workspace } from "../git/workspace.ts";
 import type { Lease, Ledger } from "../store/ledger.ts";
 import type { AgentProcess, Spawner } from "../process/spawn.ts";

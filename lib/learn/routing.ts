@@ -26,7 +26,7 @@ import { parseYaml } from "../backlog/yaml.ts";
 import { isRecord } from "../util/record.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import type { BackendSpec } from "../dispatch/agent.ts";
-import { AGENT_FORMATS, isAgentFormat } from "../cost/session.ts";
+import { AGENT_FORMATS, isAgentFormat } from "../cost/formats.ts";
 import { norm } from "./route_gap.ts";
 
 export { armOf, type Routed, routeGap, taskClassOf } from "./route_gap.ts";

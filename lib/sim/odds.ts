@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Gap } from "../backlog/load.ts";
+import type { Gap } from "../backlog/gap.ts";
 import { normal, type Objective, type Ranked } from "../learn/policy.ts";
 import { deadlineReason, EARLY_END_IDLE_MS, earlyEndReason } from "../watch/decide.ts";
 import type { World, WorldArm } from "./world.ts";

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import type { Gap } from "../backlog/load.ts";
+import type { Gap } from "../backlog/gap.ts";
 import { pickGaps } from "../backlog/picker.ts";
 import { encodeNotes } from "../store/notes.ts";
 import { gapDomain } from "../store/reflection.ts";

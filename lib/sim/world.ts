@@ -10,7 +10,7 @@
  * @module
  */
 import { dirname, resolve } from "../util/path.ts";
-import type { Gap } from "../backlog/load.ts";
+import type { Gap } from "../backlog/gap.ts";
 import { parseYaml } from "../backlog/yaml.ts";
 import { isRecord } from "../util/record.ts";
 import { type Deadlines, DEFAULT_DEADLINES, parseDuration } from "../util/duration.ts";

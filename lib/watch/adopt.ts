@@ -19,7 +19,8 @@
  *
  * @module
  */
-import { createSessionMeter, isAgentFormat } from "../cost/session.ts";
+import { createSessionMeter } from "../cost/session.ts";
+import { isAgentFormat } from "../cost/formats.ts";
 import { basename } from "../util/path.ts";
 import type { Dispatch } from "../dispatch/dispatch.ts";
 import { AdoptedAgents } from "../process/adopted.ts";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Gap } from "../backlog/load.ts";
+import type { Gap } from "../backlog/gap.ts";
 import { pickGaps } from "../backlog/picker.ts";
 import { type Dispatch, dispatchGap } from "../dispatch/dispatch.ts";
 import { branchFor, worktreeFor } from "../git/slug.ts";

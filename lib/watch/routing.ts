@@ -8,7 +8,7 @@
  * @module
  */
 import { type AgentCommand, agentCommandFor, armAgent } from "../dispatch/agent.ts";
-import type { Gap } from "../backlog/load.ts";
+import type { Gap } from "../backlog/gap.ts";
 import type { FailureClass } from "../learn/classify.ts";
 import type { Next } from "./observer.ts";
 import type { RunConfig } from "./state.ts";

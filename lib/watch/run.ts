@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { Gap } from "../backlog/load.ts";
+import type { Gap } from "../backlog/gap.ts";
 import { pickGaps } from "../backlog/picker.ts";
 import { assignSlugs } from "../git/slug.ts";
 import { sleep } from "../util/sleep.ts";

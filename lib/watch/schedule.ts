@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Gap } from "../backlog/load.ts";
+import type { Gap } from "../backlog/gap.ts";
 
 /** A gap waiting for its next attempt (a retry's backoff, every arm cooling, the fleet). */
 export interface Waiting {

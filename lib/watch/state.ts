@@ -10,7 +10,7 @@
 import type { Learned } from "../learn/learner.ts";
 import type { AgentTemplate, BackendSpec } from "../dispatch/agent.ts";
 import type { Cascade } from "../learn/cascade.ts";
-import type { Gap } from "../backlog/load.ts";
+import type { Gap } from "../backlog/gap.ts";
 import type { Deadlines } from "../util/duration.ts";
 import type { Dispatch } from "../dispatch/dispatch.ts";
 import type { Workspace } from "../git/workspace.ts";
