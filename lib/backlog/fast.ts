@@ -36,6 +36,14 @@ const READ = new Set(["id", "title", "priority", "effort", "status", "depends_on
 /** A plain scalar that YAML's core schema may read as something else than text. */
 const NOT_SURELY_TEXT = /^(?:[-+.0-9~]|(?:null|Null|NULL|true|True|TRUE|false|False|FALSE)$)/;
 
+/** {@linkcode NOT_SURELY_TEXT}, its expression run only where the first character may start a match. */
+function mayNotBeText(text: string): boolean {
+  const lower = text.charCodeAt(0) | 0x20; // in a-z exactly when it is a letter
+  const letter = lower >= 0x61 && lower <= 0x7a;
+  if (letter && lower !== 0x6e && lower !== 0x74 && lower !== 0x66) return false; // not n, t, f
+  return NOT_SURELY_TEXT.test(text);
+}
+
 /** Stops the scan: the full parser decides. */
 class Unsure extends Error {}
 
@@ -190,7 +198,7 @@ class Scanner {
     if (colon < 0) unsure();
     const key = lines.ascii(i, at, colon);
     // `true` and `True` are one key to YAML (so are the spellings of null and false).
-    if (NOT_SURELY_TEXT.test(key)) unsure();
+    if (mayNotBeText(key)) unsure();
     if (seen.includes(key)) {
       if (keys === null) unsure();
       this.duplicates.push(
@@ -216,7 +224,7 @@ class Scanner {
     }
     const plain = lines.plainValue(i, col, key !== "id");
     if (plain !== undefined) {
-      if (NOT_SURELY_TEXT.test(plain)) unsure();
+      if (mayNotBeText(plain)) unsure();
       fields[key] = plain;
       return i + 1;
     }
@@ -318,7 +326,7 @@ function inlineScalar(text: string, read: boolean): string {
   const hash = text.indexOf(" #");
   const value = (hash < 0 ? text : text.slice(0, hash)).trimEnd();
   if (value.includes(": ") || value.endsWith(":")) unsure();
-  if (read && NOT_SURELY_TEXT.test(value)) unsure();
+  if (read && mayNotBeText(value)) unsure();
   return value;
 }
 
