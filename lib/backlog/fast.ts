@@ -1,19 +1,21 @@
 /**
  * The fast path of loading a backlog: a scanner over the file's bytes for
  * the shape real backlogs have (a top-level `gaps:` block list of block
- * mappings whose values are plain, quoted, flow-list or block-list scalars
- * and block text), decoding only the fields a run uses; the file is never
- * turned into one string (a backlog with an em dash would be a two-byte
- * string twice its size). It is exactly as strict as the full parser
- * (lib/backlog/yaml.ts) because it never decides anything it is not sure
- * of: whatever it does not recognise (anchors, tags, flow mappings,
- * multi-line quotes, tabs, a BOM, CR, control characters, bytes that are not
- * UTF-8, a value that may not be text, a gap the loader would refuse, ...)
- * returns `undefined`, and the caller parses the file the full way. The
- * rest of the document (`meta:`, `domains:`, ...) is checked by the full
- * parser, without the gaps. `tests/fast_backlog_test.ts` holds it to the
- * full parser's gaps, warnings and errors on every fixture, hand-picked
- * edges and thousands of generated backlogs.
+ * mappings whose values are plain, quoted, flow-list or block-list scalars,
+ * block text, and, in fields no run reads, nested mappings and text over
+ * several lines in single quotes), decoding only the fields a run uses; the
+ * file is never turned into one string (a backlog with an em dash would be
+ * a two-byte string twice its size). It is exactly as strict as the full
+ * parser (lib/backlog/parse.ts) because it never decides anything it is not
+ * sure of: whatever it does not recognise (anchors, tags, flow mappings,
+ * double-quoted text over several lines, tabs, a BOM, CR, control
+ * characters, bytes that are not UTF-8, a value that may not be text, a gap
+ * the loader would refuse, ...) returns `undefined`, and the caller parses
+ * the file the full way. The rest of the document (`meta:`, `domains:`,
+ * ...) is checked here too, as a mapping of values no run reads: a file the
+ * scanner is sure of needs no YAML parser at all. `tests/fast_backlog_test.ts`
+ * holds it to the full parser's gaps, warnings and errors on every fixture,
+ * hand-picked edges and thousands of generated backlogs.
  *
  * @module
  */

@@ -1,6 +1,7 @@
 /**
  * The backlog: a YAML file with a top-level `gaps:` list, or a directory of `*.yaml` files read
- * in byte-wise name order (the fast path when it is sure, lib/backlog/fast.ts). Each gap keeps
+ * in byte-wise name order (the fast path when it is sure, lib/backlog/fast.ts; else the full parse,
+ * lib/backlog/parse.ts, loaded only then). Each gap keeps
  * its file and line. Messy backlogs load: duplicate ids, dependencies on ids that do not exist
  * and keys repeated inside one gap are warnings. What cannot be read as a backlog at all
  * (unreadable path, invalid YAML, no `gaps` list, a gap that is not a mapping, a missing or
