@@ -114,6 +114,14 @@ const EDGES = [
   "meta:\n  x: 'open\ngaps:\n  - id: A\n    title: x'\n",
   "gaps:\n  - id: A\ngaps: x\n",
   "meta: 1\n  deeper: 2\ngaps:\n  - id: A\n",
+  "gaps:\n  - id: A\n    depends_on: [null]\n",
+  "gaps:\n  - id: A\n    depends_on: [a, False]\n",
+  "gaps:\n  - id: A\n    depends_on: [a] x\n",
+  "gaps:\n  - id: A\n    depends_on: [] x\n",
+  "gaps:\n  - id: A\n    depends_on: [a b]\n",
+  "gaps:\n  - id: A\n    depends_on: [a{b]\n",
+  "gaps:\n  - id: A\n    depends_on: [*a]\n",
+  "gaps:\n  - id: A\n    depends_on: [ a_1 ,b.2 ]  # c [d]\n",
   "meta:\n  n: 'a\n    b ''q''\n\n    '\n  d:\n    k: v\n    j:\n      deep: 'x'\ngaps:\n  - id: A\n",
 ];
 
@@ -192,6 +200,7 @@ function mostly<T>(r: () => number, xs: readonly T[], clean: number): T {
 function depends(r: () => number, at: number): string {
   const pad = " ".repeat(at);
   return mostly(r, [
+    "[ A-1 ,COG-002 ]  # c [x]",
     "[]",
     "[A-1]",
     "[A-1, COG-002]",
@@ -210,7 +219,10 @@ function depends(r: () => number, at: number): string {
     `\n${pad}- a: b`,
     "[[a]]",
     "[a\n" + pad + "  , b]",
-  ], 13);
+    "[A-1] x",
+    "[x y]",
+    "[Null]",
+  ], 14);
 }
 
 /** One gap item at dash column `dash`. */
