@@ -52,6 +52,31 @@ Deno.test("every fixture and malformed case: the same gaps, warnings and errors 
   });
 });
 
+Deno.test("what the scanner leaves to the full parser: a nesting too deep, the rest of the document it cannot read; the same results both ways", () => {
+  const nest = (n: number, pad: number) =>
+    Array.from({ length: n }, (_, k) => `${" ".repeat(pad + k)}k${k}:`).join("\n");
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  // 40 mappings deep in `meta:`: the full parser checks the rest; the gaps are still read here.
+  const deepRest = `${nest(40, 0)}\ngaps:\n  - id: A\n`;
+  assert(scanBacklog(bytes(deepRest), "d.yaml")?.rest !== undefined, "the rest was checked here");
+  compare(deepRest, "d.yaml");
+  // In a gap's own field: the whole file is the full parser's.
+  const deepGap = `gaps:\n  - id: A\n    notes:\n${nest(40, 6)}\n`;
+  deepEqual(scanBacklog(bytes(deepGap), "d.yaml"), undefined);
+  compare(deepGap, "d.yaml");
+  // Thousands deep: refused both ways, the same error, no crash.
+  compare(`${nest(3000, 0)}\ngaps:\n  - id: A\n`, "d.yaml");
+  compare(`gaps:\n  - id: A\n    notes:\n${nest(3000, 6)}\n`, "d.yaml");
+  // A flow mapping in `meta:`: that much goes to the full parser, the gaps are read here.
+  const flowMeta = "meta: {version: 2, tags: [a, b]}\ngaps:\n  - id: A\n";
+  deepEqual(scanBacklog(bytes(flowMeta), "m.yaml")?.rest, "meta: {version: 2, tags: [a, b]}");
+  compare(flowMeta, "m.yaml");
+  // Many keys in one mapping (past the list, a set): a repeat is still seen.
+  const many = Array.from({ length: 40 }, (_, k) => `    k${k}: v`).join("\n");
+  compare(`gaps:\n  - id: A\n${many}\n    k3: again\n`, "k.yaml");
+  compare(`meta:\n${many.replaceAll("    ", "  ")}\n  k3: again\ngaps:\n  - id: A\n`, "k.yaml");
+});
+
 /** Cases each rule of the scanner is there for (each would differ if the rule were gone). */
 const EDGES = [
   "gaps:\n  - id: A\n    depends_on:\n      -   a\n      - b\n",
@@ -114,6 +139,7 @@ const EDGES = [
   "meta:\n  x: 'open\ngaps:\n  - id: A\n    title: x'\n",
   "gaps:\n  - id: A\ngaps: x\n",
   "meta: 1\n  deeper: 2\ngaps:\n  - id: A\n",
+  "gaps:\n  - id: A\n---\nmeta: 1\n",
   "gaps:\n  - id: A\n    depends_on: [null]\n",
   "gaps:\n  - id: A\n    depends_on: [a, False]\n",
   "gaps:\n  - id: A\n    depends_on: [a] x\n",

@@ -20,6 +20,7 @@
  * @module
  */
 import { Lines } from "./fast_lines.ts";
+import { flowList, inlineScalar, mayNotBeText, Unsure, unsure } from "./fast_values.ts";
 import { type Gap, toGap, valueWarning } from "./gap.ts";
 
 /** A gap's fields as the full parser would give them (only those a run reads), and its line. */
@@ -30,28 +31,22 @@ export interface FastScan {
   items: FastItem[];
   /** `file:line:col: key 'k' appears twice ...`, in document order. */
   duplicateWarnings: string[];
+  /**
+   * The document without its gaps list, when the scanner could not vouch
+   * for it (a flow mapping in `meta:`, say): the full parser checks that
+   * much (lib/backlog/parse.ts `restIsSound`). Undefined: checked here.
+   */
+  rest?: string;
 }
+
+/** Nested mappings deeper than this are the full parser's (which refuses a document too deep). */
+const MAX_DEPTH = 32;
+
+/** Keys in one mapping past which a repeat is looked up in a set, not a list (as lib/backlog/yaml.ts). */
+const LINEAR_KEYS = 16;
 
 /** The fields a run reads: their values must be read exactly (else: the full parser). */
 const READ = new Set(["id", "title", "priority", "effort", "status", "depends_on"]);
-
-/** A plain scalar that YAML's core schema may read as something else than text. */
-const NOT_SURELY_TEXT = /^(?:[-+.0-9~]|(?:null|Null|NULL|true|True|TRUE|false|False|FALSE)$)/;
-
-/** {@linkcode NOT_SURELY_TEXT}, its expression run only where the first character may start a match. */
-function mayNotBeText(text: string): boolean {
-  const lower = text.charCodeAt(0) | 0x20; // in a-z exactly when it is a letter
-  const letter = lower >= 0x61 && lower <= 0x7a;
-  if (letter && lower !== 0x6e && lower !== 0x74 && lower !== 0x66) return false; // not n, t, f
-  return NOT_SURELY_TEXT.test(text);
-}
-
-/** Stops the scan: the full parser decides. */
-class Unsure extends Error {}
-
-function unsure(): never {
-  throw new Unsure();
-}
 
 /**
  * The gaps the fast scanner is sure of, made as the full path makes them;
@@ -65,7 +60,7 @@ function unsure(): never {
 export function fastGaps(
   bytes: Uint8Array,
   file: string,
-): { gaps: Gap[]; warnings: string[] } | undefined {
+): { gaps: Gap[]; warnings: string[]; rest?: string } | undefined {
   const scan = scanBacklog(bytes, file);
   if (!scan) return undefined;
   const gaps: Gap[] = [];
@@ -79,7 +74,7 @@ export function fastGaps(
     const odd = valueWarning(gap);
     if (odd !== undefined) warnings.push(odd);
   }
-  return { gaps, warnings };
+  return { gaps, warnings, rest: scan.rest };
 }
 
 /**
@@ -102,41 +97,83 @@ export function scanBacklog(bytes: Uint8Array, file: string): FastScan | undefin
     if (start < 0) return undefined;
     const scan = new Scanner(lines, file);
     const end = scan.list(start + 1);
-    if (!restIsSound(scan, start, end)) return undefined;
-    return { items: scan.items, duplicateWarnings: scan.duplicates };
+    const rest = restChecked(scan, start, end) ? undefined : restText(lines, start, end);
+    return { items: scan.items, duplicateWarnings: scan.duplicates, rest };
   } catch (e) {
-    if (e instanceof Unsure) return undefined;
+    // A RangeError too (a stack too deep, say): whatever went wrong here, the full parser decides.
+    if (e instanceof Unsure || e instanceof RangeError) return undefined;
     throw e;
   }
 }
 
 /**
- * The document without its gaps list is a block mapping at column 0 of
+ * Is the document without its gaps list a block mapping at column 0 of
  * values the scanner vouches for (as a gap's unread values: scalars, lists
  * of them, block text, nested mappings), with no key twice, no second
  * `gaps`, no directive and no second document (none of those is a key at
- * column 0). Read here, not by the full parser: a typical backlog is then
- * loaded without it (lib/backlog/load.ts loads it only when needed).
+ * column 0)? Then a typical backlog needs no YAML parser at all
+ * (lib/backlog/load.ts loads it only when needed); false: the full parser
+ * checks the rest ({@linkcode FastScan}).
  */
-function restIsSound(scan: Scanner, start: number, end: number): boolean {
+function restChecked(scan: Scanner, start: number, end: number): boolean {
   const lines = scan.lines;
-  const seen: string[] = ["gaps"];
-  for (let i = scan.next(0); i < lines.count; i = scan.next(i)) {
-    if (i === start) {
-      i = end;
-      continue;
+  const seen = new Keys();
+  seen.repeat("gaps");
+  try {
+    for (let i = scan.next(0); i < lines.count; i = scan.next(i)) {
+      if (i === start) {
+        i = end;
+        continue;
+      }
+      i = scan.entry(i, 0, {}, seen, null);
     }
-    i = scan.entry(i, 0, {}, seen, null);
+    return true;
+  } catch (e) {
+    if (e instanceof Unsure) return false;
+    throw e;
   }
-  return true;
+}
+
+/** The lines of the document outside its gaps list (`start` to `end`), as one text. */
+function restText(lines: Lines, start: number, end: number): string {
+  const rest: string[] = [];
+  for (let i = 0; i < lines.count; i++) if (i < start || i >= end) rest.push(lines.text(i));
+  return rest.join("\n");
+}
+
+/** The keys of one mapping: a list while short, a set past {@linkcode LINEAR_KEYS}. */
+class Keys {
+  #list: string[] = [];
+  #set: Set<string> | undefined;
+
+  /** Was `key` seen before in this mapping? It is seen from now on. */
+  repeat(key: string): boolean {
+    if (this.#set) {
+      if (this.#set.has(key)) return true;
+      this.#set.add(key);
+      return false;
+    }
+    if (this.#list.includes(key)) return true;
+    this.#list.push(key);
+    if (this.#list.length > LINEAR_KEYS) this.#set = new Set(this.#list);
+    return false;
+  }
+
+  /** Forget every key (the next gap's mapping). */
+  clear(): void {
+    this.#list.length = 0;
+    this.#set = undefined;
+  }
 }
 
 /** Scans the gaps list, line by line. */
 class Scanner {
   readonly items: FastItem[] = [];
   readonly duplicates: string[] = [];
-  /** The keys of the gap being read (one list, emptied per gap). */
-  private readonly seen: string[] = [];
+  /** The keys of the gap being read (emptied per gap). */
+  private readonly seen = new Keys();
+  /** How many nested mappings the line being read is in. */
+  private depth = 0;
 
   constructor(readonly lines: Lines, readonly file: string) {}
 
@@ -169,7 +206,7 @@ class Scanner {
     const key = lines.spacesFrom(i, dash + 2);
     const fields: Record<string, unknown> = {};
     const seen = this.seen;
-    seen.length = 0;
+    seen.clear();
     this.items.push({ fields, line: i + 1 });
     i = this.entry(i, key, fields, seen);
     for (;;) {
@@ -192,7 +229,7 @@ class Scanner {
     i: number,
     at: number,
     fields: Record<string, unknown>,
-    seen: string[],
+    seen: Keys,
     keys: ReadonlySet<string> | null = READ,
   ): number {
     const lines = this.lines;
@@ -201,13 +238,13 @@ class Scanner {
     const key = lines.ascii(i, at, colon);
     // `true` and `True` are one key to YAML (so are the spellings of null and false).
     if (mayNotBeText(key)) unsure();
-    if (seen.includes(key)) {
+    if (seen.repeat(key)) {
       if (keys === null) unsure();
       this.duplicates.push(
         `${this.file}:${i + 1}:${at + 1}: key '${key}' appears twice in one mapping; ` +
           "the later value wins",
       );
-    } else seen.push(key);
+    }
     const col = lines.spacesFrom(i, colon + 1);
     const read = keys !== null && keys.has(key);
     if (col === lines.width(i) || lines.byte(i, col) === 0x23) {
@@ -266,12 +303,15 @@ class Scanner {
   /** A nested block mapping at column `at` from line `i` (no run reads it); the next line's index. */
   mapping(i: number, at: number): number {
     const lines = this.lines;
-    const seen: string[] = [];
+    const seen = new Keys();
+    if (++this.depth > MAX_DEPTH) unsure();
     for (;;) {
       i = this.next(this.entry(i, at, {}, seen, null));
       // Deeper, or a list item: no key at `at` (entry refuses it).
-      if (i >= lines.count || lines.indent(i) < at) return i;
+      if (i >= lines.count || lines.indent(i) < at) break;
     }
+    this.depth--;
+    return i;
   }
 
   /**
@@ -312,86 +352,4 @@ class Scanner {
     }
     return i;
   }
-}
-
-/**
- * A one-line value: a plain scalar (text for sure when `read`, else any),
- * or a single- or double-quoted one, and then at most a comment.
- */
-function inlineScalar(text: string, read: boolean): string {
-  const c = text[0];
-  if (c === '"') return doubleQuoted(text);
-  if (c === "'") return singleQuoted(text);
-  if (c === undefined || " -?:,[]{}#&*!|>%@`".includes(c)) {
-    if (!((c === "-" || c === "?" || c === ":") && text.length > 1 && text[1] !== " ")) unsure();
-  }
-  const hash = text.indexOf(" #");
-  const value = (hash < 0 ? text : text.slice(0, hash)).trimEnd();
-  if (value.includes(": ") || value.endsWith(":")) unsure();
-  if (read && mayNotBeText(value)) unsure();
-  return value;
-}
-
-/** What follows a closing quote: nothing, or a comment. */
-function tailIsQuiet(text: string): boolean {
-  return /^(?: +(?:#.*)?)?$/.test(text);
-}
-
-function singleQuoted(text: string): string {
-  for (let i = 1; i < text.length; i++) {
-    if (text[i] !== "'") continue;
-    if (text[i + 1] === "'") {
-      i++;
-      continue;
-    }
-    if (!tailIsQuiet(text.slice(i + 1))) unsure();
-    return text.slice(1, i).replaceAll("''", "'");
-  }
-  return unsure(); // a quote that goes on to the next line
-}
-
-/** The escapes read exactly here; any other is left to the full parser. */
-const ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", n: "\n", t: "\t" };
-
-function doubleQuoted(text: string): string {
-  const close = text.indexOf('"', 1);
-  const escape = text.indexOf("\\", 1);
-  if (close > 0 && (escape < 0 || escape > close)) {
-    if (!tailIsQuiet(text.slice(close + 1))) unsure();
-    return text.slice(1, close);
-  }
-  let out = "";
-  for (let i = 1; i < text.length; i++) {
-    const c = text[i];
-    if (c === "\\") {
-      const e = Object.hasOwn(ESCAPES, text[i + 1]) ? ESCAPES[text[i + 1]] : undefined;
-      if (e === undefined) unsure();
-      out += e;
-      i++;
-      continue;
-    }
-    if (c === '"') {
-      if (!tailIsQuiet(text.slice(i + 1))) unsure();
-      return out;
-    }
-    out += c;
-  }
-  return unsure(); // a quote that goes on to the next line
-}
-
-/** `[a, "b", c]` on one line: its items as text. */
-function flowList(text: string): string[] {
-  const close = text.lastIndexOf("]");
-  if (close < 0 || !tailIsQuiet(text.slice(close + 1))) unsure();
-  const inner = text.slice(1, close);
-  if (/[[\]{}#]/.test(inner)) unsure();
-  if (inner.trim() === "") return [];
-  const items: string[] = [];
-  for (const part of inner.split(",")) {
-    const t = part.trim();
-    if (t === "") unsure(); // `[a,,b]` or a trailing comma: the full parser decides
-    if ((t[0] === '"' || t[0] === "'") && (t.includes(",") || t.includes("\\"))) unsure();
-    items.push(inlineScalar(t, true));
-  }
-  return items;
 }

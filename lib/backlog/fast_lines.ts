@@ -141,21 +141,18 @@ export class Lines {
     const end = this.end(i);
     const bytes = this.bytes;
     const b = bytes[s];
-    if (b === 0x22 || b === 0x27) {
+    if (b === 0x27) {
+      const close = this.closingQuote(i, col + 1);
+      return close >= 0 && this.quietFrom(i, close + 1);
+    }
+    if (b === 0x22) {
       for (let p = s + 1; p < end; p++) {
         const c = bytes[p];
-        if (b === 0x22 && c === 0x5c) {
+        if (c === 0x5c) {
           const e = bytes[p + 1];
           if (e !== 0x22 && e !== 0x5c && e !== 0x2f && e !== 0x6e && e !== 0x74) return false;
           p++;
-          continue;
-        }
-        if (c !== b) continue;
-        if (b === 0x27 && bytes[p + 1] === 0x27) {
-          p++;
-          continue;
-        }
-        return this.quietTail(p + 1, end);
+        } else if (c === 0x22) return this.quietTail(p + 1, end);
       }
       return false;
     }

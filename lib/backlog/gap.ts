@@ -128,6 +128,14 @@ function isScalar(v: unknown): v is string | number | boolean {
   return typeof v === "string" || typeof v === "number" || typeof v === "boolean";
 }
 
+/**
+ * What a value is, for an error line (`a list`, `a string ("x")`, `nothing`).
+ *
+ * @example
+ * ```ts
+ * kindOf([1]); // "a list"
+ * ```
+ */
 export function kindOf(v: unknown): string {
   if (v === null || v === undefined) return "nothing";
   if (Array.isArray(v)) return "a list";

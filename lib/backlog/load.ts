@@ -70,7 +70,9 @@ export async function loadBacklog(path: string): Promise<Result<Backlog>> {
     const read = await readBytes(file);
     if (!read.ok) return read;
     const fast = fastGaps(read.value, file);
-    const parsed = fast ? ok(fast) : await parseInFull(read.value, file);
+    const parsed = fast && fast.rest === undefined
+      ? ok(fast)
+      : await parseInFull(read.value, file, fast);
     if (!parsed.ok) return parsed;
     // A loop, not push(...): spreading 100,000+ gaps as arguments overflows the stack.
     for (const g of parsed.value.gaps) gaps.push(g);
@@ -80,13 +82,20 @@ export async function loadBacklog(path: string): Promise<Result<Backlog>> {
   return ok({ source: path, gaps, warnings });
 }
 
-/** A file the fast path was not sure of, read by the full parser (loaded now). */
+/**
+ * What the fast path was not sure of, read by the full parser (loaded now):
+ * the rest of the document beside the gaps it read, or else the whole file.
+ */
 async function parseInFull(
   bytes: Uint8Array,
   file: string,
+  fast: ReturnType<typeof fastGaps>,
 ): Promise<Result<{ gaps: Gap[]; warnings: string[] }>> {
-  const { parseBacklogBytes }: typeof import("./parse.ts") = await import(PARSE);
-  return parseBacklogBytes(bytes, file);
+  const full: typeof import("./parse.ts") = await import(PARSE);
+  if (fast?.rest !== undefined && full.restIsSound(fast.rest)) {
+    return ok({ gaps: fast.gaps, warnings: fast.warnings });
+  }
+  return full.parseBacklogBytes(bytes, file, { fast: false });
 }
 
 /** Duplicate ids and dependencies on ids that no gap has. */

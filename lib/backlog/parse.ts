@@ -15,6 +15,7 @@ import { fail, ok, type Result } from "../util/result.ts";
 /**
  * One backlog file's bytes: the fast path when it is sure (lib/backlog/fast.ts), else the text.
  *
+ * @param options `fast: false`: the full parser only (a file the fast path already handed over)
  * @example
  * ```ts
  * parseBacklogBytes(new TextEncoder().encode("gaps:\n  - id: A-1\n"), "x.yaml");
@@ -23,8 +24,9 @@ import { fail, ok, type Result } from "../util/result.ts";
 export function parseBacklogBytes(
   bytes: Uint8Array,
   file: string,
+  options: { fast?: boolean } = {},
 ): Result<{ gaps: Gap[]; warnings: string[] }> {
-  const fast = fastGaps(bytes, file);
+  const fast = options.fast === false ? undefined : sureGaps(bytes, file);
   if (fast) return ok(fast);
   let text: string;
   try {
@@ -33,6 +35,40 @@ export function parseBacklogBytes(
     return fail(`${file}: not UTF-8 text`);
   }
   return parseBacklogText(text, file, { fast: false });
+}
+
+/**
+ * The fast path's gaps when it is sure of the file, the rest of the
+ * document checked here when the scanner left it to the full parser.
+ */
+function sureGaps(
+  bytes: Uint8Array,
+  file: string,
+): { gaps: Gap[]; warnings: string[] } | undefined {
+  const fast = fastGaps(bytes, file);
+  if (!fast || (fast.rest !== undefined && !restIsSound(fast.rest))) return undefined;
+  return { gaps: fast.gaps, warnings: fast.warnings };
+}
+
+/**
+ * The document without its gaps list (lib/backlog/fast.ts `FastScan.rest`)
+ * is a mapping the full parser reads without a repeated key, with no second
+ * `gaps`, no directive and no second document (a gap's anchor used there, or
+ * there a key repeated, is left to the full parse of the whole file).
+ *
+ * @example
+ * ```ts
+ * restIsSound("meta: {version: 2}"); // true
+ * restIsSound("meta: 1\nmeta: 2"); // false
+ * ```
+ */
+export function restIsSound(rest: string): boolean {
+  if (/^(?:---|\.\.\.|%)/m.test(rest)) return false;
+  const parsed = parseYaml(rest);
+  if (!parsed.ok || parsed.value.duplicateKeys.length > 0) return false;
+  const doc = parsed.value.value;
+  return (doc === undefined || doc === null || isRecord(doc)) &&
+    !(isRecord(doc) && Object.hasOwn(doc, "gaps"));
 }
 
 /**
@@ -56,7 +92,7 @@ export function parseBacklogText(
   if (!/\S/.test(text)) return fail(`${file}: empty backlog (expected a top-level 'gaps:' list)`);
   // A lone surrogate has no UTF-8: such text is the full parser's (it refuses it).
   const sure = options.fast !== false && text.isWellFormed();
-  const fast = sure ? fastGaps(new TextEncoder().encode(text), file) : undefined;
+  const fast = sure ? sureGaps(new TextEncoder().encode(text), file) : undefined;
   if (fast) return ok(fast);
   const parsed = parseYaml(text);
   if (!parsed.ok) {

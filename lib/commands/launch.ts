@@ -297,10 +297,16 @@ export async function launch(
   run: (argv: readonly string[]) => Promise<number>,
   err: (line: string) => void,
 ): Promise<number> {
-  if (relaunched()) return await run(argv);
+  const second = relaunched(); // read and cleared in any case: the agents must not inherit it
   const parsed = parseCli(argv);
+  // The compiled binary never relaunches (whatever its environment says): it gives up writing
+  // for a command that writes nothing, and runs it.
+  if (Deno.build.standalone) {
+    if (parsed.ok) dropWritesIfReadOnly(parsed.value);
+    return await run(argv);
+  }
+  if (second) return await run(argv);
   if (!parsed.ok) return await run(argv); // prints the usage error
-  if (Deno.build.standalone) dropWritesIfReadOnly(parsed.value);
   const writes = await writesToGrant(parsed.value);
   const net = netToGrant(parsed.value);
   if (writes.length === 0 && net.length === 0) return await run(argv);

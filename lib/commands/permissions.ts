@@ -263,8 +263,9 @@ export function compiledPermissionFlags(extraRun: readonly string[] = []): strin
 
 /**
  * Give up write permission for a command that writes nothing (a dry run,
- * `status`, `reflections`, `--help`): what the compiled binary, whose
- * permissions are fixed at build time, does instead of a narrow grant.
+ * `status`, `reflections`): what the compiled binary, whose permissions are
+ * fixed at build time, does instead of a narrow grant (lib/commands/launch.ts;
+ * `--help` and `--version` never get there, and write nothing).
  */
 export function dropWritesIfReadOnly(command: Command): void {
   if (writePaths(command, { repoRoot: "/", db: "/db" }).length > 0) return;
