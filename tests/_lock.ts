@@ -87,18 +87,18 @@ export const CAN_SEE_WAITS = Deno.build.os === "linux" &&
   (await ps().catch(() => [])).some((r) => r.pid === Deno.pid && r.wchan !== "-");
 
 /**
- * Resolves once an orchestrator started under `root` (the task's first process)
- * is blocked on a DB lock: its main thread seen sleeping in SQLite's busy
- * handler (a `nanosleep`; the event loop itself waits in epoll). Rejects
- * after 60 s.
+ * Resolves once an orchestrator started under `root` (the task's first process),
+ * or the process under it whose command line `isIt` picks, is blocked on a DB
+ * lock: its main thread seen sleeping in SQLite's busy handler (a `nanosleep`;
+ * the event loop itself waits in epoll). Rejects after 60 s.
  */
-export async function blockedOnLock(root: number): Promise<void> {
+export async function blockedOnLock(
+  root: number,
+  isIt = (args: string) => /main\.ts( |$)/.test(args) && !args.includes(" demo-agent"),
+): Promise<void> {
   await waitFor(
     async () =>
-      descendants(await ps(), root).some((r) =>
-        /main\.ts( |$)/.test(r.args) && !r.args.includes(" demo-agent") &&
-        r.wchan.includes("nanosleep")
-      ),
+      descendants(await ps(), root).some((r) => isIt(r.args) && r.wchan.includes("nanosleep")),
     { everyMs: 10, what: `a process under ${root} waiting on a DB lock` },
   );
 }

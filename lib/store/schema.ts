@@ -102,17 +102,32 @@ const RUN_COLUMNS_ADDED: readonly [string, string][] = [
   ["budget_gap_usd", "REAL"],
 ];
 
-/** Add the columns of `table` an older DB lacks (idempotent). */
+/**
+ * Add the columns of `table` an older DB lacks (idempotent). Under the write
+ * lock, looked at again: another orchestrator opening the same DB at the same
+ * moment may have added them while this one waited for the lock.
+ */
 function addColumns(
   handle: DatabaseSync,
   table: string,
   columns: readonly [string, string][],
 ): void {
-  const have = new Set(
-    handle.prepare(`PRAGMA table_info(${table})`).all().map((r) => String(r.name)),
-  );
-  for (const [name, definition] of columns) {
-    if (!have.has(name)) handle.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${definition}`);
+  const missing = () => {
+    const have = new Set(
+      handle.prepare(`PRAGMA table_info(${table})`).all().map((r) => String(r.name)),
+    );
+    return columns.filter(([name]) => !have.has(name));
+  };
+  if (missing().length === 0) return; // the usual open: no write lock taken
+  handle.exec("BEGIN IMMEDIATE"); // a locked DB throws here: the caller's lock policy waits
+  try {
+    for (const [name, definition] of missing()) {
+      handle.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${definition}`);
+    }
+    handle.exec("COMMIT");
+  } catch (e) {
+    handle.exec("ROLLBACK");
+    throw e;
   }
 }
 
