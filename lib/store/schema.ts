@@ -126,7 +126,7 @@ function addColumns(
     }
     handle.exec("COMMIT");
   } catch (e) {
-    handle.exec("ROLLBACK");
+    if (handle.isTransaction) handle.exec("ROLLBACK"); // SQLite may have rolled it back itself
     throw e;
   }
 }
