@@ -11,6 +11,7 @@ import { loadBacklog } from "../backlog/load.ts";
 import { EXIT, type Exit, type Io, usageError } from "../cli/io.ts";
 import type { RouteOptions } from "../cli/commands.ts";
 import { ok } from "../util/result.ts";
+import { roundTo } from "../util/number.ts";
 import { resolvePaths } from "./paths.ts";
 import { formatTable } from "../cli/table.ts";
 import { loadLearning } from "../learn/load.ts";
@@ -121,8 +122,8 @@ function routeJson(s: Shown): Record<string, unknown> {
     cascade: s.ranked.map((r) => ({
       arm: r.arm,
       ...r.candidate,
-      successes: round1(r.record.successes),
-      failures: round1(r.record.failures),
+      successes: roundTo(r.record.successes, 1),
+      failures: roundTo(r.record.failures, 1),
       basis: r.basis,
       sample: r.sample ?? null,
       value: r.value ?? null,
@@ -148,8 +149,8 @@ function routeLines(s: Shown): string[] {
     String(i + 1),
     r.arm,
     r.candidate.why ?? "",
-    `${round1(r.record.successes)}/${
-      round1(r.record.successes + r.record.failures)
+    `${roundTo(r.record.successes, 1)}/${
+      roundTo(r.record.successes + r.record.failures, 1)
     } shipped (${r.basis})`,
     r.sample === undefined ? "" : r.sample.toFixed(3),
     perShipped(s.spend.get(r.arm)),
@@ -168,11 +169,6 @@ function routeLines(s: Shown): string[] {
     `order: ${s.policy}${order}; scoreboard of ${s.rows} reflection(s)`,
     formatTable(["#", "arm", "why", "record", "draw", "$/shipped"], rows),
   ];
-}
-
-/** A weighted count (old evidence fades) to one decimal; whole counts stay whole. */
-function round1(x: number): number {
-  return Math.round(x * 10) / 10;
 }
 
 /** An arm's dollars per shipped gap, `-` when unknown. */

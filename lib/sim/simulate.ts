@@ -23,6 +23,7 @@ import { pickGaps } from "../backlog/picker.ts";
 import { encodeNotes } from "../store/notes.ts";
 import { gapDomain } from "../store/reflection.ts";
 import { deadlineFor } from "../util/duration.ts";
+import { roundTo } from "../util/number.ts";
 import { Cascade } from "../learn/cascade.ts";
 import { classify, Cooldowns } from "../learn/classify.ts";
 import { Learned } from "../learn/learner.ts";
@@ -335,20 +336,15 @@ function resultOf(sim: Sim): SimResult {
     dispatches: sim.dispatches,
     runs: sim.runs,
     ships: sim.ships,
-    agent_hours: round(hours, 3),
-    ships_per_agent_hour: round(hours > 0 ? sim.ships / hours : 0, 4),
-    cost_usd: sim.priced ? round(sim.costUsd, 2) : null,
-    ships_per_dollar: sim.priced && sim.costUsd > 0 ? round(sim.ships / sim.costUsd, 4) : null,
-    wasted_agent_minutes: round(sim.wastedMs / MINUTE, 1),
+    agent_hours: roundTo(hours, 3),
+    ships_per_agent_hour: roundTo(hours > 0 ? sim.ships / hours : 0, 4),
+    cost_usd: sim.priced ? roundTo(sim.costUsd, 2) : null,
+    ships_per_dollar: sim.priced && sim.costUsd > 0 ? roundTo(sim.ships / sim.costUsd, 4) : null,
+    wasted_agent_minutes: roundTo(sim.wastedMs / MINUTE, 1),
     early_ends: sim.earlyEnds,
     rate_limit_hits: sim.rateLimitHits,
     arms: sim.arms,
-    regret: round(sim.regret, 2),
-    hours: round(sim.clock.now / 3_600_000, 2),
+    regret: roundTo(sim.regret, 2),
+    hours: roundTo(sim.clock.now / 3_600_000, 2),
   };
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }
