@@ -11,6 +11,7 @@ import { EXIT, type Exit, type Io, usageError } from "../cli/io.ts";
 import { extraRunFrom, refusedInRun } from "./permissions.ts";
 import type { DispatchOptions } from "../cli/catalog.ts";
 import { ok } from "../util/result.ts";
+import { statable } from "../util/fs.ts";
 import { resolvePaths } from "./paths.ts";
 import { agentTemplate, loadAndWarn } from "./_sources.ts";
 import { assignSlugs, worktreeFor } from "../git/slug.ts";
@@ -77,7 +78,7 @@ async function leasedGaps(
 ): Promise<{ leased: Set<string>; heldBack: Map<string, string> }> {
   const none = { leased: new Set<string>(), heldBack: new Map<string, string>() };
   // No DB, nothing held: the ledger's modules (SQLite, the process table) are not even loaded.
-  if (!await Deno.stat(db).then(() => true, () => false)) return none;
+  if (!await statable(db)) return none;
   const { openLedgerIfExists } = await import("../store/ledger.ts");
   const { processLiveness } = await import("../process/liveness.ts");
   const { heldBackReasons } = await import("../store/backoff.ts");

@@ -7,6 +7,7 @@
  * @module
  */
 import { resolve } from "../util/path.ts";
+import { statable } from "../util/fs.ts";
 import { queryReflections, type ReflectionSource } from "../store/query.ts";
 import { type Deadlines, DEFAULT_DEADLINES } from "../util/duration.ts";
 import { fail, ok, type Result } from "../util/result.ts";
@@ -73,7 +74,7 @@ export async function loadLearning(options: {
     : defaultRoutingPath(options.repoRoot);
   let table: RoutingTable | undefined;
   const exists = routingPath === BUILTIN_ROUTING_NAME ||
-    await Deno.stat(routingPath).then(() => true, () => false);
+    await statable(routingPath);
   if (!options.noTable && (exists || options.routing !== undefined)) {
     const loaded = await loadRouting(routingPath);
     if (!loaded.ok) return loaded;
