@@ -41,8 +41,6 @@ export interface Scoreboard extends Scores {
   readonly rows: number;
   /** Count one more row, newer than all before it. */
   add(row: ScoredRow, nowMs?: number): void;
-  /** Every (arm, task class) cell with its record, for `route` and `lessons`. */
-  cells(): { arm: string; taskClass: string; record: ArmRecord }[];
 }
 
 /** An arm's row weighs half after this many newer rows of the same arm. */
@@ -180,16 +178,6 @@ class Board implements Scoreboard {
       usdPerHour: s && s.all.costedHours > 0 ? s.all.usd / s.all.costedHours : undefined,
       timedRows: own?.timed ?? 0,
     };
-  }
-
-  cells(): { arm: string; taskClass: string; record: ArmRecord }[] {
-    return [...this.#arms.entries()].flatMap(([arm, s]) =>
-      [...s.cells.entries()].map(([taskClass, c]) => ({
-        arm,
-        taskClass,
-        record: { successes: c.successes, failures: c.failures },
-      }))
-    );
   }
 
   #stateOf(arm: string): ArmState {
