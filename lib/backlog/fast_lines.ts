@@ -120,7 +120,7 @@ export class Lines {
     for (let p = s; p < e; p++) h = (Math.imul(h, 31) + this.bytes[p]) & 0x3fffffff;
     const hit = this.keys.get(h);
     if (hit !== undefined && hit.length === e - s && this.same(hit, s)) return hit;
-    const key = String.fromCharCode.apply(null, this.bytes.subarray(s, e) as unknown as number[]);
+    const key = asciiText(this.bytes, s, e);
     this.keys.set(h, key);
     return key;
   }
@@ -189,7 +189,7 @@ export class Lines {
     }
     if (last - s > 64) return undefined;
     if (!shared) {
-      return String.fromCharCode.apply(null, bytes.subarray(s, last + 1) as unknown as number[]);
+      return asciiText(bytes, s, last + 1);
     }
     return this.ascii(i, col, last + 1 - this.starts[i]);
   }
@@ -256,6 +256,11 @@ export class Lines {
   private end(i: number): number {
     return this.starts[i + 1] - 1;
   }
+}
+
+/** Bytes `s` to `e`, known to be ASCII, as a new string. */
+function asciiText(bytes: Uint8Array, s: number, e: number): string {
+  return String.fromCharCode.apply(null, bytes.subarray(s, e) as unknown as number[]);
 }
 
 function isAlpha(b: number): boolean {
