@@ -72,7 +72,7 @@ export async function loadBacklog(path: string): Promise<Result<Backlog>> {
     const fast = fastGaps(read.value, file);
     const parsed = fast && fast.rest === undefined
       ? ok(fast)
-      : await parseInFull(read.value, file, fast);
+      : (await fullParser()).parseScanned(read.value, file, fast);
     if (!parsed.ok) return parsed;
     // A loop, not push(...): spreading 100,000+ gaps as arguments overflows the stack.
     for (const g of parsed.value.gaps) gaps.push(g);
@@ -83,19 +83,11 @@ export async function loadBacklog(path: string): Promise<Result<Backlog>> {
 }
 
 /**
- * What the fast path was not sure of, read by the full parser (loaded now):
- * the rest of the document beside the gaps it read, or else the whole file.
+ * The full parser, loaded now (with js-yaml), for what the fast path was not
+ * sure of: the rest of the document beside the gaps it read, or the whole file.
  */
-async function parseInFull(
-  bytes: Uint8Array,
-  file: string,
-  fast: ReturnType<typeof fastGaps>,
-): Promise<Result<{ gaps: Gap[]; warnings: string[] }>> {
-  const full: typeof import("./parse.ts") = await import(PARSE);
-  if (fast?.rest !== undefined && full.restIsSound(fast.rest)) {
-    return ok({ gaps: fast.gaps, warnings: fast.warnings });
-  }
-  return full.parseBacklogBytes(bytes, file, { fast: false });
+function fullParser(): Promise<typeof import("./parse.ts")> {
+  return import(PARSE);
 }
 
 /** Duplicate ids and dependencies on ids that no gap has. */

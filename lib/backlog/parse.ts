@@ -15,7 +15,6 @@ import { fail, ok, type Result } from "../util/result.ts";
 /**
  * One backlog file's bytes: the fast path when it is sure (lib/backlog/fast.ts), else the text.
  *
- * @param options `fast: false`: the full parser only (a file the fast path already handed over)
  * @example
  * ```ts
  * parseBacklogBytes(new TextEncoder().encode("gaps:\n  - id: A-1\n"), "x.yaml");
@@ -24,10 +23,30 @@ import { fail, ok, type Result } from "../util/result.ts";
 export function parseBacklogBytes(
   bytes: Uint8Array,
   file: string,
-  options: { fast?: boolean } = {},
 ): Result<{ gaps: Gap[]; warnings: string[] }> {
-  const fast = options.fast === false ? undefined : sureGaps(bytes, file);
-  if (fast) return ok(fast);
+  return parseScanned(bytes, file, fastGaps(bytes, file));
+}
+
+/**
+ * A file the fast path has scanned: its gaps when the rest of the document is
+ * sound too (checked here when the scanner left it over), else the full parse.
+ *
+ * @param fast what the scanner read; undefined: it handed the file over
+ * @example
+ * ```ts
+ * import { fastGaps } from "./fast.ts";
+ *
+ * const bytes = new TextEncoder().encode("meta: {v: 2}\ngaps:\n  - id: A-1\n");
+ * parseScanned(bytes, "x.yaml", fastGaps(bytes, "x.yaml"));
+ * ```
+ */
+export function parseScanned(
+  bytes: Uint8Array,
+  file: string,
+  fast: ReturnType<typeof fastGaps>,
+): Result<{ gaps: Gap[]; warnings: string[] }> {
+  const sure = sureOf(fast);
+  if (sure) return ok(sure);
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
@@ -41,11 +60,9 @@ export function parseBacklogBytes(
  * The fast path's gaps when it is sure of the file, the rest of the
  * document checked here when the scanner left it to the full parser.
  */
-function sureGaps(
-  bytes: Uint8Array,
-  file: string,
+function sureOf(
+  fast: ReturnType<typeof fastGaps>,
 ): { gaps: Gap[]; warnings: string[] } | undefined {
-  const fast = fastGaps(bytes, file);
   if (!fast || (fast.rest !== undefined && !restIsSound(fast.rest))) return undefined;
   return { gaps: fast.gaps, warnings: fast.warnings };
 }
@@ -92,7 +109,7 @@ export function parseBacklogText(
   if (!/\S/.test(text)) return fail(`${file}: empty backlog (expected a top-level 'gaps:' list)`);
   // A lone surrogate has no UTF-8: such text is the full parser's (it refuses it).
   const sure = options.fast !== false && text.isWellFormed();
-  const fast = sure ? sureGaps(new TextEncoder().encode(text), file) : undefined;
+  const fast = sure ? sureOf(fastGaps(new TextEncoder().encode(text), file)) : undefined;
   if (fast) return ok(fast);
   const parsed = parseYaml(text);
   if (!parsed.ok) {
