@@ -53,7 +53,7 @@ export class Learned {
   #board!: Scoreboard;
   #deadlines?: AdaptiveDeadlines;
   #lessons = new Map<string, string[]>();
-  /** Each row's arm, read from its notes once. */
+  /** Each row as the deadlines read it (its arm decoded from its notes once). */
   #durations = new WeakMap<LearnRow, DurationRow>();
   #readAt = 0;
   /** A re-read under way, and the outcomes recorded since it began. */
@@ -122,14 +122,15 @@ export class Learned {
     }
     this.#readAt = this.#o.now();
     const recorded: LearnRow[] = [];
+    const keep = (why: string) => this.#o.warn?.(`${why}; learning from what was read before`);
     const done = this.#o.reload().then(
       (read) => {
-        if (!read.ok) return this.#o.warn?.(`${read.error}; learning from what was read before`);
+        if (!read.ok) return keep(read.error);
         const stored = new Set(read.value.map(rowKey));
         const missing = recorded.filter((r) => !stored.has(rowKey(r))).reverse();
         this.#replace(read.value, missing);
       },
-      (e) => this.#o.warn?.(`${errorMessage(e)}; learning from what was read before`),
+      (e) => keep(errorMessage(e)),
     ).finally(() => this.#reading = undefined);
     this.#reading = { done, recorded };
     return done;
