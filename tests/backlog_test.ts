@@ -156,3 +156,19 @@ Deno.test("duplicates across files of a directory are warned about", async () =>
     "the first pickable occurrence wins",
   ]);
 });
+
+Deno.test("a backlog over 1 MiB (read into one buffer of its size) loads to its last byte", async () => {
+  await using dir = await scratch();
+  const file = join(dir.path, "big.yaml");
+  const gap = (k: number) => `  - id: G-${k}\n    priority: P1\n    title: ${"t".repeat(60)}\n`;
+  let text = "gaps:\n";
+  let k = 0;
+  while (text.length < 1.2 * (1 << 20)) text += gap(k++);
+  // No newline at the end: the last byte is the last title's.
+  await Deno.writeTextFile(file, text + "  - id: LAST\n    title: end");
+  const r = await loadBacklog(file);
+  if (!r.ok) throw new Error(r.error);
+  equal(r.value.gaps.length, k + 1);
+  const last = r.value.gaps[k];
+  deepEqual([last.id, last.title, last.line], ["LAST", "end", 1 + 3 * k + 1]);
+});

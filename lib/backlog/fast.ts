@@ -23,12 +23,9 @@ import { Lines } from "./fast_lines.ts";
 import { flowList, inlineScalar, mayNotBeText, Unsure, unsure } from "./fast_values.ts";
 import { type Gap, toGap, valueWarning } from "./gap.ts";
 
-/** A gap's fields as the full parser would give them (only those a run reads), and its line. */
-export type FastItem = { fields: Record<string, unknown>; line: number };
-
-/** What the scanner found: the gaps' fields and lines, and the repeated keys' warnings. */
+/** What the scanner found: the gaps, made as the full path makes them, and the repeated keys' warnings. */
 export interface FastScan {
-  items: FastItem[];
+  gaps: Gap[];
   /** `file:line:col: key 'k' appears twice ...`, in document order. */
   duplicateWarnings: string[];
   /**
@@ -63,15 +60,9 @@ export function fastGaps(
 ): { gaps: Gap[]; warnings: string[]; rest?: string } | undefined {
   const scan = scanBacklog(bytes, file);
   if (!scan) return undefined;
-  const gaps: Gap[] = [];
-  const warnings = scan.duplicateWarnings;
-  for (const { fields, line } of scan.items) {
-    const gap = toGap(fields, file, line);
-    if (typeof gap === "string") return undefined;
-    gaps.push(gap);
-  }
-  for (const gap of gaps) {
-    const odd = valueWarning(gap);
+  const { gaps, duplicateWarnings: warnings } = scan;
+  for (let i = 0; i < gaps.length; i++) {
+    const odd = valueWarning(gaps[i]);
     if (odd !== undefined) warnings.push(odd);
   }
   return { gaps, warnings, rest: scan.rest };
@@ -83,7 +74,7 @@ export function fastGaps(
  * @example
  * ```ts
  * const bytes = new TextEncoder().encode("gaps:\n  - id: A-1\n    priority: P1\n");
- * scanBacklog(bytes, "g.yaml")?.items[0].fields.id; // "A-1"
+ * scanBacklog(bytes, "g.yaml")?.gaps[0].id; // "A-1"
  * ```
  */
 export function scanBacklog(bytes: Uint8Array, file: string): FastScan | undefined {
@@ -98,7 +89,7 @@ export function scanBacklog(bytes: Uint8Array, file: string): FastScan | undefin
     const scan = new Scanner(lines, file);
     const end = scan.list(start + 1);
     const rest = restChecked(scan, start, end) ? undefined : restText(lines, start, end);
-    return { items: scan.items, duplicateWarnings: scan.duplicates, rest };
+    return { gaps: scan.gaps, duplicateWarnings: scan.duplicates, rest };
   } catch (e) {
     // A RangeError too (a stack too deep, say): whatever went wrong here, the full parser decides.
     if (e instanceof Unsure || e instanceof RangeError) return undefined;
@@ -166,9 +157,24 @@ class Keys {
   }
 }
 
+/**
+ * A gap's fields before its lines are read: every field a run reads, as
+ * absent (toGap reads undefined as absent), so the object never grows.
+ */
+function newFields(): Record<string, unknown> {
+  return {
+    id: undefined,
+    title: undefined,
+    priority: undefined,
+    effort: undefined,
+    status: undefined,
+    depends_on: undefined,
+  };
+}
+
 /** Scans the gaps list, line by line. */
 class Scanner {
-  readonly items: FastItem[] = [];
+  readonly gaps: Gap[] = [];
   readonly duplicates: string[] = [];
   /** The keys of the gap being read (emptied per gap). */
   private readonly seen = new Keys();
@@ -196,18 +202,22 @@ class Scanner {
       const indent = lines.indent(i);
       if (indent === 0 && !lines.isItem(i)) return i; // the next top-level key
       if (indent !== dash || !lines.isItem(i)) unsure();
-      i = this.item(i, dash);
+      // Made a gap at once: the fields die young, not after the whole file (fewer GC copies).
+      const fields = newFields();
+      const line = i + 1;
+      i = this.item(i, dash, fields);
+      const gap = toGap(fields, this.file, line);
+      if (typeof gap === "string") unsure(); // refused: the full path says why
+      this.gaps.push(gap);
     }
   }
 
-  /** One gap (`- key: value` and its keys below); returns the next line's index. */
-  item(i: number, dash: number): number {
+  /** One gap's mapping (`- key: value` and its keys below) into `fields`; returns the next line's index. */
+  item(i: number, dash: number, fields: Record<string, unknown>): number {
     const lines = this.lines;
     const key = lines.spacesFrom(i, dash + 2);
-    const fields: Record<string, unknown> = {};
     const seen = this.seen;
     seen.clear();
-    this.items.push({ fields, line: i + 1 });
     i = this.entry(i, key, fields, seen);
     for (;;) {
       i = this.next(i);

@@ -102,13 +102,14 @@ function scalarText(v: unknown): string | undefined {
  * Empty values are common and stay silent.
  */
 export function valueWarning(g: Gap): string | undefined {
-  const at = `${g.file}:${g.line}: gap ${oneLine(g.id)}`;
+  // Hot on huge backlogs: nothing is built for a gap with nothing to say.
+  const at = () => `${g.file}:${g.line}: gap ${oneLine(g.id)}`;
   if (g.priority !== "" && !isPriorityLike(g.priority)) {
-    return `${at}: unknown priority '${oneLine(g.priority)}' (P0, P1, P2, ...); it is never picked`;
+    return `${at()}: unknown priority '${oneLine(g.priority)}' (P0, P1, P2, ...); ` +
+      "it is never picked";
   }
-  const effort = g.effort.toLowerCase();
-  if (effort !== "" && !isEffort(effort)) {
-    return `${at}: unknown effort '${oneLine(g.effort)}' (${EFFORTS.join(", ")}); ` +
+  if (g.effort !== "" && !isEffort(g.effort.toLowerCase())) {
+    return `${at()}: unknown effort '${oneLine(g.effort)}' (${EFFORTS.join(", ")}); ` +
       `its deadline is effort m's`;
   }
   return undefined;

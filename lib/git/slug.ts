@@ -87,8 +87,10 @@ export function assignSlugs(ids: Iterable<string>): Map<string, string> {
   const taken = new Set<string>();
   for (const id of ids) {
     if (byId.has(id)) continue;
-    const base = baseSlug(id);
-    const kept = base === plainLower(id);
+    // The common id is its own slug lowercased: one test, not the two of baseSlug and plainLower.
+    const simple = SIMPLE_ID.test(id);
+    const base = simple ? id.toLowerCase() : baseSlug(id);
+    const kept = simple || base === plainLower(id);
     let slug = base !== "" && kept && base.length <= MAX_SLUG_LENGTH && !taken.has(base)
       ? base
       : withSuffix(base, id, 0);
