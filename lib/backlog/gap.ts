@@ -102,17 +102,21 @@ function scalarText(v: unknown): string | undefined {
  * Empty values are common and stay silent.
  */
 export function valueWarning(g: Gap): string | undefined {
-  // Hot on huge backlogs: nothing is built for a gap with nothing to say.
-  const at = () => `${g.file}:${g.line}: gap ${oneLine(g.id)}`;
+  // Hot on huge backlogs: nothing is built for a gap with nothing to say (not even a closure).
   if (g.priority !== "" && !isPriorityLike(g.priority)) {
-    return `${at()}: unknown priority '${oneLine(g.priority)}' (P0, P1, P2, ...); ` +
+    return `${gapAt(g)}: unknown priority '${oneLine(g.priority)}' (P0, P1, P2, ...); ` +
       "it is never picked";
   }
   if (g.effort !== "" && !isEffort(g.effort.toLowerCase())) {
-    return `${at()}: unknown effort '${oneLine(g.effort)}' (${EFFORTS.join(", ")}); ` +
+    return `${gapAt(g)}: unknown effort '${oneLine(g.effort)}' (${EFFORTS.join(", ")}); ` +
       `its deadline is effort m's`;
   }
   return undefined;
+}
+
+/** `file:line: gap ID`, the start of a gap's warning. */
+function gapAt(g: Gap): string {
+  return `${g.file}:${g.line}: gap ${oneLine(g.id)}`;
 }
 
 /** `P` or `p` then digits (a regex per gap costs more on 100,000 gaps). */

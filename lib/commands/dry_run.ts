@@ -14,7 +14,7 @@ import { ok } from "../util/result.ts";
 import { statable } from "../util/fs.ts";
 import { resolvePaths } from "./paths.ts";
 import { agentTemplate, loadAndWarn } from "./_sources.ts";
-import { assignSlugs, worktreeFor } from "../git/slug.ts";
+import { assignSlugs, worktreesUnder } from "../git/slug.ts";
 
 /** Print what a run with these options would dispatch. */
 export async function runDryRun(options: DispatchOptions, io: Io): Promise<Exit> {
@@ -44,12 +44,13 @@ export async function runDryRun(options: DispatchOptions, io: Io): Promise<Exit>
   const ids: string[] = [];
   for (let i = 0; i < end; i++) ids.push(backlog.gaps[i].id);
   const slugs = assignSlugs(ids);
+  const worktree = worktreesUnder(paths.repoRoot);
   const lines = renderPlan({
     source: paths.backlog,
     gaps: backlog.gaps,
     pickable: pickable.length,
     picks,
-    worktreeOf: (id) => worktreeFor(paths.repoRoot, slugs.get(id)!),
+    worktreeOf: (id) => worktree(slugs.get(id)!),
     maxParallel: options.maxParallel,
     order: options.order,
     leased: leased.size,

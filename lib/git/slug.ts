@@ -82,10 +82,12 @@ function withSuffix(base: string, id: string, salt: number): string {
  * assignSlugs(["AUTO_013", "auto-013"]); // auto-013, auto-013-<hash>
  * ```
  */
-export function assignSlugs(ids: Iterable<string>): Map<string, string> {
+export function assignSlugs(ids: readonly string[]): Map<string, string> {
   const byId = new Map<string, string>();
   const taken = new Set<string>();
-  for (const id of ids) {
+  // Indexed, not for-of: a dry run slugs 100,000 ids once, mostly before the JIT compiles this.
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
     if (byId.has(id)) continue;
     // The common id is its own slug lowercased: one test, not the two of baseSlug and plainLower.
     const simple = SIMPLE_ID.test(id);
@@ -122,5 +124,20 @@ export function branchFor(slug: string): string {
  * ```
  */
 export function worktreeFor(repoRoot: string, slug: string): string {
-  return join(repoRoot, WORKTREES_DIR, slug);
+  return worktreesUnder(repoRoot)(slug);
+}
+
+/**
+ * The worktree path of each slug under one repo root, the root's part made
+ * once (a dry run of 100,000 picks). A slug is one path component, so it is
+ * appended as it is.
+ *
+ * @example
+ * ```ts
+ * worktreesUnder("/repo/")("auto-013"); // "/repo/.claude/worktrees/auto-013"
+ * ```
+ */
+export function worktreesUnder(repoRoot: string): (slug: string) => string {
+  const dir = join(repoRoot, WORKTREES_DIR);
+  return (slug) => `${dir}/${slug}`;
 }
