@@ -11,7 +11,7 @@ import { deepEqual, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { parseBacklogBytes, parseBacklogText } from "../lib/backlog/parse.ts";
 import { scanBacklog } from "../lib/backlog/fast.ts";
-import { checkedNewlines, decodedNewlines } from "../lib/backlog/fast_lines.ts";
+import { checkedNewlines, decodedNewlines } from "../lib/backlog/fast_check.ts";
 import { seededRandom } from "../lib/learn/policy.ts";
 import { ROOT } from "./_helpers.ts";
 
@@ -149,6 +149,28 @@ const EDGES = [
   "gaps:\n  - id: A\n    depends_on: [*a]\n",
   "gaps:\n  - id: A\n    depends_on: [ a_1 ,b.2 ]  # c [d]\n",
   "meta:\n  n: 'a\n    b ''q''\n\n    '\n  d:\n    k: v\n    j:\n      deep: 'x'\ngaps:\n  - id: A\n",
+  // Lists and titles read from the bytes (plainIds, quotedText), and what each leaves to a closer look.
+  "gaps:\n  - id: A\n    depends_on: [A-1, b_2, Zz]  # c\n",
+  "gaps:\n  - id: A\n    depends_on: []  # c\n",
+  "gaps:\n  - id: A\n    depends_on: [A-1,B-2]\n",
+  "gaps:\n  - id: A\n    depends_on: [A-1,  B-2]\n",
+  "gaps:\n  - id: A\n    depends_on: [A-1 ]\n",
+  "gaps:\n  - id: A\n    depends_on: [ A-1]\n",
+  "gaps:\n  - id: A\n    depends_on: [A-1, ]\n",
+  "gaps:\n  - id: A\n    depends_on: [A-1]]\n",
+  "gaps:\n  - id: A\n    depends_on: [A-1\n",
+  "gaps:\n  - id: A\n    depends_on: [no, Yes, off, tRUE, F-1, n-2]\n",
+  "gaps:\n  - id: A\n    depends_on: [A:1, A.1, A/1, A1é]\n",
+  `gaps:\n  - id: A\n    depends_on: [${"a".repeat(300)}]\n`,
+  'gaps:\n  - id: A\n    title: "" # c\n',
+  'gaps:\n  - id: A\n    title: "a \\" b"\n',
+  'gaps:\n  - id: A\n    title: "a\\\\"\n',
+  'gaps:\n  - id: A\n    title: "a" "b"\n',
+  'gaps:\n  - id: A\n    title: "a"x\n',
+  'gaps:\n  - id: A\n    title: "tail spaces  "   \n',
+  'gaps:\n  - id: A\n    title: "é — ü"  # c\n',
+  `gaps:\n  - id: A\n    title: "${"t".repeat(300)}"\n`,
+  'gaps:\n  - id: A\n    title: "# not a comment: nor a key"\n',
 ];
 
 /** Pick one of `xs` with `r`. */

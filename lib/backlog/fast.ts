@@ -277,6 +277,16 @@ class Scanner {
       fields[key] = plain;
       return i + 1;
     }
+    // The common lists and titles read from the bytes; anything else decoded and looked at closer.
+    const common = c === 0x5b
+      ? lines.plainIds(i, col)
+      : c === 0x22
+      ? lines.quotedText(i, col)
+      : undefined;
+    if (common !== undefined) {
+      fields[key] = common;
+      return i + 1;
+    }
     const rest = lines.text(i, col);
     fields[key] = c === 0x5b ? flowList(rest) : inlineScalar(rest, true);
     return i + 1;

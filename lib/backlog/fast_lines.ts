@@ -1,13 +1,13 @@
 /**
  * A backlog file's lines over its bytes, for the fast scanner
  * (lib/backlog/fast.ts): where each line starts, its indent, whether it is
- * blank or a comment, and its text decoded only when asked. Made in one
- * pass that also refuses what the scanner leaves to the full parser: bytes
- * that are not UTF-8, controls (tabs and CR too), DEL, C1 controls, a BOM,
- * U+FFFE/U+FFFF.
+ * blank or a comment, and its values read from the bytes only when asked.
+ * Made after lib/backlog/fast_check.ts has found the newlines and refused
+ * what the scanner leaves to the full parser.
  *
  * @module
  */
+import { checkedNewlinesOf } from "./fast_check.ts";
 
 const BLANK = 1;
 const COMMENT = 2;
@@ -33,8 +33,7 @@ export class Lines {
    * ```
    */
   static of(bytes: Uint8Array): Lines | undefined {
-    // A small file is checked by the runtime's own decoder (no JIT to warm up), a big one here.
-    const newlines = bytes.length < SMALL ? decodedNewlines(bytes) : checkedNewlines(bytes);
+    const newlines = checkedNewlinesOf(bytes);
     if (!newlines) return undefined;
     const count = newlines.length + 1;
     const starts = new Int32Array(count + 1);
@@ -194,6 +193,60 @@ export class Lines {
     return this.ascii(i, col, last + 1 - this.starts[i]);
   }
 
+  /**
+   * A flow list of ids at column `col` read from the bytes: `[]`, or
+   * `[A-1, B_2]` (items of letters, digits, `-` and `_`, each starting with
+   * a letter other than n, t or f, so surely text; `, ` between them), then
+   * at most a comment. Undefined: not that simple, decode and look closer.
+   */
+  plainIds(i: number, col: number): string[] | undefined {
+    const end = this.end(i);
+    const bytes = this.bytes;
+    let p = this.starts[i] + col + 1;
+    const ids: string[] = [];
+    if (bytes[p] === 0x5d) return this.quietTail(p + 1, end) ? ids : undefined;
+    for (;;) {
+      const s = p;
+      const lower = bytes[p] | 0x20;
+      if (!(lower >= 0x61 && lower <= 0x7a) || lower === 0x6e || lower === 0x74 || lower === 0x66) {
+        return undefined;
+      }
+      for (p++; p < end; p++) {
+        const c = bytes[p];
+        if (!(isAlpha(c) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f)) break;
+      }
+      if (p - s > MAX_ASCII) return undefined;
+      ids.push(asciiText(bytes, s, p));
+      if (bytes[p] === 0x5d) return this.quietTail(p + 1, end) ? ids : undefined;
+      if (bytes[p] !== 0x2c || bytes[p + 1] !== 0x20) return undefined;
+      p += 2;
+    }
+  }
+
+  /**
+   * A double-quoted value at column `col` with no escape in it, then at
+   * most a comment, read from the bytes between the quotes. Undefined: not
+   * that simple, decode and look closer.
+   */
+  quotedText(i: number, col: number): string | undefined {
+    const end = this.end(i);
+    const bytes = this.bytes;
+    const s = this.starts[i] + col + 1;
+    let ascii = true;
+    for (let p = s; p < end; p++) {
+      const c = bytes[p];
+      if (c === 0x22) {
+        if (!this.quietTail(p + 1, end)) return undefined;
+        return ascii && p - s <= MAX_ASCII
+          ? asciiText(bytes, s, p)
+          : decoder.decode(bytes.subarray(s, p));
+      }
+      if (c === 0x5c) return undefined;
+      if (c >= 0x80) ascii = false;
+    }
+    return undefined; // goes on to the next line
+  }
+
   /** A block scalar's header (`|`, `>-`, `|+ # c`) at column `col`, without an indent digit. */
   blockHeader(i: number, col: number): boolean {
     let p = this.starts[i] + col;
@@ -258,6 +311,9 @@ export class Lines {
   }
 }
 
+/** Longest ASCII text made by {@linkcode asciiText} (its bytes are passed as arguments). */
+const MAX_ASCII = 256;
+
 /** Bytes `s` to `e`, known to be ASCII, as a new string. */
 function asciiText(bytes: Uint8Array, s: number, e: number): string {
   return String.fromCharCode.apply(null, bytes.subarray(s, e) as unknown as number[]);
@@ -265,118 +321,4 @@ function asciiText(bytes: Uint8Array, s: number, e: number): string {
 
 function isAlpha(b: number): boolean {
   return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
-}
-
-/** Below this many bytes, the runtime's decoder checks the file (see {@linkcode decodedNewlines}). */
-const SMALL = 4 << 20;
-
-/** Characters the scanner leaves to the full parser: controls (tab, CR), DEL, C1, a BOM, U+FFFE/F. */
-// deno-lint-ignore no-control-regex
-const UNUSUAL = /[\x00-\x09\x0b-\x1f\x7f-\x9f\ufeff\ufffe\uffff]/;
-
-/**
- * Where the newlines are of a small file, checked by decoding it strictly
- * (UTF-8) and one regular expression; undefined as {@linkcode checkedNewlines}.
- *
- * @example
- * ```ts
- * decodedNewlines(new TextEncoder().encode("a\nb\n")); // Int32Array [1, 3]
- * ```
- */
-export function decodedNewlines(bytes: Uint8Array): Int32Array | undefined {
-  try {
-    const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
-    if (UNUSUAL.test(text)) return undefined;
-  } catch {
-    return undefined; // not UTF-8: the full path says so
-  }
-  const found: number[] = [];
-  for (let p = bytes.indexOf(0x0a); p >= 0; p = bytes.indexOf(0x0a, p + 1)) found.push(p);
-  return Int32Array.from(found);
-}
-
-/**
- * Where the newlines are, after checking every byte; undefined when one is
- * not what the scanner reads (see the module's doc). Four bytes at a time
- * where they are plain ASCII (no high bit, nothing under 0x20, no DEL);
- * byte by byte where not. The same answers as {@linkcode decodedNewlines}
- * (a differential test holds them to it).
- *
- * @example
- * ```ts
- * checkedNewlines(new TextEncoder().encode("a\tb\n")); // undefined: a tab
- * ```
- */
-export function checkedNewlines(bytes: Uint8Array): Int32Array | undefined {
-  const n = bytes.length;
-  const words = new Uint32Array(bytes.buffer, 0, Math.floor(bytes.buffer.byteLength / 4));
-  const base = bytes.byteOffset;
-  let found = new Int32Array(1024);
-  let count = 0;
-  const lastWord = Math.floor((base + n) / 4);
-  let p = 0;
-  while (p < n) {
-    if (((base + p) & 3) === 0) {
-      // Four bytes at a time while they are plain ASCII: no high bit, nothing under 0x20, no DEL.
-      let wi = (base + p) >>> 2;
-      while (wi < lastWord) {
-        const w = words[wi];
-        const x = w ^ 0x7f7f7f7f;
-        if (((w | ((w - 0x20202020) & ~w) | ((x - 0x01010101) & ~x)) & 0x80808080) !== 0) break;
-        wi++;
-      }
-      p = wi * 4 - base;
-      if (p >= n) break;
-    }
-    const b = bytes[p];
-    if (b >= 0x20 && b < 0x7f) {
-      p++;
-    } else if (b === 0x0a) {
-      if (count === found.length) {
-        const grown = new Int32Array(found.length * 2);
-        grown.set(found);
-        found = grown;
-      }
-      found[count++] = p++;
-    } else if (b < 0x80) {
-      return undefined; // a control, a tab, CR, DEL
-    } else {
-      p = utf8End(bytes, p);
-      if (p === 0) return undefined;
-    }
-  }
-  return found.subarray(0, count);
-}
-
-/**
- * The index after the UTF-8 sequence starting at `i` (a byte >= 0x80);
- * 0 when it is not valid UTF-8, or is a C1 control, a BOM, U+FFFE or U+FFFF.
- */
-function utf8End(bytes: Uint8Array, i: number): number {
-  const b = bytes[i];
-  const c1 = bytes[i + 1];
-  if (b >= 0xc2 && b <= 0xdf) {
-    // C1 controls (and NEL) are U+0080-U+009F: the full parser's.
-    return cont(c1) && !(b === 0xc2 && c1 < 0xa0) ? i + 2 : 0;
-  }
-  if (b >= 0xe0 && b <= 0xef) {
-    const c2 = bytes[i + 2];
-    if (!cont(c1) || !cont(c2)) return 0;
-    if (b === 0xe0 && c1 < 0xa0) return 0; // overlong
-    if (b === 0xed && c1 > 0x9f) return 0; // a surrogate
-    if (b === 0xef && c1 === 0xbb && c2 === 0xbf) return 0; // BOM
-    if (b === 0xef && c1 === 0xbf && c2 >= 0xbe) return 0; // U+FFFE, U+FFFF
-    return i + 3;
-  }
-  if (b >= 0xf0 && b <= 0xf4) {
-    if (!cont(c1) || !cont(bytes[i + 2]) || !cont(bytes[i + 3])) return 0;
-    if ((b === 0xf0 && c1 < 0x90) || (b === 0xf4 && c1 > 0x8f)) return 0;
-    return i + 4;
-  }
-  return 0;
-}
-
-/** A UTF-8 continuation byte. */
-function cont(x: number | undefined): boolean {
-  return x !== undefined && x >= 0x80 && x <= 0xbf;
 }
