@@ -48,7 +48,9 @@ const MAX_FILE_BYTES = 512 * 1024 * 1024 - 64;
 export async function loadBacklog(path: string): Promise<Result<Backlog>> {
   let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(path);
+    // Synchronous: a backlog is read once, at a command's start, before anything runs beside it,
+    // and a stat or a small read through the runtime's thread pool costs a trip there and back.
+    info = Deno.statSync(path);
   } catch (e) {
     return fail(describeReadError(path, e));
   }
@@ -67,7 +69,7 @@ export async function loadBacklog(path: string): Promise<Result<Backlog>> {
   const gaps: Gap[] = [];
   const warnings: string[] = [];
   for (const file of files) {
-    const read = await readBytes(file);
+    const read = readBytes(file);
     if (!read.ok) return read;
     const fast = fastGaps(read.value, file);
     const parsed = fast && fast.rest === undefined
@@ -146,16 +148,16 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-async function readBytes(file: string): Promise<Result<Uint8Array>> {
+function readBytes(file: string): Result<Uint8Array> {
   try {
-    const info = await Deno.stat(file);
+    const info = Deno.statSync(file);
     if (info.size > MAX_FILE_BYTES) {
       return fail(
         `${file}: larger than 512 MiB, more than one file can hold here; ` +
           "split it into a directory of *.yaml files",
       );
     }
-    return ok(await readWhole(file, info.size));
+    return ok(readWhole(file, info.size));
   } catch (e) {
     return fail(describeReadError(file, e));
   }
@@ -165,25 +167,22 @@ async function readBytes(file: string): Promise<Result<Uint8Array>> {
 const BIG_FILE_BYTES = 1 << 20;
 
 /**
- * A file's bytes. A big one is read into one buffer of the size it had
- * when stat'ed (`Deno.readFile` took twice as long on 16 MB here); one
- * that grew since is still read to its end.
+ * A file's bytes, read synchronously (see {@linkcode loadBacklog}). A big
+ * one is read into one buffer of the size it had when stat'ed
+ * (`Deno.readFile` took twice as long on 16 MB here); one that grew since
+ * is read again, whole.
  */
-async function readWhole(file: string, size: number): Promise<Uint8Array> {
-  if (size < BIG_FILE_BYTES) return await Deno.readFile(file);
-  using f = await Deno.open(file);
-  // One byte more than its size: the read that fills it shows the file grew.
-  let buf = new Uint8Array(size + 1);
+function readWhole(file: string, size: number): Uint8Array {
+  if (size < BIG_FILE_BYTES) return Deno.readFileSync(file);
+  using f = Deno.openSync(file);
+  // One byte more than its size: a read that fills it means the file grew; it is read anew.
+  const buf = new Uint8Array(size + 1);
   let n = 0;
   for (;;) {
-    if (n === buf.length) {
-      const grown = new Uint8Array(buf.length * 2);
-      grown.set(buf);
-      buf = grown;
-    }
-    const got = await f.read(buf.subarray(n));
+    const got = f.readSync(buf.subarray(n));
     if (got === null) return buf.subarray(0, n);
     n += got;
+    if (n === buf.length) return Deno.readFileSync(file);
   }
 }
 

@@ -79,7 +79,7 @@ async function leasedGaps(
 ): Promise<{ leased: Set<string>; heldBack: Map<string, string> }> {
   const none = { leased: new Set<string>(), heldBack: new Map<string, string>() };
   // No DB, nothing held: the ledger's modules (SQLite, the process table) are not even loaded.
-  if (!await statable(db)) return none;
+  if (!statable(db)) return none;
   const { openLedgerIfExists } = await import("../store/ledger.ts");
   const { processLiveness } = await import("../process/liveness.ts");
   const { heldBackReasons } = await import("../store/backoff.ts");

@@ -74,7 +74,7 @@ export async function loadLearning(options: {
     : defaultRoutingPath(options.repoRoot);
   let table: RoutingTable | undefined;
   const exists = routingPath === BUILTIN_ROUTING_NAME ||
-    await statable(routingPath);
+    statable(routingPath);
   if (!options.noTable && (exists || options.routing !== undefined)) {
     const loaded = await loadRouting(routingPath);
     if (!loaded.ok) return loaded;
