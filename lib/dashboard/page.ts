@@ -36,6 +36,8 @@ const withToken = (url) => url + (token ? (url.includes("?") ? "&" : "?") + "tok
 const $ = (id) => document.getElementById(id);
 let selected = null;
 let isPainted = false;
+// The last log asked for: an older answer that arrives after it is dropped.
+let logAsked = 0;
 
 function mark() {
   for (const tr of $("leases").rows) tr.classList.toggle("selected", Number(tr.dataset.lease) === selected);
@@ -67,14 +69,20 @@ function painted() {
   requestAnimationFrame(() => performance.mark("chump-fleet-painted"));
 }
 
+// The title and the text change together, when the text arrives: a click on a row while another
+// row's log is on its way never shows one lease's log under the other's title.
 async function showLog(lease) {
-  $("log-title").textContent = "log of lease " + lease;
+  const asked = ++logAsked;
+  let text;
   try {
     const r = await fetch(withToken("/api/log/" + lease + "?lines=40"));
-    $("log").textContent = await r.text();
+    text = await r.text();
   } catch (e) {
-    $("log").textContent = "cannot read the log: " + e;
+    text = "cannot read the log: " + e;
   }
+  if (asked !== logAsked) return;
+  $("log-title").textContent = "log of lease " + lease;
+  $("log").textContent = text;
 }
 
 $("leases").addEventListener("click", (e) => {

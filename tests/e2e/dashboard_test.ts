@@ -23,7 +23,7 @@ import {
 } from "../_e2e.ts";
 import { runMain, runProcess, scratch } from "../_helpers.ts";
 import { GIT_ID } from "../../testkit/repo.ts";
-import type { Page } from "puppeteer-core";
+import type { HTTPRequest, Page } from "puppeteer-core";
 import { firstLine, openBrowser } from "../../testkit/browser.ts";
 import { waitFor } from "../../testkit/process.ts";
 
@@ -331,6 +331,65 @@ Deno.test("the dashboard off loopback needs a token, checked on every request (4
 });
 
 /** A backlog file of the one gap `id` in `dir`. */
+Deno.test("the dashboard's log panel shows the clicked lease's log under its title, even when another lease's log answers later", async () => {
+  await using s = await scratchRepo(backlogOf([["DB-SHIP-1"], ["DB-HANG-2"]]));
+  await using m = await marked();
+  const shipped = await orchestrate(s, ["--backlog", await gapFile(s.dir, "DB-SHIP-1")], m.env);
+  equal(shipped.code, 0, shipped.stderr);
+  const args = ["--repo-root", s.repo, "--no-dry-run", "--agent-cmd", demoAgentCmd()];
+  const detached = await runMain([...args, "--backlog", await gapFile(s.dir, "DB-HANG-2")], {
+    env: { ...GIT_ID, ...m.env },
+  });
+  equal(detached.code, 0, detached.stderr);
+  await m.ready("DB-HANG-2");
+  const server = startCli(["serve", "--repo-root", s.repo, "--port", "0"]);
+  try {
+    const url = await listening(server, /(http:\/\/127\.0\.0\.1:\d+\/)/);
+    await using browser = await openBrowser();
+    const page = browser.page;
+    // The live lease's log (lease 2, shown first) is held back until lease 1's is on screen.
+    await page.setRequestInterception(true);
+    const held: HTTPRequest[] = [];
+    page.on("request", (req) => {
+      if (new URL(req.url()).pathname === "/api/log/2") held.push(req);
+      else void req.continue();
+    });
+    await page.goto(url);
+    await waitFor(() => held.length > 0, { what: "the page asking for lease 2's log" });
+    // Every write to the log panel, with the title on screen when it was written.
+    await page.evaluate(`
+      globalThis.logWrites = [];
+      new MutationObserver(() => logWrites.push(
+        [document.getElementById("log-title").textContent, document.getElementById("log").textContent],
+      )).observe(document.getElementById("log"), { childList: true, characterData: true, subtree: true });
+    `);
+    await page.click('tr[data-gap="DB-SHIP-1"]');
+    await page.waitForFunction(
+      `document.getElementById("log-title").textContent === "log of lease 1"`,
+    );
+    for (const req of held.splice(0)) {
+      await req.respond({
+        status: 200,
+        contentType: "text/plain",
+        body: "the late log of lease 2",
+      });
+    }
+    // One more answer for lease 1 after the late ones, and its write seen.
+    const before = await page.evaluate(`logWrites.length`) as number;
+    await page.click('tr[data-gap="DB-SHIP-1"]');
+    await page.waitForFunction(
+      `logWrites.slice(${before}).some(([, text]) => text.includes("1-db-ship-1"))`,
+    );
+    const writes = await page.evaluate(`logWrites`) as string[][];
+    deepEqual(writes.filter(([, text]) => text.includes("late log of lease 2")), []);
+    equal(await page.$eval("#log-title", (e) => e.textContent), "log of lease 1");
+    match(await page.$eval("#log", (e) => e.textContent ?? ""), /1-db-ship-1\.out\.log/);
+  } finally {
+    equal(await stopServer(server), 0);
+    await killMarked(m.mark);
+  }
+});
+
 async function gapFile(dir: string, id: string): Promise<string> {
   const path = join(dir, `${id}.yaml`);
   await Deno.writeTextFile(path, backlogOf([[id]]));
