@@ -153,6 +153,7 @@ const EDGES = [
   "gaps:\n  - id: A\n    depends_on: [A-1, b_2, Zz]  # c\n",
   "gaps:\n  - id: A\n    depends_on: []  # c\n",
   "gaps:\n  - id: A\n    depends_on: [A-1,B-2]\n",
+  "gaps:\n  - id: A\n    depends_on: [A,BC]\n",
   "gaps:\n  - id: A\n    depends_on: [A-1,  B-2]\n",
   "gaps:\n  - id: A\n    depends_on: [A-1 ]\n",
   "gaps:\n  - id: A\n    depends_on: [ A-1]\n",

@@ -42,8 +42,8 @@ const MAX_DEPTH = 32;
 /** Keys in one mapping past which a repeat is looked up in a set, not a list (as lib/backlog/yaml.ts). */
 const LINEAR_KEYS = 16;
 
-/** The fields a run reads: their values must be read exactly (else: the full parser). */
-const READ = new Set(["id", "title", "priority", "effort", "status", "depends_on"]);
+/** The fields a run reads (those of {@linkcode newFields}): read exactly, else the full parser. */
+const READ: ReadonlySet<string> = new Set(Object.keys(newFields()));
 
 /**
  * The gaps the fast scanner is sure of, made as the full path makes them;
@@ -158,8 +158,9 @@ class Keys {
 }
 
 /**
- * A gap's fields before its lines are read: every field a run reads, as
- * absent (toGap reads undefined as absent), so the object never grows.
+ * A gap's fields before its lines are read: every field a run reads (the
+ * one list of them: {@linkcode READ} is its keys), as absent (toGap reads
+ * undefined as absent), so the object never grows.
  */
 function newFields(): Record<string, unknown> {
   return {

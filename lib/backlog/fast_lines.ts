@@ -8,6 +8,7 @@
  * @module
  */
 import { checkedNewlinesOf } from "./fast_check.ts";
+import { startsSurelyText } from "./fast_values.ts";
 
 const BLANK = 1;
 const COMMENT = 2;
@@ -207,10 +208,7 @@ export class Lines {
     if (bytes[p] === 0x5d) return this.quietTail(p + 1, end) ? ids : undefined;
     for (;;) {
       const s = p;
-      const lower = bytes[p] | 0x20;
-      if (!(lower >= 0x61 && lower <= 0x7a) || lower === 0x6e || lower === 0x74 || lower === 0x66) {
-        return undefined;
-      }
+      if (!startsSurelyText(bytes[p])) return undefined;
       for (p++; p < end; p++) {
         const c = bytes[p];
         if (!(isAlpha(c) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f)) break;

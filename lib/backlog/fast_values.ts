@@ -20,10 +20,22 @@ const NOT_SURELY_TEXT = /^(?:[-+.0-9~]|(?:null|Null|NULL|true|True|TRUE|false|Fa
  * ```
  */
 export function mayNotBeText(text: string): boolean {
-  const lower = text.charCodeAt(0) | 0x20; // in a-z exactly when it is a letter
-  const letter = lower >= 0x61 && lower <= 0x7a;
-  if (letter && lower !== 0x6e && lower !== 0x74 && lower !== 0x66) return false; // not n, t, f
-  return NOT_SURELY_TEXT.test(text);
+  return !startsSurelyText(text.charCodeAt(0)) && NOT_SURELY_TEXT.test(text);
+}
+
+/**
+ * Does a plain scalar starting with this character (its code) surely read
+ * as text? A letter other than n, t or f, in either case: no number, null
+ * or boolean starts so.
+ *
+ * @example
+ * ```ts
+ * startsSurelyText("C".charCodeAt(0)); // true
+ * ```
+ */
+export function startsSurelyText(code: number): boolean {
+  const lower = code | 0x20; // in a-z exactly when it is a letter
+  return lower >= 0x61 && lower <= 0x7a && lower !== 0x6e && lower !== 0x74 && lower !== 0x66;
 }
 
 /** Thrown where a value is not surely read as the full parser reads it. */

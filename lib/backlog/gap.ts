@@ -37,15 +37,14 @@ export interface Gap {
  */
 export function toGap(m: Record<string, unknown>, file: string, line: number): Gap | string {
   // Hot on huge backlogs: no per-gap allocations beyond the gap itself until something is wrong.
-  const at = () => `${file}:${line}`;
   if (!Object.hasOwn(m, "id") || m.id === null || m.id === undefined) {
-    return `${at()}: gap has no 'id'`;
+    return `${file}:${line}: gap has no 'id'`;
   }
   if (typeof m.id !== "string") {
-    return `${at()}: gap id must be a string, found ${kindOf(m.id)}`;
+    return `${file}:${line}: gap id must be a string, found ${kindOf(m.id)}`;
   }
   const id = m.id.trim();
-  if (id === "") return `${at()}: gap id is empty`;
+  if (id === "") return `${file}:${line}: gap id is empty`;
 
   const title = scalarText(m.title);
   const priority = scalarText(m.priority);
@@ -57,7 +56,9 @@ export function toGap(m: Record<string, unknown>, file: string, line: number): G
     const field = ["title", "priority", "effort", "status"].find((f) =>
       scalarText(m[f]) === undefined
     );
-    return `${at()}: gap ${id}: '${field}' must be a single value, found ${kindOf(m[field!])}`;
+    return `${file}:${line}: gap ${id}: '${field}' must be a single value, found ${
+      kindOf(m[field!])
+    }`;
   }
 
   const deps = m.depends_on;
@@ -70,13 +71,17 @@ export function toGap(m: Record<string, unknown>, file: string, line: number): G
     dependsOn = [];
     for (const d of deps) {
       if (!isScalar(d)) {
-        return `${at()}: gap ${id}: 'depends_on' entries must be gap ids, found ${kindOf(d)}`;
+        return `${file}:${line}: gap ${id}: 'depends_on' entries must be gap ids, found ${
+          kindOf(d)
+        }`;
       }
       const s = typeof d === "string" ? d.trim() : String(d);
       if (s !== "") dependsOn.push(s);
     }
   } else {
-    return `${at()}: gap ${id}: 'depends_on' must be a list of gap ids, found ${kindOf(deps)}`;
+    return `${file}:${line}: gap ${id}: 'depends_on' must be a list of gap ids, found ${
+      kindOf(deps)
+    }`;
   }
 
   // Only what the picker, the dispatch and the prompt read: the rest of the parsed gap (its
@@ -102,7 +107,7 @@ function scalarText(v: unknown): string | undefined {
  * Empty values are common and stay silent.
  */
 export function valueWarning(g: Gap): string | undefined {
-  // Hot on huge backlogs: nothing is built for a gap with nothing to say (not even a closure).
+  // Hot on huge backlogs: nothing is built for a gap with nothing to say.
   if (g.priority !== "" && !isPriorityLike(g.priority)) {
     return `${gapAt(g)}: unknown priority '${oneLine(g.priority)}' (P0, P1, P2, ...); ` +
       "it is never picked";

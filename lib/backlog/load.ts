@@ -10,6 +10,7 @@
  * @module
  */
 import { join } from "../util/path.ts";
+import { readWholeFile } from "../util/fs.ts";
 import { fastGaps } from "./fast.ts";
 import type { Gap } from "./gap.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
@@ -157,32 +158,9 @@ function readBytes(file: string): Result<Uint8Array> {
           "split it into a directory of *.yaml files",
       );
     }
-    return ok(readWhole(file, info.size));
+    return ok(readWholeFile(file, info.size));
   } catch (e) {
     return fail(describeReadError(file, e));
-  }
-}
-
-/** Files from this size on are read into one buffer of their size (see {@linkcode readWhole}). */
-const BIG_FILE_BYTES = 1 << 20;
-
-/**
- * A file's bytes, read synchronously (see {@linkcode loadBacklog}). A big
- * one is read into one buffer of the size it had when stat'ed
- * (`Deno.readFile` took twice as long on 16 MB here); one that grew since
- * is read again, whole.
- */
-function readWhole(file: string, size: number): Uint8Array {
-  if (size < BIG_FILE_BYTES) return Deno.readFileSync(file);
-  using f = Deno.openSync(file);
-  // One byte more than its size: a read that fills it means the file grew; it is read anew.
-  const buf = new Uint8Array(size + 1);
-  let n = 0;
-  for (;;) {
-    const got = f.readSync(buf.subarray(n));
-    if (got === null) return buf.subarray(0, n);
-    n += got;
-    if (n === buf.length) return Deno.readFileSync(file);
   }
 }
 

