@@ -154,6 +154,11 @@ const EDGES = [
   "gaps:\n  - id: A\n    depends_on: []  # c\n",
   "gaps:\n  - id: A\n    depends_on: [A-1,B-2]\n",
   "gaps:\n  - id: A\n    depends_on: [A,BC]\n",
+  // Items of a list no run reads are checked too: the full parser refuses these.
+  'gaps:\n  - id: A\n    closed_by:\n      - ok\n      - "a \\q"\n',
+  "gaps:\n  - id: A\n    closed_by:\n      - [a\n",
+  "gaps:\n  - id: A\n    closed_by:\n      - a: b: c\n",
+  "gaps:\n  - id: A\n    closed_by:\n      - 'open\n",
   "gaps:\n  - id: A\n    depends_on: [A-1,  B-2]\n",
   "gaps:\n  - id: A\n    depends_on: [A-1 ]\n",
   "gaps:\n  - id: A\n    depends_on: [ A-1]\n",

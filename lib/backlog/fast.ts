@@ -309,7 +309,10 @@ class Scanner {
     }
     const list: string[] = [];
     for (;;) {
-      list.push(inlineScalar(lines.text(j, lines.spacesFrom(j, indent + 2)), read !== undefined));
+      const col = lines.spacesFrom(j, indent + 2);
+      // An item no run reads is only checked, as entry checks such a value: no text made.
+      if (read) list.push(inlineScalar(lines.text(j, col), true));
+      else if (!lines.plainlySound(j, col)) inlineScalar(lines.text(j, col), false);
       j = this.next(j + 1);
       if (j >= lines.count || lines.indent(j) !== indent) break;
       if (!lines.isItem(j)) {
