@@ -36,8 +36,8 @@ const withToken = (url) => url + (token ? (url.includes("?") ? "&" : "?") + "tok
 const $ = (id) => document.getElementById(id);
 let selected = null;
 let isPainted = false;
-// The last log asked for: an older answer that arrives after it is dropped.
-let logAsked = 0;
+// The lease whose log was asked for last: an answer for another lease is dropped.
+let logLease = null;
 
 function mark() {
   for (const tr of $("leases").rows) tr.classList.toggle("selected", Number(tr.dataset.lease) === selected);
@@ -70,9 +70,10 @@ function painted() {
 }
 
 // The title and the text change together, when the text arrives: a click on a row while another
-// row's log is on its way never shows one lease's log under the other's title.
+// row's log is on its way never shows one lease's log under the other's title. Answers for the
+// lease asked for last all show (each view event asks again; none waits for another).
 async function showLog(lease) {
-  const asked = ++logAsked;
+  logLease = lease;
   let text;
   try {
     const r = await fetch(withToken("/api/log/" + lease + "?lines=40"));
@@ -80,7 +81,7 @@ async function showLog(lease) {
   } catch (e) {
     text = "cannot read the log: " + e;
   }
-  if (asked !== logAsked) return;
+  if (lease !== logLease) return;
   $("log-title").textContent = "log of lease " + lease;
   $("log").textContent = text;
 }
