@@ -21,7 +21,7 @@
  */
 import { Lines } from "./fast_lines.ts";
 import { flowList, inlineScalar, mayNotBeText, Unsure, unsure } from "./fast_values.ts";
-import { type Gap, toGap, valueWarning } from "./gap.ts";
+import { duplicateKeyWarning, type Gap, toGap, valueWarning } from "./gap.ts";
 
 /** What the scanner found: the gaps, made as the full path makes them, and the repeated keys' warnings. */
 export interface FastScan {
@@ -251,10 +251,7 @@ class Scanner {
     if (mayNotBeText(key)) unsure();
     if (seen.repeat(key)) {
       if (keys === null) unsure();
-      this.duplicates.push(
-        `${this.file}:${i + 1}:${at + 1}: key '${key}' appears twice in one mapping; ` +
-          "the later value wins",
-      );
+      this.duplicates.push(duplicateKeyWarning(this.file, i + 1, at + 1, key));
     }
     const col = lines.spacesFrom(i, colon + 1);
     const read = keys !== null && keys.has(key);
@@ -267,9 +264,9 @@ class Scanner {
       return this.blockText(i + 1, at);
     }
     if (!read) {
-      if (lines.plainlySound(i, col)) return i + 1;
+      // Text in single quotes may go on over lines; anything else no run reads is one line.
       if (c === 0x27) return this.quotedLines(i, col + 1, at);
-      inlineScalar(lines.text(i, col), false);
+      this.unreadValue(i, col);
       return i + 1;
     }
     const plain = lines.plainValue(i, col, key !== "id");
@@ -310,9 +307,8 @@ class Scanner {
     const list: string[] = [];
     for (;;) {
       const col = lines.spacesFrom(j, indent + 2);
-      // An item no run reads is only checked, as entry checks such a value: no text made.
       if (read) list.push(inlineScalar(lines.text(j, col), true));
-      else if (!lines.plainlySound(j, col)) inlineScalar(lines.text(j, col), false);
+      else this.unreadValue(j, col);
       j = this.next(j + 1);
       if (j >= lines.count || lines.indent(j) !== indent) break;
       if (!lines.isItem(j)) {
@@ -322,6 +318,14 @@ class Scanner {
     }
     if (read) fields[read] = list;
     return j;
+  }
+
+  /**
+   * Check a one-line value no run reads, from column `col` of line `i`: no
+   * text made when it is surely sound, else decoded and looked at closer.
+   */
+  unreadValue(i: number, col: number): void {
+    if (!this.lines.plainlySound(i, col)) inlineScalar(this.lines.text(i, col), false);
   }
 
   /** A nested block mapping at column `at` from line `i` (no run reads it); the next line's index. */

@@ -119,6 +119,25 @@ export function valueWarning(g: Gap): string | undefined {
   return undefined;
 }
 
+/**
+ * The warning of a key written twice in one mapping, as both ways of
+ * reading a backlog word it (1-based line and column of the second one).
+ *
+ * @example
+ * ```ts
+ * duplicateKeyWarning("g.yaml", 7, 5, "notes");
+ * // "g.yaml:7:5: key 'notes' appears twice in one mapping; the later value wins"
+ * ```
+ */
+export function duplicateKeyWarning(
+  file: string,
+  line: number,
+  column: number,
+  key: string,
+): string {
+  return `${file}:${line}:${column}: key '${key}' appears twice in one mapping; the later value wins`;
+}
+
 /** `file:line: gap ID`, the start of a gap's warning. */
 function gapAt(g: Gap): string {
   return `${g.file}:${g.line}: gap ${oneLine(g.id)}`;

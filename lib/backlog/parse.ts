@@ -8,7 +8,7 @@
  */
 import { parseYaml } from "./yaml.ts";
 import { fastGaps } from "./fast.ts";
-import { type Gap, kindOf, toGap, valueWarning } from "./gap.ts";
+import { duplicateKeyWarning, type Gap, kindOf, toGap, valueWarning } from "./gap.ts";
 import { isRecord } from "../util/record.ts";
 import { fail, ok, type Result } from "../util/result.ts";
 
@@ -118,9 +118,7 @@ export function parseBacklogText(
     return fail(`${where}: invalid YAML: ${reason}`);
   }
   const { value: doc, lineOf, duplicateKeys } = parsed.value;
-  const warnings = duplicateKeys.map((d) =>
-    `${file}:${d.line}:${d.column}: key '${d.key}' appears twice in one mapping; the later value wins`
-  );
+  const warnings = duplicateKeys.map((d) => duplicateKeyWarning(file, d.line, d.column, d.key));
 
   let list: unknown[];
   let listLine: number | undefined;
