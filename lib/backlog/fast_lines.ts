@@ -101,7 +101,7 @@ export class Lines {
     if (!(isAlpha(first) || first === 0x5f)) return -1;
     for (p++; p < end; p++) {
       const b = this.bytes[p];
-      if (isAlpha(b) || (b >= 0x30 && b <= 0x39) || b === 0x5f || b === 0x2d) continue;
+      if (isWordByte(b)) continue;
       if (b !== 0x3a) return -1;
       return p + 1 === end || this.bytes[p + 1] === 0x20 ? p - s : -1;
     }
@@ -209,10 +209,7 @@ export class Lines {
     for (;;) {
       const s = p;
       if (!startsSurelyText(bytes[p])) return undefined;
-      for (p++; p < end; p++) {
-        const c = bytes[p];
-        if (!(isAlpha(c) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f)) break;
-      }
+      for (p++; p < end && isWordByte(bytes[p]); p++);
       if (p - s > MAX_ASCII) return undefined;
       ids.push(asciiText(bytes, s, p));
       if (bytes[p] === 0x5d) return this.quietTail(p + 1, end) ? ids : undefined;
@@ -319,4 +316,9 @@ function asciiText(bytes: Uint8Array, s: number, e: number): string {
 
 function isAlpha(b: number): boolean {
   return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+}
+
+/** A letter, a digit, `_` or `-`: what a key, or an id in a plain list, is made of. */
+function isWordByte(b: number): boolean {
+  return isAlpha(b) || (b >= 0x30 && b <= 0x39) || b === 0x5f || b === 0x2d;
 }
