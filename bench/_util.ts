@@ -56,6 +56,18 @@ export async function timed(f: () => unknown): Promise<number> {
   return performance.now() - t0;
 }
 
+/**
+ * A run of `deno <args>` from the project root, timed to its end (ms); it
+ * must succeed (else it throws with the first line of its stderr).
+ */
+export function timedDeno(args: string[]): () => Promise<number> {
+  return () =>
+    timed(async () => {
+      const r = await runProcess(Deno.execPath(), args, { cwd: ROOT, env: { NO_COLOR: "1" } });
+      if (r.code !== 0) throw new Error(`deno ${args.join(" ")}: ${r.stderr.split("\n")[0]}`);
+    });
+}
+
 /** This process's CPU time (user + system), ms. */
 export function cpuMs(): number {
   const u = cpuUsage();

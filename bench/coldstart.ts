@@ -12,41 +12,23 @@
  * @module
  */
 import { join } from "node:path";
-import {
-  alternate,
-  FIXTURE,
-  ratioRow,
-  ROOT,
-  type Row,
-  runProcess,
-  taskMainArgs,
-  timed,
-} from "./_util.ts";
+import { alternate, FIXTURE, ratioRow, type Row, taskMainArgs, timedDeno } from "./_util.ts";
 import { taskPermissionFlags } from "../lib/commands/permissions.ts";
 
 const ROUNDS = 15;
-
-/** Wall time of one `deno <args>` run to its end, ms; it must succeed. */
-function wall(args: string[]): () => Promise<number> {
-  return () =>
-    timed(async () => {
-      const r = await runProcess(Deno.execPath(), args, { cwd: ROOT, env: { NO_COLOR: "1" } });
-      if (r.code !== 0) throw new Error(`deno ${args.join(" ")}: ${r.stderr.split("\n")[0]}`);
-    });
-}
 
 /** The cold start rows. */
 export async function benchColdStart(tmp: string): Promise<Row[]> {
   const hello = join(tmp, "hello.ts");
   await Deno.writeTextFile(hello, 'console.log("hello");\n');
   const dry = ["--backlog", FIXTURE, "--max-parallel", "100"];
-  const helloRun = wall(["run", "--quiet", ...taskPermissionFlags(), hello]);
-  const direct = wall([...taskMainArgs(), ...dry]);
-  const task = wall(["task", "--quiet", "dispatch", ...dry]);
+  const helloRun = timedDeno(["run", "--quiet", ...taskPermissionFlags(), hello]);
+  const direct = timedDeno([...taskMainArgs(), ...dry]);
+  const task = timedDeno(["task", "--quiet", "dispatch", ...dry]);
   await direct(); // the first run fills the OS file cache and Deno's module cache
   const program = await alternate(ROUNDS, helloRun, direct);
   const taskPath = await alternate(ROUNDS, direct, task);
-  const help = await alternate(ROUNDS, helloRun, wall(taskMainArgs().concat("--help")));
+  const help = await alternate(ROUNDS, helloRun, timedDeno(taskMainArgs().concat("--help")));
   return [
     ratioRow(
       "cold start",

@@ -26,9 +26,9 @@ import {
   ratioRow,
   ROOT,
   type Row,
-  runProcess,
   taskMainArgs,
   timed,
+  timedDeno,
 } from "./_util.ts";
 
 // The loader's schema (lib/backlog/yaml.ts): YAML 1.2 core plus merge keys.
@@ -77,18 +77,15 @@ async function loadAndPick(path: string): Promise<number> {
 }
 
 /** A fresh process that loads `path` and picks from it, nothing else; under the task's permissions. */
-async function loadAndPickProcess(script: string, path: string): Promise<number> {
-  return await timed(async () => {
-    const r = await runProcess(Deno.execPath(), [
-      "run",
-      "--quiet",
-      `--config=${join(ROOT, "deno.json")}`,
-      ...taskPermissionFlags(),
-      script,
-      path,
-    ], { cwd: ROOT, env: { NO_COLOR: "1" } });
-    if (r.code !== 0) throw new Error(`load and pick ${path}: ${r.stderr.split("\n")[0]}`);
-  });
+function loadAndPickProcess(script: string, path: string): () => Promise<number> {
+  return timedDeno([
+    "run",
+    "--quiet",
+    `--config=${join(ROOT, "deno.json")}`,
+    ...taskPermissionFlags(),
+    script,
+    path,
+  ]);
 }
 
 /** The script {@linkcode loadAndPickProcess} runs, written into `dir`. */
@@ -107,14 +104,8 @@ async function loadAndPickScript(dir: string): Promise<string> {
 }
 
 /** The whole CLI as the dispatch task starts it: a dry run of `path`. */
-async function wholeDryRun(path: string): Promise<number> {
-  return await timed(async () => {
-    const r = await runProcess(Deno.execPath(), [...taskMainArgs(), "--backlog", path], {
-      cwd: ROOT,
-      env: { NO_COLOR: "1" },
-    });
-    if (r.code !== 0) throw new Error(`dry run of ${path}: ${r.stderr.split("\n")[0]}`);
-  });
+function wholeDryRun(path: string): () => Promise<number> {
+  return timedDeno([...taskMainArgs(), "--backlog", path]);
 }
 
 /** The picker rows. */
@@ -131,9 +122,10 @@ export async function benchPicker(tmp: string): Promise<Row[]> {
   const mb = (text.length / 1e6).toFixed(0);
   const bigLoad = await alternate(9, () => bareParse(big), () => loadAndPick(big));
   const script = await loadAndPickScript(tmp);
-  await wholeDryRun(big); // the module cache for both processes
-  await loadAndPickProcess(script, big);
-  const whole = await alternate(9, () => loadAndPickProcess(script, big), () => wholeDryRun(big));
+  const [loadAndPickBig, dryRunBig] = [loadAndPickProcess(script, big), wholeDryRun(big)];
+  await dryRunBig(); // the module cache for both processes
+  await loadAndPickBig();
+  const whole = await alternate(9, loadAndPickBig, dryRunBig);
   return [
     ratioRow(
       "picker",
