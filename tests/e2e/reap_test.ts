@@ -25,8 +25,7 @@ import {
 } from "../_e2e.ts";
 import { runMain } from "../_helpers.ts";
 import { GIT_ID } from "../../testkit/repo.ts";
-import { runProcess, sameProcessAlive } from "../../testkit/process.ts";
-import { sleep } from "../../lib/util/sleep.ts";
+import { runProcess, sameProcessAlive, waitFor } from "../../testkit/process.ts";
 
 const FAKE_GH_DIR = fileURLToPath(new URL("../fake_gh", import.meta.url));
 
@@ -82,7 +81,10 @@ Deno.test("reap records a PR merged or closed while the orchestrator was down, a
   await Deno.remove(gone, { recursive: true });
   // A poll in flight when the orchestrator died runs on (helpers have groups of their own): let
   // it write its line before the log is emptied, so the log holds the reap's calls alone.
-  for (let i = 0; i < 100 && (await ghInFlight(log)).length > 0; i++) await sleep(100);
+  await waitFor(async () => (await ghInFlight(log)).length === 0, {
+    timeoutMs: 10_000,
+    what: "the polls in flight to end",
+  });
   await Deno.writeTextFile(log, "");
 
   const reap = await runMain(
