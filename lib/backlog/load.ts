@@ -1,9 +1,9 @@
 /**
  * The backlog: a YAML file with a top-level `gaps:` list, or a directory of `*.yaml` files read
  * in byte-wise name order (the fast path when it is sure, lib/backlog/fast.ts; else the full parse,
- * lib/backlog/parse.ts, loaded only then). Each gap keeps
- * its file and line. Messy backlogs load: duplicate ids, dependencies on ids that do not exist
- * and keys repeated inside one gap are warnings. What cannot be read as a backlog at all
+ * lib/backlog/parse.ts, loaded only then). Each gap keeps its file and line. Messy backlogs
+ * load: duplicate ids, dependencies on ids that do not exist and keys repeated inside one gap are
+ * warnings. What cannot be read as a backlog at all
  * (unreadable path, invalid YAML, no `gaps` list, a gap that is not a mapping, a missing or
  * non-string id) is an error naming the file and, where known, the line and column.
  *
