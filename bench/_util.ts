@@ -142,6 +142,11 @@ export function ratioRow(
   };
 }
 
+/** A ratio row reported without a target (what explains another row). */
+export function reported(row: Row): Row {
+  return { ...row, target: "", met: undefined, fix: undefined };
+}
+
 /**
  * `deno run` arguments that start main.ts as a run writing `writes` is
  * started after the relaunch (lib/commands/launch.ts): `permissionFlags`, this

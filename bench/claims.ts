@@ -32,7 +32,7 @@ import { basename, join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import postgres from "postgres";
 import { throwawayCluster } from "../testkit/pg.ts";
-import { alternate, ratioRow, ROOT, type Rounds, type Row, runProcess } from "./_util.ts";
+import { alternate, ratioRow, reported, ROOT, type Rounds, type Row, runProcess } from "./_util.ts";
 
 /** Orchestrator processes claiming at once. */
 const PROCS = 10;
@@ -209,11 +209,6 @@ function roundsOf(sqlite: Measured[], pg: Measured[], of: (m: Measured) => numbe
   const baseline = sqlite.map(of);
   const candidate = pg.map(of);
   return { baseline, candidate, ratios: candidate.map((c, i) => c / baseline[i]) };
-}
-
-/** A ratio reported without a target. */
-function reported(row: Row): Row {
-  return { ...row, target: "", met: undefined, fix: undefined };
 }
 
 /** One variant's rows: `ROUNDS` alternating rounds of each store on the cluster at `url`. */

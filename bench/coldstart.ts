@@ -7,20 +7,50 @@
  * - the same dry run through `deno task dispatch` against main.ts run
  *   directly: what the task path adds (target <= 1.2x: `deno task` reads
  *   deno.json, and a dry run runs in the task's process);
- * - `--help` through main.ts against the hello-world (target <= 1.3x).
+ * - `--help` through main.ts against the hello-world (target <= 1.3x);
+ * - reported, to split the first row: loading the modules a dry run loads,
+ *   in the same order, and running nothing, against the hello-world. What
+ *   the dry run costs beyond it is its own work (mostly reading the backlog
+ *   with code V8 has not compiled yet).
  *
  * @module
  */
 import { join } from "node:path";
-import { alternate, FIXTURE, ratioRow, type Row, taskMainArgs, timedDeno } from "./_util.ts";
+import { pathToFileURL } from "node:url";
+import {
+  alternate,
+  FIXTURE,
+  ratioRow,
+  reported,
+  ROOT,
+  type Row,
+  taskMainArgs,
+  timedDeno,
+} from "./_util.ts";
 import { taskPermissionFlags } from "../lib/commands/permissions.ts";
 
 const ROUNDS = 15;
+
+/**
+ * The modules main.ts loads for a dry run, in its order: the command line,
+ * the stdout buffer, the launch, the dry run (lib/commands/run.ts loads it).
+ */
+const DRY_RUN_MODULES = [
+  "lib/commands/run.ts",
+  "lib/cli/lines_out.ts",
+  "lib/commands/launch.ts",
+  "lib/commands/dry_run.ts",
+];
 
 /** The cold start rows. */
 export async function benchColdStart(tmp: string): Promise<Row[]> {
   const hello = join(tmp, "hello.ts");
   await Deno.writeTextFile(hello, 'console.log("hello");\n');
+  const loadOnly = join(tmp, "load_only.ts");
+  const imports = DRY_RUN_MODULES.map((m) =>
+    `await import(${JSON.stringify(pathToFileURL(join(ROOT, m)).href)});`
+  );
+  await Deno.writeTextFile(loadOnly, imports.join("\n") + "\n");
   const dry = ["--backlog", FIXTURE, "--max-parallel", "100"];
   const helloRun = timedDeno(["run", "--quiet", ...taskPermissionFlags(), hello]);
   const direct = timedDeno([...taskMainArgs(), ...dry]);
@@ -29,6 +59,11 @@ export async function benchColdStart(tmp: string): Promise<Row[]> {
   const program = await alternate(ROUNDS, helloRun, direct);
   const taskPath = await alternate(ROUNDS, direct, task);
   const help = await alternate(ROUNDS, helloRun, timedDeno(taskMainArgs().concat("--help")));
+  const modules = await alternate(
+    ROUNDS,
+    helloRun,
+    timedDeno(["run", "--quiet", ...taskPermissionFlags(), loadOnly]),
+  );
   return [
     ratioRow(
       "cold start",
@@ -51,5 +86,12 @@ export async function benchColdStart(tmp: string): Promise<Row[]> {
       1.3,
       "load only the command line's modules for --help",
     ),
+    reported(ratioRow(
+      "cold start",
+      "loading the dry run's modules, running nothing / a Deno hello-world",
+      modules,
+      0,
+      "",
+    )),
   ];
 }
