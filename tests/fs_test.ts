@@ -1,6 +1,6 @@
 import { deepEqual, equal } from "node:assert/strict";
 import { join } from "node:path";
-import { readWholeFile, statable } from "../lib/util/fs.ts";
+import { pathState, pathStateSync, readWholeFile, statable } from "../lib/util/fs.ts";
 import { scratch } from "./_helpers.ts";
 
 /** `n` bytes that differ from one offset to the next. */
@@ -29,4 +29,25 @@ Deno.test("statable: an existing path yes, a missing one no", async () => {
   await using dir = await scratch();
   equal(statable(dir.path), true);
   equal(statable(join(dir.path, "missing")), false);
+});
+
+Deno.test("pathState: there, surely not there (missing, or under a file), or not known (a symlink loop)", async () => {
+  await using dir = await scratch();
+  const file = join(dir.path, "file");
+  await Deno.writeTextFile(file, "x");
+  const dangling = join(dir.path, "dangling");
+  await Deno.symlink(join(dir.path, "nowhere"), dangling);
+  const loop = join(dir.path, "loop");
+  await Deno.symlink(loop, loop);
+  const cases: [string, string][] = [
+    [file, "present"],
+    [dangling, "present"], // the link itself is there: nothing under it is claimed gone
+    [join(dir.path, "missing"), "absent"],
+    [join(file, "under"), "absent"], // a path under a file cannot exist
+    [join(loop, "under"), "unknown"], // too many symlinks: the disk cannot tell
+  ];
+  for (const [path, state] of cases) {
+    equal(await pathState(path), state, path);
+    equal(pathStateSync(path), state, path);
+  }
 });

@@ -8,6 +8,7 @@
 import { runHelper } from "../process/helper.ts";
 import { errorMessage } from "../util/result.ts";
 import { formatDuration } from "../util/duration.ts";
+import { pathStateSync } from "../util/fs.ts";
 
 /** What a git invocation produced. */
 export interface GitOutput {
@@ -113,7 +114,9 @@ export function topLevelOnDisk(dir: string): string | null | "ask git" {
     if (/(^|\/)\.git(\/|$)/.test(at)) return "ask git";
     const device = Deno.statSync(at).dev;
     for (;;) {
-      if (existsSync(`${at === "/" ? "" : at}/.git`)) return at;
+      const dotGit = pathStateSync(`${at === "/" ? "" : at}/.git`);
+      if (dotGit === "unknown") return "ask git";
+      if (dotGit === "present") return at;
       const up = at.slice(0, at.lastIndexOf("/")) || "/";
       // Git stops at the root, and where the file system changes.
       if (up === at || Deno.statSync(up).dev !== device) return null;
@@ -131,16 +134,6 @@ export const GIT_LOCATION_ENV = [
   "GIT_CEILING_DIRECTORIES",
   "GIT_DISCOVERY_ACROSS_FILESYSTEM",
 ];
-
-function existsSync(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
-    throw e;
-  }
-}
 
 /**
  * The commit a ref points at, or undefined if it does not resolve.

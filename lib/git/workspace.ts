@@ -11,6 +11,7 @@ import { WORKTREES_DIR } from "./slug.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { runHelper } from "../process/helper.ts";
 import { commitsBeyond, git, gitReason } from "./git.ts";
+import { pathState } from "../util/fs.ts";
 
 /** Where the claim script lives inside a worktree (as the seed). */
 const CLAIM_SCRIPT = join("scripts", "gap-claim.sh");
@@ -139,7 +140,7 @@ async function removeWorktree(
 ): Promise<Result<void>> {
   const rm = await git(["worktree", "remove", "--force", "--", path], repoRoot);
   // A directory that is gone and not registered is removed already.
-  if (rm.code !== 0 && await pathExists(path) !== false) {
+  if (rm.code !== 0 && await pathState(path) !== "absent") {
     return fail(`git worktree remove ${path}: ${gitReason(rm)}`);
   }
   if (branch === undefined) return ok(undefined);
@@ -278,8 +279,8 @@ async function workBeyond(
   branch: string,
   worktree: string,
 ): Promise<Work | undefined> {
-  const exists = await pathExists(worktree);
-  if (exists === undefined) return undefined;
+  const state = await pathState(worktree);
+  if (state === "unknown") return undefined;
   const tip = await branchTip(repoRoot, branch);
   if (tip === undefined) return undefined;
   const onBranch = tip === "" ? 0 : await commitsBeyond(repoRoot, start, tip);
@@ -288,7 +289,7 @@ async function workBeyond(
   let head = "";
   const reflogs: string[] = [];
   if (tip !== "") reflogs.push(`refs/heads/${branch}`);
-  if (exists) {
+  if (state === "present") {
     const top = await git(["rev-parse", "--show-toplevel", "HEAD"], worktree);
     const [topLevel, headCommit] = top.stdout.split("\n");
     if (top.code !== 0 || !(await samePath(topLevel, worktree))) return undefined;
@@ -300,7 +301,7 @@ async function workBeyond(
   if (onHead === undefined) return undefined;
   let inReflog = 0;
   if (reflogs.length > 0) {
-    const cwd = exists ? worktree : repoRoot;
+    const cwd = state === "present" ? worktree : repoRoot;
     const log = await git(["log", "-g", "--format=%H", ...reflogs, "--"], cwd);
     if (log.code !== 0) return undefined;
     const entries = [...new Set(log.stdout.split("\n").map((l) => l.trim()))]
@@ -309,7 +310,7 @@ async function workBeyond(
     if (n === undefined) return undefined;
     inReflog = n;
   }
-  return { gone: !exists, onBranch, onHead, inReflog };
+  return { gone: state === "absent", onBranch, onHead, inReflog };
 }
 
 /** How many commits `from` reach that `not` do not (0 for none given; undefined when git fails). */
@@ -328,16 +329,6 @@ async function countOnly(
 async function branchTip(repoRoot: string, branch: string): Promise<string | undefined> {
   const r = await git(["for-each-ref", "--format=%(objectname)", `refs/heads/${branch}`], repoRoot);
   return r.code === 0 ? r.stdout.split("\n")[0].trim() : undefined;
-}
-
-/** Does `path` exist (undefined when that cannot be told)? */
-async function pathExists(path: string): Promise<boolean | undefined> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    return e instanceof Deno.errors.NotFound ? false : undefined;
-  }
 }
 
 /** Are these the same directory (symlinks resolved)? */

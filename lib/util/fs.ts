@@ -24,6 +24,54 @@ export function statable(path: string): boolean {
   }
 }
 
+/**
+ * What the disk says of a path, its last symlink not followed: `present`;
+ * `absent`, surely (not found, or under something that is not a directory);
+ * `unknown` when the stat failed otherwise (no permission, a symlink loop,
+ * an I/O error), so a caller decides whether to count it as there.
+ */
+export type PathState = "present" | "absent" | "unknown";
+
+/**
+ * The {@linkcode PathState} of `path`.
+ *
+ * @example
+ * ```ts
+ * await pathState("/"); // "present"
+ * ```
+ */
+export async function pathState(path: string): Promise<PathState> {
+  try {
+    await Deno.lstat(path);
+    return "present";
+  } catch (e) {
+    return absentOrUnknown(e);
+  }
+}
+
+/**
+ * {@linkcode pathState}, synchronously.
+ *
+ * @example
+ * ```ts
+ * pathStateSync("/no/such/path"); // "absent"
+ * ```
+ */
+export function pathStateSync(path: string): PathState {
+  try {
+    Deno.lstatSync(path);
+    return "present";
+  } catch (e) {
+    return absentOrUnknown(e);
+  }
+}
+
+function absentOrUnknown(e: unknown): PathState {
+  return e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory
+    ? "absent"
+    : "unknown";
+}
+
 /** Files from this size on are read into one buffer of their size (see {@linkcode readWholeFile}). */
 const BIG_FILE_BYTES = 1 << 20;
 

@@ -28,6 +28,7 @@ import { gapDomain, type Outcome } from "../store/reflection.ts";
 import { fail, ok, type Result } from "../util/result.ts";
 import { describeReceipt } from "../store/writer.ts";
 import { oneLine } from "../util/text.ts";
+import { pathState } from "../util/fs.ts";
 import {
   type EndedEscapee,
   endEscaped,
@@ -141,7 +142,8 @@ async function reapOne(
   const marked = await markedProcesses();
   const table = await deps.processes.table({ fresh: true });
   say(deps, await endEscaped(escapeesOf(marked, [lease], table), { ...escaping(deps), table }));
-  const gone = !(await exists(lease.worktree));
+  // An unreadable path counts as there: nothing is claimed gone that may not be.
+  const gone = (await pathState(lease.worktree)) === "absent";
   const { kept, receipt } = await settle(
     { ...deps, workspace: gitWorkspace(lease.repoRoot) },
     { worktree: lease.worktree, branch: lease.branch, startCommit: lease.baseCommit },
@@ -300,14 +302,4 @@ async function pollOnce(
     }; reaped dispatches are recorded without their PR state`,
   );
   return undefined;
-}
-
-/** Does `path` exist? (An unreadable path counts as existing: nothing is claimed gone.) */
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    return !(e instanceof Deno.errors.NotFound);
-  }
 }
