@@ -27,6 +27,7 @@ import { benchReflect } from "./reflect.ts";
 import { benchStreams } from "./streams.ts";
 import { benchSession } from "./session.ts";
 import { ROOT, type Row } from "./_util.ts";
+import { columnWidths } from "../lib/cli/table.ts";
 
 const SECTIONS: Record<string, (tmp: string) => Promise<Row[]>> = {
   picker: benchPicker,
@@ -55,7 +56,7 @@ function table(rows: readonly Row[]): string[] {
     r.met === undefined ? "" : r.met ? "met" : "MISSED",
   ]);
   const head = ["section", "measure", "result", "spread", "target", ""];
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const widths = columnWidths([head, ...cells]);
   const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(widths[i])).join(" | ")} |`;
   return [line(head), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...cells.map(line)];
 }

@@ -1,6 +1,7 @@
 /**
  * Plain-text tables for `status` and `reflections`: columns padded to their
- * widest cell, every cell one line.
+ * widest cell, every cell one line; and the widths themselves, for the
+ * live view's table and the bench's Markdown one.
  *
  * @module
  */
@@ -18,6 +19,24 @@ import { oneLine } from "../util/text.ts";
  */
 export function formatTable(header: string[], rows: string[][]): string {
   const all = [header, ...rows.map((r) => r.map((c) => oneLine(c, 120)))];
-  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  const widths = columnWidths(all);
   return all.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+}
+
+/**
+ * The width of each column: its widest cell, over rows of equal length.
+ *
+ * @example
+ * ```ts
+ * import { columnWidths } from "./table.ts";
+ *
+ * columnWidths([["a", "bb"], ["ccc", ""]]); // [3, 2]
+ * ```
+ */
+export function columnWidths(rows: readonly (readonly string[])[]): number[] {
+  const widths = rows.length === 0 ? [] : rows[0].map(() => 0);
+  for (const row of rows) {
+    for (let i = 0; i < widths.length; i++) widths[i] = Math.max(widths[i], row[i].length);
+  }
+  return widths;
 }

@@ -15,6 +15,7 @@
  */
 import { exactDuration, roughDuration } from "../util/duration.ts";
 import { cutTo } from "../util/text.ts";
+import { columnWidths } from "../cli/table.ts";
 
 /** One agent in flight, as the view shows it. */
 export interface LiveRow {
@@ -76,7 +77,7 @@ function renderFrame(rows: readonly LiveRow[], totals: LiveTotals, width: number
       ...(costs ? ["cost"] : []),
       "last warning",
     ];
-    const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+    const widths = columnWidths([head, ...cells]);
     const line = (c: string[]) =>
       c.map((x, i) => i === c.length - 1 ? x : x.padEnd(widths[i])).join("  ");
     lines.push(line(head), ...cells.map(line));
