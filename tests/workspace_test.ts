@@ -44,6 +44,8 @@ async function fixture() {
   };
 }
 
+type Fixture = Awaited<ReturnType<typeof fixture>>;
+
 /** Does the repository still have commit `sha`? */
 async function hasCommit(repo: string, sha: string): Promise<boolean> {
   const out = await new Deno.Command("git", {
@@ -126,6 +128,60 @@ Deno.test("worktree rule: a worktree whose directory is gone is unregistered; it
     "branch claude/w (1 commit beyond its start)",
   );
   deepEqual(await fx.branches(), ["claude/w"]);
+});
+
+Deno.test("worktree rule: a gone directory whose HEAD git still holds keeps it: detached commits, a reflog", async () => {
+  // Gone by removal, and gone under a file where the worktrees folder was: git keeps the
+  // worktree's HEAD and reflog in its registration, which removing the worktree would drop.
+  const goneWays: [string, (fx: Fixture) => Promise<void>][] = [
+    ["removed", (fx) => Deno.remove(fx.worktree, { recursive: true })],
+    ["under a file", async (fx) => {
+      await Deno.remove(join(fx.repo, ".claude", "worktrees"), { recursive: true });
+      await Deno.writeTextFile(join(fx.repo, ".claude", "worktrees"), "");
+    }],
+  ];
+  for (const [how, makeGone] of goneWays) {
+    await using fx = await fixture();
+    assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+    await gitOk(["checkout", "--quiet", "--detach"], fx.worktree);
+    const detached = await fx.commit();
+    await makeGone(fx);
+    const kept = `${fx.worktree} (1 commit on a detached HEAD)`;
+    equal(await cleanUpWorktree(fx.ws, fx.where, { shipped: false }), kept, how);
+    equal(await cleanUpWorktree(fx.ws, fx.where, { shipped: true }), kept, how);
+    equal(await gitOk(["rev-parse", "worktrees/w/HEAD"], fx.repo), detached, how);
+    deepEqual(await fx.branches(), ["claude/w"], how);
+  }
+  // The repo reached through a symlink: git recorded the resolved path, the lease has the other.
+  {
+    await using fx = await fixture();
+    const link = join(fx.dir.path, "link");
+    await Deno.symlink(fx.repo, link);
+    const worktree = join(link, ".claude", "worktrees", "w");
+    const ws = gitWorkspace(link);
+    assert((await ws.addWorktree("claude/w", worktree, fx.start)).ok);
+    await gitOk(["checkout", "--quiet", "--detach"], worktree);
+    await fx.commit(worktree);
+    await Deno.remove(worktree, { recursive: true });
+    equal(
+      await cleanUpWorktree(ws, { ...fx.where, worktree }, { shipped: false }),
+      `${worktree} (1 commit on a detached HEAD)`,
+    );
+  }
+  // Only the gone worktree's reflog reaches the commit (HEAD went back to the empty branch).
+  await using fx = await fixture();
+  assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+  await gitOk(["checkout", "--quiet", "--detach"], fx.worktree);
+  const detached = await fx.commit();
+  await gitOk(["checkout", "--quiet", "claude/w"], fx.worktree);
+  await Deno.remove(fx.worktree, { recursive: true });
+  equal(
+    await cleanUpWorktree(fx.ws, fx.where, { shipped: false }),
+    "branch claude/w (1 commit only in a reflog)",
+  );
+  assert(
+    (await gitOk(["log", "-g", "--format=%H", "worktrees/w/HEAD"], fx.repo)).includes(detached),
+  );
 });
 
 Deno.test("a directory that is not the worktree (its .git gone) is never judged by the enclosing repo", async () => {

@@ -1,7 +1,8 @@
 /**
  * Running git: one helper that never goes through a shell, never throws, and
  * returns trimmed output with the exit code, plus the few queries the
- * orchestrator needs (top level, commit of a ref, commits beyond a start).
+ * orchestrator needs (top level, commit of a ref, commits beyond a start, the
+ * name a linked worktree is registered under).
  *
  * @module
  */
@@ -9,6 +10,7 @@ import { runHelper } from "../process/helper.ts";
 import { errorMessage } from "../util/result.ts";
 import { formatDuration } from "../util/duration.ts";
 import { pathStateSync } from "../util/fs.ts";
+import { basename, dirname, join, resolve } from "../util/path.ts";
 
 /** What a git invocation produced. */
 export interface GitOutput {
@@ -165,4 +167,51 @@ export async function commitsBeyond(
   if (r.code !== 0) return undefined;
   const n = Number(r.stdout);
   return Number.isInteger(n) ? n : undefined;
+}
+
+/**
+ * The name git registered the linked worktree at `path` under: its folder in
+ * the common git dir's `worktrees/`, as in `worktrees/<name>/HEAD`. Found by
+ * the path git recorded (symlinks resolved), so it works when the worktree's
+ * directory is gone: the registration still holds its HEAD and reflog.
+ * Undefined when no registration names `path`; null when they cannot be read.
+ *
+ * @example
+ * ```ts
+ * const name = await registeredWorktree("/repo", "/repo/.claude/worktrees/auto-013");
+ * ```
+ */
+export async function registeredWorktree(
+  repoRoot: string,
+  path: string,
+): Promise<string | undefined | null> {
+  const common = await git(["rev-parse", "--git-common-dir"], repoRoot);
+  if (common.code !== 0) return null;
+  const dir = join(resolve(repoRoot, common.stdout), "worktrees");
+  const wanted = new Set([path, await spelledOnDisk(path)].map((p) => join(p, ".git")));
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isDirectory) continue;
+      const recorded = await Deno.readTextFile(join(dir, entry.name, "gitdir")).catch((e) =>
+        e instanceof Deno.errors.NotFound ? "" : Promise.reject(e)
+      );
+      if (wanted.has(recorded.trim())) return entry.name;
+    }
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound ? undefined : null;
+  }
+  return undefined;
+}
+
+/** `path` with the symlinks of its longest existing part resolved (the rest may not exist). */
+async function spelledOnDisk(path: string): Promise<string> {
+  const rest: string[] = [];
+  for (let at = path;; at = dirname(at)) {
+    try {
+      return join(await Deno.realPath(at), ...rest);
+    } catch {
+      if (dirname(at) === at) return path;
+      rest.unshift(basename(at));
+    }
+  }
 }

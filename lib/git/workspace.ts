@@ -10,7 +10,7 @@ import { join, relative, resolve } from "../util/path.ts";
 import { WORKTREES_DIR } from "./slug.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { runHelper } from "../process/helper.ts";
-import { commitsBeyond, git, gitReason } from "./git.ts";
+import { commitsBeyond, git, gitReason, registeredWorktree } from "./git.ts";
 import { pathState } from "../util/fs.ts";
 
 /** Where the claim script lives inside a worktree (as the seed). */
@@ -223,8 +223,9 @@ async function checkWorktreesDir(repoRoot: string, path: string): Promise<Result
  * uncommitted changes. After a ship the work is merged: the worktree
  * directory goes (unless it holds uncommitted changes or commits off the
  * branch) and the branch stays. A worktree whose directory is gone has its
- * registration (and, without work, its branch) removed. Returns what was
- * kept and why, or undefined when nothing was kept.
+ * registration (and, without work, its branch) removed, unless that
+ * registration still holds commits (its HEAD and reflog live there). Returns
+ * what was kept and why, or undefined when nothing was kept.
  *
  * @example
  * ```ts
@@ -251,7 +252,8 @@ export async function cleanUpWorktree(
       ? `${at} (${plural(work.onBranch, "commit")} beyond its start)`
       : `${at} (${plural(work.onBranch, "commit")} on ${branch})`;
   }
-  if (work.onHead > 0) return `${at} (${plural(work.onHead, "commit")} on a detached HEAD)`;
+  // A detached HEAD is the worktree's, gone or not (a gone one's is in its registration).
+  if (work.onHead > 0) return `${worktree} (${plural(work.onHead, "commit")} on a detached HEAD)`;
   // After a ship the reflogs hold pre-rebase copies of merged work: only a failed run's count.
   if (!options.shipped && work.inReflog > 0) {
     return `${at} (${plural(work.inReflog, "commit")} only in a reflog)`;
@@ -295,6 +297,18 @@ async function workBeyond(
     if (top.code !== 0 || !(await samePath(topLevel, worktree))) return undefined;
     head = headCommit?.trim() ?? "";
     reflogs.push("HEAD");
+  } else {
+    // Gone from the disk, but still registered: git keeps its HEAD and reflog there, and
+    // removing the worktree would drop them.
+    const name = await registeredWorktree(repoRoot, worktree);
+    if (name === null) return undefined;
+    if (name !== undefined) {
+      const ref = `worktrees/${name}/HEAD`;
+      const r = await git(["rev-parse", "--verify", "--quiet", ref], repoRoot);
+      if (r.code !== 0) return undefined;
+      head = r.stdout.trim();
+      reflogs.push(ref);
+    }
   }
   const known = [start, ...(tip === "" ? [] : [tip])];
   const onHead = head === "" ? 0 : await countOnly(repoRoot, [head], known);
