@@ -184,6 +184,21 @@ Deno.test("worktree rule: a gone directory whose HEAD git still holds keeps it: 
   );
 });
 
+Deno.test("worktree rule: a worktree the disk cannot answer for (a symlink loop above it) is kept", async () => {
+  await using fx = await fixture();
+  assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+  const worktrees = join(fx.repo, ".claude", "worktrees");
+  const moved = join(fx.dir.path, "moved");
+  await Deno.rename(worktrees, moved);
+  await Deno.symlink(worktrees, worktrees); // its own target: every path under it is a loop
+  equal(
+    await cleanUpWorktree(fx.ws, fx.where, { shipped: false }),
+    `${fx.worktree} (could not tell whether it holds commits)`,
+  );
+  deepEqual(await fx.branches(), ["claude/w"]);
+  assert((await gitOk(["worktree", "list", "--porcelain"], fx.repo)).includes(fx.worktree));
+});
+
 Deno.test("a directory that is not the worktree (its .git gone) is never judged by the enclosing repo", async () => {
   await using fx = await fixture();
   assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
