@@ -66,6 +66,7 @@ export function pathStateSync(path: string): PathState {
   }
 }
 
+/** The state an lstat's error says: absent when the path surely is not there, else unknown. */
 function absentOrUnknown(e: unknown): PathState {
   return e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory
     ? "absent"
