@@ -36,7 +36,7 @@ function plainDirs(root: string): Workspace {
       return ok(undefined);
     },
     removeWorktree: async (path) => {
-      await Deno.remove(path, { recursive: true }).catch(() => {});
+      if (path !== undefined) await Deno.remove(path, { recursive: true }).catch(() => {});
       return ok(undefined);
     },
     workBeyond: () => Promise.resolve({ gone: false, onBranch: 0, onHead: 0, inReflog: 0 }),

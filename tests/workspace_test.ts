@@ -46,6 +46,16 @@ async function fixture() {
 
 type Fixture = Awaited<ReturnType<typeof fixture>>;
 
+/** Copy a directory tree of plain files. */
+async function copyDir(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to);
+  for await (const entry of Deno.readDir(from)) {
+    const [a, b] = [join(from, entry.name), join(to, entry.name)];
+    if (entry.isDirectory) await copyDir(a, b);
+    else await Deno.copyFile(a, b);
+  }
+}
+
 /** Does the repository still have commit `sha`? */
 async function hasCommit(repo: string, sha: string): Promise<boolean> {
   const out = await new Deno.Command("git", {
@@ -182,6 +192,78 @@ Deno.test("worktree rule: a gone directory whose HEAD git still holds keeps it: 
   assert(
     (await gitOk(["log", "-g", "--format=%H", "worktrees/w/HEAD"], fx.repo)).includes(detached),
   );
+});
+
+Deno.test("worktree rule: a gone worktree's registration is found however git recorded it, and only its own", async () => {
+  /** A gone worktree `w` with one commit on its detached HEAD. */
+  async function goneWithDetachedCommit(fx: Fixture, ws = fx.ws, worktree = fx.worktree) {
+    assert((await ws.addWorktree("claude/w", worktree, fx.start)).ok);
+    await gitOk(["checkout", "--quiet", "--detach"], worktree);
+    const sha = await fx.commit(worktree);
+    await Deno.remove(worktree, { recursive: true });
+    return sha;
+  }
+  {
+    // A registration folder without its gitdir file (a broken one) hides nothing.
+    await using fx = await fixture();
+    await goneWithDetachedCommit(fx);
+    await Deno.mkdir(join(fx.repo, ".git", "worktrees", "broken"));
+    equal(
+      await cleanUpWorktree(fx.ws, fx.where, { shipped: false }),
+      `${fx.worktree} (1 commit on a detached HEAD)`,
+    );
+  }
+  {
+    // A newer git may record the path relative to the registration's folder.
+    await using fx = await fixture();
+    await goneWithDetachedCommit(fx);
+    await Deno.writeTextFile(
+      join(fx.repo, ".git", "worktrees", "w", "gitdir"),
+      "../../../.claude/worktrees/w/.git\n",
+    );
+    equal(
+      await cleanUpWorktree(fx.ws, fx.where, { shipped: false }),
+      `${fx.worktree} (1 commit on a detached HEAD)`,
+    );
+  }
+  {
+    // The repo moved, a symlink left where it was: git recorded the old path, the lease has the new.
+    await using fx = await fixture();
+    const sha = await goneWithDetachedCommit(fx);
+    const moved = join(fx.dir.path, "moved");
+    await Deno.rename(fx.repo, moved);
+    await Deno.symlink(moved, fx.repo);
+    const worktree = join(moved, ".claude", "worktrees", "w");
+    equal(
+      await cleanUpWorktree(gitWorkspace(moved), { ...fx.where, worktree }, { shipped: false }),
+      `${worktree} (1 commit on a detached HEAD)`,
+    );
+    assert(await hasCommit(moved, sha));
+    equal(await gitOk(["rev-parse", "worktrees/w/HEAD"], moved), sha);
+  }
+  {
+    // Two registrations claim the path (copied by hand): which one git would remove is unknown.
+    await using fx = await fixture();
+    assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+    await Deno.remove(fx.worktree, { recursive: true });
+    const registrations = join(fx.repo, ".git", "worktrees");
+    await copyDir(join(registrations, "w"), join(registrations, "w-copy"));
+    equal(
+      await cleanUpWorktree(fx.ws, fx.where, { shipped: false }),
+      `${fx.worktree} (could not tell whether it holds commits)`,
+    );
+  }
+  {
+    // Another worktree's registration (w2, holding a commit) is neither counted nor removed for w.
+    await using fx = await fixture();
+    const other = join(fx.repo, ".claude", "worktrees", "w2");
+    assert((await fx.ws.addWorktree("claude/w2", other, fx.start)).ok);
+    await gitOk(["checkout", "--quiet", "--detach"], other);
+    const sha = await fx.commit(other);
+    await Deno.remove(other, { recursive: true });
+    equal(await cleanUpWorktree(fx.ws, fx.where, { shipped: false }), undefined);
+    equal(await gitOk(["rev-parse", "worktrees/w2/HEAD"], fx.repo), sha);
+  }
 });
 
 Deno.test("worktree rule: a worktree the disk cannot answer for (a symlink loop above it) is kept", async () => {

@@ -169,38 +169,65 @@ export async function commitsBeyond(
   return Number.isInteger(n) ? n : undefined;
 }
 
+/** A linked worktree's registration: its name, and the worktree path git recorded. */
+export interface Registration {
+  /** Its folder in the common git dir's `worktrees/`, as in `worktrees/<name>/HEAD`. */
+  name: string;
+  /** The worktree's path as git recorded it: what a removal must name. */
+  path: string;
+}
+
 /**
- * The name git registered the linked worktree at `path` under: its folder in
- * the common git dir's `worktrees/`, as in `worktrees/<name>/HEAD`. Found by
- * the path git recorded (symlinks resolved), so it works when the worktree's
- * directory is gone: the registration still holds its HEAD and reflog.
- * Undefined when no registration names `path`; null when they cannot be read.
+ * The registration of the linked worktree at `path`, found by the path git
+ * recorded: that text exactly, else the same path once the symlinks of both
+ * are resolved (as git's own lookup compares them). It works when the
+ * worktree's directory is gone: the registration still holds its HEAD and
+ * reflog. Undefined when none names `path`; null when the registrations
+ * cannot be read, or two claim it.
  *
  * @example
  * ```ts
- * const name = await registeredWorktree("/repo", "/repo/.claude/worktrees/auto-013");
+ * const found = await registeredWorktree("/repo", "/repo/.claude/worktrees/auto-013");
  * ```
  */
 export async function registeredWorktree(
   repoRoot: string,
   path: string,
-): Promise<string | undefined | null> {
+): Promise<Registration | undefined | null> {
   const common = await git(["rev-parse", "--git-common-dir"], repoRoot);
   if (common.code !== 0) return null;
   const dir = join(resolve(repoRoot, common.stdout), "worktrees");
-  const wanted = new Set([path, await spelledOnDisk(path)].map((p) => join(p, ".git")));
+  const exact = join(path, ".git");
+  const resolved = join(await spelledOnDisk(path), ".git");
+  const found: { exact: Registration[]; resolved: Registration[] } = { exact: [], resolved: [] };
   try {
     for await (const entry of Deno.readDir(dir)) {
       if (!entry.isDirectory) continue;
-      const recorded = await Deno.readTextFile(join(dir, entry.name, "gitdir")).catch((e) =>
-        e instanceof Deno.errors.NotFound ? "" : Promise.reject(e)
-      );
-      if (wanted.has(recorded.trim())) return entry.name;
+      const recorded = await recordedGitdir(join(dir, entry.name));
+      if (recorded === undefined) continue;
+      const registration = { name: entry.name, path: dirname(recorded) };
+      if (recorded === exact) found.exact.push(registration);
+      else if (await spelledOnDisk(recorded) === resolved) found.resolved.push(registration);
     }
   } catch (e) {
-    return e instanceof Deno.errors.NotFound ? undefined : null;
+    if (!(e instanceof Deno.errors.NotFound)) return null;
   }
-  return undefined;
+  const matches = found.exact.length > 0 ? found.exact : found.resolved;
+  return matches.length > 1 ? null : matches[0];
+}
+
+/**
+ * The `<worktree>/.git` path a registration folder records (a newer git may
+ * record it relative to that folder); undefined when it records none.
+ */
+async function recordedGitdir(registration: string): Promise<string | undefined> {
+  try {
+    const text = (await Deno.readTextFile(join(registration, "gitdir"))).trim();
+    return text === "" ? undefined : resolve(registration, text);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
 }
 
 /** `path` with the symlinks of its longest existing part resolved (the rest may not exist). */

@@ -10,7 +10,7 @@ import { join, relative, resolve } from "../util/path.ts";
 import { WORKTREES_DIR } from "./slug.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { runHelper } from "../process/helper.ts";
-import { commitsBeyond, git, gitReason, registeredWorktree } from "./git.ts";
+import { commitsBeyond, git, gitReason, registeredWorktree, type Registration } from "./git.ts";
 import { pathState } from "../util/fs.ts";
 
 /** Where the claim script lives inside a worktree (as the seed). */
@@ -26,6 +26,12 @@ const CLAIM_TIMEOUT_MS = 120_000;
 export interface Work {
   /** The worktree directory is gone (deleted by hand, or by an earlier cleanup). */
   gone: boolean;
+  /**
+   * A gone worktree's path as git's registration of it recorded it (the one
+   * to remove: git's own lookup of another spelling could take another
+   * registration); undefined when git holds none for it.
+   */
+  registered?: string;
   /** Commits on the branch beyond the start commit. */
   onBranch: number;
   /**
@@ -53,8 +59,11 @@ export interface Workspace {
    * deleted again when the worktree cannot be added.
    */
   addWorktree(branch: string, path: string, startCommit: string): Promise<Result<void>>;
-  /** Remove the worktree (also when its directory is gone), and its branch when given (callers check for work first). */
-  removeWorktree(path: string, branch?: string): Promise<Result<void>>;
+  /**
+   * Remove the worktree at `path` (also when its directory is gone; none when
+   * undefined), and its branch when given (callers check for work first).
+   */
+  removeWorktree(path: string | undefined, branch?: string): Promise<Result<void>>;
   /** The work held beyond `startCommit` (see {@linkcode Work}); undefined when git cannot say. */
   workBeyond(startCommit: string, branch: string, worktree: string): Promise<Work | undefined>;
   /** True when the worktree has uncommitted changes (undefined when git cannot say). */
@@ -135,13 +144,15 @@ async function addWorktree(
 /** Remove a worktree (and its branch, when given). */
 async function removeWorktree(
   repoRoot: string,
-  path: string,
+  path: string | undefined,
   branch: string | undefined,
 ): Promise<Result<void>> {
-  const rm = await git(["worktree", "remove", "--force", "--", path], repoRoot);
-  // A directory that is gone and not registered is removed already.
-  if (rm.code !== 0 && await pathState(path) !== "absent") {
-    return fail(`git worktree remove ${path}: ${gitReason(rm)}`);
+  if (path !== undefined) {
+    const rm = await git(["worktree", "remove", "--force", "--", path], repoRoot);
+    // A directory that is gone and not registered is removed already.
+    if (rm.code !== 0 && await pathState(path) !== "absent") {
+      return fail(`git worktree remove ${path}: ${gitReason(rm)}`);
+    }
   }
   if (branch === undefined) return ok(undefined);
   const del = await git(["branch", "-D", "--", branch], repoRoot);
@@ -264,7 +275,11 @@ export async function cleanUpWorktree(
       return `${worktree} (${dirty ? "uncommitted changes" : "could not read its status"})`;
     }
   }
-  const removed = await workspace.removeWorktree(worktree, options.shipped ? undefined : branch);
+  // A gone worktree is removed by the path its registration recorded, if git holds one.
+  const removed = await workspace.removeWorktree(
+    work.gone ? work.registered : worktree,
+    options.shipped ? undefined : branch,
+  );
   if (!removed.ok) return `${at} (${removed.error})`;
   return undefined;
 }
@@ -289,6 +304,7 @@ async function workBeyond(
   if (onBranch === undefined) return undefined;
 
   let head = "";
+  let registration: Registration | undefined;
   const reflogs: string[] = [];
   if (tip !== "") reflogs.push(`refs/heads/${branch}`);
   if (state === "present") {
@@ -300,10 +316,11 @@ async function workBeyond(
   } else {
     // Gone from the disk, but still registered: git keeps its HEAD and reflog there, and
     // removing the worktree would drop them.
-    const name = await registeredWorktree(repoRoot, worktree);
-    if (name === null) return undefined;
-    if (name !== undefined) {
-      const ref = `worktrees/${name}/HEAD`;
+    const found = await registeredWorktree(repoRoot, worktree);
+    if (found === null) return undefined;
+    registration = found;
+    if (found !== undefined) {
+      const ref = `worktrees/${found.name}/HEAD`;
       const r = await git(["rev-parse", "--verify", "--quiet", ref], repoRoot);
       if (r.code !== 0) return undefined;
       head = r.stdout.trim();
@@ -324,7 +341,7 @@ async function workBeyond(
     if (n === undefined) return undefined;
     inReflog = n;
   }
-  return { gone: state === "absent", onBranch, onHead, inReflog };
+  return { gone: state === "absent", registered: registration?.path, onBranch, onHead, inReflog };
 }
 
 /** How many commits `from` reach that `not` do not (0 for none given; undefined when git fails). */
