@@ -254,6 +254,54 @@ Deno.test("worktree rule: a gone worktree's registration is found however git re
     );
   }
   {
+    // Two registrations name the path, one through a symlink: git could remove either.
+    await using fx = await fixture();
+    assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+    await Deno.remove(fx.worktree, { recursive: true });
+    const registrations = join(fx.repo, ".git", "worktrees");
+    const link = join(fx.dir.path, "link");
+    await Deno.symlink(fx.repo, link);
+    await copyDir(join(registrations, "w"), join(registrations, "v"));
+    await Deno.writeTextFile(
+      join(registrations, "v", "gitdir"),
+      join(link, ".claude", "worktrees", "w", ".git") + "\n",
+    );
+    equal(
+      await cleanUpWorktree(fx.ws, fx.where, { shipped: false }),
+      `${fx.worktree} (could not tell whether it holds commits)`,
+    );
+  }
+  {
+    // Its HEAD on a branch since deleted, and a tag named like the per-worktree ref: git would
+    // read the tag as that HEAD; the registration's own HEAD says nothing, so nothing is removed.
+    await using fx = await fixture();
+    const sha = await goneWithDetachedCommit(fx);
+    await gitOk(["tag", "worktrees/w/HEAD", fx.start], fx.repo);
+    await Deno.writeTextFile(
+      join(fx.repo, ".git", "worktrees", "w", "HEAD"),
+      "ref: refs/heads/gone\n",
+    );
+    equal(
+      await cleanUpWorktree(fx.ws, fx.where, { shipped: true }),
+      `${fx.worktree} (could not tell whether it holds commits)`,
+    );
+    assert(await hasCommit(fx.repo, sha));
+    assert(await exists(join(fx.repo, ".git", "worktrees", "w")));
+  }
+  {
+    // A locked registration of a gone worktree without work: git refuses to remove it, and the
+    // cleanup says so instead of reporting it removed.
+    await using fx = await fixture();
+    assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+    await gitOk(["worktree", "lock", fx.worktree], fx.repo);
+    await Deno.remove(fx.worktree, { recursive: true });
+    match(
+      (await cleanUpWorktree(fx.ws, fx.where, { shipped: false })) ?? "",
+      /^branch claude\/w \(git worktree remove .*locked/,
+    );
+    assert(await exists(join(fx.repo, ".git", "worktrees", "w")));
+  }
+  {
     // Another worktree's registration (w2, holding a commit) is neither counted nor removed for w.
     await using fx = await fixture();
     const other = join(fx.repo, ".claude", "worktrees", "w2");

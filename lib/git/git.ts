@@ -169,21 +169,23 @@ export async function commitsBeyond(
   return Number.isInteger(n) ? n : undefined;
 }
 
-/** A linked worktree's registration: its name, and the worktree path git recorded. */
+/** A linked worktree's registration. */
 export interface Registration {
   /** Its folder in the common git dir's `worktrees/`, as in `worktrees/<name>/HEAD`. */
   name: string;
+  /** That folder's path: it holds the worktree's HEAD and reflog. */
+  folder: string;
   /** The worktree's path as git recorded it: what a removal must name. */
   path: string;
 }
 
 /**
  * The registration of the linked worktree at `path`, found by the path git
- * recorded: that text exactly, else the same path once the symlinks of both
- * are resolved (as git's own lookup compares them). It works when the
- * worktree's directory is gone: the registration still holds its HEAD and
- * reflog. Undefined when none names `path`; null when the registrations
- * cannot be read, or two claim it.
+ * recorded: that text, or the same path once the symlinks of both are
+ * resolved (as git's own lookup compares them). It works when the worktree's
+ * directory is gone: the registration still holds its HEAD and reflog.
+ * Undefined when none names `path`; null when the registrations cannot be
+ * read, or more than one names it (git could take either).
  *
  * @example
  * ```ts
@@ -199,20 +201,20 @@ export async function registeredWorktree(
   const dir = join(resolve(repoRoot, common.stdout), "worktrees");
   const exact = join(path, ".git");
   const resolved = join(await spelledOnDisk(path), ".git");
-  const found: { exact: Registration[]; resolved: Registration[] } = { exact: [], resolved: [] };
+  const matches: Registration[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
       if (!entry.isDirectory) continue;
-      const recorded = await recordedGitdir(join(dir, entry.name));
+      const folder = join(dir, entry.name);
+      const recorded = await recordedGitdir(folder);
       if (recorded === undefined) continue;
-      const registration = { name: entry.name, path: dirname(recorded) };
-      if (recorded === exact) found.exact.push(registration);
-      else if (await spelledOnDisk(recorded) === resolved) found.resolved.push(registration);
+      if (recorded === exact || await spelledOnDisk(recorded) === resolved) {
+        matches.push({ name: entry.name, folder, path: dirname(recorded) });
+      }
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) return null;
   }
-  const matches = found.exact.length > 0 ? found.exact : found.resolved;
   return matches.length > 1 ? null : matches[0];
 }
 
@@ -220,13 +222,73 @@ export async function registeredWorktree(
  * The `<worktree>/.git` path a registration folder records (a newer git may
  * record it relative to that folder); undefined when it records none.
  */
-async function recordedGitdir(registration: string): Promise<string | undefined> {
+async function recordedGitdir(folder: string): Promise<string | undefined> {
   try {
-    const text = (await Deno.readTextFile(join(registration, "gitdir"))).trim();
-    return text === "" ? undefined : resolve(registration, text);
+    const text = (await Deno.readTextFile(join(folder, "gitdir"))).trim();
+    return text === "" ? undefined : resolve(folder, text);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
+  }
+}
+
+/** What a registration holds: the commit its HEAD is at, and the commits its reflog lists. */
+export interface RegisteredHead {
+  registration: Registration;
+  head: string;
+  reflog: string[];
+}
+
+/**
+ * What git still holds of the worktree at `path` when its directory is gone:
+ * its registration's HEAD and reflog, read from the registration's folder
+ * (not through the name `worktrees/<name>/HEAD`: with that HEAD broken, git
+ * would take a tag or branch of that name instead). "unregistered" when no
+ * registration names `path`; undefined when that cannot be told, or the HEAD
+ * names no commit (a branch since deleted).
+ *
+ * @example
+ * ```ts
+ * const held = await registeredHead("/repo", "/repo/.claude/worktrees/auto-013");
+ * ```
+ */
+export async function registeredHead(
+  repoRoot: string,
+  path: string,
+): Promise<RegisteredHead | "unregistered" | undefined> {
+  const registration = await registeredWorktree(repoRoot, path);
+  if (registration === null) return undefined;
+  if (registration === undefined) return "unregistered";
+  const text = await readText(join(registration.folder, "HEAD"));
+  if (text === undefined) return undefined;
+  let head = text.trim();
+  if (head.startsWith("ref:")) {
+    const ref = head.slice(4).trim();
+    if (!ref.startsWith("refs/")) return undefined;
+    const r = await git(["show-ref", "--verify", "--hash", ref], repoRoot);
+    if (r.code !== 0) return undefined;
+    head = r.stdout;
+  }
+  if (!FULL_SHA.test(head)) return undefined;
+  const commit = await git(["cat-file", "-e", `${head}^{commit}`], repoRoot);
+  if (commit.code !== 0) return undefined;
+  const log = await readText(join(registration.folder, "logs", "HEAD"), "");
+  if (log === undefined) return undefined;
+  // Each line: `<old> <new> <who> <when>\t<message>`; the commits HEAD was at are the new ones.
+  const reflog = log.split("\n").map((line) => line.split(" ")[1] ?? "")
+    .filter((sha) => FULL_SHA.test(sha) && !/^0+$/.test(sha));
+  return { registration, head, reflog };
+}
+
+/** A full object name (SHA-1 or SHA-256). */
+const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
+
+/** A file's text; `missing` when it does not exist; undefined when it cannot be read. */
+async function readText(path: string, missing?: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound ? missing : undefined;
   }
 }
 

@@ -10,7 +10,7 @@ import { join, relative, resolve } from "../util/path.ts";
 import { WORKTREES_DIR } from "./slug.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { runHelper } from "../process/helper.ts";
-import { commitsBeyond, git, gitReason, registeredWorktree, type Registration } from "./git.ts";
+import { commitsBeyond, git, gitReason, registeredHead, registeredWorktree } from "./git.ts";
 import { pathState } from "../util/fs.ts";
 
 /** Where the claim script lives inside a worktree (as the seed). */
@@ -149,8 +149,12 @@ async function removeWorktree(
 ): Promise<Result<void>> {
   if (path !== undefined) {
     const rm = await git(["worktree", "remove", "--force", "--", path], repoRoot);
-    // A directory that is gone and not registered is removed already.
-    if (rm.code !== 0 && await pathState(path) !== "absent") {
+    // A directory that is gone and no longer registered is removed already; one still
+    // registered (locked, say) is not.
+    if (
+      rm.code !== 0 &&
+      (await pathState(path) !== "absent" || await registeredWorktree(repoRoot, path) !== undefined)
+    ) {
       return fail(`git worktree remove ${path}: ${gitReason(rm)}`);
     }
   }
@@ -304,8 +308,9 @@ async function workBeyond(
   if (onBranch === undefined) return undefined;
 
   let head = "";
-  let registration: Registration | undefined;
+  let registered: string | undefined;
   const reflogs: string[] = [];
+  const reflogCommits = new Set<string>();
   if (tip !== "") reflogs.push(`refs/heads/${branch}`);
   if (state === "present") {
     const top = await git(["rev-parse", "--show-toplevel", "HEAD"], worktree);
@@ -316,32 +321,32 @@ async function workBeyond(
   } else {
     // Gone from the disk, but still registered: git keeps its HEAD and reflog there, and
     // removing the worktree would drop them.
-    const found = await registeredWorktree(repoRoot, worktree);
-    if (found === null) return undefined;
-    registration = found;
-    if (found !== undefined) {
-      const ref = `worktrees/${found.name}/HEAD`;
-      const r = await git(["rev-parse", "--verify", "--quiet", ref], repoRoot);
-      if (r.code !== 0) return undefined;
-      head = r.stdout.trim();
-      reflogs.push(ref);
+    const held = await registeredHead(repoRoot, worktree);
+    if (held === undefined) return undefined;
+    if (held !== "unregistered") {
+      registered = held.registration.path;
+      head = held.head;
+      for (const sha of held.reflog) reflogCommits.add(sha);
     }
   }
   const known = [start, ...(tip === "" ? [] : [tip])];
   const onHead = head === "" ? 0 : await countOnly(repoRoot, [head], known);
   if (onHead === undefined) return undefined;
-  let inReflog = 0;
   if (reflogs.length > 0) {
     const cwd = state === "present" ? worktree : repoRoot;
     const log = await git(["log", "-g", "--format=%H", ...reflogs, "--"], cwd);
     if (log.code !== 0) return undefined;
-    const entries = [...new Set(log.stdout.split("\n").map((l) => l.trim()))]
-      .filter((l) => /^[0-9a-f]{7,}$/i.test(l));
-    const n = await countOnly(repoRoot, entries, head === "" ? known : [...known, head]);
-    if (n === undefined) return undefined;
-    inReflog = n;
+    for (const line of log.stdout.split("\n")) {
+      if (/^[0-9a-f]{7,}$/i.test(line.trim())) reflogCommits.add(line.trim());
+    }
   }
-  return { gone: state === "absent", registered: registration?.path, onBranch, onHead, inReflog };
+  const inReflog = await countOnly(
+    repoRoot,
+    [...reflogCommits],
+    head === "" ? known : [...known, head],
+  );
+  if (inReflog === undefined) return undefined;
+  return { gone: state === "absent", registered, onBranch, onHead, inReflog };
 }
 
 /** How many commits `from` reach that `not` do not (0 for none given; undefined when git fails). */
