@@ -39,7 +39,8 @@ function plainDirs(root: string): Workspace {
       if (path !== undefined) await Deno.remove(path, { recursive: true }).catch(() => {});
       return ok(undefined);
     },
-    workBeyond: () => Promise.resolve({ gone: false, onBranch: 0, onHead: 0, inReflog: 0 }),
+    workBeyond: () =>
+      Promise.resolve({ gone: false, onBranch: 0, onHead: 0, onOwnRefs: 0, inReflog: 0 }),
     isDirty: () => Promise.resolve(false),
     claim: () => Promise.resolve(ok(false)),
   };

@@ -314,6 +314,36 @@ Deno.test("worktree rule: a gone worktree's registration is found however git re
   }
 });
 
+Deno.test("worktree rule: commits only the worktree's own refs reach keep it, there or gone, shipped or not", async () => {
+  for (const gone of [false, true]) {
+    await using fx = await fixture();
+    assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+    const sha = await fx.commit();
+    await gitOk(["update-ref", "refs/worktree/keep", sha], fx.worktree);
+    await gitOk(["reset", "--quiet", "--hard", fx.start], fx.worktree);
+    if (gone) await Deno.remove(fx.worktree, { recursive: true });
+    // Shipped: the reflogs are not counted, so only the worktree's own ref reaches the commit.
+    equal(
+      await cleanUpWorktree(fx.ws, fx.where, { shipped: true }),
+      `${fx.worktree} (1 commit only on its own refs)`,
+      gone ? "gone" : "there",
+    );
+    assert(await hasCommit(fx.repo, sha));
+  }
+  // A gone worktree's HEAD on its own ref: git would read the main worktree's ref of that name.
+  await using fx = await fixture();
+  assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
+  await gitOk(["symbolic-ref", "HEAD", "refs/worktree/x"], fx.worktree);
+  const sha = await fx.commit();
+  await gitOk(["update-ref", "refs/worktree/x", fx.start], fx.repo);
+  await Deno.remove(fx.worktree, { recursive: true });
+  equal(
+    await cleanUpWorktree(fx.ws, fx.where, { shipped: true }),
+    `${fx.worktree} (could not tell whether it holds commits)`,
+  );
+  assert(await hasCommit(fx.repo, sha));
+});
+
 Deno.test("worktree rule: a worktree the disk cannot answer for (a symlink loop above it) is kept", async () => {
   await using fx = await fixture();
   assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);

@@ -1,8 +1,8 @@
 /**
  * Running git: one helper that never goes through a shell, never throws, and
  * returns trimmed output with the exit code, plus the few queries the
- * orchestrator needs (top level, commit of a ref, commits beyond a start, the
- * name a linked worktree is registered under).
+ * orchestrator needs (top level, a branch's tip, commits beyond a start or
+ * reached only from some, and what a linked worktree's registration holds).
  *
  * @module
  */
@@ -232,11 +232,16 @@ async function recordedGitdir(folder: string): Promise<string | undefined> {
   }
 }
 
-/** What a registration holds: the commit its HEAD is at, and the commits its reflog lists. */
+/**
+ * What a registration holds: the commit its HEAD is at, the commits its
+ * reflog lists, and those its own refs (`refs/worktree/*`, `refs/bisect/*`,
+ * kept in its folder) point at.
+ */
 export interface RegisteredHead {
   registration: Registration;
   head: string;
   reflog: string[];
+  ownRefs: string[];
 }
 
 /**
@@ -264,7 +269,8 @@ export async function registeredHead(
   let head = text.trim();
   if (head.startsWith("ref:")) {
     const ref = head.slice(4).trim();
-    if (!ref.startsWith("refs/")) return undefined;
+    // A branch; a ref of the worktree's own (refs/worktree/x) would be read from the main one's.
+    if (!ref.startsWith("refs/heads/")) return undefined;
     const r = await git(["show-ref", "--verify", "--hash", ref], repoRoot);
     if (r.code !== 0) return undefined;
     head = r.stdout;
@@ -277,7 +283,30 @@ export async function registeredHead(
   // Each line: `<old> <new> <who> <when>\t<message>`; the commits HEAD was at are the new ones.
   const reflog = log.split("\n").map((line) => line.split(" ")[1] ?? "")
     .filter((sha) => FULL_SHA.test(sha) && !/^0+$/.test(sha));
-  return { registration, head, reflog };
+  const ownRefs = await refsIn(join(registration.folder, "refs"));
+  if (ownRefs === undefined) return undefined;
+  return { registration, head, reflog, ownRefs };
+}
+
+/**
+ * The commits the ref files under `dir` name (a worktree's own refs are never
+ * packed); undefined when one cannot be read or names no commit by its full name.
+ */
+async function refsIn(dir: string): Promise<string[] | undefined> {
+  const shas: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = join(dir, entry.name);
+      const found = entry.isDirectory
+        ? await refsIn(path)
+        : [(await Deno.readTextFile(path)).trim()];
+      if (found === undefined || !found.every((sha) => FULL_SHA.test(sha))) return undefined;
+      shas.push(...found);
+    }
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound ? shas : undefined;
+  }
+  return shas;
 }
 
 /** A full object name (SHA-1 or SHA-256). */
@@ -303,4 +332,38 @@ async function spelledOnDisk(path: string): Promise<string> {
       rest.unshift(basename(at));
     }
   }
+}
+
+/**
+ * How many commits `from` reach that `not` do not (0 for none given;
+ * undefined when git fails).
+ *
+ * @example
+ * ```ts
+ * const n = await countOnly("/repo", ["feature"], ["main"]);
+ * ```
+ */
+export async function countOnly(
+  repoRoot: string,
+  from: readonly string[],
+  not: readonly string[],
+): Promise<number | undefined> {
+  if (from.length === 0) return 0;
+  const r = await git(["rev-list", "--count", ...from, "--not", ...not, "--"], repoRoot);
+  const n = Number(r.stdout);
+  return r.code === 0 && r.stdout !== "" && Number.isInteger(n) ? n : undefined;
+}
+
+/**
+ * The commit `refs/heads/<branch>` points at, "" when there is no such
+ * branch, undefined when git fails.
+ *
+ * @example
+ * ```ts
+ * const tip = await branchTip("/repo", "claude/auto-013");
+ * ```
+ */
+export async function branchTip(repoRoot: string, branch: string): Promise<string | undefined> {
+  const r = await git(["for-each-ref", "--format=%(objectname)", `refs/heads/${branch}`], repoRoot);
+  return r.code === 0 ? r.stdout.split("\n")[0].trim() : undefined;
 }

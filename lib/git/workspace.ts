@@ -10,7 +10,15 @@ import { join, relative, resolve } from "../util/path.ts";
 import { WORKTREES_DIR } from "./slug.ts";
 import { errorMessage, fail, ok, type Result } from "../util/result.ts";
 import { runHelper } from "../process/helper.ts";
-import { commitsBeyond, git, gitReason, registeredHead, registeredWorktree } from "./git.ts";
+import {
+  branchTip,
+  commitsBeyond,
+  countOnly,
+  git,
+  gitReason,
+  registeredHead,
+  registeredWorktree,
+} from "./git.ts";
 import { pathState } from "../util/fs.ts";
 
 /** Where the claim script lives inside a worktree (as the seed). */
@@ -40,6 +48,11 @@ export interface Work {
    * worktree would leave them dangling.
    */
   onHead: number;
+  /**
+   * Commits only the worktree's own refs reach (`refs/worktree/*`,
+   * `refs/bisect/*`: removing the worktree drops them).
+   */
+  onOwnRefs: number;
   /**
    * Commits only the worktree's HEAD reflog or the branch's reflog still
    * reaches (a reset, a rebase, a checkout away from a detached commit).
@@ -269,6 +282,9 @@ export async function cleanUpWorktree(
   }
   // A detached HEAD is the worktree's, gone or not (a gone one's is in its registration).
   if (work.onHead > 0) return `${worktree} (${plural(work.onHead, "commit")} on a detached HEAD)`;
+  if (work.onOwnRefs > 0) {
+    return `${worktree} (${plural(work.onOwnRefs, "commit")} only on its own refs)`;
+  }
   // After a ship the reflogs hold pre-rebase copies of merged work: only a failed run's count.
   if (!options.shipped && work.inReflog > 0) {
     return `${at} (${plural(work.inReflog, "commit")} only in a reflog)`;
@@ -311,6 +327,7 @@ async function workBeyond(
   let registered: string | undefined;
   const reflogs: string[] = [];
   const reflogCommits = new Set<string>();
+  let ownRefs: string[] = [];
   if (tip !== "") reflogs.push(`refs/heads/${branch}`);
   if (state === "present") {
     const top = await git(["rev-parse", "--show-toplevel", "HEAD"], worktree);
@@ -318,6 +335,9 @@ async function workBeyond(
     if (top.code !== 0 || !(await samePath(topLevel, worktree))) return undefined;
     head = headCommit?.trim() ?? "";
     reflogs.push("HEAD");
+    const own = await git(OWN_REFS, worktree);
+    if (own.code !== 0) return undefined;
+    ownRefs = own.stdout.split("\n").filter((sha) => sha !== "");
   } else {
     // Gone from the disk, but still registered: git keeps its HEAD and reflog there, and
     // removing the worktree would drop them.
@@ -327,11 +347,14 @@ async function workBeyond(
       registered = held.registration.path;
       head = held.head;
       for (const sha of held.reflog) reflogCommits.add(sha);
+      ownRefs = held.ownRefs;
     }
   }
   const known = [start, ...(tip === "" ? [] : [tip])];
   const onHead = head === "" ? 0 : await countOnly(repoRoot, [head], known);
   if (onHead === undefined) return undefined;
+  const onOwnRefs = await countOnly(repoRoot, ownRefs, head === "" ? known : [...known, head]);
+  if (onOwnRefs === undefined) return undefined;
   if (reflogs.length > 0) {
     const cwd = state === "present" ? worktree : repoRoot;
     const log = await git(["log", "-g", "--format=%H", ...reflogs, "--"], cwd);
@@ -346,26 +369,11 @@ async function workBeyond(
     head === "" ? known : [...known, head],
   );
   if (inReflog === undefined) return undefined;
-  return { gone: state === "absent", registered, onBranch, onHead, inReflog };
+  return { gone: state === "absent", registered, onBranch, onHead, onOwnRefs, inReflog };
 }
 
-/** How many commits `from` reach that `not` do not (0 for none given; undefined when git fails). */
-async function countOnly(
-  repoRoot: string,
-  from: readonly string[],
-  not: readonly string[],
-): Promise<number | undefined> {
-  if (from.length === 0) return 0;
-  const r = await git(["rev-list", "--count", ...from, "--not", ...not, "--"], repoRoot);
-  const n = Number(r.stdout);
-  return r.code === 0 && r.stdout !== "" && Number.isInteger(n) ? n : undefined;
-}
-
-/** The commit `refs/heads/<branch>` points at, "" when there is no such branch, undefined when git fails. */
-async function branchTip(repoRoot: string, branch: string): Promise<string | undefined> {
-  const r = await git(["for-each-ref", "--format=%(objectname)", `refs/heads/${branch}`], repoRoot);
-  return r.code === 0 ? r.stdout.split("\n")[0].trim() : undefined;
-}
+/** The commits a worktree's own refs point at, listed in it. */
+const OWN_REFS = ["for-each-ref", "--format=%(objectname)", "refs/worktree/", "refs/bisect/"];
 
 /** Are these the same directory (symlinks resolved)? */
 async function samePath(a: string | undefined, b: string): Promise<boolean> {
