@@ -315,18 +315,25 @@ Deno.test("worktree rule: a gone worktree's registration is found however git re
 });
 
 Deno.test("worktree rule: commits only the worktree's own refs reach keep it, there or gone, shipped or not", async () => {
-  for (const gone of [false, true]) {
+  for (
+    const [ref, gone] of [
+      ["refs/worktree/keep", false],
+      ["refs/worktree/keep", true],
+      ["refs/rewritten/keep", false], // a rebase's labels
+      ["refs/rewritten/keep", true],
+    ] as const
+  ) {
     await using fx = await fixture();
     assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
     const sha = await fx.commit();
-    await gitOk(["update-ref", "refs/worktree/keep", sha], fx.worktree);
+    await gitOk(["update-ref", ref, sha], fx.worktree);
     await gitOk(["reset", "--quiet", "--hard", fx.start], fx.worktree);
     if (gone) await Deno.remove(fx.worktree, { recursive: true });
     // Shipped: the reflogs are not counted, so only the worktree's own ref reaches the commit.
     equal(
       await cleanUpWorktree(fx.ws, fx.where, { shipped: true }),
       `${fx.worktree} (1 commit only on its own refs)`,
-      gone ? "gone" : "there",
+      `${ref} ${gone ? "gone" : "there"}`,
     );
     assert(await hasCommit(fx.repo, sha));
   }

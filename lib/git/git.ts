@@ -235,7 +235,7 @@ async function recordedGitdir(folder: string): Promise<string | undefined> {
 /**
  * What a registration holds: the commit its HEAD is at, the commits its
  * reflog lists, and those its own refs (`refs/worktree/*`, `refs/bisect/*`,
- * kept in its folder) point at.
+ * `refs/rewritten/*`, all kept in its folder) point at.
  */
 export interface RegisteredHead {
   registration: Registration;

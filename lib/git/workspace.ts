@@ -50,7 +50,7 @@ export interface Work {
   onHead: number;
   /**
    * Commits only the worktree's own refs reach (`refs/worktree/*`,
-   * `refs/bisect/*`: removing the worktree drops them).
+   * `refs/bisect/*`, `refs/rewritten/*`: removing the worktree drops them).
    */
   onOwnRefs: number;
   /**
@@ -373,7 +373,13 @@ async function workBeyond(
 }
 
 /** The commits a worktree's own refs point at, listed in it. */
-const OWN_REFS = ["for-each-ref", "--format=%(objectname)", "refs/worktree/", "refs/bisect/"];
+const OWN_REFS = [
+  "for-each-ref",
+  "--format=%(objectname)",
+  "refs/worktree/",
+  "refs/bisect/",
+  "refs/rewritten/",
+];
 
 /** Are these the same directory (symlinks resolved)? */
 async function samePath(a: string | undefined, b: string): Promise<boolean> {
