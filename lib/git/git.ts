@@ -289,6 +289,23 @@ export async function registeredHead(
 }
 
 /**
+ * The commits a present worktree's own refs (`refs/worktree/*`,
+ * `refs/bisect/*`, `refs/rewritten/*`) point at; undefined when git fails.
+ *
+ * @example
+ * ```ts
+ * const shas = await ownRefsOf("/repo/.claude/worktrees/auto-013");
+ * ```
+ */
+export async function ownRefsOf(worktree: string): Promise<string[] | undefined> {
+  const r = await git(
+    ["for-each-ref", "--format=%(objectname)", "refs/worktree/", "refs/bisect/", "refs/rewritten/"],
+    worktree,
+  );
+  return r.code === 0 ? r.stdout.split("\n").filter((sha) => sha !== "") : undefined;
+}
+
+/**
  * The commits the ref files under `dir` name (a worktree's own refs are never
  * packed); undefined when one cannot be read or names no commit by its full name.
  */

@@ -16,6 +16,7 @@ import {
   countOnly,
   git,
   gitReason,
+  ownRefsOf,
   registeredHead,
   registeredWorktree,
 } from "./git.ts";
@@ -335,9 +336,9 @@ async function workBeyond(
     if (top.code !== 0 || !(await samePath(topLevel, worktree))) return undefined;
     head = headCommit?.trim() ?? "";
     reflogs.push("HEAD");
-    const own = await git(OWN_REFS, worktree);
-    if (own.code !== 0) return undefined;
-    ownRefs = own.stdout.split("\n").filter((sha) => sha !== "");
+    const own = await ownRefsOf(worktree);
+    if (own === undefined) return undefined;
+    ownRefs = own;
   } else {
     // Gone from the disk, but still registered: git keeps its HEAD and reflog there, and
     // removing the worktree would drop them.
@@ -371,15 +372,6 @@ async function workBeyond(
   if (inReflog === undefined) return undefined;
   return { gone: state === "absent", registered, onBranch, onHead, onOwnRefs, inReflog };
 }
-
-/** The commits a worktree's own refs point at, listed in it. */
-const OWN_REFS = [
-  "for-each-ref",
-  "--format=%(objectname)",
-  "refs/worktree/",
-  "refs/bisect/",
-  "refs/rewritten/",
-];
 
 /** Are these the same directory (symlinks resolved)? */
 async function samePath(a: string | undefined, b: string): Promise<boolean> {
