@@ -310,18 +310,20 @@ export async function ownRefsOf(worktree: string): Promise<string[] | undefined>
  * packed); undefined when one cannot be read or names no commit by its full name.
  */
 async function refsIn(dir: string): Promise<string[] | undefined> {
-  const shas: string[] = [];
+  let entries: Deno.DirEntry[];
   try {
-    for await (const entry of Deno.readDir(dir)) {
-      const path = join(dir, entry.name);
-      const found = entry.isDirectory
-        ? await refsIn(path)
-        : [(await Deno.readTextFile(path)).trim()];
-      if (found === undefined || !found.every((sha) => FULL_SHA.test(sha))) return undefined;
-      shas.push(...found);
-    }
+    entries = await Array.fromAsync(Deno.readDir(dir));
   } catch (e) {
-    return e instanceof Deno.errors.NotFound ? shas : undefined;
+    return e instanceof Deno.errors.NotFound ? [] : undefined; // no refs of its own
+  }
+  const shas: string[] = [];
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    // A ref that vanished since the listing is not "none": it cannot be told.
+    const found = entry.isDirectory ? await refsIn(path) : (await readText(path))?.trim();
+    const list = typeof found === "string" ? [found] : found;
+    if (list === undefined || !list.every((sha) => FULL_SHA.test(sha))) return undefined;
+    shas.push(...list);
   }
   return shas;
 }
