@@ -201,35 +201,35 @@ export async function registeredWorktree(
   const dir = join(resolve(repoRoot, common.stdout), "worktrees");
   const exact = join(path, ".git");
   const resolved = join(await spelledOnDisk(path), ".git");
-  const matches: Registration[] = [];
+  let entries: Deno.DirEntry[];
   try {
-    for await (const entry of Deno.readDir(dir)) {
-      if (!entry.isDirectory) continue;
-      const folder = join(dir, entry.name);
-      const recorded = await recordedGitdir(folder);
-      if (recorded === undefined) continue;
-      if (recorded === exact || await spelledOnDisk(recorded) === resolved) {
-        matches.push({ name: entry.name, folder, path: dirname(recorded) });
-      }
-    }
+    entries = await Array.fromAsync(Deno.readDir(dir));
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) return null;
+    return e instanceof Deno.errors.NotFound ? undefined : null; // no linked worktree at all
+  }
+  const matches: Registration[] = [];
+  for (const entry of entries) {
+    if (!entry.isDirectory) continue;
+    const folder = join(dir, entry.name);
+    const recorded = await recordedGitdir(folder);
+    if (recorded === null) return null;
+    if (recorded === undefined) continue;
+    if (recorded === exact || await spelledOnDisk(recorded) === resolved) {
+      matches.push({ name: entry.name, folder, path: dirname(recorded) });
+    }
   }
   return matches.length > 1 ? null : matches[0];
 }
 
 /**
  * The `<worktree>/.git` path a registration folder records (a newer git may
- * record it relative to that folder); undefined when it records none.
+ * record it relative to that folder); undefined when it records none; null
+ * when it cannot be read.
  */
-async function recordedGitdir(folder: string): Promise<string | undefined> {
-  try {
-    const text = (await Deno.readTextFile(join(folder, "gitdir"))).trim();
-    return text === "" ? undefined : resolve(folder, text);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
+async function recordedGitdir(folder: string): Promise<string | undefined | null> {
+  const text = (await readText(join(folder, "gitdir"), ""))?.trim();
+  if (text === undefined) return null;
+  return text === "" ? undefined : resolve(folder, text);
 }
 
 /**
