@@ -354,21 +354,19 @@ async function workBeyond(
   const known = [start, ...(tip === "" ? [] : [tip])];
   const onHead = head === "" ? 0 : await countOnly(repoRoot, [head], known);
   if (onHead === undefined) return undefined;
-  const onOwnRefs = await countOnly(repoRoot, ownRefs, head === "" ? known : [...known, head]);
+  // What the branch, the start and HEAD already account for.
+  const accounted = head === "" ? known : [...known, head];
+  const onOwnRefs = await countOnly(repoRoot, ownRefs, accounted);
   if (onOwnRefs === undefined) return undefined;
   if (reflogs.length > 0) {
     const cwd = state === "present" ? worktree : repoRoot;
     const log = await git(["log", "-g", "--format=%H", ...reflogs, "--"], cwd);
     if (log.code !== 0) return undefined;
-    for (const line of log.stdout.split("\n")) {
-      if (/^[0-9a-f]{7,}$/i.test(line.trim())) reflogCommits.add(line.trim());
+    for (const sha of log.stdout.split("\n").map((line) => line.trim())) {
+      if (/^[0-9a-f]{7,}$/i.test(sha)) reflogCommits.add(sha);
     }
   }
-  const inReflog = await countOnly(
-    repoRoot,
-    [...reflogCommits],
-    head === "" ? known : [...known, head],
-  );
+  const inReflog = await countOnly(repoRoot, [...reflogCommits], accounted);
   if (inReflog === undefined) return undefined;
   return { gone: state === "absent", registered, onBranch, onHead, onOwnRefs, inReflog };
 }
