@@ -1,6 +1,6 @@
 import { deepEqual, equal } from "node:assert/strict";
 import { join } from "node:path";
-import { pathState, pathStateSync, readWholeFile, statable } from "../lib/util/fs.ts";
+import { pathState, pathStateSync, readText, readWholeFile, statable } from "../lib/util/fs.ts";
 import { scratch } from "./_helpers.ts";
 
 /** `n` bytes that differ from one offset to the next. */
@@ -50,4 +50,14 @@ Deno.test("pathState: there, surely not there (missing, or under a file), or not
     equal(await pathState(path), state, path);
     equal(pathStateSync(path), state, path);
   }
+});
+
+Deno.test("readText: a file's text, the default when it is missing, undefined when it cannot be read", async () => {
+  await using dir = await scratch();
+  const file = join(dir.path, "f");
+  await Deno.writeTextFile(file, "x\n");
+  equal(await readText(file), "x\n");
+  equal(await readText(join(dir.path, "missing"), ""), "");
+  equal(await readText(join(dir.path, "missing")), undefined);
+  equal(await readText(dir.path, ""), undefined); // a directory: not missing, cannot be read
 });

@@ -9,7 +9,7 @@
 import { runHelper } from "../process/helper.ts";
 import { errorMessage } from "../util/result.ts";
 import { formatDuration } from "../util/duration.ts";
-import { pathStateSync } from "../util/fs.ts";
+import { pathStateSync, readText } from "../util/fs.ts";
 import { basename, dirname, join, resolve } from "../util/path.ts";
 
 /** What a git invocation produced. */
@@ -330,15 +330,6 @@ async function refsIn(dir: string): Promise<string[] | undefined> {
 
 /** A full object name (SHA-1 or SHA-256). */
 const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
-
-/** A file's text; `missing` when it does not exist; undefined when it cannot be read. */
-async function readText(path: string, missing?: string): Promise<string | undefined> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (e) {
-    return e instanceof Deno.errors.NotFound ? missing : undefined;
-  }
-}
 
 /** `path` with the symlinks of its longest existing part resolved (the rest may not exist). */
 async function spelledOnDisk(path: string): Promise<string> {

@@ -1,6 +1,6 @@
 /**
  * Questions about the file system that the rest asks in one way, and
- * reading a whole file fast.
+ * reading a file: whole and fast, or as text that tells missing from unreadable.
  *
  * @module
  */
@@ -71,6 +71,23 @@ function absentOrUnknown(e: unknown): PathState {
   return e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory
     ? "absent"
     : "unknown";
+}
+
+/**
+ * A file's text; `missing` when it does not exist; undefined when it cannot
+ * be read (so "not there" and "cannot tell" stay apart).
+ *
+ * @example
+ * ```ts
+ * await readText("/no/such/file", ""); // ""
+ * ```
+ */
+export async function readText(path: string, missing?: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound ? missing : undefined;
+  }
 }
 
 /** Files from this size on are read into one buffer of their size (see {@linkcode readWholeFile}). */
