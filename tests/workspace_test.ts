@@ -37,6 +37,15 @@ async function fixture() {
       await gitOk(["commit", "--quiet", "-m", `work ${n}`], cwd);
       return await gitOk(["rev-parse", "HEAD"], cwd);
     },
+    /**
+     * Add the worktree of `branch` at `path` (the fixture's by default), detach
+     * its HEAD and commit there once; returns that commit.
+     */
+    async detachedCommit(path = worktree, on = ws, branch = "claude/w"): Promise<string> {
+      assert((await on.addWorktree(branch, path, start)).ok);
+      await gitOk(["checkout", "--quiet", "--detach"], path);
+      return await this.commit(path);
+    },
     branches: async () =>
       (await gitOk(["branch", "--list", "claude/*", "--format=%(refname:short)"], repo))
         .split("\n").filter((b) => b !== ""),
@@ -77,9 +86,7 @@ Deno.test("worktree rule: a worktree and branch without work are removed", async
 
 Deno.test("worktree rule: commits made on a detached HEAD keep the worktree", async () => {
   await using fx = await fixture();
-  assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
-  await gitOk(["checkout", "--quiet", "--detach"], fx.worktree);
-  const sha = await fx.commit();
+  const sha = await fx.detachedCommit();
   const kept = await cleanUpWorktree(fx.ws, fx.where, { shipped: false });
   equal(kept, `${fx.worktree} (1 commit on a detached HEAD)`);
   assert(await exists(fx.worktree));
@@ -90,10 +97,8 @@ Deno.test("worktree rule: commits made on a detached HEAD keep the worktree", as
 
 Deno.test("worktree rule: commits only a reflog still reaches keep the worktree", async () => {
   await using fx = await fixture();
-  assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
   // Committed on a detached HEAD, then went back to the (empty) branch.
-  await gitOk(["checkout", "--quiet", "--detach"], fx.worktree);
-  const detached = await fx.commit();
+  const detached = await fx.detachedCommit();
   await gitOk(["checkout", "--quiet", "claude/w"], fx.worktree);
   // Committed on the branch, then reset it back to the start.
   const reset = await fx.commit();
@@ -152,9 +157,7 @@ Deno.test("worktree rule: a gone directory whose HEAD git still holds keeps it: 
   ];
   for (const [how, makeGone] of goneWays) {
     await using fx = await fixture();
-    assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
-    await gitOk(["checkout", "--quiet", "--detach"], fx.worktree);
-    const detached = await fx.commit();
+    const detached = await fx.detachedCommit();
     await makeGone(fx);
     const kept = `${fx.worktree} (1 commit on a detached HEAD)`;
     equal(await cleanUpWorktree(fx.ws, fx.where, { shipped: false }), kept, how);
@@ -169,9 +172,7 @@ Deno.test("worktree rule: a gone directory whose HEAD git still holds keeps it: 
     await Deno.symlink(fx.repo, link);
     const worktree = join(link, ".claude", "worktrees", "w");
     const ws = gitWorkspace(link);
-    assert((await ws.addWorktree("claude/w", worktree, fx.start)).ok);
-    await gitOk(["checkout", "--quiet", "--detach"], worktree);
-    await fx.commit(worktree);
+    await fx.detachedCommit(worktree, ws);
     await Deno.remove(worktree, { recursive: true });
     equal(
       await cleanUpWorktree(ws, { ...fx.where, worktree }, { shipped: false }),
@@ -180,9 +181,7 @@ Deno.test("worktree rule: a gone directory whose HEAD git still holds keeps it: 
   }
   // Only the gone worktree's reflog reaches the commit (HEAD went back to the empty branch).
   await using fx = await fixture();
-  assert((await fx.ws.addWorktree("claude/w", fx.worktree, fx.start)).ok);
-  await gitOk(["checkout", "--quiet", "--detach"], fx.worktree);
-  const detached = await fx.commit();
+  const detached = await fx.detachedCommit();
   await gitOk(["checkout", "--quiet", "claude/w"], fx.worktree);
   await Deno.remove(fx.worktree, { recursive: true });
   equal(
@@ -196,11 +195,9 @@ Deno.test("worktree rule: a gone directory whose HEAD git still holds keeps it: 
 
 Deno.test("worktree rule: a gone worktree's registration is found however git recorded it, and only its own", async () => {
   /** A gone worktree `w` with one commit on its detached HEAD. */
-  async function goneWithDetachedCommit(fx: Fixture, ws = fx.ws, worktree = fx.worktree) {
-    assert((await ws.addWorktree("claude/w", worktree, fx.start)).ok);
-    await gitOk(["checkout", "--quiet", "--detach"], worktree);
-    const sha = await fx.commit(worktree);
-    await Deno.remove(worktree, { recursive: true });
+  async function goneWithDetachedCommit(fx: Fixture) {
+    const sha = await fx.detachedCommit();
+    await Deno.remove(fx.worktree, { recursive: true });
     return sha;
   }
   {
@@ -305,9 +302,7 @@ Deno.test("worktree rule: a gone worktree's registration is found however git re
     // Another worktree's registration (w2, holding a commit) is neither counted nor removed for w.
     await using fx = await fixture();
     const other = join(fx.repo, ".claude", "worktrees", "w2");
-    assert((await fx.ws.addWorktree("claude/w2", other, fx.start)).ok);
-    await gitOk(["checkout", "--quiet", "--detach"], other);
-    const sha = await fx.commit(other);
+    const sha = await fx.detachedCommit(other, fx.ws, "claude/w2");
     await Deno.remove(other, { recursive: true });
     equal(await cleanUpWorktree(fx.ws, fx.where, { shipped: false }), undefined);
     equal(await gitOk(["rev-parse", "worktrees/w2/HEAD"], fx.repo), sha);
